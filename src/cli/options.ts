@@ -1,0 +1,107 @@
+/** Argument groups shared by the subcommands (Polygraphy-compatible spellings). */
+import type { Argv } from "yargs";
+import { UserError } from "../errors.js";
+import type { Precision } from "../types.js";
+import type { InputArgs, ModelArgs } from "../api.js";
+import {
+  defaultCompareOptions,
+  ERROR_STATS,
+  parseNonNegative,
+  parsePerTensor,
+  type CompareOptions,
+  type ErrorStat,
+} from "../compare/tolerance.js";
+import type { OptimizationLevel } from "../runtime/ort.js";
+
+export function inputOptions<T>(y: Argv<T>) {
+  return y
+    .option("seed", { type: "string", describe: "Seed of the random input generator (default 1)", group: "Inputs:" })
+    .option("val-range", { type: "string", array: true, describe: "Range of random inputs: [lo,hi] or NAME:[lo,hi] (several allowed; default [0,1])", group: "Inputs:" })
+    .option("input-shapes", { type: "string", array: true, describe: "Shapes for dynamic inputs: NAME:[d0,d1,...] (several allowed)", group: "Inputs:" })
+    .option("load-inputs", { type: "string", array: true, describe: "Inputs from an Arrow file (--save-inputs), a directory of input_*.pb, or .pb files", group: "Inputs:" })
+    .option("save-inputs", { type: "string", describe: "Write the inputs used to this Arrow file", group: "Inputs:" });
+}
+
+export function precisionOptions<T>(y: Argv<T>) {
+  return y
+    .option("fp32", { type: "boolean", describe: "FP32 (the reference)", group: "Precision:" })
+    .option("fp16", { type: "boolean", describe: "Emulate TensorRT FP16", group: "Precision:" })
+    .option("bf16", { type: "boolean", describe: "Emulate BF16", group: "Precision:" })
+    .option("layer-precisions", { type: "string", array: true, describe: "Per-layer overrides PATTERN:fp32|fp16|bf16 (exact names or globs; several allowed)", group: "Precision:" })
+    .option("precision-plan", { type: "string", describe: "A precision plan JSON (trt-debug/precision-plan@1, e.g. from bisect -o)", group: "Precision:" })
+    .option("segment-layers", { type: "number", describe: "Layers per execution segment (memory vs. session overhead; default 24)", group: "Execution:" })
+    .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all; emulation casts survive every level)", group: "Execution:" });
+}
+
+export function compareOptions<T>(y: Argv<T>) {
+  return y
+    .option("atol", { type: "string", array: true, describe: "Absolute tolerance (Polygraphy semantics): VALUE or TENSOR:VALUE", group: "Comparison:" })
+    .option("rtol", { type: "string", array: true, describe: "Relative tolerance (Polygraphy semantics): VALUE or TENSOR:VALUE", group: "Comparison:" })
+    .option("check-error-stat", { type: "string", array: true, describe: "elemwise|max|mean|median|quantile, or TENSOR:STAT (Polygraphy semantics)", group: "Comparison:" })
+    .option("error-quantile", { type: "string", array: true, describe: "Quantile for --check-error-stat quantile (default 0.99): VALUE or TENSOR:VALUE", group: "Comparison:" })
+    .option("infinities-compare-equal", { type: "boolean", describe: "Same-signed infinities at the same position compare equal", group: "Comparison:" })
+    .option("max-rel-l2", { type: "number", describe: "Default verdict: fail when relative L2 error exceeds this (default per precision: fp16 1e-2, bf16 5e-2, int8 0.25)", group: "Comparison:" });
+}
+
+export function outputOptions<T>(y: Argv<T>) {
+  return y
+    .option("json", { type: "string", describe: "Write the result as JSON to this file", group: "Output:" })
+    .option("quiet", { alias: "q", type: "boolean", describe: "Print only the verdict", group: "Output:" });
+}
+
+type Raw = Record<string, unknown>;
+
+const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+
+export function inputArgs(a: Raw): InputArgs {
+  return {
+    seed: a.seed as string | undefined,
+    valRange: list(a["val-range"]),
+    inputShapes: list(a["input-shapes"]),
+    loadInputs: list(a["load-inputs"]),
+    saveInputs: a["save-inputs"] as string | undefined,
+  };
+}
+
+export function modelArgs(model: string, a: Raw): ModelArgs {
+  return {
+    model,
+    inputs: inputArgs(a),
+    layerPrecisions: list(a["layer-precisions"]),
+    precisionPlan: a["precision-plan"] as string | undefined,
+    segmentLayers: a["segment-layers"] as number | undefined,
+    optimization: a["ort-optimization"] as OptimizationLevel | undefined,
+  };
+}
+
+/** The precisions named by --fp32/--fp16/--bf16 (and --int8 where supported), in that order. */
+export function selectedPrecisions(a: Raw): Precision[] {
+  const out: Precision[] = [];
+  for (const p of ["fp32", "fp16", "bf16", "int8"] as const) if (a[p]) out.push(p);
+  return out;
+}
+
+export function compareArgs(a: Raw): CompareOptions {
+  const o = defaultCompareOptions();
+  const given = (k: string) => list(a[k]).length > 0;
+  o.polygraphy = given("atol") || given("rtol") || given("check-error-stat");
+  o.atol = parsePerTensor("--atol", list(a.atol), parseNonNegative, "a non-negative number");
+  o.rtol = parsePerTensor("--rtol", list(a.rtol), parseNonNegative, "a non-negative number");
+  o.checkErrorStat = parsePerTensor<ErrorStat>(
+    "--check-error-stat",
+    list(a["check-error-stat"]),
+    (s) => ((ERROR_STATS as readonly string[]).includes(s) ? (s as ErrorStat) : undefined),
+    ERROR_STATS.join("|"),
+  );
+  o.errorQuantile = parsePerTensor("--error-quantile", list(a["error-quantile"]), (s) => {
+    const v = parseNonNegative(s);
+    return v !== undefined && v <= 1 ? v : undefined;
+  }, "a number in [0,1]");
+  o.infinitiesCompareEqual = Boolean(a["infinities-compare-equal"]);
+  if (a["max-rel-l2"] !== undefined) {
+    const v = Number(a["max-rel-l2"]);
+    if (!Number.isFinite(v) || v < 0) throw new UserError(`--max-rel-l2: must be a non-negative number (got ${String(a["max-rel-l2"])})`);
+    o.maxRelL2 = v;
+  }
+  return o;
+}

@@ -1,0 +1,202 @@
+/**
+ * Layer-by-layer comparison of a candidate against a reference.
+ */
+import type { DType, HostTensor, Precision } from "../types.js";
+import { countMismatches, diffMetrics, f16ToF32, bf16ToF32, type DiffMetrics } from "../numeric/index.js";
+import { judge, perTensorGet, POLYGRAPHY_DEFAULT_TOL, type CompareOptions, type Verdict } from "./tolerance.js";
+
+export const COMPARE_FORMAT = "trt-debug/compare@1";
+
+export interface LayerComparison {
+  /** Execution order of the layer. */
+  order: number;
+  layer: string;
+  opType: string;
+  tensor: string;
+  dtype: DType;
+  /** Precision the candidate's layer ran in. */
+  precision: Precision;
+  isGraphOutput: boolean;
+  metrics: DiffMetrics;
+  verdict: Verdict;
+  /** What the numbers suggest went wrong (overflow, underflow, NaN), empty when nothing stands out. */
+  evidence: string[];
+}
+
+/** Float32 view of a floating tensor (float16/bfloat16 bits decoded); null for other types. */
+export function floatValues(t: HostTensor): Float32Array | null {
+  switch (t.dtype) {
+    case "float32":
+      return t.data as Float32Array;
+    case "float16":
+      return f16ToF32(t.data as Uint16Array);
+    case "bfloat16":
+      return bf16ToF32(t.data as Uint16Array);
+    case "float64":
+      return Float32Array.from(t.data as Float64Array);
+    default:
+      return null;
+  }
+}
+
+const FP16_MAX = 65504;
+const FP16_MIN_SUBNORMAL = 2 ** -24;
+
+/** Plain-words evidence for a failing tensor. */
+export function evidenceFor(m: DiffMetrics, precision: Precision): string[] {
+  const ev: string[] = [];
+  if (m.candNan > m.refNan) ev.push(`NaN (${m.candNan - m.refNan} new)`);
+  if (m.candInf > m.refInf) {
+    const over = precision === "fp16" && m.refAbsMax > FP16_MAX;
+    ev.push(over ? `overflow: reference max |x| ${m.refAbsMax.toPrecision(4)} > fp16 max 65504` : `Inf (${m.candInf - m.refInf} new)`);
+  } else if (precision === "fp16" && m.refAbsMax > FP16_MAX) {
+    ev.push(`reference max |x| ${m.refAbsMax.toPrecision(4)} exceeds fp16 max 65504`);
+  }
+  if (m.refL2 > 0 && m.candL2 === 0) ev.push("underflow: flushed to zero");
+  else if (m.refL2 > 0 && m.candL2 < 0.5 * m.refL2 && precision === "fp16" && m.refAbsMax < 1e-3) {
+    ev.push(`underflow: magnitudes near fp16's smallest subnormal (${FP16_MIN_SUBNORMAL.toExponential(2)})`);
+  }
+  return ev;
+}
+
+/**
+ * The numeric core measures errors over positions where both sides are finite. For reports, a
+ * position where only one side is non-finite is an infinite error: max errors become inf,
+ * rel L2 inf, SQNR -inf and cosine NaN, so no table shows "max abs 0" for an all-inf tensor.
+ */
+export function withNonFinite(m: DiffMetrics): DiffMetrics {
+  if (m.nonFiniteMismatch === 0) return m;
+  return { ...m, maxAbs: Infinity, maxRel: Infinity, relL2: Infinity, sqnrDb: -Infinity, cosine: NaN };
+}
+
+export interface TensorPairInfo {
+  order: number;
+  layer: string;
+  opType: string;
+  precision: Precision;
+  isGraphOutput: boolean;
+}
+
+/** Compare one tensor pair. Returns null for non-floating tensors (nothing to measure). */
+export function compareTensor(info: TensorPairInfo, ref: HostTensor, cand: HostTensor, o: CompareOptions): LayerComparison | null {
+  const r = floatValues(ref);
+  const c = floatValues(cand);
+  if (!r || !c) return null;
+  if (r.length !== c.length) {
+    throw new Error(`tensor '${ref.name}': reference has ${r.length} elements, candidate ${c.length}`);
+  }
+  const quantile = perTensorGet(o.errorQuantile, ref.name, 0.99);
+  const metrics = withNonFinite(diffMetrics(r, c, { quantile, infinitiesCompareEqual: o.infinitiesCompareEqual }));
+  let mismatches: number | undefined;
+  if (o.polygraphy && perTensorGet(o.checkErrorStat, ref.name, "elemwise") === "elemwise") {
+    mismatches = countMismatches(r, c, perTensorGet(o.atol, ref.name, POLYGRAPHY_DEFAULT_TOL), perTensorGet(o.rtol, ref.name, POLYGRAPHY_DEFAULT_TOL));
+  }
+  const verdict = judge(metrics, ref.name, info.precision, o, mismatches);
+  return {
+    ...info,
+    tensor: ref.name,
+    dtype: ref.dtype,
+    metrics,
+    verdict,
+    evidence: verdict.passed ? [] : evidenceFor(metrics, info.precision),
+  };
+}
+
+export interface CompareSummary {
+  format: typeof COMPARE_FORMAT;
+  passed: boolean;
+  /** First layer in execution order whose own verdict fails, or null. */
+  first_failing_layer: string | null;
+  first_failing_tensor: string | null;
+  reference: string;
+  candidate: string;
+  /** Verdict on the graph outputs (what decides the exit code). */
+  outputs_passed: boolean;
+  layers: LayerComparisonJson[];
+  notes: string[];
+}
+
+export interface LayerComparisonJson {
+  order: number;
+  layer: string;
+  op_type: string;
+  tensor: string;
+  dtype: string;
+  precision: string;
+  is_graph_output: boolean;
+  passed: boolean;
+  reason: string;
+  evidence: string[];
+  metrics: Record<string, number | null>;
+  min_tolerance: { abs: number | null; rel: number | null; rel_l2: number | null };
+}
+
+const num = (x: number): number | null => (Number.isFinite(x) ? x : Number.isNaN(x) ? null : x > 0 ? Number.MAX_VALUE : -Number.MAX_VALUE);
+
+export function layerToJson(l: LayerComparison): LayerComparisonJson {
+  const m = l.metrics;
+  return {
+    order: l.order,
+    layer: l.layer,
+    op_type: l.opType,
+    tensor: l.tensor,
+    dtype: l.dtype,
+    precision: l.precision,
+    is_graph_output: l.isGraphOutput,
+    passed: l.verdict.passed,
+    reason: l.verdict.reason,
+    evidence: l.evidence,
+    metrics: {
+      numel: m.numel,
+      max_abs: num(m.maxAbs),
+      mean_abs: num(m.meanAbs),
+      median_abs: num(m.medianAbs),
+      quantile_abs: num(m.quantileAbs),
+      max_rel: num(m.maxRel),
+      mean_rel: num(m.meanRel),
+      median_rel: num(m.medianRel),
+      quantile_rel: num(m.quantileRel),
+      cosine: num(m.cosine),
+      sqnr_db: num(m.sqnrDb),
+      rel_l2: num(m.relL2),
+      ref_nan: m.refNan,
+      ref_inf: m.refInf,
+      cand_nan: m.candNan,
+      cand_inf: m.candInf,
+      new_nonfinite: m.newNonFinite,
+      ref_abs_max: num(m.refAbsMax),
+      cand_abs_max: num(m.candAbsMax),
+    },
+    min_tolerance: { abs: num(l.verdict.minTolerance.abs), rel: num(l.verdict.minTolerance.rel), rel_l2: num(l.verdict.minTolerance.relL2) },
+  };
+}
+
+/** Accumulates layer comparisons into the summary (streaming: rows can be dropped by the caller). */
+export class CompareAccumulator {
+  firstFailing: LayerComparison | null = null;
+  outputsPassed = true;
+  outputsSeen = 0;
+  readonly rows: LayerComparisonJson[] = [];
+  constructor(readonly keepRows = true) {}
+  add(l: LayerComparison): void {
+    if (!l.verdict.passed && !this.firstFailing) this.firstFailing = l;
+    if (l.isGraphOutput) {
+      this.outputsSeen++;
+      if (!l.verdict.passed) this.outputsPassed = false;
+    }
+    if (this.keepRows) this.rows.push(layerToJson(l));
+  }
+  summary(reference: string, candidate: string, notes: string[] = []): CompareSummary {
+    return {
+      format: COMPARE_FORMAT,
+      passed: this.outputsPassed,
+      first_failing_layer: this.firstFailing?.layer ?? null,
+      first_failing_tensor: this.firstFailing?.tensor ?? null,
+      reference,
+      candidate,
+      outputs_passed: this.outputsPassed,
+      layers: this.rows,
+      notes,
+    };
+  }
+}

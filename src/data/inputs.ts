@@ -1,0 +1,488 @@
+/**
+ * Model inputs: shape resolution, seeded random generation and loading from files.
+ *
+ * Generation follows docs/inputs.md exactly (per-input xoshiro128** stream from src/data/rng.ts,
+ * one or more draws per element in row-major order). Loading accepts ONNX backend test data
+ * (a directory of input_*.pb, or .pb files) and Arrow inputs files written by --save-inputs.
+ * Every user-caused problem is a one-line UserError naming the flag or file.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../errors.js";
+import { readTensorPb } from "../onnx/tensor.js";
+import type { DType, HostTensor } from "../types.js";
+import { numel } from "../types.js";
+import { valRangeFor, type ValRange, type ValRanges } from "./options.js";
+import { rngFor, type Xoshiro128ss } from "./rng.js";
+
+/** A model input as declared: dims are numbers (fixed), strings (dim_param) or null (unknown). */
+export interface InputSpec {
+  name: string;
+  dtype: DType;
+  dims: (number | string | null)[];
+}
+
+export interface InputOptions {
+  seed: number;
+  valRanges: ValRanges;
+  /** --input-shapes: concrete shapes for inputs with dynamic dimensions. */
+  inputShapes: Map<string, number[]>;
+}
+
+export interface Warning {
+  message: string;
+}
+
+/** `[N,3,?,224]`: dim_params by name, unknown dims as `?`. */
+export function formatDims(dims: readonly (number | string | null)[]): string {
+  return `[${dims.map((d) => (d === null || (typeof d === "number" && d < 0) ? "?" : String(d))).join(",")}]`;
+}
+
+function isFixed(d: number | string | null): d is number {
+  return typeof d === "number" && d >= 0;
+}
+
+function listNames(specs: readonly InputSpec[]): string {
+  return specs.length === 0 ? "(none)" : specs.map((s) => s.name).join(", ");
+}
+
+/** True when `dims` has the model's rank and agrees with every fixed dimension. */
+export function shapeMatches(model: readonly (number | string | null)[], dims: readonly number[]): boolean {
+  if (model.length !== dims.length) return false;
+  return model.every((d, i) => !isFixed(d) || d === dims[i]);
+}
+
+/**
+ * Concrete shapes for every input. Fixed dims are kept; dynamic dims (dim_param or unknown)
+ * come from --input-shapes, else become 1 with one warning per input naming the dims.
+ */
+export function resolveInputShapes(
+  specs: InputSpec[],
+  o: InputOptions,
+  warn: (msg: string) => void,
+): Map<string, number[]> {
+  const known = new Set(specs.map((s) => s.name));
+  for (const name of o.inputShapes.keys()) {
+    if (!known.has(name)) {
+      throw new UserError(`--input-shapes: the model has no input '${name}'; model inputs: ${listNames(specs)}`);
+    }
+  }
+  const out = new Map<string, number[]>();
+  for (const s of specs) {
+    const given = o.inputShapes.get(s.name);
+    if (given) {
+      if (!shapeMatches(s.dims, given)) {
+        const why =
+          given.length !== s.dims.length
+            ? `rank ${given.length} but the model declares rank ${s.dims.length}`
+            : `a fixed dimension differs`;
+        throw new UserError(
+          `--input-shapes ${s.name}:[${given.join(",")}]: ${why} (model shape ${formatDims(s.dims)}); give a shape matching ${formatDims(s.dims)}`,
+        );
+      }
+      out.set(s.name, [...given]);
+      continue;
+    }
+    const dyn: string[] = [];
+    const dims = s.dims.map((d, i) => {
+      if (isFixed(d)) return d;
+      dyn.push(typeof d === "string" && d !== "" ? `'${d}' (axis ${i})` : `axis ${i}`);
+      return 1;
+    });
+    if (dyn.length > 0) {
+      warn(
+        `input '${s.name}' ${formatDims(s.dims)}: dynamic dimension${dyn.length > 1 ? "s" : ""} ${dyn.join(", ")} set to 1; set ${dyn.length > 1 ? "them" : "it"} with --input-shapes ${s.name}:[${dims.join(",")}]`,
+      );
+    }
+    out.set(s.name, dims);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Random generation
+// ---------------------------------------------------------------------------------------
+
+const INT_RANGES: Partial<Record<DType, readonly [bigint, bigint]>> = {
+  bool: [0n, 1n],
+  int4: [-8n, 7n],
+  uint4: [0n, 15n],
+  int8: [-128n, 127n],
+  uint8: [0n, 255n],
+  int16: [-32768n, 32767n],
+  uint16: [0n, 65535n],
+  int32: [-2147483648n, 2147483647n],
+  uint32: [0n, 4294967295n],
+  int64: [-(1n << 63n), (1n << 63n) - 1n],
+  uint64: [0n, (1n << 64n) - 1n],
+};
+
+/** Largest finite value of the float types generation supports. */
+const FLOAT_MAX: Partial<Record<DType, number>> = {
+  float16: 65504,
+  bfloat16: 3.3895313892515355e38,
+  float32: 3.4028234663852886e38,
+  float64: Number.MAX_VALUE,
+};
+
+const fmtRange = (r: { lo: number | bigint; hi: number | bigint }): string => `[${r.lo},${r.hi}]`;
+
+/**
+ * Seeded random data for every input (shapes from {@link resolveInputShapes}). Inputs are
+ * independent: input `x` gets the same values whatever the other inputs are.
+ */
+export function generateInputs(specs: InputSpec[], o: InputOptions, warn: (msg: string) => void): HostTensor[] {
+  for (const s of specs) checkGeneratable(s);
+  const shapes = resolveInputShapes(specs, o, warn);
+  return specs.map((s) => {
+    const dims = shapes.get(s.name)!;
+    return generateOne(s, dims, valRangeFor(o.valRanges, s.name), o.seed, warn);
+  });
+}
+
+function checkGeneratable(s: InputSpec): void {
+  if (s.dtype === "string") {
+    throw new UserError(`input '${s.name}' is a string tensor: random values cannot be generated; provide data with --load-inputs`);
+  }
+  if (!(s.dtype in INT_RANGES) && !(s.dtype in FLOAT_MAX)) {
+    throw new UserError(
+      `input '${s.name}' has type ${s.dtype}: random values are generated only for float16/bfloat16/float32/float64/integer/bool inputs; provide data with --load-inputs`,
+    );
+  }
+}
+
+/** Random values of one input. Exported for tests; see docs/inputs.md for the exact recipe. */
+export function generateOne(
+  s: InputSpec,
+  dims: number[],
+  range: ValRange,
+  seed: number,
+  warn: (msg: string) => void,
+): HostTensor {
+  checkGeneratable(s);
+  const n = numel(dims);
+  const rng = rngFor(seed, s.name);
+  const intRange = INT_RANGES[s.dtype];
+  if (intRange) {
+    const [lo, hi] = integerRange(s, range, intRange, warn);
+    return { name: s.name, dtype: s.dtype, dims: [...dims], data: fillInts(s.dtype, rng, lo, hi, n) };
+  }
+  const max = FLOAT_MAX[s.dtype]!;
+  let { lo, hi } = range;
+  if (lo < -max || hi > max) {
+    const c = { lo: Math.min(Math.max(lo, -max), max), hi: Math.max(Math.min(hi, max), -max) };
+    warn(`input '${s.name}' (${s.dtype}): --val-range ${fmtRange(range)} clipped to the finite ${s.dtype} range ${fmtRange(c)}`);
+    ({ lo, hi } = c);
+  }
+  if (!Number.isFinite(hi - lo)) {
+    throw new UserError(`--val-range ${fmtRange(range)} for input '${s.name}' is too wide (hi - lo overflows float64); narrow it`);
+  }
+  return { name: s.name, dtype: s.dtype, dims: [...dims], data: fillFloats(s.dtype, rng, lo, hi, n) };
+}
+
+/** [ceil(lo), floor(hi)] intersected with the dtype's range (warning when clipped). */
+function integerRange(
+  s: InputSpec,
+  range: ValRange,
+  [tmin, tmax]: readonly [bigint, bigint],
+  warn: (msg: string) => void,
+): [bigint, bigint] {
+  const lo = BigInt(Math.ceil(range.lo));
+  const hi = BigInt(Math.floor(range.hi));
+  if (lo > hi) {
+    throw new UserError(
+      `--val-range ${fmtRange(range)} for input '${s.name}' (${s.dtype}) contains no integer; give a range containing integers, e.g. --val-range ${s.name}:[0,1]`,
+    );
+  }
+  const clo = lo < tmin ? tmin : lo > tmax ? tmax : lo;
+  const chi = hi > tmax ? tmax : hi < tmin ? tmin : hi;
+  if (hi < tmin || lo > tmax) {
+    throw new UserError(
+      `--val-range ${fmtRange(range)} for input '${s.name}' is outside the ${s.dtype} range [${tmin},${tmax}]; give a range inside it, e.g. --val-range ${s.name}:[${tmin},${tmax}]`,
+    );
+  }
+  if (clo !== lo || chi !== hi) {
+    warn(`input '${s.name}' (${s.dtype}): --val-range ${fmtRange(range)} clipped to [${clo},${chi}]`);
+  }
+  return [clo, chi];
+}
+
+function fillInts(d: DType, rng: Xoshiro128ss, lo: bigint, hi: bigint, n: number): HostTensor["data"] {
+  if (d === "int64" || d === "uint64") {
+    const out = d === "int64" ? new BigInt64Array(n) : new BigUint64Array(n);
+    const span = hi - lo + 1n;
+    if (span <= 1n << 32n) {
+      const s = Number(span) - 1;
+      for (let i = 0; i < n; i++) out[i] = lo + BigInt(rng.uniformInt(0, s));
+    } else {
+      for (let i = 0; i < n; i++) out[i] = rng.uniformBigInt(lo, hi);
+    }
+    return out;
+  }
+  const out = (() => {
+    switch (d) {
+      case "int8":
+      case "int4":
+        return new Int8Array(n);
+      case "int16":
+        return new Int16Array(n);
+      case "uint16":
+        return new Uint16Array(n);
+      case "int32":
+        return new Int32Array(n);
+      case "uint32":
+        return new Uint32Array(n);
+      default:
+        return new Uint8Array(n); // uint8, uint4, bool
+    }
+  })();
+  const l = Number(lo);
+  const h = Number(hi);
+  for (let i = 0; i < n; i++) out[i] = rng.uniformInt(l, h);
+  return out;
+}
+
+const MAX_FLOAT_TRIES = 64;
+
+function fillFloats(d: DType, rng: Xoshiro128ss, lo: number, hi: number, n: number): HostTensor["data"] {
+  const width = hi - lo;
+  // Round a double to the target type; returns [stored value, value it represents].
+  let round: (v: number) => [number, number];
+  let out: Float32Array | Float64Array | Uint16Array;
+  switch (d) {
+    case "float64":
+      out = new Float64Array(n);
+      round = (v) => [v, v];
+      break;
+    case "float32":
+      out = new Float32Array(n);
+      round = (v) => {
+        const f = Math.fround(v);
+        return [f, f];
+      };
+      break;
+    case "float16":
+      out = new Uint16Array(n);
+      round = (v) => {
+        const b = f64ToMiniFloatBits(v, 5, 10);
+        return [b, miniFloatBitsToF64(b, 5, 10)];
+      };
+      break;
+    case "bfloat16":
+      out = new Uint16Array(n);
+      round = (v) => {
+        const b = f64ToMiniFloatBits(v, 8, 7);
+        return [b, miniFloatBitsToF64(b, 8, 7)];
+      };
+      break;
+    default:
+      throw new Error(`fillFloats: ${d}`);
+  }
+  const atLo = round(lo)[0];
+  if (width === 0) {
+    out.fill(atLo);
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    let stored = atLo;
+    for (let t = 0; t < MAX_FLOAT_TRIES; t++) {
+      const [s, v] = round(lo + width * rng.nextFloat53());
+      if (v < hi) {
+        stored = s;
+        break;
+      }
+    }
+    out[i] = stored;
+  }
+  return out;
+}
+
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const r = x - f;
+  if (r > 0.5) return f + 1;
+  if (r < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/**
+ * Bits of the IEEE-style binary format with `expBits`/`mantBits` (float16: 5/10, bfloat16: 8/7)
+ * nearest to `v` (round half to even, overflow to infinity), rounded directly from the double.
+ */
+export function f64ToMiniFloatBits(v: number, expBits: number, mantBits: number): number {
+  const bias = (1 << (expBits - 1)) - 1;
+  const expMask = (1 << expBits) - 1;
+  const signBit = 1 << (expBits + mantBits);
+  if (Number.isNaN(v)) return (expMask << mantBits) | (1 << (mantBits - 1));
+  const sign = v < 0 || Object.is(v, -0) ? signBit : 0;
+  const a = Math.abs(v);
+  if (a === Infinity) return sign | (expMask << mantBits);
+  const emin = 1 - bias;
+  if (a < 2 ** emin) return sign | roundHalfEven(a * 2 ** (mantBits - emin)); // subnormal (may round up to the smallest normal)
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  let f = roundHalfEven((a / 2 ** e - 1) * 2 ** mantBits);
+  if (f === 2 ** mantBits) {
+    f = 0;
+    e++;
+  }
+  if (e > bias) return sign | (expMask << mantBits);
+  return sign | ((e + bias) << mantBits) | f;
+}
+
+/** The value of IEEE-style `bits` (inverse of {@link f64ToMiniFloatBits}). */
+export function miniFloatBitsToF64(bits: number, expBits: number, mantBits: number): number {
+  const bias = (1 << (expBits - 1)) - 1;
+  const expMask = (1 << expBits) - 1;
+  const sign = (bits >> (expBits + mantBits)) & 1 ? -1 : 1;
+  const e = (bits >> mantBits) & expMask;
+  const m = bits & ((1 << mantBits) - 1);
+  if (e === expMask) return m ? NaN : sign * Infinity;
+  if (e === 0) return sign * m * 2 ** (1 - bias - mantBits);
+  return sign * (1 + m / 2 ** mantBits) * 2 ** (e - bias);
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------
+
+interface Loaded {
+  tensor: HostTensor;
+  file: string;
+  /** Position among the .pb tensors (input_K.pb / K-th .pb file); undefined for Arrow rows (named). */
+  position?: number;
+}
+
+const INPUT_PB_RE = /^input_(\d+)\.pb$/;
+
+/** input_*.pb in `dir` by number; a model directory without them falls back to its test_data_set_0. */
+function inputPbFiles(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch (e) {
+    throw new UserError(`--load-inputs ${dir}: cannot read directory (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const pbs = entries
+    .map((f) => ({ f, m: INPUT_PB_RE.exec(f) }))
+    .filter((x) => x.m)
+    .sort((a, b) => Number(a.m![1]) - Number(b.m![1]))
+    .map((x) => path.join(dir, x.f));
+  if (pbs.length > 0) return pbs;
+  const ds0 = path.join(dir, "test_data_set_0");
+  if (entries.includes("test_data_set_0") && fs.statSync(ds0).isDirectory()) return inputPbFiles(ds0);
+  throw new UserError(
+    `--load-inputs ${dir}: no input_*.pb files in the directory; pass a directory of ONNX test data (input_0.pb, ...), .pb files, or an Arrow file written by --save-inputs`,
+  );
+}
+
+function isArrowFile(file: string): boolean {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === ".arrow" || ext === ".arrows" || ext === ".feather" || ext === ".ipc") return true;
+  if (ext === ".pb") return false;
+  // Sniff: Arrow IPC file magic "ARROW1", or an IPC stream's continuation marker 0xFFFFFFFF.
+  const head = Buffer.alloc(6);
+  const fd = fs.openSync(file, "r");
+  try {
+    const n = fs.readSync(fd, head, 0, 6, 0);
+    if (n === 6 && head.toString("latin1") === "ARROW1") return true;
+    return n >= 4 && head.readUInt32LE(0) === 0xffffffff;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function readArrowInputs(file: string): Promise<Loaded[]> {
+  // Loaded on demand: apache-arrow is only needed for this format.
+  const { openDump, valuesToHostTensor } = await import("../io/dump.js");
+  const reader = await openDump(file, "inputs");
+  try {
+    const out: Loaded[] = [];
+    for await (const row of reader.rows()) {
+      let tensor: HostTensor;
+      try {
+        tensor = valuesToHostTensor(row);
+      } catch (e) {
+        throw new UserError(`--load-inputs ${file}: ${(e as Error).message.split("\n")[0]}; pass a file written by --save-inputs`);
+      }
+      out.push({ tensor, file });
+    }
+    return out;
+  } finally {
+    await reader.close();
+  }
+}
+
+async function loadPath(p: string, next: { position: number }): Promise<Loaded[]> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    throw new UserError(`--load-inputs ${p}: no such file or directory; check the path`);
+  }
+  if (st.isDirectory()) {
+    return inputPbFiles(p).map((f) => ({ tensor: readTensorPb(f), file: f, position: next.position++ }));
+  }
+  if (isArrowFile(p)) return readArrowInputs(p);
+  return [{ tensor: readTensorPb(p), file: p, position: next.position++ }];
+}
+
+/**
+ * Load inputs from a directory of ONNX test data (input_*.pb; a model test directory falls back to
+ * test_data_set_0), one or more TensorProto `.pb` files, or an Arrow inputs file (--save-inputs).
+ *
+ * A `.pb` tensor whose name matches a model input is that input; otherwise the K-th `.pb`
+ * (input_K.pb, or the K-th file given) is the K-th model input. Arrow rows are matched by name.
+ * Returns one tensor per spec, in spec order, named as the spec.
+ */
+export async function loadInputs(p: string | string[], specs: InputSpec[]): Promise<HostTensor[]> {
+  const paths = typeof p === "string" ? [p] : p;
+  if (paths.length === 0) throw new UserError(`--load-inputs: no path given; pass a directory, .pb files or an Arrow inputs file`);
+  const flag = `--load-inputs ${paths.join(" ")}`;
+  const next = { position: 0 };
+  const loaded: Loaded[] = [];
+  for (const one of paths) loaded.push(...(await loadPath(one, next)));
+
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const assigned = new Map<string, Loaded>();
+  for (const l of loaded) {
+    let spec = byName.get(l.tensor.name);
+    if (!spec) {
+      if (l.position === undefined) {
+        throw new UserError(`--load-inputs ${l.file}: unknown input '${l.tensor.name}'; model inputs: ${listNames(specs)}`);
+      }
+      spec = specs[l.position];
+      if (!spec) {
+        const what = l.tensor.name ? `tensor '${l.tensor.name}' matches no model input` : "unnamed tensor";
+        throw new UserError(
+          `--load-inputs ${l.file}: ${what} and position ${l.position} is past the model's ${specs.length} input(s); model inputs: ${listNames(specs)}`,
+        );
+      }
+    }
+    const prev = assigned.get(spec.name);
+    if (prev) {
+      throw new UserError(`--load-inputs: input '${spec.name}' is given twice (${prev.file} and ${l.file}); pass it once`);
+    }
+    assigned.set(spec.name, l);
+  }
+
+  const missing = specs.filter((s) => !assigned.has(s.name)).map((s) => `'${s.name}'`);
+  if (missing.length > 0) {
+    throw new UserError(`${flag}: missing input${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; model inputs: ${listNames(specs)}`);
+  }
+
+  return specs.map((s) => {
+    const l = assigned.get(s.name)!;
+    const t = l.tensor;
+    if (t.dtype !== s.dtype) {
+      throw new UserError(`--load-inputs ${l.file}: input '${s.name}': got ${t.dtype}, model expects ${s.dtype}; save it as ${s.dtype}`);
+    }
+    if (!shapeMatches(s.dims, t.dims)) {
+      throw new UserError(
+        `--load-inputs ${l.file}: input '${s.name}': got shape [${t.dims.join(",")}], model expects ${formatDims(s.dims)}`,
+      );
+    }
+    return t.name === s.name ? t : { ...t, name: s.name };
+  });
+}

@@ -1,0 +1,15 @@
+/**
+ * trt-debug as a library: everything the CLI does, without printing or exiting.
+ */
+export * from "./api.js";
+export { UserError } from "./errors.js";
+export type { DType, HostTensor, Precision } from "./types.js";
+export { loadModel, type Layer, type LoadedModel, type GraphView } from "./onnx/model.js";
+export { inferTypes, type TypeMap } from "./onnx/infer.js";
+export { Executor, planSegments, type Segment } from "./runtime/executor.js";
+export { prepareModelFile, runCaptured, runPaired, assignPrecisions, type PreparedModel, type Captured } from "./runtime/run.js";
+export { compareTensor, CompareAccumulator, COMPARE_FORMAT, type LayerComparison, type CompareSummary } from "./compare/compare.js";
+export { defaultCompareOptions, judge, DEFAULT_MAX_REL_L2, type CompareOptions, type Verdict } from "./compare/tolerance.js";
+export { PLAN_FORMAT, makePlan, readPlan, parsePlanJson, planToJson, resolvePlan, type PrecisionPlan, type PlanEntry } from "./precision/plan.js";
+export { DumpWriter, openDump, type DumpRow, type DumpMeta } from "./io/dump.js";
+export * as numeric from "./numeric/index.js";

@@ -1,0 +1,271 @@
+/**
+ * The Arrow schema of trt-debug dump files (per-layer outputs) and inputs files, and the
+ * low-level helpers that turn rows into Arrow column data without copying tensor values.
+ * docs/file-formats.md documents every field; keep the two in step.
+ */
+import {
+  Data,
+  DataType,
+  Field,
+  Float32,
+  Float64,
+  Int32,
+  Int64,
+  List,
+  Schema,
+  Struct,
+  Type,
+  Utf8,
+  makeData,
+} from "apache-arrow";
+
+/** Schema metadata `format` value of per-layer output dumps. */
+export const DUMP_FORMAT = "trt-debug/dump@1";
+/** Schema metadata `format` value of input files. */
+export const INPUTS_FORMAT = "trt-debug/inputs@1";
+/** Schema metadata keys the writer owns; callers' extra keys must not use them. */
+export const RESERVED_META_KEYS: readonly string[] = ["format", "model", "precision"];
+
+/** Column names, in schema order. */
+export const COL = {
+  order: "order",
+  layer: "layer",
+  opType: "op_type",
+  tensor: "tensor",
+  dtype: "dtype",
+  precision: "precision",
+  shape: "shape",
+  values: "values",
+  valuesF64: "values_f64",
+  intValues: "int_values",
+  strValues: "str_values",
+  numel: "numel",
+  min: "min",
+  max: "max",
+  mean: "mean",
+  std: "std",
+  nanCount: "nan_count",
+  infCount: "inf_count",
+  posInfCount: "pos_inf_count",
+  negInfCount: "neg_inf_count",
+} as const;
+
+// List children are named "item" and nullable, as pyarrow and polars name them by default.
+const listOf = (t: DataType): List => new List(new Field("item", t, true));
+
+export const T_INT32 = new Int32();
+export const T_INT64 = new Int64();
+export const T_F32 = new Float32();
+export const T_F64 = new Float64();
+export const T_UTF8 = new Utf8();
+export const T_SHAPE = listOf(new Int64());
+export const T_VALUES = listOf(new Float32());
+export const T_VALUES_F64 = listOf(new Float64());
+export const T_INT_VALUES = listOf(new Int64());
+export const T_STR_VALUES = listOf(new Utf8());
+
+/** Fields in column order: [name, type, nullable]. */
+const FIELD_SPECS: ReadonlyArray<readonly [string, DataType, boolean]> = [
+  [COL.order, T_INT32, false],
+  [COL.layer, T_UTF8, false],
+  [COL.opType, T_UTF8, false],
+  [COL.tensor, T_UTF8, false],
+  [COL.dtype, T_UTF8, false],
+  [COL.precision, T_UTF8, false],
+  [COL.shape, T_SHAPE, false],
+  [COL.values, T_VALUES, true],
+  [COL.valuesF64, T_VALUES_F64, true],
+  [COL.intValues, T_INT_VALUES, true],
+  [COL.strValues, T_STR_VALUES, true],
+  [COL.numel, T_INT64, false],
+  [COL.min, T_F64, true],
+  [COL.max, T_F64, true],
+  [COL.mean, T_F64, true],
+  [COL.std, T_F64, true],
+  [COL.nanCount, T_INT64, false],
+  [COL.infCount, T_INT64, false],
+  [COL.posInfCount, T_INT64, false],
+  [COL.negInfCount, T_INT64, false],
+];
+
+export function dumpFields(): Field[] {
+  return FIELD_SPECS.map(([name, type, nullable]) => new Field(name, type, nullable));
+}
+
+/** The schema of a dump/inputs file with the given (already ordered) metadata. */
+export function dumpSchema(metadata: Map<string, string>): Schema {
+  return new Schema(dumpFields(), metadata);
+}
+
+/** The struct type of one record batch of `schema`. */
+export function structOf(schema: Schema): Struct {
+  return new Struct(schema.fields);
+}
+
+/**
+ * Checks that a schema read from a file has every column with the expected type.
+ * Returns a description of the first mismatch, or null when it matches.
+ * Extra columns are allowed (a later @1 writer may add columns; readers ignore them).
+ */
+export function schemaMismatch(schema: Schema): string | null {
+  for (const [name, type] of FIELD_SPECS) {
+    const f = schema.fields.find((x) => x.name === name);
+    if (!f) return `column "${name}" is missing`;
+    if (!sameType(f.type as DataType, type)) {
+      return `column "${name}" has type ${String(f.type)}, expected ${String(type)}`;
+    }
+  }
+  return null;
+}
+
+function sameType(a: DataType, b: DataType): boolean {
+  if (a.typeId !== b.typeId) return false;
+  if (a.typeId === Type.List) {
+    const ca = (a as List).valueType as DataType;
+    const cb = (b as List).valueType as DataType;
+    return sameType(ca, cb);
+  }
+  if (a.typeId === Type.Int) {
+    const ia = a as Int32 | Int64;
+    const ib = b as Int32 | Int64;
+    return ia.bitWidth === ib.bitWidth && ia.isSigned === ib.isSigned;
+  }
+  if (a.typeId === Type.Float) {
+    return (a as Float32).precision === (b as Float32).precision;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Column data builders (zero-copy where the input already is the right typed array)
+// ---------------------------------------------------------------------------------------
+
+const encoder = new TextEncoder();
+
+export function int32Column(v: Int32Array): Data<Int32> {
+  return makeData({ type: T_INT32, length: v.length, nullCount: 0, data: v });
+}
+
+export function int64Column(v: BigInt64Array): Data<Int64> {
+  return makeData({ type: T_INT64, length: v.length, nullCount: 0, data: v });
+}
+
+/** Float64 column; `valid[i] === false` marks a null. */
+export function float64Column(v: Float64Array, valid: boolean[]): Data<Float64> {
+  const { bitmap, nullCount } = validityBitmap(valid);
+  return makeData({
+    type: T_F64,
+    length: v.length,
+    nullCount,
+    ...(bitmap ? { nullBitmap: bitmap } : {}),
+    data: v,
+  });
+}
+
+/** Utf8 data of non-null strings (used for plain columns and as a list child). */
+export function utf8Data(strings: readonly string[]): Data<Utf8> {
+  const n = strings.length;
+  const offsets = new Int32Array(n + 1);
+  // Encode once into pieces, then join: strings are usually short names.
+  const parts: Uint8Array[] = new Array<Uint8Array>(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const b = encoder.encode(strings[i]);
+    parts[i] = b;
+    total += b.byteLength;
+    if (total > 0x7fffffff) throw new RangeError("utf8 column exceeds 2 GiB (Arrow Utf8 offsets are int32)");
+    offsets[i + 1] = total;
+  }
+  const bytes = new Uint8Array(total);
+  for (let i = 0; i < n; i++) bytes.set(parts[i], offsets[i]);
+  return makeData({ type: T_UTF8, length: n, nullCount: 0, valueOffsets: offsets, data: bytes });
+}
+
+/** Packs a validity bitmap (LSB first); null bitmap omitted when everything is valid. */
+export function validityBitmap(valid: readonly boolean[]): { bitmap: Uint8Array | null; nullCount: number } {
+  let nullCount = 0;
+  for (const v of valid) if (!v) nullCount++;
+  if (nullCount === 0) return { bitmap: null, nullCount: 0 };
+  const bitmap = new Uint8Array((valid.length + 7) >> 3);
+  for (let i = 0; i < valid.length; i++) if (valid[i]) bitmap[i >> 3] |= 1 << (i & 7);
+  return { bitmap, nullCount };
+}
+
+type NumericArray = Float32Array | Float64Array | BigInt64Array;
+type NumericCtor<A extends NumericArray> = { new (n: number): A };
+
+/**
+ * A List<child> column over per-row typed arrays (null entries are null lists).
+ * One non-empty entry is used as the child buffer as is (no copy): the common case of one
+ * tensor per record batch. Several are concatenated.
+ */
+export function numericListColumn<A extends NumericArray>(
+  listType: List,
+  childType: DataType,
+  Ctor: NumericCtor<A>,
+  rows: ReadonlyArray<A | null>,
+): Data<List> {
+  const n = rows.length;
+  const offsets = new Int32Array(n + 1);
+  let total = 0;
+  let nonEmpty = 0;
+  let only: A | null = null;
+  for (let i = 0; i < n; i++) {
+    const r = rows[i];
+    if (r && r.length > 0) {
+      nonEmpty++;
+      only = r;
+    }
+    total += r ? r.length : 0;
+    if (total > 0x7fffffff) {
+      throw new RangeError("tensor has more than 2^31-1 elements: too large for one Arrow List entry");
+    }
+    offsets[i + 1] = total;
+  }
+  let child: A;
+  if (nonEmpty === 1 && only) {
+    child = only;
+  } else {
+    child = new Ctor(total);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i];
+      if (r && r.length > 0) (child as unknown as { set(a: A, o: number): void }).set(r, offsets[i]);
+    }
+  }
+  const childData = makeData({ type: childType, length: total, nullCount: 0, data: child } as {
+    type: Float32;
+    length: number;
+    nullCount: number;
+    data: Float32Array;
+  }) as Data;
+  const { bitmap, nullCount } = validityBitmap(rows.map((r) => r !== null));
+  return makeData({
+    type: listType,
+    length: n,
+    nullCount,
+    ...(bitmap ? { nullBitmap: bitmap } : {}),
+    valueOffsets: offsets,
+    child: childData,
+  });
+}
+
+/** List<Utf8> column of per-row string arrays (null entries are null lists). */
+export function stringListColumn(rows: ReadonlyArray<readonly string[] | null>): Data<List> {
+  const n = rows.length;
+  const offsets = new Int32Array(n + 1);
+  const all: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = rows[i];
+    if (r) for (const s of r) all.push(s);
+    offsets[i + 1] = all.length;
+  }
+  const { bitmap, nullCount } = validityBitmap(rows.map((r) => r !== null));
+  return makeData({
+    type: T_STR_VALUES,
+    length: n,
+    nullCount,
+    ...(bitmap ? { nullBitmap: bitmap } : {}),
+    valueOffsets: offsets,
+    child: utf8Data(all),
+  });
+}

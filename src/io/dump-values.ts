@@ -1,0 +1,362 @@
+/**
+ * HostTensor <-> dump value columns.
+ *
+ * Which column holds a tensor's values (docs/file-formats.md, "Value columns"):
+ *   values      List<Float32>  float32, float16, bfloat16, float8*: exact (each of these
+ *                              converts to float32 without rounding); complex64 interleaved re,im
+ *   values_f64  List<Float64>  float64; complex128 interleaved re,im
+ *   int_values  List<Int64>    int4..int64, uint4..uint32 (value), uint64 (same 64 bits read as
+ *                              signed), bool (0/1)
+ *   str_values  List<Utf8>     string
+ */
+import { endianness } from "node:os";
+import type { DType, HostTensor, TensorData } from "../types.js";
+import { numel } from "../types.js";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToFp8, fp8ToF32 } from "../numeric/index.js";
+
+export interface ValueColumns {
+  values: Float32Array | null;
+  valuesF64: Float64Array | null;
+  intValues: BigInt64Array | null;
+  strValues: string[] | null;
+}
+
+/** Which value column a dtype's values live in. */
+export type ValueColumn = "values" | "valuesF64" | "intValues" | "strValues";
+
+const ALL_DTYPES: readonly DType[] = [
+  "float32", "float16", "bfloat16", "float64",
+  "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz",
+  "int4", "uint4", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+  "bool", "string", "complex64", "complex128",
+];
+const DTYPE_SET: ReadonlySet<string> = new Set(ALL_DTYPES);
+
+export function isDType(s: string): s is DType {
+  return DTYPE_SET.has(s);
+}
+
+export function valueColumnOf(dtype: DType): ValueColumn {
+  switch (dtype) {
+    case "float32":
+    case "float16":
+    case "bfloat16":
+    case "float8e4m3fn":
+    case "float8e4m3fnuz":
+    case "float8e5m2":
+    case "float8e5m2fnuz":
+    case "complex64":
+      return "values";
+    case "float64":
+    case "complex128":
+      return "valuesF64";
+    case "string":
+      return "strValues";
+    default:
+      return "intValues";
+  }
+}
+
+/** Number of stored values for a tensor of `dims`: complex types store 2 per element. */
+export function storedLength(dtype: DType, dims: readonly number[]): number {
+  const n = numel(dims);
+  return dtype === "complex64" || dtype === "complex128" ? 2 * n : n;
+}
+
+const LITTLE_ENDIAN = endianness() === "LE";
+
+function describe(data: TensorData): string {
+  return Array.isArray(data) ? "string[]" : data.constructor.name;
+}
+
+function bad(t: { name: string; dtype: DType }, data: TensorData, want: string): TypeError {
+  return new TypeError(`tensor "${t.name}" (${t.dtype}): data is ${describe(data)}, expected ${want}`);
+}
+
+/** Sign- or zero-extends small integers into a BigInt64Array (fast path through int32 words). */
+function widenToI64(
+  src: Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array,
+  signed: boolean,
+): BigInt64Array {
+  const n = src.length;
+  const out = new BigInt64Array(n);
+  if (LITTLE_ENDIAN) {
+    const w = new Int32Array(out.buffer);
+    if (signed) {
+      for (let i = 0; i < n; i++) {
+        const v = src[i];
+        w[2 * i] = v;
+        w[2 * i + 1] = v >> 31;
+      }
+    } else {
+      for (let i = 0; i < n; i++) w[2 * i] = src[i] | 0;
+    }
+  } else {
+    for (let i = 0; i < n; i++) out[i] = BigInt(src[i]);
+  }
+  return out;
+}
+
+/** Low 32 bits of each int64, as int32 (callers store them into narrower arrays, which wrap). */
+function lowWords(src: BigInt64Array): Int32Array {
+  const n = src.length;
+  const out = new Int32Array(n);
+  if (LITTLE_ENDIAN) {
+    const w = new Int32Array(src.buffer, src.byteOffset, 2 * n);
+    for (let i = 0; i < n; i++) out[i] = w[2 * i];
+  } else {
+    for (let i = 0; i < n; i++) out[i] = Number(BigInt.asIntN(32, src[i]));
+  }
+  return out;
+}
+
+/** int4/uint4 data: one element per entry, or two per byte (low nibble first, as ONNX packs). */
+function unpackNibbles(t: HostTensor, signed: boolean): Int8Array | Uint8Array {
+  const n = numel(t.dims);
+  const d = t.data;
+  if (!(d instanceof Int8Array || d instanceof Uint8Array)) throw bad(t, d, "Int8Array or Uint8Array");
+  if (d.length === n) return d;
+  if (d.length !== Math.ceil(n / 2)) {
+    throw new RangeError(`tensor "${t.name}" (${t.dtype}): ${d.length} bytes for ${n} elements`);
+  }
+  const out = signed ? new Int8Array(n) : new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const nib = (d[i >> 1] >> ((i & 1) * 4)) & 0xf;
+    out[i] = signed && nib >= 8 ? nib - 16 : nib;
+  }
+  return out;
+}
+
+/** The src/numeric name of a float8 dtype it converts (the FNUZ variants it does not). */
+function numericFp8(dtype: DType): "fp8e4m3fn" | "fp8e5m2" | null {
+  return dtype === "float8e4m3fn" ? "fp8e4m3fn" : dtype === "float8e5m2" ? "fp8e5m2" : null;
+}
+
+const FNUZ_TABLES = new Map<DType, Float32Array>();
+
+/**
+ * Every bit pattern of float8e4m3fnuz / float8e5m2fnuz decoded (ONNX: no infinities, no
+ * negative zero, 0x80 is the only NaN; exponent bias 8 / 16). src/numeric converts the two
+ * float8 formats that precision modes produce; these two only ever appear in dumps of models
+ * that already use them, so their table lives here.
+ */
+function fnuzTable(dtype: DType): Float32Array {
+  let lut = FNUZ_TABLES.get(dtype);
+  if (lut) return lut;
+  const [expBits, manBits, bias] = dtype === "float8e4m3fnuz" ? [4, 3, 8] : [5, 2, 16];
+  lut = new Float32Array(256);
+  for (let b = 0; b < 256; b++) {
+    const sign = b & 0x80 ? -1 : 1;
+    const e = (b >> manBits) & ((1 << expBits) - 1);
+    const m = b & ((1 << manBits) - 1);
+    lut[b] =
+      b === 0x80 ? NaN
+      : e === 0 ? sign * m * 2 ** (1 - bias - manBits)
+      : sign * (1 + m / (1 << manBits)) * 2 ** (e - bias);
+  }
+  FNUZ_TABLES.set(dtype, lut);
+  return lut;
+}
+
+function float8ToF32(t: HostTensor): Float32Array {
+  const d = t.data;
+  if (!(d instanceof Uint8Array)) throw bad(t, d, "Uint8Array of float8 bit patterns");
+  const fmt = numericFp8(t.dtype);
+  if (fmt) return fp8ToF32(d, fmt);
+  const lut = fnuzTable(t.dtype);
+  const out = new Float32Array(d.length);
+  for (let i = 0; i < d.length; i++) out[i] = lut[d[i]];
+  return out;
+}
+
+function f32ToFloat8(values: Float32Array, dtype: DType, name: string): Uint8Array {
+  const fmt = numericFp8(dtype);
+  // Not saturating: a stored inf of float8e5m2 must come back as inf.
+  if (fmt) return f32ToFp8(values, fmt, false);
+  // FNUZ: values came from this format, so each one is exactly in the table.
+  const lut = fnuzTable(dtype);
+  const bits = new Uint32Array(lut.buffer);
+  const index = new Map<number, number>();
+  for (let b = 0; b < 256; b++) if (b !== 0x80) index.set(bits[b], b);
+  const vb = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isNaN(values[i])) {
+      out[i] = 0x80;
+      continue;
+    }
+    const b = index.get(vb[i]) ?? (values[i] === 0 ? 0 : undefined); // -0 has no pattern: 0
+    if (b === undefined) throw new RangeError(`tensor "${name}" (${dtype}): value ${values[i]} is not representable`);
+    out[i] = b;
+  }
+  return out;
+}
+
+/**
+ * The value columns for a tensor. float32, float64, int64 and uint64 data is used as is
+ * (no copy; do not modify it until the write that uses it has resolved); other types are
+ * converted into new arrays.
+ */
+export function hostTensorToValues(t: HostTensor): ValueColumns {
+  const out: ValueColumns = { values: null, valuesF64: null, intValues: null, strValues: null };
+  const d = t.data;
+  switch (t.dtype) {
+    case "float32":
+    case "complex64":
+      if (!(d instanceof Float32Array)) throw bad(t, d, "Float32Array");
+      out.values = d;
+      break;
+    case "float16":
+      if (!(d instanceof Uint16Array)) throw bad(t, d, "Uint16Array of float16 bit patterns");
+      out.values = f16ToF32(d);
+      break;
+    case "bfloat16":
+      if (!(d instanceof Uint16Array)) throw bad(t, d, "Uint16Array of bfloat16 bit patterns");
+      out.values = bf16ToF32(d);
+      break;
+    case "float8e4m3fn":
+    case "float8e4m3fnuz":
+    case "float8e5m2":
+    case "float8e5m2fnuz":
+      out.values = float8ToF32(t);
+      break;
+    case "float64":
+    case "complex128":
+      if (!(d instanceof Float64Array)) throw bad(t, d, "Float64Array");
+      out.valuesF64 = d;
+      break;
+    case "int64":
+      if (!(d instanceof BigInt64Array)) throw bad(t, d, "BigInt64Array");
+      out.intValues = d;
+      break;
+    case "uint64":
+      if (!(d instanceof BigUint64Array)) throw bad(t, d, "BigUint64Array");
+      out.intValues = new BigInt64Array(d.buffer, d.byteOffset, d.length);
+      break;
+    case "int4":
+      out.intValues = widenToI64(unpackNibbles(t, true), true);
+      break;
+    case "uint4":
+      out.intValues = widenToI64(unpackNibbles(t, false), false);
+      break;
+    case "int8":
+      if (!(d instanceof Int8Array)) throw bad(t, d, "Int8Array");
+      out.intValues = widenToI64(d, true);
+      break;
+    case "uint8":
+      if (!(d instanceof Uint8Array)) throw bad(t, d, "Uint8Array");
+      out.intValues = widenToI64(d, false);
+      break;
+    case "int16":
+      if (!(d instanceof Int16Array)) throw bad(t, d, "Int16Array");
+      out.intValues = widenToI64(d, true);
+      break;
+    case "uint16":
+      if (!(d instanceof Uint16Array)) throw bad(t, d, "Uint16Array");
+      out.intValues = widenToI64(d, false);
+      break;
+    case "int32":
+      if (!(d instanceof Int32Array)) throw bad(t, d, "Int32Array");
+      out.intValues = widenToI64(d, true);
+      break;
+    case "uint32":
+      if (!(d instanceof Uint32Array)) throw bad(t, d, "Uint32Array");
+      out.intValues = widenToI64(d, false);
+      break;
+    case "bool": {
+      if (!(d instanceof Uint8Array)) throw bad(t, d, "Uint8Array");
+      const b = new Uint8Array(d.length);
+      for (let i = 0; i < d.length; i++) b[i] = d[i] !== 0 ? 1 : 0;
+      out.intValues = widenToI64(b, false);
+      break;
+    }
+    case "string":
+      if (!Array.isArray(d)) throw bad(t, d, "string[]");
+      out.strValues = d;
+      break;
+  }
+  const want = storedLength(t.dtype, t.dims);
+  const col = valueColumnOf(t.dtype);
+  const got = out[col]?.length ?? 0;
+  if (got !== want) {
+    throw new RangeError(
+      `tensor "${t.name}" (${t.dtype}) has ${got} values but shape [${t.dims.join(",")}] needs ${want}`,
+    );
+  }
+  return out;
+}
+
+/** What a value row needs to become a tensor again. */
+export interface ValuesRow extends ValueColumns {
+  tensor: string;
+  dtype: DType;
+  dims: number[];
+}
+
+/**
+ * The tensor back in its own dtype: float16/bfloat16 as Uint16Array bit patterns, float8 as
+ * Uint8Array bit patterns, int4/uint4 unpacked one element per Int8Array/Uint8Array entry,
+ * bool as Uint8Array 0/1, uint64 as BigUint64Array. Every non-NaN float16/bfloat16/float8
+ * bit pattern comes back exactly; a NaN comes back as a quiet NaN of the same sign.
+ * Throws when the row has no values (a stats-only row).
+ */
+export function valuesToHostTensor(row: ValuesRow): HostTensor {
+  const { dtype, dims, tensor: name } = row;
+  const col = valueColumnOf(dtype);
+  const src = row[col];
+  if (src === null) {
+    throw new Error(`tensor "${name}" (${dtype}) has no stored values (the dump holds its statistics only)`);
+  }
+  const want = storedLength(dtype, dims);
+  if (src.length !== want) {
+    throw new RangeError(`tensor "${name}" (${dtype}) has ${src.length} values but shape [${dims.join(",")}] needs ${want}`);
+  }
+  const mk = (data: TensorData): HostTensor => ({ name, dtype, dims: [...dims], data });
+  switch (dtype) {
+    case "float32":
+    case "complex64":
+      return mk(row.values as Float32Array);
+    case "float16":
+      return mk(f32ToF16(row.values as Float32Array));
+    case "bfloat16":
+      return mk(f32ToBf16(row.values as Float32Array));
+    case "float8e4m3fn":
+    case "float8e4m3fnuz":
+    case "float8e5m2":
+    case "float8e5m2fnuz":
+      return mk(f32ToFloat8(row.values as Float32Array, dtype, name));
+    case "float64":
+    case "complex128":
+      return mk(row.valuesF64 as Float64Array);
+    case "string":
+      return mk(row.strValues as string[]);
+    case "int64":
+      return mk(row.intValues as BigInt64Array);
+    case "uint64": {
+      const v = row.intValues as BigInt64Array;
+      return mk(new BigUint64Array(v.buffer, v.byteOffset, v.length));
+    }
+    case "int8":
+    case "int4":
+      return mk(Int8Array.from(lowWords(row.intValues as BigInt64Array)));
+    case "uint8":
+    case "uint4":
+      return mk(Uint8Array.from(lowWords(row.intValues as BigInt64Array)));
+    case "bool": {
+      const v = row.intValues as BigInt64Array;
+      const b = new Uint8Array(v.length);
+      for (let i = 0; i < v.length; i++) b[i] = v[i] !== 0n ? 1 : 0;
+      return mk(b);
+    }
+    case "int16":
+      return mk(Int16Array.from(lowWords(row.intValues as BigInt64Array)));
+    case "uint16":
+      return mk(Uint16Array.from(lowWords(row.intValues as BigInt64Array)));
+    case "int32":
+      return mk(lowWords(row.intValues as BigInt64Array));
+    case "uint32": {
+      const w = lowWords(row.intValues as BigInt64Array);
+      return mk(new Uint32Array(w.buffer, w.byteOffset, w.length));
+    }
+  }
+}

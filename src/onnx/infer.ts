@@ -1,0 +1,113 @@
+/**
+ * Element types of every tensor, as onnxruntime itself infers them.
+ *
+ * We build a weightless copy of the graph (initializers become typed graph inputs, so nothing
+ * large is copied), mark every node output as an untyped graph output, create a session with
+ * optimizations disabled and read its output metadata. No inference is run.
+ */
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  GraphProtoSchema,
+  ModelProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  TensorShapeProtoSchema,
+  TypeProto_TensorSchema,
+  TypeProtoSchema,
+  ValueInfoProtoSchema,
+  type TensorProto,
+  type ValueInfoProto,
+} from "onnx-buf";
+import { UserError } from "../errors.js";
+import type { DType } from "../types.js";
+import { onnxToDType } from "./dtype.js";
+import type { LoadedModel } from "./model.js";
+import { createSession, oneLine } from "../runtime/ort.js";
+
+export interface TensorType {
+  dtype: DType;
+  /** Dimensions as onnxruntime inferred them: number, symbolic name, or null when unknown. */
+  shape: (number | string | null)[] | null;
+}
+
+export type TypeMap = Map<string, TensorType>;
+
+export function tensorValueInfo(name: string, elemType: number, dims?: readonly (number | bigint | string | null)[]): ValueInfoProto {
+  return create(ValueInfoProtoSchema, {
+    name,
+    type: create(TypeProtoSchema, {
+      value: {
+        case: "tensorType",
+        value: create(TypeProto_TensorSchema, {
+          elemType,
+          shape: dims
+            ? create(TensorShapeProtoSchema, {
+                dim: dims.map((d) =>
+                  create(TensorShapeProto_DimensionSchema, {
+                    value:
+                      typeof d === "string"
+                        ? { case: "dimParam", value: d }
+                        : d === null
+                          ? { case: undefined }
+                          : { case: "dimValue", value: BigInt(d) },
+                  }),
+                ),
+              })
+            : undefined,
+        }),
+      },
+    }),
+  });
+}
+
+function initializerInfo(t: TensorProto): ValueInfoProto {
+  return tensorValueInfo(t.name, t.dataType, t.dims);
+}
+
+export async function inferTypes(m: LoadedModel): Promise<TypeMap> {
+  const g = m.proto.graph!;
+  const declared = new Set(g.input.map((i) => i.name));
+  const inputs = [...g.input, ...g.initializer.filter((t) => !declared.has(t.name)).map(initializerInfo)];
+  const outputs: ValueInfoProto[] = [];
+  const seen = new Set<string>();
+  for (const l of m.graph.layers) {
+    for (const o of l.outputs) {
+      if (o === "" || seen.has(o)) continue;
+      seen.add(o);
+      outputs.push(create(ValueInfoProtoSchema, { name: o }));
+    }
+  }
+  const typing = create(ModelProtoSchema, {
+    irVersion: m.proto.irVersion,
+    opsetImport: m.proto.opsetImport,
+    functions: m.proto.functions,
+    graph: create(GraphProtoSchema, { name: g.name, node: g.node, input: inputs, output: outputs, valueInfo: g.valueInfo }),
+  });
+  const types: TypeMap = new Map();
+  for (const i of inputs) {
+    const tt = i.type?.value.case === "tensorType" ? i.type.value.value : undefined;
+    const d = tt ? onnxToDType(tt.elemType) : null;
+    if (d) types.set(i.name, { dtype: d, shape: tt?.shape ? tt.shape.dim.map(dimOf) : null });
+  }
+  if (outputs.length === 0) return types;
+  let session;
+  try {
+    session = await createSession(toBinary(ModelProtoSchema, typing), m.path, { optimizationLevel: "disabled" });
+  } catch (e) {
+    throw new UserError(`${m.path}: cannot infer tensor types: ${oneLine(e)}`);
+  }
+  try {
+    for (const md of session.outputMetadata) {
+      if (!md.isTensor) continue;
+      types.set(md.name, { dtype: md.type as DType, shape: md.shape.map((d) => (typeof d === "number" && d >= 0 ? d : typeof d === "string" && d !== "" ? d : null)) });
+    }
+  } finally {
+    await session.release();
+  }
+  return types;
+}
+
+function dimOf(d: { value: { case: "dimValue"; value: bigint } | { case: "dimParam"; value: string } | { case: undefined; value?: undefined } }): number | string | null {
+  if (d.value.case === "dimValue") return Number(d.value.value);
+  if (d.value.case === "dimParam") return d.value.value;
+  return null;
+}

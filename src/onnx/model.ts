@@ -1,0 +1,293 @@
+/**
+ * Loading an ONNX model: decoding, validation, stable layer names, execution order.
+ *
+ * Every user-caused problem (missing file, not ONNX, truncated protobuf, unsupported IR or
+ * opset, missing external data) becomes a one-line UserError naming the file.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fromBinary } from "@bufbuild/protobuf";
+import {
+  ModelProtoSchema,
+  TensorProto_DataLocation,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from "onnx-buf";
+import { UserError } from "../errors.js";
+
+/** IR versions and default-domain opsets this build (onnxruntime-node 1.30) accepts. */
+export const SUPPORTED_IR = { min: 3, max: 12 } as const;
+export const SUPPORTED_OPSET = { min: 7, max: 25 } as const;
+
+/** One layer = one top-level ONNX node, in execution order. */
+export interface Layer {
+  /** Position in execution order (0-based). */
+  index: number;
+  /** Layer name: the node's name, or the generated name for unnamed/duplicate nodes. */
+  name: string;
+  opType: string;
+  domain: string;
+  /** Explicit inputs ("" marks an omitted optional input). */
+  inputs: string[];
+  outputs: string[];
+  /** Outer-scope tensors referenced from subgraphs (If/Loop/Scan bodies). */
+  implicitInputs: string[];
+  node: NodeProto;
+}
+
+export interface GraphView {
+  layers: Layer[];
+  /** tensor name -> index of the producing layer */
+  producer: Map<string, number>;
+  /** tensor name -> indices of consuming layers (explicit and implicit) */
+  consumers: Map<string, number[]>;
+  initializers: Map<string, TensorProto>;
+  /** Graph inputs that are not initializers, in declaration order. */
+  inputs: ValueInfoProto[];
+  outputs: ValueInfoProto[];
+}
+
+export interface LoadedModel {
+  path: string;
+  /** Directory external data locations are relative to. */
+  baseDir: string;
+  proto: ModelProto;
+  graph: GraphView;
+  opset: number;
+  irVersion: number;
+}
+
+/** Read and decode an ONNX file. Throws UserError for every user-caused problem. */
+export function loadModel(modelPath: string): LoadedModel {
+  let bytes: Uint8Array;
+  try {
+    const st = fs.statSync(modelPath);
+    if (st.isDirectory()) throw new UserError(`${modelPath}: is a directory; pass the path of an .onnx file`);
+    bytes = fs.readFileSync(modelPath);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new UserError(`${modelPath}: no such file; check the model path`);
+    throw new UserError(`${modelPath}: cannot read (${code ?? String(e)})`);
+  }
+  const proto = decodeModel(bytes, modelPath);
+  return prepareModel(proto, modelPath);
+}
+
+export function decodeModel(bytes: Uint8Array, label: string): ModelProto {
+  if (bytes.length === 0) throw new UserError(`${label}: empty file; not an ONNX model`);
+  let proto: ModelProto;
+  try {
+    proto = fromBinary(ModelProtoSchema, bytes);
+  } catch (e) {
+    const msg = String((e as Error).message ?? e);
+    if (/premature|EOF|out of range|truncat/i.test(msg)) {
+      throw new UserError(`${label}: truncated or corrupt ONNX file (${msg}); re-export or re-download the model`);
+    }
+    throw new UserError(`${label}: not an ONNX model (protobuf decode failed: ${msg})`);
+  }
+  if (!proto.graph || Number(proto.irVersion) === 0 || (proto.graph.node.length === 0 && proto.graph.output.length === 0)) {
+    throw new UserError(`${label}: not an ONNX model (no graph or IR version found); pass an .onnx ModelProto file`);
+  }
+  return proto;
+}
+
+/** Validate versions, name nodes, resolve the execution order. Mutates node names in `proto`. */
+export function prepareModel(proto: ModelProto, modelPath: string): LoadedModel {
+  const label = modelPath;
+  const ir = Number(proto.irVersion);
+  if (ir < SUPPORTED_IR.min || ir > SUPPORTED_IR.max) {
+    throw new UserError(
+      `${label}: unsupported ONNX IR version ${ir} (supported ${SUPPORTED_IR.min}-${SUPPORTED_IR.max}); convert the model with onnx.version_converter or re-export it`,
+    );
+  }
+  let opset = -1;
+  for (const o of proto.opsetImport) {
+    if (o.domain === "" || o.domain === "ai.onnx") opset = Number(o.version);
+  }
+  if (opset === -1) opset = ir >= 3 ? -1 : 1;
+  if (opset !== -1 && (opset < SUPPORTED_OPSET.min || opset > SUPPORTED_OPSET.max)) {
+    throw new UserError(
+      `${label}: unsupported opset ${opset} for domain ai.onnx (supported ${SUPPORTED_OPSET.min}-${SUPPORTED_OPSET.max}); convert the model with onnx.version_converter`,
+    );
+  }
+  const graph = proto.graph as GraphProto;
+  const baseDir = path.dirname(path.resolve(modelPath));
+  checkExternalData(graph, baseDir, label);
+  assignLayerNames(graph);
+  const view = buildGraphView(graph, label);
+  return { path: modelPath, baseDir, proto, graph: view, opset, irVersion: ir };
+}
+
+/** Every external-data initializer's file must exist and be long enough. */
+function checkExternalData(graph: GraphProto, baseDir: string, label: string): void {
+  for (const t of graph.initializer) {
+    if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
+    const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+    const loc = kv.get("location");
+    if (!loc) throw new UserError(`${label}: initializer '${t.name}' has external data without a location`);
+    const file = path.resolve(baseDir, loc);
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      throw new UserError(
+        `${label}: external data file '${loc}' for initializer '${t.name}' not found (looked in ${baseDir}); keep the data file next to the model`,
+      );
+    }
+    const offset = Number(kv.get("offset") ?? "0");
+    const length = kv.has("length") ? Number(kv.get("length")) : size - offset;
+    if (offset + length > size) {
+      throw new UserError(
+        `${label}: external data file '${loc}' is too short for initializer '${t.name}' (needs ${offset + length} bytes, has ${size}); the data file is truncated or belongs to another model`,
+      );
+    }
+  }
+}
+
+/**
+ * Stable layer names. A named node keeps its name. An unnamed node (name "") at position i of
+ * the file's node list is named `<OpType>_<i>`. A name already taken (a duplicate) gets the
+ * suffix `__<k>` with the smallest k >= 2 that makes it unique. Nodes are visited in file
+ * order, named ones first, so adding unnamed nodes never renames a named one.
+ */
+export function assignLayerNames(graph: GraphProto): void {
+  const taken = new Set<string>();
+  const unique = (base: string): string => {
+    if (!taken.has(base)) return base;
+    for (let k = 2; ; k++) {
+      const cand = `${base}__${k}`;
+      if (!taken.has(cand)) return cand;
+    }
+  };
+  for (const n of graph.node) {
+    if (n.name !== "") n.name = unique(n.name), taken.add(n.name);
+  }
+  graph.node.forEach((n, i) => {
+    if (n.name === "") {
+      n.name = unique(`${n.opType}_${i}`);
+      taken.add(n.name);
+    }
+  });
+}
+
+/** Tensors a node's subgraphs (If/Loop/Scan bodies) read from the enclosing graph. */
+export function subgraphOuterRefs(node: NodeProto): string[] {
+  const refs = new Set<string>();
+  const visit = (g: GraphProto, enclosing: ReadonlySet<string>) => {
+    const defined = new Set<string>(enclosing);
+    for (const i of g.input) defined.add(i.name);
+    for (const t of g.initializer) defined.add(t.name);
+    for (const n of g.node) {
+      for (const inp of n.input) if (inp !== "" && !defined.has(inp)) refs.add(inp);
+      for (const a of n.attribute) for (const sg of [a.g, ...a.graphs]) if (sg) visit(sg, defined);
+      for (const o of n.output) defined.add(o);
+    }
+  };
+  for (const a of node.attribute) for (const sg of [a.g, ...a.graphs]) if (sg) visit(sg, new Set());
+  return [...refs];
+}
+
+/** Topological order (Kahn, ties broken by file order), producers and consumers. */
+export function buildGraphView(graph: GraphProto, label: string): GraphView {
+  const initializers = new Map<string, TensorProto>();
+  for (const t of graph.initializer) initializers.set(t.name, t);
+  const available = new Set<string>([""]);
+  for (const i of graph.input) available.add(i.name);
+  for (const t of initializers.keys()) available.add(t);
+  const nodes = graph.node;
+  const producedBy = new Map<string, number>();
+  nodes.forEach((n, i) => {
+    for (const o of n.output) {
+      if (o === "") continue;
+      if (producedBy.has(o)) {
+        throw new UserError(`${label}: tensor '${o}' is produced by two nodes ('${nodes[producedBy.get(o)!]!.name}' and '${n.name}'); the model is invalid`);
+      }
+      producedBy.set(o, i);
+    }
+  });
+  const implicit = nodes.map((n) => (n.attribute.some((a) => a.g || a.graphs.length) ? subgraphOuterRefs(n) : []));
+  const deps: number[][] = nodes.map(() => []);
+  const indeg = new Array<number>(nodes.length).fill(0);
+  nodes.forEach((n, i) => {
+    const seen = new Set<number>();
+    for (const t of [...n.input, ...implicit[i]!]) {
+      if (available.has(t)) continue;
+      const p = producedBy.get(t);
+      if (p === undefined) {
+        throw new UserError(`${label}: node '${n.name}' reads tensor '${t}', which no node, input or initializer provides; the model is invalid`);
+      }
+      if (!seen.has(p)) {
+        seen.add(p);
+        deps[p]!.push(i);
+        indeg[i]!++;
+      }
+    }
+  });
+  // Kahn with a min-heap on file position keeps the file order when it is already valid.
+  const heap: number[] = [];
+  const push = (v: number) => {
+    heap.push(v);
+    let c = heap.length - 1;
+    while (c > 0) {
+      const p = (c - 1) >> 1;
+      if (heap[p]! <= heap[c]!) break;
+      [heap[p], heap[c]] = [heap[c]!, heap[p]!];
+      c = p;
+    }
+  };
+  const pop = (): number => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length) {
+      heap[0] = last;
+      let c = 0;
+      for (;;) {
+        const l = 2 * c + 1, r = l + 1;
+        let m = c;
+        if (l < heap.length && heap[l]! < heap[m]!) m = l;
+        if (r < heap.length && heap[r]! < heap[m]!) m = r;
+        if (m === c) break;
+        [heap[m], heap[c]] = [heap[c]!, heap[m]!];
+        c = m;
+      }
+    }
+    return top;
+  };
+  indeg.forEach((d, i) => d === 0 && push(i));
+  const order: number[] = [];
+  while (heap.length) {
+    const i = pop();
+    order.push(i);
+    for (const j of deps[i]!) if (--indeg[j]! === 0) push(j);
+  }
+  if (order.length !== nodes.length) {
+    const stuck = nodes.find((_, i) => indeg[i]! > 0)!;
+    throw new UserError(`${label}: the graph has a cycle (at node '${stuck.name}'); the model is invalid`);
+  }
+  const layers: Layer[] = order.map((fi, index) => {
+    const n = nodes[fi]!;
+    return { index, name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n };
+  });
+  const producer = new Map<string, number>();
+  const consumers = new Map<string, number[]>();
+  for (const l of layers) {
+    for (const o of l.outputs) if (o !== "") producer.set(o, l.index);
+    for (const t of new Set([...l.inputs, ...l.implicitInputs])) {
+      if (t === "") continue;
+      let c = consumers.get(t);
+      if (!c) consumers.set(t, (c = []));
+      c.push(l.index);
+    }
+  }
+  const inputs = graph.input.filter((i) => !initializers.has(i.name));
+  return { layers, producer, consumers, initializers, inputs, outputs: [...graph.output] };
+}
+
+/** Find layers by exact name. */
+export function layerByName(g: GraphView): Map<string, Layer> {
+  return new Map(g.layers.map((l) => [l.name, l]));
+}

@@ -1,0 +1,495 @@
+/**
+ * TensorProto <-> HostTensor conversion.
+ *
+ * Decoding handles every storage form the ONNX spec allows for the element types trt-debug
+ * knows: `raw_data` (fixed-width little-endian), the typed repeated fields (`float_data`,
+ * `int32_data`, `int64_data`, `uint64_data`, `double_data`, `string_data`) and external data
+ * (`data_location: EXTERNAL` with `location`/`offset`/`length` relative to the model's directory).
+ *
+ * Host layout (see src/types.ts): float16/bfloat16 are Uint16Array bit patterns, float8 types
+ * are Uint8Array bit patterns, int4/uint4 are unpacked to one element per byte (Int8Array /
+ * Uint8Array, dtype stays int4/uint4), bool is a Uint8Array of 0/1, int64 BigInt64Array,
+ * uint64 BigUint64Array, string string[].
+ *
+ * Every problem caused by the file (wrong length, missing external file, unsupported type)
+ * is a one-line UserError naming the tensor and the file.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import {
+  TensorProtoSchema,
+  TensorProto_DataLocation,
+  TensorProto_DataType,
+  type TensorProto,
+} from "onnx-buf";
+import { UserError } from "../errors.js";
+import type { DType, HostTensor, TensorData } from "../types.js";
+import { dtypeToOnnx, onnxToDType } from "./dtype.js";
+
+export interface TensorDecodeOptions {
+  /** Directory external-data `location`s are relative to (default: the directory of `fileName`, else the cwd). */
+  baseDir?: string;
+  /** File the tensor came from (model or .pb), used in error messages. */
+  fileName?: string;
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const utf8Decoder = new TextDecoder("utf-8");
+const utf8Encoder = new TextEncoder();
+
+/** Bytes one element occupies in the host typed array (int4/uint4: 1, unpacked). 0 for string/complex. */
+export function hostElementSize(d: DType): number {
+  switch (d) {
+    case "float64":
+    case "int64":
+    case "uint64":
+      return 8;
+    case "float32":
+    case "int32":
+    case "uint32":
+      return 4;
+    case "float16":
+    case "bfloat16":
+    case "int16":
+    case "uint16":
+      return 2;
+    case "float8e4m3fn":
+    case "float8e4m3fnuz":
+    case "float8e5m2":
+    case "float8e5m2fnuz":
+    case "int4":
+    case "uint4":
+    case "int8":
+    case "uint8":
+    case "bool":
+      return 1;
+    case "string":
+    case "complex64":
+    case "complex128":
+      return 0;
+  }
+}
+
+/**
+ * Bytes of the host representation: the typed array's byteLength (int4/uint4 count one byte per
+ * element, as held on the host), or for strings the total UTF-8 length of all elements.
+ */
+export function hostTensorByteLength(h: HostTensor): number {
+  if (Array.isArray(h.data)) {
+    let n = 0;
+    for (const s of h.data) n += utf8Encoder.encode(s).length;
+    return n;
+  }
+  return (h.data as Exclude<TensorData, string[]>).byteLength;
+}
+
+/** Bytes the elements occupy in `raw_data` (int4/uint4 packed two per byte). */
+function rawByteLength(d: DType, n: number): number {
+  if (d === "int4" || d === "uint4") return Math.ceil(n / 2);
+  return n * hostElementSize(d);
+}
+
+function label(t: TensorProto, opts: TensorDecodeOptions): string {
+  const name = t.name ? `tensor '${t.name}'` : "unnamed tensor";
+  return opts.fileName ? `${opts.fileName}: ${name}` : name;
+}
+
+function dimsOf(t: TensorProto, opts: TensorDecodeOptions): number[] {
+  return t.dims.map((d) => {
+    const n = Number(d);
+    if (d < 0n || !Number.isSafeInteger(n)) {
+      throw new UserError(`${label(t, opts)} has invalid dimension ${d} in dims [${t.dims.join(",")}]; the file is corrupt`);
+    }
+    return n;
+  });
+}
+
+/** A typed array of dtype `d` and `n` elements viewing (or copying, when unaligned / big-endian host) `bytes`. */
+function fromLittleEndianBytes(d: DType, bytes: Uint8Array, n: number): Exclude<TensorData, string[]> {
+  const size = hostElementSize(d);
+  let buf = bytes;
+  if (size > 1 && (bytes.byteOffset % size !== 0 || !LITTLE_ENDIAN_HOST)) {
+    buf = new Uint8Array(bytes.byteLength);
+    buf.set(bytes);
+    if (!LITTLE_ENDIAN_HOST) swapBytes(buf, size);
+  }
+  const { buffer, byteOffset } = buf;
+  switch (d) {
+    case "float32":
+      return new Float32Array(buffer, byteOffset, n);
+    case "float64":
+      return new Float64Array(buffer, byteOffset, n);
+    case "float16":
+    case "bfloat16":
+    case "uint16":
+      return new Uint16Array(buffer, byteOffset, n);
+    case "int16":
+      return new Int16Array(buffer, byteOffset, n);
+    case "int32":
+      return new Int32Array(buffer, byteOffset, n);
+    case "uint32":
+      return new Uint32Array(buffer, byteOffset, n);
+    case "int64":
+      return new BigInt64Array(buffer, byteOffset, n);
+    case "uint64":
+      return new BigUint64Array(buffer, byteOffset, n);
+    case "int8":
+      return new Int8Array(buffer, byteOffset, n);
+    case "uint8":
+    case "bool":
+    case "float8e4m3fn":
+    case "float8e4m3fnuz":
+    case "float8e5m2":
+    case "float8e5m2fnuz":
+      return new Uint8Array(buffer, byteOffset, n);
+    case "int4":
+    case "uint4":
+      return unpackNibbles(d, bytes, n);
+    default:
+      throw new Error(`fromLittleEndianBytes: no host layout for ${d}`);
+  }
+}
+
+function swapBytes(b: Uint8Array, size: number): void {
+  for (let i = 0; i + size <= b.length; i += size) {
+    for (let j = 0, k = size - 1; j < k; j++, k--) {
+      const x = b[i + j]!;
+      b[i + j] = b[i + k]!;
+      b[i + k] = x;
+    }
+  }
+}
+
+/** Unpack 4-bit elements (first element in the low nibble). int4 is sign-extended. */
+function unpackNibbles(d: "int4" | "uint4", packed: ArrayLike<number>, n: number): Int8Array | Uint8Array {
+  const out = d === "int4" ? new Int8Array(n) : new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const byte = packed[i >> 1]! & 0xff;
+    const nib = i & 1 ? byte >> 4 : byte & 0x0f;
+    out[i] = d === "int4" ? (nib << 28) >> 28 : nib;
+  }
+  return out;
+}
+
+function packNibbles(data: ArrayLike<number>): Uint8Array<ArrayBuffer> {
+  const n = data.length;
+  const out = new Uint8Array(Math.ceil(n / 2));
+  for (let i = 0; i < n; i++) {
+    const nib = data[i]! & 0x0f;
+    out[i >> 1]! |= i & 1 ? nib << 4 : nib;
+  }
+  return out;
+}
+
+function typeName(t: number): string {
+  return TensorProto_DataType[t] ?? `data_type ${t}`;
+}
+
+/**
+ * Decode a TensorProto to a HostTensor. `opts.baseDir` is the directory external data is
+ * relative to; `opts.fileName` names the source file in error messages.
+ */
+export function tensorProtoToHost(t: TensorProto, opts: TensorDecodeOptions = {}): HostTensor {
+  const dtype = onnxToDType(t.dataType as TensorProto_DataType);
+  if (dtype === null || dtype === "complex64" || dtype === "complex128") {
+    throw new UserError(
+      `${label(t, opts)} has unsupported element type ${typeName(t.dataType)}; trt-debug handles float/int/bool/string tensors only`,
+    );
+  }
+  const dims = dimsOf(t, opts);
+  let n = 1;
+  for (const d of dims) n *= d;
+  if (!Number.isSafeInteger(n)) throw new UserError(`${label(t, opts)} has too many elements (dims [${dims.join(",")}])`);
+  const name = t.name;
+
+  if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) {
+    if (dtype === "string") throw new UserError(`${label(t, opts)}: string tensors cannot use external data; the file is invalid`);
+    const bytes = readExternal(t, opts, rawByteLength(dtype, n));
+    return { name, dtype, dims, data: fromLittleEndianBytes(dtype, bytes, n) };
+  }
+
+  if (dtype === "string") {
+    if (t.rawData.length > 0) {
+      throw new UserError(`${label(t, opts)}: string tensor stored in raw_data; ONNX requires string_data`);
+    }
+    checkCount(t, opts, "string_data", t.stringData.length, n);
+    return { name, dtype, dims, data: t.stringData.map((b) => utf8Decoder.decode(b)) };
+  }
+
+  if (t.rawData.length === 0 && n > 0 && !hasTypedData(t)) {
+    throw new UserError(`${label(t, opts)} has dims [${dims.join(",")}] but no data; the file is truncated or corrupt`);
+  }
+  if (t.rawData.length > 0 || !hasTypedData(t)) {
+    const want = rawByteLength(dtype, n);
+    if (t.rawData.length !== want) {
+      throw new UserError(
+        `${label(t, opts)}: raw_data has ${t.rawData.length} bytes, but ${dtype} dims [${dims.join(",")}] need ${want}; the file is truncated or corrupt`,
+      );
+    }
+    return { name, dtype, dims, data: fromLittleEndianBytes(dtype, t.rawData, n) };
+  }
+
+  return { name, dtype, dims, data: fromTypedFields(t, opts, dtype, n) };
+}
+
+function hasTypedData(t: TensorProto): boolean {
+  return (
+    t.floatData.length > 0 ||
+    t.int32Data.length > 0 ||
+    t.int64Data.length > 0 ||
+    t.uint64Data.length > 0 ||
+    t.doubleData.length > 0 ||
+    t.stringData.length > 0
+  );
+}
+
+function checkCount(t: TensorProto, opts: TensorDecodeOptions, field: string, got: number, want: number): void {
+  if (got !== want) {
+    throw new UserError(
+      `${label(t, opts)}: ${field} has ${got} values, but dims [${t.dims.join(",")}] need ${want}; the file is truncated or corrupt`,
+    );
+  }
+}
+
+function fromTypedFields(t: TensorProto, opts: TensorDecodeOptions, d: DType, n: number): Exclude<TensorData, string[]> {
+  const wrongField = (): never => {
+    throw new UserError(
+      `${label(t, opts)}: ${d} data is not in raw_data or the field ONNX specifies for it; the file is invalid`,
+    );
+  };
+  switch (d) {
+    case "float32":
+      if (t.floatData.length === 0) wrongField();
+      checkCount(t, opts, "float_data", t.floatData.length, n);
+      return Float32Array.from(t.floatData);
+    case "float64":
+      if (t.doubleData.length === 0) wrongField();
+      checkCount(t, opts, "double_data", t.doubleData.length, n);
+      return Float64Array.from(t.doubleData);
+    case "int64":
+      if (t.int64Data.length === 0) wrongField();
+      checkCount(t, opts, "int64_data", t.int64Data.length, n);
+      return BigInt64Array.from(t.int64Data);
+    case "uint64":
+      if (t.uint64Data.length === 0) wrongField();
+      checkCount(t, opts, "uint64_data", t.uint64Data.length, n);
+      return BigUint64Array.from(t.uint64Data, (v) => BigInt.asUintN(64, v));
+    case "uint32":
+      if (t.uint64Data.length === 0) wrongField();
+      checkCount(t, opts, "uint64_data", t.uint64Data.length, n);
+      return Uint32Array.from(t.uint64Data, (v) => Number(BigInt.asUintN(32, v)));
+    case "int4":
+    case "uint4": {
+      if (t.int32Data.length === 0) wrongField();
+      checkCount(t, opts, "int32_data", t.int32Data.length, Math.ceil(n / 2));
+      return unpackNibbles(d, t.int32Data, n);
+    }
+    case "int32":
+    case "int16":
+    case "int8":
+    case "uint16":
+    case "uint8":
+    case "bool":
+    case "float16":
+    case "bfloat16":
+    case "float8e4m3fn":
+    case "float8e4m3fnuz":
+    case "float8e5m2":
+    case "float8e5m2fnuz": {
+      if (t.int32Data.length === 0) wrongField();
+      checkCount(t, opts, "int32_data", t.int32Data.length, n);
+      const src = t.int32Data;
+      switch (d) {
+        case "int32":
+          return Int32Array.from(src);
+        case "int16":
+          return Int16Array.from(src);
+        case "int8":
+          return Int8Array.from(src);
+        case "uint16":
+        case "float16":
+        case "bfloat16":
+          return Uint16Array.from(src); // modular: keeps the low 16 bits (the bit pattern)
+        case "bool":
+          return Uint8Array.from(src, (v) => (v !== 0 ? 1 : 0));
+        default:
+          return Uint8Array.from(src); // uint8 and float8 bit patterns: low 8 bits
+      }
+    }
+    default:
+      throw new Error(`fromTypedFields: unhandled ${d}`);
+  }
+}
+
+/** Read exactly the external bytes of `t` (positional read of `length` bytes at `offset`). */
+function readExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): Uint8Array {
+  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const where = opts.fileName ?? "the model";
+  const loc = kv.get("location");
+  if (!loc) throw new UserError(`${label(t, opts)} has external data without a 'location' entry; the file is invalid`);
+  const baseDir = opts.baseDir ?? (opts.fileName ? path.dirname(path.resolve(opts.fileName)) : process.cwd());
+  const file = path.resolve(baseDir, loc);
+  const parseNum = (key: string): number | undefined => {
+    const v = kv.get(key);
+    if (v === undefined) return undefined;
+    const x = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(x)) {
+      throw new UserError(`${label(t, opts)}: external data ${key} '${v}' is not a non-negative integer; the file is invalid`);
+    }
+    return x;
+  };
+  const offset = parseNum("offset") ?? 0;
+  const lengthEntry = parseNum("length");
+
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "r");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") {
+      throw new UserError(
+        `external data for tensor '${t.name}' not found: ${file} (location '${loc}' in ${where}); keep the data file next to the model`,
+      );
+    }
+    throw new UserError(`external data for tensor '${t.name}': cannot read ${file} (${code ?? String(e)}), referenced by ${where}`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) {
+      throw new UserError(`external data for tensor '${t.name}': ${file} is a directory (location '${loc}' in ${where})`);
+    }
+    const size = st.size;
+    const length = lengthEntry ?? size - offset;
+    if (offset > size || length < 0 || offset + length > size) {
+      throw new UserError(
+        `external data for tensor '${t.name}': offset ${offset} + length ${lengthEntry ?? "(rest)"} is outside ${file} (${size} bytes), referenced by ${where}; the data file is truncated or belongs to another model`,
+      );
+    }
+    if (length !== want) {
+      throw new UserError(
+        `external data for tensor '${t.name}': ${length} bytes at offset ${offset} in ${file}, but its dtype and dims need ${want} (${where})`,
+      );
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const r = fs.readSync(fd, out, done, length - done, offset + done);
+      if (r <= 0) throw new UserError(`external data for tensor '${t.name}': unexpected end of ${file} (${where})`);
+      done += r;
+    }
+    return out;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Encode a HostTensor as a TensorProto: raw_data (little-endian) for numeric types, string_data for strings. */
+export function hostToTensorProto(h: HostTensor): TensorProto {
+  if (h.dtype === "complex64" || h.dtype === "complex128") {
+    throw new UserError(`tensor '${h.name}': ${h.dtype} tensors are not supported`);
+  }
+  const t = create(TensorProtoSchema, {
+    name: h.name,
+    dims: h.dims.map((d) => BigInt(d)),
+    dataType: dtypeToOnnx(h.dtype),
+  });
+  if (h.dtype === "string") {
+    t.stringData = (h.data as string[]).map((s) => utf8Encoder.encode(s) as Uint8Array<ArrayBuffer>);
+    return t;
+  }
+  const data = h.data as Exclude<TensorData, string[]>;
+  if (h.dtype === "int4" || h.dtype === "uint4") {
+    t.rawData = packNibbles(data as ArrayLike<number>);
+    return t;
+  }
+  const bytes = new Uint8Array(data.byteLength);
+  bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  if (!LITTLE_ENDIAN_HOST) swapBytes(bytes, hostElementSize(h.dtype));
+  if (h.dtype === "bool") for (let i = 0; i < bytes.length; i++) bytes[i] = bytes[i] ? 1 : 0;
+  t.rawData = bytes;
+  return t;
+}
+
+/**
+ * Read an ONNX TensorProto `.pb` file (the ONNX backend test-data format: input_0.pb,
+ * output_0.pb, ...). External data is resolved relative to the file's directory.
+ */
+export function readTensorPb(file: string): HostTensor {
+  let bytes: Uint8Array;
+  try {
+    if (fs.statSync(file).isDirectory()) {
+      throw new UserError(`${file}: is a directory; pass a TensorProto .pb file`);
+    }
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new UserError(`${file}: no such file; check the tensor path`);
+    throw new UserError(`${file}: cannot read (${code ?? String(e)})`);
+  }
+  let t: TensorProto;
+  try {
+    t = fromBinary(TensorProtoSchema, bytes);
+  } catch (e) {
+    const msg = String((e as Error).message ?? e).split("\n")[0];
+    throw new UserError(`${file}: not an ONNX TensorProto (protobuf decode failed: ${msg}); pass a tensor .pb file`);
+  }
+  const notTensor = (): UserError | undefined => {
+    const kind = sniffNonTensorValue(bytes);
+    return kind
+      ? new UserError(
+          `${file}: holds an ONNX ${kind} value (SequenceProto/OptionalProto), not a TensorProto; trt-debug handles tensor values only`,
+        )
+      : undefined;
+  };
+  if (t.dataType === TensorProto_DataType.UNDEFINED) {
+    throw (
+      notTensor() ??
+      new UserError(`${file}: not an ONNX TensorProto (no data_type); pass a tensor .pb file such as input_0.pb`)
+    );
+  }
+  try {
+    return tensorProtoToHost(t, { baseDir: path.dirname(path.resolve(file)), fileName: file });
+  } catch (e) {
+    if (e instanceof UserError) throw notTensor() ?? e;
+    throw e;
+  }
+}
+
+/**
+ * Recognise the other ONNX value messages of onnx-data.proto (SequenceProto, OptionalProto),
+ * which share field numbers with TensorProto: field 1 is their `name` (a string; TensorProto's
+ * `dims`), field 2 their `elem_type` (0 undefined, 1 tensor, 2 sparse tensor, 3 sequence, 4 map,
+ * 5 optional; TensorProto's `data_type`) and their elements sit in field elem_type + 2.
+ * Only consulted after the bytes failed as a TensorProto. Returns "sequence/optional" or undefined.
+ */
+function sniffNonTensorValue(bytes: Uint8Array): string | undefined {
+  let nameLike = false;
+  let elemType = 0;
+  const others = new Set<number>();
+  try {
+    const r = new BinaryReader(bytes);
+    while (r.pos < r.len) {
+      const [no, wt] = r.tag();
+      if (no === 1) {
+        if (wt !== WireType.LengthDelimited) return undefined;
+        const b = r.bytes();
+        nameLike = b.length > 0 && b.every((c) => c >= 0x20 && c < 0x7f);
+        if (!nameLike) return undefined;
+      } else if (no === 2 && wt === WireType.Varint) {
+        elemType = r.int32();
+      } else {
+        if (wt !== WireType.LengthDelimited) return undefined;
+        others.add(no);
+        r.skip(wt, no);
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  if (!nameLike || elemType < 0 || elemType > 5) return undefined;
+  if (others.size === 0) return "sequence/optional"; // empty sequence / optional
+  return others.size === 1 && others.has(elemType + 2) ? "sequence/optional" : undefined;
+}

@@ -1,0 +1,278 @@
+/**
+ * Graph rewriting that emulates reduced precision (PRECISION.md).
+ *
+ * For every layer we decide, per floating input and output tensor, a transform:
+ *   - round(format): value -> format -> float (a Cast pair in the graph, or a pre-rounded
+ *     copy for an initializer);
+ *   - qdq(scale): QuantizeLinear/DequantizeLinear (int8 emulation);
+ *   - none.
+ * Output transforms keep the tensor's original name (consumers and captures see the rounded
+ * value); the raw result is renamed `<tensor>::raw`. An input transform is skipped when the
+ * producer already applied the identical transform to its output (rounding is idempotent),
+ * and is shared between the consumers of one tensor.
+ */
+import { create } from "@bufbuild/protobuf";
+import {
+  AttributeProto_AttributeType,
+  AttributeProtoSchema,
+  NodeProtoSchema,
+  TensorProto_DataLocation,
+  TensorProto_DataType,
+  type NodeProto,
+  type TensorProto,
+} from "onnx-buf";
+import { UserError } from "../errors.js";
+import { isFloatDType, type DType, type HostTensor, type Precision } from "../types.js";
+import type { Layer, LoadedModel } from "../onnx/model.js";
+import type { TypeMap } from "../onnx/infer.js";
+import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
+import { dtypeToOnnx } from "../onnx/dtype.js";
+import { fakeQuantInt8, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
+
+export type Transform =
+  | { kind: "none" }
+  | { kind: "round"; format: FloatFormat }
+  | {
+      kind: "qdq";
+      /** per-tensor scale (activations) */
+      scale: number;
+      qmin: number;
+      qmax: number;
+    }
+  | {
+      /** per-output-channel symmetric weight quantization, applied to an initializer */
+      kind: "qdq-weight";
+      axis: number;
+      qmin: number;
+      qmax: number;
+    };
+
+export function transformKey(t: Transform): string {
+  switch (t.kind) {
+    case "none":
+      return "none";
+    case "round":
+      return t.format;
+    case "qdq":
+      return `q${t.scale}[${t.qmin},${t.qmax}]`;
+    case "qdq-weight":
+      return `qw${t.axis}[${t.qmin},${t.qmax}]`;
+  }
+}
+
+export const PRECISION_FORMAT: Partial<Record<Precision, FloatFormat>> = { fp16: "fp16", bf16: "bf16", fp8: "fp8e4m3fn" };
+
+const FORMAT_ONNX: Record<FloatFormat, number> = {
+  fp16: TensorProto_DataType.FLOAT16,
+  bf16: TensorProto_DataType.BFLOAT16,
+  fp8e4m3fn: TensorProto_DataType.FLOAT8E4M3FN,
+  fp8e5m2: TensorProto_DataType.FLOAT8E5M2,
+};
+
+/** Inputs that carry shapes or coordinates, never rounded (op type -> input indices). */
+export const NEVER_ROUNDED_INPUTS: Record<string, number[]> = {
+  Resize: [1, 2],
+  Upsample: [1],
+  Range: [0, 1, 2],
+};
+
+/**
+ * Decides the transforms of each layer. The default policy implements FP16/BF16/FP8 layers;
+ * INT8 support plugs in by wrapping it (see precision/int8.ts).
+ */
+export interface TransformPolicy {
+  input(layer: Layer, inputIndex: number, tensor: string, precision: Precision): Transform;
+  output(layer: Layer, outputIndex: number, tensor: string, precision: Precision): Transform;
+}
+
+export const floatPolicy: TransformPolicy = {
+  input(layer, k, _t, p) {
+    const f = PRECISION_FORMAT[p];
+    if (!f || NEVER_ROUNDED_INPUTS[layer.opType]?.includes(k)) return { kind: "none" };
+    return { kind: "round", format: f };
+  },
+  output(_layer, _k, _t, p) {
+    const f = PRECISION_FORMAT[p];
+    return f ? { kind: "round", format: f } : { kind: "none" };
+  },
+};
+
+/** Rewritten initializers are cached across segments and runs (they only depend on the transform). */
+export class WeightCache {
+  private map = new Map<string, TensorProto>();
+  constructor(private readonly model: LoadedModel) {}
+  get(name: string, t: Transform): { name: string; proto: TensorProto } | null {
+    const src = this.model.graph.initializers.get(name)!;
+    const key = `${name}::${transformKey(t)}`;
+    const hit = this.map.get(key);
+    if (hit) return { name: key, proto: hit };
+    if (src.dataType !== TensorProto_DataType.FLOAT) return null; // other float types go through graph nodes
+    const host = tensorProtoToHost(src, { baseDir: this.model.baseDir, fileName: this.model.path });
+    const data = host.data as Float32Array;
+    let out: Float32Array;
+    if (t.kind === "round") out = roundTo(data, t.format, new Float32Array(data.length));
+    else if (t.kind === "qdq") out = fakeQuantInt8(data, { scale: t.scale, qmin: t.qmin, qmax: t.qmax });
+    else if (t.kind === "qdq-weight") {
+      out = quantizeWeightPerChannel(data, host.dims, t.axis, t.qmin, t.qmax);
+    } else return null;
+    const proto = hostToTensorProto({ name: key, dtype: "float32", dims: host.dims, data: out } satisfies HostTensor);
+    this.map.set(key, proto);
+    return { name: key, proto };
+  }
+  /** The initializer as it can be embedded in a segment model: external data read into raw_data. */
+  embedded(name: string): TensorProto {
+    const src = this.model.graph.initializers.get(name)!;
+    if (src.dataLocation !== TensorProto_DataLocation.EXTERNAL) return src;
+    const hit = this.map.get(`${name}::embedded`);
+    if (hit) return hit;
+    const proto = hostToTensorProto(tensorProtoToHost(src, { baseDir: this.model.baseDir, fileName: this.model.path }));
+    this.map.set(`${name}::embedded`, proto);
+    return proto;
+  }
+  /** Drop cached copies (e.g. between unrelated runs) */
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+/** Symmetric per-channel fake quantization: s_c = max|w_c| / qmax. */
+export function quantizeWeightPerChannel(w: Float32Array, dims: number[], axis: number, qmin: number, qmax: number): Float32Array {
+  const amax = perChannelAbsMax(w, dims, axis);
+  const scale = new Float32Array(amax.length);
+  for (let c = 0; c < amax.length; c++) scale[c] = amax[c]! > 0 ? amax[c]! / qmax : 1;
+  return fakeQuantInt8(w, { scale, axis, dims, qmin, qmax });
+}
+
+export interface RewrittenSegment {
+  nodes: NodeProto[];
+  /** Initializers the rewritten nodes read (original or transformed copies). */
+  initializers: TensorProto[];
+}
+
+let uid = 0;
+function attrInt(name: string, v: number) {
+  return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INT, i: BigInt(v) });
+}
+
+/**
+ * Rewrite the layers `idx` (execution indices, ascending) of the model under `precisions`.
+ * `producerOutputTransform(tensor)` tells what transform the tensor's producer applied (for
+ * tensors produced outside these layers), so redundant input transforms are skipped.
+ */
+export function rewriteLayers(
+  model: LoadedModel,
+  types: TypeMap,
+  precisions: readonly Precision[],
+  idx: readonly number[],
+  policy: TransformPolicy,
+  weights: WeightCache,
+): RewrittenSegment {
+  const layers = model.graph.layers;
+  const nodes: NodeProto[] = [];
+  const inits = new Map<string, TensorProto>();
+  const outputT = new Map<string, string>(); // tensor -> key of the transform its producer applied
+  const transformed = new Map<string, string>(); // `${tensor}|${key}` -> name of the transformed tensor
+  const isFloat = (t: string): DType | null => {
+    const ty = types.get(t);
+    return ty && isFloatDType(ty.dtype) ? ty.dtype : null;
+  };
+  const producerKey = (t: string): string => {
+    const known = outputT.get(t);
+    if (known !== undefined) return known;
+    const p = model.graph.producer.get(t);
+    if (p === undefined) return "none";
+    const l = layers[p]!;
+    const k = l.outputs.indexOf(t);
+    return transformKey(policy.output(l, k, t, precisions[p]!));
+  };
+  const useInitializer = (name: string) => {
+    if (model.graph.initializers.has(name)) inits.set(name, weights.embedded(name));
+  };
+  const castPair = (src: string, dtype: DType, f: FloatFormat, dst: string, base: string): NodeProto[] => {
+    const mid = `${dst}::${f}`;
+    return [
+      create(NodeProtoSchema, { name: `${base}::to_${f}`, opType: "Cast", input: [src], output: [mid], attribute: [attrInt("to", FORMAT_ONNX[f])] }),
+      create(NodeProtoSchema, { name: `${base}::from_${f}`, opType: "Cast", input: [mid], output: [dst], attribute: [attrInt("to", dtypeToOnnx(dtype))] }),
+    ];
+  };
+  const qdqPair = (src: string, scale: number, qmin: number, qmax: number, dst: string, base: string): NodeProto[] => {
+    const sName = `${base}::scale`;
+    const zName = `${base}::zp`;
+    inits.set(sName, hostToTensorProto({ name: sName, dtype: "float32", dims: [], data: new Float32Array([scale]) }));
+    inits.set(zName, hostToTensorProto({ name: zName, dtype: "int8", dims: [], data: new Int8Array([0]) }));
+    const out: NodeProto[] = [];
+    let x = src;
+    if (qmin > -128 || qmax < 127) {
+      // QuantizeLinear saturates to [-128,127]; a narrower range is a Clip on the real line first.
+      const lo = `${base}::clip_lo`, hi = `${base}::clip_hi`;
+      inits.set(lo, hostToTensorProto({ name: lo, dtype: "float32", dims: [], data: new Float32Array([qmin * scale]) }));
+      inits.set(hi, hostToTensorProto({ name: hi, dtype: "float32", dims: [], data: new Float32Array([qmax * scale]) }));
+      const c = `${dst}::clipped`;
+      out.push(create(NodeProtoSchema, { name: `${base}::clip`, opType: "Clip", input: [x, lo, hi], output: [c] }));
+      x = c;
+    }
+    const q = `${dst}::q`;
+    out.push(create(NodeProtoSchema, { name: `${base}::quantize`, opType: "QuantizeLinear", input: [x, sName, zName], output: [q] }));
+    out.push(create(NodeProtoSchema, { name: `${base}::dequantize`, opType: "DequantizeLinear", input: [q, sName, zName], output: [dst] }));
+    return out;
+  };
+  const emitTransform = (src: string, dtype: DType, t: Transform, dst: string, base: string): NodeProto[] => {
+    if (t.kind === "round") return castPair(src, dtype, t.format, dst, base);
+    if (t.kind === "qdq") {
+      if (dtype !== "float32") throw new UserError(`tensor '${src}': int8 emulation supports float32 tensors only (got ${dtype})`);
+      return qdqPair(src, t.scale, t.qmin, t.qmax, dst, base);
+    }
+    throw new Error(`transform ${t.kind} cannot apply to activation '${src}'`);
+  };
+
+  for (const i of idx) {
+    const layer = layers[i]!;
+    const p = precisions[i]!;
+    const node = create(NodeProtoSchema, { ...layer.node, input: [...layer.node.input], output: [...layer.node.output] });
+    // inputs
+    layer.inputs.forEach((t, k) => {
+      if (t === "") return;
+      const dtype = isFloat(t);
+      const tr = dtype ? policy.input(layer, k, t, p) : ({ kind: "none" } as Transform);
+      if (tr.kind === "none") {
+        useInitializer(t);
+        return;
+      }
+      const key = transformKey(tr);
+      if (model.graph.initializers.has(t)) {
+        const w = weights.get(t, tr);
+        if (w) {
+          inits.set(w.name, w.proto);
+          node.input[k] = w.name;
+          return;
+        }
+        useInitializer(t);
+      } else if (producerKey(t) === key) {
+        return; // already transformed identically by its producer
+      }
+      const memo = `${t}|${key}`;
+      let name = transformed.get(memo);
+      if (!name) {
+        name = `${t}::in_${key}`;
+        nodes.push(...emitTransform(t, dtype!, tr, name, `${t}::in_${key}#${uid++}`));
+        transformed.set(memo, name);
+      }
+      node.input[k] = name;
+    });
+    for (const t of layer.implicitInputs) useInitializer(t);
+    // outputs
+    const post: NodeProto[] = [];
+    layer.outputs.forEach((t, k) => {
+      if (t === "") return;
+      const dtype = isFloat(t);
+      const tr = dtype ? policy.output(layer, k, t, p) : ({ kind: "none" } as Transform);
+      outputT.set(t, transformKey(tr));
+      if (tr.kind === "none") return;
+      const raw = `${t}::raw`;
+      node.output[k] = raw;
+      post.push(...emitTransform(raw, dtype!, tr, t, `${layer.name}::out${k}`));
+    });
+    nodes.push(node, ...post);
+  }
+  return { nodes, initializers: [...inits.values()] };
+}

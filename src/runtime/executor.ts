@@ -1,0 +1,238 @@
+/**
+ * Segmented execution on onnxruntime-node.
+ *
+ * The layers (in execution order) are cut into segments of at most `segmentLayers` layers.
+ * Each segment becomes its own small ONNX model whose inputs are the tensors it reads from
+ * earlier segments (or the graph inputs) and whose outputs are the tensors it captures plus
+ * the ones later segments need. Running segment after segment computes the same values as
+ * the whole model, but at any moment only one segment's outputs and the live boundary
+ * tensors are held: memory does not grow with the number of layers. A run can also start
+ * at a later segment from cached boundary tensors (bisection reuses unchanged prefixes).
+ */
+import { create, toBinary } from "@bufbuild/protobuf";
+import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema } from "onnx-buf";
+import { UserError } from "../errors.js";
+import type { Precision } from "../types.js";
+import type { LoadedModel } from "../onnx/model.js";
+import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
+import { dtypeToOnnx } from "../onnx/dtype.js";
+import { floatPolicy, rewriteLayers, WeightCache, type TransformPolicy } from "../precision/rewrite.js";
+import { createSession, fetchable, runSession, type OptimizationLevel, type OrtTensor, type Session } from "./ort.js";
+
+export interface Segment {
+  id: number;
+  /** Execution indices [start, end). */
+  start: number;
+  end: number;
+  /** Non-initializer tensors read from outside the segment. */
+  inputs: string[];
+  /** Tensors produced here and read by later segments or by the graph outputs. */
+  liveOut: string[];
+}
+
+export interface ExecutorOptions {
+  segmentLayers?: number;
+  optimizationLevel?: OptimizationLevel;
+  intraOpThreads?: number;
+  policy?: TransformPolicy;
+}
+
+export interface SegmentResult {
+  segment: Segment;
+  /** Captured tensors of this segment's layers, in layer order (tensor name -> value). */
+  captured: Map<string, OrtTensor>;
+}
+
+/** Counts what a run costs, for reports and benchmarks. */
+export interface ExecutionStats {
+  /** Layers executed, summed over all runs. */
+  layersExecuted: number;
+  segmentsExecuted: number;
+  sessionsBuilt: number;
+}
+
+/**
+ * Cut the layers into segments of about `segmentLayers` layers. A cut is only placed where
+ * every tensor crossing it can be handed through JavaScript (a tensor of a type onnxruntime
+ * cannot return, such as a sequence or bfloat16, keeps its producer and consumers together).
+ */
+export function planSegments(model: LoadedModel, types: TypeMap, segmentLayers: number): Segment[] {
+  const { layers, initializers, outputs } = model.graph;
+  const n = layers.length;
+  const size = Math.max(1, Math.floor(segmentLayers));
+  const graphOut = new Set(outputs.map((o) => o.name));
+  const lastUse = lastUses(model);
+  // blocked[c] > 0: no cut between layer c-1 and layer c
+  const blocked = new Int32Array(n + 2);
+  for (const [t, p] of model.graph.producer) {
+    const u = lastUse.get(t);
+    const ty = types.get(t);
+    if (u === undefined || u <= p || (ty && fetchable(ty.dtype))) continue;
+    blocked[p + 1]! += 1;
+    blocked[u + 1]! -= 1;
+  }
+  for (let c = 1; c <= n; c++) blocked[c]! += blocked[c - 1]!;
+  const segs: Segment[] = [];
+  let start = 0;
+  do {
+    let end = Math.min(n, start + size);
+    while (end < n && blocked[end]! > 0) end++;
+    const produced = new Set<string>();
+    const inputs: string[] = [];
+    const seenIn = new Set<string>();
+    for (let i = start; i < end; i++) {
+      const l = layers[i]!;
+      for (const t of [...l.inputs, ...l.implicitInputs]) {
+        if (t === "" || produced.has(t) || initializers.has(t) || seenIn.has(t)) continue;
+        seenIn.add(t);
+        inputs.push(t);
+      }
+      for (const o of l.outputs) if (o !== "") produced.add(o);
+    }
+    const liveOut = [...produced].filter((t) => {
+      const ty = types.get(t);
+      return (ty ? fetchable(ty.dtype) : false) && (graphOut.has(t) || (lastUse.get(t) ?? -1) >= end);
+    });
+    segs.push({ id: segs.length, start, end, inputs, liveOut });
+    start = end;
+  } while (start < n);
+  return segs;
+}
+
+/** Last execution index that reads each tensor. */
+export function lastUses(model: LoadedModel): Map<string, number> {
+  const lastUse = new Map<string, number>();
+  for (const l of model.graph.layers) for (const t of [...l.inputs, ...l.implicitInputs]) if (t !== "") lastUse.set(t, l.index);
+  return lastUse;
+}
+
+export class Executor {
+  readonly segments: Segment[];
+  readonly stats: ExecutionStats = { layersExecuted: 0, segmentsExecuted: 0, sessionsBuilt: 0 };
+  private readonly weights: WeightCache;
+  private readonly sessions = new Map<string, Session>();
+  private readonly policy: TransformPolicy;
+  private readonly lastUse: Map<string, number>;
+  /** Max sessions kept; older ones are released (bisection builds many variants). */
+  maxCachedSessions = 256;
+
+  constructor(
+    readonly model: LoadedModel,
+    readonly types: TypeMap,
+    readonly options: ExecutorOptions = {},
+  ) {
+    this.segments = planSegments(model, types, options.segmentLayers ?? 24);
+    this.weights = new WeightCache(model);
+    this.policy = options.policy ?? floatPolicy;
+    this.lastUse = lastUses(model);
+  }
+
+  /** The key that identifies a segment's rewritten graph: its layers' precisions plus the producers' of its inputs. */
+  private sessionKey(seg: Segment, precisions: readonly Precision[]): string {
+    const own = precisions.slice(seg.start, seg.end).join(",");
+    const prod = seg.inputs.map((t) => {
+      const p = this.model.graph.producer.get(t);
+      return p === undefined ? "-" : precisions[p];
+    });
+    return `${seg.id}|${own}|${prod.join(",")}`;
+  }
+
+  private async session(seg: Segment, precisions: readonly Precision[], fetches: string[]): Promise<Session> {
+    const key = `${this.sessionKey(seg, precisions)}|${fetches.join("\u0000")}`;
+    const hit = this.sessions.get(key);
+    if (hit) {
+      this.sessions.delete(key);
+      this.sessions.set(key, hit);
+      return hit;
+    }
+    const idx: number[] = [];
+    for (let i = seg.start; i < seg.end; i++) idx.push(i);
+    const rw = rewriteLayers(this.model, this.types, precisions, idx, this.policy, this.weights);
+    const inputs = seg.inputs.map((t) => {
+      const ty = this.types.get(t);
+      if (!ty) throw new UserError(`${this.model.path}: cannot determine the type of tensor '${t}'`);
+      return tensorValueInfo(t, dtypeToOnnx(ty.dtype));
+    });
+    const g = create(GraphProtoSchema, {
+      name: `${this.model.proto.graph?.name ?? "graph"}::segment${seg.id}`,
+      node: rw.nodes,
+      initializer: rw.initializers,
+      input: inputs,
+      output: fetches.map((f) => create(ValueInfoProtoSchema, { name: f })),
+    });
+    const m = create(ModelProtoSchema, {
+      irVersion: this.model.proto.irVersion,
+      opsetImport: this.model.proto.opsetImport,
+      functions: this.model.proto.functions,
+      graph: g,
+    });
+    const s = await createSession(toBinary(ModelProtoSchema, m), `${this.model.path} (layers ${seg.start}-${seg.end - 1})`, {
+      optimizationLevel: this.options.optimizationLevel ?? "all",
+      intraOpThreads: this.options.intraOpThreads,
+    });
+    this.stats.sessionsBuilt++;
+    this.sessions.set(key, s);
+    while (this.sessions.size > this.maxCachedSessions) {
+      const [k, old] = this.sessions.entries().next().value as [string, Session];
+      this.sessions.delete(k);
+      await old.release();
+    }
+    return s;
+  }
+
+  /**
+   * Run the model under `precisions` (one per layer). Yields each segment's captured tensors.
+   * `capture(layerIndex)` says whose outputs to capture (outputs of non-fetchable types such as
+   * bfloat16 or int4 are never captured). `live` holds the graph inputs and, when resuming at
+   * `fromSegment`, the boundary tensors that segment needs; it is updated in place.
+   */
+  async *run(
+    precisions: readonly Precision[],
+    live: Map<string, OrtTensor>,
+    capture: (layerIndex: number) => boolean,
+    opts: { fromSegment?: number; toSegment?: number; onSegmentDone?: (seg: Segment, live: Map<string, OrtTensor>) => void } = {},
+  ): AsyncGenerator<SegmentResult> {
+    const layers = this.model.graph.layers;
+    const graphOut = new Set(this.model.graph.outputs.map((o) => o.name));
+    const lastUse = this.lastUse;
+    const from = opts.fromSegment ?? 0;
+    const to = opts.toSegment ?? this.segments.length;
+    for (let si = from; si < to; si++) {
+      const seg = this.segments[si]!;
+      const fetchSet = new Set<string>(seg.liveOut);
+      const capturedNames: string[] = [];
+      for (let i = seg.start; i < seg.end; i++) {
+        if (!capture(i)) continue;
+        for (const o of layers[i]!.outputs) {
+          if (o === "" || !fetchable(this.types.get(o)?.dtype ?? "complex64")) continue;
+          capturedNames.push(o);
+          fetchSet.add(o);
+        }
+      }
+      const fetches = [...fetchSet].filter((t) => this.types.has(t) || seg.liveOut.includes(t));
+      const feeds: Record<string, OrtTensor> = {};
+      for (const t of seg.inputs) {
+        const v = live.get(t);
+        if (!v) throw new UserError(`${this.model.path}: no value for tensor '${t}' (missing model input?)`);
+        feeds[t] = v;
+      }
+      const label = `${this.model.path} (layers ${seg.start}-${seg.end - 1})`;
+      const sess = await this.session(seg, precisions, fetches);
+      const out = fetches.length ? await runSession(sess, feeds, fetches, label) : {};
+      this.stats.layersExecuted += seg.end - seg.start;
+      this.stats.segmentsExecuted++;
+      // drop tensors no later segment reads
+      for (const t of seg.inputs) if ((lastUse.get(t) ?? -1) < seg.end && !graphOut.has(t)) live.delete(t);
+      for (const t of seg.liveOut) if (out[t]) live.set(t, out[t]!);
+      opts.onSegmentDone?.(seg, live);
+      const captured = new Map<string, OrtTensor>();
+      for (const c of capturedNames) if (out[c]) captured.set(c, out[c]!);
+      yield { segment: seg, captured };
+    }
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.sessions.values()) await s.release();
+    this.sessions.clear();
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Running a model under a precision assignment and streaming what it produces.
+ */
+import { UserError } from "../errors.js";
+import { isFloatDType, type HostTensor, type Precision } from "../types.js";
+import { loadModel, type Layer, type LoadedModel } from "../onnx/model.js";
+import { inferTypes, type TypeMap } from "../onnx/infer.js";
+import { Executor, type ExecutorOptions } from "./executor.js";
+import { fromOrt, toOrt, type OrtTensor } from "./ort.js";
+import type { InputSpec } from "../data/inputs.js";
+import { globToRegExp, isGlob, resolveEntries, resolvePlan, type PlanEntry, type PrecisionPlan } from "../precision/plan.js";
+
+export interface PreparedModel {
+  model: LoadedModel;
+  types: TypeMap;
+  inputs: InputSpec[];
+}
+
+/** Load, validate and type a model. */
+export async function prepareModelFile(path: string): Promise<PreparedModel> {
+  const model = loadModel(path);
+  const types = await inferTypes(model);
+  const inputs: InputSpec[] = model.graph.inputs.map((vi) => {
+    const ty = types.get(vi.name);
+    if (!ty) throw new UserError(`${path}: graph input '${vi.name}' is not a tensor; trt-debug feeds tensor inputs only`);
+    return { name: vi.name, dtype: ty.dtype, dims: ty.shape ?? [] };
+  });
+  return { model, types, inputs };
+}
+
+/** One captured tensor with where it came from. */
+export interface Captured {
+  layer: Layer;
+  tensor: HostTensor;
+  precision: Precision;
+  isGraphOutput: boolean;
+}
+
+/** Which layers' outputs to capture. */
+export type CaptureSpec = { kind: "all" } | { kind: "outputs" } | { kind: "marked"; patterns: string[] };
+
+export function captureFilter(m: LoadedModel, spec: CaptureSpec): (layerIndex: number) => boolean {
+  const graphOut = new Set(m.graph.outputs.map((o) => o.name));
+  const producesOutput = m.graph.layers.map((l) => l.outputs.some((o) => graphOut.has(o)));
+  if (spec.kind === "all") return () => true;
+  if (spec.kind === "outputs") return (i) => producesOutput[i]!;
+  const sel = new Array<boolean>(m.graph.layers.length).fill(false);
+  for (const p of spec.patterns) {
+    const re = isGlob(p) ? globToRegExp(p) : null;
+    let hit = false;
+    for (const l of m.graph.layers) {
+      const match = re ? re.test(l.name) || l.outputs.some((o) => re.test(o)) : l.name === p || l.outputs.includes(p);
+      if (match) (sel[l.index] = true), (hit = true);
+    }
+    if (!hit) throw new UserError(`--mark: '${p}' names no layer or tensor of ${m.path}; use a layer name, tensor name or glob`);
+  }
+  return (i) => sel[i]! || producesOutput[i]!;
+}
+
+/**
+ * Per-layer precisions for a run: the plan (or the run's default precision everywhere), then
+ * the command line's `--layer-precisions` overrides on top.
+ */
+export function assignPrecisions(m: LoadedModel, defaultPrecision: Precision, overrides: readonly PlanEntry[], plan?: PrecisionPlan): Precision[] {
+  const base = plan ? resolvePlan(plan, m.graph.layers, "--precision-plan") : m.graph.layers.map(() => defaultPrecision);
+  const over = resolveEntries(overrides, m.graph.layers, "--layer-precisions");
+  return base.map((p, i) => over[i] ?? p);
+}
+
+export function makeFeeds(inputs: HostTensor[]): Map<string, OrtTensor> {
+  return new Map(inputs.map((t) => [t.name, toOrt(t)]));
+}
+
+/**
+ * Run once and yield captured tensors in execution order. Graph outputs are always captured.
+ */
+export async function* runCaptured(
+  exec: Executor,
+  precisions: readonly Precision[],
+  inputs: HostTensor[],
+  capture: (layerIndex: number) => boolean,
+): AsyncGenerator<Captured> {
+  const m = exec.model;
+  const graphOut = new Set(m.graph.outputs.map((o) => o.name));
+  for await (const r of exec.run(precisions, makeFeeds(inputs), capture)) {
+    yield* segmentCaptures(m, precisions, r.captured, graphOut);
+  }
+}
+
+export function* segmentCaptures(m: LoadedModel, precisions: readonly Precision[], captured: Map<string, OrtTensor>, graphOut: Set<string>): Generator<Captured> {
+  for (const [name, t] of captured) {
+    const li = m.graph.producer.get(name)!;
+    yield { layer: m.graph.layers[li]!, tensor: fromOrt(name, t), precision: precisions[li]!, isGraphOutput: graphOut.has(name) };
+  }
+}
+
+/** A pair of captures of the same tensor from a reference and a candidate run. */
+export interface CapturedPair {
+  layer: Layer;
+  ref: Captured;
+  cand: Captured;
+}
+
+/**
+ * Run reference and candidate in lockstep, segment by segment, yielding matching tensors.
+ * Only one segment of each run is in memory at a time.
+ */
+export async function* runPaired(
+  exec: Executor,
+  refPrecisions: readonly Precision[],
+  candPrecisions: readonly Precision[],
+  refInputs: HostTensor[],
+  candInputs: HostTensor[],
+  capture: (layerIndex: number) => boolean,
+): AsyncGenerator<CapturedPair> {
+  const m = exec.model;
+  const graphOut = new Set(m.graph.outputs.map((o) => o.name));
+  const ref = exec.run(refPrecisions, makeFeeds(refInputs), capture);
+  const cand = exec.run(candPrecisions, makeFeeds(candInputs), capture);
+  for (;;) {
+    const a = await ref.next();
+    const b = await cand.next();
+    if (a.done || b.done) break;
+    const rc = new Map<string, Captured>();
+    for (const c of segmentCaptures(m, refPrecisions, a.value.captured, graphOut)) rc.set(c.tensor.name, c);
+    for (const c of segmentCaptures(m, candPrecisions, b.value.captured, graphOut)) {
+      const r = rc.get(c.tensor.name);
+      if (r) yield { layer: c.layer, ref: r, cand: c };
+    }
+  }
+}
+
+export function isFloatTensor(t: HostTensor): boolean {
+  return isFloatDType(t.dtype);
+}
+
+export function newExecutor(p: PreparedModel, o: ExecutorOptions = {}): Executor {
+  return new Executor(p.model, p.types, o);
+}

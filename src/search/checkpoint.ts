@@ -1,0 +1,121 @@
+/**
+ * Bisection checkpoints: the memoized evaluations of a search (candidate precisions hash ->
+ * passed, metric), written atomically after every evaluation. `--resume` reloads them and
+ * replays the (deterministic) search, serving every evaluation it already has from the memo.
+ * A fingerprint of the model file, the inputs and every option that changes an answer ties a
+ * checkpoint to its search.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../errors.js";
+import type { HostTensor, Precision } from "../types.js";
+
+export const CHECKPOINT_FORMAT = "trt-debug/bisect-checkpoint@1";
+
+export interface MemoEntry {
+  passed: boolean;
+  /** Non-finite metrics are stored as the strings "Infinity", "-Infinity", "NaN" in the file. */
+  metric: number | null;
+  detail: string;
+  pinned_count: number;
+}
+
+export interface CheckpointFile {
+  format: typeof CHECKPOINT_FORMAT;
+  fingerprint: string;
+  model: string;
+  updated: string;
+  /** Candidate key (hash of every layer's precision) -> evaluation, in evaluation order. */
+  evaluations: Record<string, unknown>;
+}
+
+/** The memo key of a candidate: a hash of every layer's precision. */
+export function candidateKey(precisions: readonly Precision[]): string {
+  return crypto.createHash("sha256").update(precisions.join(",")).digest("hex").slice(0, 32);
+}
+
+/** Hash of the model file's bytes. */
+export function fileHash(file: string): string {
+  const h = crypto.createHash("sha256");
+  h.update(fs.readFileSync(file));
+  return h.digest("hex");
+}
+
+export function inputsHash(inputs: readonly HostTensor[]): string {
+  const h = crypto.createHash("sha256");
+  for (const t of inputs) {
+    h.update(`${t.name}|${t.dtype}|${t.dims.join("x")}|`);
+    const d = t.data;
+    if (Array.isArray(d)) h.update(JSON.stringify(d));
+    else h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  return h.digest("hex");
+}
+
+/** Fingerprint of everything that decides the search's answers. */
+export function fingerprint(parts: Record<string, unknown>): string {
+  const json = JSON.stringify(parts, (_k, v) => (v instanceof Map ? [...v.entries()] : typeof v === "number" && !Number.isFinite(v) ? String(v) : v));
+  return crypto.createHash("sha256").update(json).digest("hex");
+}
+
+/** `<model stem>.bisect-checkpoint.json` next to the plan (`-o`) or in the current directory. */
+export function defaultCheckpointPath(model: string, planOut?: string): string {
+  const stem = path.basename(model).replace(/\.onnx$/i, "");
+  const dir = planOut ? path.dirname(path.resolve(planOut)) : process.cwd();
+  return path.join(dir, `${stem}.bisect-checkpoint.json`);
+}
+
+export function readCheckpoint(file: string, expectFingerprint: string): Map<string, MemoEntry> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    throw new UserError(`--resume: no checkpoint at ${file}; run without --resume first (or give --checkpoint FILE)`);
+  }
+  let j: CheckpointFile;
+  try {
+    j = JSON.parse(text) as CheckpointFile;
+  } catch (e) {
+    throw new UserError(`${file}: not valid JSON (${(e as Error).message}); delete it and run without --resume`);
+  }
+  if (!j || j.format !== CHECKPOINT_FORMAT || typeof j.evaluations !== "object") {
+    throw new UserError(`${file}: not a bisect checkpoint (expected "format": "${CHECKPOINT_FORMAT}")`);
+  }
+  if (j.fingerprint !== expectFingerprint) {
+    throw new UserError(
+      `${file}: the checkpoint belongs to a different search (model file, inputs or options changed); run without --resume to start over, or give the same model and options`,
+    );
+  }
+  const m = new Map<string, MemoEntry>();
+  for (const [k, raw] of Object.entries(j.evaluations)) {
+    const v = raw as Record<string, unknown>;
+    m.set(k, { passed: Boolean(v.passed), metric: v.metric === null || v.metric === undefined ? null : Number(v.metric), detail: String(v.detail ?? ""), pinned_count: Number(v.pinned_count ?? 0) });
+  }
+  return m;
+}
+
+/** JSON numbers cannot be Infinity/NaN: those are stored as strings. */
+function jsonMetric(x: number | null): number | string | null {
+  return x === null ? null : Number.isFinite(x) ? x : String(x);
+}
+
+/** Write `text` to `file` atomically (temp name in the same directory, then rename). */
+export function writeAtomic(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new UserError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+export function checkpointText(fp: string, model: string, memo: Map<string, MemoEntry>): string {
+  const evaluations: Record<string, unknown> = {};
+  for (const [k, v] of memo) evaluations[k] = { ...v, metric: jsonMetric(v.metric) };
+  const c = { format: CHECKPOINT_FORMAT, fingerprint: fp, model, updated: new Date().toISOString(), evaluations };
+  return JSON.stringify(c, null, 1) + "\n";
+}

@@ -1,0 +1,253 @@
+/**
+ * Evaluating one candidate precision assignment: the pass criteria (compare verdict on the
+ * graph outputs, a metric threshold, or an external command) and, for local runs, the cache
+ * of live boundary tensors that lets a candidate start at the first segment whose prefix
+ * differs from one already run.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execa } from "execa";
+import { UserError } from "../errors.js";
+import type { HostTensor, Precision } from "../types.js";
+import type { Executor } from "../runtime/executor.js";
+import { fromOrt, type OrtTensor } from "../runtime/ort.js";
+import { makeFeeds } from "../runtime/run.js";
+import { compareTensor, floatValues } from "../compare/compare.js";
+import { fmt, type CompareOptions } from "../compare/tolerance.js";
+import { diffMetrics } from "../numeric/index.js";
+import { planToJson, type PrecisionPlan } from "../precision/plan.js";
+
+/** How a candidate is judged. */
+export type Criterion =
+  /** The compare verdict (default relative verdict, or Polygraphy's checks) on every graph output. */
+  | { kind: "compare"; compare: CompareOptions }
+  /** cosine similarity >= threshold, or SQNR (dB) >= threshold, on every graph output; new NaN/Inf fail. */
+  | { kind: "metric"; metric: "cosine" | "sqnr"; threshold: number; compare: CompareOptions }
+  /** An external command: exit status 0 = pass. */
+  | { kind: "check"; command: string[] };
+
+export interface Judgement {
+  passed: boolean;
+  /** The criterion's number (worst over the graph outputs); null for an external check. */
+  metric: number | null;
+  /** Short human-readable reason. */
+  detail: string;
+}
+
+/** Name of the number a criterion reports. */
+export function metricName(c: Criterion): string | null {
+  if (c.kind === "check") return null;
+  if (c.kind === "metric") return c.metric === "cosine" ? "min cosine" : "min SQNR dB";
+  if (!c.compare.polygraphy) return "max rel L2";
+  return "max abs error";
+}
+
+/** One line describing the criterion (for the summary and the JSON). */
+export function describeCriterion(c: Criterion, precision: Precision): string {
+  if (c.kind === "check") return `external check: ${c.command.join(" ")} (exit 0 = pass)`;
+  if (c.kind === "metric") return `${c.metric === "cosine" ? "cosine similarity" : "SQNR (dB)"} >= ${c.threshold} on every graph output, no new NaN/Inf`;
+  if (c.compare.polygraphy) return "Polygraphy tolerances (--atol/--rtol/--check-error-stat) on every graph output";
+  return `compare's default verdict on every graph output (no new NaN/Inf, rel L2 <= ${fmt(c.compare.maxRelL2 ?? defaultThr(precision))} for ${precision} outputs)`;
+}
+
+function defaultThr(p: Precision): number {
+  return ({ fp32: 1e-4, fp16: 1e-2, bf16: 5e-2, fp8: 0.25, int8: 0.25 } as const)[p];
+}
+
+/** Judge the candidate's graph outputs against the reference's. */
+export function judgeOutputs(
+  c: Exclude<Criterion, { kind: "check" }>,
+  ref: Map<string, HostTensor>,
+  cand: Map<string, OrtTensor>,
+  outputPrecision: (tensor: string) => Precision,
+  producer: (tensor: string) => { index: number; name: string; opType: string },
+): Judgement {
+  let passed = true;
+  let worst: number | null = null;
+  let detail = "";
+  let worstDetail = "";
+  const higherIsBetter = c.kind === "metric";
+  const better = (a: number, b: number) => (higherIsBetter ? a > b : a < b) || (Number.isNaN(b) && !Number.isNaN(a));
+  for (const [name, r] of ref) {
+    const ct = cand.get(name);
+    if (!ct) throw new Error(`graph output '${name}' missing from the candidate run`);
+    const cv = fromOrt(name, ct);
+    if (c.kind === "compare") {
+      const p = producer(name);
+      const l = compareTensor({ order: p.index, layer: p.name, opType: p.opType, precision: outputPrecision(name), isGraphOutput: true }, r, cv, c.compare);
+      if (!l) continue;
+      const v = c.compare.polygraphy ? l.verdict.minTolerance.abs : l.metrics.newNonFinite > 0 ? Infinity : l.metrics.relL2;
+      const d = `${name}: ${l.verdict.reason}`;
+      if (!l.verdict.passed) {
+        if (passed) detail = d;
+        passed = false;
+      }
+      if (worst === null || !better(v, worst)) {
+        worst = v;
+        worstDetail = d;
+      }
+    } else {
+      const rv = floatValues(r), cvv = floatValues(cv);
+      if (!rv || !cvv) continue;
+      const m = diffMetrics(rv, cvv, { infinitiesCompareEqual: c.compare.infinitiesCompareEqual });
+      const bad = m.nonFiniteMismatch > 0;
+      const v = bad ? (c.metric === "cosine" ? NaN : -Infinity) : c.metric === "cosine" ? m.cosine : m.sqnrDb;
+      const ok = !bad && v >= c.threshold;
+      const label = c.metric === "cosine" ? "cosine" : "SQNR";
+      const d = bad ? `${name}: ${m.nonFiniteMismatch} NaN/Inf mismatches` : `${name}: ${label} ${c.metric === "cosine" ? v.toFixed(6) : fmtDb(v)} ${ok ? ">=" : "<"} ${c.threshold}`;
+      if (!ok) {
+        if (passed) detail = d;
+        passed = false;
+      }
+      if (worst === null || !better(v, worst)) {
+        worst = v;
+        worstDetail = d;
+      }
+    }
+  }
+  return { passed, metric: worst, detail: passed ? worstDetail || "no floating graph outputs" : detail };
+}
+
+function fmtDb(x: number): string {
+  return Number.isFinite(x) ? `${x.toFixed(1)} dB` : x > 0 ? "inf dB" : "-inf dB";
+}
+
+/**
+ * Run an external check on a candidate plan: the plan is written to a temporary file whose
+ * path replaces `{plan}` in the arguments (or is appended as the last argument when no
+ * argument contains `{plan}`) and is also in $TRT_DEBUG_PLAN. No shell is involved.
+ */
+export async function runExternalCheck(command: readonly string[], plan: PrecisionPlan, extraEnv: Record<string, string>): Promise<Judgement> {
+  if (!command.length) throw new UserError("--check: give the command to run (exit 0 = pass)");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trt-debug-check-"));
+  const file = path.join(dir, "candidate-plan.json");
+  try {
+    fs.writeFileSync(file, planToJson(plan));
+    const has = command.some((a) => a.includes("{plan}"));
+    const args = command.slice(1).map((a) => a.split("{plan}").join(file));
+    const cmd = command[0]!.split("{plan}").join(file);
+    if (!has) args.push(file);
+    const r = await execa(cmd, args, { reject: false, stdin: "ignore", env: { ...extraEnv, TRT_DEBUG_PLAN: file }, all: true, stripFinalNewline: true });
+    if (r.exitCode === undefined && !r.signal) {
+      throw new UserError(`--check: cannot run '${cmd}': ${(r as { code?: string }).code ?? r.shortMessage.split("\n")[0]}`);
+    }
+    const last = String(r.all ?? "").trim().split("\n").pop()?.trim() ?? "";
+    const tail = last ? `: ${last.slice(0, 160)}` : "";
+    if (r.signal) return { passed: false, metric: null, detail: `check killed by ${r.signal}${tail}` };
+    return r.exitCode === 0 ? { passed: true, metric: null, detail: `check exit 0${tail}` } : { passed: false, metric: null, detail: `check exit ${r.exitCode}${tail}` };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Local evaluation with prefix reuse
+// ---------------------------------------------------------------------------------------
+
+const CODE: Record<Precision, number> = { fp32: 1, fp16: 2, bf16: 3, fp8: 4, int8: 5 };
+
+/**
+ * Hashes of every prefix of a precision vector: h[b] identifies precisions[0..b). Two 32-bit
+ * FNV-1a lanes with different seeds (a collision needs both to collide).
+ */
+export function prefixHashes(precisions: readonly Precision[]): string[] {
+  const out: string[] = new Array(precisions.length + 1);
+  let a = 0x811c9dc5, b = 0x1b873593;
+  out[0] = "0";
+  for (let i = 0; i < precisions.length; i++) {
+    const c = CODE[precisions[i]!];
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ (c + 0x9e), 0x5bd1e995) >>> 0;
+    b = (b ^ (b >>> 15)) >>> 0;
+    out[i + 1] = a.toString(36) + "." + b.toString(36);
+  }
+  return out;
+}
+
+/** Least-recently-used map bounded by entry count. */
+export class LruMap<K, V> {
+  private readonly m = new Map<K, V>();
+  constructor(readonly capacity: number) {}
+  get size(): number {
+    return this.m.size;
+  }
+  get(k: K): V | undefined {
+    const v = this.m.get(k);
+    if (v !== undefined) {
+      this.m.delete(k);
+      this.m.set(k, v);
+    }
+    return v;
+  }
+  has(k: K): boolean {
+    return this.m.has(k);
+  }
+  set(k: K, v: V): void {
+    if (this.capacity <= 0) return;
+    this.m.delete(k);
+    this.m.set(k, v);
+    while (this.m.size > this.capacity) this.m.delete(this.m.keys().next().value as K);
+  }
+  clear(): void {
+    this.m.clear();
+  }
+}
+
+/**
+ * Runs candidates on an executor, reusing the live tensors at segment starts from earlier
+ * runs whose precisions agree on every layer before that segment. The cache is keyed by
+ * (layer index of the boundary, hash of the precisions before it), so boundaries recorded
+ * by a run on another executor with compatible cuts (the one-layer reference run) are
+ * reused too.
+ */
+export class PrefixRunner {
+  readonly boundaries: LruMap<string, Map<string, OrtTensor>>;
+  /** Segments skipped thanks to the cache, summed (for reports). */
+  layersSkipped = 0;
+  constructor(
+    readonly exec: Executor,
+    readonly inputs: HostTensor[],
+    capacity: number,
+  ) {
+    this.boundaries = new LruMap(capacity);
+  }
+
+  /** Record the live tensors at a boundary (a copy is kept). */
+  record(layerStart: number, hash: string, live: Map<string, OrtTensor>): void {
+    if (layerStart <= 0 || layerStart >= this.exec.model.graph.layers.length) return;
+    const key = `${layerStart}|${hash}`;
+    if (this.boundaries.has(key)) return;
+    this.boundaries.set(key, new Map(live));
+  }
+
+  /** Run under `precisions` and return the final live map (holding the graph outputs). `fresh`: ignore the cache. */
+  async run(precisions: readonly Precision[], fresh = false): Promise<Map<string, OrtTensor>> {
+    const segs = this.exec.segments;
+    const h = prefixHashes(precisions);
+    let from = 0;
+    let live: Map<string, OrtTensor> | undefined;
+    if (!fresh) {
+      for (let s = segs.length - 1; s >= 1; s--) {
+        const hit = this.boundaries.get(`${segs[s]!.start}|${h[segs[s]!.start]!}`);
+        if (hit) {
+          from = s;
+          live = new Map(hit);
+          break;
+        }
+      }
+    }
+    live ??= makeFeeds(this.inputs);
+    this.layersSkipped += segs[from]!.start;
+    const gen = this.exec.run(precisions, live, () => false, {
+      fromSegment: from,
+      onSegmentDone: (seg, l) => {
+        if (!fresh) this.record(seg.end, h[seg.end]!, l);
+      },
+    });
+    for await (const _ of gen) {
+      // outputs are read from the live map
+    }
+    return live;
+  }
+}

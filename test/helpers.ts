@@ -1,0 +1,45 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execa } from "execa";
+import { runCli } from "../src/cli/main.js";
+
+export const ROOT = path.resolve(__dirname, "..");
+export const GOLDEN = path.join(ROOT, "golden");
+export const BIN = path.join(ROOT, "bin", "trt-debug.js");
+
+export function tmpDir(prefix = "trtdbg-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the CLI in-process with captured output. */
+export async function cli(...argv: string[]): Promise<CliResult> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false });
+  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+}
+
+/** Run the built CLI as a real process (needs `npm run build`). */
+export async function cliProcess(...argv: string[]): Promise<CliResult> {
+  const r = await execa("node", [BIN, ...argv], { reject: false, env: { TRT_DEBUG_QUIET_NUMERIC: "1" } });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** A user error: exit 2, exactly one line on stderr, no stack trace. */
+export function expectUserError(r: CliResult, ...fragments: (string | RegExp)[]): void {
+  if (r.code !== 2) throw new Error(`expected exit 2, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  const lines = r.stderr.split("\n").filter((l) => l.trim() !== "" && !l.includes("warning:"));
+  if (lines.length !== 1) throw new Error(`expected one error line, got:\n${r.stderr}`);
+  if (/\n\s+at /.test(r.stderr)) throw new Error(`stack trace in user error:\n${r.stderr}`);
+  for (const f of fragments) {
+    const ok = typeof f === "string" ? lines[0]!.includes(f) : f.test(lines[0]!);
+    if (!ok) throw new Error(`error line does not mention ${String(f)}: ${lines[0]}`);
+  }
+}
