@@ -8,7 +8,7 @@ import type { HostTensor, Precision } from "./types.js";
 import { generateInputs, loadInputs, resolveInputShapes } from "./data/inputs.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "./data/options.js";
 import { DumpWriter, openDump, valuesToHostTensor, type DumpRow } from "./io/dump.js";
-import { toDumpRow } from "./io/rows.js";
+import { BoundedWrites, rowBytes, toDumpRow } from "./io/rows.js";
 import { parseLayerPrecisions, readPlan, type PrecisionPlan } from "./precision/plan.js";
 import { Executor, type ExecutorOptions } from "./runtime/executor.js";
 import {
@@ -23,6 +23,7 @@ import {
 import type { OptimizationLevel } from "./runtime/ort.js";
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "./compare/compare.js";
 import type { CompareOptions } from "./compare/tolerance.js";
+import { prepareInt8, type Int8Report, type Int8RunArgs } from "./precision/int8-run.js";
 
 export interface Hooks {
   warn?(message: string): void;
@@ -45,6 +46,8 @@ export interface ModelArgs {
   precisionPlan?: string;
   segmentLayers?: number;
   optimization?: OptimizationLevel;
+  /** int8 runs: calibration cache, fallback precision, clamp range (docs/int8.md). */
+  int8?: Int8RunArgs;
 }
 
 export async function resolveInputs(p: PreparedModel, a: InputArgs = {}, hooks: Hooks = {}): Promise<HostTensor[]> {
@@ -77,11 +80,11 @@ export async function saveInputs(file: string, model: string, inputs: HostTensor
   }
 }
 
-function executorOptions(a: ModelArgs): ExecutorOptions {
+function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {
   if (a.segmentLayers !== undefined && (!Number.isInteger(a.segmentLayers) || a.segmentLayers < 1)) {
     throw new UserError(`--segment-layers: must be a positive integer (got ${a.segmentLayers})`);
   }
-  return { segmentLayers: a.segmentLayers, optimizationLevel: a.optimization };
+  return { segmentLayers: a.segmentLayers, optimizationLevel: a.optimization, keepSessions };
 }
 
 /** Schema metadata of dumps: which tensors are graph outputs (JSON list). */
@@ -128,6 +131,8 @@ export interface PrecisionRunResult {
   first_failing_layer: string | null;
   outputs: { tensor: string; dtype: string; shape: number[]; min: number | null; max: number | null; mean: number | null; nan_count: number; inf_count: number }[];
   executed_layers: number;
+  /** int8 runs: cache read, layers in int8, every fallback with its reason. */
+  int8?: Int8Report;
 }
 
 export interface RunResult {
@@ -154,7 +159,18 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
   try {
     for (const def of a.precisions) {
       const precisions = precisionsFor(p, def, a);
-      runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks));
+      if (!precisions.includes("int8")) {
+        runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks));
+        continue;
+      }
+      const i8 = await prepareInt8(p.model, p.types, precisions, a.int8, (m) => hooks.warn?.(m));
+      const exec8 = new Executor(p.model, p.types, { ...executorOptions(a), policy: i8.resolution.policy });
+      try {
+        const r = await oneRun(p, exec8, def, i8.resolution.precisions, inputs, capture, a.saveOutputs, hooks);
+        runs.push({ ...r, int8: i8.report });
+      } finally {
+        await exec8.release();
+      }
     }
   } finally {
     await exec.release();
@@ -176,6 +192,7 @@ async function oneRun(
   const file = saveDir ? path.join(saveDir, `${label}.arrow`) : null;
   const writer = file ? await DumpWriter.open(file, { kind: "dump", model: path.basename(p.model.path), precision: label, extra: dumpExtra(p) }) : null;
   const res: PrecisionRunResult = { precision: label, dump: file, tensors: 0, nonfinite: [], first_failing_layer: null, outputs: [], executed_layers: 0 };
+  const writes = new BoundedWrites();
   try {
     for await (const c of runCaptured(exec, precisions, inputs, capture)) {
       const row = toDumpRow(c.layer.index, c.layer.name, c.layer.opType, c.tensor, c.precision);
@@ -188,9 +205,10 @@ async function oneRun(
       if (c.isGraphOutput) {
         res.outputs.push({ tensor: row.tensor, dtype: row.dtype, shape: row.dims, min: row.stats.min, max: row.stats.max, mean: row.stats.mean, nan_count: row.stats.nanCount, inf_count: row.stats.posInfCount + row.stats.negInfCount });
       }
-      if (writer) await writer.write(row);
+      if (writer) await writes.add(writer.write(row), rowBytes(row));
       hooks.progress?.(`run ${label}`, c.layer.index + 1, total);
     }
+    await writes.drain();
     await writer?.close();
   } catch (e) {
     await writer?.abort();
@@ -208,13 +226,14 @@ export interface ValidateResult {
   first_failing_layer: string | null;
   tensors_checked: number;
   nonfinite: NonFiniteRecord[];
+  int8?: Int8Report;
 }
 
 /** NaN/Inf check of every layer of a model run. */
 export async function validateModel(a: ModelArgs & { precision: Precision }, hooks: Hooks = {}): Promise<ValidateResult> {
   const r = await runModel({ ...a, precisions: [a.precision], capture: { kind: "all" } }, hooks);
   const run = r.runs[0]!;
-  return { format: "trt-debug/validate@1", source: a.model, precision: a.precision, passed: run.nonfinite.length === 0, first_failing_layer: run.first_failing_layer, tensors_checked: run.tensors, nonfinite: run.nonfinite };
+  return { format: "trt-debug/validate@1", source: a.model, precision: a.precision, passed: run.nonfinite.length === 0, first_failing_layer: run.first_failing_layer, tensors_checked: run.tensors, nonfinite: run.nonfinite, ...(run.int8 ? { int8: run.int8 } : {}) };
 }
 
 /** NaN/Inf check of a dump file (rows in execution order). */
@@ -258,12 +277,15 @@ export interface CompareHooks extends Hooks {
 }
 
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
-export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary> {
+export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report }> {
   const p = await prepareModelFile(a.model);
   const inputs = await resolveInputs(p, a.inputs, hooks);
-  const exec = new Executor(p.model, p.types, executorOptions(a));
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
-  const candP = precisionsFor(p, a.candidate, a);
+  let candP = precisionsFor(p, a.candidate, a);
+  // int8: the policy quantizes int8 layers and handles every other precision like the float policy.
+  const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m) => hooks.warn?.(m)) : null;
+  if (i8) candP = i8.resolution.precisions;
+  const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) });
   const acc = new CompareAccumulator(a.keepRows ?? true);
   const total = p.model.graph.layers.length;
   const writers = a.saveOutputs
@@ -272,14 +294,19 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
       )
     : null;
   let skipped = 0;
+  const writes = new BoundedWrites();
   try {
     for await (const pair of runPaired(exec, refP, candP, inputs, inputs, () => true)) {
       if (writers) {
-        await writers[0]!.write(toDumpRow(pair.layer.index, pair.layer.name, pair.layer.opType, pair.ref.tensor, pair.ref.precision));
-        await writers[1]!.write(toDumpRow(pair.layer.index, pair.layer.name, pair.layer.opType, pair.cand.tensor, pair.cand.precision));
+        const r = toDumpRow(pair.layer.index, pair.layer.name, pair.layer.opType, pair.ref.tensor, pair.ref.precision);
+        const c = toDumpRow(pair.layer.index, pair.layer.name, pair.layer.opType, pair.cand.tensor, pair.cand.precision);
+        await writes.add(writers[0]!.write(r), rowBytes(r));
+        await writes.add(writers[1]!.write(c), rowBytes(c));
       }
+      // In an int8 run every tensor is judged at the int8 threshold: its error is dominated by
+      // the int8 layers upstream, whatever precision its own layer ran in.
       const l = compareTensor(
-        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, precision: pair.cand.precision, isGraphOutput: pair.cand.isGraphOutput },
+        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, precision: i8 ? "int8" : pair.cand.precision, isGraphOutput: pair.cand.isGraphOutput },
         pair.ref.tensor,
         pair.cand.tensor,
         a.compare,
@@ -288,10 +315,12 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         skipped++;
         continue;
       }
+      l.precision = pair.cand.precision;
       acc.add(l);
       hooks.onLayer?.(l);
       hooks.progress?.(`compare fp32 vs ${a.candidate}`, pair.layer.index + 1, total);
     }
+    await writes.drain();
     if (writers) for (const w of writers) await w.close();
   } catch (e) {
     if (writers) for (const w of writers) await w.abort();
@@ -302,7 +331,9 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const notes: string[] = [];
   if (skipped) notes.push(`${skipped} non-floating tensors (shapes, indices, masks) are not compared`);
   notes.push(fusionNote(a.candidate));
-  return acc.summary(`${a.model} fp32`, `${a.model} ${a.candidate}`, notes);
+  if (i8) notes.push(...i8.report.notes, "int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
+  const summary = acc.summary(`${a.model} fp32`, `${a.model} ${a.candidate}`, notes);
+  return i8 ? { ...summary, int8: i8.report } : summary;
 }
 
 export function fusionNote(p: Precision): string {

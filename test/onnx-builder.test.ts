@@ -80,6 +80,7 @@ describe("makeTensor / makeAttribute / makeValueInfo", () => {
     const s = makeTensor("str", "string", [2], ["a", "bé"]);
     expect(new TextDecoder().decode(s.stringData[1])).toBe("bé");
     expect(makeTensor("scalar", "float32", [], [3]).dims).toEqual([]);
+    expect(Array.from(makeTensor("u8", "uint8", [2], Buffer.from([1, 2])).rawData)).toEqual([1, 2]);
   });
 
   it("copies the data and rejects wrong sizes, types and values", () => {

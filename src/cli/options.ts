@@ -12,6 +12,8 @@ import {
   type ErrorStat,
 } from "../compare/tolerance.js";
 import type { OptimizationLevel } from "../runtime/ort.js";
+import type { Int8RunArgs } from "../precision/int8-run.js";
+import { parseInt8Range } from "../precision/int8.js";
 
 export function inputOptions<T>(y: Argv<T>) {
   return y
@@ -31,6 +33,38 @@ export function precisionOptions<T>(y: Argv<T>) {
     .option("precision-plan", { type: "string", describe: "A precision plan JSON (trt-debug/precision-plan@1, e.g. from bisect -o)", group: "Precision:" })
     .option("segment-layers", { type: "number", describe: "Layers per execution segment (memory vs. session overhead; default 24)", group: "Execution:" })
     .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all; emulation casts survive every level)", group: "Execution:" });
+}
+
+/** `--int8` and its settings (run, validate, compare). */
+export function int8Options<T>(y: Argv<T>) {
+  return y
+    .option("int8", { type: "boolean", describe: "Emulate TensorRT INT8 (implicit: needs --calibration-cache; explicit Q/DQ models: none); with --fp16/--bf16, layers that cannot run in int8 fall back to it, else to fp32", group: "Precision:" })
+    .option("calibration-cache", { type: "string", describe: "Calibration cache for --int8: TensorRT text cache (any version) or trt-debug JSON sidecar", group: "Precision:" })
+    .option("int8-range", { type: "string", describe: "INT8 activation clamp: 128 = [-128,127] (TensorRT, default) or 127 = [-127,127]; weights are always [-127,127]", group: "Precision:" });
+}
+
+/** The int8 settings of the command line (undefined without --int8 and --calibration-cache). */
+export function int8Args(a: Raw): Int8RunArgs | undefined {
+  if (!a.int8 && a["calibration-cache"] === undefined && a["int8-range"] === undefined) return undefined;
+  if (a.fp16 && a.bf16 && a.int8) throw new UserError("--int8 with both --fp16 and --bf16: give one fallback precision");
+  return {
+    calibrationCache: a["calibration-cache"] as string | undefined,
+    fallback: a.fp16 ? "fp16" : a.bf16 ? "bf16" : "fp32",
+    range: a["int8-range"] === undefined ? undefined : parseInt8Range(a["int8-range"]),
+  };
+}
+
+/**
+ * The runs a command line asks for. With --int8, --fp16/--bf16 name the fallback precision of
+ * the int8 run (as trtexec --int8 --fp16), not runs of their own.
+ */
+export function runPrecisions(a: Raw): Precision[] {
+  const ps = selectedPrecisions(a);
+  if (!ps.includes("int8")) {
+    if (a["calibration-cache"] !== undefined) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 runs)");
+    return ps;
+  }
+  return ps.filter((p) => p !== "fp16" && p !== "bf16");
 }
 
 export function compareOptions<T>(y: Argv<T>) {
@@ -71,6 +105,7 @@ export function modelArgs(model: string, a: Raw): ModelArgs {
     precisionPlan: a["precision-plan"] as string | undefined,
     segmentLayers: a["segment-layers"] as number | undefined,
     optimization: a["ort-optimization"] as OptimizationLevel | undefined,
+    int8: int8Args(a),
   };
 }
 

@@ -26,3 +26,34 @@ export function toDumpRow(order: number, layer: string, opType: string, t: HostT
     stats: stats ?? statsOf(t),
   };
 }
+
+/**
+ * Lets dump writes proceed in the background (onnxruntime's run blocks the JavaScript thread,
+ * but file writes run on libuv's pool, so they overlap the next segment's compute) while
+ * bounding the bytes held by writes not yet finished.
+ */
+export class BoundedWrites {
+  private inflight: { p: Promise<void>; bytes: number }[] = [];
+  private bytes = 0;
+  constructor(private readonly limit = 64 * 1024 * 1024) {}
+  async add(p: Promise<void>, bytes: number): Promise<void> {
+    p.catch(() => undefined); // observed in drain()/add(); avoid an unhandled-rejection warning meanwhile
+    this.inflight.push({ p, bytes });
+    this.bytes += bytes;
+    while (this.bytes > this.limit && this.inflight.length) {
+      const f = this.inflight.shift()!;
+      this.bytes -= f.bytes;
+      await f.p;
+    }
+  }
+  async drain(): Promise<void> {
+    const all = this.inflight;
+    this.inflight = [];
+    this.bytes = 0;
+    for (const f of all) await f.p;
+  }
+}
+
+export function rowBytes(r: DumpRow): number {
+  return (r.values?.byteLength ?? 0) + (r.valuesF64?.byteLength ?? 0) + (r.intValues?.byteLength ?? 0) + 256;
+}

@@ -170,28 +170,41 @@ const INT_TYPES: Partial<Record<DType, [TypedCtor, number, number]>> = {
   uint32: [Uint32Array, 0, 4294967295],
 };
 
-const NATIVE_ARRAY: Partial<Record<DType, string>> = {
-  float32: "Float32Array",
-  float64: "Float64Array",
-  float16: "Uint16Array",
-  bfloat16: "Uint16Array",
-  float8e4m3fn: "Uint8Array",
-  float8e4m3fnuz: "Uint8Array",
-  float8e5m2: "Uint8Array",
-  float8e5m2fnuz: "Uint8Array",
-  int4: "Uint8Array",
-  uint4: "Uint8Array",
-  int8: "Int8Array",
-  uint8: "Uint8Array",
-  int16: "Int16Array",
-  uint16: "Uint16Array",
-  int32: "Int32Array",
-  uint32: "Uint32Array",
-  int64: "BigInt64Array",
-  uint64: "BigUint64Array",
-  bool: "Uint8Array",
-  complex64: "Float32Array",
-  complex128: "Float64Array",
+type AnyTypedCtor =
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor
+  | Uint16ArrayConstructor
+  | Uint8ArrayConstructor
+  | Int8ArrayConstructor
+  | Int16ArrayConstructor
+  | Int32ArrayConstructor
+  | Uint32ArrayConstructor
+  | BigInt64ArrayConstructor
+  | BigUint64ArrayConstructor;
+
+/** The typed array each element type's data may be given as (Buffer counts as Uint8Array). */
+const NATIVE_ARRAY: Partial<Record<DType, AnyTypedCtor>> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  float8e4m3fn: Uint8Array,
+  float8e4m3fnuz: Uint8Array,
+  float8e5m2: Uint8Array,
+  float8e5m2fnuz: Uint8Array,
+  int4: Uint8Array,
+  uint4: Uint8Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+  complex64: Float32Array,
+  complex128: Float64Array,
 };
 
 /** Little-endian raw_data bytes of `n` elements of `dtype` given as `data`. */
@@ -199,9 +212,9 @@ function rawBytes(name: string, dtype: DType, n: number, data: TensorInit): Uint
   const elems = dtype === "complex64" || dtype === "complex128" ? 2 * n : n;
   const want = NATIVE_ARRAY[dtype];
   if (isTypedArray(data)) {
-    const got = data.constructor.name;
-    if (got !== want) {
-      throw new Error(`tensor "${name}": ${dtype} data must be a ${want ?? "?"} or a plain array, got ${got}`);
+    if (!want || !(data instanceof want)) {
+      const got = data.constructor.name;
+      throw new Error(`tensor "${name}": ${dtype} data must be a ${want?.name ?? "?"} or a plain array, got ${got}`);
     }
     const expectLen = dtype === "int4" || dtype === "uint4" ? Math.ceil(n / 2) : elems;
     if (data.length !== expectLen) {
@@ -256,7 +269,7 @@ function rawBytes(name: string, dtype: DType, n: number, data: TensorInit): Uint
       const spec = INT_TYPES[dtype];
       if (!spec) {
         throw new Error(
-          `tensor "${name}": ${dtype} data must be a ${want ?? "typed array"} (bit patterns), not a plain array`,
+          `tensor "${name}": ${dtype} data must be a ${want?.name ?? "typed array"} (bit patterns), not a plain array`,
         );
       }
       const [Ctor, lo, hi] = spec;
@@ -590,6 +603,9 @@ export class GraphBuilder {
 
   /** Add a node; returns its first output's name (use nodeN for several outputs). */
   node(opType: string, inputs: readonly string[], options: NodeOptions = {}): string {
+    if (options.outputs && options.outputs.length === 0) {
+      throw new Error(`node ${options.name || opType}: node() needs an output; use nodeN for none`);
+    }
     return this.nodeN(opType, inputs, options.outputs ?? 1, options)[0]!;
   }
 
@@ -750,7 +766,8 @@ function writeAtomic(file: string, chunks: readonly Uint8Array[]): void {
  * Write `model` to `file`. With `externalData`, every initializer (subgraphs included) held
  * in raw_data of at least `threshold` bytes is moved to the side file `location` (next to
  * the model) with location/offset/length entries and data_location EXTERNAL; the caller's
- * model is not modified. Tensors kept in typed fields (float_data, ...) stay inline. Files
+ * model is not modified. Tensors kept in typed fields (float_data, ...) and Constant-node
+ * tensors stay inline. Files
  * are written under temporary names and renamed when complete. Returns the paths written.
  */
 export function saveModel(model: ModelProto, file: string, options: SaveOptions = {}): { model: string; data?: string } {

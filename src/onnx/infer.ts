@@ -17,11 +17,10 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from "onnx-buf";
-import { UserError } from "../errors.js";
 import type { DType } from "../types.js";
 import { onnxToDType } from "./dtype.js";
 import type { LoadedModel } from "./model.js";
-import { createSession, oneLine } from "../runtime/ort.js";
+import { createSession } from "../runtime/ort.js";
 
 export interface TensorType {
   dtype: DType;
@@ -89,12 +88,7 @@ export async function inferTypes(m: LoadedModel): Promise<TypeMap> {
     if (d) types.set(i.name, { dtype: d, shape: tt?.shape ? tt.shape.dim.map(dimOf) : null });
   }
   if (outputs.length === 0) return types;
-  let session;
-  try {
-    session = await createSession(toBinary(ModelProtoSchema, typing), m.path, { optimizationLevel: "disabled" });
-  } catch (e) {
-    throw new UserError(`${m.path}: cannot infer tensor types: ${oneLine(e)}`);
-  }
+  const session = await createSession(toBinary(ModelProtoSchema, typing), m.path, { optimizationLevel: "disabled" });
   try {
     for (const md of session.outputMetadata) {
       if (!md.isTensor) continue;

@@ -20,7 +20,8 @@ import { UserError } from "../errors.js";
 
 /** IR versions and default-domain opsets this build (onnxruntime-node 1.30) accepts. */
 export const SUPPORTED_IR = { min: 3, max: 12 } as const;
-export const SUPPORTED_OPSET = { min: 7, max: 25 } as const;
+/** onnxruntime only guarantees opset >= 7 but runs most older models; we accept them. */
+export const SUPPORTED_OPSET = { min: 1, max: 25 } as const;
 
 /** One layer = one top-level ONNX node, in execution order. */
 export interface Layer {

@@ -77,6 +77,18 @@ export const NEVER_ROUNDED_INPUTS: Record<string, number[]> = {
 };
 
 /**
+ * Ops whose floating outputs are selections, sign changes or maxima of their floating inputs:
+ * when every floating input is already rounded to a format, the outputs are exactly
+ * representable in it, so rounding them again would change nothing. The rewriter records the
+ * rounding (consumers rely on it) without emitting Cast nodes for it.
+ */
+export const EXACT_OPS = new Set([
+  "Relu", "MaxPool", "GlobalMaxPool", "ReduceMax", "ReduceMin", "Max", "Min", "Abs", "Neg", "Sign",
+  "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice", "Gather",
+  "GatherElements", "GatherND", "Identity", "Tile", "Expand", "DepthToSpace", "SpaceToDepth", "Where", "Clip",
+]);
+
+/**
  * Decides the transforms of each layer. The default policy implements FP16/BF16/FP8 layers;
  * INT8 support plugs in by wrapping it (see precision/int8.ts).
  */
@@ -190,6 +202,11 @@ export function rewriteLayers(
   };
   const castPair = (src: string, dtype: DType, f: FloatFormat, dst: string, base: string): NodeProto[] => {
     const mid = `${dst}::${f}`;
+    // Cast-1 (opset < 6) takes a string `to` that onnxruntime's type inference rejects for fp16.
+    const need = f === "fp16" ? 6 : f === "bf16" ? 13 : 19;
+    if (model.opset >= 0 && model.opset < need) {
+      throw new UserError(`${model.path}: emulating ${f} needs Cast to ${f} (opset >= ${need}), the model has opset ${model.opset}; convert it with onnx.version_converter`);
+    }
     return [
       create(NodeProtoSchema, { name: `${base}::to_${f}`, opType: "Cast", input: [src], output: [mid], attribute: [attrInt("to", FORMAT_ONNX[f])] }),
       create(NodeProtoSchema, { name: `${base}::from_${f}`, opType: "Cast", input: [mid], output: [dst], attribute: [attrInt("to", dtypeToOnnx(dtype))] }),
@@ -262,12 +279,20 @@ export function rewriteLayers(
     for (const t of layer.implicitInputs) useInitializer(t);
     // outputs
     const post: NodeProto[] = [];
+    // Inputs all rounded to one format (explicitly above, or by their producers)?
+    const inputFormats = new Set<string>();
+    layer.inputs.forEach((t, k) => {
+      if (t === "" || !isFloat(t)) return;
+      const tr = policy.input(layer, k, t, p);
+      inputFormats.add(tr.kind === "round" ? tr.format : "other");
+    });
     layer.outputs.forEach((t, k) => {
       if (t === "") return;
       const dtype = isFloat(t);
       const tr = dtype ? policy.output(layer, k, t, p) : ({ kind: "none" } as Transform);
       outputT.set(t, transformKey(tr));
       if (tr.kind === "none") return;
+      if (tr.kind === "round" && EXACT_OPS.has(layer.opType) && layer.implicitInputs.length === 0 && inputFormats.size === 1 && inputFormats.has(tr.format)) return;
       const raw = `${t}::raw`;
       node.output[k] = raw;
       post.push(...emitTransform(raw, dtype!, tr, t, `${layer.name}::out${k}`));

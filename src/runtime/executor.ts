@@ -35,6 +35,12 @@ export interface ExecutorOptions {
   optimizationLevel?: OptimizationLevel;
   intraOpThreads?: number;
   policy?: TransformPolicy;
+  /**
+   * Keep segment sessions for later runs (default true: bisection and lockstep comparison reuse
+   * them). One-shot runs set false so each segment's session, and the weights it holds, are
+   * released as soon as the segment has run: peak memory is one segment's, not the model's.
+   */
+  keepSessions?: boolean;
 }
 
 export interface SegmentResult {
@@ -171,6 +177,7 @@ export class Executor {
       intraOpThreads: this.options.intraOpThreads,
     });
     this.stats.sessionsBuilt++;
+    if (this.options.keepSessions === false) this.weights.clear();
     this.sessions.set(key, s);
     while (this.sessions.size > this.maxCachedSessions) {
       const [k, old] = this.sessions.entries().next().value as [string, Session];
@@ -219,6 +226,7 @@ export class Executor {
       const label = `${this.model.path} (layers ${seg.start}-${seg.end - 1})`;
       const sess = await this.session(seg, precisions, fetches);
       const out = fetches.length ? await runSession(sess, feeds, fetches, label) : {};
+      if (this.options.keepSessions === false) await this.dropSession(sess);
       this.stats.layersExecuted += seg.end - seg.start;
       this.stats.segmentsExecuted++;
       // drop tensors no later segment reads
@@ -229,6 +237,13 @@ export class Executor {
       for (const c of capturedNames) if (out[c]) captured.set(c, out[c]!);
       yield { segment: seg, captured };
     }
+  }
+
+  private async dropSession(s: Session): Promise<void> {
+    for (const [k, v] of this.sessions) {
+      if (v === s) this.sessions.delete(k);
+    }
+    await s.release();
   }
 
   async release(): Promise<void> {

@@ -130,7 +130,7 @@ export async function runExternalCheck(command: readonly string[], plan: Precisi
     if (!has) args.push(file);
     const r = await execa(cmd, args, { reject: false, stdin: "ignore", env: { ...extraEnv, TRT_DEBUG_PLAN: file }, all: true, stripFinalNewline: true });
     if (r.exitCode === undefined && !r.signal) {
-      throw new UserError(`--check: cannot run '${cmd}': ${(r as { code?: string }).code ?? r.shortMessage.split("\n")[0]}`);
+      throw new UserError(`--check: cannot run '${cmd}': ${(r as { code?: string }).code ?? String(r.shortMessage ?? r.message).split("\n")[0]}`);
     }
     const last = String(r.all ?? "").trim().split("\n").pop()?.trim() ?? "";
     const tail = last ? `: ${last.slice(0, 160)}` : "";
@@ -165,32 +165,47 @@ export function prefixHashes(precisions: readonly Precision[]): string[] {
   return out;
 }
 
-/** Least-recently-used map bounded by entry count. */
+/**
+ * Least-recently-used map bounded by entry count, with two tiers: "hot" entries (likely to be
+ * reused) are evicted only when no ordinary entry is left. A hit promotes an entry to hot.
+ */
 export class LruMap<K, V> {
-  private readonly m = new Map<K, V>();
+  private readonly hot = new Map<K, V>();
+  private readonly cold = new Map<K, V>();
   constructor(readonly capacity: number) {}
   get size(): number {
-    return this.m.size;
+    return this.hot.size + this.cold.size;
   }
   get(k: K): V | undefined {
-    const v = this.m.get(k);
+    const v = this.hot.get(k) ?? this.cold.get(k);
     if (v !== undefined) {
-      this.m.delete(k);
-      this.m.set(k, v);
+      this.hot.delete(k);
+      this.cold.delete(k);
+      this.hot.set(k, v);
+      this.evict();
     }
     return v;
   }
   has(k: K): boolean {
-    return this.m.has(k);
+    return this.hot.has(k) || this.cold.has(k);
   }
-  set(k: K, v: V): void {
+  set(k: K, v: V, hot = false): void {
     if (this.capacity <= 0) return;
-    this.m.delete(k);
-    this.m.set(k, v);
-    while (this.m.size > this.capacity) this.m.delete(this.m.keys().next().value as K);
+    const wasHot = this.hot.has(k);
+    this.hot.delete(k);
+    this.cold.delete(k);
+    (hot || wasHot ? this.hot : this.cold).set(k, v);
+    this.evict();
+  }
+  private evict(): void {
+    while (this.size > this.capacity) {
+      const m = this.cold.size ? this.cold : this.hot;
+      m.delete(m.keys().next().value as K);
+    }
   }
   clear(): void {
-    this.m.clear();
+    this.hot.clear();
+    this.cold.clear();
   }
 }
 
@@ -199,26 +214,43 @@ export class LruMap<K, V> {
  * runs whose precisions agree on every layer before that segment. The cache is keyed by
  * (layer index of the boundary, hash of the precisions before it), so boundaries recorded
  * by a run on another executor with compatible cuts (the one-layer reference run) are
- * reused too.
+ * reused too. Every segment start of every run is recorded; the count bound evicts the least
+ * recently used, ordinary boundaries first: the "hot" ones (every ~sqrt(S)-th segment start,
+ * and the starts next to layers the search is likely to change) go last, so a long run
+ * cannot flush the boundaries the next candidates need.
  */
 export class PrefixRunner {
   readonly boundaries: LruMap<string, Map<string, OrtTensor>>;
-  /** Segments skipped thanks to the cache, summed (for reports). */
+  private readonly stride: number;
+  private readonly segAt: Map<number, number>;
+  /** Layers skipped thanks to the cache, summed (for reports). */
   layersSkipped = 0;
+  /** Boundaries next to these layers (execution indices) are kept hot. */
+  hotLayers = new Set<number>();
   constructor(
     readonly exec: Executor,
     readonly inputs: HostTensor[],
     capacity: number,
+    /** The starting precisions: a boundary next to a layer that differs from them is hot. */
+    readonly base?: readonly Precision[],
   ) {
     this.boundaries = new LruMap(capacity);
+    this.stride = Math.max(1, Math.ceil(Math.sqrt(exec.segments.length)));
+    this.segAt = new Map(exec.segments.map((sg, i) => [sg.start, i]));
+  }
+
+  private isHot(layerStart: number, segIndex: number, precisions?: readonly Precision[]): boolean {
+    if (segIndex % this.stride === 0 || this.hotLayers.has(layerStart) || this.hotLayers.has(layerStart - 1)) return true;
+    if (!precisions || !this.base) return false;
+    return precisions[layerStart] !== this.base[layerStart] || precisions[layerStart - 1] !== this.base[layerStart - 1];
   }
 
   /** Record the live tensors at a boundary (a copy is kept). */
-  record(layerStart: number, hash: string, live: Map<string, OrtTensor>): void {
+  record(layerStart: number, hash: string, live: Map<string, OrtTensor>, precisions?: readonly Precision[]): void {
     if (layerStart <= 0 || layerStart >= this.exec.model.graph.layers.length) return;
     const key = `${layerStart}|${hash}`;
     if (this.boundaries.has(key)) return;
-    this.boundaries.set(key, new Map(live));
+    this.boundaries.set(key, new Map(live), this.isHot(layerStart, this.segAt.get(layerStart) ?? 1, precisions));
   }
 
   /** Run under `precisions` and return the final live map (holding the graph outputs). `fresh`: ignore the cache. */
@@ -242,7 +274,9 @@ export class PrefixRunner {
     const gen = this.exec.run(precisions, live, () => false, {
       fromSegment: from,
       onSegmentDone: (seg, l) => {
-        if (!fresh) this.record(seg.end, h[seg.end]!, l);
+        if (fresh || seg.end >= this.exec.model.graph.layers.length) return;
+        const key = `${seg.end}|${h[seg.end]!}`;
+        if (!this.boundaries.has(key)) this.boundaries.set(key, new Map(l), this.isHot(seg.end, seg.id + 1, precisions));
       },
     });
     for await (const _ of gen) {

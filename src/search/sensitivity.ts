@@ -144,13 +144,14 @@ function scoreLayer(
     const rl = mt.newNonFinite > 0 ? Infinity : mt.relL2;
     relL2 = Math.max(relL2, rl);
     if (mt.newNonFinite > 0) {
-      if (range && mt.refAbsMax > range.max) {
-        note("overflow", SCORE_NONFINITE, `overflow: output ${name} reaches |x| = ${fmt(mt.refAbsMax)} > ${precision} max ${fmt(range.max)}`);
+      const refMax = absMax(rv);
+      if (range && refMax > range.max) {
+        note("overflow", SCORE_NONFINITE, `overflow: output ${name} reaches |x| = ${fmt(refMax)} > ${precision} max ${fmtLimit(range.max)}`);
         continue;
       }
       const big = range ? bigInputs(layer, inputs, range.max) : [];
       if (big.length) {
-        note("input-overflow", SCORE_NONFINITE, `input overflow: reads ${big.join(", ")} > ${precision} max ${fmt(range!.max)}, rounded to inf at its input`);
+        note("input-overflow", SCORE_NONFINITE, `input overflow: reads ${big.join(", ")} > ${precision} max ${fmtLimit(range!.max)}, rounded to inf at its input`);
       } else if (mt.candNan > mt.refNan) {
         note("nan", SCORE_NONFINITE, `NaN: ${mt.candNan - mt.refNan} new NaN in ${name}`);
       } else {
@@ -173,6 +174,11 @@ function scoreLayer(
     else score = Math.max(score, rl / thr);
   }
   return { index: layer.index, name: layer.name, opType: layer.opType, score, kind, relL2, evidence };
+}
+
+/** 65504 rather than 6.55e+4. */
+function fmtLimit(x: number): string {
+  return Number.isInteger(x) && x < 1e7 ? String(x) : x.toPrecision(3);
 }
 
 function bigInputs(layer: Layer, inputs: Map<string, OrtTensor>, max: number): string[] {

@@ -1,0 +1,7 @@
+/** One line of `npm run bench`. */
+export interface BenchLine {
+  name: string;
+  value: number;
+  unit: string;
+  note?: string;
+}

@@ -1,0 +1,177 @@
+/**
+ * `trt-debug bisect MODEL --fp16|--bf16` (also `trt-debug debug precision MODEL ...`):
+ * find the layers that must stay in higher precision, by name, and write configs TensorRT
+ * tools accept. Exit 0: a verified plan was found; 1: nothing passes; 2: user error.
+ */
+import type { Argv } from "yargs";
+import { UserError } from "../errors.js";
+import type { Precision } from "../types.js";
+import { Cli, writeFileAtomic, writeJson } from "./main.js";
+import { compareArgs, compareOptions, inputOptions, modelArgs, outputOptions, precisionOptions, selectedPrecisions } from "./options.js";
+import { bisectModel, fmtExec, type BisectMode, type BisectResult, type Criterion, type Direction, type IterationRecord } from "../search/bisect.js";
+import { defaultCheckpointPath } from "../search/checkpoint.js";
+import { metricName as criterionMetricName } from "../search/evaluate.js";
+import { parsePrecision, planToJson } from "../precision/plan.js";
+import { fmt } from "../compare/tolerance.js";
+
+type Raw = Record<string, unknown>;
+
+function bisectOptions<T>(y: Argv<T>) {
+  return outputOptions(compareOptions(inputOptions(precisionOptions(y.positional("model", { type: "string", describe: "ONNX model" })))))
+    .option("mode", { type: "string", choices: ["minimal", "bisect", "linear"], default: "minimal", describe: "minimal: smallest set of layers, by name; bisect/linear: Polygraphy's first/last-k search", group: "Search:" })
+    .option("dir", { alias: "direction", type: "string", choices: ["forward", "reverse"], default: "forward", describe: "bisect/linear: pin the first (forward) or last (reverse) k layers", group: "Search:" })
+    .option("precision", { alias: "p", type: "string", default: "fp32", describe: "What pinned layers run in: fp32|fp16 (also float32|float16)", group: "Search:" })
+    .option("metric", { type: "string", choices: ["cosine", "sqnr"], describe: "Pass when this metric of every graph output is >= --threshold (instead of compare's verdict)", group: "Search:" })
+    .option("threshold", { type: "number", describe: "Threshold of --metric (cosine e.g. 0.999, SQNR in dB e.g. 40)", group: "Search:" })
+    .option("check", { type: "string", array: true, describe: "External pass/fail command (exit 0 = pass), run without a shell; {plan} is replaced by the candidate plan's path (else appended); also in $TRT_DEBUG_PLAN", group: "Search:" })
+    .option("output", { alias: "o", type: "string", describe: "Write the precision plan (trt-debug/precision-plan@1; reload with --precision-plan)", group: "Output:" })
+    .option("trtexec-flags", { type: "string", describe: "Write the trtexec flags (one line) to this file", group: "Output:" })
+    .option("polygraphy-args", { type: "string", describe: "Write the Polygraphy arguments (one line) to this file", group: "Output:" })
+    .option("checkpoint", { type: "string", describe: "Checkpoint file (default <model>.bisect-checkpoint.json next to -o, else in the current directory; --no-checkpoint: none)", group: "Search:" })
+    .option("resume", { type: "boolean", describe: "Continue from the checkpoint: evaluations it holds are not re-run", group: "Search:" })
+    .option("boundary-cache", { type: "number", describe: "Segment boundaries kept for prefix reuse (LRU by count, default 256; each holds the tensors live there)", group: "Execution:" });
+}
+
+/**
+ * The --check command: the values after --check, then everything after `--` (so arguments
+ * that start with a dash can be passed: `--check -- ./check.sh --strict {plan}`).
+ */
+function checkCommand(a: Raw): string[] | undefined {
+  const pos = Array.isArray(a._) ? (a._ as unknown[]).map(String) : [];
+  const skip = pos[0] === "bisect" ? 1 : pos[0] === "debug" && pos[1] === "precision" ? 2 : 0;
+  const rest = pos.slice(skip);
+  if (a.check === undefined) {
+    if (rest.length) throw new UserError(`unexpected arguments '${rest.join(" ")}': arguments after -- belong to --check`);
+    return undefined;
+  }
+  const v = Array.isArray(a.check) ? a.check.map(String) : [String(a.check)];
+  return [...v, ...rest].filter((s) => s !== "");
+}
+
+function criterionOf(a: Raw): Criterion {
+  const compare = compareArgs(a);
+  const check = checkCommand(a);
+  if (check !== undefined) {
+    if (a.metric !== undefined) throw new UserError("--check and --metric: give one pass criterion");
+    if (!check.length) throw new UserError("--check: give the command to run, e.g. --check ./check.sh {plan}");
+    return { kind: "check", command: check };
+  }
+  if (a.metric !== undefined) {
+    if (a.threshold === undefined || !Number.isFinite(Number(a.threshold))) throw new UserError(`--metric ${String(a.metric)}: give --threshold X (e.g. ${a.metric === "cosine" ? "0.999" : "40"})`);
+    return { kind: "metric", metric: a.metric as "cosine" | "sqnr", threshold: Number(a.threshold), compare };
+  }
+  if (a.threshold !== undefined) throw new UserError("--threshold: give --metric cosine|sqnr too");
+  return { kind: "compare", compare };
+}
+
+function fmtMetric(name: string | null, x: number | null): string {
+  if (name === null || x === null) return "";
+  if (name.includes("cosine")) return Number.isNaN(x) ? "cosine n/a (NaN/Inf)" : `cosine ${x.toFixed(6)}`;
+  if (name.includes("SQNR")) return `SQNR ${Number.isFinite(x) ? x.toFixed(1) : x > 0 ? "inf" : "-inf"} dB`;
+  return `${name.replace(/^max /, "")} ${Number.isFinite(x) ? fmt(x) : Number.isNaN(x) ? "nan" : "inf"}`;
+}
+
+export function iterationLine(it: IterationRecord, metricName: string | null): string {
+  const who = it.size === 0 ? "none pinned" : it.pinned && it.size <= 3 ? it.pinned.join(", ") : it.selection;
+  const m = fmtMetric(metricName, it.metric);
+  return `[${it.iteration}] ${it.phase.padEnd(8)} ${String(it.size).padStart(4)} pinned (${who})  ${it.passed ? "PASS" : "FAIL"}${m ? "  " + m : ""}${it.passed ? "" : `  (${it.detail})`}${it.cached ? "  [memo]" : ""}`;
+}
+
+export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
+  const o = (s: string) => cli.io.out(s);
+  if (quiet) {
+    if (r.found) o(`PASSED: verified plan pins ${r.pinned.length} layer(s)${r.pinned.length ? ": " + r.pinned_layers.join(", ") : ""}`);
+    else o(r.final_verification && !r.final_verification.passed ? "FAILED: the plan found did not pass when re-run" : "FAILED: no plan passes");
+    return;
+  }
+  if (r.found) {
+    const where = r.k !== null && r.mode !== "minimal" ? ` (the ${r.direction === "reverse" ? "last" : "first"} ${r.k} searchable layers)` : "";
+    o(`pinned layers (${r.pinned.length}) -> ${r.pin_precision}${where}:`);
+    for (const p of r.pinned) {
+      const ev = [...p.evidence];
+      if (p.unpinned) ev.push(`unpinning it alone: ${p.unpinned.detail}`);
+      if (!ev.length && p.score !== null) ev.push(`local rel L2 / threshold ${fmt(p.score)}`);
+      o(`  #${p.order} ${p.name} (${p.op_type})${ev.length ? ": " + ev.join("; ") : ""}`);
+    }
+    if (!r.pinned.length) o("  none: the model passes with every searchable layer in " + r.precision);
+  }
+  const x = r.executions;
+  o(
+    `cost: ${fmtExec(r.model_executions)} full-model executions (reference + sensitivity ${fmtExec(x.reference_and_sensitivity)}, search ${fmtExec(x.search)}, verification ${fmtExec(x.final_verification)}); ${r.evaluations} evaluations${r.cached_evaluations ? ` + ${r.cached_evaluations} from memo` : ""}; ${r.wall_seconds.toFixed(2)} s`,
+  );
+  if (r.found) {
+    if (r.plan_entries.length <= 16) {
+      o(`trtexec: ${r.trtexec_flags}`);
+      o(`polygraphy: ${r.polygraphy_args}`);
+    } else o(`trtexec / polygraphy: ${r.plan_entries.length} layers; write them with --trtexec-flags FILE / --polygraphy-args FILE`);
+    o(`PASSED: verified plan pins ${r.pinned.length} layer(s)${r.final_verification ? ` (${fmtMetric(r.metric_name, r.final_verification.metric) || r.final_verification.detail})` : ""}`);
+  } else if (r.final_verification && !r.final_verification.passed) {
+    o(`FAILED: the plan the search found did not pass when re-run (${r.final_verification.detail}); the check may be nondeterministic`);
+  } else {
+    o(`FAILED: no plan passes, even with every searchable layer in ${r.pin_precision}; check the criterion (--max-rel-l2, --threshold) or the model`);
+  }
+  for (const n of r.notes) o(`note: ${n}`);
+}
+
+async function handler(cli: Cli, a: Raw): Promise<void> {
+  const model = String(a.model);
+  const ps = selectedPrecisions(a).filter((p) => p !== "fp32");
+  if (ps.length !== 1) throw new UserError(`bisect ${model}: give the candidate precision, one of --fp16 or --bf16`);
+  const candidate = ps[0] as Precision;
+  const pin = parsePrecision(String(a.precision ?? "fp32"), "--precision");
+  if (pin !== "fp32" && pin !== "fp16") throw new UserError(`--precision: pinned layers run in fp32 or fp16 (got ${String(a.precision)})`);
+  const criterion = criterionOf(a);
+  const output = a.output as string | undefined;
+  const checkpoint = a.checkpoint === false ? undefined : typeof a.checkpoint === "string" ? a.checkpoint : defaultCheckpointPath(model, output);
+  if (a.resume && !checkpoint) throw new UserError("--resume and --no-checkpoint: resuming needs a checkpoint");
+  const quiet = Boolean(a.quiet);
+  const h = cli.hooks(a);
+  const mode = a.mode as BisectMode;
+  const metricName = criterionMetricName(criterion);
+  if (!quiet) {
+    const dirText = mode === "minimal" ? "" : `, ${a.dir as string}`;
+    cli.io.out(`bisect ${model}: candidate ${candidate}, pinned layers in ${pin}, mode ${mode}${dirText}`);
+  }
+  const r = await bisectModel(
+    {
+      ...modelArgs(model, a),
+      precision: candidate,
+      pinPrecision: pin,
+      mode,
+      direction: a.dir as Direction,
+      criterion,
+      checkpoint,
+      resume: Boolean(a.resume),
+      boundaryCache: a["boundary-cache"] as number | undefined,
+    },
+    {
+      ...h,
+      onPhase: (msg) => {
+        h.done();
+        if (!quiet) cli.io.out(msg);
+      },
+      onIteration: (it) => {
+        h.done();
+        if (!quiet) cli.io.out(iterationLine(it, metricName));
+      },
+    },
+  ).finally(() => h.done());
+  printBisect(cli, r, quiet);
+  if (r.found && r.plan) {
+    if (output) writeFileAtomic(output, planToJson(r.plan));
+    if (a["trtexec-flags"]) writeFileAtomic(String(a["trtexec-flags"]), r.trtexec_flags + "\n");
+    if (a["polygraphy-args"]) writeFileAtomic(String(a["polygraphy-args"]), r.polygraphy_args + "\n");
+  }
+  writeJson(a.json as string | undefined, r);
+  if (!r.found) cli.exitCode = 1;
+}
+
+export function registerBisect(y: Argv, cli: Cli): void {
+  const describe = "Find, by name, the layers that must stay in higher precision (--mode minimal|bisect|linear) and write a precision plan, trtexec flags and Polygraphy args";
+  y.command("bisect <model>", describe, (b) => bisectOptions(b), (a) => handler(cli, a as Raw));
+  y.command("debug", "Polygraphy-style debugging tools: debug precision MODEL (= bisect)", (b) =>
+    b
+      .command("precision <model>", describe, (c) => bisectOptions(c), (a) => handler(cli, a as Raw))
+      .demandCommand(1, "give a debug tool: precision"),
+  );
+}

@@ -1,0 +1,382 @@
+/**
+ * INT8 emulation (PRECISION.md "INT8 emulation"; user documentation: docs/int8.md).
+ *
+ * Two modes, chosen by the model:
+ *
+ *  - implicit quantization (TensorRT with a calibration cache): a layer asked to run in int8
+ *    does so only if its op is int8-capable (INT8_OPS) AND every floating activation it reads
+ *    or writes has a usable range in the cache; otherwise it falls back (fp16/bf16 when that
+ *    was enabled too, else fp32) and the fallback is reported with its reason. An int8 layer
+ *    sees quantize→dequantize of its activation inputs (per-tensor scale from the cache,
+ *    symmetric, zero point 0, clamp [-128,127] by default or [-127,127]), per-output-channel
+ *    fake-quantized weights (clamp [-127,127]), unquantized bias, computes in fp32, and its
+ *    output is quantize→dequantized with the output tensor's scale when every consumer runs in
+ *    int8 (else it is emitted in the fallback precision);
+ *  - explicit quantization (the graph has QuantizeLinear/DequantizeLinear): the graph's own
+ *    Q/DQ nodes run as written; no calibration is used.
+ *
+ * Both are a TransformPolicy (see rewrite.ts) plus a precision-resolution step that turns the
+ * requested per-layer precisions into the ones that actually run.
+ */
+import type { TensorProto_DataType } from "onnx-buf";
+import { UserError } from "../errors.js";
+import { isFloatDType, type DType, type Precision } from "../types.js";
+import type { Layer, LoadedModel } from "../onnx/model.js";
+import type { TypeMap } from "../onnx/infer.js";
+import { tensorProtoToHost } from "../onnx/tensor.js";
+import { onnxToDType } from "../onnx/dtype.js";
+import { absMax } from "../numeric/index.js";
+import { floatPolicy, type Transform, type TransformPolicy } from "./rewrite.js";
+import type { CalibrationCache } from "./cache.js";
+
+/** Ops with weights quantized per output channel (input 1), bias (input 2) kept in fp32. */
+export const INT8_WEIGHTED_OPS: readonly string[] = ["Conv", "ConvTranspose", "MatMul", "Gemm"];
+/** Pointwise ops that run in int8. */
+export const INT8_POINTWISE_OPS: readonly string[] = ["Add", "Sub", "Mul", "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh"];
+/** Pooling ops that run in int8. */
+export const INT8_POOLING_OPS: readonly string[] = ["MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"];
+/** Data-movement ops that run in int8 (TensorRT shuffle/concat/slice layers). */
+export const INT8_DATA_MOVEMENT_OPS: readonly string[] = ["Concat", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Identity"];
+/** Every int8-capable op (default ONNX domain). */
+export const INT8_OPS: ReadonlySet<string> = new Set([...INT8_WEIGHTED_OPS, ...INT8_POINTWISE_OPS, ...INT8_POOLING_OPS, ...INT8_DATA_MOVEMENT_OPS]);
+
+/**
+ * Inputs of an int8 layer that are parameters, never quantized and needing no range
+ * (op type -> input indices): the bias of Conv/ConvTranspose/Gemm, Clip's bounds.
+ */
+export const INT8_UNQUANTIZED_INPUTS: Readonly<Record<string, readonly number[]>> = {
+  Conv: [2],
+  ConvTranspose: [2],
+  Gemm: [2],
+  Clip: [1, 2],
+};
+
+/** Clamp range of activations: 128 = [-128,127] (TensorRT's, the default), 127 = [-127,127]. */
+export type Int8Range = 127 | 128;
+export const DEFAULT_INT8_RANGE: Int8Range = 128;
+/** Weights are always symmetric [-127,127]. */
+export const WEIGHT_QMIN = -127;
+export const WEIGHT_QMAX = 127;
+
+export function parseInt8Range(v: unknown, flag = "--int8-range"): Int8Range {
+  const s = String(v).trim();
+  if (s === "127" || s === "[-127,127]") return 127;
+  if (s === "128" || s === "[-128,127]") return 128;
+  throw new UserError(`${flag} ${JSON.stringify(String(v))}: use 128 for [-128,127] (TensorRT's activation range, the default) or 127 for [-127,127]`);
+}
+
+export function isQdqOp(l: Layer): boolean {
+  return (l.domain === "" || l.domain === "ai.onnx" || l.domain === "com.microsoft") && (l.opType === "QuantizeLinear" || l.opType === "DequantizeLinear");
+}
+
+/** True when the graph quantizes explicitly (has QuantizeLinear/DequantizeLinear nodes). */
+export function isExplicitlyQuantized(m: LoadedModel): boolean {
+  return m.graph.layers.some(isQdqOp);
+}
+
+function attrInt(l: Layer, name: string, def: number): number {
+  const a = l.node.attribute.find((x) => x.name === name);
+  return a ? Number(a.i) : def;
+}
+
+/**
+ * How an int8 layer's constant (initializer) input `k` is quantized: per output channel for the
+ * weight of Conv/ConvTranspose/Gemm/MatMul (axis 0 Conv, 1 ConvTranspose, Gemm 0 with transB=1
+ * else 1, the last axis of a MatMul weight of rank >= 2), per tensor for every other constant.
+ * Returns null for inputs that are never quantized (bias, Clip bounds).
+ */
+export function constantQuantization(l: Layer, k: number, rank: number): { kind: "per-channel"; axis: number } | { kind: "per-tensor" } | null {
+  if (INT8_UNQUANTIZED_INPUTS[l.opType]?.includes(k)) return null;
+  if (k === 1) {
+    switch (l.opType) {
+      case "Conv":
+        return rank >= 2 ? { kind: "per-channel", axis: 0 } : { kind: "per-tensor" };
+      case "ConvTranspose":
+        return rank >= 2 ? { kind: "per-channel", axis: 1 } : { kind: "per-tensor" };
+      case "Gemm":
+        return rank === 2 ? { kind: "per-channel", axis: attrInt(l, "transB", 0) ? 0 : 1 } : { kind: "per-tensor" };
+      case "MatMul":
+        return rank >= 2 ? { kind: "per-channel", axis: rank - 1 } : { kind: "per-tensor" };
+    }
+  }
+  return { kind: "per-tensor" };
+}
+
+// ---------------------------------------------------------------------------------------
+// resolution
+
+export type FallbackCode = "op-not-int8" | "no-range" | "zero-range" | "dtype" | "not-quantized-explicitly";
+
+export interface Int8Fallback {
+  /** Execution index. */
+  index: number;
+  layer: string;
+  op_type: string;
+  /** What the layer runs in instead. */
+  precision: Precision;
+  code: FallbackCode;
+  /** The tensor that caused it (missing range, zero range, dtype), if any. */
+  tensor: string | null;
+  reason: string;
+}
+
+export interface Int8Options {
+  /** Implicit mode's ranges; null/undefined only allowed for explicitly quantized models. */
+  cache?: CalibrationCache | null;
+  /** Where layers that cannot run in int8 go: fp16/bf16 when enabled with --int8, else fp32. */
+  fallback?: Precision;
+  /** Activation clamp range (default 128: [-128,127]). */
+  range?: Int8Range;
+}
+
+export interface Int8Resolution {
+  mode: "implicit" | "explicit";
+  /** Precision each layer runs in (int8 only where it really does). */
+  precisions: Precision[];
+  policy: Int8Policy;
+  /** Every layer asked for int8 that runs in something else, in execution order. */
+  fallbacks: Int8Fallback[];
+  /** Layers running in int8. */
+  int8Layers: number;
+  fallback: Precision;
+  range: Int8Range;
+  /** Tensors the model has that need a range (floating activations) but the cache lacks. */
+  missingFromCache: string[];
+  /** Cache entries naming no tensor of the model (a stale or foreign cache). */
+  unknownInCache: string[];
+}
+
+const OPSET_QDQ = 10;
+
+/** Floating activation tensors of the model (graph inputs and node outputs, not initializers). */
+export function floatActivations(m: LoadedModel, types: TypeMap): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const add = (t: string) => {
+    if (t === "" || seen.has(t) || m.graph.initializers.has(t)) return;
+    const ty = types.get(t);
+    if (!ty || !isFloatDType(ty.dtype)) return;
+    seen.add(t);
+    out.push(t);
+  };
+  for (const i of m.graph.inputs) add(i.name);
+  for (const l of m.graph.layers) for (const o of l.outputs) add(o);
+  return out;
+}
+
+function dtypeOf(m: LoadedModel, types: TypeMap, t: string): DType | null {
+  const ty = types.get(t);
+  if (ty) return ty.dtype;
+  const init = m.graph.initializers.get(t);
+  return init ? onnxToDType(init.dataType as TensorProto_DataType) : null;
+}
+
+/**
+ * Decide which layers run in int8. `requested` is the per-layer precision after plans and
+ * overrides (int8 = "int8 if eligible"). Throws a UserError when implicit quantization has no
+ * cache.
+ */
+export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly Precision[], o: Int8Options = {}): Int8Resolution {
+  const fallback = o.fallback ?? "fp32";
+  if (fallback === "int8") throw new Error("int8 fallback precision cannot be int8");
+  const range = o.range ?? DEFAULT_INT8_RANGE;
+  const layers = m.graph.layers;
+  const explicit = isExplicitlyQuantized(m);
+  const precisions: Precision[] = [...requested];
+  const fallbacks: Int8Fallback[] = [];
+  const fall = (l: Layer, code: FallbackCode, tensor: string | null, reason: string) => {
+    precisions[l.index] = fallback;
+    fallbacks.push({ index: l.index, layer: l.name, op_type: l.opType, precision: fallback, code, tensor, reason });
+  };
+  const isFloat = (t: string) => {
+    const d = dtypeOf(m, types, t);
+    return d !== null && isFloatDType(d);
+  };
+
+  if (explicit) {
+    if (m.opset >= 0 && m.opset < OPSET_QDQ) {
+      throw new UserError(`${m.path}: QuantizeLinear/DequantizeLinear need opset >= ${OPSET_QDQ} (the model has opset ${m.opset})`);
+    }
+    const producedByDq = (t: string) => {
+      const p = m.graph.producer.get(t);
+      return p !== undefined && layers[p]!.opType === "DequantizeLinear";
+    };
+    for (const l of layers) {
+      if (requested[l.index] !== "int8") continue;
+      if (isQdqOp(l)) continue; // runs as written
+      if (!INT8_OPS.has(l.opType) || (l.domain !== "" && l.domain !== "ai.onnx")) {
+        fall(l, "not-quantized-explicitly", null, `op ${l.opType} runs in ${fallback}: explicitly quantized model, and ${l.opType} is not int8-capable`);
+        continue;
+      }
+      const acts = l.inputs.filter((t, k) => t !== "" && isFloat(t) && !INT8_UNQUANTIZED_INPUTS[l.opType]?.includes(k));
+      const bad = acts.find((t) => !producedByDq(t));
+      if (acts.length === 0 || bad !== undefined) {
+        fall(l, "not-quantized-explicitly", bad ?? null, bad !== undefined ? `input '${bad}' does not come from a DequantizeLinear: the model does not quantize this layer` : `no floating input comes from a DequantizeLinear`);
+      }
+    }
+    const policy = new Int8Policy(m, types, { mode: "explicit", fallback, range, scales: new Map(), outputQdq: new Set(), constScales: new Map() });
+    return {
+      mode: "explicit",
+      precisions,
+      policy,
+      fallbacks,
+      int8Layers: precisions.filter((p) => p === "int8").length,
+      fallback,
+      range,
+      missingFromCache: [],
+      unknownInCache: [],
+    };
+  }
+
+  const cache = o.cache;
+  if (!cache) {
+    throw new UserError(
+      `--int8: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so int8 needs activation ranges: pass --calibration-cache FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`,
+    );
+  }
+  const scales = cache.scales;
+  const acts = floatActivations(m, types);
+  const actSet = new Set(acts);
+  const missingFromCache = acts.filter((t) => !scales.has(t));
+  const unknownInCache = [...scales.keys()].filter((t) => !actSet.has(t) && !m.graph.initializers.has(t));
+
+  const rangeProblem = (t: string, role: string): { code: FallbackCode; reason: string } | null => {
+    const d = dtypeOf(m, types, t);
+    if (d !== "float32") return { code: "dtype", reason: `${role} '${t}' is ${d ?? "of unknown type"}; int8 emulation handles float32 tensors only` };
+    const s = scales.get(t);
+    if (s === undefined) return { code: "no-range", reason: `${role} '${t}' has no range in the calibration cache` };
+    if (!(s > 0)) return { code: "zero-range", reason: `${role} '${t}' has range 0 in the calibration cache (it was all zeros during calibration)` };
+    return null;
+  };
+
+  const constScales = new Map<string, number>();
+  for (const l of layers) {
+    if (requested[l.index] !== "int8") continue;
+    if (!INT8_OPS.has(l.opType) || (l.domain !== "" && l.domain !== "ai.onnx")) {
+      fall(l, "op-not-int8", null, `op ${l.opType}${l.domain ? ` (${l.domain})` : ""} is not int8-capable`);
+      continue;
+    }
+    let problem: { code: FallbackCode; reason: string; tensor: string } | null = null;
+    for (let k = 0; k < l.inputs.length && !problem; k++) {
+      const t = l.inputs[k]!;
+      if (t === "" || !isFloat(t)) continue;
+      if (m.graph.initializers.has(t)) {
+        const q = constantQuantization(l, k, m.graph.initializers.get(t)!.dims.length);
+        if (!q) continue;
+        const d = dtypeOf(m, types, t);
+        if (d !== "float32") problem = { code: "dtype", tensor: t, reason: `constant input '${t}' is ${d}; int8 emulation handles float32 tensors only` };
+        continue;
+      }
+      if (INT8_UNQUANTIZED_INPUTS[l.opType]?.includes(k)) continue;
+      const p = rangeProblem(t, `input ${k}`);
+      if (p) problem = { ...p, tensor: t };
+    }
+    for (let k = 0; k < l.outputs.length && !problem; k++) {
+      const t = l.outputs[k]!;
+      if (t === "" || !isFloat(t)) continue;
+      const p = rangeProblem(t, `output ${k}`);
+      if (p) problem = { ...p, tensor: t };
+    }
+    if (problem) fall(l, problem.code, problem.tensor, problem.reason);
+  }
+  // Per-tensor scales of the other constants of int8 layers: the cache's range when it has
+  // one (TensorRT calibrates constant layers' outputs like any tensor), else max|w|.
+  for (const l of layers) {
+    if (precisions[l.index] !== "int8") continue;
+    l.inputs.forEach((t, k) => {
+      const init = t === "" ? undefined : m.graph.initializers.get(t);
+      if (!init || constScales.has(t) || constantQuantization(l, k, init.dims.length)?.kind !== "per-tensor") return;
+      const s = scales.get(t);
+      if (s !== undefined && s > 0) return void constScales.set(t, s);
+      const host = tensorProtoToHost(init, { baseDir: m.baseDir, fileName: m.path });
+      const a = absMax(host.data as Float32Array);
+      constScales.set(t, a > 0 ? Math.fround(a / WEIGHT_QMAX) : 1);
+    });
+  }
+  // Outputs quantized by their producer: every consumer runs in int8 and the tensor is no graph output.
+  const graphOut = new Set(m.graph.outputs.map((x) => x.name));
+  const outputQdq = new Set<string>();
+  for (const l of layers) {
+    if (precisions[l.index] !== "int8") continue;
+    for (const t of l.outputs) {
+      if (t === "" || graphOut.has(t) || !scales.has(t)) continue;
+      const cons = m.graph.consumers.get(t) ?? [];
+      if (cons.length > 0 && cons.every((c) => precisions[c] === "int8" && !layers[c]!.implicitInputs.includes(t))) outputQdq.add(t);
+    }
+  }
+  const policy = new Int8Policy(m, types, { mode: "implicit", fallback, range, scales, outputQdq, constScales });
+  return {
+    mode: "implicit",
+    precisions,
+    policy,
+    fallbacks,
+    int8Layers: precisions.filter((p) => p === "int8").length,
+    fallback,
+    range,
+    missingFromCache,
+    unknownInCache,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// policy
+
+export interface Int8PolicyData {
+  mode: "implicit" | "explicit";
+  fallback: Precision;
+  range: Int8Range;
+  /** Activation scales (tensor -> s, amax = 127·s). */
+  scales: ReadonlyMap<string, number>;
+  /** Tensors whose int8 producer quantizes its output (all consumers int8). */
+  outputQdq: ReadonlySet<string>;
+  /** Per-tensor scales of constant inputs of int8 layers (other than per-channel weights). */
+  constScales: ReadonlyMap<string, number>;
+}
+
+/**
+ * The transforms of INT8 emulation. Layers in fp32/fp16/bf16 get the float policy. The
+ * decision to quantize an int8 layer's output was taken for a whole precision assignment
+ * (Int8PolicyData.outputQdq): an Executor using this policy must run that assignment, or
+ * one that differs only by layers moved to fp32 while other layers' outputs are fed in
+ * (what `calib check` does for its per-layer local errors).
+ */
+export class Int8Policy implements TransformPolicy {
+  constructor(
+    readonly model: LoadedModel,
+    readonly types: TypeMap,
+    readonly data: Int8PolicyData,
+  ) {}
+
+  get activationQmin(): number {
+    return this.data.range === 128 ? -128 : -127;
+  }
+
+  /** The Q/DQ transform of an activation tensor with a cache range. */
+  activationTransform(t: string): Transform {
+    const s = this.data.scales.get(t);
+    if (s === undefined || !(s > 0)) return { kind: "none" };
+    return { kind: "qdq", scale: s, qmin: this.activationQmin, qmax: 127 };
+  }
+
+  input(layer: Layer, k: number, t: string, p: Precision): Transform {
+    if (p !== "int8") return floatPolicy.input(layer, k, t, p);
+    if (this.data.mode === "explicit") return { kind: "none" };
+    const init = this.model.graph.initializers.get(t);
+    if (init) {
+      const q = constantQuantization(layer, k, init.dims.length);
+      if (!q) return { kind: "none" };
+      if (q.kind === "per-channel") return { kind: "qdq-weight", axis: q.axis, qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
+      const s = this.data.constScales.get(t);
+      return s === undefined ? { kind: "none" } : { kind: "qdq", scale: s, qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
+    }
+    if (INT8_UNQUANTIZED_INPUTS[layer.opType]?.includes(k)) return { kind: "none" };
+    return this.activationTransform(t);
+  }
+
+  output(layer: Layer, k: number, t: string, p: Precision): Transform {
+    if (p !== "int8") return floatPolicy.output(layer, k, t, p);
+    if (this.data.mode === "explicit") return { kind: "none" };
+    if (this.data.outputQdq.has(t)) return this.activationTransform(t);
+    return floatPolicy.output(layer, k, t, this.data.fallback);
+  }
+}

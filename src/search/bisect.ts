@@ -1,0 +1,389 @@
+/**
+ * Precision bisection: find, by name, the layers that must run in a higher precision for the
+ * graph outputs to pass, and say why each one is needed.
+ *
+ * Cost model (counted in layers executed, reported as full-model-execution equivalents):
+ * one FP32 reference run and one local sensitivity pass (each layer alone in the candidate
+ * precision on the reference's inputs), both with one-layer segments (~2 executions); then
+ * every evaluated candidate starts at the first segment whose prefix of precisions differs
+ * from a run already made (cached boundary tensors), so candidates that only pin late layers
+ * cost only the tail of the model; repeated candidates are served from the memo; the final
+ * plan is re-run from scratch (1 execution).
+ */
+import { performance } from "node:perf_hooks";
+import * as fs from "node:fs";
+import { UserError } from "../errors.js";
+import { isFloatDType, type Precision } from "../types.js";
+import { fusionNote, precisionsFor, resolveInputs, type Hooks, type ModelArgs } from "../api.js";
+import { Executor } from "../runtime/executor.js";
+import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
+import type { TransformPolicy } from "../precision/rewrite.js";
+import type { PlanEntry, PrecisionPlan } from "../precision/plan.js";
+import { bisectSearch, linearSearch, minimalSearch, type BisectMode, type Direction, type Oracle, type Phase, type TrialInfo } from "./strategies.js";
+import { describeCriterion, judgeOutputs, metricName, PrefixRunner, prefixHashes, runExternalCheck, type Criterion, type Judgement } from "./evaluate.js";
+import { referenceAndSensitivity, type LayerSensitivity } from "./sensitivity.js";
+import { candidateKey, checkpointText, fileHash, fingerprint, inputsHash, readCheckpoint, writeAtomic, type MemoEntry } from "./checkpoint.js";
+import { planEntries, planFor, polygraphyArgs, trtexecFlags, trtexecUnsafeNames } from "./export.js";
+
+export type { BisectMode, Direction } from "./strategies.js";
+export type { Criterion } from "./evaluate.js";
+
+export const BISECT_FORMAT = "trt-debug/bisect@1";
+
+export interface BisectArgs extends ModelArgs {
+  /** The candidate (reduced) precision: every layer the starting plan does not name runs in it. */
+  precision: Precision;
+  /** What pinned layers run in (default fp32). */
+  pinPrecision?: Precision;
+  mode?: BisectMode;
+  /** For bisect/linear: forward pins the first k layers, reverse the last k. */
+  direction?: Direction;
+  criterion: Criterion;
+  /** Checkpoint file (memoized evaluations); none when undefined. */
+  checkpoint?: string;
+  resume?: boolean;
+  /** Max cached segment boundaries (LRU by count; default 256). */
+  boundaryCache?: number;
+  /** Emulation policy (INT8 plugs in here). */
+  policy?: TransformPolicy;
+}
+
+export interface IterationRecord {
+  /** 1-based. */
+  iteration: number;
+  phase: Phase;
+  k: number | null;
+  /** Number of layers the search pins in this candidate. */
+  size: number;
+  /** Their names (null when more than 32; see `selection`). */
+  pinned: string[] | null;
+  /** "none", "first 12", "last 3", "top 4 by sensitivity", "top 3 minus ln1/var". */
+  selection: string;
+  passed: boolean;
+  metric: number | null;
+  detail: string;
+  /** Served from the memo (an earlier identical candidate, or the checkpoint on --resume). */
+  cached: boolean;
+  /** Layers this evaluation executed (0 when cached or external). */
+  layers_executed: number;
+}
+
+export interface PinnedLayer {
+  name: string;
+  op_type: string;
+  order: number;
+  precision: Precision;
+  /** Local sensitivity score (1e6 new NaN/Inf, 1e3 flush to zero, else local rel L2 / threshold). */
+  score: number | null;
+  kind: string;
+  evidence: string[];
+  /** What the graph outputs do when this layer alone is unpinned (from the reduce phase), if known. */
+  unpinned: { passed: boolean; metric: number | null; detail: string } | null;
+}
+
+export interface BisectResult {
+  format: typeof BISECT_FORMAT;
+  model: string;
+  mode: BisectMode;
+  direction: Direction | null;
+  precision: Precision;
+  pin_precision: Precision;
+  criterion: string;
+  metric_name: string | null;
+  total_layers: number;
+  searchable_layers: number;
+  /** True when a plan passed the search and the final verification. */
+  found: boolean;
+  /** Layers the search pinned (names, execution order). */
+  pinned_layers: string[];
+  pinned: PinnedLayer[];
+  /** For bisect/linear: the k found ("first/last k layers"). */
+  k: number | null;
+  /** Every layer not in the candidate precision (starting plan overrides and pins). */
+  plan_entries: PlanEntry[];
+  plan: PrecisionPlan | null;
+  trtexec_flags: string | null;
+  polygraphy_args: string | null;
+  iterations: IterationRecord[];
+  evaluations: number;
+  cached_evaluations: number;
+  /** Full-model-execution equivalents: layers executed / total layers. */
+  model_executions: number;
+  executions: { reference_and_sensitivity: number; search: number; final_verification: number };
+  wall_seconds: number;
+  final_verification: { passed: boolean; metric: number | null; detail: string } | null;
+  /** Layers that fail on their own (local sensitivity score >= 1), highest first. */
+  sensitive_layers: { name: string; op_type: string; score: number; kind: string; evidence: string[] }[];
+  checkpoint: string | null;
+  resumed: boolean;
+  notes: string[];
+}
+
+export interface BisectHooks extends Hooks {
+  /** After every evaluation (one line per iteration). */
+  onIteration?(it: IterationRecord): void;
+  /** Phase messages ("reference + sensitivity: 2 layers fail on their own"). */
+  onPhase?(message: string): void;
+}
+
+/** Whether a layer reads or writes any floating tensor (only those can be affected by precision). */
+function hasFloat(p: PreparedModel, i: number): boolean {
+  const l = p.model.graph.layers[i]!;
+  for (const t of [...l.inputs, ...l.outputs]) {
+    if (t === "") continue;
+    const ty = p.types.get(t);
+    if (ty && isFloatDType(ty.dtype)) return true;
+  }
+  return false;
+}
+
+export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promise<BisectResult> {
+  const t0 = performance.now();
+  const mode = a.mode ?? "minimal";
+  const dir = a.direction ?? "forward";
+  const pin = a.pinPrecision ?? "fp32";
+  if (pin === a.precision) throw new UserError(`--precision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`);
+  if (a.segmentLayers !== undefined && (!Number.isInteger(a.segmentLayers) || a.segmentLayers < 1)) {
+    throw new UserError(`--segment-layers: must be a positive integer (got ${a.segmentLayers})`);
+  }
+  if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
+    throw new UserError(`--boundary-cache: must be a non-negative integer (got ${a.boundaryCache})`);
+  }
+  if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
+  if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
+
+  const p = await prepareModelFile(a.model);
+  const inputs = await resolveInputs(p, a.inputs, hooks);
+  const layers = p.model.graph.layers;
+  const n = layers.length;
+  const base = precisionsFor(p, a.precision, a);
+  const cands: number[] = [];
+  for (let i = 0; i < n; i++) if (base[i] !== pin && hasFloat(p, i)) cands.push(i);
+  const searchable = new Set(cands);
+
+  const fp = fingerprint({
+    tool: BISECT_FORMAT,
+    model: fileHash(a.model),
+    inputs: inputsHash(inputs),
+    precision: a.precision,
+    pin,
+    mode,
+    dir: mode === "minimal" ? null : dir,
+    base: base.join(","),
+    criterion: a.criterion,
+  });
+  const memo: Map<string, MemoEntry> = a.resume ? readCheckpoint(requireCheckpoint(a), fp) : new Map();
+  const resumedFrom = memo.size;
+  if (!a.resume && a.checkpoint && fs.existsSync(a.checkpoint)) hooks.warn?.(`${a.checkpoint}: an earlier checkpoint exists; starting over (use --resume to continue it)`);
+
+  const execOpts = { optimizationLevel: a.optimization, policy: a.policy };
+  const sensExec = new Executor(p.model, p.types, { ...execOpts, segmentLayers: 1 });
+  const evalExec = (a.segmentLayers ?? 1) === 1 ? sensExec : new Executor(p.model, p.types, { ...execOpts, segmentLayers: a.segmentLayers });
+  for (const e of new Set([sensExec, evalExec])) e.maxCachedSessions = Math.max(e.maxCachedSessions, 4 * e.segments.length + 64);
+  const executed = () => sensExec.stats.layersExecuted + (evalExec !== sensExec ? evalExec.stats.layersExecuted : 0);
+  const runner = new PrefixRunner(evalExec, inputs, a.boundaryCache ?? 256, base);
+
+  try {
+    // ---- reference + local sensitivity -------------------------------------------------
+    const evalStarts = new Set(evalExec.segments.map((s) => s.start));
+    const refHash = prefixHashes(layers.map(() => "fp32" as Precision));
+    const ref = await referenceAndSensitivity(sensExec, inputs, {
+      precision: a.precision,
+      searchable,
+      maxRelL2: a.criterion.kind === "check" ? undefined : a.criterion.compare.maxRelL2,
+      onBoundary: (b, live) => {
+        if (evalStarts.has(b)) runner.record(b, refHash[b]!, live);
+      },
+      progress: (d, t) => hooks.progress?.("reference + sensitivity", d, t),
+    });
+    const refExec = executed();
+    const sens = (i: number): LayerSensitivity | undefined => ref.sensitivity.get(i);
+    const scores = cands.map((i) => sens(i)?.score ?? 0);
+    const order = cands.map((_, k) => k).sort((x, y) => scores[y]! - scores[x]! || x - y);
+    const flagged = scores.filter((s) => s >= 1).length;
+    // boundaries next to the layers the search will try first are kept longest
+    for (const k of order.slice(0, Math.max(8, 2 * flagged))) runner.hotLayers.add(cands[k]!);
+    const sensitive = order
+      .filter((k) => scores[k]! >= 1)
+      .map((k) => {
+        const s = sens(cands[k]!)!;
+        return { name: s.name, op_type: s.opType, score: s.score, kind: s.kind, evidence: s.evidence };
+      });
+    hooks.onPhase?.(
+      `reference + local sensitivity (${fmtExec(refExec / n)} model executions): ${flagged} of ${cands.length} searchable layers fail on their own${
+        flagged ? ": " + sensitive.slice(0, 8).map((s) => `${s.name} (${s.kind})`).join(", ") + (flagged > 8 ? ", ..." : "") : ""
+      }`,
+    );
+
+    // ---- the oracle ----------------------------------------------------------------------
+    const graphOutProducer = (t: string) => {
+      const i = p.model.graph.producer.get(t);
+      const l = i === undefined ? undefined : layers[i];
+      return { index: l?.index ?? -1, name: l?.name ?? t, opType: l?.opType ?? "" };
+    };
+    const judge = async (precisions: Precision[], fresh: boolean): Promise<Judgement & { layers: number }> => {
+      const before = executed();
+      if (a.criterion.kind === "check") {
+        const entries = planEntries(layers, precisions, a.precision);
+        const plan = planFor(layers, precisions, a.precision, { tool: "trt-debug bisect", candidate: true, model: a.model });
+        const j = await runExternalCheck(a.criterion.command, plan, {
+          TRT_DEBUG_TRTEXEC_FLAGS: trtexecFlags(entries),
+          TRT_DEBUG_POLYGRAPHY_ARGS: polygraphyArgs(entries),
+          TRT_DEBUG_MODEL: a.model,
+        });
+        return { ...j, layers: 0 };
+      }
+      const live = await runner.run(precisions, fresh);
+      // Outputs are judged at the candidate precision whatever layer produced them: an output
+      // computed in fp32 from fp16 inputs carries fp16 error, not fp32 error.
+      const j = judgeOutputs(a.criterion, ref.outputs, live, () => a.precision, graphOutProducer);
+      return { ...j, layers: executed() - before };
+    };
+    const iterations: IterationRecord[] = [];
+    const dropResults = new Map<number, Judgement>();
+    let baseline = null as Judgement | null;
+    const persist = () => {
+      if (a.checkpoint) writeAtomic(a.checkpoint, checkpointText(fp, a.model, memo));
+    };
+    const oracle: Oracle = async (pos, info: TrialInfo) => {
+      const precisions = [...base];
+      for (const q of pos) precisions[cands[q]!] = pin;
+      const key = candidateKey(precisions);
+      const hit = memo.get(key);
+      let j: Judgement, cached: boolean, used = 0;
+      if (hit) {
+        j = { passed: hit.passed, metric: hit.metric, detail: hit.detail };
+        cached = true;
+      } else {
+        const r = await judge(precisions, false);
+        j = { passed: r.passed, metric: r.metric, detail: r.detail };
+        used = r.layers;
+        cached = false;
+        memo.set(key, { passed: j.passed, metric: j.metric, detail: j.detail, pinned_count: pos.length });
+        persist();
+      }
+      if (info.phase === "baseline") baseline = j;
+      if (info.phase === "reduce" && info.dropping !== undefined) dropResults.set(info.dropping, j);
+      const names = pos.map((q) => layers[cands[q]!]!.name);
+      const rec: IterationRecord = {
+        iteration: iterations.length + 1,
+        phase: info.phase,
+        k: info.k ?? null,
+        size: pos.length,
+        pinned: names.length <= 32 ? names : null,
+        selection: selection(info, pos.length, dir, mode, info.dropping !== undefined ? layers[cands[info.dropping]!]!.name : undefined),
+        passed: j.passed,
+        metric: j.metric,
+        detail: j.detail,
+        cached,
+        layers_executed: used,
+      };
+      iterations.push(rec);
+      hooks.onIteration?.(rec);
+      return { passed: j.passed };
+    };
+
+    // ---- search --------------------------------------------------------------------------
+    const m = cands.length;
+    const outcome =
+      mode === "minimal" ? await minimalSearch(order, scores, flagged, oracle) : mode === "bisect" ? await bisectSearch(m, dir, oracle) : await linearSearch(m, dir, oracle);
+    const searchExec = executed() - refExec;
+
+    // ---- final verification (always re-run, never from the memo) --------------------------
+    let final: BisectResult["final_verification"] = null;
+    const finalP = [...base];
+    for (const q of outcome.pinned) finalP[cands[q]!] = pin;
+    if (outcome.found) {
+      const r = await judge(finalP, true);
+      final = { passed: r.passed, metric: r.metric, detail: r.detail };
+      hooks.onPhase?.(`final verification of ${outcome.pinned.length} pinned layer(s): ${r.passed ? "PASSED" : "FAILED"} (${r.detail})`);
+    }
+    const verifyExec = executed() - refExec - searchExec;
+    const found = outcome.found && final !== null && final.passed;
+
+    const pinnedIdx = outcome.pinned.map((q) => cands[q]!);
+    const pinned: PinnedLayer[] = outcome.pinned.map((q) => {
+      const i = cands[q]!;
+      const s = sens(i);
+      const drop = dropResults.get(q) ?? (outcome.pinned.length === 1 ? baseline : null);
+      return {
+        name: layers[i]!.name,
+        op_type: layers[i]!.opType,
+        order: i,
+        precision: pin,
+        score: s?.score ?? null,
+        kind: s?.kind ?? "ok",
+        evidence: s?.evidence ?? [],
+        unpinned: drop && !drop.passed ? { passed: drop.passed, metric: drop.metric, detail: drop.detail } : null,
+      };
+    });
+    const entries = planEntries(layers, outcome.found ? finalP : base, a.precision);
+    const notes: string[] = [];
+    if (mode !== "minimal") notes.push(`k counts the ${m} searchable layers in execution order (layers with floating tensors not already in ${pin}); trt-debug names them, Polygraphy only counts`);
+    const unsafe = trtexecUnsafeNames(entries);
+    if (unsafe.length) notes.push(`trtexec splits --layerPrecisions at commas; these names cannot be given to it: ${unsafe.join(", ")}`);
+    notes.push(fusionNote(a.precision));
+    if (found && a.checkpoint) fs.rmSync(a.checkpoint, { force: true });
+
+    const meta = { tool: "trt-debug bisect", model: a.model, mode, ...(mode === "minimal" ? {} : { direction: dir }), precision: a.precision, pin_precision: pin, pinned: pinnedIdx.map((i) => layers[i]!.name) };
+    return {
+      format: BISECT_FORMAT,
+      model: a.model,
+      mode,
+      direction: mode === "minimal" ? null : dir,
+      precision: a.precision,
+      pin_precision: pin,
+      criterion: describeCriterion(a.criterion, a.precision),
+      metric_name: metricName(a.criterion),
+      total_layers: n,
+      searchable_layers: m,
+      found,
+      pinned_layers: pinnedIdx.map((i) => layers[i]!.name),
+      pinned,
+      k: outcome.k ?? null,
+      plan_entries: entries,
+      plan: found ? planFor(layers, finalP, a.precision, meta) : null,
+      trtexec_flags: found ? trtexecFlags(entries) : null,
+      polygraphy_args: found ? polygraphyArgs(entries) : null,
+      iterations,
+      evaluations: iterations.filter((i) => !i.cached).length,
+      cached_evaluations: iterations.filter((i) => i.cached).length,
+      model_executions: executed() / n,
+      executions: { reference_and_sensitivity: refExec / n, search: searchExec / n, final_verification: verifyExec / n },
+      wall_seconds: (performance.now() - t0) / 1000,
+      final_verification: final,
+      sensitive_layers: sensitive,
+      checkpoint: a.checkpoint ?? null,
+      resumed: Boolean(a.resume) && resumedFrom > 0,
+      notes,
+    };
+  } finally {
+    await sensExec.release();
+    if (evalExec !== sensExec) await evalExec.release();
+  }
+}
+
+function requireCheckpoint(a: BisectArgs): string {
+  if (!a.checkpoint) throw new UserError("--resume: needs a checkpoint file (--checkpoint FILE, or the default next to -o)");
+  return a.checkpoint;
+}
+
+function selection(info: TrialInfo, size: number, dir: Direction, mode: BisectMode, dropping?: string): string {
+  if (size === 0) return "none";
+  switch (info.phase) {
+    case "bisect":
+    case "linear":
+    case "baseline":
+      return `${dir === "forward" ? "first" : "last"} ${info.k ?? size}`;
+    case "gallop":
+    case "binary":
+      return `top ${info.k ?? size} by sensitivity`;
+    case "reduce":
+      return `${size + 1} minus ${dropping ?? "?"}`;
+  }
+  return mode;
+}
+
+export function fmtExec(x: number): string {
+  return x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
