@@ -61,11 +61,11 @@ export function evidenceFor(m: DiffMetrics, precision: Precision): string[] {
 
 /**
  * The numeric core measures errors over positions where both sides are finite. For reports, a
- * position where only one side is non-finite is an infinite error: max errors become inf,
+ * position where the candidate is non-finite and the reference finite is an infinite error: max errors become inf,
  * rel L2 inf, SQNR -inf and cosine NaN, so no table shows "max abs 0" for an all-inf tensor.
  */
 export function withNonFinite(m: DiffMetrics): DiffMetrics {
-  if (m.nonFiniteMismatch === 0) return m;
+  if (m.newNonFinite === 0) return m;
   return { ...m, maxAbs: Infinity, maxRel: Infinity, relL2: Infinity, sqnrDb: -Infinity, cosine: NaN };
 }
 
@@ -89,7 +89,9 @@ export function compareTensor(info: TensorPairInfo, ref: HostTensor, cand: HostT
   const metrics = withNonFinite(diffMetrics(r, c, { quantile, infinitiesCompareEqual: o.infinitiesCompareEqual }));
   let mismatches: number | undefined;
   if (o.polygraphy && perTensorGet(o.checkErrorStat, ref.name, "elemwise") === "elemwise") {
-    mismatches = countMismatches(r, c, perTensorGet(o.atol, ref.name, POLYGRAPHY_DEFAULT_TOL), perTensorGet(o.rtol, ref.name, POLYGRAPHY_DEFAULT_TOL));
+    mismatches = countMismatches(r, c, perTensorGet(o.atol, ref.name, POLYGRAPHY_DEFAULT_TOL), perTensorGet(o.rtol, ref.name, POLYGRAPHY_DEFAULT_TOL), {
+      infinitiesCompareEqual: o.infinitiesCompareEqual,
+    });
   }
   const verdict = judge(metrics, ref.name, info.precision, o, mismatches);
   return {
