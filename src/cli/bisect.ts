@@ -74,7 +74,7 @@ function fmtMetric(name: string | null, x: number | null): string {
 export function iterationLine(it: IterationRecord, metricName: string | null): string {
   const who = it.size === 0 ? "none pinned" : it.pinned && it.size <= 3 ? it.pinned.join(", ") : it.selection;
   const m = fmtMetric(metricName, it.metric);
-  return `[${it.iteration}] ${it.phase.padEnd(8)} ${String(it.size).padStart(4)} pinned (${who})  ${it.passed ? "PASS" : "FAIL"}${m ? "  " + m : ""}${it.passed ? "" : `  (${it.detail})`}${it.cached ? "  [memo]" : ""}`;
+  return `${`[${it.iteration}]`.padEnd(4)} ${it.phase.padEnd(8)} ${String(it.size).padStart(4)} pinned (${who})  ${it.passed ? "PASS" : "FAIL"}${m ? "  " + m : ""}${it.passed ? "" : `  (${it.detail})`}${it.cached ? "  [memo]" : ""}`;
 }
 
 export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
@@ -90,7 +90,7 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
     for (const p of r.pinned) {
       const ev = [...p.evidence];
       if (p.unpinned) ev.push(`unpinning it alone: ${p.unpinned.detail}`);
-      if (!ev.length && p.score !== null) ev.push(`local rel L2 / threshold ${fmt(p.score)}`);
+      if (!ev.length && p.local_rel_l2 !== null) ev.push(`fine on its own (local rel L2 ${fmt(p.local_rel_l2)})`);
       o(`  #${p.order} ${p.name} (${p.op_type})${ev.length ? ": " + ev.join("; ") : ""}`);
     }
     if (!r.pinned.length) o("  none: the model passes with every searchable layer in " + r.precision);

@@ -76,6 +76,8 @@ export interface PinnedLayer {
   /** Local sensitivity score (1e6 new NaN/Inf, 1e3 flush to zero, else local rel L2 / threshold). */
   score: number | null;
   kind: string;
+  /** Local relative L2 error of the layer alone in the candidate precision on fp32 inputs. */
+  local_rel_l2: number | null;
   evidence: string[];
   /** What the graph outputs do when this layer alone is unpinned (from the reduce phase), if known. */
   unpinned: { passed: boolean; metric: number | null; detail: string } | null;
@@ -313,6 +315,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
         precision: pin,
         score: s?.score ?? null,
         kind: s?.kind ?? "ok",
+        local_rel_l2: s?.relL2 ?? null,
         evidence: s?.evidence ?? [],
         unpinned: drop && !drop.passed ? { passed: drop.passed, metric: drop.metric, detail: drop.detail } : null,
       };

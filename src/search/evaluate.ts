@@ -14,7 +14,7 @@ import type { Executor } from "../runtime/executor.js";
 import { fromOrt, type OrtTensor } from "../runtime/ort.js";
 import { makeFeeds } from "../runtime/run.js";
 import { compareTensor, floatValues } from "../compare/compare.js";
-import { fmt, type CompareOptions } from "../compare/tolerance.js";
+import { DEFAULT_MAX_REL_L2, fmt, type CompareOptions } from "../compare/tolerance.js";
 import { diffMetrics } from "../numeric/index.js";
 import { planToJson, type PrecisionPlan } from "../precision/plan.js";
 
@@ -48,11 +48,7 @@ export function describeCriterion(c: Criterion, precision: Precision): string {
   if (c.kind === "check") return `external check: ${c.command.join(" ")} (exit 0 = pass)`;
   if (c.kind === "metric") return `${c.metric === "cosine" ? "cosine similarity" : "SQNR (dB)"} >= ${c.threshold} on every graph output, no new NaN/Inf`;
   if (c.compare.polygraphy) return "Polygraphy tolerances (--atol/--rtol/--check-error-stat) on every graph output";
-  return `compare's default verdict on every graph output (no new NaN/Inf, rel L2 <= ${fmt(c.compare.maxRelL2 ?? defaultThr(precision))} for ${precision} outputs)`;
-}
-
-function defaultThr(p: Precision): number {
-  return ({ fp32: 1e-4, fp16: 1e-2, bf16: 5e-2, fp8: 0.25, int8: 0.25 } as const)[p];
+  return `compare's default verdict on every graph output (no new NaN/Inf, rel L2 <= ${fmt(c.compare.maxRelL2 ?? DEFAULT_MAX_REL_L2[precision])} for ${precision} outputs)`;
 }
 
 /** Judge the candidate's graph outputs against the reference's. */
