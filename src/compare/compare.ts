@@ -73,7 +73,14 @@ export interface TensorPairInfo {
   order: number;
   layer: string;
   opType: string;
+  /** Precision the candidate's layer ran in. */
   precision: Precision;
+  /**
+   * Precision whose threshold judges the tensor: the run's (e.g. fp16 for `compare --fp16`),
+   * since a tensor carries the error of everything upstream of it — an fp32-pinned layer fed
+   * by fp16 layers is not held to fp32's threshold. Defaults to `precision`.
+   */
+  verdictPrecision?: Precision;
   isGraphOutput: boolean;
 }
 
@@ -93,9 +100,10 @@ export function compareTensor(info: TensorPairInfo, ref: HostTensor, cand: HostT
       infinitiesCompareEqual: o.infinitiesCompareEqual,
     });
   }
-  const verdict = judge(metrics, ref.name, info.precision, o, mismatches);
+  const { verdictPrecision, ...rest } = info;
+  const verdict = judge(metrics, ref.name, verdictPrecision ?? info.precision, o, mismatches);
   return {
-    ...info,
+    ...rest,
     tensor: ref.name,
     dtype: ref.dtype,
     metrics,
