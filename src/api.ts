@@ -286,6 +286,8 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m) => hooks.warn?.(m)) : null;
   if (i8) candP = i8.resolution.precisions;
   const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) });
+  // A run with int8 layers is judged at the int8 threshold (its tensors carry their error).
+  const verdictPrecision: Precision = i8 && i8.resolution.int8Layers > 0 ? "int8" : a.candidate;
   const acc = new CompareAccumulator(a.keepRows ?? true);
   const total = p.model.graph.layers.length;
   const writers = a.saveOutputs
@@ -303,10 +305,8 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         await writes.add(writers[0]!.write(r), rowBytes(r));
         await writes.add(writers[1]!.write(c), rowBytes(c));
       }
-      // In an int8 run every tensor is judged at the int8 threshold: its error is dominated by
-      // the int8 layers upstream, whatever precision its own layer ran in.
       const l = compareTensor(
-        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, precision: i8 ? "int8" : pair.cand.precision, isGraphOutput: pair.cand.isGraphOutput },
+        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, precision: pair.cand.precision, verdictPrecision, isGraphOutput: pair.cand.isGraphOutput },
         pair.ref.tensor,
         pair.cand.tensor,
         a.compare,
@@ -315,7 +315,6 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         skipped++;
         continue;
       }
-      l.precision = pair.cand.precision;
       acc.add(l);
       hooks.onLayer?.(l);
       hooks.progress?.(`compare fp32 vs ${a.candidate}`, pair.layer.index + 1, total);
@@ -331,7 +330,8 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const notes: string[] = [];
   if (skipped) notes.push(`${skipped} non-floating tensors (shapes, indices, masks) are not compared`);
   notes.push(fusionNote(a.candidate));
-  if (i8) notes.push(...i8.report.notes, "int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
+  if (i8) notes.push(...i8.report.notes);
+  if (verdictPrecision === "int8") notes.push("int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
   const summary = acc.summary(`${a.model} fp32`, `${a.model} ${a.candidate}`, notes);
   return i8 ? { ...summary, int8: i8.report } : summary;
 }
@@ -363,7 +363,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
       if (r.dims.join(",") !== c.dims.join(",")) {
         throw new UserError(`${candFile}: tensor '${c.tensor}' has shape [${c.dims}] but [${r.dims}] in ${refFile}; dumps of different models or inputs?`);
       }
-      const l = compareTensor({ order: c.order, layer: c.layer, opType: c.opType, precision: (c.precision || cand.meta.precision) as Precision, isGraphOutput: outputs?.has(c.tensor) ?? false }, rt, ct, o);
+      const l = compareTensor({ order: c.order, layer: c.layer, opType: c.opType, precision: (c.precision || cand.meta.precision) as Precision, verdictPrecision: (cand.meta.precision || c.precision) as Precision, isGraphOutput: outputs?.has(c.tensor) ?? false }, rt, ct, o);
       if (!l) return void skipped++;
       acc.add(l);
       hooks.onLayer?.(l);

@@ -13,7 +13,8 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../.
 
 async function child(mode: "bare" | "tool", model: string, out: string): Promise<{ ms: number; maxRssMB: number }> {
   fs.rmSync(out, { recursive: true, force: true });
-  const r = await execa("npx", ["tsx", path.join(ROOT, "src/bench/child.ts"), mode, model, out], { cwd: ROOT, env: { TRT_DEBUG_QUIET_NUMERIC: "1" } });
+  // The compiled CLI code (dist/), as users run it: no TypeScript transpiling inside the timing.
+  const r = await execa("node", [path.join(ROOT, "dist/bench/child.js"), mode, model, out], { cwd: ROOT, env: { TRT_DEBUG_QUIET_NUMERIC: "1" } });
   return JSON.parse(String(r.stdout).trim().split("\n").pop()!) as { ms: number; maxRssMB: number };
 }
 

@@ -9,7 +9,8 @@ import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import { compareDumps, compareModel, runModel, validateDump, validateModel, type Hooks } from "../api.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
-import { compareArgs, compareOptions, inputOptions, modelArgs, outputOptions, precisionOptions, selectedPrecisions } from "./options.js";
+import { compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
+import { int8ReportLines } from "../precision/int8-run.js";
 import { COMPARE_ALIGN, COMPARE_HEADER, compareRow, table, trunc } from "../report/table.js";
 import { fmt } from "../compare/tolerance.js";
 import type { CompareSummary, LayerComparison } from "../compare/compare.js";
@@ -103,14 +104,14 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     "run <model>",
     "Run a model in FP32/FP16/BF16 and dump every layer's outputs to Arrow",
     (b) =>
-      outputOptions(inputOptions(precisionOptions(b.positional("model", { type: "string", describe: "ONNX model" }))))
+      outputOptions(inputOptions(int8Options(precisionOptions(b.positional("model", { type: "string", describe: "ONNX model" })))))
         .option("mark-all", { type: "boolean", describe: "Capture every layer's outputs (streamed; memory stays bounded)" })
         .option("mark", { type: "string", array: true, describe: "Capture these layers/tensors (names or globs)" })
         .option("save-outputs", { type: "string", describe: "Directory for the Arrow dumps (<precision>.arrow)" })
         .option("validate", { type: "boolean", describe: "Fail (exit 1) when any captured tensor has NaN/Inf" })
         .conflicts("mark-all", "mark"),
     async (a) => {
-      const precisions = selectedPrecisions(a);
+      const precisions = runPrecisions(a);
       const h = cli.hooks(a);
       const res = await runModel(
         {
@@ -122,6 +123,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
         h,
       ).finally(() => h.done());
       for (const r of res.runs) {
+        if (r.int8) for (const l of int8ReportLines(r.int8)) cli.io.out(l);
         cli.io.out(`${r.precision}: ${r.tensors} tensors captured${r.dump ? `, written to ${r.dump}` : ""}`);
         if (!a.quiet) {
           cli.io.out(
@@ -147,15 +149,16 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
   y.command(
     "validate <source>",
     "Check every layer's outputs for NaN/Inf (a model, run in the given precision, or an Arrow dump)",
-    (b) => outputOptions(inputOptions(precisionOptions(b.positional("source", { type: "string", describe: "ONNX model or Arrow dump" })))),
+    (b) => outputOptions(inputOptions(int8Options(precisionOptions(b.positional("source", { type: "string", describe: "ONNX model or Arrow dump" }))))),
     async (a) => {
       const h = cli.hooks(a);
       const src = a.source as string;
       const isDump = src.endsWith(".arrow") || src.endsWith(".feather");
-      const ps = selectedPrecisions(a);
+      const ps = runPrecisions(a);
       if (isDump && ps.length) throw new UserError(`--${ps[0]}: a dump was already run in its precision; pass a model to run it in ${ps[0]}`);
-      if (ps.length > 1) throw new UserError(`validate: give one of --fp32/--fp16/--bf16 (got ${ps.map((p) => "--" + p).join(" ")})`);
+      if (ps.length > 1) throw new UserError(`validate: give one of --fp32/--fp16/--bf16/--int8 (got ${ps.map((p) => "--" + p).join(" ")})`);
       const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? "fp32" }, h)).finally(() => h.done());
+      if ("int8" in res && res.int8) for (const l of int8ReportLines(res.int8)) cli.io.out(l);
       if (!a.quiet) for (const n of res.nonfinite.slice(0, 50)) cli.io.out(`#${n.order} ${n.layer} (${n.op_type}) ${n.tensor}: ${n.nan_count} NaN, ${n.inf_count} Inf`);
       cli.io.out(
         res.passed
@@ -171,7 +174,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     "compare <a> [b]",
     "Layer-by-layer comparison: MODEL --fp16|--bf16 (FP32 reference vs candidate) or A.arrow B.arrow",
     (b) =>
-      outputOptions(compareOptions(inputOptions(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" })))))
+      outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" }))))))
         .option("save-outputs", { type: "string", describe: "Also write both runs' dumps to this directory" })
         .option("show", { type: "string", choices: ["all", "failing", "none"], default: "all", describe: "Which layers the table lists" }),
     async (a) => {
@@ -196,10 +199,11 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
         s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json)).finally(() => h.done());
       } else {
-        const ps = selectedPrecisions(a).filter((p) => p !== "fp32");
-        if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16 or --bf16 (the reference is fp32)`);
+        const ps = runPrecisions(a).filter((p) => p !== "fp32");
+        if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);
         s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
       }
+      if ("int8" in s && s.int8) for (const l of int8ReportLines(s.int8 as Parameters<typeof int8ReportLines>[0])) cli.io.out(l);
       cli.printCompare(s, Boolean(a.quiet), true, rows);
       writeJson(a.json, s);
       if (!s.passed) cli.exitCode = 1;

@@ -61,7 +61,9 @@ export function int8Args(a: Raw): Int8RunArgs | undefined {
 export function runPrecisions(a: Raw): Precision[] {
   const ps = selectedPrecisions(a);
   if (!ps.includes("int8")) {
-    if (a["calibration-cache"] !== undefined) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 runs)");
+    // A plan or --layer-precisions may ask for int8 on some layers; otherwise the cache is unused.
+    const mayAskInt8 = list(a["layer-precisions"]).length > 0 || a["precision-plan"] !== undefined;
+    if (a["calibration-cache"] !== undefined && !mayAskInt8) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 runs)");
     return ps;
   }
   return ps.filter((p) => p !== "fp16" && p !== "bf16");

@@ -310,6 +310,7 @@ export class DumpWriter {
   private failure: unknown = null;
   private rowsWritten = 0;
   private bytesWritten = 0;
+  private durable = false;
 
   private constructor(p: string, meta: DumpMeta, schema: Schema) {
     this.path = p;
@@ -320,8 +321,14 @@ export class DumpWriter {
     this.writer = new ChunkingFileWriter();
   }
 
-  /** Creates parent directories and the temporary file, and writes the file header. */
-  static async open(p: string, meta: DumpMeta): Promise<DumpWriter> {
+  /**
+   * Creates parent directories and the temporary file, and writes the file header.
+   * `durable`: fsync the file and its directory before/after the rename, so the dump survives a
+   * power loss too. Off by default: a killed or failing run never leaves a partial file under
+   * the final name either way (the rename is the commit), and syncing hundreds of megabytes of
+   * activations to disk would dominate a run's time.
+   */
+  static async open(p: string, meta: DumpMeta, opts: { durable?: boolean } = {}): Promise<DumpWriter> {
     if (meta.kind !== "dump" && meta.kind !== "inputs") {
       throw new TypeError(`DumpMeta.kind must be "dump" or "inputs", not "${String(meta.kind)}"`);
     }
@@ -331,6 +338,7 @@ export class DumpWriter {
       if (path.resolve(o.tempPath) === temp) throw new Error(`${p}: a DumpWriter for this file is already open`);
     }
     const w = new DumpWriter(p, { ...meta, extra: { ...meta.extra } }, schema);
+    w.durable = opts.durable ?? process.env.TRT_DEBUG_FSYNC === "1";
     // Registered before the file exists, so that abortOpenDumpsSync during the open still
     // removes it (the check after the open below finishes the job).
     openWriters.add(w);
@@ -401,14 +409,14 @@ export class DumpWriter {
       await this.emit(() => this.writer.close()); // the footer
       const fh = this.fh;
       if (!fh || this.state !== "closing") throw new Error(`${this.path}: dump was aborted while closing`);
-      await fh.sync();
+      if (this.durable) await fh.sync();
       this.fh = null;
       await fh.close();
       if (this.state !== "closing") throw new Error(`${this.path}: dump was aborted while closing`);
       await fs.promises.rename(this.tempPath, this.path);
       this.state = "closed";
       openWriters.delete(this);
-      await syncDir(path.dirname(path.resolve(this.path)));
+      if (this.durable) await syncDir(path.dirname(path.resolve(this.path)));
     });
     // A close that fails leaves nothing behind: neither the final name nor the temporary file.
     return run.catch(async (e: unknown) => {

@@ -285,7 +285,7 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
     if (precisions[l.index] !== "int8") continue;
     l.inputs.forEach((t, k) => {
       const init = t === "" ? undefined : m.graph.initializers.get(t);
-      if (!init || constScales.has(t) || constantQuantization(l, k, init.dims.length)?.kind !== "per-tensor") return;
+      if (!init || constScales.has(t) || !isFloat(t) || constantQuantization(l, k, init.dims.length)?.kind !== "per-tensor") return;
       const s = scales.get(t);
       if (s !== undefined && s > 0) return void constScales.set(t, s);
       const host = tensorProtoToHost(init, { baseDir: m.baseDir, fileName: m.path });

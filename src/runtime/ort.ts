@@ -30,6 +30,9 @@ export async function createSession(bytes: Uint8Array, label: string, o: Session
       graphOptimizationLevel: o.optimizationLevel ?? "all",
       intraOpNumThreads: o.intraOpThreads ?? 0,
       logSeverityLevel: 3,
+      // Q/DQ nodes (int8 emulation, explicit Q/DQ models) run as written: no fusion into
+      // integer kernels (QLinearConv, weight re-quantization), which would change the values.
+      extra: { session: { disable_quant_qdq: "1" } },
     });
   } catch (e) {
     throw new UserError(`${label}: onnxruntime cannot load the model: ${oneLine(e)}`);

@@ -1,0 +1,234 @@
+/**
+ * Calibration data: where the batches come from (docs/int8.md, "Calibration data").
+ *
+ *  - `--calib-data DIR`: ONNX TensorProto input sets — `test_data_set_*` sub-directories
+ *    (each one batch), other sub-directories holding input_*.pb (each one batch, in natural
+ *    name order), or a flat directory of input_*.pb (one batch);
+ *  - `--calib-data FILE`: an inputs Arrow file as `--save-inputs` writes it; the k-th
+ *    occurrence of an input name belongs to batch k;
+ *  - neither: seeded random data from the usual input options, `--calib-batches N` batches
+ *    (default 8), batch k with seed + k — with a loud warning, random data calibrates badly.
+ *    `--load-inputs` without `--calib-data` is one batch of real data.
+ *
+ * Batches are produced one at a time (an async generator), so memory does not depend on how
+ * many there are.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../errors.js";
+import type { HostTensor } from "../types.js";
+import type { InputArgs } from "../api.js";
+import { generateInputs, loadInputs, resolveInputShapes, shapeMatches, formatDims, type InputSpec } from "../data/inputs.js";
+import { parseInputShapes, parseSeed, parseValRanges } from "../data/options.js";
+
+export const DEFAULT_CALIB_BATCHES = 8;
+
+export interface CalibDataArgs {
+  /** `--calib-data PATH`: a directory of input sets or an inputs Arrow file. */
+  calibData?: string;
+  /** `--calib-batches N`: number of random batches (default 8; random data only). */
+  calibBatches?: number;
+  /** The usual input options (seed, value ranges, shapes; --load-inputs = one real batch). */
+  inputs?: InputArgs;
+}
+
+export interface CalibSource {
+  kind: "test-data-sets" | "directories" | "flat-directory" | "arrow" | "load-inputs" | "random";
+  /** What the data is, for reports ("3 test_data_set_* directories in data/"). */
+  description: string;
+  /** Number of batches when known in advance (null for Arrow files until read). */
+  batches: number | null;
+  /** True for seeded random data. */
+  random: boolean;
+  /** The batches, one at a time, each one tensor per model input in model input order. */
+  iterate(): AsyncGenerator<HostTensor[]>;
+}
+
+const TDS_RE = /^test_data_set_(\d+)$/;
+const INPUT_PB_RE = /^input_(\d+)\.pb$/;
+
+function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, "en", { numeric: true });
+}
+
+function hasInputPb(dir: string): boolean {
+  try {
+    return fs.readdirSync(dir).some((f) => INPUT_PB_RE.test(f));
+  } catch {
+    return false;
+  }
+}
+
+/** loadInputs, with errors naming --calib-data instead of --load-inputs. */
+async function loadBatch(where: string | string[], specs: InputSpec[]): Promise<HostTensor[]> {
+  try {
+    return await loadInputs(where, specs);
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(e.message.replace(/^--load-inputs/, "--calib-data"));
+    throw e;
+  }
+}
+
+function dirSource(dir: string, specs: InputSpec[]): CalibSource {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    throw new UserError(`--calib-data ${dir}: cannot read the directory (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const subdirs = entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  const tds = subdirs.filter((d) => TDS_RE.test(d)).sort((a, b) => Number(TDS_RE.exec(a)![1]) - Number(TDS_RE.exec(b)![1]));
+  const pbs = entries.filter((e) => e.isFile() && INPUT_PB_RE.test(e.name)).map((e) => e.name);
+  let kind: CalibSource["kind"];
+  let batchDirs: string[];
+  if (tds.length > 0) {
+    kind = "test-data-sets";
+    batchDirs = tds.map((d) => path.join(dir, d));
+  } else if (pbs.length > 0) {
+    kind = "flat-directory";
+    batchDirs = [dir];
+  } else {
+    kind = "directories";
+    batchDirs = subdirs.sort(naturalCompare).map((d) => path.join(dir, d)).filter(hasInputPb);
+  }
+  if (batchDirs.length === 0) {
+    throw new UserError(
+      `--calib-data ${dir}: no input sets found; expected test_data_set_*/input_*.pb, sub-directories holding input_*.pb, input_*.pb files, or an Arrow file written by --save-inputs`,
+    );
+  }
+  const description =
+    kind === "test-data-sets"
+      ? `${batchDirs.length} test_data_set_* director${batchDirs.length === 1 ? "y" : "ies"} in ${dir}`
+      : kind === "flat-directory"
+        ? `input_*.pb files in ${dir} (1 batch)`
+        : `${batchDirs.length} input director${batchDirs.length === 1 ? "y" : "ies"} in ${dir}`;
+  return {
+    kind,
+    description,
+    batches: batchDirs.length,
+    random: false,
+    async *iterate() {
+      for (const d of batchDirs) yield await loadBatch(d, specs);
+    },
+  };
+}
+
+function arrowSource(file: string, specs: InputSpec[]): CalibSource {
+  return {
+    kind: "arrow",
+    description: `inputs Arrow file ${file}`,
+    batches: null,
+    random: false,
+    async *iterate() {
+      const { openDump, valuesToHostTensor } = await import("../io/dump.js");
+      const reader = await openDump(file, "inputs");
+      const byName = new Map(specs.map((s, i) => [s.name, i]));
+      // Rows arrive in file order; batch k is complete once every input's k-th row was read.
+      // Only incomplete batches are held (one, for files written batch by batch).
+      const pending = new Map<number, (HostTensor | undefined)[]>();
+      const complete = (b: (HostTensor | undefined)[] | undefined): b is HostTensor[] => b !== undefined && b.every((x) => x !== undefined);
+      const seen = new Map<string, number>();
+      let next = 0;
+      try {
+        for await (const row of reader.rows()) {
+          const idx = byName.get(row.tensor);
+          if (idx === undefined) {
+            throw new UserError(`--calib-data ${file}: tensor '${row.tensor}' is not an input of the model; its inputs are: ${specs.map((s) => s.name).join(", ")}`);
+          }
+          const k = seen.get(row.tensor) ?? 0;
+          seen.set(row.tensor, k + 1);
+          const t = valuesToHostTensor(row);
+          const spec = specs[idx]!;
+          if (t.dtype !== spec.dtype) throw new UserError(`--calib-data ${file}: batch ${k} of input '${spec.name}' is ${t.dtype}, the model expects ${spec.dtype}`);
+          if (!shapeMatches(spec.dims, t.dims)) {
+            throw new UserError(`--calib-data ${file}: batch ${k} of input '${spec.name}' has shape [${t.dims.join(",")}], the model expects ${formatDims(spec.dims)}`);
+          }
+          let slot = pending.get(k);
+          if (!slot) pending.set(k, (slot = Array.from({ length: specs.length }, () => undefined)));
+          slot[idx] = { ...t, name: spec.name };
+          for (let b = pending.get(next); complete(b); b = pending.get(next)) {
+            pending.delete(next++);
+            yield b;
+          }
+        }
+      } finally {
+        await reader.close();
+      }
+      if (pending.size > 0) {
+        const first = Math.min(...pending.keys());
+        const missing = specs.filter((_, i) => pending.get(first)![i] === undefined).map((s) => `'${s.name}'`);
+        throw new UserError(`--calib-data ${file}: batch ${first} is incomplete (no ${missing.join(", ")}); every batch needs one row per model input`);
+      }
+      if (next === 0) throw new UserError(`--calib-data ${file}: no input rows; pass an inputs file written by --save-inputs`);
+    },
+  };
+}
+
+/** Parse `--calib-batches`. */
+export function parseCalibBatches(v: unknown): number {
+  if (v === undefined) return DEFAULT_CALIB_BATCHES;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError(`--calib-batches ${String(v)}: expected a positive integer`);
+  return n;
+}
+
+/**
+ * The calibration batches for a model with inputs `specs`. `warn` receives the random-data
+ * warning and shape warnings.
+ */
+export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: (msg: string) => void): CalibSource {
+  const inp = a.inputs ?? {};
+  if (a.calibData !== undefined) {
+    if (inp.loadInputs && inp.loadInputs.length) throw new UserError("--calib-data and --load-inputs: give the calibration data once");
+    if (a.calibBatches !== undefined) throw new UserError("--calib-batches: only for random calibration data; --calib-data decides the batches itself");
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(a.calibData);
+    } catch {
+      throw new UserError(`--calib-data ${a.calibData}: no such file or directory`);
+    }
+    return st.isDirectory() ? dirSource(a.calibData, specs) : arrowSource(a.calibData, specs);
+  }
+  if (inp.loadInputs && inp.loadInputs.length) {
+    const paths = [...inp.loadInputs];
+    return {
+      kind: "load-inputs",
+      description: `--load-inputs ${paths.join(" ")} (1 batch)`,
+      batches: 1,
+      random: false,
+      async *iterate() {
+        yield await loadInputs(paths, specs);
+      },
+    };
+  }
+  const n = parseCalibBatches(a.calibBatches);
+  const seed = parseSeed(inp.seed);
+  const valRanges = parseValRanges(inp.valRange ? [...inp.valRange] : undefined);
+  const inputShapes = parseInputShapes(inp.inputShapes ? [...inp.inputShapes] : undefined);
+  const names = new Set(specs.map((s) => s.name));
+  for (const nm of valRanges.perInput.keys()) {
+    if (!names.has(nm)) throw new UserError(`--val-range: '${nm}' is not an input of the model; its inputs are: ${[...names].join(", ")}`);
+  }
+  resolveInputShapes(specs, { seed, valRanges, inputShapes }, warn);
+  const ranges = specs.map((s) => {
+    const r = valRanges.perInput.get(s.name) ?? valRanges.global;
+    return r ? `${s.name}:[${r.lo},${r.hi}]` : `${s.name}:[0,1]`;
+  });
+  warn(
+    `CALIBRATING ON RANDOM DATA: ${n} batch${n === 1 ? "" : "es"} of seeded uniform noise (seeds ${seed}..${(seed + n - 1) >>> 0}, ${ranges.join(" ")}). ` +
+      `Random inputs do not look like your real data, so the ranges, and the INT8 accuracy they give, can be badly wrong. ` +
+      `Pass --calib-data with a few hundred real input samples (test_data_set_*/input_*.pb or an Arrow file from --save-inputs).`,
+  );
+  return {
+    kind: "random",
+    description: `random, seed${n === 1 ? ` ${seed}` : `s ${seed}..${(seed + n - 1) >>> 0}`}`,
+    batches: n,
+    random: true,
+    async *iterate() {
+      for (let k = 0; k < n; k++) {
+        // Shape warnings were given once above.
+        yield generateInputs(specs, { seed: (seed + k) >>> 0, valRanges, inputShapes }, () => undefined);
+      }
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * Generated models for the INT8 tests and the docs/int8.md example.
+ *
+ *   npx tsx test/int8-fixtures.ts DIR     writes DIR/clipped_outlier.onnx and DIR/small_int8.onnx
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { ModelProto } from "onnx-buf";
+import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { Rng } from "../scripts/models/common.js";
+
+/**
+ * clipped_outlier: a conv net where one activation has a heavy outlier tail that the network
+ * itself clips right after (ReLU6), so clipping it in int8 costs nothing downstream.
+ *
+ *   x[1,3,32,32] → conv1 (3→16, 3×3) → relu1 → conv2 (16→16) → outlier (Add of fixed spikes:
+ *   16 of the 16384 positions, ~0.1 %, normal with std 100) → relu6 (Clip 0..6) → conv3 (16→16) →
+ *   relu3 → pool (GlobalAveragePool) → flatten → fc (Gemm 16→10, transB=1) → y[1,10]
+ *
+ * On `outlier_output_0` max|x| is ~50× the 99.9th percentile: a minmax range leaves the bulk
+ * a handful of int8 levels (`calib check` flags it), entropy clips the spikes (~0.1 % of the
+ * values; relu6 saturates nearly all of them anyway) and keeps resolution (not flagged).
+ */
+export const OUTLIER_TENSOR = "outlier_output_0";
+
+export function clippedOutlierModel(seed = 1): ModelProto {
+  const rng = new Rng(`clipped_outlier/${seed}`);
+  const C = 16;
+  const S = 32;
+  const b = new GraphBuilder("clipped_outlier");
+  const x = b.input("x", "float32", [1, 3, S, S]);
+  const conv = (inp: string, name: string, cin: number, cout: number): string => {
+    const w = b.initializer(`${name}/weight`, "float32", [cout, cin, 3, 3], rng.normals(cout * cin * 9, Math.sqrt(2 / (cin * 9))));
+    const bias = b.initializer(`${name}/bias`, "float32", [cout], rng.normals(cout, 0.05));
+    return b.node("Conv", [inp, w, bias], { name, attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } });
+  };
+  let h = conv(x, "conv1", 3, C);
+  h = b.node("Relu", [h], { name: "relu1" });
+  h = conv(h, "conv2", C, C);
+  const n = C * S * S;
+  const spikes = new Float32Array(n);
+  let placed = 0;
+  while (placed < Math.round(n * 0.001)) {
+    const p = rng.int(n);
+    if (spikes[p] === 0) (spikes[p] = rng.normals(1, 100)[0]!), placed++;
+  }
+  const m = b.initializer("outlier/spikes", "float32", [1, C, S, S], spikes);
+  h = b.node("Add", [h, m], { name: "outlier" });
+  const lo = b.initializer("relu6/min", "float32", [], Float32Array.of(0));
+  const hi = b.initializer("relu6/max", "float32", [], Float32Array.of(6));
+  h = b.node("Clip", [h, lo, hi], { name: "relu6" });
+  h = conv(h, "conv3", C, C);
+  h = b.node("Relu", [h], { name: "relu3" });
+  h = b.node("GlobalAveragePool", [h], { name: "pool" });
+  h = b.node("Flatten", [h], { name: "flatten", attrs: { axis: 1 } });
+  const fw = b.initializer("fc/weight", "float32", [10, C], rng.normals(10 * C, Math.sqrt(1 / C)));
+  const fb = b.initializer("fc/bias", "float32", [10], rng.normals(10, 0.05));
+  const y = b.node("Gemm", [h, fw, fb], { name: "fc", attrs: { transB: 1 } });
+  b.output(y, "float32", [1, 10]);
+  return b.model({ opset: 17, irVersion: 8 });
+}
+
+/**
+ * small_int8: conv + matmul + softmax, for compare --int8 end to end and fallbacks.
+ *
+ *   x[1,4,8,8] → conv (4→8, 3×3, pad 1) → relu → pool (MaxPool 2×2) → flatten → mm (MatMul
+ *   [1,128]×[128,16]) → add (bias) → softmax (not int8-capable) → y[1,16]
+ */
+export function smallInt8Model(seed = 1): ModelProto {
+  const rng = new Rng(`small_int8/${seed}`);
+  const b = new GraphBuilder("small_int8");
+  const x = b.input("x", "float32", [1, 4, 8, 8]);
+  const w = b.initializer("conv/weight", "float32", [8, 4, 3, 3], rng.normals(8 * 4 * 9, Math.sqrt(2 / 36)));
+  const cb = b.initializer("conv/bias", "float32", [8], rng.normals(8, 0.05));
+  let h = b.node("Conv", [x, w, cb], { name: "conv", attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } });
+  h = b.node("Relu", [h], { name: "relu" });
+  h = b.node("MaxPool", [h], { name: "pool", attrs: { kernel_shape: [2, 2], strides: [2, 2] } });
+  h = b.node("Flatten", [h], { name: "flatten", attrs: { axis: 1 } });
+  const mw = b.initializer("mm/weight", "float32", [128, 16], rng.normals(128 * 16, Math.sqrt(1 / 128)));
+  h = b.node("MatMul", [h, mw], { name: "mm" });
+  const mb = b.initializer("add/bias", "float32", [16], rng.normals(16, 0.1));
+  h = b.node("Add", [h, mb], { name: "add" });
+  const y = b.node("Softmax", [h], { name: "softmax", attrs: { axis: 1 } });
+  b.output(y, "float32", [1, 16]);
+  return b.model({ opset: 17, irVersion: 8 });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  const dir = process.argv[2] ?? ".";
+  fs.mkdirSync(dir, { recursive: true });
+  saveModel(clippedOutlierModel(), path.join(dir, "clipped_outlier.onnx"));
+  saveModel(smallInt8Model(), path.join(dir, "small_int8.onnx"));
+  process.stdout.write(`wrote ${path.join(dir, "clipped_outlier.onnx")} and ${path.join(dir, "small_int8.onnx")}\n`);
+}
