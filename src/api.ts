@@ -23,7 +23,7 @@ import {
 import type { OptimizationLevel } from "./runtime/ort.js";
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "./compare/compare.js";
 import type { CompareOptions } from "./compare/tolerance.js";
-import { prepareInt8, type Int8Report, type Int8RunArgs } from "./precision/int8-run.js";
+import { loadInt8, prepareInt8, resolveInt8Run, type Int8Report, type Int8RunArgs } from "./precision/int8-run.js";
 
 export interface Hooks {
   warn?(message: string): void;
@@ -153,24 +153,23 @@ export interface RunArgs extends ModelArgs {
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
   const p = await prepareModelFile(a.model);
   const inputs = await resolveInputs(p, a.inputs, hooks);
-  const exec = new Executor(p.model, p.types, executorOptions(a));
+  const requested = a.precisions.map((def) => precisionsFor(p, def, a));
+  // One int8 policy for the model and cache serves every run (it treats fp32/fp16/bf16 layers
+  // as the float policy does), so all runs share one executor.
+  const i8 = requested.some((ps) => ps.includes("int8")) ? await loadInt8(p.model, p.types, a.int8) : null;
+  const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.policy } : {}) });
   const capture = captureFilter(p.model, a.capture);
   const runs: PrecisionRunResult[] = [];
   try {
-    for (const def of a.precisions) {
-      const precisions = precisionsFor(p, def, a);
-      if (!precisions.includes("int8")) {
+    for (const [k, def] of a.precisions.entries()) {
+      const precisions = requested[k]!;
+      if (!i8 || !precisions.includes("int8")) {
         runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks));
         continue;
       }
-      const i8 = await prepareInt8(p.model, p.types, precisions, a.int8, (m) => hooks.warn?.(m));
-      const exec8 = new Executor(p.model, p.types, { ...executorOptions(a), policy: i8.resolution.policy });
-      try {
-        const r = await oneRun(p, exec8, def, i8.resolution.precisions, inputs, capture, a.saveOutputs, hooks);
-        runs.push({ ...r, int8: i8.report });
-      } finally {
-        await exec8.release();
-      }
+      const r8 = resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m));
+      const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks);
+      runs.push({ ...r, int8: r8.report });
     }
   } finally {
     await exec.release();
@@ -282,7 +281,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);
-  // int8: the policy quantizes int8 layers and handles every other precision like the float policy.
+  // int8: the model's policy quantizes int8 layers and handles every other precision like the float policy.
   const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m) => hooks.warn?.(m)) : null;
   if (i8) candP = i8.resolution.precisions;
   const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) });

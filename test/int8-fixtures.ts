@@ -1,7 +1,7 @@
 /**
  * Generated models for the INT8 tests and the docs/int8.md example.
  *
- *   npx tsx test/int8-fixtures.ts DIR     writes DIR/clipped_outlier.onnx and DIR/small_int8.onnx
+ *   npx tsx test/int8-fixtures.ts DIR     writes DIR/clipped_outlier.onnx, DIR/small_int8.onnx and DIR/outlier_tail.onnx
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -85,10 +85,63 @@ export function smallInt8Model(seed = 1): ModelProto {
   return b.model({ opset: 17, irVersion: 8 });
 }
 
+/**
+ * outlier_tail: a conv/matmul net where one activation has an outlier tail, for `bisect --int8`
+ * (test/bisect-int8.test.ts and the docs/bisect.md example).
+ *
+ *   x[1,3,16,16] → conv1 (3→8, 3×3, pad 1) → relu1 → conv2 (8→8) → spikes (Add of fixed spikes:
+ *   4 of the 2048 positions, normal with std 1000) → relu6 (Clip 0..6) → pool (GlobalAveragePool)
+ *   → flatten → mm (MatMul [1,8]×[8,10]) → bias (Add) → scale (Div by 4: not int8-capable) → y[1,10]
+ *
+ * A minmax range of `spikes_output_0` (amax ≈ the largest spike, ~10³) is hundreds of times
+ * its bulk (|x| ≲ 3): every int8 reader of it rounds the bulk to 0, relu6 then passes only the
+ * clipped spikes and the output is off by about 100 %. Its only reader is relu6.
+ */
+export const TAIL_TENSOR = "spikes_output_0";
+
+export function outlierTailModel(seed = 1): ModelProto {
+  const rng = new Rng(`outlier_tail/${seed}`);
+  const C = 8;
+  const S = 16;
+  const b = new GraphBuilder("outlier_tail");
+  const x = b.input("x", "float32", [1, 3, S, S]);
+  const conv = (inp: string, name: string, cin: number, cout: number): string => {
+    const w = b.initializer(`${name}/weight`, "float32", [cout, cin, 3, 3], rng.normals(cout * cin * 9, Math.sqrt(2 / (cin * 9))));
+    const bias = b.initializer(`${name}/bias`, "float32", [cout], rng.normals(cout, 0.05));
+    return b.node("Conv", [inp, w, bias], { name, attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } });
+  };
+  let h = conv(x, "conv1", 3, C);
+  h = b.node("Relu", [h], { name: "relu1" });
+  h = conv(h, "conv2", C, C);
+  const n = C * S * S;
+  const spikes = new Float32Array(n);
+  let placed = 0;
+  while (placed < 4) {
+    const p = rng.int(n);
+    if (spikes[p] === 0) (spikes[p] = rng.normals(1, 1000)[0]!), placed++;
+  }
+  const m = b.initializer("spikes/values", "float32", [1, C, S, S], spikes);
+  h = b.node("Add", [h, m], { name: "spikes" });
+  const lo = b.initializer("relu6/min", "float32", [], Float32Array.of(0));
+  const hi = b.initializer("relu6/max", "float32", [], Float32Array.of(6));
+  h = b.node("Clip", [h, lo, hi], { name: "relu6" });
+  h = b.node("GlobalAveragePool", [h], { name: "pool" });
+  h = b.node("Flatten", [h], { name: "flatten", attrs: { axis: 1 } });
+  const mw = b.initializer("mm/weight", "float32", [C, 10], rng.normals(C * 10, Math.sqrt(1 / C)));
+  h = b.node("MatMul", [h, mw], { name: "mm" });
+  const mb = b.initializer("bias/values", "float32", [10], rng.normals(10, 0.05));
+  h = b.node("Add", [h, mb], { name: "bias" });
+  const four = b.initializer("scale/divisor", "float32", [], Float32Array.of(4));
+  const y = b.node("Div", [h, four], { name: "scale" });
+  b.output(y, "float32", [1, 10]);
+  return b.model({ opset: 17, irVersion: 8 });
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   const dir = process.argv[2] ?? ".";
   fs.mkdirSync(dir, { recursive: true });
   saveModel(clippedOutlierModel(), path.join(dir, "clipped_outlier.onnx"));
   saveModel(smallInt8Model(), path.join(dir, "small_int8.onnx"));
-  process.stdout.write(`wrote ${path.join(dir, "clipped_outlier.onnx")} and ${path.join(dir, "small_int8.onnx")}\n`);
+  saveModel(outlierTailModel(), path.join(dir, "outlier_tail.onnx"));
+  process.stdout.write(`wrote ${path.join(dir, "clipped_outlier.onnx")}, ${path.join(dir, "small_int8.onnx")} and ${path.join(dir, "outlier_tail.onnx")}\n`);
 }

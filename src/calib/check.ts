@@ -311,7 +311,9 @@ async function layerErrors(
   const local = new Map<string, ErrAcc>();
   const e2e = new Map<string, ErrAcc>();
   const refExec = new Executor(p.model, p.types, { segmentLayers: 1, optimizationLevel: o.optimization });
-  const locExec = new Executor(p.model, p.types, { segmentLayers: 1, optimizationLevel: o.optimization, policy: res.policy });
+  // Local runs put every other layer in fp32, but the layer quantizes its output as it does in
+  // the checked plan (when all its consumers run in int8 there): its local error includes it.
+  const locExec = new Executor(p.model, p.types, { segmentLayers: 1, optimizationLevel: o.optimization, policy: res.policy.withOutputsOf(res.precisions) });
   const fullExec = new Executor(p.model, p.types, { segmentLayers: o.segmentLayers, optimizationLevel: o.optimization, policy: res.policy });
   const total = batches.length * layers.length;
   let done = 0;

@@ -1,5 +1,5 @@
 /**
- * `trt-debug bisect MODEL --fp16|--bf16` (also `trt-debug debug precision MODEL ...`):
+ * `trt-debug bisect MODEL --fp16|--bf16|--int8` (also `trt-debug debug precision MODEL ...`):
  * find the layers that must stay in higher precision, by name, and write configs TensorRT
  * tools accept. Exit 0: a verified plan was found; 1: nothing passes; 2: user error.
  */
@@ -7,7 +7,7 @@ import type { Argv } from "yargs";
 import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import { Cli, writeFileAtomic, writeJson } from "./main.js";
-import { compareArgs, compareOptions, inputOptions, modelArgs, outputOptions, precisionOptions, selectedPrecisions } from "./options.js";
+import { compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, selectedPrecisions } from "./options.js";
 import { bisectModel, fmtExec, type BisectMode, type BisectResult, type Criterion, type Direction, type IterationRecord } from "../search/bisect.js";
 import { defaultCheckpointPath } from "../search/checkpoint.js";
 import { metricName as criterionMetricName } from "../search/evaluate.js";
@@ -17,10 +17,10 @@ import { fmt } from "../compare/tolerance.js";
 type Raw = Record<string, unknown>;
 
 function bisectOptions<T>(y: Argv<T>) {
-  return outputOptions(compareOptions(inputOptions(precisionOptions(y.positional("model", { type: "string", describe: "ONNX model" })))))
+  return outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(y.positional("model", { type: "string", describe: "ONNX model" }))))))
     .option("mode", { type: "string", choices: ["minimal", "bisect", "linear"], default: "minimal", describe: "minimal: smallest set of layers, by name; bisect/linear: Polygraphy's first/last-k search", group: "Search:" })
     .option("dir", { alias: "direction", type: "string", choices: ["forward", "reverse"], default: "forward", describe: "bisect/linear: pin the first (forward) or last (reverse) k layers", group: "Search:" })
-    .option("precision", { alias: "p", type: "string", default: "fp32", describe: "What pinned layers run in: fp32|fp16 (also float32|float16)", group: "Search:" })
+    .option("precision", { alias: "p", type: "string", default: "fp32", describe: "What pinned layers run in: fp32|fp16 (also float32|float16); fp16 is useful with --int8", group: "Search:" })
     .option("metric", { type: "string", choices: ["cosine", "sqnr"], describe: "Pass when this metric of every graph output is >= --threshold (instead of compare's verdict)", group: "Search:" })
     .option("threshold", { type: "number", describe: "Threshold of --metric (cosine e.g. 0.999, SQNR in dB e.g. 40)", group: "Search:" })
     .option("check", { type: "string", array: true, describe: "External pass/fail command (exit 0 = pass), run without a shell; {plan} is replaced by the candidate plan's path (else appended); also in $TRT_DEBUG_PLAN", group: "Search:" })
@@ -115,10 +115,15 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
 
 async function handler(cli: Cli, a: Raw): Promise<void> {
   const model = String(a.model);
-  const ps = selectedPrecisions(a).filter((p) => p !== "fp32");
-  if (ps.length !== 1) throw new UserError(`bisect ${model}: give the candidate precision, one of --fp16 or --bf16`);
+  // With --int8, --fp16/--bf16 name the fallback of layers that cannot run in int8 (as in compare).
+  const ps = selectedPrecisions(a).filter((p) => p !== "fp32" && !(a.int8 && (p === "fp16" || p === "bf16")));
+  if (ps.length !== 1) throw new UserError(`bisect ${model}: give the candidate precision, one of --fp16, --bf16 or --int8 (with --calibration-cache)`);
   const candidate = ps[0] as Precision;
+  const lp = a["layer-precisions"];
+  const mayAskInt8 = (Array.isArray(lp) ? lp.length > 0 : lp !== undefined) || a["precision-plan"] !== undefined;
+  if (candidate !== "int8" && a["calibration-cache"] !== undefined && !mayAskInt8) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 searches)");
   const pin = parsePrecision(String(a.precision ?? "fp32"), "--precision");
+  const margs = modelArgs(model, a);
   if (pin !== "fp32" && pin !== "fp16") throw new UserError(`--precision: pinned layers run in fp32 or fp16 (got ${String(a.precision)})`);
   const criterion = criterionOf(a);
   const output = a.output as string | undefined;
@@ -130,11 +135,12 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   const metricName = criterionMetricName(criterion);
   if (!quiet) {
     const dirText = mode === "minimal" ? "" : `, ${a.dir as string}`;
-    cli.io.out(`bisect ${model}: candidate ${candidate}, pinned layers in ${pin}, mode ${mode}${dirText}`);
+    const fb = candidate === "int8" ? ` (fallback ${margs.int8?.fallback ?? "fp32"})` : "";
+    cli.io.out(`bisect ${model}: candidate ${candidate}${fb}, pinned layers in ${pin}, mode ${mode}${dirText}`);
   }
   const r = await bisectModel(
     {
-      ...modelArgs(model, a),
+      ...margs,
       precision: candidate,
       pinPrecision: pin,
       mode,

@@ -35,7 +35,7 @@ export function precisionOptions<T>(y: Argv<T>) {
     .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all; emulation casts survive every level)", group: "Execution:" });
 }
 
-/** `--int8` and its settings (run, validate, compare). */
+/** `--int8` and its settings (run, validate, compare, bisect). */
 export function int8Options<T>(y: Argv<T>) {
   return y
     .option("int8", { type: "boolean", describe: "Emulate TensorRT INT8 (implicit: needs --calibration-cache; explicit Q/DQ models: none); with --fp16/--bf16, layers that cannot run in int8 fall back to it, else to fp32", group: "Precision:" })

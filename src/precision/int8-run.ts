@@ -1,13 +1,14 @@
 /**
- * What `run`/`validate`/`compare --int8` need: read the calibration cache, resolve which layers
- * run in int8, and a JSON-friendly report of what happened (cache read, fallbacks).
+ * What `run`/`validate`/`compare`/`bisect --int8` need: read the calibration cache and build the
+ * model's int8 policy once, resolve which layers run in int8 for each requested assignment,
+ * and a JSON-friendly report of what happened (cache read, fallbacks).
  */
 import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { readCalibrationCache, type CalibrationCache } from "./cache.js";
-import { resolveInt8, DEFAULT_INT8_RANGE, type Int8Fallback, type Int8Range, type Int8Resolution } from "./int8.js";
+import { makeInt8Policy, resolveInt8, DEFAULT_INT8_RANGE, type Int8Fallback, type Int8Policy, type Int8Range, type Int8Resolution } from "./int8.js";
 
 /** The command line's int8 settings. */
 export interface Int8RunArgs {
@@ -67,39 +68,54 @@ export interface PreparedInt8 {
   cache: CalibrationCache | null;
 }
 
+/** What `--int8` needs for every run of one model: the cache (read once) and the model's int8 policy. */
+export interface Int8Context {
+  cache: CalibrationCache | null;
+  /** One policy for every precision assignment of the model (an Executor's policy). */
+  policy: Int8Policy;
+  /** Where the cache was read from. */
+  cachePath: string | null;
+}
+
 /**
- * Read the cache (if any) and resolve the int8 precisions. `requested` holds "int8" for every
- * layer that should run in int8 if it can (the run's default plus plan/overrides).
+ * Read the calibration cache (if any) and build the model's int8 policy, once per model and
+ * cache. Throws a UserError when the fallback is not fp32/fp16/bf16, or when the model has no
+ * Q/DQ nodes and no cache was given.
  */
-export async function prepareInt8(
-  m: LoadedModel,
-  types: TypeMap,
-  requested: readonly Precision[],
-  a: Int8RunArgs = {},
-  warn: (msg: string) => void = () => undefined,
-): Promise<PreparedInt8> {
+export async function loadInt8(m: LoadedModel, types: TypeMap, a: Int8RunArgs = {}): Promise<Int8Context> {
   const fallback = a.fallback ?? "fp32";
   if (fallback !== "fp32" && fallback !== "fp16" && fallback !== "bf16") {
     throw new UserError(`--int8: the fallback precision must be fp32, fp16 or bf16 (got ${fallback})`);
   }
   const cache = a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null;
-  const res = resolveInt8(m, types, requested, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE });
+  const policy = makeInt8Policy(m, types, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE });
+  return { cache, policy, cachePath: a.calibrationCache ?? null };
+}
+
+/**
+ * Resolve the int8 precisions of one requested assignment with a loaded context (the policy is
+ * shared): which layers run in int8, the fallbacks, the report; warnings through `warn`.
+ * `requested` holds "int8" for every layer that should run in int8 if it can.
+ */
+export function resolveInt8Run(ctx: Int8Context, m: LoadedModel, types: TypeMap, requested: readonly Precision[], warn: (msg: string) => void = () => undefined): PreparedInt8 {
+  const cache = ctx.cache;
+  const res = resolveInt8(m, types, requested, { cache, policy: ctx.policy });
   const notes: string[] = [];
   if (res.mode === "explicit" && cache) {
-    warn(`${m.path} has QuantizeLinear/DequantizeLinear nodes (explicit quantization): its own Q/DQ nodes run as written and --calibration-cache ${a.calibrationCache} is not used`);
+    warn(`${m.path} has QuantizeLinear/DequantizeLinear nodes (explicit quantization): its own Q/DQ nodes run as written and --calibration-cache ${ctx.cachePath} is not used`);
     notes.push("explicit quantization: the calibration cache is not used");
   }
   if (res.mode === "implicit") {
     if (res.unknownInCache.length) {
       warn(
-        `${a.calibrationCache}: ${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${m.path} (e.g. '${res.unknownInCache[0]}'): a stale cache or one made for another model? (\`trt-debug calib check\` lists them)`,
+        `${ctx.cachePath}: ${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${m.path} (e.g. '${res.unknownInCache[0]}'): a stale cache or one made for another model? (\`trt-debug calib check\` lists them)`,
       );
     }
-    if (res.int8Layers === 0 && requested.includes("int8")) warn(`--int8: no layer of ${m.path} can run in int8 with ${a.calibrationCache}; see the fallbacks`);
+    if (res.int8Layers === 0 && requested.includes("int8")) warn(`--int8: no layer of ${m.path} can run in int8 with ${ctx.cachePath}; see the fallbacks`);
   }
   const report: Int8Report = {
     mode: res.mode,
-    cache: cache ? cacheInfo(a.calibrationCache!, cache) : null,
+    cache: cache ? cacheInfo(ctx.cachePath!, cache) : null,
     activation_range: res.range === 128 ? "[-128,127]" : "[-127,127]",
     weight_range: "[-127,127]",
     fallback_precision: res.fallback,
@@ -111,6 +127,20 @@ export async function prepareInt8(
     notes,
   };
   return { resolution: res, report, cache };
+}
+
+/**
+ * Read the cache (if any) and resolve the int8 precisions. `requested` holds "int8" for every
+ * layer that should run in int8 if it can (the run's default plus plan/overrides).
+ */
+export async function prepareInt8(
+  m: LoadedModel,
+  types: TypeMap,
+  requested: readonly Precision[],
+  a: Int8RunArgs = {},
+  warn: (msg: string) => void = () => undefined,
+): Promise<PreparedInt8> {
+  return resolveInt8Run(await loadInt8(m, types, a), m, types, requested, warn);
 }
 
 /** One-line summary and one line per fallback, as the CLI prints them. */

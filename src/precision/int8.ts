@@ -16,7 +16,10 @@
  *    Q/DQ nodes run as written; no calibration is used.
  *
  * Both are a TransformPolicy (see rewrite.ts) plus a precision-resolution step that turns the
- * requested per-layer precisions into the ones that actually run.
+ * requested per-layer precisions into the ones that actually run. The policy is built once per
+ * model and cache (makeInt8Policy) and serves every assignment: it decides from the assignment
+ * it is given whether an int8 layer quantizes its output, and reports that decision as its
+ * context, so executors and bisection key their caches by it.
  */
 import type { TensorProto_DataType } from "onnx-buf";
 import { UserError } from "../errors.js";
@@ -127,12 +130,18 @@ export interface Int8Options {
   fallback?: Precision;
   /** Activation clamp range (default 128: [-128,127]). */
   range?: Int8Range;
+  /**
+   * The model's policy, built once (makeInt8Policy with the same cache, fallback and range);
+   * resolveInt8 builds one when absent.
+   */
+  policy?: Int8Policy;
 }
 
 export interface Int8Resolution {
   mode: "implicit" | "explicit";
   /** Precision each layer runs in (int8 only where it really does). */
   precisions: Precision[];
+  /** The model's policy (valid for this and every other assignment of the model). */
   policy: Int8Policy;
   /** Every layer asked for int8 that runs in something else, in execution order. */
   fallbacks: Int8Fallback[];
@@ -177,11 +186,10 @@ function dtypeOf(m: LoadedModel, types: TypeMap, t: string): DType | null {
  * cache.
  */
 export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly Precision[], o: Int8Options = {}): Int8Resolution {
-  const fallback = o.fallback ?? "fp32";
-  if (fallback === "int8") throw new Error("int8 fallback precision cannot be int8");
-  const range = o.range ?? DEFAULT_INT8_RANGE;
+  const policy = o.policy ?? makeInt8Policy(m, types, o);
+  const { fallback, range } = policy.data;
   const layers = m.graph.layers;
-  const explicit = isExplicitlyQuantized(m);
+  const explicit = policy.data.mode === "explicit";
   const precisions: Precision[] = [...requested];
   const fallbacks: Int8Fallback[] = [];
   const fall = (l: Layer, code: FallbackCode, tensor: string | null, reason: string) => {
@@ -214,7 +222,6 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
         fall(l, "not-quantized-explicitly", bad ?? null, bad !== undefined ? `input '${bad}' does not come from a DequantizeLinear: the model does not quantize this layer` : `no floating input comes from a DequantizeLinear`);
       }
     }
-    const policy = new Int8Policy(m, types, { mode: "explicit", fallback, range, scales: new Map(), outputQdq: new Set(), constScales: new Map() });
     return {
       mode: "explicit",
       precisions,
@@ -228,13 +235,7 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
     };
   }
 
-  const cache = o.cache;
-  if (!cache) {
-    throw new UserError(
-      `--int8: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so int8 needs activation ranges: pass --calibration-cache FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`,
-    );
-  }
-  const scales = cache.scales;
+  const scales = policy.data.scales;
   const acts = floatActivations(m, types);
   const actSet = new Set(acts);
   const missingFromCache = acts.filter((t) => !scales.has(t));
@@ -249,7 +250,6 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
     return null;
   };
 
-  const constScales = new Map<string, number>();
   for (const l of layers) {
     if (requested[l.index] !== "int8") continue;
     if (!INT8_OPS.has(l.opType) || (l.domain !== "" && l.domain !== "ai.onnx")) {
@@ -279,32 +279,6 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
     }
     if (problem) fall(l, problem.code, problem.tensor, problem.reason);
   }
-  // Per-tensor scales of the other constants of int8 layers: the cache's range when it has
-  // one (TensorRT calibrates constant layers' outputs like any tensor), else max|w|.
-  for (const l of layers) {
-    if (precisions[l.index] !== "int8") continue;
-    l.inputs.forEach((t, k) => {
-      const init = t === "" ? undefined : m.graph.initializers.get(t);
-      if (!init || constScales.has(t) || !isFloat(t) || constantQuantization(l, k, init.dims.length)?.kind !== "per-tensor") return;
-      const s = scales.get(t);
-      if (s !== undefined && s > 0) return void constScales.set(t, s);
-      const host = tensorProtoToHost(init, { baseDir: m.baseDir, fileName: m.path });
-      const a = absMax(host.data as Float32Array);
-      constScales.set(t, a > 0 ? Math.fround(a / WEIGHT_QMAX) : 1);
-    });
-  }
-  // Outputs quantized by their producer: every consumer runs in int8 and the tensor is no graph output.
-  const graphOut = new Set(m.graph.outputs.map((x) => x.name));
-  const outputQdq = new Set<string>();
-  for (const l of layers) {
-    if (precisions[l.index] !== "int8") continue;
-    for (const t of l.outputs) {
-      if (t === "" || graphOut.has(t) || !scales.has(t)) continue;
-      const cons = m.graph.consumers.get(t) ?? [];
-      if (cons.length > 0 && cons.every((c) => precisions[c] === "int8" && !layers[c]!.implicitInputs.includes(t))) outputQdq.add(t);
-    }
-  }
-  const policy = new Int8Policy(m, types, { mode: "implicit", fallback, range, scales, outputQdq, constScales });
   return {
     mode: "implicit",
     precisions,
@@ -325,27 +299,46 @@ export interface Int8PolicyData {
   mode: "implicit" | "explicit";
   fallback: Precision;
   range: Int8Range;
-  /** Activation scales (tensor -> s, amax = 127·s). */
+  /** Activation scales (tensor -> s, amax = 127·s); empty in explicit mode. */
   scales: ReadonlyMap<string, number>;
-  /** Tensors whose int8 producer quantizes its output (all consumers int8). */
-  outputQdq: ReadonlySet<string>;
-  /** Per-tensor scales of constant inputs of int8 layers (other than per-channel weights). */
-  constScales: ReadonlyMap<string, number>;
 }
 
 /**
- * The transforms of INT8 emulation. Layers in fp32/fp16/bf16 get the float policy. The
- * decision to quantize an int8 layer's output was taken for a whole precision assignment
- * (Int8PolicyData.outputQdq): an Executor using this policy must run that assignment, or
- * one that differs only by layers moved to fp32 while other layers' outputs are fed in
- * (what `calib check` does for its per-layer local errors).
+ * The model's INT8 policy: implicit with a calibration cache, explicit (the graph's own Q/DQ)
+ * when the model has QuantizeLinear/DequantizeLinear nodes. Build it once per model and cache;
+ * it serves every precision assignment. Throws a UserError when implicit quantization has no cache.
+ */
+export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Options, "cache" | "fallback" | "range"> = {}): Int8Policy {
+  const fallback = o.fallback ?? "fp32";
+  if (fallback === "int8") throw new Error("int8 fallback precision cannot be int8");
+  const range = o.range ?? DEFAULT_INT8_RANGE;
+  if (isExplicitlyQuantized(m)) return new Int8Policy(m, types, { mode: "explicit", fallback, range, scales: new Map() });
+  if (!o.cache) {
+    throw new UserError(
+      `--int8: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so int8 needs activation ranges: pass --calibration-cache FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`,
+    );
+  }
+  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales });
+}
+
+/**
+ * The transforms of INT8 emulation. Layers in fp32/fp16/bf16 get the float policy. An int8
+ * layer quantizes its output when every consumer runs in int8 in the assignment it is given
+ * (`quantizesOutput`): that decision is the policy's context (one character per output), so
+ * one policy serves every assignment of the model (bisection changes it every iteration).
  */
 export class Int8Policy implements TransformPolicy {
+  private readonly graphOut: ReadonlySet<string>;
+  /** Per-tensor scales of constant inputs of int8 layers (other than per-channel weights), computed on first use. */
+  private readonly constScales = new Map<string, number>();
+
   constructor(
     readonly model: LoadedModel,
     readonly types: TypeMap,
     readonly data: Int8PolicyData,
-  ) {}
+  ) {
+    this.graphOut = new Set(model.graph.outputs.map((x) => x.name));
+  }
 
   get activationQmin(): number {
     return this.data.range === 128 ? -128 : -127;
@@ -358,25 +351,74 @@ export class Int8Policy implements TransformPolicy {
     return { kind: "qdq", scale: s, qmin: this.activationQmin, qmax: 127 };
   }
 
-  input(layer: Layer, k: number, t: string, p: Precision): Transform {
-    if (p !== "int8") return floatPolicy.input(layer, k, t, p);
+  /**
+   * Whether an int8 producer of `t` quantizes it under `precisions` (implicit mode): `t` is no
+   * graph output, has a range, and every consumer runs in int8 and reads it as an ordinary input.
+   * Otherwise it is emitted in the fallback precision and each int8 consumer quantizes it itself.
+   */
+  quantizesOutput(t: string, precisions: readonly Precision[]): boolean {
+    if (this.data.mode === "explicit" || this.graphOut.has(t)) return false;
+    const s = this.data.scales.get(t);
+    if (s === undefined || !(s > 0)) return false;
+    const cons = this.model.graph.consumers.get(t) ?? [];
+    const layers = this.model.graph.layers;
+    return cons.length > 0 && cons.every((c) => precisions[c] === "int8" && !layers[c]!.implicitInputs.includes(t));
+  }
+
+  /** Per-tensor scale of a constant input: the cache's range when it has one (TensorRT calibrates constant layers' outputs like any tensor), else max|w| / 127. */
+  constantScale(t: string): number {
+    let s = this.constScales.get(t);
+    if (s !== undefined) return s;
+    const c = this.data.scales.get(t);
+    if (c !== undefined && c > 0) s = c;
+    else {
+      const host = tensorProtoToHost(this.model.graph.initializers.get(t)!, { baseDir: this.model.baseDir, fileName: this.model.path });
+      const a = absMax(host.data as Float32Array);
+      s = a > 0 ? Math.fround(a / WEIGHT_QMAX) : 1;
+    }
+    this.constScales.set(t, s);
+    return s;
+  }
+
+  input(layer: Layer, k: number, t: string, p: Precision, precisions: readonly Precision[]): Transform {
+    if (p !== "int8") return floatPolicy.input(layer, k, t, p, precisions);
     if (this.data.mode === "explicit") return { kind: "none" };
     const init = this.model.graph.initializers.get(t);
     if (init) {
       const q = constantQuantization(layer, k, init.dims.length);
       if (!q) return { kind: "none" };
       if (q.kind === "per-channel") return { kind: "qdq-weight", axis: q.axis, qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
-      const s = this.data.constScales.get(t);
-      return s === undefined ? { kind: "none" } : { kind: "qdq", scale: s, qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
+      return { kind: "qdq", scale: this.constantScale(t), qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
     }
     if (INT8_UNQUANTIZED_INPUTS[layer.opType]?.includes(k)) return { kind: "none" };
     return this.activationTransform(t);
   }
 
-  output(layer: Layer, k: number, t: string, p: Precision): Transform {
-    if (p !== "int8") return floatPolicy.output(layer, k, t, p);
+  output(layer: Layer, k: number, t: string, p: Precision, precisions: readonly Precision[]): Transform {
+    if (p !== "int8") return floatPolicy.output(layer, k, t, p, precisions);
     if (this.data.mode === "explicit") return { kind: "none" };
-    if (this.data.outputQdq.has(t)) return this.activationTransform(t);
-    return floatPolicy.output(layer, k, t, this.data.fallback);
+    if (this.quantizesOutput(t, precisions)) return this.activationTransform(t);
+    return floatPolicy.output(layer, k, t, this.data.fallback, precisions);
+  }
+
+  /** Which outputs of an int8 layer are quantized ("q") or emitted in the fallback precision ("-"); "" for other layers. */
+  context(layer: Layer, precisions: readonly Precision[]): string {
+    if (this.data.mode === "explicit" || precisions[layer.index] !== "int8") return "";
+    let out = "";
+    for (const t of layer.outputs) out += t !== "" && this.quantizesOutput(t, precisions) ? "q" : "-";
+    return out;
+  }
+
+  /**
+   * This policy with the output decisions of one fixed assignment, whatever assignment a run
+   * passes (its context is then always ""): `calib check` runs every layer alone (the others
+   * in fp32, fed the FP32 run's tensors) but quantizes its output as the full run would.
+   */
+  withOutputsOf(assignment: readonly Precision[]): TransformPolicy {
+    const fixed = [...assignment];
+    return {
+      input: (l, k, t, p) => this.input(l, k, t, p, fixed),
+      output: (l, k, t, p) => this.output(l, k, t, p, fixed),
+    };
   }
 }

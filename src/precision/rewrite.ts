@@ -91,10 +91,29 @@ export const EXACT_OPS = new Set([
 /**
  * Decides the transforms of each layer. The default policy implements FP16/BF16/FP8 layers;
  * INT8 support plugs in by wrapping it (see precision/int8.ts).
+ *
+ * A policy is built once per model (and calibration cache) and serves every precision
+ * assignment: each call gets the layer's own precision `precision` and the whole per-layer
+ * assignment `precisions` (execution order). A transform may depend on `precisions` beyond
+ * the layer's own entry (INT8 quantizes an output only when every consumer runs in int8), but
+ * only through `context`: whoever caches rewritten graphs or their results (the Executor's
+ * segment sessions, bisection's boundary tensors) keys them by the layers' precisions plus
+ * their context, so a policy that reads other layers' precisions must say what it read there.
  */
 export interface TransformPolicy {
-  input(layer: Layer, inputIndex: number, tensor: string, precision: Precision): Transform;
-  output(layer: Layer, outputIndex: number, tensor: string, precision: Precision): Transform;
+  input(layer: Layer, inputIndex: number, tensor: string, precision: Precision, precisions: readonly Precision[]): Transform;
+  output(layer: Layer, outputIndex: number, tensor: string, precision: Precision, precisions: readonly Precision[]): Transform;
+  /**
+   * Everything besides `precisions[layer.index]` that this layer's input and output transforms
+   * read from `precisions`, as a short string; "" (or no method) when they read nothing else.
+   * Two assignments that agree on a layer's precision and context must give it identical transforms.
+   */
+  context?(layer: Layer, precisions: readonly Precision[]): string;
+}
+
+/** `policy.context(layer, precisions)`, "" for policies without one. */
+export function policyContext(policy: TransformPolicy, layer: Layer, precisions: readonly Precision[]): string {
+  return policy.context ? policy.context(layer, precisions) : "";
 }
 
 export const floatPolicy: TransformPolicy = {
@@ -195,7 +214,7 @@ export function rewriteLayers(
     if (p === undefined) return "none";
     const l = layers[p]!;
     const k = l.outputs.indexOf(t);
-    return transformKey(policy.output(l, k, t, precisions[p]!));
+    return transformKey(policy.output(l, k, t, precisions[p]!, precisions));
   };
   const useInitializer = (name: string) => {
     if (model.graph.initializers.has(name)) inits.set(name, weights.embedded(name));
@@ -250,7 +269,7 @@ export function rewriteLayers(
     layer.inputs.forEach((t, k) => {
       if (t === "") return;
       const dtype = isFloat(t);
-      const tr = dtype ? policy.input(layer, k, t, p) : ({ kind: "none" } as Transform);
+      const tr = dtype ? policy.input(layer, k, t, p, precisions) : ({ kind: "none" } as Transform);
       if (tr.kind === "none") {
         useInitializer(t);
         return;
@@ -283,13 +302,13 @@ export function rewriteLayers(
     const inputFormats = new Set<string>();
     layer.inputs.forEach((t, k) => {
       if (t === "" || !isFloat(t)) return;
-      const tr = policy.input(layer, k, t, p);
+      const tr = policy.input(layer, k, t, p, precisions);
       inputFormats.add(tr.kind === "round" ? tr.format : "other");
     });
     layer.outputs.forEach((t, k) => {
       if (t === "") return;
       const dtype = isFloat(t);
-      const tr = dtype ? policy.output(layer, k, t, p) : ({ kind: "none" } as Transform);
+      const tr = dtype ? policy.output(layer, k, t, p, precisions) : ({ kind: "none" } as Transform);
       outputT.set(t, transformKey(tr));
       if (tr.kind === "none") return;
       if (tr.kind === "round" && EXACT_OPS.has(layer.opType) && layer.implicitInputs.length === 0 && inputFormats.size === 1 && inputFormats.has(tr.format)) return;

@@ -117,7 +117,9 @@ export class Executor {
   readonly stats: ExecutionStats = { layersExecuted: 0, segmentsExecuted: 0, sessionsBuilt: 0 };
   private readonly weights: WeightCache;
   private readonly sessions = new Map<string, Session>();
-  private readonly policy: TransformPolicy;
+  /** The emulation policy every run of this executor uses (one per model and calibration cache). */
+  readonly policy: TransformPolicy;
+  private readonly producersOf = new Map<number, number[]>();
   private readonly lastUse: Map<string, number>;
   /** Max sessions kept; older ones are released (bisection builds many variants). */
   maxCachedSessions = 256;
@@ -133,14 +135,42 @@ export class Executor {
     this.lastUse = lastUses(model);
   }
 
-  /** The key that identifies a segment's rewritten graph: its layers' precisions plus the producers' of its inputs. */
-  private sessionKey(seg: Segment, precisions: readonly Precision[]): string {
+  /**
+   * The key that identifies a segment's rewritten graph: its layers' precisions plus the
+   * producers' of its inputs (the rewrite skips an input transform its producer already
+   * applied) and, when the policy reads other layers' precisions (INT8: whether every consumer
+   * of an output runs in int8, possibly in a later segment), the policy's context of each of
+   * those layers. Without the context, a session built for one assignment would be served to
+   * another that differs only in a consumer outside the segment.
+   */
+  sessionKey(seg: Segment, precisions: readonly Precision[]): string {
     const own = precisions.slice(seg.start, seg.end).join(",");
     const prod = seg.inputs.map((t) => {
       const p = this.model.graph.producer.get(t);
       return p === undefined ? "-" : precisions[p];
     });
-    return `${seg.id}|${own}|${prod.join(",")}`;
+    const key = `${seg.id}|${own}|${prod.join(",")}`;
+    if (!this.policy.context) return key;
+    const layers = this.model.graph.layers;
+    const ctx: string[] = [];
+    for (let i = seg.start; i < seg.end; i++) ctx.push(this.policy.context(layers[i]!, precisions));
+    for (const p of this.inputProducers(seg)) ctx.push(`${p}:${this.policy.context(layers[p]!, precisions)}`);
+    return `${key}|${ctx.join(";")}`;
+  }
+
+  /** Distinct producers (execution indices) of a segment's inputs, ascending. */
+  private inputProducers(seg: Segment): number[] {
+    let hit = this.producersOf.get(seg.id);
+    if (!hit) {
+      const set = new Set<number>();
+      for (const t of seg.inputs) {
+        const p = this.model.graph.producer.get(t);
+        if (p !== undefined) set.add(p);
+      }
+      hit = [...set].sort((a, b) => a - b);
+      this.producersOf.set(seg.id, hit);
+    }
+    return hit;
   }
 
   private async session(seg: Segment, precisions: readonly Precision[], fetches: string[]): Promise<Session> {

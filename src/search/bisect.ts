@@ -1,6 +1,8 @@
 /**
  * Precision bisection: find, by name, the layers that must run in a higher precision for the
- * graph outputs to pass, and say why each one is needed.
+ * graph outputs to pass, and say why each one is needed. The candidate is fp16/bf16, or int8
+ * (every eligible layer in int8, the others in the fallback precision; one int8 policy for the
+ * model and cache serves every candidate, see precision/int8.ts).
  *
  * Cost model (counted in layers executed, reported as full-model-execution equivalents):
  * one FP32 reference run and one local sensitivity pass (each layer alone in the candidate
@@ -19,8 +21,9 @@ import { Executor } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
 import type { TransformPolicy } from "../precision/rewrite.js";
 import type { PlanEntry, PrecisionPlan } from "../precision/plan.js";
+import { int8ReportLines, loadInt8, resolveInt8Run, type Int8Report, type PreparedInt8 } from "../precision/int8-run.js";
 import { bisectSearch, linearSearch, minimalSearch, type BisectMode, type Direction, type Oracle, type Phase, type TrialInfo } from "./strategies.js";
-import { describeCriterion, judgeOutputs, metricName, PrefixRunner, prefixHashes, runExternalCheck, type Criterion, type Judgement } from "./evaluate.js";
+import { describeCriterion, judgeOutputs, metricName, PrefixRunner, runExternalCheck, type Criterion, type Judgement } from "./evaluate.js";
 import { referenceAndSensitivity, type LayerSensitivity } from "./sensitivity.js";
 import { candidateKey, checkpointText, fileHash, fingerprint, inputsHash, readCheckpoint, writeAtomic, type MemoEntry } from "./checkpoint.js";
 import { planEntries, planFor, polygraphyArgs, trtexecFlags, trtexecUnsafeNames } from "./export.js";
@@ -31,9 +34,13 @@ export type { Criterion } from "./evaluate.js";
 export const BISECT_FORMAT = "trt-debug/bisect@1";
 
 export interface BisectArgs extends ModelArgs {
-  /** The candidate (reduced) precision: every layer the starting plan does not name runs in it. */
+  /**
+   * The candidate (reduced) precision: every layer the starting plan does not name runs in it.
+   * int8 (settings in `int8`: calibration cache, fallback, clamp range): every eligible layer in
+   * int8, the others in the fallback precision, as resolveInt8 decides.
+   */
   precision: Precision;
-  /** What pinned layers run in (default fp32). */
+  /** What pinned layers run in (default fp32; fp32 or fp16 from the command line). */
   pinPrecision?: Precision;
   mode?: BisectMode;
   /** For bisect/linear: forward pins the first k layers, reverse the last k. */
@@ -44,7 +51,7 @@ export interface BisectArgs extends ModelArgs {
   resume?: boolean;
   /** Max cached segment boundaries (LRU by count; default 256). */
   boundaryCache?: number;
-  /** Emulation policy (INT8 plugs in here). */
+  /** Emulation policy (default: the float policy, or the model's int8 policy when a layer asks for int8). */
   policy?: TransformPolicy;
 }
 
@@ -119,6 +126,8 @@ export interface BisectResult {
   checkpoint: string | null;
   resumed: boolean;
   notes: string[];
+  /** int8 searches (present only then): cache read, layers in int8, every fallback with its reason. */
+  int8?: Int8Report;
 }
 
 export interface BisectHooks extends Hooks {
@@ -145,6 +154,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   const dir = a.direction ?? "forward";
   const pin = a.pinPrecision ?? "fp32";
   if (pin === a.precision) throw new UserError(`--precision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`);
+  if (pin === "int8") throw new UserError(`--precision int8: pinned layers run in a floating precision (fp32 or fp16)`);
   if (a.segmentLayers !== undefined && (!Number.isInteger(a.segmentLayers) || a.segmentLayers < 1)) {
     throw new UserError(`--segment-layers: must be a positive integer (got ${a.segmentLayers})`);
   }
@@ -158,7 +168,25 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const layers = p.model.graph.layers;
   const n = layers.length;
-  const base = precisionsFor(p, a.precision, a);
+  // What the user asked for (candidate default, starting plan, overrides): the exported plans
+  // are written against it. With int8 in it, `base` is what runs: int8 where eligible, the
+  // fallback precision elsewhere (resolveInt8); pinned layers change both the same way.
+  const requested = precisionsFor(p, a.precision, a);
+  let base = requested;
+  let i8: PreparedInt8 | null = null;
+  let policy = a.policy;
+  if (requested.includes("int8")) {
+    const ctx = await loadInt8(p.model, p.types, a.int8);
+    if (ctx.policy.data.mode === "explicit") {
+      throw new UserError(
+        `bisect --int8: ${a.model} is explicitly quantized (QuantizeLinear/DequantizeLinear nodes): its Q/DQ nodes decide what runs in int8 and pinning layers cannot change them; remove the Q/DQ pairs around a layer to keep it out of int8, or bisect the model without Q/DQ with a calibration cache`,
+      );
+    }
+    i8 = resolveInt8Run(ctx, p.model, p.types, requested, (msg) => hooks.warn?.(msg));
+    base = i8.resolution.precisions;
+    policy = ctx.policy;
+    for (const line of int8ReportLines(i8.report, 8)) hooks.onPhase?.(line);
+  }
   const cands: number[] = [];
   for (let i = 0; i < n; i++) if (base[i] !== pin && hasFloat(p, i)) cands.push(i);
   const searchable = new Set(cands);
@@ -173,12 +201,13 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
     dir: mode === "minimal" ? null : dir,
     base: base.join(","),
     criterion: a.criterion,
+    int8: i8 ? { cache: a.int8?.calibrationCache ? fileHash(a.int8.calibrationCache) : null, fallback: i8.resolution.fallback, range: i8.resolution.range, requested: requested.join(",") } : undefined,
   });
   const memo: Map<string, MemoEntry> = a.resume ? readCheckpoint(requireCheckpoint(a), fp) : new Map();
   const resumedFrom = memo.size;
   if (!a.resume && a.checkpoint && fs.existsSync(a.checkpoint)) hooks.warn?.(`${a.checkpoint}: an earlier checkpoint exists; starting over (use --resume to continue it)`);
 
-  const execOpts = { optimizationLevel: a.optimization, policy: a.policy };
+  const execOpts = { optimizationLevel: a.optimization, policy };
   const sensExec = new Executor(p.model, p.types, { ...execOpts, segmentLayers: 1 });
   const evalExec = (a.segmentLayers ?? 1) === 1 ? sensExec : new Executor(p.model, p.types, { ...execOpts, segmentLayers: a.segmentLayers });
   for (const e of new Set([sensExec, evalExec])) e.maxCachedSessions = Math.max(e.maxCachedSessions, 4 * e.segments.length + 64);
@@ -188,9 +217,10 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   try {
     // ---- reference + local sensitivity -------------------------------------------------
     const evalStarts = new Set(evalExec.segments.map((s) => s.start));
-    const refHash = prefixHashes(layers.map(() => "fp32" as Precision));
+    const refHash = runner.hashes(layers.map(() => "fp32" as Precision));
     const ref = await referenceAndSensitivity(sensExec, inputs, {
       precision: a.precision,
+      candidate: base,
       searchable,
       maxRelL2: a.criterion.kind === "check" ? undefined : a.criterion.compare.maxRelL2,
       onBoundary: (b, live) => {
@@ -223,11 +253,18 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       const l = i === undefined ? undefined : layers[i];
       return { index: l?.index ?? -1, name: l?.name ?? t, opType: l?.opType ?? "" };
     };
-    const judge = async (precisions: Precision[], fresh: boolean): Promise<Judgement & { layers: number }> => {
+    /** The assignment that runs and the one the plans name (they differ by the int8 fallbacks). */
+    const withPins = (pos: readonly number[]) => {
+      const run = [...base], asked = [...requested];
+      for (const q of pos) run[cands[q]!] = asked[cands[q]!] = pin;
+      return { run, asked };
+    };
+    const judge = async (cand: { run: Precision[]; asked: Precision[] }, fresh: boolean): Promise<Judgement & { layers: number }> => {
       const before = executed();
+      const precisions = cand.run;
       if (a.criterion.kind === "check") {
-        const entries = planEntries(layers, precisions, a.precision);
-        const plan = planFor(layers, precisions, a.precision, { tool: "trt-debug bisect", candidate: true, model: a.model });
+        const entries = planEntries(layers, cand.asked, a.precision);
+        const plan = planFor(layers, cand.asked, a.precision, { tool: "trt-debug bisect", candidate: true, model: a.model });
         const j = await runExternalCheck(a.criterion.command, plan, {
           TRT_DEBUG_TRTEXEC_FLAGS: trtexecFlags(entries),
           TRT_DEBUG_POLYGRAPHY_ARGS: polygraphyArgs(entries),
@@ -248,16 +285,15 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       if (a.checkpoint) writeAtomic(a.checkpoint, checkpointText(fp, a.model, memo));
     };
     const oracle: Oracle = async (pos, info: TrialInfo) => {
-      const precisions = [...base];
-      for (const q of pos) precisions[cands[q]!] = pin;
-      const key = candidateKey(precisions);
+      const cand = withPins(pos);
+      const key = candidateKey(cand.run);
       const hit = memo.get(key);
       let j: Judgement, cached: boolean, used = 0;
       if (hit) {
         j = { passed: hit.passed, metric: hit.metric, detail: hit.detail };
         cached = true;
       } else {
-        const r = await judge(precisions, false);
+        const r = await judge(cand, false);
         j = { passed: r.passed, metric: r.metric, detail: r.detail };
         used = r.layers;
         cached = false;
@@ -293,8 +329,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
 
     // ---- final verification (always re-run, never from the memo) --------------------------
     let final: BisectResult["final_verification"] = null;
-    const finalP = [...base];
-    for (const q of outcome.pinned) finalP[cands[q]!] = pin;
+    const finalP = withPins(outcome.pinned);
     if (outcome.found) {
       const r = await judge(finalP, true);
       final = { passed: r.passed, metric: r.metric, detail: r.detail };
@@ -320,12 +355,22 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
         unpinned: drop && !drop.passed ? { passed: drop.passed, metric: drop.metric, detail: drop.detail } : null,
       };
     });
-    const entries = planEntries(layers, outcome.found ? finalP : base, a.precision);
+    const entries = planEntries(layers, outcome.found ? finalP.asked : requested, a.precision);
     const notes: string[] = [];
     if (mode !== "minimal") notes.push(`k counts the ${m} searchable layers in execution order (layers with floating tensors not already in ${pin}); trt-debug names them, Polygraphy only counts`);
     const unsafe = trtexecUnsafeNames(entries);
     if (unsafe.length) notes.push(`trtexec splits --layerPrecisions at commas; these names cannot be given to it: ${unsafe.join(", ")}`);
     notes.push(fusionNote(a.precision));
+    if (i8) {
+      notes.push(...i8.report.notes);
+      if (i8.resolution.fallbacks.length) {
+        const k = i8.resolution.fallbacks.length;
+        const one = k === 1;
+        notes.push(
+          `int8: ${k} layer${one ? "" : "s"} that cannot run in int8 run${one ? "s" : ""} in ${i8.resolution.fallback}${pin === i8.resolution.fallback ? " (the pin precision: not searchable)" : ""}; ${one ? "it is not a plan entry" : "they are not plan entries"}: reloading the plan with --int8 --calibration-cache falls ${one ? "it" : "them"} back again`,
+        );
+      }
+    }
     if (found && a.checkpoint) fs.rmSync(a.checkpoint, { force: true });
 
     const meta = { tool: "trt-debug bisect", model: a.model, mode, ...(mode === "minimal" ? {} : { direction: dir }), precision: a.precision, pin_precision: pin, pinned: pinnedIdx.map((i) => layers[i]!.name) };
@@ -345,7 +390,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       pinned,
       k: outcome.k ?? null,
       plan_entries: entries,
-      plan: found ? planFor(layers, finalP, a.precision, meta) : null,
+      plan: found ? planFor(layers, finalP.asked, a.precision, meta) : null,
       trtexec_flags: found ? trtexecFlags(entries) : null,
       polygraphy_args: found ? polygraphyArgs(entries) : null,
       iterations,
@@ -359,6 +404,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       checkpoint: a.checkpoint ?? null,
       resumed: Boolean(a.resume) && resumedFrom > 0,
       notes,
+      ...(i8 ? { int8: i8.report } : {}),
     };
   } finally {
     await sensExec.release();

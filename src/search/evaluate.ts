@@ -144,18 +144,28 @@ export async function runExternalCheck(command: readonly string[], plan: Precisi
 const CODE: Record<Precision, number> = { fp32: 1, fp16: 2, bf16: 3, fp8: 4, int8: 5 };
 
 /**
- * Hashes of every prefix of a precision vector: h[b] identifies precisions[0..b). Two 32-bit
- * FNV-1a lanes with different seeds (a collision needs both to collide).
+ * Hashes of every prefix of a precision vector: h[b] identifies precisions[0..b) (and
+ * contexts[0..b) when given: what the emulation policy read beyond each layer's own precision,
+ * e.g. whether an int8 layer quantizes its output, which depends on consumers after b). Two
+ * 32-bit FNV-1a lanes with different seeds (a collision needs both to collide). An empty
+ * context leaves the hash as without one.
  */
-export function prefixHashes(precisions: readonly Precision[]): string[] {
+export function prefixHashes(precisions: readonly Precision[], contexts?: readonly string[]): string[] {
   const out: string[] = new Array(precisions.length + 1);
   let a = 0x811c9dc5, b = 0x1b873593;
-  out[0] = "0";
-  for (let i = 0; i < precisions.length; i++) {
-    const c = CODE[precisions[i]!];
+  const mix = (c: number) => {
     a = Math.imul(a ^ c, 0x01000193) >>> 0;
     b = Math.imul(b ^ (c + 0x9e), 0x5bd1e995) >>> 0;
     b = (b ^ (b >>> 15)) >>> 0;
+  };
+  out[0] = "0";
+  for (let i = 0; i < precisions.length; i++) {
+    mix(CODE[precisions[i]!]);
+    const ctx = contexts?.[i];
+    if (ctx) {
+      mix(0x100 | ctx.length);
+      for (let k = 0; k < ctx.length; k++) mix(0x200 + ctx.charCodeAt(k));
+    }
     out[i + 1] = a.toString(36) + "." + b.toString(36);
   }
   return out;
@@ -208,7 +218,9 @@ export class LruMap<K, V> {
 /**
  * Runs candidates on an executor, reusing the live tensors at segment starts from earlier
  * runs whose precisions agree on every layer before that segment. The cache is keyed by
- * (layer index of the boundary, hash of the precisions before it), so boundaries recorded
+ * (layer index of the boundary, hash of the precisions before it and of the policy's context
+ * of those layers: an int8 layer quantizes its output or not depending on consumers that may
+ * lie after the boundary, and the boundary holds that output), so boundaries recorded
  * by a run on another executor with compatible cuts (the one-layer reference run) are
  * reused too. Every segment start of every run is recorded; the count bound evicts the least
  * recently used, ordinary boundaries first: the "hot" ones (every ~sqrt(S)-th segment start,
@@ -249,10 +261,18 @@ export class PrefixRunner {
     this.boundaries.set(key, new Map(live), this.isHot(layerStart, this.segAt.get(layerStart) ?? 1, precisions));
   }
 
+  /** The boundary hashes of an assignment: h[b] identifies the live tensors at layer b (see prefixHashes). */
+  hashes(precisions: readonly Precision[]): string[] {
+    const policy = this.exec.policy;
+    if (!policy.context) return prefixHashes(precisions);
+    const layers = this.exec.model.graph.layers;
+    return prefixHashes(precisions, layers.map((l) => policy.context!(l, precisions)));
+  }
+
   /** Run under `precisions` and return the final live map (holding the graph outputs). `fresh`: ignore the cache. */
   async run(precisions: readonly Precision[], fresh = false): Promise<Map<string, OrtTensor>> {
     const segs = this.exec.segments;
-    const h = prefixHashes(precisions);
+    const h = this.hashes(precisions);
     let from = 0;
     let live: Map<string, OrtTensor> | undefined;
     if (!fresh) {

@@ -52,8 +52,13 @@ export interface ReferenceResult {
 }
 
 export interface SensitivityOptions {
-  /** The reduced precision each layer is tried in. */
+  /** The candidate precision: its threshold scores every layer (the graph outputs are judged at it). */
   precision: Precision;
+  /**
+   * The precision each layer is tried in (default `precision` for all): with --int8, int8 for
+   * the layers that run in it and the fallback precision for the others.
+   */
+  candidate?: readonly Precision[];
   /** Which layers to try (execution indices). */
   searchable: ReadonlySet<number>;
   /** Threshold override (--max-rel-l2). */
@@ -85,7 +90,6 @@ export async function referenceAndSensitivity(exec: Executor, inputs: HostTensor
   o.onBoundary?.(0, start);
   let next = start;
   const thr = o.maxRelL2 ?? DEFAULT_MAX_REL_L2[o.precision];
-  const range = FORMAT_RANGE[o.precision];
   const gen = exec.run(ref, live, () => true, {
     onSegmentDone: (seg, l) => {
       next = new Map(l);
@@ -97,13 +101,18 @@ export async function referenceAndSensitivity(exec: Executor, inputs: HostTensor
     for (let i = seg.start; i < seg.end && !o.referenceOnly; i++) {
       if (!o.searchable.has(i)) continue;
       const layer = layers[i]!;
-      trial[i] = o.precision;
+      const tp = o.candidate?.[i] ?? o.precision;
+      trial[i] = tp;
       const local = new Map<string, OrtTensor>();
       for await (const c of exec.run(trial, new Map(start), (li) => li === i, { fromSegment: seg.id, toSegment: seg.id + 1 })) {
         for (const [k, v] of c.captured) local.set(k, v);
       }
+      const s = scoreLayer(layer, r.captured, local, start, thr, tp, FORMAT_RANGE[tp]);
+      // An int8 layer that fails on its own: say how its quantized inputs fare (a range far
+      // wider than the values, from an outlier tail, sends most of them to 0).
+      if (tp === "int8" && s.score >= 1) s.evidence.push(...int8InputEvidence(exec, layer, trial, start));
       trial[i] = "fp32";
-      sensitivity.set(i, scoreLayer(layer, r.captured, local, start, thr, o.precision, range));
+      sensitivity.set(i, s);
     }
     o.progress?.(seg.end, n);
     start = next;
@@ -174,6 +183,42 @@ function scoreLayer(
     else score = Math.max(score, rl / thr);
   }
   return { index: layer.index, name: layer.name, opType: layer.opType, score, kind, relL2, evidence };
+}
+
+/**
+ * For each activation input an int8 layer quantizes (per-tensor Q/DQ by the policy): its range
+ * against the values it holds here, the share of its nonzero values that quantize to 0 and the
+ * share clipped.
+ */
+function int8InputEvidence(exec: Executor, layer: Layer, trial: readonly Precision[], inputs: Map<string, OrtTensor>): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  layer.inputs.forEach((t, k) => {
+    if (t === "" || seen.has(t) || exec.model.graph.initializers.has(t)) return;
+    seen.add(t);
+    const tr = exec.policy.input(layer, k, t, "int8", trial);
+    const live = inputs.get(t);
+    if (tr.kind !== "qdq" || !live) return;
+    const v = floatValues(fromOrt(t, live));
+    if (!v || v.length === 0) return;
+    const s = tr.scale;
+    let nonzero = 0, toZero = 0, clipped = 0, max = 0;
+    for (let j = 0; j < v.length; j++) {
+      const a = Math.abs(v[j]!);
+      if (!(a <= Infinity)) continue;
+      if (a > max) max = a;
+      if (a > 0) {
+        nonzero++;
+        if (a <= 0.5 * s) toZero++;
+      }
+      if (a > (tr.qmax + 0.5) * s) clipped++;
+    }
+    const pct = (x: number, n: number) => `${n ? ((100 * x) / n).toPrecision(3) : "0"}%`;
+    let text = `int8 input ${t}: range amax ${fmt(tr.qmax * s)} (scale ${fmt(s)}) for |x| up to ${fmt(max)} here; ${pct(toZero, nonzero)} of its nonzero values quantize to 0`;
+    if (clipped) text += `, ${pct(clipped, v.length)} clipped`;
+    out.push(text);
+  });
+  return out;
 }
 
 /** 65504 rather than 6.55e+4. */
