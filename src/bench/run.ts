@@ -42,3 +42,26 @@ export async function benchRunOverhead(label: string, model: string, activationB
   }
   return lines;
 }
+
+/**
+ * The `run` section: the bundled example and the >= 20M-parameter, >= 200-layer generated
+ * model (scripts/models/bench.ts; loaded under tsx like the other generator-based sections).
+ */
+export async function benchRun(): Promise<BenchLine[]> {
+  if (!fs.existsSync(path.join(ROOT, "dist/bench/child.js"))) throw new Error("bench: run `npm run build` first (the run section times the compiled CLI code)");
+  const gen = (await import(new URL("../../scripts/models/bench.ts", import.meta.url).href)) as {
+    benchModel(): { model: unknown; facts: { params: number; activationBytes: number; nodeCount?: number } };
+  };
+  const { saveModel } = await import("../onnx/builder.js");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trtdbg-bench-run-"));
+  try {
+    const g = gen.benchModel();
+    const file = path.join(dir, "bench.onnx");
+    saveModel(g.model as Parameters<typeof saveModel>[0], file);
+    const golden = await benchRunOverhead("golden/layernorm_overflow", path.join(ROOT, "golden/layernorm_overflow.onnx"), null, 5);
+    const big = await benchRunOverhead(`generated conv net (${(g.facts.params / 1e6).toFixed(1)}M params)`, file, g.facts.activationBytes, 3);
+    return [...golden, ...big];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
