@@ -342,6 +342,15 @@ Napi::Value TensorStats(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Local error histograms of the calling JS thread: chunks * 2 * kErrHistStride uint32 counters,
+// kept zero between calls (only the touched range and the dummy slots are cleared after use).
+std::vector<uint32_t>& DiffScratch(size_t chunks) {
+  thread_local std::vector<uint32_t> scratch;
+  const size_t need = chunks * 2 * td::kErrHistStride;
+  if (scratch.size() < need) scratch.resize(need, 0u);
+  return scratch;
+}
+
 // diff(ref, cand, infEq, out, histAbs, histRel): fills `out` (DiffSlot layout) and ADDS the
 // error counts to the two histograms (kErrHistBins doubles each, zero-filled by the caller).
 Napi::Value Diff(const Napi::CallbackInfo& info) {
@@ -358,29 +367,34 @@ Napi::Value Diff(const Napi::CallbackInfo& info) {
   }
   const KernelTable& k = K();
   const size_t n = r.size;
-  const int chunks = td::chunk_count(n);
+  const int chunks = std::max(td::chunk_count(n), 1);
+  std::vector<uint32_t>& hist = DiffScratch(static_cast<size_t>(chunks));
+  std::vector<td::DiffAcc> parts(static_cast<size_t>(chunks));
+  auto body = [&](int ch) {
+    size_t b, e;
+    td::chunk_bounds(n, chunks, ch, 64, &b, &e);
+    uint32_t* h = hist.data() + static_cast<size_t>(ch) * 2 * td::kErrHistStride;
+    if (e > b) k.diff(r.data + b, c.data + b, e - b, b, infEq, &parts[ch], h, h + td::kErrHistStride);
+  };
+  if (chunks == 1) body(0);
+  else td::parallel_chunks(chunks, body);
   td::DiffAcc acc;
-  if (chunks <= 1) {
-    if (n > 0) k.diff_d(r.data, c.data, n, 0, infEq, &acc, ha.data, hr.data);
-  } else {
-    std::vector<td::DiffAcc> parts(static_cast<size_t>(chunks));
-    std::vector<uint32_t> hist(static_cast<size_t>(chunks) * 2 * td::kErrHistBins, 0u);
-    td::parallel_chunks(chunks, [&](int ch) {
-      size_t b, e;
-      td::chunk_bounds(n, chunks, ch, 64, &b, &e);
-      uint32_t* h = hist.data() + static_cast<size_t>(ch) * 2 * td::kErrHistBins;
-      if (e > b) k.diff_u(r.data + b, c.data + b, e - b, b, infEq, &parts[ch], h, h + td::kErrHistBins);
-    });
-    for (int ch = 0; ch < chunks; ++ch) {
-      const td::DiffAcc& p = parts[ch];
-      td::diff_merge(acc, p);
-      const uint32_t* h = hist.data() + static_cast<size_t>(ch) * 2 * td::kErrHistBins;
-      for (uint32_t i = p.minIdx; i <= p.maxIdx && i < td::kErrHistBins; ++i) {
-        ha.data[i] += h[i];
-        hr.data[i] += h[td::kErrHistBins + i];
-      }
+  for (int ch = 0; ch < chunks; ++ch) {
+    const td::DiffAcc& p = parts[ch];
+    td::diff_merge(acc, p);
+    uint32_t* h = hist.data() + static_cast<size_t>(ch) * 2 * td::kErrHistStride;
+    for (uint32_t i = p.minIdx; i <= p.maxIdx && i < td::kErrHistBins; ++i) {
+      ha.data[i] += h[i];
+      hr.data[i] += h[td::kErrHistStride + i];
+      h[i] = 0;
+      h[td::kErrHistStride + i] = 0;
+    }
+    for (uint32_t i = td::kErrHistBins; i < td::kErrHistStride; ++i) {
+      h[i] = 0;
+      h[td::kErrHistStride + i] = 0;
     }
   }
+  acc.numel = n;
   double* o = out.data;
   o[td::kDNumel] = static_cast<double>(n);
   o[td::kDRefNan] = static_cast<double>(acc.refNan);
@@ -448,24 +462,31 @@ Napi::Value AbsHistogram(const Napi::CallbackInfo& info) {
   auto s = Arg<float>(info, 0, napi_float32_array, "src");
   auto h = Arg<double>(info, 1, napi_float64_array, "hist");
   const double w = Num(info, 2, "binWidth");
-  if (h.size == 0 || !(w > 0) || !std::isfinite(w)) throw Napi::RangeError::New(env, "trt-debug native: bad histogram");
+  if (h.size == 0 || h.size >= (size_t{1} << 30) || !(w > 0) || !std::isfinite(w)) {
+    throw Napi::RangeError::New(env, "trt-debug native: bad histogram");
+  }
   const KernelTable& k = K();
-  const int chunks = td::chunk_count(s.size);
+  const size_t nbins = h.size;
+  const size_t stride = nbins + td::kHistDummy;
+  // interleaved sub-histograms keep repeated bins (e.g. many near-zero values) from
+  // serializing on one counter; only when they stay small
+  const int nsub = nbins <= 65536 ? 4 : 1;
+  const int chunks = std::max(td::chunk_count(s.size), 1);
+  std::vector<uint32_t> local(static_cast<size_t>(chunks) * static_cast<size_t>(nsub) * stride, 0u);
+  std::vector<uint64_t> sk(static_cast<size_t>(chunks), 0);
+  auto body = [&](int c) {
+    size_t b, e;
+    td::chunk_bounds(s.size, chunks, c, 64, &b, &e);
+    if (e > b) sk[c] = k.abs_hist(s.data + b, e - b, local.data() + static_cast<size_t>(c) * nsub * stride, nbins, nsub, w);
+  };
+  if (chunks == 1) body(0);
+  else td::parallel_chunks(chunks, body);
   uint64_t skipped = 0;
-  if (chunks <= 1) {
-    if (s.size > 0) skipped = k.abs_hist_d(s.data, s.size, h.data, h.size, w);
-  } else {
-    std::vector<uint32_t> local(static_cast<size_t>(chunks) * h.size, 0u);
-    std::vector<uint64_t> sk(static_cast<size_t>(chunks), 0);
-    td::parallel_chunks(chunks, [&](int c) {
-      size_t b, e;
-      td::chunk_bounds(s.size, chunks, c, 64, &b, &e);
-      if (e > b) sk[c] = k.abs_hist_u(s.data + b, e - b, local.data() + static_cast<size_t>(c) * h.size, h.size, w);
-    });
-    for (int c = 0; c < chunks; ++c) {
-      skipped += sk[c];
-      const uint32_t* l = local.data() + static_cast<size_t>(c) * h.size;
-      for (size_t i = 0; i < h.size; ++i) h.data[i] += l[i];
+  for (int c = 0; c < chunks; ++c) {
+    skipped += sk[c];
+    for (int sub = 0; sub < nsub; ++sub) {
+      const uint32_t* l = local.data() + (static_cast<size_t>(c) * nsub + sub) * stride;
+      for (size_t i = 0; i < nbins; ++i) h.data[i] += l[i];
     }
   }
   return Napi::Number::New(env, static_cast<double>(skipped));

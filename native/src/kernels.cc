@@ -238,7 +238,7 @@ void elem_merge(ElemAcc& a, const ElemAcc& b) {
 
 #ifdef TD_X86
 #define TD_NS avx2
-#define TD_ATTR __attribute__((target("avx2,f16c")))
+#define TD_ATTR __attribute__((target("avx2,f16c,popcnt")))
 #define TD_F16C 1
 #include "kernels_body.inc"
 #undef TD_NS
@@ -248,6 +248,17 @@ void elem_merge(ElemAcc& a, const ElemAcc& b) {
 
 namespace td {
 
+#ifdef TD_X86
+bool cpu_has_avx2_f16c() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("popcnt");
+}
+const KernelTable& avx2_kernels() { return avx2::kTable; }
+#else
+bool cpu_has_avx2_f16c() { return false; }
+const KernelTable& avx2_kernels() { return scalar::kTable; }
+#endif
+
 const KernelTable& scalar_kernels() { return scalar::kTable; }
 
 const KernelTable& kernels() {
@@ -256,22 +267,11 @@ const KernelTable& kernels() {
     if (force != nullptr && std::strcmp(force, "scalar") == 0) return &scalar::kTable;
 #ifdef TD_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) return &avx2::kTable;
+    if (cpu_has_avx2_f16c()) return &avx2::kTable;
 #endif
     return &scalar::kTable;
   }();
   return *chosen;
 }
-
-#ifdef TD_X86
-bool cpu_has_avx2_f16c() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-}
-const KernelTable& avx2_kernels() { return avx2::kTable; }
-#else
-bool cpu_has_avx2_f16c() { return false; }
-const KernelTable& avx2_kernels() { return scalar::kTable; }
-#endif
 
 }  // namespace td

@@ -14,9 +14,13 @@ namespace td {
 
 enum Format : int { kFp16 = 0, kBf16 = 1, kE4M3FN = 2, kE5M2 = 3 };
 
-// Index 0 of an error histogram counts exact zeros; a positive error e goes to
-// 1 + (bits(float(e)) >> 16), so the last index is 1 + 0x7f80 (float overflow / inf).
+// Index 0 of an error histogram is unused (exact zeros are counted in DiffAcc::zero); a
+// positive error e goes to 1 + (bits(float(e)) >> 16), so the last index is 1 + 0x7f80
+// (float overflow / inf). The kernels' local histograms have kHistDummy extra slots after the
+// real bins where skipped elements are counted branch-free (and then ignored).
 constexpr uint32_t kErrHistBins = 0x7f82;
+constexpr uint32_t kHistDummy = 8;
+constexpr uint32_t kErrHistStride = kErrHistBins + kHistDummy;
 
 // Layout of the Float64Array the diff kernel fills (kept in sync with src/numeric/layout.ts).
 enum DiffSlot : int {
@@ -83,12 +87,13 @@ struct KernelTable {
   void (*abs_max_vec)(const float*, size_t, float* acc);      // acc[j] = max(acc[j], |x[j]|), finite x
   // `base` is the index of element 0 of the range in the whole tensor (for reported indices)
   void (*stats)(const float*, size_t, size_t base, StatsAcc*);  // base must be a multiple of kStatsBlock
-  void (*diff_d)(const float*, const float*, size_t, size_t base, bool infEq, DiffAcc*, double* hAbs, double* hRel);
-  void (*diff_u)(const float*, const float*, size_t, size_t base, bool infEq, DiffAcc*, uint32_t* hAbs, uint32_t* hRel);
+  // hAbs/hRel: kErrHistStride uint32 counters each (dummy slots included)
+  void (*diff)(const float*, const float*, size_t, size_t base, bool infEq, DiffAcc*, uint32_t* hAbs, uint32_t* hRel);
   void (*elem)(const float*, const float*, size_t, size_t base, bool infEq, double atol, double rtol, ElemAcc*);
-  // hist[min(floor(|x| / w), nbins - 1)] += 1 for finite x; returns the number of skipped values
-  uint64_t (*abs_hist_d)(const float*, size_t, double* hist, size_t nbins, double w);
-  uint64_t (*abs_hist_u)(const float*, size_t, uint32_t* hist, size_t nbins, double w);
+  // count[min(floor(|x| / w), nbins - 1)] += 1 for finite x, spread over `nsub` interleaved
+  // sub-histograms of nbins + kHistDummy uint32 counters each (hist[s * (nbins + kHistDummy) + b]);
+  // returns the number of skipped (non-finite) values. nbins < 2^30.
+  uint64_t (*abs_hist)(const float*, size_t, uint32_t* hist, size_t nbins, int nsub, double w);
 };
 
 // The best kernel table for this CPU (TRT_DEBUG_NATIVE_SIMD=scalar forces the baseline one).

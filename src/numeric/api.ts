@@ -267,8 +267,10 @@ export function makeImpl(k: Kernels, backend: "native" | "typescript", reason?: 
         nanCount: o[S.NAN]!,
         posInfCount: o[S.POS_INF]!,
         negInfCount: o[S.NEG_INF]!,
-        min: has ? o[S.MIN]! : NaN,
-        max: has ? o[S.MAX]! : NaN,
+        // + 0: a zero min/max is reported as +0 (-0 and +0 compare equal, and which one a
+        // vectorized min/max keeps is unspecified)
+        min: has ? o[S.MIN]! + 0 : NaN,
+        max: has ? o[S.MAX]! + 0 : NaN,
         mean: has ? o[S.MEAN]! : NaN,
         std: has ? Math.sqrt(Math.max(0, o[S.M2]!) / fin) : NaN,
         absMax: has ? o[S.ABS_MAX]! : NaN,
@@ -361,7 +363,9 @@ export function makeImpl(k: Kernels, backend: "native" | "typescript", reason?: 
     absHistogram(x, hist, binWidth) {
       checkType(x, Float32Array, "x");
       checkType(hist, Float64Array, "hist");
-      if (hist.length === 0) throw new RangeError("trt-debug numeric: empty histogram");
+      if (hist.length === 0 || hist.length >= 2 ** 30) {
+        throw new RangeError(`trt-debug numeric: histogram of ${hist.length} bins (need 1 .. 2^30 - 1)`);
+      }
       if (!(binWidth > 0) || !Number.isFinite(binWidth)) {
         throw new RangeError(`trt-debug numeric: histogram bin width ${binWidth} must be positive and finite`);
       }
