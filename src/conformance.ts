@@ -12,7 +12,7 @@ import { prepareModelFile, runCaptured } from "./runtime/run.js";
 import { Executor } from "./runtime/executor.js";
 import { loadInputs } from "./data/inputs.js";
 import { readTensorPb } from "./onnx/tensor.js";
-import { countMismatches } from "./numeric/index.js";
+import { diffMetrics, elemwiseCheck } from "./numeric/index.js";
 import { floatValues } from "./compare/compare.js";
 
 export const ONNX_TESTDATA_DIRS = ["/usr/share/libonnx-testdata/data"];
@@ -78,8 +78,15 @@ function sameTensor(expected: HostTensor, got: HostTensor): string | null {
   if (isFloatDType(expected.dtype)) {
     const e = floatValues(expected), g = floatValues(got);
     if (!e || !g) return `dtype ${got.dtype} != expected ${expected.dtype}`;
-    const bad = countMismatches(e, g, ATOL, RTOL, { infinitiesCompareEqual: true });
-    return bad ? `${bad} of ${e.length} elements differ beyond rtol ${RTOL}/atol ${ATOL}` : null;
+    // As numpy's assert_allclose: NaN equals NaN, same-signed infinities are equal.
+    const el = elemwiseCheck(e, g, { atol: ATOL, rtol: RTOL, infinitiesCompareEqual: true });
+    const m = diffMetrics(e, g, { infinitiesCompareEqual: true });
+    const finiteFails = el.failCount - el.nonFiniteMismatch;
+    // The candidate's non-finite positions lie where the reference's are (newNonFinite 0), the
+    // counts of each class agree, and the only non-finite "mismatches" are NaN against NaN.
+    const nanSame = m.newNonFinite === 0 && m.candNan === m.refNan && m.candInf === m.refInf && el.nonFiniteMismatch === m.candNan;
+    if (finiteFails) return `${finiteFails} of ${e.length} elements differ beyond rtol ${RTOL}/atol ${ATOL}`;
+    return nanSame ? null : `NaN/Inf positions differ (expected ${m.refNan} NaN/${m.refInf} Inf, got ${m.candNan}/${m.candInf})`;
   }
   if (expected.dtype !== got.dtype) return `dtype ${got.dtype} != expected ${expected.dtype}`;
   if (Array.isArray(expected.data)) {

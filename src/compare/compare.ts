@@ -2,7 +2,7 @@
  * Layer-by-layer comparison of a candidate against a reference.
  */
 import type { DType, HostTensor, Precision } from "../types.js";
-import { countMismatches, diffMetrics, f16ToF32, bf16ToF32, type DiffMetrics } from "../numeric/index.js";
+import { absMax, countMismatches, diffMetrics, f16ToF32, bf16ToF32, type DiffMetrics } from "../numeric/index.js";
 import { judge, perTensorGet, POLYGRAPHY_DEFAULT_TOL, type CompareOptions, type Verdict } from "./tolerance.js";
 
 export const COMPARE_FORMAT = "trt-debug/compare@1";
@@ -42,15 +42,20 @@ export function floatValues(t: HostTensor): Float32Array | null {
 const FP16_MAX = 65504;
 const FP16_MIN_SUBNORMAL = 2 ** -24;
 
-/** Plain-words evidence for a failing tensor. */
-export function evidenceFor(m: DiffMetrics, precision: Precision): string[] {
+/**
+ * Plain-words evidence for a failing tensor. `ref` is the reference's values: its max |x| over
+ * all finite elements tells an overflow (DiffMetrics' maxima only cover positions where both
+ * sides are finite, which excludes exactly the overflowed ones).
+ */
+export function evidenceFor(m: DiffMetrics, precision: Precision, ref?: Float32Array): string[] {
   const ev: string[] = [];
   if (m.candNan > m.refNan) ev.push(`NaN (${m.candNan - m.refNan} new)`);
+  const refMax = m.newNonFinite > 0 && ref ? absMax(ref) : m.refAbsMax;
   if (m.candInf > m.refInf) {
-    const over = precision === "fp16" && m.refAbsMax > FP16_MAX;
-    ev.push(over ? `overflow: reference max |x| ${m.refAbsMax.toPrecision(4)} > fp16 max 65504` : `Inf (${m.candInf - m.refInf} new)`);
-  } else if (precision === "fp16" && m.refAbsMax > FP16_MAX) {
-    ev.push(`reference max |x| ${m.refAbsMax.toPrecision(4)} exceeds fp16 max 65504`);
+    const over = precision === "fp16" && refMax > FP16_MAX;
+    ev.push(over ? `overflow: reference max |x| ${refMax.toPrecision(4)} > fp16 max 65504` : `Inf (${m.candInf - m.refInf} new)`);
+  } else if (precision === "fp16" && refMax > FP16_MAX) {
+    ev.push(`reference max |x| ${refMax.toPrecision(4)} exceeds fp16 max 65504`);
   }
   if (m.refL2 > 0 && m.candL2 === 0) ev.push("underflow: flushed to zero");
   else if (m.refL2 > 0 && m.candL2 < 0.5 * m.refL2 && precision === "fp16" && m.refAbsMax < 1e-3) {
@@ -108,7 +113,7 @@ export function compareTensor(info: TensorPairInfo, ref: HostTensor, cand: HostT
     dtype: ref.dtype,
     metrics,
     verdict,
-    evidence: verdict.passed ? [] : evidenceFor(metrics, info.precision),
+    evidence: verdict.passed ? [] : evidenceFor(metrics, info.precision, r),
   };
 }
 
