@@ -2,7 +2,7 @@
  * Dump writer throughput: `mb` rows of 1 MiB float32 tensors through DumpWriter versus one
  * fs.writeFileSync of the same bytes, in a fresh temporary directory. Measured twice: up to the
  * last write (bytes handed to the OS: the writer's own cost), and up to a durable file (the
- * writer's close fsyncs and renames; the baseline gets an fsync too).
+ * writer is opened durable, so its close fsyncs and renames; the baseline gets an fsync too).
  * Ratios above 1 mean the dump writer is faster than the baseline.
  */
 import * as fs from "node:fs";
@@ -51,7 +51,7 @@ export async function benchDumpWrite(mb: number): Promise<BenchResult[]> {
     // DumpWriter: time to the last write (bytes handed to the OS) and to a durable close.
     const dumpPath = path.join(dir, "bench.arrow");
     const t0 = process.hrtime.bigint();
-    const w = await DumpWriter.open(dumpPath, { kind: "dump", model: "bench", precision: "fp16", extra: {} });
+    const w = await DumpWriter.open(dumpPath, { kind: "dump", model: "bench", precision: "fp16", extra: {} }, { durable: true });
     for (let i = 0; i < rows; i++) await w.write(row(i));
     const dumpWriteS = secs(t0);
     await w.close(); // footer, fsync, rename

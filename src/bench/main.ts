@@ -7,6 +7,10 @@
  * To add a section: append { name, run, format? } to SECTIONS.
  */
 import { benchNumeric, formatNumeric } from "./numeric.js";
+import { benchRun } from "./run.js";
+import { benchDumpWrite } from "./dump.js";
+import { benchBisect } from "./bisect.js";
+import { benchCalib } from "./calib.js";
 import type { BenchLine } from "./types.js";
 
 interface Section {
@@ -24,6 +28,10 @@ interface BenchArgs {
 
 const SECTIONS: Section[] = [
   { name: "numeric", run: (a) => benchNumeric({ sizeMB: a.sizeMB, kernels: a.kernels }), format: formatNumeric },
+  { name: "run", run: () => benchRun() },
+  { name: "dump", run: async () => (await benchDumpWrite(256)).map((r) => ({ ...r, name: `dump ${r.name}` })) },
+  { name: "bisect", run: () => benchBisect() },
+  { name: "calib", run: () => benchCalib() },
 ];
 
 function defaultFormat(lines: readonly BenchLine[]): string[] {
