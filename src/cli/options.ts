@@ -31,7 +31,7 @@ export function precisionOptions<T>(y: Argv<T>) {
     .option("bf16", { type: "boolean", describe: "Emulate BF16", group: "Precision:" })
     .option("layer-precisions", { type: "string", array: true, describe: "Per-layer overrides PATTERN:fp32|fp16|bf16 (exact names or globs; several allowed)", group: "Precision:" })
     .option("precision-plan", { type: "string", describe: "A precision plan JSON (trt-debug/precision-plan@1, e.g. from bisect -o)", group: "Precision:" })
-    .option("segment-layers", { type: "number", describe: "Layers per execution segment (memory vs. session overhead; default 24)", group: "Execution:" })
+    .option("segment-layers", { type: "number", describe: "Layers per execution segment (memory vs. session overhead; default 8)", group: "Execution:" })
     .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all; emulation casts survive every level)", group: "Execution:" });
 }
 
