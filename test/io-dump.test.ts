@@ -4,7 +4,8 @@ import * as path from "node:path";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
+import { RecordBatchFileWriter, tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
+import { dumpSchema, referenceRecordBatch } from "../src/io/dump-schema.js";
 import {
   DumpWriter,
   abortOpenDumpsSync,
@@ -630,5 +631,113 @@ describe("malformed files give one-line UserErrors", () => {
     const r = await openDump(p, "inputs");
     expect(r.meta.kind).toBe("inputs");
     await r.close();
+  });
+});
+
+// --- the direct IPC encoder against apache-arrow's writer ---------------------------------
+
+/** The file apache-arrow's RecordBatchFileWriter writes for these record batches (one per group). */
+function referenceFile(meta: DumpMeta, groups: DumpRow[][]): Uint8Array {
+  const md = new Map<string, string>([
+    ["format", meta.kind === "dump" ? "trt-debug/dump@1" : "trt-debug/inputs@1"],
+    ["model", meta.model],
+    ["precision", meta.precision],
+  ]);
+  for (const k of Object.keys(meta.extra).sort()) md.set(k, meta.extra[k]);
+  const schema = dumpSchema(md);
+  const w = new RecordBatchFileWriter();
+  w.reset(undefined, schema);
+  for (const g of groups) w.write(referenceRecordBatch(schema, g));
+  w.close();
+  return w.toUint8Array(true);
+}
+
+function expectSameBytes(got: Uint8Array, want: Uint8Array): void {
+  expect(got.byteLength).toBe(want.byteLength);
+  let first = -1;
+  for (let i = 0; i < got.byteLength && first < 0; i++) if (got[i] !== want[i]) first = i;
+  expect(first).toBe(-1);
+}
+
+function mediumRow(i: number, floats: number): DumpRow {
+  const v = Float32Array.from({ length: floats }, (_, k) => k * 0.25 - i);
+  return rowOf({ name: `m${i}`, dtype: "float32", dims: [floats], data: v }, i);
+}
+
+describe("IPC encoding", () => {
+  it("single rows: byte-identical to apache-arrow's RecordBatchFileWriter", async () => {
+    const rows = [...TENSORS.map((t, i) => rowOf(t, i)), mediumRow(99, 262144), mediumRow(100, 16385)];
+    const p = path.join(dir, "singles.arrow");
+    await writeDump(p, rows);
+    expectSameBytes(fs.readFileSync(p), referenceFile(META, rows.map((r) => [r])));
+  });
+
+  it("groups with nulls, strings and values large enough to grow buffers: byte-identical", async () => {
+    const strRow = (i: number): DumpRow =>
+      rowOf({ name: `s${i}`, dtype: "string", dims: [300], data: Array.from({ length: 300 }, (_, k) => (k % 7 ? `v${k}` : `é🙂${"x".repeat(k)}`)) }, i);
+    const groups: DumpRow[][] = [
+      TENSORS.map((t, i) => rowOf(t, i)),
+      // copied (< 64 KiB) and referenced (>= 64 KiB) values mixed in one batch, several MB
+      Array.from({ length: 60 }, (_, i) => mediumRow(i, i % 3 === 0 ? 30000 : 10000 + i)),
+      Array.from({ length: 40 }, (_, i) => strRow(i)),
+      Array.from({ length: 9 }, (_, i) => ({ ...mediumRow(i, 3), values: null, stats: { ...statsOf(null, 3), min: i % 2 ? null : -1 } })),
+      [rowOf({ name: "lone", dtype: "string", dims: [2], data: ["\ud800x", "a"] }, 0)],
+    ];
+    const p = path.join(dir, "groups.arrow");
+    const w = await DumpWriter.open(p, META);
+    for (const g of groups) await w.writeGroup(g);
+    await w.close();
+    // A lone surrogate is written as U+FFFD, as TextEncoder (and apache-arrow) write it.
+    expectSameBytes(fs.readFileSync(p), referenceFile(META, groups));
+    const { rows } = await readAll(p);
+    expect(rows.length).toBe(groups.reduce((s, g) => s + g.length, 0));
+    expect(rows[rows.length - 1].strValues).toEqual(["\ufffdx", "a"]);
+  });
+
+  it("writes issued without waiting are written together, one record batch each, in call order", async () => {
+    const rows = [
+      ...Array.from({ length: 300 }, (_, i) => rowOf(TENSORS[i % TENSORS.length], i)),
+      mediumRow(300, 262144),
+      mediumRow(301, 5),
+    ];
+    const p = path.join(dir, "concurrent.arrow");
+    const w = await DumpWriter.open(p, META);
+    const settled: number[] = [];
+    const writes = rows.map((r, i) => w.write(r).then(() => settled.push(i)));
+    writes.push(w.writeGroup([]).then(() => settled.push(-1)));
+    await Promise.all(writes);
+    expect(settled.slice(0, rows.length)).toEqual(rows.map((_, i) => i)); // resolved in order
+    expect(w.numRows).toBe(rows.length);
+    expect(fs.statSync(w.tempPath).size).toBe(w.bytes); // all of it in the file, nothing held back
+    await w.close();
+    expectSameBytes(fs.readFileSync(p), referenceFile(META, rows.map((r) => [r])));
+    expect(tableFromIPC(fs.readFileSync(p)).batches.length).toBe(rows.length);
+  });
+
+  it("a write issued after close() is rejected; those before it are in the file", async () => {
+    const p = path.join(dir, "order.arrow");
+    const w = await DumpWriter.open(p, META);
+    const a = w.write(rowOf(TENSORS[0], 0));
+    const b = w.write(rowOf(TENSORS[1], 1));
+    const closing = w.close();
+    const late = w.write(rowOf(TENSORS[2], 2));
+    await expect(a).resolves.toBeUndefined();
+    await expect(b).resolves.toBeUndefined();
+    await expect(closing).resolves.toBeUndefined();
+    await expect(late).rejects.toThrow(/closed/);
+    const { rows } = await readAll(p);
+    expect(rows.map((r) => r.tensor)).toEqual([TENSORS[0].name, TENSORS[1].name]);
+  });
+
+  it("queued writes behind an abort are rejected and leave nothing", async () => {
+    const p = path.join(dir, "queued-abort.arrow");
+    const w = await DumpWriter.open(p, META);
+    const writes = Array.from({ length: 20 }, (_, i) => w.write(rowOf(TENSORS[i % TENSORS.length], i)));
+    const aborting = w.abort();
+    const results = await Promise.allSettled(writes);
+    await aborting;
+    for (const r of results) if (r.status === "rejected") expect(String(r.reason)).toMatch(/aborted/);
+    expect(fs.existsSync(w.tempPath)).toBe(false);
+    expect(fs.existsSync(p)).toBe(false);
   });
 });

@@ -12,6 +12,7 @@ import {
   Int32,
   Int64,
   List,
+  RecordBatch,
   Schema,
   Struct,
   Type,
@@ -268,4 +269,74 @@ export function stringListColumn(rows: ReadonlyArray<readonly string[] | null>):
     valueOffsets: offsets,
     child: utf8Data(all),
   });
+}
+
+// ---------------------------------------------------------------------------------------
+// Reference record batch
+// ---------------------------------------------------------------------------------------
+
+/** What a record batch needs of a row (DumpRow in dump.ts). */
+export interface BatchRow {
+  order: number;
+  layer: string;
+  opType: string;
+  tensor: string;
+  dtype: string;
+  precision: string;
+  dims: readonly number[];
+  values: Float32Array | null;
+  valuesF64: Float64Array | null;
+  intValues: BigInt64Array | null;
+  strValues: readonly string[] | null;
+  stats: {
+    numel: number;
+    min: number | null;
+    max: number | null;
+    mean: number | null;
+    std: number | null;
+    nanCount: number;
+    posInfCount: number;
+    negInfCount: number;
+  };
+}
+
+const orZero = (x: number | null): number => (x === null ? 0 : x);
+
+/**
+ * The record batch holding `rows` (one row per tensor), assembled by apache-arrow. DumpWriter
+ * (dump.ts) does not use it: it encodes the same batch directly into IPC bytes, and must produce
+ * exactly what apache-arrow's RecordBatchFileWriter writes for this batch (the tests compare the
+ * two byte for byte). This is the specification of that layout.
+ */
+export function referenceRecordBatch(schema: Schema, rows: readonly BatchRow[]): RecordBatch {
+  const n = rows.length;
+  const i64 = (f: (r: BatchRow) => number | bigint): Data =>
+    int64Column(BigInt64Array.from(rows, (r) => BigInt(f(r))));
+  const f64 = (f: (r: BatchRow) => number | null): Data =>
+    float64Column(Float64Array.from(rows, (r) => orZero(f(r))), rows.map((r) => f(r) !== null));
+  const shapeChild = rows.map((r) => BigInt64Array.from(r.dims, (d) => BigInt(d)));
+  const children: Data[] = [
+    int32Column(Int32Array.from(rows, (r) => r.order)),
+    utf8Data(rows.map((r) => r.layer)),
+    utf8Data(rows.map((r) => r.opType)),
+    utf8Data(rows.map((r) => r.tensor)),
+    utf8Data(rows.map((r) => r.dtype)),
+    utf8Data(rows.map((r) => r.precision)),
+    numericListColumn(T_INT_VALUES, T_INT64, BigInt64Array, shapeChild),
+    numericListColumn(T_VALUES, T_F32, Float32Array, rows.map((r) => r.values)),
+    numericListColumn(T_VALUES_F64, T_F64, Float64Array, rows.map((r) => r.valuesF64)),
+    numericListColumn(T_INT_VALUES, T_INT64, BigInt64Array, rows.map((r) => r.intValues)),
+    stringListColumn(rows.map((r) => r.strValues)),
+    i64((r) => r.stats.numel),
+    f64((r) => r.stats.min),
+    f64((r) => r.stats.max),
+    f64((r) => r.stats.mean),
+    f64((r) => r.stats.std),
+    i64((r) => r.stats.nanCount),
+    i64((r) => r.stats.posInfCount + r.stats.negInfCount),
+    i64((r) => r.stats.posInfCount),
+    i64((r) => r.stats.negInfCount),
+  ];
+  const struct = makeData({ type: structOf(schema), length: n, nullCount: 0, children });
+  return new RecordBatch(schema, struct);
 }

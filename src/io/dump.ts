@@ -5,39 +5,19 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  Data,
-  Message,
-  RecordBatch,
-  RecordBatchFileWriter,
-  RecordBatchReader,
-  makeData,
-} from "apache-arrow";
+import { Data, Message, MetadataVersion, RecordBatch, RecordBatchReader } from "apache-arrow";
 import type { Schema, Vector } from "apache-arrow";
+import { FileBlock, Footer } from "apache-arrow/ipc/metadata/file";
+import {
+  BufferRegion,
+  FieldNode,
+  Message as ArrowMessage,
+  RecordBatch as RecordBatchHeader,
+} from "apache-arrow/ipc/metadata/message";
 import type { DType, HostTensor } from "../types.js";
 import { numel as numelOf } from "../types.js";
 import { UserError } from "../errors.js";
-import {
-  COL,
-  DUMP_FORMAT,
-  INPUTS_FORMAT,
-  RESERVED_META_KEYS,
-  T_F32,
-  T_F64,
-  T_INT64,
-  T_INT_VALUES,
-  T_VALUES,
-  T_VALUES_F64,
-  dumpSchema,
-  float64Column,
-  int32Column,
-  int64Column,
-  numericListColumn,
-  schemaMismatch,
-  stringListColumn,
-  structOf,
-  utf8Data,
-} from "./dump-schema.js";
+import { COL, DUMP_FORMAT, INPUTS_FORMAT, RESERVED_META_KEYS, dumpSchema, schemaMismatch } from "./dump-schema.js";
 import {
   hostTensorToValues as tensorToValueColumns,
   isDType,
@@ -119,42 +99,6 @@ export function valuesToHostTensor(row: DumpRow): HostTensor {
 
 type Chunk = Uint8Array;
 
-/**
- * apache-arrow's file writer, with its output taken as it is produced instead of queued:
- * every byte the writer emits passes through `_write`, so after `write(batch)` returns the
- * pending chunks are exactly that batch's bytes (views on the batch's own buffers, no copy).
- */
-class ChunkingFileWriter extends RecordBatchFileWriter {
-  pending: Chunk[] = [];
-  pendingBytes = 0;
-
-  protected override _write(chunk: ArrayBufferView | ArrayBuffer | string): this {
-    if (!this._started) return this;
-    let b: Uint8Array;
-    if (typeof chunk === "string") b = new TextEncoder().encode(chunk);
-    else if (chunk instanceof ArrayBuffer) b = new Uint8Array(chunk);
-    else b = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (b.byteLength > 0) {
-      this.pending.push(b);
-      this.pendingBytes += b.byteLength;
-      this._position += b.byteLength;
-    }
-    return this;
-  }
-
-  /** False once the writer has finished its file (it does so by itself on a schema change). */
-  get started(): boolean {
-    return this._started;
-  }
-
-  take(): { chunks: Chunk[]; bytes: number } {
-    const out = { chunks: this.pending, bytes: this.pendingBytes };
-    this.pending = [];
-    this.pendingBytes = 0;
-    return out;
-  }
-}
-
 /** Writers opened and not yet closed or aborted, for abortOpenDumpsSync. */
 const openWriters = new Set<DumpWriter>();
 
@@ -182,7 +126,7 @@ async function writeAll(fh: fs.promises.FileHandle, chunks: Chunk[], bytes: numb
       groupBytes = pieces[i].byteLength;
       j = i + 1;
     }
-    const group = pieces.slice(i, j);
+    const group = i === 0 && j === pieces.length ? pieces : pieces.slice(i, j);
     let { bytesWritten } = await fh.writev(group);
     while (bytesWritten < groupBytes) {
       // Short write: skip what was written and write the rest.
@@ -254,40 +198,457 @@ function validateRow(row: DumpRow): void {
   }
 }
 
-const nullable = (x: number | null): number => (x === null ? 0 : x);
+// ---------------------------------------------------------------------------------------
+// Record batch encoding
+//
+// The schema is fixed, so a record batch is always the same 25 field nodes and 56 buffers (in
+// the order apache-arrow's VectorAssembler visits them; see referenceRecordBatch in
+// dump-schema.ts). Its message metadata is therefore one flatbuffer layout whose only variable
+// parts are the int64 lengths and offsets: it is encoded once by apache-arrow with sentinel
+// values, and each batch copies that template and patches the numbers in. The body is written
+// straight from the rows: small buffers into one scratch buffer, large tensor values as views
+// on the caller's arrays (no copy), all of it in one writev. The bytes are exactly those of
+// apache-arrow's RecordBatchFileWriter (test/io-dump.test.ts compares them).
+// ---------------------------------------------------------------------------------------
 
-/** The record batch holding `rows` (one row per tensor). */
-function makeBatch(schema: Schema, rows: readonly DumpRow[]): RecordBatch {
-  const n = rows.length;
-  const i64 = (f: (r: DumpRow) => number | bigint): Data =>
-    int64Column(BigInt64Array.from(rows, (r) => BigInt(f(r))));
-  const f64 = (f: (r: DumpRow) => number | null): Data =>
-    float64Column(Float64Array.from(rows, (r) => nullable(f(r))), rows.map((r) => f(r) !== null));
-  const shapeChild = rows.map((r) => BigInt64Array.from(r.dims, (d) => BigInt(d)));
-  const children: Data[] = [
-    int32Column(Int32Array.from(rows, (r) => r.order)),
-    utf8Data(rows.map((r) => r.layer)),
-    utf8Data(rows.map((r) => r.opType)),
-    utf8Data(rows.map((r) => r.tensor)),
-    utf8Data(rows.map((r) => r.dtype)),
-    utf8Data(rows.map((r) => r.precision)),
-    numericListColumn(T_INT_VALUES, T_INT64, BigInt64Array, shapeChild),
-    numericListColumn(T_VALUES, T_F32, Float32Array, rows.map((r) => r.values)),
-    numericListColumn(T_VALUES_F64, T_F64, Float64Array, rows.map((r) => r.valuesF64)),
-    numericListColumn(T_INT_VALUES, T_INT64, BigInt64Array, rows.map((r) => r.intValues)),
-    stringListColumn(rows.map((r) => r.strValues)),
-    i64((r) => r.stats.numel),
-    f64((r) => r.stats.min),
-    f64((r) => r.stats.max),
-    f64((r) => r.stats.mean),
-    f64((r) => r.stats.std),
-    i64((r) => r.stats.nanCount),
-    i64((r) => r.stats.posInfCount + r.stats.negInfCount),
-    i64((r) => r.stats.posInfCount),
-    i64((r) => r.stats.negInfCount),
-  ];
-  const struct = makeData({ type: structOf(schema), length: n, nullCount: 0, children });
-  return new RecordBatch(schema, struct);
+const N_NODES = 25;
+const N_BUFFERS = 56;
+/** Slots of the metadata template: 0 batch length, 1 body length, then nodes, then buffers. */
+const SLOT_NODE = 2;
+const SLOT_BUFFER = SLOT_NODE + 2 * N_NODES;
+const N_SLOTS = SLOT_BUFFER + 2 * N_BUFFERS;
+
+interface MessageTemplate {
+  /** Continuation marker, metadata length, flatbuffer Message and padding to 8 bytes. */
+  bytes: Uint8Array;
+  /** Byte position of each int64 slot in `bytes`. */
+  slotAt: Int32Array;
+}
+
+let template: MessageTemplate | null = null;
+
+function messageTemplate(): MessageTemplate {
+  if (template) return template;
+  // Sentinels: distinct values whose 8 little-endian bytes cannot appear elsewhere by chance
+  // (checked: each must occur exactly once).
+  const sentinel = (k: number): number => 0x1357b * TWO32 + 0x9bdf0000 + k;
+  const nodes = Array.from({ length: N_NODES }, (_, i) => new FieldNode(sentinel(SLOT_NODE + 2 * i), sentinel(SLOT_NODE + 2 * i + 1)));
+  const buffers = Array.from(
+    { length: N_BUFFERS },
+    (_, i) => new BufferRegion(sentinel(SLOT_BUFFER + 2 * i), sentinel(SLOT_BUFFER + 2 * i + 1)),
+  );
+  // As apache-arrow's writer builds it: no compression, no variadic buffers, no batch metadata.
+  const header = new RecordBatchHeader(sentinel(0), nodes, buffers, null, [], new Map());
+  const fb = ArrowMessage.encode(ArrowMessage.from(header, sentinel(1)));
+  const size = (8 + fb.byteLength + 7) & ~7;
+  const bytes = new Uint8Array(size);
+  const dv = new DataView(bytes.buffer);
+  dv.setInt32(0, -1, true);
+  dv.setInt32(4, size - 8, true);
+  bytes.set(fb, 8);
+  const slotAt = new Int32Array(N_SLOTS).fill(-1);
+  for (let at = 8; at + 8 <= 8 + fb.byteLength; at++) {
+    if (dv.getUint16(at + 2, true) !== 0x9bdf || dv.getUint32(at + 4, true) !== 0x1357b) continue;
+    const k = dv.getUint16(at, true);
+    if (k >= N_SLOTS || slotAt[k] !== -1) throw new Error("internal: record batch metadata template is ambiguous");
+    slotAt[k] = at;
+  }
+  if (slotAt.includes(-1)) throw new Error("internal: record batch metadata template lacks a slot");
+  template = { bytes, slotAt };
+  return template;
+}
+
+/** Typed arrays at least this large are written from their own memory instead of copied. */
+const EXTERNAL_MIN = 64 * 1024;
+/** Bytes of encoded batches after which the writer writes them out before encoding more. */
+const FLUSH_BYTES = 8 << 20;
+/** Scratch bytes after which the writer writes them out before encoding more. */
+const FLUSH_SCRATCH = 1 << 20;
+/** Scratch buffers larger than this are dropped after a write (a rare huge string row). */
+const SCRATCH_KEEP = 4 << 20;
+const INT32_MAX = 0x7fffffff;
+const TWO32 = 4294967296;
+
+const encoder = new TextEncoder();
+const f64Cell = new Float64Array(1);
+const f64Words = new Uint32Array(f64Cell.buffer);
+
+function asBytes(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Scratch pieces [start, end) are views on the scratch buffer once a write takes them. */
+type Piece = Uint8Array | { start: number; end: number };
+
+/**
+ * Encodes record batches (message + body) into pieces for one writev. Pieces refer to the
+ * scratch buffer and to the rows' own value arrays, so a `take`n write must complete before
+ * the next `encode`.
+ */
+class BatchEncoder {
+  private readonly template = messageTemplate();
+  private readonly slotAt = this.template.slotAt;
+  private buf: Uint8Array = new Uint8Array(64 * 1024);
+  private dv: DataView = new DataView(this.buf.buffer);
+  private pos = 0;
+  private segStart = 0;
+  private pieces: Piece[] = [];
+  /** Bytes encoded since the last take (scratch and external). */
+  bytes = 0;
+  // Per batch:
+  private metaAt = 0;
+  private bodyOff = 0;
+  private nodeIx = 0;
+  private bufIx = 0;
+
+  /** True once enough is encoded that it should be written before more is encoded. */
+  get full(): boolean {
+    return this.bytes >= FLUSH_BYTES || this.pos >= FLUSH_SCRATCH || this.pieces.length >= 512;
+  }
+
+  /**
+   * Appends the record batch of `rows` (at least one); returns its metadata and body lengths.
+   * On error nothing of the batch remains.
+   */
+  encode(rows: readonly DumpRow[]): { metaLength: number; bodyLength: number } {
+    const saved = { pos: this.pos, segStart: this.segStart, pieces: this.pieces.length, bytes: this.bytes };
+    try {
+      return this.encodeBatch(rows);
+    } catch (e) {
+      this.pos = saved.pos;
+      this.segStart = saved.segStart;
+      this.pieces.length = saved.pieces;
+      this.bytes = saved.bytes;
+      throw e;
+    }
+  }
+
+  /** The pieces for writev, and their total; resets the encoder. */
+  take(): { chunks: Chunk[]; bytes: number } {
+    this.closeSegment();
+    const buf = this.buf;
+    const chunks = this.pieces.map((p) => (p instanceof Uint8Array ? p : buf.subarray(p.start, p.end)));
+    const out = { chunks, bytes: this.bytes };
+    this.pieces = [];
+    this.pos = 0;
+    this.segStart = 0;
+    this.bytes = 0;
+    if (buf.byteLength > SCRATCH_KEEP) this.setBuffer(new Uint8Array(64 * 1024));
+    return out;
+  }
+
+  private setBuffer(b: Uint8Array): void {
+    this.buf = b;
+    this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  private ensure(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.byteLength) return;
+    const b = new Uint8Array(Math.max(need, 2 * this.buf.byteLength));
+    b.set(this.buf.subarray(0, this.pos));
+    this.setBuffer(b);
+  }
+
+  /** Reserves n scratch bytes (contents to be written by the caller); returns their position. */
+  private reserve(n: number): number {
+    this.ensure(n);
+    const at = this.pos;
+    this.pos += n;
+    this.bytes += n;
+    return at;
+  }
+
+  private closeSegment(): void {
+    if (this.pos > this.segStart) this.pieces.push({ start: this.segStart, end: this.pos });
+    this.segStart = this.pos;
+  }
+
+  private putBytes(b: Uint8Array): void {
+    if (b.byteLength >= EXTERNAL_MIN) {
+      this.closeSegment();
+      this.pieces.push(b);
+      this.bytes += b.byteLength;
+    } else if (b.byteLength > 0) {
+      const at = this.reserve(b.byteLength); // may replace this.buf: reserve first
+      this.buf.set(b, at);
+    }
+  }
+
+  /** Zero padding after a buffer of `len` bytes, up to a multiple of 8. */
+  private pad(len: number): void {
+    const n = ((len + 7) & ~7) - len;
+    if (n > 0) {
+      const at = this.reserve(n); // may replace this.buf: reserve first
+      this.buf.fill(0, at, at + n);
+    }
+  }
+
+  private setI64(at: number, v: number): void {
+    // v is a non-negative integer (a count, length or offset): two 32-bit words.
+    this.dv.setUint32(at, v % TWO32, true);
+    this.dv.setUint32(at + 4, Math.floor(v / TWO32), true);
+  }
+
+  private slot(k: number, v: number): void {
+    this.setI64(this.metaAt + this.slotAt[k], v);
+  }
+
+  private node(length: number, nullCount: number): void {
+    this.slot(SLOT_NODE + 2 * this.nodeIx, length);
+    this.slot(SLOT_NODE + 2 * this.nodeIx + 1, nullCount);
+    this.nodeIx++;
+  }
+
+  /** Declares the next body buffer: `len` bytes, stored padded to 8. */
+  private region(len: number): void {
+    const padded = (len + 7) & ~7;
+    this.slot(SLOT_BUFFER + 2 * this.bufIx, this.bodyOff);
+    this.slot(SLOT_BUFFER + 2 * this.bufIx + 1, padded);
+    this.bufIx++;
+    this.bodyOff += padded;
+  }
+
+  /** Validity buffer: empty when there are no nulls, else the packed bitmap. */
+  private validity(n: number, nulls: number, valid: (i: number) => boolean): void {
+    if (nulls === 0) {
+      this.region(0);
+      return;
+    }
+    const len = (n + 7) >> 3;
+    this.region(len);
+    const at = this.reserve(len);
+    const b = this.buf;
+    b.fill(0, at, at + len);
+    for (let i = 0; i < n; i++) if (valid(i)) b[at + (i >> 3)] |= 1 << (i & 7);
+    this.pad(len);
+  }
+
+  /** An int32 offsets buffer of n + 1 entries; returns its position (entries written later). */
+  private offsets(n: number): number {
+    const len = 4 * (n + 1);
+    this.region(len);
+    const at = this.reserve(len);
+    this.pad(len);
+    this.dv.setInt32(at, 0, true);
+    return at;
+  }
+
+  /** UTF-8 bytes of s into the scratch buffer; returns their number. */
+  private putString(s: string): number {
+    const n = s.length;
+    this.ensure(3 * n);
+    const b = this.buf;
+    const start = this.pos;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[start + i] = c;
+    }
+    let len = i;
+    if (i < n) {
+      // Not ASCII: as TextEncoder.encode writes it (lone surrogates become U+FFFD).
+      len = i + encoder.encodeInto(s.slice(i), b.subarray(start + i)).written;
+    }
+    this.pos += len;
+    this.bytes += len;
+    return len;
+  }
+
+  /** A Utf8 column (no nulls) of `count` strings. */
+  private utf8(count: number, get: (i: number) => string): void {
+    this.node(count, 0);
+    this.region(0);
+    const off = this.offsets(count);
+    // The data buffer comes next; its length is known once the strings are encoded.
+    const ix = this.bufIx++;
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      total += this.putString(get(i));
+      if (total > INT32_MAX) throw new RangeError("utf8 column exceeds 2 GiB (Arrow Utf8 offsets are int32)");
+      this.dv.setInt32(off + 4 * (i + 1), total, true);
+    }
+    const padded = (total + 7) & ~7;
+    this.slot(SLOT_BUFFER + 2 * ix, this.bodyOff);
+    this.slot(SLOT_BUFFER + 2 * ix + 1, padded);
+    this.bodyOff += padded;
+    this.pad(total);
+  }
+
+  /** A nullable List<Float32|Float64|Int64> column over per-row arrays (null: null list). */
+  private numericList(rows: readonly DumpRow[], get: (r: DumpRow) => Float32Array | Float64Array | BigInt64Array | null): void {
+    const n = rows.length;
+    let nulls = 0;
+    let total = 0;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const a = get(rows[i]);
+      if (a === null) nulls++;
+      else {
+        total += a.length;
+        bytes += a.byteLength;
+      }
+    }
+    if (total > INT32_MAX) throw new RangeError("tensor has more than 2^31-1 elements: too large for one Arrow List entry");
+    this.node(n, nulls);
+    this.validity(n, nulls, (i) => get(rows[i]) !== null);
+    const off = this.offsets(n);
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      k += get(rows[i])?.length ?? 0;
+      this.dv.setInt32(off + 4 * (i + 1), k, true);
+    }
+    this.node(total, 0);
+    this.region(0);
+    this.region(bytes);
+    for (let i = 0; i < n; i++) {
+      const a = get(rows[i]);
+      if (a !== null && a.length > 0) this.putBytes(asBytes(a));
+    }
+    this.pad(bytes);
+  }
+
+  /** An Int64 column (no nulls) of non-negative integers. */
+  private int64(rows: readonly DumpRow[], get: (r: DumpRow) => number): void {
+    const n = rows.length;
+    this.node(n, 0);
+    this.region(0);
+    this.region(8 * n);
+    const at = this.reserve(8 * n);
+    for (let i = 0; i < n; i++) this.setI64(at + 8 * i, get(rows[i]));
+  }
+
+  /** A nullable Float64 column (nulls stored as 0). */
+  private float64(rows: readonly DumpRow[], get: (r: DumpRow) => number | null): void {
+    const n = rows.length;
+    let nulls = 0;
+    for (let i = 0; i < n; i++) if (get(rows[i]) === null) nulls++;
+    this.node(n, nulls);
+    this.validity(n, nulls, (i) => get(rows[i]) !== null);
+    this.region(8 * n);
+    const at = this.reserve(8 * n);
+    for (let i = 0; i < n; i++) {
+      f64Cell[0] = get(rows[i]) ?? 0; // stored as Float64Array stores it (NaN bits included)
+      this.dv.setUint32(at + 8 * i, f64Words[0], true);
+      this.dv.setUint32(at + 8 * i + 4, f64Words[1], true);
+    }
+  }
+
+  private encodeBatch(rows: readonly DumpRow[]): { metaLength: number; bodyLength: number } {
+    const t = this.template;
+    const n = rows.length;
+    this.metaAt = this.reserve(t.bytes.byteLength);
+    this.buf.set(t.bytes, this.metaAt);
+    const bodyStart = this.bytes;
+    this.bodyOff = 0;
+    this.nodeIx = 0;
+    this.bufIx = 0;
+
+    // order: Int32
+    this.node(n, 0);
+    this.region(0);
+    this.region(4 * n);
+    const at = this.reserve(4 * n);
+    for (let i = 0; i < n; i++) this.dv.setInt32(at + 4 * i, rows[i].order, true);
+    this.pad(4 * n);
+    // layer, op_type, tensor, dtype, precision: Utf8
+    this.utf8(n, (i) => rows[i].layer);
+    this.utf8(n, (i) => rows[i].opType);
+    this.utf8(n, (i) => rows[i].tensor);
+    this.utf8(n, (i) => rows[i].dtype);
+    this.utf8(n, (i) => rows[i].precision);
+    // shape: List<Int64>, no nulls
+    let dims = 0;
+    for (const r of rows) dims += r.dims.length;
+    this.node(n, 0);
+    this.region(0);
+    const off = this.offsets(n);
+    for (let i = 0, k = 0; i < n; i++) {
+      k += rows[i].dims.length;
+      this.dv.setInt32(off + 4 * (i + 1), k, true);
+    }
+    this.node(dims, 0);
+    this.region(0);
+    this.region(8 * dims);
+    let d = this.reserve(8 * dims);
+    for (const r of rows) for (const x of r.dims) (this.setI64(d, x), (d += 8));
+    // values, values_f64, int_values: nullable lists
+    this.numericList(rows, (r) => r.values);
+    this.numericList(rows, (r) => r.valuesF64);
+    this.numericList(rows, (r) => r.intValues);
+    // str_values: nullable List<Utf8>
+    let strNulls = 0;
+    let strs = 0;
+    for (const r of rows) {
+      if (r.strValues === null) strNulls++;
+      else strs += r.strValues.length;
+    }
+    if (strs > INT32_MAX) throw new RangeError("string tensor has more than 2^31-1 elements");
+    this.node(n, strNulls);
+    this.validity(n, strNulls, (i) => rows[i].strValues !== null);
+    const soff = this.offsets(n);
+    for (let i = 0, k = 0; i < n; i++) {
+      k += rows[i].strValues?.length ?? 0;
+      this.dv.setInt32(soff + 4 * (i + 1), k, true);
+    }
+    let ri = 0;
+    let si = 0;
+    this.utf8(strs, () => {
+      for (;;) {
+        const s = rows[ri].strValues;
+        if (s !== null && si < s.length) return s[si++];
+        ri++;
+        si = 0;
+      }
+    });
+    // statistics
+    this.int64(rows, (r) => r.stats.numel);
+    this.float64(rows, (r) => r.stats.min);
+    this.float64(rows, (r) => r.stats.max);
+    this.float64(rows, (r) => r.stats.mean);
+    this.float64(rows, (r) => r.stats.std);
+    this.int64(rows, (r) => r.stats.nanCount);
+    this.int64(rows, (r) => r.stats.posInfCount + r.stats.negInfCount);
+    this.int64(rows, (r) => r.stats.posInfCount);
+    this.int64(rows, (r) => r.stats.negInfCount);
+
+    if (this.nodeIx !== N_NODES || this.bufIx !== N_BUFFERS || this.bytes - bodyStart !== this.bodyOff) {
+      throw new Error("internal: record batch layout does not match its metadata");
+    }
+    this.slot(0, n);
+    this.slot(1, this.bodyOff);
+    return { metaLength: t.bytes.byteLength, bodyLength: this.bodyOff };
+  }
+}
+
+const ARROW_MAGIC = Uint8Array.of(0x41, 0x52, 0x52, 0x4f, 0x57, 0x31); // "ARROW1"
+
+/** Start of an Arrow IPC file as apache-arrow writes it: magic and padding to 8 bytes. */
+function fileHeader(): Uint8Array {
+  const b = new Uint8Array(8);
+  b.set(ARROW_MAGIC);
+  return b;
+}
+
+/** End of the file: end-of-stream marker, footer (schema and blocks), its length, magic. */
+function fileTrailer(schema: Schema, blocks: readonly FileBlock[]): Uint8Array {
+  const footer = Footer.encode(new Footer(schema, MetadataVersion.V5, blocks as FileBlock[], []));
+  const b = new Uint8Array(8 + footer.byteLength + 4 + 6);
+  const dv = new DataView(b.buffer);
+  dv.setInt32(0, -1, true);
+  dv.setInt32(4, 0, true);
+  b.set(footer, 8);
+  dv.setInt32(8 + footer.byteLength, footer.byteLength, true);
+  b.set(ARROW_MAGIC, 8 + footer.byteLength + 4);
+  return b;
+}
+
+/** A write waiting in the queue: its rows (one record batch) and its promise's settlers. */
+interface PendingWrite {
+  rows: readonly DumpRow[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
 type WriterState = "open" | "closing" | "closed" | "aborted";
@@ -296,18 +657,22 @@ type WriterState = "open" | "closing" | "closed" | "aborted";
  * Streams rows to an Arrow IPC file. Each `write` appends one record batch and resolves once
  * its bytes are in the file; memory use is one batch, whatever the number of rows. The file is
  * written as `${path}.tmp-${pid}` and renamed to `path` by `close`, so `path` only ever holds
- * complete files.
+ * complete files. Writes issued without waiting for the previous ones are written together
+ * (one writev for many small batches), still one record batch each and in call order.
  */
 export class DumpWriter {
   readonly path: string;
   readonly tempPath: string;
   readonly meta: DumpMeta;
   private readonly schema: Schema;
-  private readonly writer: ChunkingFileWriter;
+  private readonly encoder = new BatchEncoder();
+  private readonly blocks: FileBlock[] = [];
   private fh: fs.promises.FileHandle | null;
   private state: WriterState = "open";
   private tail: Promise<void> = Promise.resolve();
   private failure: unknown = null;
+  /** Writes queued behind the last queued operation, not yet started: later writes join it. */
+  private joinable: PendingWrite[] | null = null;
   private rowsWritten = 0;
   private bytesWritten = 0;
   private durable = false;
@@ -318,7 +683,6 @@ export class DumpWriter {
     this.meta = meta;
     this.schema = schema;
     this.fh = null;
-    this.writer = new ChunkingFileWriter();
   }
 
   /**
@@ -350,8 +714,7 @@ export class DumpWriter {
         throw new Error(`${p}: DumpWriter was aborted while opening`);
       }
       w.fh = fh;
-      w.writer.reset(undefined, schema); // starts the file: magic + padding
-      await w.flush();
+      await w.writeOut([fileHeader()], 8);
     } catch (e) {
       await w.abort();
       await fs.promises.rm(w.tempPath, { force: true }).catch(() => undefined);
@@ -376,8 +739,9 @@ export class DumpWriter {
   }
 
   /**
-   * Appends several rows as one record batch (for many small tensors). Values of a group are
-   * copied into one buffer per column; single rows are written without copying.
+   * Appends several rows as one record batch (for many small tensors); resolves when its bytes
+   * are written to the file. Values of 64 KiB or more are written from the rows' own arrays
+   * (leave them unmodified until then); smaller ones are copied.
    */
   writeGroup(rows: readonly DumpRow[]): Promise<void> {
     // A bad row is the caller's mistake: reject it before anything is queued or written.
@@ -386,15 +750,24 @@ export class DumpWriter {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.enqueue(async () => {
-      if (rows.length === 0) return;
-      const batch = makeBatch(this.schema, rows); // throws before any byte is emitted
-      await this.emit(() => {
-        this.writer.write(batch);
-        // apache-arrow ends the file instead of writing a batch whose schema differs.
-        if (!this.writer.started) throw new Error("internal: record batch schema differs from the file's");
+    return new Promise<void>((resolve, reject) => {
+      const item: PendingWrite = { rows, resolve, reject };
+      if (this.joinable) {
+        this.joinable.push(item);
+        return;
+      }
+      const items = [item];
+      const run = this.enqueue(
+        () => this.writeItems(items),
+        () => {
+          if (this.joinable === items) this.joinable = null;
+        },
+      );
+      this.joinable = items;
+      // Whatever did not get written fails with the reason (settled writes ignore this).
+      run.catch((e: unknown) => {
+        for (const it of items) it.reject(e);
       });
-      this.rowsWritten += rows.length;
     });
   }
 
@@ -406,7 +779,8 @@ export class DumpWriter {
     if (this.state === "closed") return Promise.resolve();
     const run = this.enqueue(async () => {
       this.state = "closing";
-      await this.emit(() => this.writer.close()); // the footer
+      const trailer = fileTrailer(this.schema, this.blocks);
+      await this.writeOut([trailer], trailer.byteLength);
       const fh = this.fh;
       if (!fh || this.state !== "closing") throw new Error(`${this.path}: dump was aborted while closing`);
       if (this.durable) await fh.sync();
@@ -433,11 +807,6 @@ export class DumpWriter {
     openWriters.delete(this);
     const fh = this.fh;
     this.fh = null;
-    try {
-      this.writer.abort();
-    } catch {
-      /* already closed */
-    }
     // Let an in-flight write finish before closing its handle (it fails harmlessly otherwise).
     await this.tail.catch(() => undefined);
     if (fh) await fh.close().catch(() => undefined);
@@ -459,8 +828,14 @@ export class DumpWriter {
     if (fh) void fh.close().catch(() => undefined);
   }
 
-  private enqueue(op: () => Promise<void>): Promise<void> {
+  /**
+   * Queues an operation behind the previous ones. `onStart` runs when its turn comes, before
+   * the state checks. Any newly queued operation ends the joinable write group.
+   */
+  private enqueue(op: () => Promise<void>, onStart?: () => void): Promise<void> {
+    this.joinable = null;
     const run = this.tail.then(async () => {
+      onStart?.();
       if (this.failure !== null) throw this.failure;
       if (this.state !== "open") {
         throw new Error(`${this.path}: DumpWriter is ${this.state === "closing" ? "closed" : this.state}`);
@@ -471,24 +846,54 @@ export class DumpWriter {
     return run;
   }
 
-  /** Runs a step of the Arrow writer and writes what it emitted; a failure here is final. */
-  private async emit(step: () => void): Promise<void> {
+  /**
+   * Encodes and writes queued writes, one record batch each, as few writev calls as memory
+   * allows; each write resolves once its bytes are in the file. A row that cannot be encoded
+   * fails its own write only; a failed file write is final.
+   */
+  private async writeItems(items: readonly PendingWrite[]): Promise<void> {
+    const enc = this.encoder;
+    let encoded: PendingWrite[] = [];
+    let rows = 0;
+    const flush = async (): Promise<void> => {
+      const { chunks, bytes } = enc.take();
+      await this.writeOut(chunks, bytes);
+      this.rowsWritten += rows;
+      for (const it of encoded) it.resolve();
+      encoded = [];
+      rows = 0;
+    };
+    for (const it of items) {
+      if (it.rows.length > 0) {
+        const offset = this.bytesWritten + enc.bytes;
+        let m: { metaLength: number; bodyLength: number };
+        try {
+          m = enc.encode(it.rows);
+        } catch (e) {
+          it.reject(e);
+          continue;
+        }
+        this.blocks.push(new FileBlock(m.metaLength, m.bodyLength, offset));
+        rows += it.rows.length;
+      }
+      encoded.push(it);
+      if (enc.full) await flush();
+    }
+    await flush();
+  }
+
+  /** Writes bytes at the end of the file; a failure here is final. */
+  private async writeOut(chunks: Chunk[], bytes: number): Promise<void> {
     try {
-      step();
-      await this.flush();
+      if (bytes === 0) return;
+      const fh = this.fh;
+      if (!fh || this.state === "aborted") throw new Error(`${this.path}: DumpWriter was aborted`);
+      await writeAll(fh, chunks, bytes);
+      this.bytesWritten += bytes;
     } catch (e) {
       this.failure = e;
       throw e;
     }
-  }
-
-  private async flush(): Promise<void> {
-    const { chunks, bytes } = this.writer.take();
-    if (bytes === 0) return;
-    const fh = this.fh;
-    if (!fh || this.state === "aborted") throw new Error(`${this.path}: DumpWriter was aborted`);
-    await writeAll(fh, chunks, bytes);
-    this.bytesWritten += bytes;
   }
 }
 
