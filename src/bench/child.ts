@@ -1,6 +1,7 @@
 /**
  * One measured job in a fresh process (so peak RSS belongs to that job alone).
- * Usage: tsx src/bench/child.ts bare|tool MODEL OUTDIR
+ * Usage: node dist/bench/child.js bare|tool|capture MODEL OUTDIR
+ * (capture = run --fp16 --mark-all without --save-outputs: every tensor fetched, stats computed)
  * Prints one JSON line: { ms, maxRssMB }.
  */
 import * as fs from "node:fs";
@@ -21,7 +22,7 @@ if (mode === "bare") {
   }
   await s.run(feeds);
 } else {
-  await runModel({ model: model!, precisions: ["fp16"], capture: { kind: "all" }, saveOutputs: outDir });
+  await runModel({ model: model!, precisions: ["fp16"], capture: { kind: "all" }, saveOutputs: mode === "tool" ? outDir : undefined });
 }
 const ms = performance.now() - t0;
 process.stdout.write(JSON.stringify({ ms, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + "\n");

@@ -11,7 +11,7 @@ import type { BenchLine } from "./types.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 
-async function child(mode: "bare" | "tool", model: string, out: string): Promise<{ ms: number; maxRssMB: number }> {
+async function child(mode: "bare" | "tool" | "capture", model: string, out: string): Promise<{ ms: number; maxRssMB: number }> {
   fs.rmSync(out, { recursive: true, force: true });
   // The compiled CLI code (dist/), as users run it: no TypeScript transpiling inside the timing.
   const r = await execa("node", [path.join(ROOT, "dist/bench/child.js"), mode, model, out], { cwd: ROOT, env: { TRT_DEBUG_QUIET_NUMERIC: "1" } });
@@ -20,11 +20,13 @@ async function child(mode: "bare" | "tool", model: string, out: string): Promise
 
 export async function benchRunOverhead(label: string, model: string, activationBytes: number | null, reps = 3): Promise<BenchLine[]> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "trtdbg-bench-"));
-  let bare = { ms: Infinity, maxRssMB: 0 }, tool = { ms: Infinity, maxRssMB: 0 };
+  let bare = { ms: Infinity, maxRssMB: 0 }, tool = { ms: Infinity, maxRssMB: 0 }, cap = { ms: Infinity, maxRssMB: 0 };
   for (let i = 0; i < reps; i++) {
     const b = await child("bare", model, path.join(out, "b"));
+    const c = await child("capture", model, path.join(out, "c"));
     const t = await child("tool", model, path.join(out, "t"));
     if (b.ms < bare.ms) bare = b;
+    if (c.ms < cap.ms) cap = c;
     if (t.ms < tool.ms) tool = t;
   }
   let written = 0;
@@ -34,6 +36,7 @@ export async function benchRunOverhead(label: string, model: string, activationB
     { name: `${label}: bare onnxruntime-node inference (load + session + run)`, value: bare.ms, unit: "ms" },
     { name: `${label}: run --fp16 --mark-all --save-outputs`, value: tool.ms, unit: "ms", note: `${(written / 1e6).toFixed(1)} MB of Arrow written` },
     { name: `${label}: ratio tool/bare (target <= 1.25)`, value: tool.ms / bare.ms, unit: "x" },
+    { name: `${label}: run --fp16 --mark-all without --save-outputs`, value: cap.ms, unit: "ms", note: `ratio to bare ${(cap.ms / bare.ms).toFixed(2)}x: the rest of the gap is writing the Arrow files` },
     { name: `${label}: peak RSS tool`, value: tool.maxRssMB, unit: "MB", note: `bare onnxruntime ${bare.maxRssMB.toFixed(0)} MB` },
   ];
   if (activationBytes !== null) {
