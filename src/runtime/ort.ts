@@ -7,7 +7,7 @@ export type OrtTensor = ort.Tensor;
 export type Session = ort.InferenceSession;
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
 
-ort.env.logLevel = "error";
+ort.env.logLevel = "fatal";
 
 export interface SessionOptions {
   optimizationLevel?: OptimizationLevel;
@@ -29,7 +29,7 @@ export async function createSession(bytes: Uint8Array, label: string, o: Session
     return await ort.InferenceSession.create(bytes, {
       graphOptimizationLevel: o.optimizationLevel ?? "all",
       intraOpNumThreads: o.intraOpThreads ?? 0,
-      logSeverityLevel: 3,
+      logSeverityLevel: 4, // fatal only: errors reach the user once, as the one-line UserError below
       // Q/DQ nodes (int8 emulation, explicit Q/DQ models) run as written: no fusion into
       // integer kernels (QLinearConv, weight re-quantization), which would change the values.
       extra: { session: { disable_quant_qdq: "1" } },
