@@ -3,6 +3,7 @@
  * low-level helpers that turn rows into Arrow column data without copying tensor values.
  * docs/file-formats.md documents every field; keep the two in step.
  */
+import type { DumpRow } from "./dump.js";
 import {
   Data,
   DataType,
@@ -275,30 +276,8 @@ export function stringListColumn(rows: ReadonlyArray<readonly string[] | null>):
 // Reference record batch
 // ---------------------------------------------------------------------------------------
 
-/** What a record batch needs of a row (DumpRow in dump.ts). */
-export interface BatchRow {
-  order: number;
-  layer: string;
-  opType: string;
-  tensor: string;
-  dtype: string;
-  precision: string;
-  dims: readonly number[];
-  values: Float32Array | null;
-  valuesF64: Float64Array | null;
-  intValues: BigInt64Array | null;
-  strValues: readonly string[] | null;
-  stats: {
-    numel: number;
-    min: number | null;
-    max: number | null;
-    mean: number | null;
-    std: number | null;
-    nanCount: number;
-    posInfCount: number;
-    negInfCount: number;
-  };
-}
+/** What a record batch needs of a row: a DumpRow (dump.ts). */
+export type BatchRow = DumpRow;
 
 const orZero = (x: number | null): number => (x === null ? 0 : x);
 
