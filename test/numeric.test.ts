@@ -973,3 +973,143 @@ describe("backend selection", () => {
     expect(numericBackend().backend).toBe(process.env.TRT_DEBUG_NO_NATIVE === "1" ? "typescript" : "native");
   });
 });
+
+// ---- metric kernels: the native fast paths ---------------------------------------------------
+// The native AVX2 kernels take shortcuts that must not show: vector groups screened for new
+// maxima and NaN/Inf (which go to scalar code), the rel maximum checked once per block, the
+// smallest histogram key found by scanning the histograms for large chunks, absHistogram bins
+// bracketed by two multiplications instead of a division. Data built to hit those paths.
+
+function floatNext(v: number, dir: 1 | -1): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer);
+  if (v === 0) return dir > 0 ? 1.401298464324817e-45 : -1.401298464324817e-45;
+  u[0] = u[0]! + (v > 0 === dir > 0 ? 1 : -1);
+  return f[0]!;
+}
+
+function fastPathDiffCases(): { name: string; r: Float32Array; c: Float32Array }[] {
+  const rnd = mulberry32(21);
+  const n = 20_000;
+  const base = Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * 10);
+  // errors that keep growing: a new maximum in almost every group
+  const growing = base.map((v, i) => v + i * 1e-6);
+  // NaN every 1000, differences that overflow float32 (but not double), zeros in the reference
+  const mixedR = base.slice();
+  const mixedC = base.map((v) => v * (1 + (rnd() - 0.5) * 1e-3));
+  for (let i = 0; i < n; i++) {
+    if (i % 1000 === 7) mixedC[i] = NaN;
+    if (i % 1500 === 3) {
+      mixedR[i] = 3e38;
+      mixedC[i] = -3e38;
+    }
+    if (i % 5 === 0) mixedR[i] = 0;
+  }
+  // tied maxima: the first position must win whether its group went through the vector code
+  // or the scalar code (a NaN in the group), before or after the other one, in one block or not
+  const tie = (set: (r: Float32Array, c: Float32Array) => void): { r: Float32Array; c: Float32Array } => {
+    const r = new Float32Array(n).fill(1);
+    const c = new Float32Array(n).fill(1);
+    set(r, c);
+    return { r, c };
+  };
+  // (element 10 holds the largest abs error, so that the rel ties are not abs maxima, which the
+  // screen sends to the scalar code)
+  const ties = [
+    // vector group first, scalar group later in the same block (rel 0.5 both)
+    tie((r, c) => {
+      [r[10], c[10], r[2050], c[2050], r[2600], c[2600], c[2601]] = [1000, 1100, 2, 3, 4, 6, NaN];
+    }),
+    // scalar group first, vector group later in the same block (rel 0.75 both)
+    tie((r, c) => {
+      [r[10], c[10], r[4100], c[4100], c[4099], r[4600], c[4600]] = [1000, 1100, 8, 14, NaN, 1, 1.75];
+    }),
+    // vector groups in different blocks, and an abs tie (abs 6 twice)
+    tie((r, c) => {
+      [r[1000], c[1000], r[9000], c[9000], r[15000], c[15000]] = [8, 14, 1, 1.75, 8, 14];
+    }),
+  ];
+  return [
+    { name: "growing errors", r: base, c: growing },
+    { name: "NaN / float overflow / zeros in ref", r: mixedR, c: mixedC },
+    ...ties.map((t, k) => ({ name: `tied maxima ${k}`, ...t })),
+    { name: "all equal", r: base, c: base.slice() },
+  ];
+}
+
+describe.each(SUBJECTS)("metric kernels, fast paths: $name", (subject) => {
+  const impl = subject.impl;
+  beforeAll(() => useSimd(subject));
+  afterAll(() => {
+    if (subject.simd) nativeAddon()!.setSimd("best");
+  });
+
+  it("diffMetrics equals the reference on data aimed at the screened paths", () => {
+    for (const { name, r, c } of fastPathDiffCases()) {
+      for (const infEq of [false, true]) {
+        try {
+          checkAgainstRef(impl.diffMetrics(r, c, { infinitiesCompareEqual: infEq }), r, c, infEq, 0.99);
+        } catch (e) {
+          throw new Error(`${name} (infEq=${infEq}): ${(e as Error).message}`);
+        }
+      }
+    }
+  });
+
+  it("absHistogram is exact at bin edges (exact multiples of the width and their float neighbours)", () => {
+    for (const w of [0.1, 1 / 3, 0.25, 0.7, 2 ** -110, 1e-310, 3e5]) {
+      for (const nbins of [1, 2048, 100_000]) {
+        const xs: number[] = [];
+        for (let k = 0; k < 3000; k++) {
+          const v = Math.fround(k * w * (k % 2 ? 1 : -1));
+          xs.push(v, floatNext(v, 1), floatNext(v, -1));
+        }
+        xs.push(NaN, Infinity, 3.4e38);
+        const x = Float32Array.from(xs);
+        const hist = new Float64Array(nbins);
+        const skipped = impl.absHistogram(x, hist, w);
+        const want = new Float64Array(nbins);
+        let wantSkipped = 0;
+        for (const v of x) {
+          if (!Number.isFinite(v)) wantSkipped++;
+          else want[Math.min(nbins - 1, Math.floor(Math.abs(v) / w))]! += 1;
+        }
+        expect(skipped, `w=${w} nbins=${nbins}`).toBe(wantSkipped);
+        for (let i = 0; i < nbins; i++) {
+          if (hist[i] !== want[i]) throw new Error(`w=${w} nbins=${nbins}: bin ${i} has ${hist[i]}, want ${want[i]}`);
+        }
+      }
+    }
+  });
+});
+
+describe("metric kernels, one large chunk (native, 1 thread)", () => {
+  it("diffMetrics and tensorStats agree with the reference and TypeScript on 300 000 elements", () => {
+    if (!NATIVE) {
+      if (IN_CI) throw new Error("native addon missing under CI");
+      return;
+    }
+    const addon = nativeAddon()!;
+    addon.setThreads(1);
+    try {
+      const rnd = mulberry32(22);
+      const n = 300_000;
+      const r = Float32Array.from({ length: n }, (_, i) => (rnd() - 0.5) * 2 ** ((i % 23) - 11));
+      const c = r.map((v, i) => (i % 4093 === 5 ? NaN : v * (1 + (rnd() - 0.5) * 1e-4)));
+      for (const simd of ["best", "scalar"] as const) {
+        addon.setSimd(simd);
+        checkAgainstRef(NATIVE.diffMetrics(r, c), r, c, false, 0.99);
+        expectMetricsAgree(NATIVE.diffMetrics(r, c), tsImpl.diffMetrics(r, c));
+        expectMetricsAgree(NATIVE.diffMetrics(r, r), tsImpl.diffMetrics(r, r));
+        const s = NATIVE.tensorStats(c);
+        const t = tsImpl.tensorStats(c);
+        for (const k of ["numel", "nanCount", "min", "max", "absMax", "firstNonFiniteIndex"] as const) expect(s[k], k).toBe(t[k]);
+        expectClose(s.mean, t.mean, t.absMax, "mean");
+        expectClose(s.std, t.std, 0, "std");
+      }
+    } finally {
+      addon.setSimd("best");
+      addon.setThreads(0);
+    }
+  });
+});

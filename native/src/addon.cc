@@ -309,12 +309,26 @@ Napi::Value AbsMax(const Napi::CallbackInfo& info) {
 
 // ---- statistics and comparison -----------------------------------------------------------
 
+// The statistics/metrics kernels cut a large input into up to 4 chunks per thread (of at least
+// 64K elements, 64 chunks at most, and only when each chunk's scratch histograms stay within
+// 2 MiB): the pool hands chunks out as threads become free, so a thread slowed down by other
+// load on the machine ends up doing less of the work instead of holding up the call. Chunk
+// boundaries depend only on n and the thread count and partial results are merged in chunk
+// order, so results stay deterministic for a given thread count.
+int MetricChunks(size_t n, size_t scratchBytesPerChunk) {
+  const int c = td::chunk_count(n);
+  if (c <= 1 || scratchBytesPerChunk > (size_t{2} << 20)) return c;
+  const size_t byMin = n / (td::kParallelThreshold / 4);
+  const size_t most = std::max<size_t>(static_cast<size_t>(c), std::min<size_t>(static_cast<size_t>(c) * 4, 64));
+  return static_cast<int>(std::max<size_t>(static_cast<size_t>(c), std::min(most, byMin)));
+}
+
 Napi::Value TensorStats(const Napi::CallbackInfo& info) {
   auto s = Arg<float>(info, 0, napi_float32_array, "src");
   auto out = Arg<double>(info, 1, napi_float64_array, "out");
   if (out.size < td::kStatsSlots) throw Napi::RangeError::New(info.Env(), "trt-debug native: stats output too short");
   const KernelTable& k = K();
-  const int chunks = td::chunk_count(s.size);
+  const int chunks = MetricChunks(s.size, 0);
   std::vector<td::StatsAcc> parts(static_cast<size_t>(std::max(chunks, 1)));
   if (chunks <= 1) {
     if (s.size > 0) k.stats(s.data, s.size, 0, &parts[0]);
@@ -367,7 +381,7 @@ Napi::Value Diff(const Napi::CallbackInfo& info) {
   }
   const KernelTable& k = K();
   const size_t n = r.size;
-  const int chunks = std::max(td::chunk_count(n), 1);
+  const int chunks = std::max(MetricChunks(n, 2 * td::kErrHistStride * sizeof(uint32_t)), 1);
   std::vector<uint32_t>& hist = DiffScratch(static_cast<size_t>(chunks));
   std::vector<td::DiffAcc> parts(static_cast<size_t>(chunks));
   auto body = [&](int ch) {
@@ -471,7 +485,7 @@ Napi::Value AbsHistogram(const Napi::CallbackInfo& info) {
   // interleaved sub-histograms keep repeated bins (e.g. many near-zero values) from
   // serializing on one counter; only when they stay small
   const int nsub = nbins <= 65536 ? 4 : 1;
-  const int chunks = std::max(td::chunk_count(s.size), 1);
+  const int chunks = std::max(MetricChunks(s.size, static_cast<size_t>(nsub) * stride * sizeof(uint32_t)), 1);
   std::vector<uint32_t> local(static_cast<size_t>(chunks) * static_cast<size_t>(nsub) * stride, 0u);
   std::vector<uint64_t> sk(static_cast<size_t>(chunks), 0);
   auto body = [&](int c) {

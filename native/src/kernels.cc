@@ -238,7 +238,7 @@ void elem_merge(ElemAcc& a, const ElemAcc& b) {
 
 #ifdef TD_X86
 #define TD_NS avx2
-#define TD_ATTR __attribute__((target("avx2,f16c,popcnt")))
+#define TD_ATTR __attribute__((target("avx2,fma,f16c,popcnt")))
 #define TD_F16C 1
 #include "kernels_body.inc"
 #undef TD_NS
@@ -251,7 +251,8 @@ namespace td {
 #ifdef TD_X86
 bool cpu_has_avx2_f16c() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("popcnt");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+         __builtin_cpu_supports("popcnt");
 }
 const KernelTable& avx2_kernels() { return avx2::kTable; }
 #else

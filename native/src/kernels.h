@@ -4,7 +4,7 @@
 // tensors over the thread pool. Two builds of each kernel exist on x86-64: a baseline one
 // and one compiled for AVX2+F16C, picked at run time (kernels() below). Both give
 // bit-identical results for conversions and quantization; reductions may differ only in
-// summation order.
+// summation order (and in the AVX2 build's FMA rounding of squared differences).
 #pragma once
 
 #include <cstddef>

@@ -25,16 +25,17 @@ std::atomic<int> g_threads{0};
 class Pool {
  public:
   explicit Pool(int workers) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Loop(); });
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i] { Loop(i); });
   }
   int workers() const { return static_cast<int>(threads_.size()); }
 
-  // Caller holds use_.
-  void Run(int tasks, const std::function<void(int)>& fn) {
+  // Caller holds use_. Runs the tasks on the calling thread and the first `helpers` workers.
+  void Run(int tasks, int helpers, const std::function<void(int)>& fn) {
     {
       std::lock_guard<std::mutex> lk(m_);
       job_ = &fn;
       tasks_ = tasks;
+      helpers_ = helpers;
       next_.store(0);
       pending_workers_ = workers();
       ++gen_;
@@ -56,19 +57,21 @@ class Pool {
       fn(t);
     }
   }
-  void Loop() {
+  void Loop(int index) {
     uint64_t seen = 0;
     for (;;) {
       const std::function<void(int)>* job;
       int tasks;
+      bool helps;
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return gen_ != seen; });
         seen = gen_;
         job = job_;
         tasks = tasks_;
+        helps = index < helpers_;
       }
-      Work(*job, tasks);
+      if (helps) Work(*job, tasks);
       {
         std::lock_guard<std::mutex> lk(m_);
         if (--pending_workers_ == 0) done_cv_.notify_one();
@@ -81,6 +84,7 @@ class Pool {
   std::condition_variable cv_, done_cv_;
   const std::function<void(int)>* job_ = nullptr;
   int tasks_ = 0;
+  int helpers_ = 0;
   int pending_workers_ = 0;
   uint64_t gen_ = 0;
   std::atomic<int> next_{0};
@@ -136,13 +140,15 @@ void parallel_chunks(int chunks, const std::function<void(int)>& fn) {
     if (chunks == 1) fn(0);
     return;
   }
-  Pool* pool = GetPool(chunks);
+  // at most pool_threads() threads (the calling one included), however many chunks there are
+  const int threads = std::min(chunks, pool_threads());
+  Pool* pool = GetPool(threads);
   std::unique_lock<std::mutex> lk(pool->use_, std::try_to_lock);
   if (!lk.owns_lock()) {
     for (int c = 0; c < chunks; ++c) fn(c);
     return;
   }
-  pool->Run(chunks, fn);
+  pool->Run(chunks, threads - 1, fn);
 }
 
 }  // namespace td

@@ -24,9 +24,9 @@ int chunk_count(size_t n);
 // Chunk c of `chunks` over [0, n): boundaries are multiples of `align` elements.
 void chunk_bounds(size_t n, int chunks, int c, size_t align, size_t* begin, size_t* end);
 
-// Runs fn(c) for c in [0, chunks) on the pool and the calling thread; returns when all
-// are done. If the pool is busy (another JS thread is using it) the chunks run serially
-// on the calling thread.
+// Runs fn(c) for c in [0, chunks) on the calling thread and at most pool_threads() - 1 pool
+// workers, each taking the next chunk when it is free; returns when all are done. If the pool
+// is busy (another JS thread is using it) the chunks run serially on the calling thread.
 void parallel_chunks(int chunks, const std::function<void(int)>& fn);
 
 }  // namespace td
