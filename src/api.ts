@@ -4,7 +4,7 @@
  */
 import * as path from "node:path";
 import { UserError } from "./errors.js";
-import type { HostTensor, Precision } from "./types.js";
+import { isFloatDType, type HostTensor, type Precision } from "./types.js";
 import { generateInputs, loadInputs, resolveInputShapes } from "./data/inputs.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "./data/options.js";
 import { DumpWriter, openDump, valuesToHostTensor, type DumpRow } from "./io/dump.js";
@@ -356,7 +356,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
     const handle = (r: DumpRow, c: DumpRow) => {
       matched++;
       const rt = valuesToHostTensor(r), ct = valuesToHostTensor(c);
-      if (rt.dtype !== ct.dtype && !(isF(rt.dtype) && isF(ct.dtype))) {
+      if (rt.dtype !== ct.dtype && !(isFloatDType(rt.dtype) && isFloatDType(ct.dtype))) {
         throw new UserError(`${candFile}: tensor '${c.tensor}' is ${ct.dtype} but ${rt.dtype} in ${refFile}; dumps of different models?`);
       }
       if (r.dims.join(",") !== c.dims.join(",")) {
@@ -401,8 +401,4 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
     s.passed = s.outputs_passed = s.first_failing_layer === null;
   }
   return s;
-}
-
-function isF(d: string): boolean {
-  return d.startsWith("float") || d === "bfloat16";
 }

@@ -16,6 +16,7 @@ import {
   type HistogramLike,
 } from "../src/precision/calib/algorithms.js";
 import { UserError } from "../src/errors.js";
+import { mulberry32 as rng } from "./rng.js";
 
 function hist(counts: number[] | Float64Array, binWidth = 1, max?: number): HistogramLike {
   const c = Float64Array.from(counts);
@@ -24,17 +25,6 @@ function hist(counts: number[] | Float64Array, binWidth = 1, max?: number): Hist
   return { counts: c, binWidth, max: max ?? (last + 1) * binWidth };
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------
 // A deliberately slow, literal reference of PRECISION.md's EntropyCalibration2 procedure,

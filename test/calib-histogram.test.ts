@@ -1,18 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { AbsHistogram } from "../src/precision/calib/histogram.js";
 import { chooseAll, entropySearch } from "../src/precision/calib/algorithms.js";
+import { mulberry32 as rng } from "./rng.js";
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normalBatch(r: () => number, n: number, sigma: number): Float32Array {
   const x = new Float32Array(n);

@@ -26,6 +26,7 @@ import {
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nativeAddon, nativeImpl, nativeUnavailableReason, tsImpl, type NumericImpl } from "../src/numeric/index.js";
+import { mulberry32 } from "./rng.js";
 
 // ---- subjects (same as numeric.test.ts) -----------------------------------------------------
 
@@ -130,16 +131,6 @@ async function runF32(s: ort.InferenceSession, x: Float32Array, dims: number[] =
 
 // ---- inputs -------------------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const bitsOf = (f: Float32Array) => new Uint32Array(f.buffer, f.byteOffset, f.length);
 
 const ALL16 = Uint16Array.from({ length: 65536 }, (_, i) => i);

@@ -17,6 +17,7 @@ import {
   type DiffMetrics,
   type NumericImpl,
 } from "../src/numeric/index.js";
+import { mulberry32 } from "./rng.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -68,16 +69,6 @@ describe("native addon availability", () => {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fromBitsArray(bits: ArrayLike<number>): Float32Array {
   return new Float32Array(Uint32Array.from(bits).buffer);

@@ -2,10 +2,10 @@
  * Running a model under a precision assignment and streaming what it produces.
  */
 import { UserError } from "../errors.js";
-import { isFloatDType, type HostTensor, type Precision } from "../types.js";
+import type { HostTensor, Precision } from "../types.js";
 import { loadModel, type Layer, type LoadedModel } from "../onnx/model.js";
 import { inferTypes, type TypeMap } from "../onnx/infer.js";
-import { Executor, type ExecutorOptions } from "./executor.js";
+import type { Executor } from "./executor.js";
 import { fromOrt, toOrt, type OrtTensor } from "./ort.js";
 import type { InputSpec } from "../data/inputs.js";
 import { globToRegExp, isGlob, resolveEntries, resolvePlan, type PlanEntry, type PrecisionPlan } from "../precision/plan.js";
@@ -128,12 +128,4 @@ export async function* runPaired(
       if (r) yield { layer: c.layer, ref: r, cand: c };
     }
   }
-}
-
-export function isFloatTensor(t: HostTensor): boolean {
-  return isFloatDType(t.dtype);
-}
-
-export function newExecutor(p: PreparedModel, o: ExecutorOptions = {}): Executor {
-  return new Executor(p.model, p.types, o);
 }
