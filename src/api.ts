@@ -6,6 +6,8 @@ import * as path from "node:path";
 import { UserError } from "./errors.js";
 import { isFloatDType, type HostTensor, type Precision } from "./types.js";
 import { generateInputs, loadInputs, resolveInputShapes } from "./data/inputs.js";
+import { mayHaveSeveralSets, openInputSets, openLoaderScript, type InputSets } from "./data/sources.js";
+import { mergeIterations } from "./compare/iterations.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "./data/options.js";
 import { DumpWriter, openDump, valuesToHostTensor, type DumpRow } from "./io/dump.js";
 import { BoundedWrites, rowBytes, toDumpRow } from "./io/rows.js";
@@ -37,6 +39,10 @@ export interface InputArgs {
   inputShapes?: readonly string[];
   loadInputs?: readonly string[];
   saveInputs?: string;
+  /** --image-preprocess: how images given to --load-inputs become tensors (docs/inputs.md). */
+  imagePreprocess?: readonly string[];
+  /** --data-loader-script: a JS module yielding input sets. */
+  dataLoaderScript?: string;
 }
 
 export interface ModelArgs {
@@ -50,8 +56,83 @@ export interface ModelArgs {
   int8?: Int8RunArgs;
 }
 
+/** The input sets of `a` when they can be several (real-data sources beyond .pb); null otherwise. */
+export function inputSetsOf(p: PreparedModel, a: InputArgs = {}): InputSets | null {
+  const load = a.loadInputs ?? [];
+  if (a.dataLoaderScript) {
+    if (load.length) throw new UserError("--data-loader-script and --load-inputs: give the input data once");
+    return openLoaderScript(a.dataLoaderScript, p.inputs);
+  }
+  if (a.imagePreprocess?.length && !load.length) throw new UserError("--image-preprocess: give images with --load-inputs (a .png/.jpg file or a folder of them)");
+  if (load.length && (mayHaveSeveralSets(load) || a.imagePreprocess?.length)) return openInputSets(load, p.inputs, { flag: "--load-inputs", imagePreprocess: a.imagePreprocess });
+  return null;
+}
+
+/**
+ * Every input set (iteration), one at a time; `--save-inputs` writes all of them (rows in
+ * order, set after set). Generated inputs and ONNX .pb data are one set.
+ */
+export async function* resolveInputSets(p: PreparedModel, a: InputArgs = {}, hooks: Hooks = {}): AsyncGenerator<HostTensor[]> {
+  const sets = inputSetsOf(p, a);
+  if (!sets) {
+    yield await resolveInputs(p, a, hooks);
+    return;
+  }
+  let writer: DumpWriter | null = null;
+  let ok = false;
+  let order = 0;
+  try {
+    for await (const set of sets.iterate()) {
+      if (a.saveInputs) {
+        writer ??= await DumpWriter.open(a.saveInputs, { kind: "inputs", model: path.basename(p.model.path), precision: "", extra: { seed: String(a.seed ?? 1) } });
+        for (const t of set) await writer.write(toDumpRow(order++, "", "", t, ""));
+      }
+      yield set;
+    }
+    ok = true;
+  } finally {
+    if (writer) await (ok ? writer.close() : writer.abort());
+  }
+}
+
+/**
+ * The input sets as iterations: `iteration` is undefined when there is only one set (so
+ * single-set results look exactly as before), else 0, 1, ... The first set is read before
+ * this returns, so input errors come before any work.
+ */
+export async function inputIterations(p: PreparedModel, a: InputArgs = {}, hooks: Hooks = {}): Promise<AsyncGenerator<{ inputs: HostTensor[]; iteration?: number }>> {
+  const gen = resolveInputSets(p, a, hooks);
+  const first = await gen.next();
+  return (async function* () {
+    if (first.done) return;
+    let cur = first.value;
+    let next = await gen.next();
+    if (next.done) {
+      yield { inputs: cur };
+      return;
+    }
+    for (let k = 0; ; k++) {
+      yield { inputs: cur, iteration: k };
+      if (next.done) return;
+      cur = next.value;
+      next = await gen.next();
+    }
+  })();
+}
+
 export async function resolveInputs(p: PreparedModel, a: InputArgs = {}, hooks: Hooks = {}): Promise<HostTensor[]> {
   const warn = (m: string) => hooks.warn?.(m);
+  if (inputSetsOf(p, a)) {
+    // Commands that take one input set (bisect) use the first; every set is still saved.
+    let first: HostTensor[] | undefined;
+    let n = 0;
+    for await (const set of resolveInputSets(p, a, hooks)) {
+      first ??= set;
+      n++;
+    }
+    if (n > 1) warn(`${n} input sets given; this command uses the first (iteration 0)`);
+    return first!;
+  }
   let inputs: HostTensor[];
   if (a.loadInputs && a.loadInputs.length) {
     inputs = await loadInputs([...a.loadInputs], p.inputs);
@@ -121,6 +202,8 @@ export interface NonFiniteRecord {
   tensor: string;
   nan_count: number;
   inf_count: number;
+  /** Input set (iteration); only when several sets were run. */
+  iteration?: number;
 }
 
 export interface PrecisionRunResult {
@@ -133,12 +216,17 @@ export interface PrecisionRunResult {
   executed_layers: number;
   /** int8 runs: cache read, layers in int8, every fallback with its reason. */
   int8?: Int8Report;
+  /** Input set (iteration) of this run; only when several sets were run. */
+  iteration?: number;
 }
 
 export interface RunResult {
   format: "trt-debug/run@1";
   model: string;
+  /** One entry per precision, or per (input set, precision) when several sets were run. */
   runs: PrecisionRunResult[];
+  /** Number of input sets, only when more than one. */
+  iterations?: number;
   /** False when a validated run found NaN/Inf. */
   passed: boolean;
 }
@@ -152,7 +240,7 @@ export interface RunArgs extends ModelArgs {
 
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
   const p = await prepareModelFile(a.model);
-  const inputs = await resolveInputs(p, a.inputs, hooks);
+  const iterations = await inputIterations(p, a.inputs, hooks);
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
   // One int8 policy for the model and cache serves every run (it treats fp32/fp16/bf16 layers
   // as the float policy does), so all runs share one executor.
@@ -160,21 +248,25 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
   const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.policy } : {}) });
   const capture = captureFilter(p.model, a.capture);
   const runs: PrecisionRunResult[] = [];
+  let sets = 0;
   try {
-    for (const [k, def] of a.precisions.entries()) {
-      const precisions = requested[k]!;
-      if (!i8 || !precisions.includes("int8")) {
-        runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks));
-        continue;
+    for await (const { inputs, iteration } of iterations) {
+      sets++;
+      for (const [k, def] of a.precisions.entries()) {
+        const precisions = requested[k]!;
+        if (!i8 || !precisions.includes("int8")) {
+          runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks, iteration));
+          continue;
+        }
+        const r8 = resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m));
+        const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks, iteration);
+        runs.push({ ...r, int8: r8.report });
       }
-      const r8 = resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m));
-      const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks);
-      runs.push({ ...r, int8: r8.report });
     }
   } finally {
     await exec.release();
   }
-  return { format: "trt-debug/run@1", model: a.model, runs, passed: runs.every((r) => r.nonfinite.length === 0) };
+  return { format: "trt-debug/run@1", model: a.model, runs, ...(sets > 1 ? { iterations: sets } : {}), passed: runs.every((r) => r.nonfinite.length === 0) };
 }
 
 async function oneRun(
@@ -186,11 +278,12 @@ async function oneRun(
   capture: (i: number) => boolean,
   saveDir: string | undefined,
   hooks: Hooks,
+  iteration?: number,
 ): Promise<PrecisionRunResult> {
   const total = p.model.graph.layers.length;
-  const file = saveDir ? path.join(saveDir, `${label}.arrow`) : null;
+  const file = saveDir ? path.join(saveDir, iteration === undefined ? `${label}.arrow` : `${label}.${iteration}.arrow`) : null;
   const writer = file ? await DumpWriter.open(file, { kind: "dump", model: path.basename(p.model.path), precision: label, extra: dumpExtra(p) }) : null;
-  const res: PrecisionRunResult = { precision: label, dump: file, tensors: 0, nonfinite: [], first_failing_layer: null, outputs: [], executed_layers: 0 };
+  const res: PrecisionRunResult = { precision: label, dump: file, tensors: 0, nonfinite: [], first_failing_layer: null, outputs: [], executed_layers: 0, ...(iteration !== undefined ? { iteration } : {}) };
   const writes = new BoundedWrites();
   try {
     for await (const c of runCaptured(exec, precisions, inputs, capture)) {
@@ -198,7 +291,7 @@ async function oneRun(
       res.tensors++;
       const bad = row.stats.nanCount + row.stats.posInfCount + row.stats.negInfCount;
       if (bad > 0) {
-        res.nonfinite.push({ order: row.order, layer: row.layer, op_type: row.opType, tensor: row.tensor, nan_count: row.stats.nanCount, inf_count: row.stats.posInfCount + row.stats.negInfCount });
+        res.nonfinite.push({ order: row.order, layer: row.layer, op_type: row.opType, tensor: row.tensor, nan_count: row.stats.nanCount, inf_count: row.stats.posInfCount + row.stats.negInfCount, ...(iteration !== undefined ? { iteration } : {}) });
         res.first_failing_layer ??= row.layer;
       }
       if (c.isGraphOutput) {
@@ -226,11 +319,30 @@ export interface ValidateResult {
   tensors_checked: number;
   nonfinite: NonFiniteRecord[];
   int8?: Int8Report;
+  /** Several input sets: how many, and the first whose run had NaN/Inf (null when none). */
+  iterations?: number;
+  first_failing_iteration?: number | null;
 }
 
-/** NaN/Inf check of every layer of a model run. */
+/** NaN/Inf check of every layer of a model run (of every input set). */
 export async function validateModel(a: ModelArgs & { precision: Precision }, hooks: Hooks = {}): Promise<ValidateResult> {
   const r = await runModel({ ...a, precisions: [a.precision], capture: { kind: "all" } }, hooks);
+  if (r.runs.length > 1) {
+    const failing = r.runs.find((x) => x.nonfinite.length > 0);
+    const int8 = r.runs[0]!.int8;
+    return {
+      format: "trt-debug/validate@1",
+      source: a.model,
+      precision: a.precision,
+      passed: !failing,
+      first_failing_layer: failing?.first_failing_layer ?? null,
+      tensors_checked: r.runs.reduce((s, x) => s + x.tensors, 0),
+      nonfinite: r.runs.flatMap((x) => x.nonfinite),
+      ...(int8 ? { int8 } : {}),
+      iterations: r.runs.length,
+      first_failing_iteration: failing?.iteration ?? null,
+    };
+  }
   const run = r.runs[0]!;
   return { format: "trt-debug/validate@1", source: a.model, precision: a.precision, passed: run.nonfinite.length === 0, first_failing_layer: run.first_failing_layer, tensors_checked: run.tensors, nonfinite: run.nonfinite, ...(run.int8 ? { int8: run.int8 } : {}) };
 }
@@ -275,10 +387,15 @@ export interface CompareHooks extends Hooks {
   onLayer?(l: LayerComparison): void;
 }
 
+/** Dump file of a run: `<label>.arrow`, or `<label>.<iteration>.arrow` with several input sets. */
+function dumpFile(dir: string, label: string, iteration?: number): string {
+  return path.join(dir, iteration === undefined ? `${label}.arrow` : `${label}.${iteration}.arrow`);
+}
+
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report }> {
   const p = await prepareModelFile(a.model);
-  const inputs = await resolveInputs(p, a.inputs, hooks);
+  const iterations = await inputIterations(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);
   // int8: the model's policy quantizes int8 layers and handles every other precision like the float policy.
@@ -288,13 +405,18 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   // A run with int8 layers is judged at the int8 threshold (its tensors carry their error).
   const verdictPrecision: Precision = i8 && i8.resolution.int8Layers > 0 ? "int8" : a.candidate;
   const acc = new CompareAccumulator(a.keepRows ?? true);
+  const perIteration: { iteration: number; acc: CompareAccumulator }[] = [];
   const total = p.model.graph.layers.length;
+  let skipped = 0;
+  try {
+  for await (const { inputs, iteration } of iterations) {
+  const accK = iteration === undefined ? acc : new CompareAccumulator(a.keepRows ?? true);
+  if (iteration !== undefined) perIteration.push({ iteration, acc: accK });
   const writers = a.saveOutputs
     ? await Promise.all(
-        (["fp32", a.candidate] as const).map((lbl) => DumpWriter.open(path.join(a.saveOutputs!, `${lbl}.arrow`), { kind: "dump", model: path.basename(a.model), precision: lbl, extra: dumpExtra(p) })),
+        (["fp32", a.candidate] as const).map((lbl) => DumpWriter.open(dumpFile(a.saveOutputs!, lbl, iteration), { kind: "dump", model: path.basename(a.model), precision: lbl, extra: dumpExtra(p) })),
       )
     : null;
-  let skipped = 0;
   const writes = new BoundedWrites();
   try {
     for await (const pair of runPaired(exec, refP, candP, inputs, inputs, () => true)) {
@@ -311,18 +433,21 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         a.compare,
       );
       if (!l) {
-        skipped++;
+        if (!iteration) skipped++;
         continue;
       }
-      acc.add(l);
+      if (iteration !== undefined) l.iteration = iteration;
+      accK.add(l);
       hooks.onLayer?.(l);
-      hooks.progress?.(`compare fp32 vs ${a.candidate}`, pair.layer.index + 1, total);
+      hooks.progress?.(iteration === undefined ? `compare fp32 vs ${a.candidate}` : `compare fp32 vs ${a.candidate}, iteration ${iteration}`, pair.layer.index + 1, total);
     }
     await writes.drain();
     if (writers) for (const w of writers) await w.close();
   } catch (e) {
     if (writers) for (const w of writers) await w.abort();
     throw e;
+  }
+  }
   } finally {
     await exec.release();
   }
@@ -331,7 +456,10 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   notes.push(fusionNote(a.candidate));
   if (i8) notes.push(...i8.report.notes);
   if (verdictPrecision === "int8") notes.push("int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
-  const summary = acc.summary(`${a.model} fp32`, `${a.model} ${a.candidate}`, notes);
+  if (perIteration.length) notes.push(`${perIteration.length} input sets: the verdict fails when any set's graph outputs fail; each layer row is its worst set (failing first, then largest rel L2), with its iteration`);
+  const summary = perIteration.length
+    ? mergeIterations(perIteration, `${a.model} fp32`, `${a.model} ${a.candidate}`, notes)
+    : acc.summary(`${a.model} fp32`, `${a.model} ${a.candidate}`, notes);
   return i8 ? { ...summary, int8: i8.report } : summary;
 }
 

@@ -6,6 +6,9 @@
  *    name order), or a flat directory of input_*.pb (one batch);
  *  - `--calib-data FILE`: an inputs Arrow file as `--save-inputs` writes it; the k-th
  *    occurrence of an input name belongs to batch k;
+ *  - `--calib-data` with the real-data sources of `--load-inputs` (src/data/sources.ts): a
+ *    folder of images (with --image-preprocess) or of .npy/.npz files, one .npz/.npy, a
+ *    Polygraphy inputs JSON (one batch per iteration); `--data-loader-script` likewise;
  *  - neither: seeded random data from the usual input options, `--calib-batches N` batches
  *    (default 8), batch k with seed + k — with a loud warning, random data calibrates badly.
  *    `--load-inputs` without `--calib-data` is one batch of real data.
@@ -18,7 +21,8 @@ import * as path from "node:path";
 import { UserError } from "../errors.js";
 import type { HostTensor } from "../types.js";
 import type { InputArgs } from "../api.js";
-import { generateInputs, loadInputs, resolveInputShapes, shapeMatches, formatDims, type InputSpec } from "../data/inputs.js";
+import { generateInputs, isArrowFile, loadInputs, resolveInputShapes, type InputSpec } from "../data/inputs.js";
+import { arrowSets, mayHaveSeveralSets, openInputSets, openLoaderScript, type InputSets } from "../data/sources.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "../data/options.js";
 
 export const DEFAULT_CALIB_BATCHES = 8;
@@ -33,7 +37,7 @@ export interface CalibDataArgs {
 }
 
 export interface CalibSource {
-  kind: "test-data-sets" | "directories" | "flat-directory" | "arrow" | "load-inputs" | "random";
+  kind: "test-data-sets" | "directories" | "flat-directory" | "arrow" | "files" | "data-loader-script" | "load-inputs" | "random";
   /** What the data is, for reports ("3 test_data_set_* directories in data/"). */
   description: string;
   /** Number of batches when known in advance (null for Arrow files until read). */
@@ -114,54 +118,18 @@ function dirSource(dir: string, specs: InputSpec[]): CalibSource {
 }
 
 function arrowSource(file: string, specs: InputSpec[]): CalibSource {
-  return {
-    kind: "arrow",
-    description: `inputs Arrow file ${file}`,
-    batches: null,
-    random: false,
-    async *iterate() {
-      const { openDump, valuesToHostTensor } = await import("../io/dump.js");
-      const reader = await openDump(file, "inputs");
-      const byName = new Map(specs.map((s, i) => [s.name, i]));
-      // Rows arrive in file order; batch k is complete once every input's k-th row was read.
-      // Only incomplete batches are held (one, for files written batch by batch).
-      const pending = new Map<number, (HostTensor | undefined)[]>();
-      const complete = (b: (HostTensor | undefined)[] | undefined): b is HostTensor[] => b !== undefined && b.every((x) => x !== undefined);
-      const seen = new Map<string, number>();
-      let next = 0;
-      try {
-        for await (const row of reader.rows()) {
-          const idx = byName.get(row.tensor);
-          if (idx === undefined) {
-            throw new UserError(`--calib-data ${file}: tensor '${row.tensor}' is not an input of the model; its inputs are: ${specs.map((s) => s.name).join(", ")}`);
-          }
-          const k = seen.get(row.tensor) ?? 0;
-          seen.set(row.tensor, k + 1);
-          const t = valuesToHostTensor(row);
-          const spec = specs[idx]!;
-          if (t.dtype !== spec.dtype) throw new UserError(`--calib-data ${file}: batch ${k} of input '${spec.name}' is ${t.dtype}, the model expects ${spec.dtype}`);
-          if (!shapeMatches(spec.dims, t.dims)) {
-            throw new UserError(`--calib-data ${file}: batch ${k} of input '${spec.name}' has shape [${t.dims.join(",")}], the model expects ${formatDims(spec.dims)}`);
-          }
-          let slot = pending.get(k);
-          if (!slot) pending.set(k, (slot = Array.from({ length: specs.length }, () => undefined)));
-          slot[idx] = { ...t, name: spec.name };
-          for (let b = pending.get(next); complete(b); b = pending.get(next)) {
-            pending.delete(next++);
-            yield b;
-          }
-        }
-      } finally {
-        await reader.close();
-      }
-      if (pending.size > 0) {
-        const first = Math.min(...pending.keys());
-        const missing = specs.filter((_, i) => pending.get(first)![i] === undefined).map((s) => `'${s.name}'`);
-        throw new UserError(`--calib-data ${file}: batch ${first} is incomplete (no ${missing.join(", ")}); every batch needs one row per model input`);
-      }
-      if (next === 0) throw new UserError(`--calib-data ${file}: no input rows; pass an inputs file written by --save-inputs`);
-    },
-  };
+  return setsSource("arrow", arrowSets(file, specs, "--calib-data"));
+}
+
+/** Input sets of src/data/sources.ts as calibration batches (read one at a time). */
+function setsSource(kind: CalibSource["kind"], sets: InputSets): CalibSource {
+  return { kind, description: sets.description, batches: sets.count, random: false, iterate: () => sets.iterate() };
+}
+
+/** A directory the ONNX .pb reader handles: input_*.pb, test_data_set_*, or sub-directories of input_*.pb. */
+function isPbDirectory(dir: string): boolean {
+  const entries = fs.readdirSync(dir, { withFileTypes: true });
+  return entries.some((e) => (e.isFile() && INPUT_PB_RE.test(e.name)) || (e.isDirectory() && (TDS_RE.test(e.name) || hasInputPb(path.join(dir, e.name)))));
 }
 
 /** Parse `--calib-batches`. */
@@ -187,10 +155,19 @@ export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: (msg: 
     } catch {
       throw new UserError(`--calib-data ${a.calibData}: no such file or directory`);
     }
-    return st.isDirectory() ? dirSource(a.calibData, specs) : arrowSource(a.calibData, specs);
+    if (inp.dataLoaderScript) throw new UserError("--calib-data and --data-loader-script: give the calibration data once");
+    const files = () => setsSource("files", openInputSets([a.calibData!], specs, { flag: "--calib-data", imagePreprocess: inp.imagePreprocess }));
+    if (st.isDirectory()) return isPbDirectory(a.calibData) || fs.readdirSync(a.calibData).length === 0 ? dirSource(a.calibData, specs) : files();
+    return isArrowFile(a.calibData) ? arrowSource(a.calibData, specs) : files();
+  }
+  if (inp.dataLoaderScript) {
+    if (inp.loadInputs && inp.loadInputs.length) throw new UserError("--data-loader-script and --load-inputs: give the calibration data once");
+    if (a.calibBatches !== undefined) throw new UserError("--calib-batches: only for random calibration data; the data loader script decides the batches");
+    return setsSource("data-loader-script", openLoaderScript(inp.dataLoaderScript, specs));
   }
   if (inp.loadInputs && inp.loadInputs.length) {
     const paths = [...inp.loadInputs];
+    if (mayHaveSeveralSets(paths)) return setsSource("load-inputs", openInputSets(paths, specs, { flag: "--load-inputs", imagePreprocess: inp.imagePreprocess }));
     return {
       kind: "load-inputs",
       description: `--load-inputs ${paths.join(" ")} (1 batch)`,
@@ -217,7 +194,7 @@ export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: (msg: 
   warn(
     `CALIBRATING ON RANDOM DATA: ${n} batch${n === 1 ? "" : "es"} of seeded uniform noise (seeds ${seed}..${(seed + n - 1) >>> 0}, ${ranges.join(" ")}). ` +
       `Random inputs do not look like your real data, so the ranges, and the INT8 accuracy they give, can be badly wrong. ` +
-      `Pass --calib-data with a few hundred real input samples (test_data_set_*/input_*.pb or an Arrow file from --save-inputs).`,
+      `Pass --calib-data with a few hundred real input samples (a folder of images or .npy files, Polygraphy inputs JSON, test_data_set_*/input_*.pb or an Arrow file from --save-inputs).`,
   );
   return {
     kind: "random",

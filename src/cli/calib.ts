@@ -20,7 +20,7 @@ type Raw = Record<string, unknown>;
 
 function dataOptions<T>(y: Argv<T>) {
   return inputOptions(y)
-    .option("calib-data", { type: "string", describe: "Calibration data: a directory (test_data_set_*/input_*.pb, sub-directories of input_*.pb, or input_*.pb = one batch) or an inputs Arrow file (--save-inputs; k-th row of an input = batch k)", group: "Calibration data:" })
+    .option("calib-data", { type: "string", describe: "Calibration data: a folder of images (--image-preprocess) or of .npy/.npz files, a Polygraphy inputs JSON, a directory (test_data_set_*/input_*.pb, sub-directories of input_*.pb, or input_*.pb = one batch) or an inputs Arrow file (--save-inputs; k-th row of an input = batch k)", group: "Calibration data:" })
     .option("calib-batches", { type: "number", describe: "Random calibration batches when no --calib-data is given (default 8; batch k uses seed + k)", group: "Calibration data:" })
     .option("segment-layers", { type: "number", describe: "Layers per execution segment (default 8)", group: "Execution:" })
     .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all)", group: "Execution:" });

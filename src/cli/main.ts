@@ -70,14 +70,15 @@ export class Cli {
     const outs = rows.filter((r) => r.isGraphOutput);
     for (const r of outs) {
       const m = r.metrics;
-      o(`output ${r.tensor}: ${r.verdict.passed ? "PASS" : "FAIL"} (${r.verdict.reason}); max abs ${fmt(m.maxAbs)}, max rel ${fmt(m.maxRel)}, cosine ${m.cosine.toFixed(6)}, SQNR ${Number.isFinite(m.sqnrDb) ? m.sqnrDb.toFixed(1) : "inf"} dB`);
+      o(`${r.iteration === undefined ? "" : `iteration ${r.iteration}: `}output ${r.tensor}: ${r.verdict.passed ? "PASS" : "FAIL"} (${r.verdict.reason}); max abs ${fmt(m.maxAbs)}, max rel ${fmt(m.maxRel)}, cosine ${m.cosine.toFixed(6)}, SQNR ${Number.isFinite(m.sqnrDb) ? m.sqnrDb.toFixed(1) : "inf"} dB`);
       o(`  minimum tolerance that would have passed: abs ${fmt(r.verdict.minTolerance.abs)} OR rel ${fmt(r.verdict.minTolerance.rel)} (${r.verdict.minTolerance.stat === "rel-l2" ? "max" : r.verdict.minTolerance.stat}); rel L2 ${fmt(r.verdict.minTolerance.relL2)}`);
     }
-    const first = rows.find((r) => !r.verdict.passed);
+    const it = (s as { first_failing_iteration?: number | null }).first_failing_iteration;
+    const first = rows.find((r) => !r.verdict.passed && (it == null || r.iteration === it));
     if (s.first_failing_layer) {
-      o(`first failing layer: ${s.first_failing_layer} (${first?.opType ?? "?"}, tensor ${s.first_failing_tensor}): ${first?.verdict.reason ?? ""}${first?.evidence.length ? "; " + first.evidence.join("; ") : ""}`);
+      o(`first failing layer: ${s.first_failing_layer} (${first?.opType ?? "?"}, tensor ${s.first_failing_tensor}${first?.iteration === undefined ? "" : `, iteration ${first.iteration}`}): ${first?.verdict.reason ?? ""}${first?.evidence.length ? "; " + first.evidence.join("; ") : ""}`);
     } else o("first failing layer: none");
-    o(s.passed ? "PASSED" : "FAILED: the graph outputs differ beyond tolerance");
+    o(s.passed ? "PASSED" : `FAILED: the graph outputs differ beyond tolerance${it == null ? "" : ` (first in iteration ${it})`}`);
     if (!quiet) for (const n of s.notes) o(`note: ${n}`);
   }
 }
@@ -124,7 +125,8 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
       ).finally(() => h.done());
       for (const r of res.runs) {
         if (r.int8) for (const l of int8ReportLines(r.int8)) cli.io.out(l);
-        cli.io.out(`${r.precision}: ${r.tensors} tensors captured${r.dump ? `, written to ${r.dump}` : ""}`);
+        const tag = r.iteration === undefined ? r.precision : `${r.precision} (iteration ${r.iteration})`;
+        cli.io.out(`${tag}: ${r.tensors} tensors captured${r.dump ? `, written to ${r.dump}` : ""}`);
         if (!a.quiet) {
           cli.io.out(
             table(
@@ -136,9 +138,9 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
         }
         if (a.validate) {
           if (r.nonfinite.length) {
-            cli.io.out(`${r.precision}: NaN/Inf in ${r.nonfinite.length} tensors; first at layer ${r.first_failing_layer}`);
+            cli.io.out(`${tag}: NaN/Inf in ${r.nonfinite.length} tensors; first at layer ${r.first_failing_layer}`);
             for (const n of r.nonfinite.slice(0, a.quiet ? 0 : 20)) cli.io.out(`  #${n.order} ${n.layer} (${n.op_type}) ${n.tensor}: ${n.nan_count} NaN, ${n.inf_count} Inf`);
-          } else cli.io.out(`${r.precision}: no NaN/Inf in the captured tensors`);
+          } else cli.io.out(`${tag}: no NaN/Inf in the captured tensors`);
         }
       }
       writeJson(a.json, res);
@@ -159,11 +161,12 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
       if (ps.length > 1) throw new UserError(`validate: give one of --fp32/--fp16/--bf16/--int8 (got ${ps.map((p) => "--" + p).join(" ")})`);
       const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? "fp32" }, h)).finally(() => h.done());
       if ("int8" in res && res.int8) for (const l of int8ReportLines(res.int8)) cli.io.out(l);
-      if (!a.quiet) for (const n of res.nonfinite.slice(0, 50)) cli.io.out(`#${n.order} ${n.layer} (${n.op_type}) ${n.tensor}: ${n.nan_count} NaN, ${n.inf_count} Inf`);
+      if (!a.quiet) for (const n of res.nonfinite.slice(0, 50)) cli.io.out(`${n.iteration === undefined ? "" : `iteration ${n.iteration}: `}#${n.order} ${n.layer} (${n.op_type}) ${n.tensor}: ${n.nan_count} NaN, ${n.inf_count} Inf`);
+      const sets = "iterations" in res && res.iterations ? ` over ${res.iterations} input sets` : "";
       cli.io.out(
         res.passed
-          ? `PASSED: no NaN/Inf in ${res.tensors_checked} tensors (${res.precision || "dump"})`
-          : `FAILED: NaN/Inf in ${res.nonfinite.length} of ${res.tensors_checked} tensors; first failing layer: ${res.first_failing_layer}`,
+          ? `PASSED: no NaN/Inf in ${res.tensors_checked} tensors (${res.precision || "dump"})${sets}`
+          : `FAILED: NaN/Inf in ${res.nonfinite.length} of ${res.tensors_checked} tensors${sets}; first failing layer: ${res.first_failing_layer}${"first_failing_iteration" in res && res.first_failing_iteration != null ? ` (iteration ${res.first_failing_iteration})` : ""}`,
       );
       writeJson(a.json, res);
       if (!res.passed) cli.exitCode = 1;
@@ -183,9 +186,14 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
       const rows: LayerComparison[] = [];
       const show = a.quiet ? "none" : (a.show as string);
       let headerShown = false;
+      let lastIteration: number | undefined;
       const onLayer = (l: LayerComparison) => {
         rows.push(l);
         if (show === "none" || (show === "failing" && l.verdict.passed)) return;
+        if (l.iteration !== undefined && l.iteration !== lastIteration) {
+          h.done();
+          cli.io.out(`iteration ${(lastIteration = l.iteration)}:`);
+        }
         if (!headerShown) {
           h.done();
           cli.io.out(table(COMPARE_HEADER, [], COMPARE_ALIGN).split("\n").slice(0, 2).join("\n"));

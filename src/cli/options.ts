@@ -20,8 +20,10 @@ export function inputOptions<T>(y: Argv<T>) {
     .option("seed", { type: "string", describe: "Seed of the random input generator (default 1)", group: "Inputs:" })
     .option("val-range", { type: "string", array: true, describe: "Range of random inputs: [lo,hi] or NAME:[lo,hi] (several allowed; default [0,1])", group: "Inputs:" })
     .option("input-shapes", { type: "string", array: true, describe: "Shapes for dynamic inputs: NAME:[d0,d1,...] (several allowed)", group: "Inputs:" })
-    .option("load-inputs", { type: "string", array: true, describe: "Inputs from an Arrow file (--save-inputs), a directory of input_*.pb, or .pb files", group: "Inputs:" })
-    .option("save-inputs", { type: "string", describe: "Write the inputs used to this Arrow file", group: "Inputs:" });
+    .option("load-inputs", { type: "string", array: true, describe: "Inputs from .npy/.npz (NAME:file.npy per input), Polygraphy --save-inputs JSON, PNG/JPEG images or folders of them, an Arrow file (--save-inputs), a directory of input_*.pb, or .pb files; several sets = several iterations", group: "Inputs:" })
+    .option("image-preprocess", { type: "string", array: true, describe: "How images become tensors: [NAME:]key=value,... (size=WxH, resize=stretch|pad|crop, interp=bilinear|nearest, layout=auto|nchw|nhwc, order=rgb|bgr, scale=1/255, mean=[..], std=[..], pad=N)", group: "Inputs:" })
+    .option("data-loader-script", { type: "string", describe: "A JS module (.mjs) whose `load` or default export yields feeds {input_name: TypedArray | {data, dims, dtype}}", group: "Inputs:" })
+    .option("save-inputs", { type: "string", describe: "Write the inputs used (every set) to this Arrow file", group: "Inputs:" });
 }
 
 export function precisionOptions<T>(y: Argv<T>) {
@@ -96,6 +98,8 @@ export function inputArgs(a: Raw): InputArgs {
     inputShapes: list(a["input-shapes"]),
     loadInputs: list(a["load-inputs"]),
     saveInputs: a["save-inputs"] as string | undefined,
+    imagePreprocess: list(a["image-preprocess"]),
+    dataLoaderScript: a["data-loader-script"] as string | undefined,
   };
 }
 

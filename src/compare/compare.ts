@@ -21,6 +21,8 @@ export interface LayerComparison {
   verdict: Verdict;
   /** What the numbers suggest went wrong (overflow, underflow, NaN), empty when nothing stands out. */
   evidence: string[];
+  /** Input set (iteration) of the row; only when several sets are compared. */
+  iteration?: number;
 }
 
 /** Float32 view of a floating tensor (float16/bfloat16 bits decoded); null for other types. */

@@ -297,7 +297,7 @@ function fillFloats(d: DType, rng: Xoshiro128ss, lo: number, hi: number, n: numb
   return out;
 }
 
-function roundHalfEven(x: number): number {
+export function roundHalfEven(x: number): number {
   const f = Math.floor(x);
   const r = x - f;
   if (r > 0.5) return f + 1;
@@ -377,7 +377,7 @@ function inputPbFiles(dir: string): string[] {
   );
 }
 
-function isArrowFile(file: string): boolean {
+export function isArrowFile(file: string): boolean {
   const ext = path.extname(file).toLowerCase();
   if (ext === ".arrow" || ext === ".arrows" || ext === ".feather" || ext === ".ipc") return true;
   if (ext === ".pb") return false;

@@ -1,0 +1,59 @@
+/**
+ * Comparison over several input sets (iterations): the verdict fails when any iteration's
+ * graph outputs fail; each tensor's row is its worst iteration (docs/inputs.md, "Several
+ * input sets").
+ */
+import { CompareAccumulator, type CompareSummary, type LayerComparisonJson } from "./compare.js";
+
+export interface IterationVerdict {
+  iteration: number;
+  passed: boolean;
+  first_failing_layer: string | null;
+  first_failing_tensor: string | null;
+}
+
+export interface IterationsSummary extends CompareSummary {
+  /** First iteration whose graph outputs fail (null when all pass). */
+  first_failing_iteration: number | null;
+  iterations: IterationVerdict[];
+}
+
+/** Row badness: a failing row beats a passing one; then the larger relative L2 error (NaN/null worst). */
+function worse(a: LayerComparisonJson, b: LayerComparisonJson): boolean {
+  if (a.passed !== b.passed) return !a.passed;
+  const ra = a.metrics.rel_l2 ?? Infinity;
+  const rb = b.metrics.rel_l2 ?? Infinity;
+  return ra > rb;
+}
+
+export function mergeIterations(items: { iteration: number; acc: CompareAccumulator }[], reference: string, candidate: string, notes: string[]): IterationsSummary {
+  const iterations: IterationVerdict[] = items.map(({ iteration, acc }) => ({
+    iteration,
+    passed: acc.outputsPassed,
+    first_failing_layer: acc.firstFailing?.layer ?? null,
+    first_failing_tensor: acc.firstFailing?.tensor ?? null,
+  }));
+  const failing = iterations.find((v) => !v.passed);
+  const withLayer = failing ?? iterations.find((v) => v.first_failing_layer !== null);
+  const rows = new Map<string, LayerComparisonJson & { iteration: number }>();
+  for (const { iteration, acc } of items) {
+    for (const r of acc.rows) {
+      const prev = rows.get(r.tensor);
+      if (!prev || worse(r, prev)) rows.set(r.tensor, { ...r, iteration });
+    }
+  }
+  const passed = failing === undefined;
+  return {
+    format: "trt-debug/compare@1",
+    passed,
+    first_failing_layer: withLayer?.first_failing_layer ?? null,
+    first_failing_tensor: withLayer?.first_failing_tensor ?? null,
+    reference,
+    candidate,
+    outputs_passed: passed,
+    layers: [...rows.values()].sort((x, y) => x.order - y.order),
+    notes,
+    first_failing_iteration: failing?.iteration ?? null,
+    iterations,
+  };
+}

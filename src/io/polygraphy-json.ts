@@ -1,0 +1,79 @@
+/**
+ * Polygraphy's JSON encoding of NumPy arrays (polygraphy/json/serde.py), as written by
+ * `polygraphy run --save-inputs` / `--save-outputs`:
+ *
+ *   {"array": "<base64 of a .npy file>", "polygraphy_class": "ndarray"}
+ *
+ * Older Polygraphy versions mark the type with `"__polygraphy_encoded_ndarray":
+ * "polygraphy_serialized_json_type"` instead of `polygraphy_class`, and the oldest store the
+ * .npy (or an .npz holding one array) as a latin-1 string rather than base64; both are read.
+ * `--save-inputs` writes a JSON list with one `{input_name: ARRAY}` object per iteration.
+ */
+import { UserError } from "../errors.js";
+import { decodeNpy, encodeNpy, isNpy, type NpyArray } from "./npy.js";
+import { decodeNpz } from "./npz.js";
+import type { DType, TensorData } from "../types.js";
+
+const TYPE_MARKER = "polygraphy_class";
+const LEGACY_KEY = "__polygraphy_encoded_ndarray";
+const LEGACY_MARKER = "polygraphy_serialized_json_type";
+
+const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function isEncodedArray(v: unknown): v is { array: string } {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.array === "string" && (o[TYPE_MARKER] === "ndarray" || o[LEGACY_KEY] === LEGACY_MARKER);
+}
+
+/** Decode one Polygraphy-encoded array object. `where` names it in errors. */
+export function decodePolygraphyArray(v: unknown, where: string): NpyArray {
+  if (!isEncodedArray(v)) {
+    throw new UserError(`${where}: not a Polygraphy-encoded array (expected {"array": "<base64 .npy>", "polygraphy_class": "ndarray"}); pass a file written by polygraphy run --save-inputs`);
+  }
+  const text = v.array.replace(/\s+/g, "");
+  let bytes: Uint8Array;
+  if (B64_RE.test(text) && text.length % 4 === 0) {
+    bytes = new Uint8Array(Buffer.from(text, "base64"));
+  } else {
+    // Oldest form: the file's bytes as a latin-1 string.
+    bytes = new Uint8Array(Buffer.from(v.array, "latin1"));
+    if (!isNpy(bytes) && !(bytes[0] === 0x50 && bytes[1] === 0x4b)) {
+      throw new UserError(`${where}: "array" is neither base64 nor a latin-1 .npy string (bad base64); pass a file written by polygraphy run --save-inputs`);
+    }
+  }
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b) {
+    // Oldest Polygraphy: an .npz holding one array.
+    const arrays = decodeNpz(bytes, where);
+    return arrays.values().next().value!;
+  }
+  if (!isNpy(bytes)) throw new UserError(`${where}: "array" does not decode to a .npy file (bad base64 or not numpy.save output); pass a file written by polygraphy run --save-inputs`);
+  return decodeNpy(bytes, where);
+}
+
+/** Encode an array as Polygraphy does (current form). */
+export function encodePolygraphyArray(a: { dtype: DType; dims: readonly number[]; data: TensorData }): { array: string; polygraphy_class: "ndarray" } {
+  return { array: Buffer.from(encodeNpy(a)).toString("base64"), polygraphy_class: "ndarray" };
+}
+
+/** A Polygraphy inputs file: one map (input name → array) per iteration. */
+export function decodePolygraphyInputs(text: string, where: string): Map<string, NpyArray>[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${where}: not valid JSON (${(e as Error).message}); pass a file written by polygraphy run --save-inputs`);
+  }
+  if (!Array.isArray(v)) {
+    throw new UserError(`${where}: a Polygraphy inputs file is a JSON list of {input_name: array} objects (one per iteration), got ${v === null ? "null" : typeof v}; pass a file written by polygraphy run --save-inputs`);
+  }
+  if (v.length === 0) throw new UserError(`${where}: the list of iterations is empty; pass a file with at least one iteration`);
+  return v.map((it, k) => {
+    if (typeof it !== "object" || it === null || Array.isArray(it)) {
+      throw new UserError(`${where}: iteration ${k} is not a {input_name: array} object; pass a file written by polygraphy run --save-inputs`);
+    }
+    const m = new Map<string, NpyArray>();
+    for (const [name, arr] of Object.entries(it as Record<string, unknown>)) m.set(name, decodePolygraphyArray(arr, `${where}: iteration ${k}, input '${name}'`));
+    return m;
+  });
+}
