@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
-import { UserError } from "../src/errors.js";
+import { userError, userErrorAsync } from "./helpers.js";
 import {
   f64ToMiniFloatBits,
   generateInputs,
@@ -21,28 +21,6 @@ import type { DumpRow } from "../src/io/dump.js";
 import type { DType, HostTensor, TensorData } from "../src/types.js";
 
 const TESTDATA = "/usr/share/libonnx-testdata/data";
-
-function userError(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    expect((e as Error).message).not.toContain("\n");
-    return e as UserError;
-  }
-  throw new Error("expected a UserError");
-}
-
-async function userErrorAsync(p: Promise<unknown>): Promise<UserError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    expect((e as Error).message).not.toContain("\n");
-    return e as UserError;
-  }
-  throw new Error("expected a UserError");
-}
 
 function opts(o: Partial<{ seed: number; valRange: string[]; shapes: string[] }> = {}): InputOptions {
   return { seed: o.seed ?? 1, valRanges: parseValRanges(o.valRange), inputShapes: parseInputShapes(o.shapes) };

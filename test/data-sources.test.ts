@@ -9,13 +9,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { zipSync } from "fflate";
 import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
-import { UserError } from "../src/errors.js";
 import { decodeNpy, encodeNpy } from "../src/io/npy.js";
 import { openInputSets, openLoaderScript } from "../src/data/sources.js";
 import { parseImagePreprocess } from "../src/data/image.js";
 import { f64ToMiniFloatBits, type InputSpec } from "../src/data/inputs.js";
 import type { HostTensor } from "../src/types.js";
-import { tmpDir } from "./helpers.js";
+import { tmpDir, userError, userErrorAsync } from "./helpers.js";
 
 const dir = tmpDir("trtdbg-src-");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -52,28 +51,6 @@ function payload(kind: "f4" | "f8" | "f2bits" | "i8" | "i4" | "u2", values: numb
     else dv.setUint16(o, v, little);
   });
   return b;
-}
-
-function userError(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    expect((e as Error).message).not.toContain("\n");
-    return e as UserError;
-  }
-  throw new Error("expected a UserError");
-}
-
-async function userErrorAsync(p: Promise<unknown>): Promise<UserError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    expect((e as Error).message).not.toContain("\n");
-    return e as UserError;
-  }
-  throw new Error("expected a UserError");
 }
 
 /** openInputSets + collect, as one promise (some sources fail when opened, some when read). */

@@ -2,6 +2,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
+import { expect } from "vitest";
+import { UserError } from "../src/errors.js";
 import { runCli } from "../src/cli/main.js";
 
 export const ROOT = path.resolve(__dirname, "..");
@@ -42,4 +44,28 @@ export function expectUserError(r: CliResult, ...fragments: (string | RegExp)[])
     const ok = typeof f === "string" ? lines[0]!.includes(f) : f.test(lines[0]!);
     if (!ok) throw new Error(`error line does not mention ${String(f)}: ${lines[0]}`);
   }
+}
+
+/** Runs `fn`, asserting it throws a one-line UserError, and returns it. */
+export function userError(fn: () => unknown): UserError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as Error).message).not.toContain("\n");
+    return e as UserError;
+  }
+  throw new Error("expected a UserError");
+}
+
+/** Awaits `p`, asserting it rejects with a one-line UserError, and returns it. */
+export async function userErrorAsync(p: Promise<unknown>): Promise<UserError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as Error).message).not.toContain("\n");
+    return e as UserError;
+  }
+  throw new Error("expected a UserError");
 }

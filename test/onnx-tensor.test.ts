@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type TensorProto } from "onnx-buf";
 import { UserError } from "../src/errors.js";
+import { userError } from "./helpers.js";
 import { hostTensorByteLength, hostToTensorProto, readTensorPb, tensorProtoToHost } from "../src/onnx/tensor.js";
 import type { DType, HostTensor, TensorData } from "../src/types.js";
 
@@ -13,18 +14,6 @@ const TESTDATA = "/usr/share/libonnx-testdata/data";
 function bytesOf(d: TensorData): Uint8Array {
   if (Array.isArray(d)) throw new Error("strings");
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
-
-/** Throws and returns the UserError (asserting it is one line). */
-function userError(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    expect((e as Error).message).not.toContain("\n");
-    return e as UserError;
-  }
-  throw new Error("expected a UserError");
 }
 
 let tmp: string;

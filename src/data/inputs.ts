@@ -42,7 +42,7 @@ function isFixed(d: number | string | null): d is number {
   return typeof d === "number" && d >= 0;
 }
 
-function listNames(specs: readonly InputSpec[]): string {
+export function listNames(specs: readonly InputSpec[]): string {
   return specs.length === 0 ? "(none)" : specs.map((s) => s.name).join(", ");
 }
 
@@ -103,7 +103,8 @@ export function resolveInputShapes(
 // Random generation
 // ---------------------------------------------------------------------------------------
 
-const INT_RANGES: Partial<Record<DType, readonly [bigint, bigint]>> = {
+/** Value range of the integer (and bool) element types. */
+export const INT_RANGES: Partial<Record<DType, readonly [bigint, bigint]>> = {
   bool: [0n, 1n],
   int4: [-8n, 7n],
   uint4: [0n, 15n],

@@ -14,8 +14,8 @@ import { pathToFileURL } from "node:url";
 import { UserError } from "../errors.js";
 import type { DType, HostTensor, TensorData } from "../types.js";
 import { numel } from "../types.js";
-import { f64ToMiniFloatBits, formatDims, isArrowFile, loadInputs, miniFloatBitsToF64, shapeMatches, type InputSpec } from "./inputs.js";
-import { decodeNpy } from "../io/npy.js";
+import { f64ToMiniFloatBits, formatDims, INT_RANGES, isArrowFile, listNames, loadInputs, miniFloatBitsToF64, shapeMatches, type InputSpec } from "./inputs.js";
+import { allocate, decodeNpy } from "../io/npy.js";
 import { decodeNpz } from "../io/npz.js";
 import { decodePolygraphyInputs } from "../io/polygraphy-json.js";
 import { decodeImage, imageToTensor, isImageFile, parseImagePreprocess, preprocessFor, type ImagePreprocessSpecs } from "./image.js";
@@ -49,7 +49,6 @@ interface Source {
   sets(): AsyncGenerator<Map<string, Item>>;
 }
 
-const listNames = (specs: readonly InputSpec[]): string => (specs.length === 0 ? "(none)" : specs.map((s) => s.name).join(", "));
 const naturalCompare = (a: string, b: string): number => a.localeCompare(b, "en", { numeric: true });
 
 function readBytes(file: string, flag: string): Uint8Array {
@@ -273,44 +272,11 @@ function openSource(arg: string, specs: InputSpec[], flag: string, pre: ImagePre
 // ---------------------------------------------------------------------------------------
 
 const FLOATS: readonly DType[] = ["float16", "bfloat16", "float32", "float64"];
-const INTS: Partial<Record<DType, [bigint, bigint]>> = {
-  bool: [0n, 1n],
-  int8: [-128n, 127n],
-  uint8: [0n, 255n],
-  int16: [-32768n, 32767n],
-  uint16: [0n, 65535n],
-  int32: [-2147483648n, 2147483647n],
-  uint32: [0n, 4294967295n],
-  int64: [-(1n << 63n), (1n << 63n) - 1n],
-  uint64: [0n, (1n << 64n) - 1n],
-};
-
 function floatAt(dtype: DType, data: TensorData): (i: number) => number {
   const a = data as Float32Array | Float64Array | Uint16Array;
   if (dtype === "float16") return (i) => miniFloatBitsToF64(a[i]!, 5, 10);
   if (dtype === "bfloat16") return (i) => miniFloatBitsToF64(a[i]!, 8, 7);
   return (i) => a[i]!;
-}
-
-function allocInt(d: DType, n: number): TensorData {
-  switch (d) {
-    case "int8":
-      return new Int8Array(n);
-    case "int16":
-      return new Int16Array(n);
-    case "uint16":
-      return new Uint16Array(n);
-    case "int32":
-      return new Int32Array(n);
-    case "uint32":
-      return new Uint32Array(n);
-    case "int64":
-      return new BigInt64Array(n);
-    case "uint64":
-      return new BigUint64Array(n);
-    default:
-      return new Uint8Array(n);
-  }
 }
 
 /**
@@ -327,10 +293,10 @@ function convert(t: Item["tensor"], to: DType, what: string): TensorData | undef
     const [e, m] = to === "float16" ? [5, 10] : [8, 7];
     return Uint16Array.from({ length: n }, (_, i) => f64ToMiniFloatBits(get(i), e, m));
   }
-  const range = INTS[to];
-  if (range && INTS[t.dtype]) {
+  const range = to === "int4" || to === "uint4" ? undefined : INT_RANGES[to];
+  if (range && INT_RANGES[t.dtype]) {
     const src = t.data as unknown as ArrayLike<number | bigint>;
-    const out = allocInt(to, n) as unknown as { [i: number]: number | bigint };
+    const out = allocate(to, n) as unknown as { [i: number]: number | bigint };
     const big = to === "int64" || to === "uint64";
     for (let i = 0; i < n; i++) {
       const v = BigInt(src[i]!);

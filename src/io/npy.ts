@@ -55,7 +55,8 @@ export function isNpy(bytes: Uint8Array): boolean {
   return bytes.length >= 6 && MAGIC.every((b, i) => bytes[i] === b);
 }
 
-function allocate(d: DType, n: number): TensorData {
+/** A zeroed host array of `n` elements of numeric type `d` (float16 as bits, bool as bytes). */
+export function allocate(d: DType, n: number): TensorData {
   switch (d) {
     case "float32":
       return new Float32Array(n);
