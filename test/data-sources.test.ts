@@ -7,6 +7,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { zipSync } from "fflate";
+import { toBinary } from "@bufbuild/protobuf";
+import { TensorProtoSchema } from "onnx-buf";
+import { hostToTensorProto } from "../src/onnx/tensor.js";
 import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
 import { decodeNpy, encodeNpy } from "../src/io/npy.js";
@@ -158,6 +161,13 @@ describe("file sources", () => {
     expect(set![0]!.dtype).toBe("float32");
     expect(Array.from(set![0]!.data as Float32Array)).toEqual([0.1, 1 / 3, -2, 1e-50].map(Math.fround));
     expect(set![1]).toEqual({ name: "ids", dtype: "int32", dims: [3], data: Int32Array.from([1, -2, 3]) });
+  });
+
+  it("NAME:tensor.pb combines with an .npy", async () => {
+    const pb = write("ids.pb", toBinary(TensorProtoSchema, hostToTensorProto({ name: "whatever", dtype: "int32", dims: [2], data: Int32Array.from([4, 5]) })));
+    const x = write("x22.npy", npyBytes("<f4", [2, 2], payload("f4", [1, 2, 3, 4], true)));
+    const sets = await collect(openInputSets([`ids:${pb}`, `x:${x}`], specs, { flag: "--load-inputs" }));
+    expect(sets.map((s) => s.map(vals))).toEqual([[[1, 2, 3, 4], [4, 5]]]);
   });
 
   it(".npz stored and deflated; arrays named by input", async () => {

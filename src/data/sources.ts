@@ -16,8 +16,9 @@ import type { DType, HostTensor, TensorData } from "../types.js";
 import { numel } from "../types.js";
 import { f64ToMiniFloatBits, formatDims, INT_RANGES, isArrowFile, listNames, loadInputs, miniFloatBitsToF64, shapeMatches, type InputSpec } from "./inputs.js";
 import { allocate, decodeNpy } from "../io/npy.js";
+import { readTensorPb } from "../onnx/tensor.js";
 import { decodeNpz } from "../io/npz.js";
-import { decodePolygraphyInputs } from "../io/polygraphy-json.js";
+import { decodePolygraphyIteration, parsePolygraphyInputs } from "../io/polygraphy-json.js";
 import { decodeImage, imageToTensor, isImageFile, parseImagePreprocess, preprocessFor, type ImagePreprocessSpecs } from "./image.js";
 
 export interface SourceOptions {
@@ -128,14 +129,16 @@ function npzSet(file: string, specs: InputSpec[], flag: string): Map<string, Ite
 
 function polygraphySource(file: string, specs: InputSpec[], flag: string): Source {
   const where = `${flag} ${file}`;
-  // The JSON holds every iteration; it is parsed once, and sets are handed out one at a time.
-  const iterations = decodePolygraphyInputs(fs.readFileSync(file, "utf8"), where);
+  // The JSON is one value, parsed when opened; each iteration's arrays are decoded only when
+  // its set is handed out.
+  const iterations = parsePolygraphyInputs(fs.readFileSync(file, "utf8"), where);
   return {
     label: file,
     count: iterations.length,
     async *sets() {
       for (const [k, it] of iterations.entries()) {
-        yield new Map([...it].map(([n, a]) => [n, { tensor: a, where: `${where}: iteration ${k}, input '${n}'` }] as const));
+        const arrays = decodePolygraphyIteration(it, k, where);
+        yield new Map([...arrays].map(([n, a]) => [n, { tensor: a, where: `${where}: iteration ${k}, input '${n}'` }] as const));
       }
     },
   };
@@ -263,6 +266,9 @@ function openSource(arg: string, specs: InputSpec[], flag: string, pre: ImagePre
   if (ext === ".json") {
     nameless("a Polygraphy JSON file");
     return polygraphySource(p, specs, flag);
+  }
+  if (ext === ".pb" && name !== undefined) {
+    return singleSet(p, () => new Map([[name, { tensor: readTensorPb(p), where: `${flag} ${p}` }]]));
   }
   throw new UserError(`${flag} ${arg}: unknown input file type; pass .npy, .npz, Polygraphy .json, .png/.jpg, a folder of them, .pb/input_*.pb, or an Arrow file from --save-inputs`);
 }

@@ -56,8 +56,11 @@ export function encodePolygraphyArray(a: { dtype: DType; dims: readonly number[]
   return { array: Buffer.from(encodeNpy(a)).toString("base64"), polygraphy_class: "ndarray" };
 }
 
-/** A Polygraphy inputs file: one map (input name → array) per iteration. */
-export function decodePolygraphyInputs(text: string, where: string): Map<string, NpyArray>[] {
+/**
+ * The iterations of a Polygraphy inputs file, checked to be a list of objects but not yet
+ * decoded (decode each with {@link decodePolygraphyIteration}, so only one is held decoded).
+ */
+export function parsePolygraphyInputs(text: string, where: string): Record<string, unknown>[] {
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -68,12 +71,22 @@ export function decodePolygraphyInputs(text: string, where: string): Map<string,
     throw new UserError(`${where}: a Polygraphy inputs file is a JSON list of {input_name: array} objects (one per iteration), got ${v === null ? "null" : typeof v}; pass a file written by polygraphy run --save-inputs`);
   }
   if (v.length === 0) throw new UserError(`${where}: the list of iterations is empty; pass a file with at least one iteration`);
-  return v.map((it, k) => {
+  v.forEach((it, k) => {
     if (typeof it !== "object" || it === null || Array.isArray(it)) {
       throw new UserError(`${where}: iteration ${k} is not a {input_name: array} object; pass a file written by polygraphy run --save-inputs`);
     }
-    const m = new Map<string, NpyArray>();
-    for (const [name, arr] of Object.entries(it as Record<string, unknown>)) m.set(name, decodePolygraphyArray(arr, `${where}: iteration ${k}, input '${name}'`));
-    return m;
   });
+  return v as Record<string, unknown>[];
+}
+
+/** Iteration `k` (from {@link parsePolygraphyInputs}): input name → array. */
+export function decodePolygraphyIteration(it: Record<string, unknown>, k: number, where: string): Map<string, NpyArray> {
+  const m = new Map<string, NpyArray>();
+  for (const [name, arr] of Object.entries(it)) m.set(name, decodePolygraphyArray(arr, `${where}: iteration ${k}, input '${name}'`));
+  return m;
+}
+
+/** A Polygraphy inputs file: one map (input name → array) per iteration. */
+export function decodePolygraphyInputs(text: string, where: string): Map<string, NpyArray>[] {
+  return parsePolygraphyInputs(text, where).map((it, k) => decodePolygraphyIteration(it, k, where));
 }
