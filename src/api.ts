@@ -68,23 +68,15 @@ export function inputSetsOf(p: PreparedModel, a: InputArgs = {}): InputSets | nu
   return null;
 }
 
-/**
- * Every input set (iteration), one at a time; `--save-inputs` writes all of them (rows in
- * order, set after set). Generated inputs and ONNX .pb data are one set.
- */
-export async function* resolveInputSets(p: PreparedModel, a: InputArgs = {}, hooks: Hooks = {}): AsyncGenerator<HostTensor[]> {
-  const sets = inputSetsOf(p, a);
-  if (!sets) {
-    yield await resolveInputs(p, a, hooks);
-    return;
-  }
+/** Passes input sets through, writing each to `file` (--save-inputs) as it goes; the file is complete when they end. */
+async function* savingSets(sets: AsyncIterable<HostTensor[]>, file: string | undefined, p: PreparedModel, seed: InputArgs["seed"]): AsyncGenerator<HostTensor[]> {
   let writer: DumpWriter | null = null;
   let ok = false;
   let order = 0;
   try {
-    for await (const set of sets.iterate()) {
-      if (a.saveInputs) {
-        writer ??= await DumpWriter.open(a.saveInputs, { kind: "inputs", model: path.basename(p.model.path), precision: "", extra: { seed: String(a.seed ?? 1) } });
+    for await (const set of sets) {
+      if (file) {
+        writer ??= await DumpWriter.open(file, { kind: "inputs", model: path.basename(p.model.path), precision: "", extra: { seed: String(seed ?? 1) } });
         for (const t of set) await writer.write(toDumpRow(order++, "", "", t, ""));
       }
       yield set;
@@ -96,26 +88,57 @@ export async function* resolveInputSets(p: PreparedModel, a: InputArgs = {}, hoo
 }
 
 /**
+ * Every input set (iteration), one at a time; `--save-inputs` writes all of them (rows in
+ * order, set after set). Generated inputs and ONNX .pb data are one set.
+ */
+export async function* resolveInputSets(p: PreparedModel, a: InputArgs = {}, hooks: Hooks = {}): AsyncGenerator<HostTensor[]> {
+  const sets = inputSetsOf(p, a);
+  if (!sets) {
+    yield await resolveInputs(p, a, hooks);
+    return;
+  }
+  yield* savingSets(sets.iterate(), a.saveInputs, p, a.seed);
+}
+
+/**
  * The input sets as iterations: `iteration` is undefined when there is only one set (so
  * single-set results look exactly as before), else 0, 1, ... The first set is read before
- * this returns, so input errors come before any work.
+ * this returns, so input errors come before any work; --save-inputs is written (and removed
+ * again on failure) only while the iterations are consumed.
  */
 export async function inputIterations(p: PreparedModel, a: InputArgs = {}, hooks: Hooks = {}): Promise<AsyncGenerator<{ inputs: HostTensor[]; iteration?: number }>> {
-  const gen = resolveInputSets(p, a, hooks);
-  const first = await gen.next();
+  const sets = inputSetsOf(p, a);
+  if (!sets) {
+    const inputs = await resolveInputs(p, a, hooks);
+    return (async function* () {
+      yield { inputs };
+    })();
+  }
+  const raw = sets.iterate();
+  const first = await raw.next();
   return (async function* () {
-    if (first.done) return;
-    let cur = first.value;
-    let next = await gen.next();
-    if (next.done) {
-      yield { inputs: cur };
-      return;
-    }
-    for (let k = 0; ; k++) {
-      yield { inputs: cur, iteration: k };
-      if (next.done) return;
-      cur = next.value;
-      next = await gen.next();
+    const all = (async function* () {
+      if (first.done) return;
+      yield first.value;
+      yield* raw;
+    })();
+    const src = savingSets(all, a.saveInputs, p, a.seed);
+    try {
+      let cur = await src.next();
+      if (cur.done) return;
+      let next = await src.next();
+      if (next.done) {
+        yield { inputs: cur.value };
+        return;
+      }
+      for (let k = 0; ; k++) {
+        yield { inputs: cur.value, iteration: k };
+        if (next.done) return;
+        cur = next;
+        next = await src.next();
+      }
+    } finally {
+      await src.return(undefined);
     }
   })();
 }

@@ -105,6 +105,18 @@ describe("several input sets", () => {
     expect(outs).toEqual([Math.fround(0.4) * 1000, 100000].map((x) => Math.fround(x)));
   });
 
+  it("a bad later set is a user error and leaves no --save-inputs file (nor its temp file)", async () => {
+    const sets = path.join(dir, "sets");
+    const saveDir = path.join(dir, "save-fail");
+    fs.mkdirSync(sets);
+    fs.mkdirSync(saveDir);
+    fs.writeFileSync(path.join(sets, "a.npy"), encodeNpy(f32([1, 2, 3, 4])));
+    fs.writeFileSync(path.join(sets, "b.npy"), encodeNpy({ dtype: "float32", dims: [1, 3], data: Float32Array.from([1, 2, 3]) }));
+    const r = await cli("run", model, "--load-inputs", sets, "--save-inputs", path.join(saveDir, "in.arrow"));
+    expectUserError(r, "b.npy: input 'x': got shape [1,3], model expects [1,4]");
+    expect(fs.readdirSync(saveDir)).toEqual([]);
+  });
+
   it("--data-loader-script feeds every set", async () => {
     const script = path.join(dir, "loader.mjs");
     fs.writeFileSync(script, `export async function* load() { yield { x: new Float32Array([1, 2, 3, 4]) }; yield { x: new Float32Array([5, 6, 7, 8]) }; }\n`);
