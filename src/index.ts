@@ -13,3 +13,9 @@ export { defaultCompareOptions, judge, DEFAULT_MAX_REL_L2, type CompareOptions, 
 export { PLAN_FORMAT, makePlan, readPlan, parsePlanJson, planToJson, resolvePlan, type PrecisionPlan, type PlanEntry } from "./precision/plan.js";
 export { DumpWriter, openDump, type DumpRow, type DumpMeta } from "./io/dump.js";
 export * as numeric from "./numeric/index.js";
+export { decodeNpy, encodeNpy, type NpyArray } from "./io/npy.js";
+export { decodeNpz } from "./io/npz.js";
+export { decodePolygraphyArray, encodePolygraphyArray, decodePolygraphyInputs } from "./io/polygraphy-json.js";
+export { openInputSets, openLoaderScript, type InputSets } from "./data/sources.js";
+export { parseImagePreprocess, imageToTensor, decodeImage, type ImagePreprocess } from "./data/image.js";
+export type { IterationsSummary, IterationVerdict } from "./compare/iterations.js";
