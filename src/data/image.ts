@@ -1,12 +1,11 @@
 /**
  * Images (PNG, JPEG) as model inputs, with the preprocessing spec of docs/inputs.md
- * ("Images"). Decoding: pngjs (PNG, any bit depth / colour type / interlace, 16-bit scaled to
- * 8-bit) and jpeg-js (baseline and progressive JPEG), both pure JavaScript, so results are the
- * same on every platform. Resizing, layout, channel order and normalization are done here, in
- * float64, by the exact recipe in the docs.
+ * ("Images"). Decoding: pngjs for PNG (lossless: any bit depth / colour type / interlace,
+ * 16-bit scaled to 8-bit), sharp (libvips + mozjpeg/libjpeg-turbo) for JPEG, which gives the
+ * same pixels as PIL and OpenCV. Resizing, layout, channel order and normalization are done
+ * here, in float64, by the exact recipe in the docs.
  */
 import { PNG } from "pngjs";
-import jpeg from "jpeg-js";
 import { UserError } from "../errors.js";
 import type { DType, HostTensor, TensorData } from "../types.js";
 import { f64ToMiniFloatBits, formatDims, roundHalfEven, type InputSpec } from "./inputs.js";
@@ -173,7 +172,7 @@ export function isImageFile(file: string): boolean {
 }
 
 /** Decode a PNG or JPEG (by magic bytes) to RGBA. */
-export function decodeImage(bytes: Uint8Array, where: string): Rgba {
+export async function decodeImage(bytes: Uint8Array, where: string): Promise<Rgba> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     if (buf.length >= 8 && buf.readUInt32BE(0) === 0x89504e47) {
@@ -181,8 +180,11 @@ export function decodeImage(bytes: Uint8Array, where: string): Rgba {
       return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     }
     if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) {
-      const j = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: 200, maxMemoryUsageInMB: 2048 });
-      return { width: j.width, height: j.height, data: j.data };
+      // Loaded on demand: the native module is only needed for JPEG. No EXIF rotation (as PIL's Image.open).
+      const sharp = (await import("sharp")).default;
+      const { data, info } = await sharp(buf, { failOn: "error" }).toColourspace("srgb").ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== 4 || data.length !== info.width * info.height * 4) throw new Error(`decoded to ${info.channels} channels, ${data.length} bytes`);
+      return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
     }
   } catch (e) {
     throw new UserError(`${where}: cannot decode the image (${String((e as Error).message ?? e).split("\n")[0]}); pass a valid PNG or JPEG file`);

@@ -154,7 +154,7 @@ function imageSource(files: string[], label: string, name: string | undefined, s
     async *sets() {
       for (const f of files) {
         const where = `${flag} ${f}`;
-        const t = imageToTensor(decodeImage(readBytes(f, flag), where), spec, preprocessFor(pre, input), where);
+        const t = imageToTensor(await decodeImage(readBytes(f, flag), where), spec, preprocessFor(pre, input), where);
         yield new Map([[input, { tensor: t, where }]]);
       }
     },
