@@ -272,6 +272,8 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
   const capture = captureFilter(p.model, a.capture);
   const runs: PrecisionRunResult[] = [];
   let sets = 0;
+  // int8 resolution (and its fallback warnings) once per precision, whatever the number of input sets.
+  const int8Runs: (ReturnType<typeof resolveInt8Run> | undefined)[] = [];
   try {
     for await (const { inputs, iteration } of iterations) {
       sets++;
@@ -281,7 +283,7 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
           runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks, iteration));
           continue;
         }
-        const r8 = resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m));
+        const r8 = (int8Runs[k] ??= resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m)));
         const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks, iteration);
         runs.push({ ...r, int8: r8.report });
       }
