@@ -170,6 +170,15 @@ describe("file sources", () => {
     expect(sets.map((s) => s.map(vals))).toEqual([[[1, 2, 3, 4], [4, 5]]]);
   });
 
+  it("an Arrow inputs file with .pb files is still one set (as before)", async () => {
+    const { saveInputs } = await import("../src/api.js");
+    const arrow = path.join(dir, "x.arrow");
+    await saveInputs(arrow, "m.onnx", [{ name: "x", dtype: "float32", dims: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }]);
+    const pb = write("ids2.pb", toBinary(TensorProtoSchema, hostToTensorProto({ name: "ids", dtype: "int32", dims: [1], data: Int32Array.from([9]) })));
+    const sets = await collect(openInputSets([arrow, pb], specs, { flag: "--load-inputs" }));
+    expect(sets.map((s) => s.map(vals))).toEqual([[[1, 2, 3, 4], [9]]]);
+  });
+
   it(".npz stored and deflated; arrays named by input", async () => {
     const x = npyBytes("<f4", [2, 2], payload("f4", [1, 2, 3, 4], true));
     const ids = npyBytes("<i4", [2], payload("i4", [7, 8], true));

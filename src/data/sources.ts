@@ -378,8 +378,9 @@ function joinSources(sources: Source[], specs: InputSpec[], flag: string): Input
 
 /**
  * The input sets of `--load-inputs` (or `--calib-data`) paths. Paths the ONNX `.pb` loader
- * handles (TensorProto files, folders of input_*.pb) give one set, as before; one inputs Arrow
- * file gives a set per repeated input name; everything else goes through the sources above.
+ * handles (TensorProto files, folders of input_*.pb, Arrow files together with them) give one
+ * set, as before; one inputs Arrow file alone gives a set per repetition of the input names;
+ * everything else goes through the sources above.
  */
 export function openInputSets(paths: readonly string[], specs: InputSpec[], o: SourceOptions): InputSets {
   if (paths.length === 0) throw new UserError(`${o.flag}: no path given; pass a file or folder of input data`);
@@ -387,10 +388,9 @@ export function openInputSets(paths: readonly string[], specs: InputSpec[], o: S
   for (const n of pre.perInput.keys()) {
     if (!specs.some((s) => s.name === n)) throw new UserError(`--image-preprocess: the model has no input '${n}'; model inputs: ${listNames(specs)}`);
   }
-  if (paths.length === 1 && fs.existsSync(paths[0]!) && fs.statSync(paths[0]!).isFile() && isArrowFile(paths[0]!)) {
-    return arrowSets(paths[0]!, specs, o.flag);
-  }
-  if (paths.every(isLegacyPath)) {
+  const isArrow = (p: string) => fs.existsSync(p) && fs.statSync(p).isFile() && isArrowFile(p);
+  if (paths.length === 1 && isArrow(paths[0]!)) return arrowSets(paths[0]!, specs, o.flag);
+  if (paths.every((p) => isLegacyPath(p) || isArrow(p))) {
     return {
       description: paths.join(" "),
       count: 1,
@@ -399,7 +399,7 @@ export function openInputSets(paths: readonly string[], specs: InputSpec[], o: S
       },
     };
   }
-  const legacy = paths.find((p) => isLegacyPath(p) || (fs.existsSync(p) && fs.statSync(p).isFile() && isArrowFile(p)));
+  const legacy = paths.find((p) => isLegacyPath(p) || isArrow(p));
   if (legacy) throw new UserError(`${o.flag} ${legacy}: .pb and Arrow inputs cannot be combined with .npy/.npz/JSON/image sources; give one kind`);
   return joinSources(paths.map((p) => openSource(p, specs, o.flag, pre)), specs, o.flag);
 }
