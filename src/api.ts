@@ -306,7 +306,7 @@ async function oneRun(
   iteration?: number,
 ): Promise<PrecisionRunResult> {
   const total = p.model.graph.layers.length;
-  const file = saveDir ? path.join(saveDir, iteration === undefined ? `${label}.arrow` : `${label}.${iteration}.arrow`) : null;
+  const file = saveDir ? dumpFile(saveDir, label, iteration) : null;
   const writer = file ? await DumpWriter.open(file, { kind: "dump", model: path.basename(p.model.path), precision: label, extra: dumpExtra(p) }) : null;
   const res: PrecisionRunResult = { precision: label, dump: file, tensors: 0, nonfinite: [], first_failing_layer: null, outputs: [], executed_layers: 0, ...(iteration !== undefined ? { iteration } : {}) };
   const writes = new BoundedWrites();
