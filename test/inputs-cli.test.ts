@@ -160,9 +160,10 @@ describe("malformed input files: one line, exit 2", () => {
   });
 });
 
-describe("calib build --calib-data FOLDER of PNGs", () => {
-  it("calibrates on every image with the same preprocessing (cache written, input amax = brightest pixel / 255)", async () => {
-    const imgs = path.join(dir, "pngs");
+describe("images and loader scripts for an image model", () => {
+  let imgs: string;
+  beforeAll(() => {
+    imgs = path.join(dir, "pngs");
     fs.mkdirSync(imgs);
     const brightest = [90, 200, 140];
     brightest.forEach((v, k) => {
@@ -170,6 +171,26 @@ describe("calib build --calib-data FOLDER of PNGs", () => {
       for (let i = 0; i < 16; i++) p.data.set([v, (i * 7) % v, 0, 255], i * 4);
       fs.writeFileSync(path.join(imgs, `im${k}.png`), PNG.sync.write(p));
     });
+  });
+
+  it("compare --load-inputs FOLDER of PNGs: one iteration per image", async () => {
+    const json = path.join(dir, "imgcmp.json");
+    const r = await cli("compare", imgModel, "--fp16", "--load-inputs", imgs, "--json", json, "-q");
+    expect(r.code).toBe(0);
+    expect(readJson(json).iterations.map((x: any) => x.passed)).toEqual([true, true, true]);
+  });
+
+  it("calib build --data-loader-script: one batch per feed", async () => {
+    const script = path.join(dir, "calib-loader.mjs");
+    fs.writeFileSync(script, `export default function () { return [0.5, 2].map((v) => ({ img: new Float32Array(48).fill(v) })); }\n`);
+    const cache = path.join(dir, "dl.cache");
+    const r = await cli("calib", "build", imgModel, "-o", cache, "--data-loader-script", script, "--algo", "minmax");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/on 2 batches .*\(data: data loader script/);
+    expect(Math.abs((await readCalibrationCache(cache)).scales.get("img")! * 127 - 2)).toBeLessThan(1e-6);
+  });
+
+  it("calib build --calib-data FOLDER of PNGs: every image with the same preprocessing (cache written, input amax = brightest pixel / 255)", async () => {
     const cache = path.join(dir, "png.cache");
     const r = await cli("calib", "build", imgModel, "-o", cache, "--calib-data", imgs, "--algo", "minmax");
     expect(r.code).toBe(0);
