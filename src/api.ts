@@ -24,6 +24,7 @@ import type { OptimizationLevel } from "./runtime/ort.js";
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "./compare/compare.js";
 import type { CompareOptions } from "./compare/tolerance.js";
 import { loadInt8, prepareInt8, resolveInt8Run, type Int8Report, type Int8RunArgs } from "./precision/int8-run.js";
+import { reportBodies, type SubgraphNote } from "./precision/subgraph.js";
 
 export interface Hooks {
   warn?(message: string): void;
@@ -133,6 +134,8 @@ export interface PrecisionRunResult {
   executed_layers: number;
   /** int8 runs: cache read, layers in int8, every fallback with its reason. */
   int8?: Int8Report;
+  /** Models with If/Loop/Scan: what each body ran in (docs/precision.md "Control-flow bodies"). */
+  subgraphs?: SubgraphNote[];
 }
 
 export interface RunResult {
@@ -164,12 +167,15 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
     for (const [k, def] of a.precisions.entries()) {
       const precisions = requested[k]!;
       if (!i8 || !precisions.includes("int8")) {
-        runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks));
+        const subgraphs = reportBodies(p.model, precisions, precisions, (m) => hooks.warn?.(m));
+        const r = await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks);
+        runs.push(subgraphs ? { ...r, subgraphs } : r);
         continue;
       }
       const r8 = resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m));
+      const subgraphs = reportBodies(p.model, r8.resolution.precisions, precisions, (m) => hooks.warn?.(m));
       const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks);
-      runs.push({ ...r, int8: r8.report });
+      runs.push({ ...r, int8: r8.report, ...(subgraphs ? { subgraphs } : {}) });
     }
   } finally {
     await exec.release();
@@ -226,13 +232,14 @@ export interface ValidateResult {
   tensors_checked: number;
   nonfinite: NonFiniteRecord[];
   int8?: Int8Report;
+  subgraphs?: SubgraphNote[];
 }
 
 /** NaN/Inf check of every layer of a model run. */
 export async function validateModel(a: ModelArgs & { precision: Precision }, hooks: Hooks = {}): Promise<ValidateResult> {
   const r = await runModel({ ...a, precisions: [a.precision], capture: { kind: "all" } }, hooks);
   const run = r.runs[0]!;
-  return { format: "trt-debug/validate@1", source: a.model, precision: a.precision, passed: run.nonfinite.length === 0, first_failing_layer: run.first_failing_layer, tensors_checked: run.tensors, nonfinite: run.nonfinite, ...(run.int8 ? { int8: run.int8 } : {}) };
+  return { format: "trt-debug/validate@1", source: a.model, precision: a.precision, passed: run.nonfinite.length === 0, first_failing_layer: run.first_failing_layer, tensors_checked: run.tensors, nonfinite: run.nonfinite, ...(run.int8 ? { int8: run.int8 } : {}), ...(run.subgraphs ? { subgraphs: run.subgraphs } : {}) };
 }
 
 /** NaN/Inf check of a dump file (rows in execution order). */
@@ -276,14 +283,16 @@ export interface CompareHooks extends Hooks {
 }
 
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
-export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report }> {
+export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
   const p = await prepareModelFile(a.model);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);
   // int8: the model's policy quantizes int8 layers and handles every other precision like the float policy.
   const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m) => hooks.warn?.(m)) : null;
+  const requestedP = candP;
   if (i8) candP = i8.resolution.precisions;
+  const subgraphs = reportBodies(p.model, candP, requestedP, (m) => hooks.warn?.(m));
   const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) });
   // A run with int8 layers is judged at the int8 threshold (its tensors carry their error).
   const verdictPrecision: Precision = i8 && i8.resolution.int8Layers > 0 ? "int8" : a.candidate;
@@ -332,7 +341,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   if (i8) notes.push(...i8.report.notes);
   if (verdictPrecision === "int8") notes.push("int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
   const summary = acc.summary(`${a.model} fp32`, `${a.model} ${a.candidate}`, notes);
-  return i8 ? { ...summary, int8: i8.report } : summary;
+  return { ...summary, ...(i8 ? { int8: i8.report } : {}), ...(subgraphs ? { subgraphs } : {}) };
 }
 
 export function fusionNote(p: Precision): string {

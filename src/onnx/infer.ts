@@ -21,6 +21,7 @@ import type { DType } from "../types.js";
 import { onnxToDType } from "./dtype.js";
 import type { LoadedModel } from "./model.js";
 import { createSession } from "../runtime/ort.js";
+import { inferBodyTypes } from "./body-types.js";
 
 export interface TensorType {
   dtype: DType;
@@ -97,6 +98,7 @@ export async function inferTypes(m: LoadedModel): Promise<TypeMap> {
   } finally {
     await session.release();
   }
+  await inferBodyTypes(m, types);
   return types;
 }
 

@@ -28,6 +28,7 @@ import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { dtypeToOnnx } from "../onnx/dtype.js";
 import { fakeQuantInt8, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
+import { rewriteBodies } from "./subgraph.js";
 
 export type Transform =
   | { kind: "none" }
@@ -265,6 +266,8 @@ export function rewriteLayers(
     const layer = layers[i]!;
     const p = precisions[i]!;
     const node = create(NodeProtoSchema, { ...layer.node, input: [...layer.node.input], output: [...layer.node.output] });
+    // If/Loop/Scan bodies compute in the layer's float format too (precision/subgraph.ts).
+    rewriteBodies(layer, node, PRECISION_FORMAT[p], { model, types, weights, addInitializer: (t) => inits.set(t.name, t) });
     // inputs
     layer.inputs.forEach((t, k) => {
       if (t === "") return;

@@ -1,0 +1,105 @@
+/**
+ * Control-flow bodies under emulation (docs/precision.md "Control-flow bodies") and models of
+ * old opsets under bf16/int8 (docs/int8.md "Old opsets").
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { saveModel } from "../src/onnx/builder.js";
+import { Executor } from "../src/runtime/executor.js";
+import { prepareModelFile, runCaptured } from "../src/runtime/run.js";
+import { roundTo } from "../src/numeric/index.js";
+import { compareModel } from "../src/api.js";
+import { defaultCompareOptions } from "../src/compare/tolerance.js";
+import type { HostTensor, Precision } from "../src/types.js";
+import { ifOverflow, ifSmall, loopAccumulate } from "../scripts/models/control-flow.js";
+import { cli, tmpDir } from "./helpers.js";
+
+const dir = tmpDir("trtdbg-sg-");
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const f32 = (name: string, dims: number[], v: ArrayLike<number>): HostTensor => ({ name, dtype: "float32", dims, data: Float32Array.from(v) });
+const r16 = (v: ArrayLike<number>) => roundTo(Float32Array.from(v), "fp16");
+
+/** Graph outputs of one run of `file` with every layer in `p`. */
+async function outputsOf(file: string, p: Precision, inputs: HostTensor[]): Promise<Map<string, Float32Array>> {
+  const pm = await prepareModelFile(file);
+  const exec = new Executor(pm.model, pm.types);
+  const out = new Map<string, Float32Array>();
+  try {
+    for await (const c of runCaptured(exec, pm.model.graph.layers.map(() => p), inputs, () => true)) {
+      if (c.isGraphOutput) out.set(c.tensor.name, c.tensor.data as Float32Array);
+    }
+  } finally {
+    await exec.release();
+  }
+  return out;
+}
+
+describe("control-flow bodies", () => {
+  let ifFile: string;
+  beforeAll(() => {
+    ifFile = path.join(dir, "if_overflow.onnx");
+    saveModel(ifOverflow().model, ifFile);
+  });
+
+  it("compare --fp16 fails at the If whose body overflows, and says what its body ran in", async () => {
+    const s = await compareModel({ model: ifFile, candidate: "fp16", compare: defaultCompareOptions() });
+    expect(s.passed).toBe(false);
+    expect(s.first_failing_layer).toBe("vad_if");
+    const row = s.layers.find((l) => l.layer === "vad_if")!;
+    expect(row.metrics.new_nonfinite ?? row.reason).toBeTruthy();
+    expect(row.reason).toMatch(/inf|NaN|non-finite/i);
+  });
+
+  it("an If body is rounded node by node (value check against the host computation)", async () => {
+    const file = path.join(dir, "if_small.onnx");
+    // values chosen so that rounding only the If's input and output gives a different answer
+    const w = [1.0009765625, 3.14159, -2.71828, 1e-3];
+    const bias = [0.33333, 1e-4, 7.77777, -0.1];
+    saveModel(ifSmall(w, bias), file);
+    const x = [0.1, 0.2, 0.3, 12.345];
+    const inputs = [f32("x", [4], x), { name: "cond", dtype: "bool", dims: [], data: Uint8Array.from([1]) } as HostTensor];
+    const got = (await outputsOf(file, "fp16", inputs)).get("y")!;
+    const xr = r16(x), wr = r16(w), br = r16(bias);
+    const prod = r16(Array.from(xr, (v, i) => Math.fround(v * wr[i]!)));
+    const want = r16(Array.from(prod, (v, i) => Math.fround(v + br[i]!)));
+    expect(Array.from(got)).toEqual(Array.from(want));
+    // the old behaviour (body in fp32, output rounded) differs on these values
+    const old = r16(Array.from(xr, (v, i) => Math.fround(Math.fround(v * w[i]!) + bias[i]!)));
+    expect(Array.from(old)).not.toEqual(Array.from(want));
+  });
+
+  it("a Loop-carried float value is rounded every iteration", async () => {
+    const file = path.join(dir, "loop.onnx");
+    const c = 1.1, d = 0.3, trips = 5;
+    saveModel(loopAccumulate(trips, c, d), file);
+    const x = [0.1, 0.7, 1.3, 2.9, -4.2, 5.5, 0.01, 100.3];
+    const got = (await outputsOf(file, "fp16", [f32("x", [8], x)])).get("y")!;
+    let v = r16(x);
+    const [cr, dr] = [r16([c])[0]!, r16([d])[0]!];
+    for (let i = 0; i < trips; i++) v = r16(Array.from(r16(Array.from(v, (e) => Math.fround(e * cr))), (e) => Math.fround(e + dr)));
+    expect(Array.from(got)).toEqual(Array.from(v));
+    let fp32 = Float32Array.from(x);
+    for (let i = 0; i < trips; i++) fp32 = Float32Array.from(fp32, (e) => Math.fround(Math.fround(e * c) + d));
+    expect(Array.from(r16(fp32))).not.toEqual(Array.from(v));
+  });
+
+  it("bf16 bodies are rounded to bf16", async () => {
+    const file = path.join(dir, "loop_bf16.onnx");
+    saveModel(loopAccumulate(3, 1.01, 0.5), file);
+    const x = [0.1, 0.7, 1.3, 2.9, -4.2, 5.5, 0.01, 100.3];
+    const got = (await outputsOf(file, "bf16", [f32("x", [8], x)])).get("y")!;
+    const rb = (a: ArrayLike<number>) => roundTo(Float32Array.from(a), "bf16");
+    let v = rb(x);
+    const [cr, dr] = [rb([1.01])[0]!, rb([0.5])[0]!];
+    for (let i = 0; i < 3; i++) v = rb(Array.from(rb(Array.from(v, (e) => Math.fround(e * cr))), (e) => Math.fround(e + dr)));
+    expect(Array.from(got)).toEqual(Array.from(v));
+  });
+
+  it("the CLI reports the failing If and exits 1", async () => {
+    const r = await cli("compare", ifFile, "--fp16");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("vad_if");
+  });
+});
