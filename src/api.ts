@@ -25,6 +25,7 @@ import { CompareAccumulator, compareTensor, type CompareSummary, type LayerCompa
 import type { CompareOptions } from "./compare/tolerance.js";
 import { loadInt8, prepareInt8, resolveInt8Run, type Int8Report, type Int8RunArgs } from "./precision/int8-run.js";
 import { reportBodies, type SubgraphNote } from "./precision/subgraph.js";
+import { assertOpsetSupports } from "./runtime/upgrade.js";
 
 export interface Hooks {
   warn?(message: string): void;
@@ -157,6 +158,7 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
   const p = await prepareModelFile(a.model);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
+  for (const ps of requested) assertOpsetSupports(p.model, p.types, withFallback(ps, a), a.int8?.range);
   // One int8 policy for the model and cache serves every run (it treats fp32/fp16/bf16 layers
   // as the float policy does), so all runs share one executor.
   const i8 = requested.some((ps) => ps.includes("int8")) ? await loadInt8(p.model, p.types, a.int8) : null;
@@ -288,6 +290,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);
+  assertOpsetSupports(p.model, p.types, withFallback(candP, a), a.int8?.range);
   // int8: the model's policy quantizes int8 layers and handles every other precision like the float policy.
   const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m) => hooks.warn?.(m)) : null;
   const requestedP = candP;
@@ -342,6 +345,11 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   if (verdictPrecision === "int8") notes.push("int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
   const summary = acc.summary(`${a.model} fp32`, `${a.model} ${a.candidate}`, notes);
   return { ...summary, ...(i8 ? { int8: i8.report } : {}), ...(subgraphs ? { subgraphs } : {}) };
+}
+
+/** The precisions a run may use: int8 runs also use their fallback precision. */
+export function withFallback(ps: readonly Precision[], a: ModelArgs): Precision[] {
+  return ps.includes("int8") && a.int8?.fallback ? [...ps, a.int8.fallback] : [...ps];
 }
 
 export function fusionNote(p: Precision): string {

@@ -12,8 +12,10 @@ import { roundTo } from "../src/numeric/index.js";
 import { compareModel } from "../src/api.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/types.js";
+import { openDump, valuesToHostTensor } from "../src/io/dump.js";
 import { ifOverflow, ifSmall, loopAccumulate } from "../scripts/models/control-flow.js";
-import { cli, tmpDir } from "./helpers.js";
+import { oldOpsetNet } from "../scripts/models/old-opset.js";
+import { cli, expectUserError, tmpDir } from "./helpers.js";
 
 const dir = tmpDir("trtdbg-sg-");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -101,5 +103,84 @@ describe("control-flow bodies", () => {
     const r = await cli("compare", ifFile, "--fp16");
     expect(r.code).toBe(1);
     expect(r.stdout).toContain("vad_if");
+  });
+});
+
+/** Every captured tensor of a dump, as bytes (hex). */
+async function dumpBits(file: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const d = await openDump(file, "dump");
+  try {
+    for await (const r of d.rows()) {
+      const t = valuesToHostTensor(r).data as Float32Array;
+      out.set(r.tensor, Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString("hex"));
+    }
+  } finally {
+    await d.close();
+  }
+  return out;
+}
+
+describe("opset 9-12 models under bf16 and int8", () => {
+  const m = (o: 9 | 11 | 13) => path.join(dir, `net${o}.onnx`);
+  const dyn = path.join(dir, "dyn9.onnx");
+  const cache = path.join(dir, "net9.cache");
+  beforeAll(async () => {
+    for (const o of [9, 11, 13] as const) saveModel(oldOpsetNet(o), m(o));
+    saveModel(oldOpsetNet(9, { dynamicScales: true }), dyn);
+    const r = await cli("calib", "build", m(9), "-o", cache, "--calib-batches", "3", "-q");
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it("--bf16 dumps of the net at opset 9 and 11 equal opset 13's bit for bit", async () => {
+    const dumps: Map<string, string>[] = [];
+    for (const o of [9, 11, 13] as const) {
+      const out = path.join(dir, `bf16-${o}`);
+      const r = await cli("run", m(o), "--bf16", "--mark-all", "--save-outputs", out, "-q");
+      expect(r.code, r.stderr).toBe(0);
+      dumps.push(await dumpBits(path.join(out, "bf16.arrow")));
+    }
+    expect(dumps[2]!.size).toBe(11);
+    expect([...dumps[0]!.keys()]).toEqual([...dumps[2]!.keys()]);
+    for (const [t, v] of dumps[2]!) {
+      expect(dumps[0]!.get(t), `opset 9 ${t}`).toBe(v);
+      expect(dumps[1]!.get(t), `opset 11 ${t}`).toBe(v);
+    }
+  });
+
+  it("--int8 with a cache built on the opset 9 model: dumps equal opset 13's bit for bit", async () => {
+    const dumps: Map<string, string>[] = [];
+    for (const o of [9, 13] as const) {
+      const out = path.join(dir, `int8-${o}`);
+      const r = await cli("run", m(o), "--int8", "--calibration-cache", cache, "--mark-all", "--save-outputs", out, "-q");
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/int8: [1-9]\d* of 11 layers in int8/);
+      dumps.push(await dumpBits(path.join(out, "int8.arrow")));
+    }
+    for (const [t, v] of dumps[1]!) expect(dumps[0]!.get(t), t).toBe(v);
+    const r = await cli("compare", m(9), "--int8", "--calibration-cache", cache);
+    expect([0, 1]).toContain(r.code);
+    const c = await cli("calib", "check", m(9), "--calibration-cache", cache, "--calib-batches", "2", "-q");
+    expect([0, 1], c.stderr).toContain(c.code);
+  });
+
+  it("Softmax on a non-last axis (2-D coercion before opset 13) runs under bf16 and matches the host", async () => {
+    const file = path.join(dir, "ax1.onnx");
+    saveModel(oldOpsetNet(9, { softmaxAxis1: true }), file);
+    const r = await cli("compare", file, "--bf16");
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it("an op without an upgrade path fails before any work, in one line", async () => {
+    const msg = ["dyn9.onnx: --bf16 needs opset 13 but node 'up' (Upsample, opset 9) has no upgrade path", "re-export at opset >= 13 or use --fp16"];
+    expectUserError(await cli("compare", dyn, "--bf16"), ...msg);
+    expectUserError(await cli("bisect", dyn, "--bf16"), ...msg);
+    expectUserError(await cli("calib", "check", dyn, "--calibration-cache", cache), "--int8 needs opset 10 but node 'up' (Upsample, opset 9)");
+    expect((await cli("compare", dyn, "--fp16")).code).toBe(0);
+  });
+
+  it("bisect --bf16 runs on an opset 9 model", async () => {
+    const r = await cli("bisect", m(9), "--bf16", "-q");
+    expect([0, 1], r.stderr).toContain(r.code);
   });
 });

@@ -29,6 +29,7 @@ import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { dtypeToOnnx } from "../onnx/dtype.js";
 import { fakeQuantInt8, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
 import { rewriteBodies } from "./subgraph.js";
+import { canUpgrade } from "../onnx/opset-upgrade.js";
 
 export type Transform =
   | { kind: "none" }
@@ -224,7 +225,8 @@ export function rewriteLayers(
     const mid = `${dst}::${f}`;
     // Cast-1 (opset < 6) takes a string `to` that onnxruntime's type inference rejects for fp16.
     const need = f === "fp16" ? 6 : f === "bf16" ? 13 : 19;
-    if (model.opset >= 0 && model.opset < need) {
+    // bf16 on opset 9-12: the executor upgrades the segment to opset 13 (onnx/opset-upgrade.ts).
+    if (model.opset >= 0 && model.opset < need && !canUpgrade(model.opset, need)) {
       throw new UserError(`${model.path}: emulating ${f} needs Cast to ${f} (opset >= ${need}), the model has opset ${model.opset}; convert it with onnx.version_converter`);
     }
     return [

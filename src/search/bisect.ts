@@ -16,7 +16,8 @@ import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
 import { UserError } from "../errors.js";
 import { isFloatDType, type Precision } from "../types.js";
-import { fusionNote, precisionsFor, resolveInputs, type Hooks, type ModelArgs } from "../api.js";
+import { fusionNote, precisionsFor, resolveInputs, withFallback, type Hooks, type ModelArgs } from "../api.js";
+import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { Executor } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
 import type { TransformPolicy } from "../precision/rewrite.js";
@@ -172,6 +173,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   // are written against it. With int8 in it, `base` is what runs: int8 where eligible, the
   // fallback precision elsewhere (resolveInt8); pinned layers change both the same way.
   const requested = precisionsFor(p, a.precision, a);
+  assertOpsetSupports(p.model, p.types, withFallback(requested, a), a.int8?.range);
   let base = requested;
   let i8: PreparedInt8 | null = null;
   let policy = a.policy;
