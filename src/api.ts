@@ -26,6 +26,9 @@ import type { CompareOptions } from "./compare/tolerance.js";
 import { loadInt8, prepareInt8, resolveInt8Run, type Int8Report, type Int8RunArgs } from "./precision/int8-run.js";
 import { reportBodies, type SubgraphNote } from "./precision/subgraph.js";
 import { assertOpsetSupports } from "./runtime/upgrade.js";
+import { hasBodies } from "./precision/subgraph.js";
+import { probeBodies } from "./compare/body-probe.js";
+import type { Layer } from "./onnx/model.js";
 
 export interface Hooks {
   warn?(message: string): void;
@@ -307,6 +310,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
       )
     : null;
   let skipped = 0;
+  const probeTargets = new Map<Layer, LayerComparison>();
   const writes = new BoundedWrites();
   try {
     for await (const pair of runPaired(exec, refP, candP, inputs, inputs, () => true)) {
@@ -327,8 +331,13 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         continue;
       }
       acc.add(l);
+      if (!l.verdict.passed && hasBodies(pair.layer.node) && !probeTargets.has(pair.layer)) probeTargets.set(pair.layer, l);
       hooks.onLayer?.(l);
       hooks.progress?.(`compare fp32 vs ${a.candidate}`, pair.layer.index + 1, total);
+    }
+    // Failing If/Loop/Scan layers: evidence from inside their bodies (the first few).
+    for (const [layer, l] of [...probeTargets].slice(0, 3)) {
+      l.evidence.push(...(await probeBodies(p, layer, refP, candP, inputs, { ...a.compare, verdictPrecision }, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) })));
     }
     await writes.drain();
     if (writers) for (const w of writers) await w.close();

@@ -50,8 +50,13 @@ describe("control-flow bodies", () => {
     expect(s.passed).toBe(false);
     expect(s.first_failing_layer).toBe("vad_if");
     const row = s.layers.find((l) => l.layer === "vad_if")!;
-    expect(row.metrics.new_nonfinite ?? row.reason).toBeTruthy();
     expect(row.reason).toMatch(/inf|NaN|non-finite/i);
+    // evidence from inside the body: the Mul that overflows, not the MatMul before it
+    expect(row.evidence.join(" | ")).toMatch(/inside then_branch: body_scale \(Mul\) is the first body node that fails: .*(inf|Inf)/);
+    expect(s.subgraphs?.map((b) => [b.layer, b.body, b.nodes, b.ran_in, b.note])).toEqual([
+      ["vad_if", "then_branch", 3, "fp16", null],
+      ["vad_if", "else_branch", 1, "fp16", null],
+    ]);
   });
 
   it("an If body is rounded node by node (value check against the host computation)", async () => {
@@ -102,7 +107,7 @@ describe("control-flow bodies", () => {
   it("the CLI reports the failing If and exits 1", async () => {
     const r = await cli("compare", ifFile, "--fp16");
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain("vad_if");
+    expect(r.stdout).toMatch(/first failing layer: vad_if \(If, tensor vad_if_out\): .*inside then_branch: body_scale \(Mul\)/);
   });
 });
 
