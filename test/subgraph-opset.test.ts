@@ -13,7 +13,7 @@ import { compareModel } from "../src/api.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/types.js";
 import { openDump, valuesToHostTensor } from "../src/io/dump.js";
-import { ifOverflow, ifSmall, loopAccumulate } from "../scripts/models/control-flow.js";
+import { ifAroundLoop, ifOverflow, ifSmall, loopAccumulate, scanCumsum } from "../scripts/models/control-flow.js";
 import { oldOpsetNet } from "../scripts/models/old-opset.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
@@ -104,6 +104,50 @@ describe("control-flow bodies", () => {
     expect(Array.from(got)).toEqual(Array.from(v));
   });
 
+  it("nested bodies (a Loop inside an If) are rounded too", async () => {
+    const file = path.join(dir, "if_loop.onnx");
+    saveModel(ifAroundLoop(4, 1.1, 0.3), file);
+    const x = [0.1, 0.7, 1.3, 2.9, -4.2, 5.5, 0.01, 100.3];
+    const cond = { name: "cond", dtype: "bool", dims: [], data: Uint8Array.from([1]) } as HostTensor;
+    const got = (await outputsOf(file, "fp16", [f32("x", [8], x), cond])).get("y")!;
+    let v = r16(x);
+    const [cr, dr] = [r16([1.1])[0]!, r16([0.3])[0]!];
+    for (let i = 0; i < 4; i++) v = r16(Array.from(r16(Array.from(v, (e) => Math.fround(e * cr))), (e) => Math.fround(e + dr)));
+    expect(Array.from(got)).toEqual(Array.from(v));
+  });
+
+  it("a Scan's state and scan outputs are rounded every step", async () => {
+    const file = path.join(dir, "scan.onnx");
+    saveModel(scanCumsum(6, 4), file);
+    const s0 = [0.1, 1000.3, -2.2, 3.3];
+    const xs = Array.from({ length: 24 }, (_, i) => Math.sin(i) * 10 + 0.123);
+    const got = await outputsOf(file, "fp16", [f32("s0", [4], s0), f32("x", [6, 4], xs)]);
+    let s = r16(s0);
+    const all: number[] = [];
+    for (let t = 0; t < 6; t++) {
+      const xt = r16(xs.slice(4 * t, 4 * t + 4));
+      s = r16(Array.from(s, (e, i) => Math.fround(e + xt[i]!)));
+      all.push(...s);
+    }
+    expect(Array.from(got.get("s_final")!)).toEqual(Array.from(s));
+    expect(Array.from(got.get("s_all")!)).toEqual(all);
+  });
+
+  it("--int8: the If falls back, and the run says its bodies ran in the fallback precision, not int8", async () => {
+    const cache = path.join(dir, "if.cache");
+    expect((await cli("calib", "build", ifFile, "-o", cache, "--calib-batches", "2", "-q")).code).toBe(0);
+    const warnings: string[] = [];
+    const s = await compareModel({ model: ifFile, candidate: "int8", compare: defaultCompareOptions(), int8: { calibrationCache: cache, fallback: "fp16" } }, { warn: (m) => warnings.push(m) });
+    const want = "vad_if then_branch (3 nodes) ran in fp16, not int8: trt-debug has no calibration ranges for tensors inside control-flow bodies";
+    expect(warnings.some((w) => w.startsWith(want))).toBe(true);
+    expect(s.subgraphs?.find((b) => b.body === "then_branch")).toMatchObject({ requested: "int8", ran_in: "fp16" });
+    expect(s.subgraphs?.find((b) => b.body === "then_branch")?.note).toContain(want);
+    const r = await cli("compare", ifFile, "--int8", "--fp16", "--calibration-cache", cache);
+    expect(r.stderr).toContain(`warning: ${want}`);
+    const r32 = await cli("run", ifFile, "--int8", "--calibration-cache", cache, "-q");
+    expect(r32.stderr).toContain("vad_if then_branch (3 nodes) ran in fp32, not int8");
+  });
+
   it("the CLI reports the failing If and exits 1", async () => {
     const r = await cli("compare", ifFile, "--fp16");
     expect(r.code).toBe(1);
@@ -169,7 +213,7 @@ describe("opset 9-12 models under bf16 and int8", () => {
     expect([0, 1], c.stderr).toContain(c.code);
   });
 
-  it("Softmax on a non-last axis (2-D coercion before opset 13) runs under bf16 and matches the host", async () => {
+  it("Softmax on a non-last axis (2-D coercion before opset 13) runs under bf16 (the upgrade's fp32 self-check passes)", async () => {
     const file = path.join(dir, "ax1.onnx");
     saveModel(oldOpsetNet(9, { softmaxAxis1: true }), file);
     const r = await cli("compare", file, "--bf16");

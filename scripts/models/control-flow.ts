@@ -87,3 +87,47 @@ export function loopAccumulate(trips: number, c: number, d: number, n = 8, opset
   b.output("y", "float32", [n]);
   return b.model({ opset, irVersion: 8 });
 }
+
+/** Nested bodies: an If (on input `cond`) whose then-branch runs loopAccumulate's Loop; else Identity. */
+export function ifAroundLoop(trips: number, c: number, d: number, n = 8, opset = 17): ModelProto {
+  const b = new GraphBuilder("if_loop");
+  const x = b.input("x", "float32", [n]);
+  const cond = b.input("cond", "bool", []);
+  const M = b.initializer("trips", "int64", [], [trips]);
+  const always = b.initializer("cond_true", "bool", [], [true]);
+  const cc = b.initializer("loop_c", "float32", [], [c]);
+  const dd = b.initializer("loop_d", "float32", [], [d]);
+  const then = b.subgraph("then");
+  const body = then.subgraph("body");
+  body.input("iter", "int64", []);
+  const cin = body.input("cond_in", "bool", []);
+  const vin = body.input("v_in", "float32", [n]);
+  const add = body.node("Add", [body.node("Mul", [vin, cc], { name: "acc_mul" }), dd], { name: "acc_add", outputs: ["v_out"] });
+  body.output(body.node("Identity", [cin], { name: "cond_pass", outputs: ["cond_out"] }), "bool", []);
+  body.output(add, "float32", [n]);
+  then.nodeN("Loop", [M, always, x], ["loop_y"], { name: "inner_loop", attrs: { body: body.graph() } });
+  then.output("loop_y", "float32", [n]);
+  const els = b.subgraph("else");
+  els.output(els.node("Identity", [x], { name: "e_id" }), "float32", [n]);
+  b.node("If", [cond], { name: "outer_if", outputs: ["y"], attrs: { then_branch: then.graph(), else_branch: els.graph() } });
+  b.output("y", "float32", [n]);
+  return b.model({ opset, irVersion: 8 });
+}
+
+/** A Scan over the rows of x[T,n]: state s ← s + x_t (s_0 = s0 input), scan output s after each step. */
+export function scanCumsum(T: number, n: number, opset = 17): ModelProto {
+  const b = new GraphBuilder("scan_cumsum");
+  const s0 = b.input("s0", "float32", [n]);
+  const x = b.input("x", "float32", [T, n]);
+  const body = b.subgraph("body");
+  const sin = body.input("s_in", "float32", [n]);
+  const xt = body.input("x_t", "float32", [n]);
+  const s = body.node("Add", [sin, xt], { name: "cum_add", outputs: ["s_out"] });
+  const sc = body.node("Identity", [s], { name: "cum_copy", outputs: ["s_scan"] });
+  body.output(s, "float32", [n]);
+  body.output(sc, "float32", [n]);
+  b.nodeN("Scan", [s0, x], ["s_final", "s_all"], { name: "cumsum", attrs: { body: body.graph(), num_scan_inputs: 1 } });
+  b.output("s_final", "float32", [n]);
+  b.output("s_all", "float32", [T, n]);
+  return b.model({ opset, irVersion: 8 });
+}
