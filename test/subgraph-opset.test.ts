@@ -228,6 +228,17 @@ describe("opset 9-12 models under bf16 and int8", () => {
     expect((await cli("compare", dyn, "--fp16")).code).toBe(0);
   });
 
+  it("bodies are upgraded too: a Loop at opset 9 gives opset 17's bf16 values", async () => {
+    const x = [0.1, 0.7, 1.3, 2.9, -4.2, 5.5, 0.01, 100.3];
+    const got: Float32Array[] = [];
+    for (const o of [9, 17]) {
+      const file = path.join(dir, `loop_o${o}.onnx`);
+      saveModel(loopAccumulate(3, 1.1, 0.3, 8, o), file);
+      got.push((await outputsOf(file, "bf16", [f32("x", [8], x)])).get("y")!);
+    }
+    expect(Array.from(got[0]!)).toEqual(Array.from(got[1]!));
+  });
+
   it("bisect --bf16 runs on an opset 9 model", async () => {
     const r = await cli("bisect", m(9), "--bf16", "-q");
     expect([0, 1], r.stderr).toContain(r.code);

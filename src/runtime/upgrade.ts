@@ -42,9 +42,9 @@ export function rememberFeeds(m: LoadedModel, live: ReadonlyMap<string, OrtTenso
   feedsOf.set(m, new Map([...live].filter(([k]) => names.has(k))));
 }
 
-/** The command-line flag whose emulation needs `need` (for messages). */
+/** The command-line flag whose emulation needs the upgrade (for messages): bf16 Casts need 13, Q/DQ and Clip with inputs less. */
 function flagFor(nodes: readonly NodeProto[]): string {
-  return requiredOpset(nodes) >= 13 && nodes.some((n) => n.opType === "Cast") ? "--bf16" : "--int8";
+  return requiredOpset(nodes.filter((n) => n.opType === "Cast" || n.attribute.some((a) => a.g || a.graphs.length))) >= 13 ? "--bf16" : "--int8";
 }
 
 function noPathMessage(m: LoadedModel, types: TypeMap, flag: string, need: number): string | null {
