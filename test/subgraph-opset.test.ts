@@ -23,6 +23,15 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const f32 = (name: string, dims: number[], v: ArrayLike<number>): HostTensor => ({ name, dtype: "float32", dims, data: Float32Array.from(v) });
 const r16 = (v: ArrayLike<number>) => roundTo(Float32Array.from(v), "fp16");
 
+/** Host model of loopAccumulate in `fmt`: v rounded, then `trips` times v <- r(r(v*c) + d) with c, d rounded. */
+function hostLoop(x: readonly number[], trips: number, c: number, d: number, fmt: "fp16" | "bf16"): Float32Array {
+  const r = (a: ArrayLike<number>) => roundTo(Float32Array.from(a), fmt);
+  let v = r(x);
+  const [cr, dr] = [r([c])[0]!, r([d])[0]!];
+  for (let i = 0; i < trips; i++) v = r(Array.from(r(Array.from(v, (e) => Math.fround(e * cr))), (e) => Math.fround(e + dr)));
+  return v;
+}
+
 /** Graph outputs of one run of `file` with every layer in `p`. */
 async function outputsOf(file: string, p: Precision, inputs: HostTensor[]): Promise<Map<string, Float32Array>> {
   const pm = await prepareModelFile(file);
@@ -83,9 +92,7 @@ describe("control-flow bodies", () => {
     saveModel(loopAccumulate(trips, c, d), file);
     const x = [0.1, 0.7, 1.3, 2.9, -4.2, 5.5, 0.01, 100.3];
     const got = (await outputsOf(file, "fp16", [f32("x", [8], x)])).get("y")!;
-    let v = r16(x);
-    const [cr, dr] = [r16([c])[0]!, r16([d])[0]!];
-    for (let i = 0; i < trips; i++) v = r16(Array.from(r16(Array.from(v, (e) => Math.fround(e * cr))), (e) => Math.fround(e + dr)));
+    const v = hostLoop(x, trips, c, d, "fp16");
     expect(Array.from(got)).toEqual(Array.from(v));
     let fp32 = Float32Array.from(x);
     for (let i = 0; i < trips; i++) fp32 = Float32Array.from(fp32, (e) => Math.fround(Math.fround(e * c) + d));
@@ -97,11 +104,7 @@ describe("control-flow bodies", () => {
     saveModel(loopAccumulate(3, 1.01, 0.5), file);
     const x = [0.1, 0.7, 1.3, 2.9, -4.2, 5.5, 0.01, 100.3];
     const got = (await outputsOf(file, "bf16", [f32("x", [8], x)])).get("y")!;
-    const rb = (a: ArrayLike<number>) => roundTo(Float32Array.from(a), "bf16");
-    let v = rb(x);
-    const [cr, dr] = [rb([1.01])[0]!, rb([0.5])[0]!];
-    for (let i = 0; i < 3; i++) v = rb(Array.from(rb(Array.from(v, (e) => Math.fround(e * cr))), (e) => Math.fround(e + dr)));
-    expect(Array.from(got)).toEqual(Array.from(v));
+    expect(Array.from(got)).toEqual(Array.from(hostLoop(x, 3, 1.01, 0.5, "bf16")));
   });
 
   it("nested bodies (a Loop inside an If) are rounded too", async () => {
@@ -110,10 +113,7 @@ describe("control-flow bodies", () => {
     const x = [0.1, 0.7, 1.3, 2.9, -4.2, 5.5, 0.01, 100.3];
     const cond = { name: "cond", dtype: "bool", dims: [], data: Uint8Array.from([1]) } as HostTensor;
     const got = (await outputsOf(file, "fp16", [f32("x", [8], x), cond])).get("y")!;
-    let v = r16(x);
-    const [cr, dr] = [r16([1.1])[0]!, r16([0.3])[0]!];
-    for (let i = 0; i < 4; i++) v = r16(Array.from(r16(Array.from(v, (e) => Math.fround(e * cr))), (e) => Math.fround(e + dr)));
-    expect(Array.from(got)).toEqual(Array.from(v));
+    expect(Array.from(got)).toEqual(Array.from(hostLoop(x, 4, 1.1, 0.3, "fp16")));
   });
 
   it("a Scan's state and scan outputs are rounded every step", async () => {

@@ -17,8 +17,8 @@ import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema, TensorProto_D
 import type { DType } from "../types.js";
 import { dtypeToOnnx, onnxToDType } from "./dtype.js";
 import { subgraphOuterRefs, type LoadedModel } from "./model.js";
-import { tensorValueInfo, type TypeMap } from "./infer.js";
-import { createSession, oneLine } from "../runtime/ort.js";
+import { tensorValueInfo, typeOutputs, type TypeMap } from "./infer.js";
+import { oneLine } from "../runtime/ort.js";
 
 const bodyTypes = new WeakMap<GraphProto, TypeMap>();
 const bodyErrors = new WeakMap<GraphProto, string>();
@@ -134,14 +134,6 @@ async function typeBody(m: LoadedModel, node: NodeProto, g: GraphProto, outer: T
     functions: m.proto.functions,
     graph: create(GraphProtoSchema, { name: `${g.name}::typing`, node: g.node, input: inputs, output: outputs, valueInfo: g.valueInfo }),
   });
-  const session = await createSession(toBinary(ModelProtoSchema, typing), `${m.path} (${node.name} body)`, { optimizationLevel: "disabled" });
-  try {
-    for (const md of session.outputMetadata) {
-      if (!md.isTensor) continue;
-      types.set(md.name, { dtype: md.type as DType, shape: md.shape.map((d) => (typeof d === "number" && d >= 0 ? d : typeof d === "string" && d !== "" ? d : null)) });
-    }
-  } finally {
-    await session.release();
-  }
+  await typeOutputs(toBinary(ModelProtoSchema, typing), `${m.path} (${node.name} body)`, types);
   return types;
 }
