@@ -107,6 +107,19 @@ describe("control-flow bodies", () => {
     expect(Array.from(got)).toEqual(Array.from(hostLoop(x, 3, 1.01, 0.5, "bf16")));
   });
 
+  it("fp8 bodies are rounded to e4m3fn (opset 19)", async () => {
+    const file = path.join(dir, "if_fp8.onnx");
+    const w = [1.3, -2.7, 0.11, 30];
+    const bias = [0.5, 1.1, -7.3, 100];
+    saveModel(ifSmall(w, bias, 19), file);
+    const x = [0.1, 0.2, 0.3, 12.345];
+    const got = (await outputsOf(file, "fp8", [f32("x", [4], x), { name: "cond", dtype: "bool", dims: [], data: Uint8Array.from([1]) } as HostTensor])).get("y")!;
+    const r8 = (v: ArrayLike<number>) => roundTo(Float32Array.from(v), "fp8e4m3fn");
+    const xr = r8(x), wr = r8(w), br = r8(bias);
+    const prod = r8(Array.from(xr, (v, i) => Math.fround(v * wr[i]!)));
+    expect(Array.from(got)).toEqual(Array.from(r8(Array.from(prod, (v, i) => Math.fround(v + br[i]!)))));
+  });
+
   it("nested bodies (a Loop inside an If) are rounded too", async () => {
     const file = path.join(dir, "if_loop.onnx");
     saveModel(ifAroundLoop(4, 1.1, 0.3), file);
@@ -226,6 +239,7 @@ describe("opset 9-12 models under bf16 and int8", () => {
     expectUserError(await cli("bisect", dyn, "--bf16"), ...msg);
     expectUserError(await cli("calib", "check", dyn, "--calibration-cache", cache), "--int8 needs opset 10 but node 'up' (Upsample, opset 9)");
     expect((await cli("compare", dyn, "--fp16")).code).toBe(0);
+    expectUserError(await cli("compare", m(9), "--fp16", "--layer-precisions", "conv:fp8"), "net9.onnx: fp8 (e4m3fn Casts) needs opset 19 but the model has opset 9", "re-export at opset >= 19");
   });
 
   it("bodies are upgraded too: a Loop at opset 9 gives opset 17's bf16 values", async () => {

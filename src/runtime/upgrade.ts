@@ -49,7 +49,7 @@ function flagFor(nodes: readonly NodeProto[]): string {
 
 function noPathMessage(m: LoadedModel, types: TypeMap, flag: string, need: number): string | null {
   if (!canUpgrade(m.opset, need)) {
-    return `${m.path}: ${flag} needs opset ${need} but the model has opset ${m.opset}, and trt-debug upgrades opset ${UPGRADE_MIN}-${UPGRADE_TARGET - 1} models only; re-export at opset >= ${UPGRADE_TARGET} or use --fp16`;
+    return `${m.path}: ${flag} needs opset ${need} but the model has opset ${m.opset}, and trt-debug upgrades opset ${UPGRADE_MIN}-${UPGRADE_TARGET - 1} models to ${UPGRADE_TARGET} only; re-export at opset >= ${Math.max(need, UPGRADE_TARGET)} or use --fp16`;
   }
   const b = upgradeBlocker(m, types);
   if (!b) return null;
@@ -65,6 +65,7 @@ export function assertOpsetSupports(m: LoadedModel, types: TypeMap, precisions: 
   const needs: [string, number][] = [];
   if (precisions.includes("bf16")) needs.push(["--bf16", 13]);
   if (precisions.includes("int8")) needs.push(["--int8", int8Range === 127 ? 11 : 10]);
+  if (precisions.includes("fp8")) needs.push(["fp8 (e4m3fn Casts)", 19]);
   for (const [flag, need] of needs) {
     if (need <= m.opset) continue;
     const msg = noPathMessage(m, types, flag, need);
