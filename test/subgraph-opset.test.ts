@@ -161,6 +161,15 @@ describe("control-flow bodies", () => {
     expect(r32.stderr).toContain("vad_if then_branch (3 nodes) ran in fp32, not int8");
   });
 
+  it("a Loop whose carried value overflows fp16 after a few iterations: evidence names the body node", async () => {
+    const file = path.join(dir, "loop_overflow.onnx");
+    saveModel(loopAccumulate(6, 10, 1), file); // |v| ~ 1e6 after 6 iterations: over 65504 from the 5th
+    const s = await compareModel({ model: file, candidate: "fp16", compare: defaultCompareOptions() });
+    expect(s.first_failing_layer).toBe("acc_loop");
+    const row = s.layers.find((l) => l.layer === "acc_loop")!;
+    expect(row.evidence.join(" | ")).toMatch(/inside body: acc_mul \(Mul\) is the first body node that fails: .*new NaN\/Inf/);
+  });
+
   it("the CLI reports the failing If and exits 1", async () => {
     const r = await cli("compare", ifFile, "--fp16");
     expect(r.code).toBe(1);
@@ -253,8 +262,10 @@ describe("opset 9-12 models under bf16 and int8", () => {
     expect(Array.from(got[0]!)).toEqual(Array.from(got[1]!));
   });
 
-  it("bisect --bf16 runs on an opset 9 model", async () => {
+  it("bisect --bf16 and --int8 run on an opset 9 model", async () => {
     const r = await cli("bisect", m(9), "--bf16", "-q");
     expect([0, 1], r.stderr).toContain(r.code);
+    const r8 = await cli("bisect", m(9), "--int8", "--calibration-cache", cache, "-q");
+    expect([0, 1], r8.stderr).toContain(r8.code);
   });
 });
