@@ -13,7 +13,7 @@ import { compareModel } from "../src/api.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/types.js";
 import { openDump, valuesToHostTensor } from "../src/io/dump.js";
-import { ifAroundLoop, ifOverflow, ifSmall, loopAccumulate, scanCumsum } from "../scripts/models/control-flow.js";
+import { ifAroundLoop, ifOverflow, ifSmall, ifSoftmaxClip, loopAccumulate, scanCumsum } from "../scripts/models/control-flow.js";
 import { oldOpsetNet } from "../scripts/models/old-opset.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
@@ -260,6 +260,19 @@ describe("opset 9-12 models under bf16 and int8", () => {
       got.push((await outputsOf(file, "bf16", [f32("x", [8], x)])).get("y")!);
     }
     expect(Array.from(got[0]!)).toEqual(Array.from(got[1]!));
+  });
+
+  it("adapters reach into bodies: Softmax and Clip-6 inside an If at opset 9 give opset 13's bf16 values", async () => {
+    const x = [0.1, 2.5, -1, 0.3, 3.7, -2, 0, 1, 1.5, 0.25];
+    const cond = { name: "cond", dtype: "bool", dims: [], data: Uint8Array.from([1]) } as HostTensor;
+    const got: Float32Array[] = [];
+    for (const o of [9, 13] as const) {
+      const file = path.join(dir, `if_sm_${o}.onnx`);
+      saveModel(ifSoftmaxClip(o), file);
+      got.push((await outputsOf(file, "bf16", [f32("x", [2, 5], x), cond])).get("y")!);
+    }
+    expect(Array.from(got[0]!)).toEqual(Array.from(got[1]!));
+    expect(Math.max(...got[0]!)).toBe(0.5);
   });
 
   it("bisect --bf16 and --int8 run on an opset 9 model", async () => {

@@ -131,3 +131,21 @@ export function scanCumsum(T: number, n: number, opset = 17): ModelProto {
   b.output("s_all", "float32", [T, n]);
   return b.model({ opset, irVersion: 8 });
 }
+
+/** An If (on input `cond`) whose then-branch is Softmax(x, last axis) -> Clip [0, 0.5], in the form of `opset` (Clip bounds as attributes before 11). */
+export function ifSoftmaxClip(opset: 9 | 13): ModelProto {
+  const b = new GraphBuilder("if_softmax");
+  const x = b.input("x", "float32", [2, 5]);
+  const cond = b.input("cond", "bool", []);
+  const then = b.subgraph("then");
+  const sm = then.node("Softmax", [x], { name: "t_softmax", attrs: { axis: opset < 13 ? 1 : -1 } });
+  const cl = opset < 11
+    ? then.node("Clip", [sm], { name: "t_clip", attrs: { min: then.f(0), max: then.f(0.5) } })
+    : then.node("Clip", [sm, then.initializer("t_lo", "float32", [], [0]), then.initializer("t_hi", "float32", [], [0.5])], { name: "t_clip" });
+  then.output(cl, "float32", [2, 5]);
+  const els = b.subgraph("else");
+  els.output(els.node("Identity", [x], { name: "e_id" }), "float32", [2, 5]);
+  b.node("If", [cond], { name: "sm_if", outputs: ["y"], attrs: { then_branch: then.graph(), else_branch: els.graph() } });
+  b.output("y", "float32", [2, 5]);
+  return b.model({ opset, irVersion: opset < 13 ? 5 : 7 });
+}

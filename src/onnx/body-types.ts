@@ -28,6 +28,15 @@ export function typesOfBody(g: GraphProto): TypeMap | undefined {
   return bodyTypes.get(g);
 }
 
+/**
+ * Record the types of a body derived from a typed one (the precision rewrite's copy): the same
+ * tensors, plus names derived from them (`<tensor>::raw`, ...; see opset-upgrade.ts derivedType).
+ */
+export function deriveBodyTypes(derived: GraphProto, from: GraphProto): void {
+  const t = bodyTypes.get(from);
+  if (t) bodyTypes.set(derived, t);
+}
+
 /** Why a body could not be typed (its nodes then stay fp32), or undefined. */
 export function bodyTypeError(g: GraphProto): string | undefined {
   return bodyErrors.get(g);

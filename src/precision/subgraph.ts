@@ -39,7 +39,7 @@ import {
 import { isFloatDType, type DType, type Precision } from "../types.js";
 import type { Layer, LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
-import { bodyTypeError, nodeBodies, typesOfBody } from "../onnx/body-types.js";
+import { bodyTypeError, deriveBodyTypes, nodeBodies, typesOfBody } from "../onnx/body-types.js";
 import { dtypeToOnnx } from "../onnx/dtype.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { roundTo, type FloatFormat } from "../numeric/index.js";
@@ -162,7 +162,9 @@ function rewriteGraph(g: GraphProto, format: FloatFormat, scope: TypeMap, tag: s
     });
     nodes.push(copy, ...post);
   }
-  return create(GraphProtoSchema, { ...g, node: nodes, initializer: initializers });
+  const out = create(GraphProtoSchema, { ...g, node: nodes, initializer: initializers });
+  deriveBodyTypes(out, g); // the opset upgrade of old models reads ranks and dtypes inside bodies
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------
