@@ -13,7 +13,7 @@ import { compareModel } from "../src/api.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/types.js";
 import { openDump, valuesToHostTensor } from "../src/io/dump.js";
-import { ifAroundLoop, ifOverflow, ifSmall, ifSoftmaxClip, loopAccumulate, scanCumsum } from "../scripts/models/control-flow.js";
+import { ifAroundLoop, ifOverflow, ifSmall, ifSoftmaxClip, loopAccumulate, loopOverSequence, scanCumsum } from "../scripts/models/control-flow.js";
 import { oldOpsetNet } from "../scripts/models/old-opset.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
@@ -168,6 +168,16 @@ describe("control-flow bodies", () => {
     expect(s.first_failing_layer).toBe("acc_loop");
     const row = s.layers.find((l) => l.layer === "acc_loop")!;
     expect(row.evidence.join(" | ")).toMatch(/inside body: acc_mul \(Mul\) is the first body node that fails: .*new NaN\/Inf/);
+  });
+
+  it("a body that cannot be typed runs in fp32, and the run says which one and why", async () => {
+    const file = path.join(dir, "loop_seq.onnx");
+    saveModel(loopOverSequence(), file);
+    const r = await cli("run", file, "--fp16", "--json", path.join(dir, "loop_seq.json"), "-q");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("warning: seq_loop body (3 nodes) ran in fp32, not fp16: onnxruntime cannot type the body of 'seq_loop' on its own (outer-scope tensor 'seq' has no known type)");
+    const j = JSON.parse(fs.readFileSync(path.join(dir, "loop_seq.json"), "utf8")) as { runs: { subgraphs: { ran_in: string; note: string }[] }[] };
+    expect(j.runs[0]!.subgraphs[0]).toMatchObject({ ran_in: "fp32" });
   });
 
   it("the CLI reports the failing If and exits 1", async () => {

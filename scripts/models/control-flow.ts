@@ -149,3 +149,27 @@ export function ifSoftmaxClip(opset: 9 | 13): ModelProto {
   b.output("y", "float32", [2, 5]);
   return b.model({ opset, irVersion: opset < 13 ? 5 : 7 });
 }
+
+/**
+ * A Loop whose body reads an outer-scope *sequence* (SequenceConstruct of x and 2x) with
+ * SequenceAt: v ← v + seq[i]. The body cannot be typed on its own (its outer sequence has no
+ * tensor type), so it runs in fp32 and the run must say so.
+ */
+export function loopOverSequence(n = 4, opset = 17): ModelProto {
+  const b = new GraphBuilder("loop_seq");
+  const x = b.input("x", "float32", [n]);
+  const x2 = b.node("Add", [x, x], { name: "double" });
+  const seq = b.node("SequenceConstruct", [x, x2], { name: "make_seq", outputs: ["seq"] });
+  const M = b.initializer("trips", "int64", [], [2]);
+  const cond = b.initializer("cond_true", "bool", [], [true]);
+  const body = b.subgraph("body");
+  const it = body.input("iter", "int64", []);
+  const cin = body.input("cond_in", "bool", []);
+  const vin = body.input("v_in", "float32", [n]);
+  const t = body.node("SequenceAt", [seq, it], { name: "pick" });
+  body.output(body.node("Identity", [cin], { name: "cond_pass", outputs: ["cond_out"] }), "bool", []);
+  body.output(body.node("Add", [vin, t], { name: "acc", outputs: ["v_out"] }), "float32", [n]);
+  b.nodeN("Loop", [M, cond, x], ["y"], { name: "seq_loop", attrs: { body: body.graph() } });
+  b.output("y", "float32", [n]);
+  return b.model({ opset, irVersion: 8 });
+}

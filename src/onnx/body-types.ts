@@ -92,7 +92,7 @@ async function typeNodeBodies(m: LoadedModel, node: NodeProto, outer: TypeMap): 
       const scope: TypeMap = new Map([...outer, ...t]);
       for (const n of graph.node) if (n.attribute.some((a) => a.g || a.graphs.length)) await typeNodeBodies(m, n, scope);
     } catch (e) {
-      bodyErrors.set(graph, `onnxruntime cannot type the ${attr} body of '${node.name}' on its own (${oneLine(e)})`);
+      bodyErrors.set(graph, `onnxruntime cannot type the ${attr} of '${node.name}' on its own (${oneLine(e)})`);
     }
   }
 }
