@@ -10,6 +10,7 @@ import { Executor } from "../src/runtime/executor.js";
 import { prepareModelFile, runCaptured } from "../src/runtime/run.js";
 import { roundTo } from "../src/numeric/index.js";
 import { compareModel } from "../src/api.js";
+import { describeBodies } from "../src/precision/subgraph.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/types.js";
 import { openDump, valuesToHostTensor } from "../src/io/dump.js";
@@ -170,12 +171,26 @@ describe("control-flow bodies", () => {
     expect(row.evidence.join(" | ")).toMatch(/inside body: acc_mul \(Mul\) is the first body node that fails: .*new NaN\/Inf/);
   });
 
+  it("a body reading an outer sequence: only its float tensors are rounded (value check)", async () => {
+    const file = path.join(dir, "loop_seq_ok.onnx");
+    saveModel(loopOverSequence(false), file);
+    const x = [0.1, 1.3, -2.7, 1000.1];
+    const pm = await prepareModelFile(file);
+    expect(describeBodies(pm.model, pm.model.graph.layers.map(() => "fp16"))[0]).toMatchObject({ layer: "seq_loop", ran_in: "fp16", note: null });
+    const got = (await outputsOf(file, "fp16", [f32("x", [4], x)])).get("y")!;
+    const xr = r16(x);
+    const dbl = r16(Array.from(xr, (e) => Math.fround(e + e)));
+    const v1 = r16(Array.from(xr, (e, i) => Math.fround(e + xr[i]!)));
+    const v2 = r16(Array.from(v1, (e, i) => Math.fround(e + dbl[i]!)));
+    expect(Array.from(got)).toEqual(Array.from(v2));
+  });
+
   it("a body that cannot be typed runs in fp32, and the run says which one and why", async () => {
     const file = path.join(dir, "loop_seq.onnx");
-    saveModel(loopOverSequence(), file);
+    saveModel(loopOverSequence(true), file);
     const r = await cli("run", file, "--fp16", "--json", path.join(dir, "loop_seq.json"), "-q");
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain("warning: seq_loop body (3 nodes) ran in fp32, not fp16: onnxruntime cannot type the body of 'seq_loop' on its own (outer-scope tensor 'seq' has no known type)");
+    expect(r.stderr).toContain("warning: seq_loop body (3 nodes) ran in fp32, not fp16: onnxruntime cannot type the body of 'seq_loop' on its own (outer-scope value 'seq2' has no known type)");
     const j = JSON.parse(fs.readFileSync(path.join(dir, "loop_seq.json"), "utf8")) as { runs: { subgraphs: { ran_in: string; note: string }[] }[] };
     expect(j.runs[0]!.subgraphs[0]).toMatchObject({ ran_in: "fp32" });
   });

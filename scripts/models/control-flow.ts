@@ -151,15 +151,18 @@ export function ifSoftmaxClip(opset: 9 | 13): ModelProto {
 }
 
 /**
- * A Loop whose body reads an outer-scope *sequence* (SequenceConstruct of x and 2x) with
- * SequenceAt: v ← v + seq[i]. The body cannot be typed on its own (its outer sequence has no
- * tensor type), so it runs in fp32 and the run must say so.
+ * A Loop whose body reads an outer-scope *sequence* (SequenceConstruct of x and double = x+x)
+ * with SequenceAt: 2 iterations of v ← v + seq[i], v_0 = x. The body's outer sequence is typed
+ * from SequenceConstruct. With `viaIdentity` the sequence passes through an Identity first:
+ * trt-debug does not follow it, the body cannot be typed on its own, so it runs in fp32 and
+ * the run must say so.
  */
-export function loopOverSequence(n = 4, opset = 17): ModelProto {
+export function loopOverSequence(viaIdentity = false, n = 4, opset = 17): ModelProto {
   const b = new GraphBuilder("loop_seq");
   const x = b.input("x", "float32", [n]);
   const x2 = b.node("Add", [x, x], { name: "double" });
-  const seq = b.node("SequenceConstruct", [x, x2], { name: "make_seq", outputs: ["seq"] });
+  let seq = b.node("SequenceConstruct", [x, x2], { name: "make_seq", outputs: ["seq"] });
+  if (viaIdentity) seq = b.node("Identity", [seq], { name: "seq_copy", outputs: ["seq2"] });
   const M = b.initializer("trips", "int64", [], [2]);
   const cond = b.initializer("cond_true", "bool", [], [true]);
   const body = b.subgraph("body");

@@ -17,6 +17,7 @@ import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema, TensorProto_D
 import type { DType } from "../types.js";
 import { dtypeToOnnx, onnxToDType } from "./dtype.js";
 import { subgraphOuterRefs, type LoadedModel } from "./model.js";
+import { sequenceType, tensorType } from "./builder.js";
 import { tensorValueInfo, typeOutputs, type TypeMap } from "./infer.js";
 import { oneLine } from "../runtime/ort.js";
 
@@ -75,29 +76,66 @@ function formalType(node: NodeProto, k: number, outer: TypeMap): number {
   return 0;
 }
 
+/** Producers of the tensors in scope (to type outer-scope sequences, which TypeMaps do not hold). */
+type Producers = ReadonlyMap<string, NodeProto>;
+
+const producersOf = (nodes: readonly NodeProto[], outer?: Producers): Map<string, NodeProto> => {
+  const m = new Map(outer ?? []);
+  for (const n of nodes) for (const o of n.output) if (o !== "") m.set(o, n);
+  return m;
+};
+
+/**
+ * The element type of a sequence from the node that makes it (SequenceConstruct,
+ * SequenceEmpty, SplitToSequence, SequenceInsert/Erase of a known sequence); 0 when unknown.
+ */
+function sequenceElemType(t: string, outer: TypeMap, producers: Producers, depth = 0): number {
+  const n = producers.get(t);
+  if (!n || depth > 64) return 0;
+  const tensor = (x: string | undefined) => {
+    const ty = x ? outer.get(x) : undefined;
+    return ty ? dtypeToOnnx(ty.dtype) : 0;
+  };
+  switch (n.opType) {
+    case "SequenceConstruct":
+    case "SplitToSequence":
+      return tensor(n.input[0]);
+    case "SequenceEmpty": {
+      const a = n.attribute.find((x) => x.name === "dtype");
+      return a ? Number(a.i) : TensorProto_DataType.FLOAT;
+    }
+    case "SequenceInsert":
+    case "SequenceErase":
+      return sequenceElemType(n.input[0]!, outer, producers, depth + 1);
+  }
+  return 0;
+}
+
 /** Type every body of the model (recursively); failures are recorded, never thrown. */
 export async function inferBodyTypes(m: LoadedModel, types: TypeMap): Promise<void> {
+  const producers = producersOf(m.proto.graph?.node ?? []);
   for (const l of m.graph.layers) {
     if (!l.node.attribute.some((a) => a.g || a.graphs.length)) continue;
-    await typeNodeBodies(m, l.node, types);
+    await typeNodeBodies(m, l.node, types, producers);
   }
 }
 
-async function typeNodeBodies(m: LoadedModel, node: NodeProto, outer: TypeMap): Promise<void> {
+async function typeNodeBodies(m: LoadedModel, node: NodeProto, outer: TypeMap, producers: Producers): Promise<void> {
   for (const { attr, graph } of nodeBodies(node)) {
     if (bodyTypes.has(graph) || bodyErrors.has(graph)) continue;
     try {
-      const t = await typeBody(m, node, graph, outer);
+      const t = await typeBody(m, node, graph, outer, producers);
       bodyTypes.set(graph, t);
       const scope: TypeMap = new Map([...outer, ...t]);
-      for (const n of graph.node) if (n.attribute.some((a) => a.g || a.graphs.length)) await typeNodeBodies(m, n, scope);
+      const inner = producersOf(graph.node, producers);
+      for (const n of graph.node) if (n.attribute.some((a) => a.g || a.graphs.length)) await typeNodeBodies(m, n, scope, inner);
     } catch (e) {
       bodyErrors.set(graph, `onnxruntime cannot type the ${attr} of '${node.name}' on its own (${oneLine(e)})`);
     }
   }
 }
 
-async function typeBody(m: LoadedModel, node: NodeProto, g: GraphProto, outer: TypeMap): Promise<TypeMap> {
+async function typeBody(m: LoadedModel, node: NodeProto, g: GraphProto, outer: TypeMap, producers: Producers): Promise<TypeMap> {
   const types: TypeMap = new Map();
   const inputs: ValueInfoProto[] = [];
   const declare = (name: string, elemType: number, dims?: readonly (number | bigint | string | null)[]) => {
@@ -111,6 +149,9 @@ async function typeBody(m: LoadedModel, node: NodeProto, g: GraphProto, outer: T
     declared.add(vi.name);
     if (vi.type && vi.type.value.case !== "tensorType") return inputs.push(vi), undefined; // sequences etc.: as declared
     const et = elemTypeOf(vi) || formalType(node, k, outer);
+    // an untyped Loop-carried sequence: typed from the node that makes the initial value
+    const seq = !et && node.opType === "Loop" && node.input[k] ? sequenceElemType(node.input[k]!, outer, producers) : 0;
+    if (seq) return inputs.push(create(ValueInfoProtoSchema, { name: vi.name, type: sequenceType(tensorType(onnxToDType(seq)!)) })), undefined;
     if (!et) throw new Error(`formal input '${vi.name}' has no type`);
     const tt = vi.type?.value.case === "tensorType" ? vi.type.value.value : undefined;
     declare(vi.name, et, tt?.shape ? tt.shape.dim.map((d) => (d.value.case === "dimValue" ? d.value.value : d.value.case === "dimParam" ? d.value.value : null)) : undefined);
@@ -122,10 +163,15 @@ async function typeBody(m: LoadedModel, node: NodeProto, g: GraphProto, outer: T
   // The refs of all the node's bodies: declaring a sibling's extra refs is harmless.
   for (const r of subgraphOuterRefs(node)) {
     if (declared.has(r)) continue;
-    const ty = outer.get(r);
-    if (!ty) throw new Error(`outer-scope tensor '${r}' has no known type`);
-    declare(r, dtypeToOnnx(ty.dtype), ty.shape ?? undefined);
     declared.add(r);
+    const ty = outer.get(r);
+    if (ty) {
+      declare(r, dtypeToOnnx(ty.dtype), ty.shape ?? undefined);
+      continue;
+    }
+    const elem = sequenceElemType(r, outer, producers);
+    if (!elem) throw new Error(`outer-scope value '${r}' has no known type`);
+    inputs.push(create(ValueInfoProtoSchema, { name: r, type: sequenceType(tensorType(onnxToDType(elem)!)) }));
   }
   const outputs: ValueInfoProto[] = [];
   const seen = new Set<string>();
