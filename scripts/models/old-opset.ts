@@ -4,7 +4,7 @@
  * dumps of the three can be compared tensor by tensor.
  *
  *   x[1,3,8,8] → conv (Conv 3x3, pad 1) → relu → pad (constant 0.5, H/W by 1) → slice (H/W 1..9)
- *   → clip [0,6] → up (Upsample / Resize nearest ×2) → conv2 (Conv 1x1) → unsq (Unsqueeze 0)
+ *   → clip [0,0.7] (0.7 is not a bf16 value) → up (Upsample / Resize nearest ×2) → conv2 (Conv 1x1) → unsq (Unsqueeze 0)
  *   → sq (Squeeze 0) → rsum (ReduceSum axis 3) → soft (Softmax on the last axis) → y[1,4,16]
  *
  * `softmaxAxis1` makes the Softmax run over axis 1 of the 3-D result (coerced to 2-D before
@@ -33,8 +33,8 @@ export function oldOpsetNet(opset: 9 | 11 | 13, o: { softmaxAxis1?: boolean; dyn
     ? b.node("Slice", [h], { name: "slice", outputs: ["slice_out"], attrs: { starts: [1, 1], ends: [9, 9], axes: [2, 3] } })
     : b.node("Slice", [h, i64("slice.starts", [1, 1]), i64("slice.ends", [9, 9]), i64("slice.axes", [2, 3])], { name: "slice", outputs: ["slice_out"] });
   h = opset < 11
-    ? b.node("Clip", [h], { name: "clip", outputs: ["clip_out"], attrs: { min: b.f(0), max: b.f(6) } })
-    : b.node("Clip", [h, b.initializer("clip.min", "float32", [], [0]), b.initializer("clip.max", "float32", [], [6])], { name: "clip", outputs: ["clip_out"] });
+    ? b.node("Clip", [h], { name: "clip", outputs: ["clip_out"], attrs: { min: b.f(0), max: b.f(0.7) } })
+    : b.node("Clip", [h, b.initializer("clip.min", "float32", [], [0]), b.initializer("clip.max", "float32", [], [0.7])], { name: "clip", outputs: ["clip_out"] });
   let scales = b.initializer("up.scales", "float32", [4], [1, 1, 2, 2]);
   if (o.dynamicScales) scales = b.node("Identity", [scales], { name: "scales_id", outputs: ["scales_dyn"] });
   if (opset < 10) h = b.node("Upsample", [h, scales], { name: "up", outputs: ["up_out"], attrs: { mode: "nearest" } });

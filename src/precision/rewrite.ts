@@ -91,6 +91,16 @@ export const EXACT_OPS = new Set([
 ]);
 
 /**
+ * Whether a node is an exact op whose output needs no rounding when its floating inputs are
+ * rounded. Clip before opset 11 holds its bounds in attributes, which no rounding reaches, so
+ * its output is rounded like any op's: rounding is monotonic, so that equals Clip-11's result
+ * with its bound inputs rounded (the same values at every opset).
+ */
+export function isExactNode(n: NodeProto): boolean {
+  return EXACT_OPS.has(n.opType) && !(n.opType === "Clip" && n.attribute.some((a) => a.name === "min" || a.name === "max"));
+}
+
+/**
  * Decides the transforms of each layer. The default policy implements FP16/BF16/FP8 layers;
  * INT8 support plugs in by wrapping it (see precision/int8.ts).
  *
@@ -316,7 +326,7 @@ export function rewriteLayers(
       const tr = dtype ? policy.output(layer, k, t, p, precisions) : ({ kind: "none" } as Transform);
       outputT.set(t, transformKey(tr));
       if (tr.kind === "none") return;
-      if (tr.kind === "round" && EXACT_OPS.has(layer.opType) && layer.implicitInputs.length === 0 && inputFormats.size === 1 && inputFormats.has(tr.format)) return;
+      if (tr.kind === "round" && isExactNode(layer.node) && layer.implicitInputs.length === 0 && inputFormats.size === 1 && inputFormats.has(tr.format)) return;
       const raw = `${t}::raw`;
       node.output[k] = raw;
       post.push(...emitTransform(raw, dtype!, tr, t, `${layer.name}::out${k}`));

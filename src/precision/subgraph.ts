@@ -43,7 +43,7 @@ import { bodyTypeError, deriveBodyTypes, nodeBodies, typesOfBody } from "../onnx
 import { dtypeToOnnx } from "../onnx/dtype.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { roundTo, type FloatFormat } from "../numeric/index.js";
-import { EXACT_OPS, NEVER_ROUNDED_INPUTS, PRECISION_FORMAT, type WeightCache } from "./rewrite.js";
+import { isExactNode, NEVER_ROUNDED_INPUTS, PRECISION_FORMAT, type WeightCache } from "./rewrite.js";
 
 const FORMAT_DTYPE: Record<FloatFormat, DType> = { fp16: "float16", bf16: "bfloat16", fp8e4m3fn: "float8e4m3fn", fp8e5m2: "float8e5m2" };
 
@@ -148,7 +148,7 @@ function rewriteGraph(g: GraphProto, format: FloatFormat, scope: TypeMap, tag: s
       }
       if (!rounded.has(t)) copy.input[k] = roundedInput(t, d);
     });
-    const exact = EXACT_OPS.has(n.opType) && !hasBodies(n) && floatInputs > 0 && allRounded;
+    const exact = isExactNode(n) && !hasBodies(n) && floatInputs > 0 && allRounded;
     const post: NodeProto[] = [];
     n.output.forEach((t, k) => {
       if (t === "") return;
