@@ -159,9 +159,9 @@ export interface RunArgs extends ModelArgs {
 
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
   const p = await prepareModelFile(a.model);
+  for (const def of a.precisions) assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, def, a), a), a.int8?.range);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
-  for (const ps of requested) assertOpsetSupports(p.model, p.types, withFallback(ps, a), a.int8?.range);
   // One int8 policy for the model and cache serves every run (it treats fp32/fp16/bf16 layers
   // as the float policy does), so all runs share one executor.
   const i8 = requested.some((ps) => ps.includes("int8")) ? await loadInt8(p.model, p.types, a.int8) : null;
@@ -290,10 +290,10 @@ export interface CompareHooks extends Hooks {
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
   const p = await prepareModelFile(a.model);
+  assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.candidate, a), a), a.int8?.range);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);
-  assertOpsetSupports(p.model, p.types, withFallback(candP, a), a.int8?.range);
   // int8: the model's policy quantizes int8 layers and handles every other precision like the float policy.
   const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m) => hooks.warn?.(m)) : null;
   const requestedP = candP;

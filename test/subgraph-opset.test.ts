@@ -271,6 +271,9 @@ describe("opset 9-12 models under bf16 and int8", () => {
     const msg = ["dyn9.onnx: --bf16 needs opset 13 but node 'up' (Upsample, opset 9) has no upgrade path", "re-export at opset >= 13 or use --fp16"];
     expectUserError(await cli("compare", dyn, "--bf16"), ...msg);
     expectUserError(await cli("bisect", dyn, "--bf16"), ...msg);
+    const saved = path.join(dir, "never.arrow");
+    expectUserError(await cli("run", dyn, "--bf16", "--save-inputs", saved), ...msg);
+    expect(fs.existsSync(saved)).toBe(false); // failed before any work
     expectUserError(await cli("calib", "check", dyn, "--calibration-cache", cache), "--int8 needs opset 10 but node 'up' (Upsample, opset 9)");
     expect((await cli("compare", dyn, "--fp16")).code).toBe(0);
     expectUserError(await cli("compare", m(9), "--fp16", "--layer-precisions", "conv:fp8"), "net9.onnx: fp8 (e4m3fn Casts) needs opset 19 but the model has opset 9", "re-export at opset >= 19");

@@ -166,6 +166,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
   const p = await prepareModelFile(a.model);
+  assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.precision, a), a), a.int8?.range);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const layers = p.model.graph.layers;
   const n = layers.length;
@@ -173,7 +174,6 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   // are written against it. With int8 in it, `base` is what runs: int8 where eligible, the
   // fallback precision elsewhere (resolveInt8); pinned layers change both the same way.
   const requested = precisionsFor(p, a.precision, a);
-  assertOpsetSupports(p.model, p.types, withFallback(requested, a), a.int8?.range);
   let base = requested;
   let i8: PreparedInt8 | null = null;
   let policy = a.policy;
