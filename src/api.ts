@@ -26,6 +26,11 @@ import type { OptimizationLevel } from "./runtime/ort.js";
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "./compare/compare.js";
 import type { CompareOptions } from "./compare/tolerance.js";
 import { loadInt8, prepareInt8, resolveInt8Run, type Int8Report, type Int8RunArgs } from "./precision/int8-run.js";
+import { reportBodies, type SubgraphNote } from "./precision/subgraph.js";
+import { assertOpsetSupports } from "./runtime/upgrade.js";
+import { hasBodies } from "./precision/subgraph.js";
+import { probeBodies } from "./compare/body-probe.js";
+import type { Layer } from "./onnx/model.js";
 
 export interface Hooks {
   warn?(message: string): void;
@@ -241,6 +246,8 @@ export interface PrecisionRunResult {
   int8?: Int8Report;
   /** Input set (iteration) of this run; only when several sets were run. */
   iteration?: number;
+  /** Models with If/Loop/Scan: what each body ran in (docs/precision.md "Control-flow bodies"). */
+  subgraphs?: SubgraphNote[];
 }
 
 export interface RunResult {
@@ -263,6 +270,7 @@ export interface RunArgs extends ModelArgs {
 
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
   const p = await prepareModelFile(a.model);
+  for (const def of a.precisions) assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, def, a), a), a.int8?.range);
   const iterations = await inputIterations(p, a.inputs, hooks);
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
   // One int8 policy for the model and cache serves every run (it treats fp32/fp16/bf16 layers
@@ -280,12 +288,15 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
       for (const [k, def] of a.precisions.entries()) {
         const precisions = requested[k]!;
         if (!i8 || !precisions.includes("int8")) {
-          runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks, iteration));
+          const subgraphs = reportBodies(p.model, precisions, precisions, (m) => hooks.warn?.(m));
+          const r = await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks, iteration);
+          runs.push(subgraphs ? { ...r, subgraphs } : r);
           continue;
         }
         const r8 = (int8Runs[k] ??= resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m)));
+        const subgraphs = reportBodies(p.model, r8.resolution.precisions, precisions, (m) => hooks.warn?.(m));
         const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks, iteration);
-        runs.push({ ...r, int8: r8.report });
+        runs.push({ ...r, int8: r8.report, ...(subgraphs ? { subgraphs } : {}) });
       }
     }
   } finally {
@@ -347,6 +358,7 @@ export interface ValidateResult {
   /** Several input sets: how many, and the first whose run had NaN/Inf (null when none). */
   iterations?: number;
   first_failing_iteration?: number | null;
+  subgraphs?: SubgraphNote[];
 }
 
 /** NaN/Inf check of every layer of a model run (of every input set). */
@@ -369,7 +381,7 @@ export async function validateModel(a: ModelArgs & { precision: Precision }, hoo
     };
   }
   const run = r.runs[0]!;
-  return { format: "trt-debug/validate@1", source: a.model, precision: a.precision, passed: run.nonfinite.length === 0, first_failing_layer: run.first_failing_layer, tensors_checked: run.tensors, nonfinite: run.nonfinite, ...(run.int8 ? { int8: run.int8 } : {}) };
+  return { format: "trt-debug/validate@1", source: a.model, precision: a.precision, passed: run.nonfinite.length === 0, first_failing_layer: run.first_failing_layer, tensors_checked: run.tensors, nonfinite: run.nonfinite, ...(run.int8 ? { int8: run.int8 } : {}), ...(run.subgraphs ? { subgraphs: run.subgraphs } : {}) };
 }
 
 /** NaN/Inf check of a dump file (rows in execution order). */
@@ -418,14 +430,17 @@ function dumpFile(dir: string, label: string, iteration?: number): string {
 }
 
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
-export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report }> {
+export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
   const p = await prepareModelFile(a.model);
+  assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.candidate, a), a), a.int8?.range);
   const iterations = await inputIterations(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);
   // int8: the model's policy quantizes int8 layers and handles every other precision like the float policy.
   const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m) => hooks.warn?.(m)) : null;
+  const requestedP = candP;
   if (i8) candP = i8.resolution.precisions;
+  const subgraphs = reportBodies(p.model, candP, requestedP, (m) => hooks.warn?.(m));
   const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) });
   // A run with int8 layers is judged at the int8 threshold (its tensors carry their error).
   const verdictPrecision: Precision = i8 && i8.resolution.int8Layers > 0 ? "int8" : a.candidate;
@@ -442,6 +457,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         (["fp32", a.candidate] as const).map((lbl) => DumpWriter.open(dumpFile(a.saveOutputs!, lbl, iteration), { kind: "dump", model: path.basename(a.model), precision: lbl, extra: dumpExtra(p) })),
       )
     : null;
+  const probeTargets = new Map<Layer, LayerComparison>();
   const writes = new BoundedWrites();
   try {
     for await (const pair of runPaired(exec, refP, candP, inputs, inputs, () => true)) {
@@ -463,8 +479,13 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
       }
       if (iteration !== undefined) l.iteration = iteration;
       accK.add(l);
+      if (!l.verdict.passed && hasBodies(pair.layer.node) && !probeTargets.has(pair.layer)) probeTargets.set(pair.layer, l);
       hooks.onLayer?.(l);
       hooks.progress?.(iteration === undefined ? `compare fp32 vs ${a.candidate}` : `compare fp32 vs ${a.candidate}, iteration ${iteration}`, pair.layer.index + 1, total);
+    }
+    // Failing If/Loop/Scan layers: evidence from inside their bodies (the first few).
+    for (const [layer, l] of [...probeTargets].slice(0, 3)) {
+      l.evidence.push(...(await probeBodies(p, layer, refP, candP, inputs, { ...a.compare, verdictPrecision }, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) })));
     }
     await writes.drain();
     if (writers) for (const w of writers) await w.close();
@@ -485,7 +506,12 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const summary = perIteration.length
     ? mergeIterations(perIteration, `${a.model} fp32`, `${a.model} ${a.candidate}`, notes)
     : acc.summary(`${a.model} fp32`, `${a.model} ${a.candidate}`, notes);
-  return i8 ? { ...summary, int8: i8.report } : summary;
+  return { ...summary, ...(i8 ? { int8: i8.report } : {}), ...(subgraphs ? { subgraphs } : {}) };
+}
+
+/** The precisions a run may use: int8 runs also use their fallback precision. */
+export function withFallback(ps: readonly Precision[], a: ModelArgs): Precision[] {
+  return ps.includes("int8") && a.int8?.fallback ? [...ps, a.int8.fallback] : [...ps];
 }
 
 export function fusionNote(p: Precision): string {

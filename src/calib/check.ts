@@ -11,6 +11,7 @@
  *
  * Library function: no printing. Thresholds and flags: docs/int8.md ("calib check").
  */
+import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { UserError } from "../errors.js";
 import type { HostTensor, Precision } from "../types.js";
 import type { Hooks } from "../api.js";
@@ -392,6 +393,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
 
   const requested: Precision[] = p.model.graph.layers.map(() => "int8");
   const res = resolveInt8(p.model, p.types, requested, { cache, fallback: a.fallback ?? "fp32", range: a.range });
+  assertOpsetSupports(p.model, p.types, [...requested, res.fallback], res.range);
   if (res.mode !== "implicit") {
     throw new UserError(`${a.model} has QuantizeLinear/DequantizeLinear nodes (explicit quantization): TensorRT does not use a calibration cache for it, so there is nothing to check; compare it with \`trt-debug compare ${a.model} --int8\``);
   }

@@ -21,6 +21,7 @@ import type { DType } from "../types.js";
 import { onnxToDType } from "./dtype.js";
 import type { LoadedModel } from "./model.js";
 import { createSession } from "../runtime/ort.js";
+import { inferBodyTypes } from "./body-types.js";
 
 export interface TensorType {
   dtype: DType;
@@ -88,7 +89,14 @@ export async function inferTypes(m: LoadedModel): Promise<TypeMap> {
     if (d) types.set(i.name, { dtype: d, shape: tt?.shape ? tt.shape.dim.map(dimOf) : null });
   }
   if (outputs.length === 0) return types;
-  const session = await createSession(toBinary(ModelProtoSchema, typing), m.path, { optimizationLevel: "disabled" });
+  await typeOutputs(toBinary(ModelProtoSchema, typing), m.path, types);
+  await inferBodyTypes(m, types);
+  return types;
+}
+
+/** Load a typing model (never run) and add the types onnxruntime infers for its tensor outputs to `types`. */
+export async function typeOutputs(bytes: Uint8Array, label: string, types: TypeMap): Promise<void> {
+  const session = await createSession(bytes, label, { optimizationLevel: "disabled" });
   try {
     for (const md of session.outputMetadata) {
       if (!md.isTensor) continue;
@@ -97,7 +105,6 @@ export async function inferTypes(m: LoadedModel): Promise<TypeMap> {
   } finally {
     await session.release();
   }
-  return types;
 }
 
 function dimOf(d: { value: { case: "dimValue"; value: bigint } | { case: "dimParam"; value: string } | { case: undefined; value?: undefined } }): number | string | null {

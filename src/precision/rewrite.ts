@@ -28,6 +28,8 @@ import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { dtypeToOnnx } from "../onnx/dtype.js";
 import { fakeQuantInt8, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
+import { rewriteBodies } from "./subgraph.js";
+import { canUpgrade } from "../onnx/opset-upgrade.js";
 
 export type Transform =
   | { kind: "none" }
@@ -87,6 +89,16 @@ export const EXACT_OPS = new Set([
   "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice", "Gather",
   "GatherElements", "GatherND", "Identity", "Tile", "Expand", "DepthToSpace", "SpaceToDepth", "Where", "Clip",
 ]);
+
+/**
+ * Whether a node is an exact op whose output needs no rounding when its floating inputs are
+ * rounded. Clip before opset 11 holds its bounds in attributes, which no rounding reaches, so
+ * its output is rounded like any op's: rounding is monotonic, so that equals Clip-11's result
+ * with its bound inputs rounded (the same values at every opset).
+ */
+export function isExactNode(n: NodeProto): boolean {
+  return EXACT_OPS.has(n.opType) && !(n.opType === "Clip" && n.attribute.some((a) => a.name === "min" || a.name === "max"));
+}
 
 /**
  * Decides the transforms of each layer. The default policy implements FP16/BF16/FP8 layers;
@@ -223,7 +235,8 @@ export function rewriteLayers(
     const mid = `${dst}::${f}`;
     // Cast-1 (opset < 6) takes a string `to` that onnxruntime's type inference rejects for fp16.
     const need = f === "fp16" ? 6 : f === "bf16" ? 13 : 19;
-    if (model.opset >= 0 && model.opset < need) {
+    // bf16 on opset 9-12: the executor upgrades the segment to opset 13 (onnx/opset-upgrade.ts).
+    if (model.opset >= 0 && model.opset < need && !canUpgrade(model.opset, need)) {
       throw new UserError(`${model.path}: emulating ${f} needs Cast to ${f} (opset >= ${need}), the model has opset ${model.opset}; convert it with onnx.version_converter`);
     }
     return [
@@ -265,6 +278,8 @@ export function rewriteLayers(
     const layer = layers[i]!;
     const p = precisions[i]!;
     const node = create(NodeProtoSchema, { ...layer.node, input: [...layer.node.input], output: [...layer.node.output] });
+    // If/Loop/Scan bodies compute in the layer's float format too (precision/subgraph.ts).
+    rewriteBodies(layer, node, PRECISION_FORMAT[p], { model, types, weights, addInitializer: (t) => inits.set(t.name, t) });
     // inputs
     layer.inputs.forEach((t, k) => {
       if (t === "") return;
@@ -311,7 +326,7 @@ export function rewriteLayers(
       const tr = dtype ? policy.output(layer, k, t, p, precisions) : ({ kind: "none" } as Transform);
       outputT.set(t, transformKey(tr));
       if (tr.kind === "none") return;
-      if (tr.kind === "round" && EXACT_OPS.has(layer.opType) && layer.implicitInputs.length === 0 && inputFormats.size === 1 && inputFormats.has(tr.format)) return;
+      if (tr.kind === "round" && isExactNode(layer.node) && layer.implicitInputs.length === 0 && inputFormats.size === 1 && inputFormats.has(tr.format)) return;
       const raw = `${t}::raw`;
       node.output[k] = raw;
       post.push(...emitTransform(raw, dtype!, tr, t, `${layer.name}::out${k}`));

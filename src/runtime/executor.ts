@@ -18,6 +18,7 @@ import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
 import { dtypeToOnnx } from "../onnx/dtype.js";
 import { floatPolicy, rewriteLayers, WeightCache, type TransformPolicy } from "../precision/rewrite.js";
 import { createSession, fetchable, runSession, type OptimizationLevel, type OrtTensor, type Session } from "./ort.js";
+import { rememberFeeds, upgradeSegment, type UpgradedSegment } from "./upgrade.js";
 
 export interface Segment {
   id: number;
@@ -130,6 +131,8 @@ export class Executor {
   private readonly lastUse: Map<string, number>;
   /** Max sessions kept; older ones are released (bisection builds many variants). */
   maxCachedSessions = 256;
+  /** Upgrade every segment to opset 13, needed or not (the upgrade's self-check, runtime/upgrade.ts). */
+  forceUpgrade = false;
 
   constructor(
     readonly model: LoadedModel,
@@ -181,7 +184,7 @@ export class Executor {
   }
 
   private async session(seg: Segment, precisions: readonly Precision[], fetches: string[]): Promise<Session> {
-    const key = `${this.sessionKey(seg, precisions)}|${fetches.join("\u0000")}`;
+    const key = `${this.sessionKey(seg, precisions)}|${fetches.join("\u0000")}${this.forceUpgrade ? "|u" : ""}`;
     const hit = this.sessions.get(key);
     if (hit) {
       this.sessions.delete(key);
@@ -191,6 +194,8 @@ export class Executor {
     const idx: number[] = [];
     for (let i = seg.start; i < seg.end; i++) idx.push(i);
     const rw = rewriteLayers(this.model, this.types, precisions, idx, this.policy, this.weights);
+    // Old-opset models: segments whose emulation needs newer ops run upgraded to opset 13.
+    const up: UpgradedSegment | null = await upgradeSegment(this, rw);
     const inputs = seg.inputs.map((t) => {
       const ty = this.types.get(t);
       if (!ty) throw new UserError(`${this.model.path}: cannot determine the type of tensor '${t}'`);
@@ -198,14 +203,14 @@ export class Executor {
     });
     const g = create(GraphProtoSchema, {
       name: `${this.model.proto.graph?.name ?? "graph"}::segment${seg.id}`,
-      node: rw.nodes,
-      initializer: rw.initializers,
+      node: up?.nodes ?? rw.nodes,
+      initializer: up?.initializers ?? rw.initializers,
       input: inputs,
       output: fetches.map((f) => create(ValueInfoProtoSchema, { name: f })),
     });
     const m = create(ModelProtoSchema, {
       irVersion: this.model.proto.irVersion,
-      opsetImport: this.model.proto.opsetImport,
+      opsetImport: up?.opsetImport ?? this.model.proto.opsetImport,
       functions: this.model.proto.functions,
       graph: g,
     });
@@ -240,6 +245,7 @@ export class Executor {
     const graphOut = new Set(this.model.graph.outputs.map((o) => o.name));
     const lastUse = this.lastUse;
     const from = opts.fromSegment ?? 0;
+    if (from === 0) rememberFeeds(this.model, live);
     const to = opts.toSegment ?? this.segments.length;
     for (let si = from; si < to; si++) {
       const seg = this.segments[si]!;

@@ -16,7 +16,8 @@ import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
 import { UserError } from "../errors.js";
 import { isFloatDType, type Precision } from "../types.js";
-import { fusionNote, precisionsFor, resolveInputs, type Hooks, type ModelArgs } from "../api.js";
+import { fusionNote, precisionsFor, resolveInputs, withFallback, type Hooks, type ModelArgs } from "../api.js";
+import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { Executor } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
 import type { TransformPolicy } from "../precision/rewrite.js";
@@ -165,6 +166,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
   const p = await prepareModelFile(a.model);
+  assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.precision, a), a), a.int8?.range);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const layers = p.model.graph.layers;
   const n = layers.length;
