@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import { UserError } from "../errors.js";
 import { isFloatDType, type Precision } from "../types.js";
 import { fusionNote, precisionsFor, resolveInputs, type Hooks, type ModelArgs } from "../api.js";
-import { Executor } from "../runtime/executor.js";
+import { DEFAULT_SEGMENT_LAYERS, Executor } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
 import type { TransformPolicy } from "../precision/rewrite.js";
 import type { PlanEntry, PrecisionPlan } from "../precision/plan.js";
@@ -246,7 +246,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
 
   const execOpts = { optimizationLevel: a.optimization, policy };
   const sensExec = new Executor(p.model, p.types, { ...execOpts, segmentLayers: 1 });
-  const evalExec = (a.segmentLayers ?? 1) === 1 ? sensExec : new Executor(p.model, p.types, { ...execOpts, segmentLayers: a.segmentLayers });
+  const evalExec = (a.segmentLayers ?? DEFAULT_SEGMENT_LAYERS) === 1 ? sensExec : new Executor(p.model, p.types, { ...execOpts, segmentLayers: a.segmentLayers ?? DEFAULT_SEGMENT_LAYERS });
   // Memory budget: half for boundary tensors, a quarter for cached sessions, an eighth for one
   // sensitivity group's tensors (the rest is the working set of one run).
   for (const e of new Set([sensExec, evalExec])) {
@@ -496,6 +496,15 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   }
 }
 
+/** "2G", "512M", "1.5GiB", "300000000" -> bytes (K/M/G/T are powers of 1024). */
+export function parseByteSize(text: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!m) throw new UserError(`${flag}: expected a size such as 2G, 512M or a number of bytes (got '${text}')`);
+  const x = Number(m[1]) * 1024 ** "_kmgt".indexOf((m[2] || "_").toLowerCase());
+  if (!(x > 0)) throw new UserError(`${flag}: must be positive (got '${text}')`);
+  return Math.floor(x);
+}
+
 /** The flag a criterion comes from (for one-line refusals). */
 function criterionFlag(c: Criterion): string {
   if (c.kind === "check") return "--check";
@@ -521,6 +530,8 @@ function selection(info: TrialInfo, size: number, dir: Direction, mode: BisectMo
       return `top ${info.k ?? size} by sensitivity`;
     case "reduce":
       return `${size + 1} minus ${dropping ?? "?"}`;
+    case "sanity":
+      return "all";
   }
   return mode;
 }
