@@ -29,7 +29,7 @@ export interface DbDetectorOptions {
   /** Input height = width (a multiple of 32). */
   size?: number;
   /** Inverted residual blocks per stage (4 stages). */
-  blocks?: [number, number, number, number];
+  blocks?: readonly [number, number, number, number];
   /** Plant the fp16 overflow (default true). */
   plant?: boolean;
   seed?: number;

@@ -241,7 +241,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   const state = a.resume ? readCheckpointState(requireCheckpoint(a), fp) : { memo: new Map<string, MemoEntry>(), sensitivity: new Map<number, LayerSensitivity>() };
   const memo = state.memo;
   const sensStore = state.sensitivity;
-  const resumedFrom = memo.size;
+  const resumedFrom = memo.size + sensStore.size;
   if (!a.resume && a.checkpoint && fs.existsSync(a.checkpoint)) hooks.warn?.(`${a.checkpoint}: an earlier checkpoint exists; starting over (use --resume to continue it)`);
 
   const execOpts = { optimizationLevel: a.optimization, policy };

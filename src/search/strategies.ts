@@ -146,6 +146,12 @@ export async function minimalSearch(order: readonly number[], scores: readonly n
     if (k >= maxPinned) return { found: false, stopped: true, pinned: top(k) };
     k = Math.min(m, 2 * k);
   }
+  // most of the model: settle first whether top-maxPinned passes (if not, stop without the binary search)
+  if (good > maxPinned && bad < maxPinned && maxPinned > 0) {
+    const r = await oracle(top(maxPinned), { phase: "binary", k: maxPinned });
+    if (!r.passed) return { found: false, stopped: true, pinned: top(maxPinned) };
+    good = maxPinned;
+  }
   // binary search for the smallest passing k in (bad, good]
   while (good - bad > 1) {
     const mid = Math.floor((good + bad) / 2);

@@ -21,8 +21,9 @@ import { NodeProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
 import type { HostTensor, Precision } from "../types.js";
 import type { Layer } from "../onnx/model.js";
 import { estimateTensorBytes, lastUses, segmentModelBytes, type Executor, type Segment } from "../runtime/executor.js";
-import { createSession, fetchable, fromOrt, runSession, type OrtTensor } from "../runtime/ort.js";
+import { createSession, fetchable, fromOrt, runSession, toOrt, type OrtTensor } from "../runtime/ort.js";
 import { makeFeeds } from "../runtime/run.js";
+import { tensorProtoToHost } from "../onnx/tensor.js";
 import { rewriteLayers, WeightCache } from "../precision/rewrite.js";
 import { DEFAULT_MAX_REL_L2 } from "../compare/tolerance.js";
 import { FORMAT_RANGE, int8InputEvidence, scoreLayer, type LayerSensitivity, type ReferenceResult, type SensitivityOptions } from "./sensitivity.js";
@@ -86,6 +87,18 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
   };
   const layerBytes = (i: number) => layers[i]!.outputs.reduce((s, t) => s + (t ? estimateTensorBytes(exec.types, t) : 0), 0) * (todo(i) ? 2 : 1);
 
+  // Constant layers' values reach their consumers as fed inputs (as in one-layer sessions):
+  // in-graph, onnxruntime would fold them into their consumers and round the last bits differently.
+  const types = new Map(exec.types);
+  const constFeed = new Map<string, OrtTensor>();
+  for (const l of layers) {
+    const v = l.opType === "Constant" && l.domain === "" ? l.node.attribute.find((x) => x.name === "value")?.t : undefined;
+    const t = l.outputs[0];
+    if (!v || !t || !types.has(t) || !fetchable(types.get(t)!.dtype)) continue;
+    constFeed.set(t, toOrt(tensorProtoToHost(v)));
+    types.set(`${t}@feed`, types.get(t)!);
+  }
+
   let live = makeFeeds(inputs);
   o.onBoundary?.(0, new Map(live));
   let g0 = 0;
@@ -146,14 +159,24 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
       twins.push(i);
     }
     const fetches = [...fetchSet];
+    const fed: string[] = [];
+    for (const nd of nodes) {
+      nd.input = nd.input.map((t) => {
+        if (!constFeed.has(t)) return t;
+        const f = `${t}@feed`;
+        if (!fed.includes(f)) fed.push(f);
+        return f;
+      });
+    }
     const feeds: Record<string, OrtTensor> = {};
+    for (const f of fed) feeds[f] = constFeed.get(f.slice(0, -"@feed".length))!;
     for (const t of groupInputs) {
       const v = live.get(t);
       if (!v) throw new Error(`sensitivity: no value for tensor '${t}' at layer ${s}`);
       feeds[t] = v;
     }
     const label = `${m.path} (layers ${s}-${e - 1}, sensitivity)`;
-    const sess = await createSession(segmentModelBytes(m, exec.types, `sensitivity${s}`, nodes, [...inits.values()], groupInputs, fetches), label, {
+    const sess = await createSession(segmentModelBytes(m, types, `sensitivity${s}`, nodes, [...inits.values()], [...groupInputs, ...fed], fetches), label, {
       optimizationLevel: exec.options.optimizationLevel ?? "all",
       intraOpThreads: exec.options.intraOpThreads,
     });
@@ -169,7 +192,8 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
     exec.stats.layersExecuted += e - s + twins.length;
     exec.stats.segmentsExecuted++;
     // every tensor of the group's reference (what the layers read and wrote)
-    const all = new Map<string, OrtTensor>(Object.entries(feeds));
+    const all = new Map<string, OrtTensor>();
+    for (const [k, v] of Object.entries(feeds)) if (!k.endsWith("@feed")) all.set(k, v);
     for (const [k, v] of Object.entries(out)) if (!k.includes("@twin")) all.set(k, v);
     const liveAt = (b: number): Map<string, OrtTensor> => {
       const r = new Map<string, OrtTensor>();
