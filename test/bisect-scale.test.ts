@@ -149,7 +149,7 @@ describe("criteria sanity (CLI)", () => {
         const res = await cli("bisect", files.get("detector")!, "--fp16", "--val-range", VAL, "--max-rel-l2", "1e-9", "--mode", mode, "--no-checkpoint", "--json", json, "-o", path.join(dir2, "plan.json"));
         expect(res.code, res.stdout + res.stderr).toBe(1);
         expect(res.stdout).not.toContain("PASSED");
-        expect(res.stdout).toMatch(/STOPPED: this is FP32, not a plan: (more than )?\d+ of \d+ searchable layers \(\d+%\) would be pinned in fp32, more than --max-pinned 0.5; your criterion or inputs are too strict/);
+        expect(res.stdout).toMatch(/STOPPED: this is FP32, not a plan: (more than )?\d+ of \d+ searchable layers \(\d+%\) would be pinned in fp32 \((more than --max-pinned 0.5|all of them; --mode bisect stops only then unless --max-pinned is given)\); your criterion or inputs are too strict/);
         const j = JSON.parse(fs.readFileSync(json, "utf8")) as BisectResult;
         expect(j.found).toBe(false);
         expect(j.stopped).toMatch(/^this is FP32/);

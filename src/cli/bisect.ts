@@ -1,7 +1,8 @@
 /**
  * `trt-debug bisect MODEL --fp16|--bf16|--int8` (also `trt-debug debug precision MODEL ...`):
  * find the layers that must stay in higher precision, by name, and write configs TensorRT
- * tools accept. Exit 0: a verified plan was found; 1: nothing passes; 2: user error.
+ * tools accept. Exit 0: a verified plan was found; 1: nothing passes, or the answer would pin
+ * most of the model (STOPPED); 2: user error (including a criterion the all-pinned plan fails).
  */
 import * as fs from "node:fs";
 import type { Argv } from "yargs";
@@ -32,7 +33,7 @@ function bisectOptions<T>(y: Argv<T>) {
     .option("resume", { type: "boolean", describe: "Continue from the checkpoint: evaluations it holds are not re-run", group: "Search:" })
     .option("boundary-cache", { type: "number", describe: "Segment boundaries kept for prefix reuse (LRU by count; default: as many as --memory-budget allows)", group: "Execution:" })
     .option("memory-budget", { type: "string", describe: "Bytes the search may hold in caches (boundary tensors, sessions, one sensitivity group), e.g. 2G, 512M (default 2G)", group: "Execution:" })
-    .option("max-pinned", { type: "number", describe: "Stop without a plan when the answer would pin more than this fraction of the searchable layers (default 0.5)", group: "Search:" });
+    .option("max-pinned", { type: "number", describe: "Stop without a plan when the answer would pin more than this fraction of the searchable layers (default 0.5 for --mode minimal; bisect/linear: only when all would be)", group: "Search:" });
 }
 
 /**

@@ -63,7 +63,9 @@ export interface BisectArgs extends ModelArgs {
   memoryBudget?: number;
   /**
    * Stop (found false, `stopped` says why) when the answer would pin more than this fraction of
-   * the searchable layers (default 0.5): that is the FP32 model, not a plan.
+   * the searchable layers: that is the FP32 model, not a plan. Default 0.5 for --mode minimal;
+   * for bisect/linear (whose "first/last k" answers cover layers that are fine on their own),
+   * by default they stop only when every searchable layer would be pinned.
    */
   maxPinnedFraction?: number;
   /** Leave the checkpoint in place on success (the CLI removes it after writing its outputs). */
@@ -391,14 +393,17 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     };
 
     // ---- search --------------------------------------------------------------------------
-    const maxPinned = Math.floor(maxFrac * m);
+    // --mode bisect/linear answer "the first/last k", which covers layers that are fine on their
+    // own: without an explicit --max-pinned they stop only when every searchable layer would be pinned
+    const prefixDefault = mode !== "minimal" && a.maxPinnedFraction === undefined;
+    const maxPinned = prefixDefault ? m - 1 : Math.floor(maxFrac * m);
     const outcome =
       mode === "minimal" ? await minimalSearch(order, scores, flagged, checked, { maxPinned }) : mode === "bisect" ? await bisectSearch(m, dir, checked) : await linearSearch(m, dir, checked, { maxPinned });
     const searchExec = executed() - refExec;
     let stopped: string | null = null;
     if (outcome.stopped || (outcome.found && outcome.pinned.length > maxPinned)) {
       const k = outcome.pinned.length;
-      stopped = `this is FP32, not a plan: ${outcome.stopped ? "more than " : ""}${k} of ${m} searchable layers (${((100 * k) / m).toFixed(0)}%) would be pinned in ${pin}, more than --max-pinned ${maxFrac}; your criterion or inputs are too strict: ${describeCriterion(a.criterion, a.precision)}; use realistic inputs (--load-inputs) or a looser criterion`;
+      stopped = `this is FP32, not a plan: ${outcome.stopped ? "more than " : ""}${k} of ${m} searchable layers (${((100 * k) / m).toFixed(0)}%) would be pinned in ${pin} (${prefixDefault ? `all of them; --mode ${mode} stops only then unless --max-pinned is given` : `more than --max-pinned ${maxFrac}`}); your criterion or inputs are too strict: ${describeCriterion(a.criterion, a.precision)}; use realistic inputs (--load-inputs) or a looser criterion`;
       outcome.found = false;
       hooks.onPhase?.(`stopped: ${stopped}`);
     }
