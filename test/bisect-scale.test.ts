@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelProto } from "onnx-buf";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder } from "../src/onnx/builder.js";
 import { Rng } from "../scripts/models/common.js";
 import { resolveInputs } from "../src/api.js";
 import { prepareModelFile } from "../src/runtime/run.js";
@@ -23,16 +23,9 @@ import { matmulConsumer } from "../scripts/models/matmul-consumer.js";
 import { dbDetector } from "../scripts/models/db-detector.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import { bisectModel, type BisectResult } from "../src/search/bisect.js";
-import { BIN, cli, expectUserError, tmpDir } from "./helpers.js";
+import { BIN, cli, expectUserError, ModelFiles, tmpDir } from "./helpers.js";
 
-let dir: string;
-const files = new Map<string, string>();
-function save(name: string, m: ModelProto): string {
-  const f = path.join(dir, `${name}.onnx`);
-  saveModel(m, f);
-  files.set(name, f);
-  return f;
-}
+const files = new ModelFiles();
 
 const planted = {
   layernorm_overflow: layernormOverflow(),
@@ -77,11 +70,11 @@ const detector = dbDetector({ size: 64, blocks: [1, 2, 2, 1] });
 const VAL = "[-2.1,2.6]";
 
 beforeAll(() => {
-  dir = tmpDir("trtdbg-bscale-");
-  for (const [name, g] of Object.entries(planted)) save(name, g.model);
-  save("detector", detector.model);
+  files.open("trtdbg-bscale-");
+  for (const [name, g] of Object.entries(planted)) files.save(name, g.model);
+  files.save("detector", detector.model);
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => files.close());
 
 async function bothPasses(file: string) {
   const p = await prepareModelFile(file);
@@ -102,7 +95,7 @@ const rank = (m: Map<number, LayerSensitivity>) => [...m.values()].sort((a, b) =
 describe("twin sensitivity pass = per-layer pass", () => {
   for (const name of Object.keys(planted)) {
     it(name, async () => {
-      const r = await bothPasses(files.get(name)!);
+      const r = await bothPasses(files.get(name));
       expect(r.tw.sensitivity.size).toBe(r.old.sensitivity.size);
       for (const [i, s] of r.old.sensitivity) expect(r.tw.sensitivity.get(i), s.name).toEqual(s);
       expect(rank(r.tw.sensitivity)).toEqual(rank(r.old.sensitivity));
@@ -118,7 +111,7 @@ const sorted = (x: readonly string[]) => [...x].sort();
 describe("bisect at scale (library)", () => {
   let r: BisectResult;
   beforeAll(async () => {
-    r = await bisectModel({ model: files.get("detector")!, precision: "fp16", inputs: { valRange: [VAL] }, criterion: { kind: "compare", compare: defaultCompareOptions() } });
+    r = await bisectModel({ model: files.get("detector"), precision: "fp16", inputs: { valRange: [VAL] }, criterion: { kind: "compare", compare: defaultCompareOptions() } });
   });
   it("finds the planted culprit by name", () => {
     expect(r.found).toBe(true);
@@ -137,7 +130,7 @@ describe("bisect at scale (library)", () => {
 
 describe("criteria sanity (CLI)", () => {
   it("refuses, before searching, a criterion the all-fp32 plan fails: one line, exit 2", async () => {
-    const res = await cli("bisect", files.get("underflow")!, "--fp16", "--metric", "cosine", "--threshold", "1.5", "--no-checkpoint");
+    const res = await cli("bisect", files.get("underflow"), "--fp16", "--metric", "cosine", "--threshold", "1.5", "--no-checkpoint");
     expectUserError(res, "--cosine 1.5: the criterion fails even with all", "searchable layers in fp32");
     expect(res.stdout).not.toMatch(/PASSED|gallop|binary/);
   });
@@ -146,7 +139,7 @@ describe("criteria sanity (CLI)", () => {
     try {
       for (const mode of ["minimal", "bisect"]) {
         const json = path.join(dir2, `${mode}.json`);
-        const res = await cli("bisect", files.get("detector")!, "--fp16", "--val-range", VAL, "--max-rel-l2", "1e-9", "--mode", mode, "--no-checkpoint", "--json", json, "-o", path.join(dir2, "plan.json"));
+        const res = await cli("bisect", files.get("detector"), "--fp16", "--val-range", VAL, "--max-rel-l2", "1e-9", "--mode", mode, "--no-checkpoint", "--json", json, "-o", path.join(dir2, "plan.json"));
         expect(res.code, res.stdout + res.stderr).toBe(1);
         expect(res.stdout).not.toContain("PASSED");
         expect(res.stdout).toMatch(/STOPPED: this is FP32, not a plan: (more than )?\d+ of \d+ searchable layers \(\d+%\) would be pinned in fp32 \((more than --max-pinned 0.5|all of them; --mode bisect stops only then unless --max-pinned is given)\); your criterion or inputs are too strict/);
@@ -174,7 +167,7 @@ describe("nothing lost: checkpoints (CLI process)", () => {
       const ck = path.join(d, "ck.json");
       const json = path.join(d, "r.json");
       // a small memory budget: small sensitivity groups, so the pass writes the checkpoint many times
-      const common = [files.get("detector")!, "--fp16", "--val-range", VAL, "--memory-budget", "8M", "--checkpoint", ck, "--json", json];
+      const common = [files.get("detector"), "--fp16", "--val-range", VAL, "--memory-budget", "8M", "--checkpoint", ck, "--json", json];
       const child = spawnCli(common);
       let killedWith = -1;
       for (let t = 0; t < 4000 && killedWith < 0; t++) {
@@ -207,7 +200,7 @@ describe("nothing lost: checkpoints (CLI process)", () => {
     const d = tmpDir("trtdbg-bterm-");
     try {
       const ck = path.join(d, "ck.json");
-      const child = spawnCli([files.get("detector")!, "--fp16", "--val-range", VAL, "--memory-budget", "8M", "--checkpoint", ck]);
+      const child = spawnCli([files.get("detector"), "--fp16", "--val-range", VAL, "--memory-budget", "8M", "--checkpoint", ck]);
       for (let t = 0; t < 4000 && !fs.existsSync(ck); t++) await new Promise((r) => setTimeout(r, 5));
       child.kill("SIGTERM");
       const r = await child;
@@ -227,7 +220,7 @@ describe("nothing lost: checkpoints (CLI process)", () => {
       const ck = path.join(d, "ck.json");
       const plan = path.join(d, "plan.json");
       const json = path.join(d, "r.json");
-      const common = [files.get("detector")!, "--fp16", "--val-range", VAL, "--checkpoint", ck, "-o", plan, "--json", json];
+      const common = [files.get("detector"), "--fp16", "--val-range", VAL, "--checkpoint", ck, "-o", plan, "--json", json];
       const first = await spawnCli(common, { TRT_DEBUG_TEST_KILL_BEFORE_OUTPUTS: "1" });
       expect(first.signal).toBe("SIGKILL");
       expect(fs.existsSync(ck)).toBe(true);

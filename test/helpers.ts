@@ -2,7 +2,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
+import type { ModelProto } from "onnx-buf";
 import { runCli } from "../src/cli/main.js";
+import { saveModel } from "../src/onnx/builder.js";
 
 export const ROOT = path.resolve(__dirname, "..");
 export const GOLDEN = path.join(ROOT, "golden");
@@ -41,5 +43,28 @@ export function expectUserError(r: CliResult, ...fragments: (string | RegExp)[])
   for (const f of fragments) {
     const ok = typeof f === "string" ? lines[0]!.includes(f) : f.test(lines[0]!);
     if (!ok) throw new Error(`error line does not mention ${String(f)}: ${lines[0]}`);
+  }
+}
+
+/** Generated models saved as files under one temporary folder, looked up by name. */
+export class ModelFiles {
+  dir = "";
+  private readonly files = new Map<string, string>();
+  open(prefix: string): void {
+    this.dir = tmpDir(prefix);
+  }
+  save(name: string, m: ModelProto): string {
+    const f = path.join(this.dir, `${name}.onnx`);
+    saveModel(m, f);
+    this.files.set(name, f);
+    return f;
+  }
+  get(name: string): string {
+    const f = this.files.get(name);
+    if (!f) throw new Error(`no saved model '${name}'`);
+    return f;
+  }
+  close(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
