@@ -22,7 +22,7 @@ import { underflow } from "../scripts/models/underflow.js";
 import { matmulConsumer } from "../scripts/models/matmul-consumer.js";
 import { dbDetector } from "../scripts/models/db-detector.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
-import { bisectModel, type BisectResult } from "../src/search/bisect.js";
+import { bisectModel, parseByteSize, type BisectResult } from "../src/search/bisect.js";
 import { BIN, cli, expectUserError, ModelFiles, tmpDir } from "./helpers.js";
 
 const files = new ModelFiles();
@@ -125,6 +125,18 @@ describe("bisect at scale (library)", () => {
     expect(r.sensitivity_pass.sessions_built).toBeLessThan(n / 4);
     expect(r.sessions_built).toBeLessThan(n / 4);
     expect(r.sessions_per_layer).toBe(r.sessions_built / n);
+  });
+});
+
+describe("--memory-budget and --max-pinned", () => {
+  it("parses sizes in powers of 1024 and rejects the rest with one line", async () => {
+    expect(parseByteSize("2G", "--memory-budget")).toBe(2 * 2 ** 30);
+    expect(parseByteSize("512M", "--memory-budget")).toBe(512 * 2 ** 20);
+    expect(parseByteSize("1.5GiB", "--memory-budget")).toBe(1.5 * 2 ** 30);
+    expect(parseByteSize("300000", "--memory-budget")).toBe(300000);
+    expectUserError(await cli("bisect", files.get("underflow"), "--fp16", "--memory-budget", "lots", "--no-checkpoint"), "--memory-budget", "2G");
+    expectUserError(await cli("bisect", files.get("underflow"), "--fp16", "--memory-budget", "0", "--no-checkpoint"), "--memory-budget");
+    expectUserError(await cli("bisect", files.get("underflow"), "--fp16", "--max-pinned", "1.5", "--no-checkpoint"), "--max-pinned");
   });
 });
 
