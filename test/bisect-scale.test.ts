@@ -21,6 +21,7 @@ import { expOverflow } from "../scripts/models/exp-overflow.js";
 import { underflow } from "../scripts/models/underflow.js";
 import { matmulConsumer } from "../scripts/models/matmul-consumer.js";
 import { dbDetector } from "../scripts/models/db-detector.js";
+import { withIf, withLoop } from "../scripts/models/fixtures.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import { bisectModel, parseByteSize, type BisectResult } from "../src/search/bisect.js";
 import { BIN, cli, expectUserError, ModelFiles, tmpDir } from "./helpers.js";
@@ -33,6 +34,9 @@ const planted = {
   underflow: underflow(),
   matmul_consumer: matmulConsumer(),
   conv_constants: convConstants(),
+  // If/Loop layers (subgraphs, outer-scope inputs): no twin, the per-layer fallback
+  with_if: withIf(),
+  with_loop: withLoop(),
 };
 
 /**
@@ -101,6 +105,8 @@ describe("twin sensitivity pass = per-layer pass", () => {
       expect(rank(r.tw.sensitivity)).toEqual(rank(r.old.sensitivity));
       for (const [k, v] of r.old.outputs) expect(r.tw.outputs.get(k)).toEqual(v);
       expect(r.newSessions).toBeLessThan(r.oldSessions);
+      if (name.startsWith("with_")) expect(r.tw.stats.fallbackLayers).toBeGreaterThan(0);
+      else expect(r.tw.stats.fallbackLayers).toBe(0);
       if (name === "conv_constants") expect([...r.tw.sensitivity.values()].filter((x) => x.kind === "overflow").map((x) => x.name)).toContain("big/var");
     });
   }

@@ -223,6 +223,7 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
       scored.push(score(exec, layer, refOut, local, all, thr, tp, trial));
       stats.twinLayers++;
     }
+    const builtBefore = exec.stats.sessionsBuilt;
     for (const seg of fallbacks) {
       const start = liveAt(seg.start);
       for (let i = seg.start; i < seg.end; i++) {
@@ -240,6 +241,7 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
         stats.fallbackLayers++;
       }
     }
+    stats.sessionsBuilt += exec.stats.sessionsBuilt - builtBefore;
     for (const sc of scored) sensitivity.set(sc.index, sc);
     for (const i of idx) {
       const k = o.known?.get(i);
