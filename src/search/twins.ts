@@ -54,8 +54,8 @@ export interface TwinStats {
 export const DEFAULT_GROUP_LAYERS = 32;
 export const DEFAULT_GROUP_BYTES = 256 * 2 ** 20;
 
-function hasSubgraph(l: Layer): boolean {
-  return l.node.attribute.some((a) => a.g !== undefined || a.graphs.length > 0);
+function hasSubgraph(nodes: readonly NodeProto[]): boolean {
+  return nodes.some((nd) => nd.attribute.some((a) => a.g !== undefined || a.graphs.length > 0));
 }
 
 /**
@@ -82,7 +82,7 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
   const twinnable = (seg: Segment) => {
     if (seg.end - seg.start !== 1) return false;
     const l = layers[seg.start]!;
-    if (l.implicitInputs.length || hasSubgraph(l)) return false;
+    if (l.implicitInputs.length || hasSubgraph([l.node])) return false;
     return l.outputs.every((t) => t === "" || fetchable(exec.types.get(t)?.dtype ?? "complex64"));
   };
   const layerBytes = (i: number) => layers[i]!.outputs.reduce((s, t) => s + (t ? estimateTensorBytes(exec.types, t) : 0), 0) * (todo(i) ? 2 : 1);
@@ -148,6 +148,11 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
       trial[i] = o.candidate?.[i] ?? o.precision;
       const tw = rewriteLayers(m, exec.types, trial, [i], exec.policy, weights);
       trial[i] = "fp32";
+      if (hasSubgraph(tw.nodes)) {
+        // (a layer of several nodes, one with a subgraph): renaming cannot reach inside
+        fallbacks.push(seg);
+        continue;
+      }
       const produced = new Set<string>();
       for (const nd of tw.nodes) for (const t of nd.output) if (t !== "") produced.add(t);
       const rename = (t: string) => (produced.has(t) ? `${t}@twin${i}` : t);
