@@ -97,13 +97,16 @@ describe("bisect outputs", () => {
 
   it("debug precision --mode bisect is Polygraphy's first-k search, with names", async () => {
     // layernorm_overflow has 19 layers; ln1/var (the last culprit) is layer 11, so forward
-    // bisect needs the first k = 12: trials k = 19, 9, 14, 11, 13, 12 after the baseline
+    // bisect needs the first k = 12: trials k = 19, 9, 14, 11, 13, 12 after the baseline and
+    // the criterion's sanity check (all 19 pinned; Polygraphy's first trial is then the memo)
     const json = path.join(dir, "poly.json");
     const r = await cli("debug", "precision", ln, "--fp16", "--mode", "bisect", "--dir", "forward", "--no-checkpoint", "--json", json);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(fs.readFileSync(json, "utf8"));
     expect(j.k).toBe(12);
-    expect(j.iterations.map((i: { k: number }) => i.k)).toEqual([0, 19, 9, 14, 11, 13, 12]);
+    expect(j.iterations.map((i: { k: number }) => i.k)).toEqual([0, 19, 19, 9, 14, 11, 13, 12]);
+    expect(j.iterations[1].phase).toBe("sanity");
+    expect(j.iterations[2].cached).toBe(true);
     expect(j.pinned_layers.slice(-2)).toEqual(["ln1/pow", "ln1/var"]);
     expect(r.stdout).toMatch(/pinned layers \(12\) -> fp32 \(the first 12 searchable layers\)/);
     // reverse: the last 9 (ln1/pow is layer 10 of 19)
@@ -118,7 +121,7 @@ describe("bisect outputs", () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(fs.readFileSync(json, "utf8"));
     expect(j.k).toBe(9);
-    expect(j.iterations.map((i: { k: number }) => i.k)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(j.iterations.map((i: { k: number }) => i.k)).toEqual([0, 19, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
   it("--precision fp16 pins to fp16 under --bf16 (a precision like any other)", async () => {
@@ -131,11 +134,10 @@ describe("bisect outputs", () => {
     expect(j.precision).toBe("bf16");
   });
 
-  it("exit 1 and a kept checkpoint when no plan passes", async () => {
+  it("refuses (exit 2, one line) a criterion that fails with every layer pinned; the checkpoint is kept", async () => {
     const out = path.join(dir, "out2");
     const r = await cli("bisect", uf, "--fp16", "--metric", "cosine", "--threshold", "1.5", "-o", path.join(out, "plan.json"));
-    expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/FAILED: no plan passes, even with every searchable layer in fp32/);
+    expectUserError(r, "--cosine 1.5: the criterion fails even with all 9 searchable layers in fp32");
     expect(fs.existsSync(path.join(out, "plan.json"))).toBe(false);
     expect(fs.existsSync(path.join(out, "underflow.bisect-checkpoint.json"))).toBe(true);
   });
@@ -156,22 +158,24 @@ describe("--check and resume", () => {
     const r = await cli("bisect", ln, "--fp16", "--no-checkpoint", "--check", "node", checkScript, "{plan}");
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/PASSED: verified plan pins 2 layer\(s\) \(check exit 0\)/);
-    // baseline, top-2, top-1, drop ln1/var (memo), drop ln1/pow, then the final verification
-    expect(calls()).toEqual(["", "ln1/pow+ln1/var", "ln1/pow", "ln1/var", "ln1/pow+ln1/var"]);
+    // baseline, sanity (all 19 pinned), top-2, top-1, drop ln1/var (memo), drop ln1/pow, then the final verification
+    const c = calls();
+    expect(c[1]!.split("+")).toHaveLength(19);
+    expect([c[0], ...c.slice(2)]).toEqual(["", "ln1/pow+ln1/var", "ln1/pow", "ln1/var", "ln1/pow+ln1/var"]);
   });
 
   it("appends the plan path when no argument has {plan}; arguments after -- belong to --check", async () => {
     fs.rmSync(counter, { force: true });
     const r = await cli("bisect", ln, "--fp16", "--no-checkpoint", "-q", "--check", "--", "node", "--no-warnings", checkScript);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(calls().length).toBe(5);
+    expect(calls().length).toBe(6);
   });
 
   it("--resume serves every checkpointed evaluation from the memo (a killed search)", async () => {
     const out = path.join(dir, "out3");
     const plan = path.join(out, "plan.json");
     const ckpt = path.join(out, "layernorm_overflow.bisect-checkpoint.json");
-    // the first run is killed after 2 evaluations (the check ran twice)
+    // the first run is killed after 3 evaluations (the check ran three times: baseline, sanity, top-2)
     fs.rmSync(counter, { force: true });
     let n = 0;
     await expect(
@@ -179,12 +183,13 @@ describe("--check and resume", () => {
         { model: ln, precision: "fp16", criterion: { kind: "check", command: ["node", checkScript, "{plan}"] }, checkpoint: ckpt },
         {
           onIteration: (it) => {
-            if (!it.cached && ++n === 2) throw new Error("killed");
+            if (!it.cached && ++n === 3) throw new Error("killed");
           },
         },
       ),
     ).rejects.toThrow("killed");
-    expect(calls()).toEqual(["", "ln1/pow+ln1/var"]);
+    expect(calls().filter((x) => x.split("+").length < 19)).toEqual(["", "ln1/pow+ln1/var"]);
+    expect(calls()).toHaveLength(3);
     expect(fs.existsSync(ckpt)).toBe(true);
     // resume through the CLI (default checkpoint next to -o): only the rest is checked
     fs.rmSync(counter, { force: true });
@@ -194,7 +199,7 @@ describe("--check and resume", () => {
     expect(calls()).toEqual(["ln1/pow", "ln1/var", "ln1/pow+ln1/var"]);
     const j = JSON.parse(fs.readFileSync(json, "utf8"));
     expect(j.pinned_layers).toEqual(["ln1/pow", "ln1/var"]);
-    expect(j.iterations.map((i: { cached: boolean }) => i.cached)).toEqual([true, true, false, true, false]);
+    expect(j.iterations.map((i: { cached: boolean }) => i.cached)).toEqual([true, true, true, false, true, false]);
     expect(r.stdout).toMatch(/\[1\] +baseline .* \[memo\]/);
     expect(fs.existsSync(ckpt)).toBe(false);
   });
@@ -202,7 +207,7 @@ describe("--check and resume", () => {
   it("--resume with other options is refused", async () => {
     const ckpt = path.join(dir, "x.ckpt.json");
     const first = await cli("bisect", uf, "--fp16", "--metric", "cosine", "--threshold", "1.5", "--checkpoint", ckpt, "-q");
-    expect(first.code).toBe(1);
+    expect(first.code).toBe(2); // refused after the sanity check; the checkpoint holds baseline and sanity
     expectUserError(await cli("bisect", uf, "--fp16", "--metric", "cosine", "--threshold", "0.9", "--checkpoint", ckpt, "--resume"), "different search");
   });
 });

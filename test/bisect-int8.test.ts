@@ -19,6 +19,8 @@ import { fromOrt, type OrtTensor } from "../src/runtime/ort.js";
 import { makeFeeds, prepareModelFile } from "../src/runtime/run.js";
 import { PrefixRunner } from "../src/search/evaluate.js";
 import { bisectModel, type BisectResult } from "../src/search/bisect.js";
+import { referenceAndSensitivity } from "../src/search/sensitivity.js";
+import { twinSensitivity } from "../src/search/twins.js";
 import { resolveInputs } from "../src/api.js";
 import type { Precision } from "../src/types.js";
 import { outlierTailModel, TAIL_TENSOR } from "./int8-fixtures.js";
@@ -54,6 +56,31 @@ const json = <T>(f: string): T => JSON.parse(fs.readFileSync(f, "utf8")) as T;
 const EXPECTED_PINS = ["relu6"];
 
 describe("bisect --int8 --calibration-cache", () => {
+  it("the twin sensitivity pass equals the per-layer pass under the int8 policy (scores, kinds, int8 evidence)", async () => {
+    const p = await prepareModelFile(model);
+    const inputs = await resolveInputs(p);
+    const c = await readCalibrationCache(cache);
+    const policy = makeInt8Policy(p.model, p.types, { cache: c });
+    const layers = p.model.graph.layers;
+    const candidate = resolveInt8(p.model, p.types, layers.map(() => "int8"), { cache: c, policy }).precisions;
+    const searchable = new Set(layers.map((l) => l.index).filter((i) => candidate[i] !== "fp32"));
+    const o = { precision: "int8" as const, candidate, searchable };
+    const e1 = new Executor(p.model, p.types, { segmentLayers: 1, policy });
+    const e2 = new Executor(p.model, p.types, { segmentLayers: 1, policy });
+    try {
+      const old = await referenceAndSensitivity(e1, inputs, o);
+      const tw = await twinSensitivity(e2, inputs, o);
+      expect(tw.sensitivity).toEqual(old.sensitivity);
+      const relu6 = [...tw.sensitivity.values()].find((x) => x.name === "relu6")!;
+      expect(relu6.score).toBeGreaterThanOrEqual(1);
+      expect(relu6.evidence.join("; ")).toContain("quantize to 0");
+      expect(e2.stats.sessionsBuilt).toBeLessThan(e1.stats.sessionsBuilt);
+    } finally {
+      await e1.release();
+      await e2.release();
+    }
+  });
+
   it("the minmax cache fails the int8 threshold; pinning the outlier's consumer passes, pinning its producer does not", async () => {
     const c = await readCalibrationCache(cache);
     expect(127 * c.scales.get(TAIL_TENSOR)!).toBeGreaterThan(500); // the tail sets the range

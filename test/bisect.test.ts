@@ -106,11 +106,12 @@ describe("--mode minimal finds exactly the planted minimal set", () => {
     expect(r.trtexec_flags).toBe("--precisionConstraints=obey");
   });
 
-  it("reports that nothing passes (found = false) when even everything pinned fails", async () => {
-    const r = await bisectModel(args("underflow", { criterion: { kind: "metric", metric: "cosine", threshold: 1.5, compare: defaultCompareOptions() } }));
-    expect(r.found).toBe(false);
-    expect(r.plan).toBeNull();
-    expect(r.final_verification).toBeNull();
+  it("refuses, before searching, a criterion that even everything pinned fails", async () => {
+    const seen: IterationRecord[] = [];
+    const p = bisectModel(args("underflow", { criterion: { kind: "metric", metric: "cosine", threshold: 1.5, compare: defaultCompareOptions() } }), { onIteration: (it) => seen.push(it) });
+    await expect(p).rejects.toThrow(UserError);
+    await expect(p).rejects.toThrow(/--cosine 1.5: the criterion fails even with all 9 searchable layers in fp32/);
+    expect(seen.map((i) => i.phase)).toEqual(["baseline", "sanity"]);
   });
 });
 
@@ -140,7 +141,10 @@ describe("execution-equivalent budget", () => {
     expect(r.k).toBe(culprit.firstFailingIndex + 3);
     expect(r.pinned_layers.at(-1)).toBe("c0/div");
     const trials = polygraphyBisectTrials(m, r.k!);
-    expect(r.iterations.length).toBe(1 + trials);
+    // baseline, the criterion's sanity check (all pinned), then Polygraphy's trials (its first, k = m, is the sanity candidate, from the memo)
+    expect(r.iterations.length).toBe(2 + trials);
+    expect(r.iterations[1]!.phase).toBe("sanity");
+    expect(r.iterations[2]!.cached).toBe(true);
     expect(trials).toBeLessThanOrEqual(Math.ceil(Math.log2(m + 1)) + 2);
     expect(r.model_executions).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(r.total_layers)) + 4);
   });

@@ -4,7 +4,9 @@ import * as path from "node:path";
 import { execa } from "execa";
 import { expect } from "vitest";
 import { UserError } from "../src/errors.js";
+import type { ModelProto } from "onnx-buf";
 import { runCli } from "../src/cli/main.js";
+import { saveModel } from "../src/onnx/builder.js";
 
 export const ROOT = path.resolve(__dirname, "..");
 export const GOLDEN = path.join(ROOT, "golden");
@@ -68,4 +70,27 @@ export async function userErrorAsync(p: Promise<unknown>): Promise<UserError> {
     return e as UserError;
   }
   throw new Error("expected a UserError");
+}
+
+/** Generated models saved as files under one temporary folder, looked up by name. */
+export class ModelFiles {
+  dir = "";
+  private readonly files = new Map<string, string>();
+  open(prefix: string): void {
+    this.dir = tmpDir(prefix);
+  }
+  save(name: string, m: ModelProto): string {
+    const f = path.join(this.dir, `${name}.onnx`);
+    saveModel(m, f);
+    this.files.set(name, f);
+    return f;
+  }
+  get(name: string): string {
+    const f = this.files.get(name);
+    if (!f) throw new Error(`no saved model '${name}'`);
+    return f;
+  }
+  close(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
 }

@@ -29,3 +29,4 @@ export const GOLDEN_GENERATORS: Readonly<Record<string, () => GeneratedModel>> =
   underflow: () => underflow(),
   matmul_consumer: () => matmulConsumer(),
 };
+export { dbDetector, type DbDetectorFacts, type DbDetectorOptions } from "./db-detector.js";

@@ -4,6 +4,12 @@
  * underflow, needing {down2, up1}), the model-execution equivalents and wall time of
  * `bisect --mode minimal` and `--mode bisect`, and their ratio to one plain FP32 inference
  * (one onnxruntime session over the whole model, measured in the same process).
+ *
+ * Scale: `bisect --fp16` through the CLI in a fresh process (compiled dist/, peak RSS of that
+ * process) on the generated DB-style detector (scripts/models/db-detector.ts: ~680 layers at
+ * 1x3x640x640, opset 11, BN in Constant nodes, one planted fp16 overflow) and on a >= 2000-layer
+ * variant of it (1x3x128x128): sessions built (and per layer, overall and in the sensitivity
+ * pass), wall time, peak RSS, pinned layers. Targets: the detector under 2 minutes and 2 GB.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -13,6 +19,7 @@ import ort from "onnxruntime-node";
 import { GraphBuilder, modelBytes, saveModel } from "../onnx/builder.js";
 import type { ModelProto } from "onnx-buf";
 import { defaultCompareOptions } from "../compare/tolerance.js";
+import { execa } from "execa";
 import { bisectModel, type BisectMode, type BisectResult } from "../search/bisect.js";
 import type { BenchLine } from "./types.js";
 
@@ -107,6 +114,39 @@ async function fp32Inference(model: ModelProto): Promise<{ coldMs: number; warmM
   return { coldMs: cold, warmMs: warm };
 }
 
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+
+interface DbDetectorOptions {
+  size?: number;
+  blocks?: readonly number[];
+}
+type DbDetector = (o: DbDetectorOptions) => { model: ModelProto; facts: { nodeCount: number; minimalPinSet?: string[]; inputs: { dims: number[] }[] } };
+
+/** `bisect --fp16` on a generated detector in a fresh process: sessions, wall, peak RSS, pins. */
+async function scaleLines(dir: string, what: string, opts: DbDetectorOptions): Promise<BenchLine[]> {
+  // scripts/ is outside the compiled tree; the bench runs under tsx, which loads it
+  const gen = (await import(path.join(ROOT, "scripts/models/db-detector.ts"))) as { dbDetector: DbDetector };
+  const g = gen.dbDetector(opts);
+  const file = path.join(dir, `db_detector_${g.facts.nodeCount}.onnx`);
+  saveModel(g.model, file);
+  const json = path.join(dir, `db_detector_${g.facts.nodeCount}.json`);
+  const child = path.join(ROOT, "dist/bench/bisect-child.js");
+  if (!fs.existsSync(child)) throw new Error("bench: run `npm run build` first (the bisect section runs the compiled CLI)");
+  const r = await execa("node", [child, file, "--fp16", "--val-range", "[-2.1,2.6]", "--no-checkpoint", "--json", json], { cwd: ROOT, env: { TRT_DEBUG_QUIET_NUMERIC: "1" }, reject: false });
+  const m = JSON.parse(String(r.stdout).trim().split("\n").pop()!) as { code: number; ms: number; maxRssMB: number };
+  const b = JSON.parse(fs.readFileSync(json, "utf8")) as BisectResult;
+  const S = g.facts.inputs[0]!.dims.join("x");
+  const label = `bisect --fp16 scale (${what}: ${b.total_layers} layers, ${S})`;
+  const planted = [...b.pinned_layers].sort().join(",") === [...(g.facts.minimalPinSet ?? [])].sort().join(",");
+  return [
+    { name: `${label}: sessions built`, value: b.sessions_built, unit: "", note: `sensitivity pass ${b.sensitivity_pass.sessions_built} in ${b.sensitivity_pass.groups} groups` },
+    { name: `${label}: sessions built per layer`, value: b.sessions_per_layer, unit: "", note: `sensitivity pass ${(b.sensitivity_pass.sessions_built / b.total_layers).toFixed(4)} per layer` },
+    { name: `${label}: wall`, value: m.ms / 1000, unit: "s", note: `exit ${m.code}; wall_seconds ${b.wall_seconds.toFixed(2)}; ${b.model_executions.toFixed(2)} model executions` },
+    { name: `${label}: peak RSS`, value: m.maxRssMB, unit: "MB", note: `--memory-budget ${(b.memory_budget / 2 ** 30).toFixed(1)} GiB` },
+    { name: `${label}: pinned layers`, value: b.pinned_layers.length, unit: "", note: `${b.pinned_layers.join(", ")}${planted ? " (the planted set)" : " (NOT the planted set)"}` },
+  ];
+}
+
 export async function benchBisect(): Promise<BenchLine[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trtdbg-bench-bisect-"));
   try {
@@ -130,9 +170,13 @@ export async function benchBisect(): Promise<BenchLine[]> {
         { name: `${label}: --mode ${mode} model-execution equivalents`, value: r.model_executions, unit: "x", note: `${r.evaluations} evaluations + ${r.cached_evaluations} memo; ${what}` },
         { name: `${label}: --mode ${mode} wall time`, value: r.wall_seconds, unit: "s" },
         { name: `${label}: --mode ${mode} wall / one cold FP32 inference`, value: ms / inf.coldMs, unit: "x" },
-        { name: `${label}: --mode ${mode} wall / one warm FP32 inference`, value: ms / inf.warmMs, unit: "x", note: "one-layer segments: most of the time is building ~4 small sessions per layer" },
+        { name: `${label}: --mode ${mode} wall / one warm FP32 inference`, value: ms / inf.warmMs, unit: "x", note: `${r.sessions_built} sessions built (${r.sessions_per_layer.toFixed(3)} per layer)` },
       );
     }
+    for (const [label, opts] of [
+      ["detector", {}],
+      ["2000+ layers", { size: 128, blocks: [14, 20, 44, 20] }],
+    ] as const) lines.push(...(await scaleLines(dir, label, opts)));
     return lines;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

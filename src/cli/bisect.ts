@@ -1,14 +1,16 @@
 /**
  * `trt-debug bisect MODEL --fp16|--bf16|--int8` (also `trt-debug debug precision MODEL ...`):
  * find the layers that must stay in higher precision, by name, and write configs TensorRT
- * tools accept. Exit 0: a verified plan was found; 1: nothing passes; 2: user error.
+ * tools accept. Exit 0: a verified plan was found; 1: nothing passes, or the answer would pin
+ * most of the model (STOPPED); 2: user error (including a criterion the all-pinned plan fails).
  */
+import * as fs from "node:fs";
 import type { Argv } from "yargs";
 import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import { Cli, writeFileAtomic, writeJson } from "./main.js";
 import { compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, selectedPrecisions } from "./options.js";
-import { bisectModel, fmtExec, type BisectMode, type BisectResult, type Criterion, type Direction, type IterationRecord } from "../search/bisect.js";
+import { bisectModel, fmtExec, parseByteSize, type BisectMode, type BisectResult, type Criterion, type Direction, type IterationRecord } from "../search/bisect.js";
 import { defaultCheckpointPath } from "../search/checkpoint.js";
 import { metricName as criterionMetricName } from "../search/evaluate.js";
 import { parsePrecision, planToJson } from "../precision/plan.js";
@@ -29,7 +31,9 @@ function bisectOptions<T>(y: Argv<T>) {
     .option("polygraphy-args", { type: "string", describe: "Write the Polygraphy arguments (one line) to this file", group: "Output:" })
     .option("checkpoint", { type: "string", describe: "Checkpoint file (default <model>.bisect-checkpoint.json next to -o, else in the current directory; --no-checkpoint: none)", group: "Search:" })
     .option("resume", { type: "boolean", describe: "Continue from the checkpoint: evaluations it holds are not re-run", group: "Search:" })
-    .option("boundary-cache", { type: "number", describe: "Segment boundaries kept for prefix reuse (LRU by count, default 256; each holds the tensors live there)", group: "Execution:" });
+    .option("boundary-cache", { type: "number", describe: "Segment boundaries kept for prefix reuse (LRU by count; default: as many as --memory-budget allows)", group: "Execution:" })
+    .option("memory-budget", { type: "string", describe: "Bytes the search may hold in caches (boundary tensors, sessions, one sensitivity group), e.g. 2G, 512M (default 2G)", group: "Execution:" })
+    .option("max-pinned", { type: "number", describe: "Stop without a plan when the answer would pin more than this fraction of the searchable layers (default 0.5 for --mode minimal; bisect/linear: only when all would be)", group: "Search:" });
 }
 
 /**
@@ -79,6 +83,10 @@ export function iterationLine(it: IterationRecord, metricName: string | null): s
 
 export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
   const o = (s: string) => cli.io.out(s);
+  if (r.stopped) {
+    o(`STOPPED: ${r.stopped}`);
+    return;
+  }
   if (quiet) {
     if (r.found) o(`PASSED: verified plan pins ${r.pinned.length} layer(s)${r.pinned.length ? ": " + r.pinned_layers.join(", ") : ""}`);
     else o(r.final_verification && !r.final_verification.passed ? "FAILED: the plan found did not pass when re-run" : "FAILED: no plan passes");
@@ -149,6 +157,9 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
       checkpoint,
       resume: Boolean(a.resume),
       boundaryCache: a["boundary-cache"] as number | undefined,
+      memoryBudget: a["memory-budget"] === undefined ? undefined : parseByteSize(String(a["memory-budget"]), "--memory-budget"),
+      maxPinnedFraction: a["max-pinned"] as number | undefined,
+      keepCheckpoint: true,
     },
     {
       ...h,
@@ -163,12 +174,16 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
     },
   ).finally(() => h.done());
   printBisect(cli, r, quiet);
+  // tests: die between the search and the outputs (the checkpoint must survive)
+  if (process.env.TRT_DEBUG_TEST_KILL_BEFORE_OUTPUTS === "1") process.kill(process.pid, "SIGKILL");
   if (r.found && r.plan) {
     if (output) writeFileAtomic(output, planToJson(r.plan));
     if (a["trtexec-flags"]) writeFileAtomic(String(a["trtexec-flags"]), r.trtexec_flags + "\n");
     if (a["polygraphy-args"]) writeFileAtomic(String(a["polygraphy-args"]), r.polygraphy_args + "\n");
   }
   writeJson(a.json as string | undefined, r);
+  // only now that every output is written: a crash before this point leaves the checkpoint to --resume
+  if (r.found && checkpoint) fs.rmSync(checkpoint, { force: true });
   if (!r.found) cli.exitCode = 1;
 }
 

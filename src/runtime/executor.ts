@@ -10,7 +10,7 @@
  * at a later segment from cached boundary tensors (bisection reuses unchanged prefixes).
  */
 import { create, toBinary } from "@bufbuild/protobuf";
-import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema } from "onnx-buf";
+import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema, type NodeProto, type OperatorSetIdProto, type TensorProto } from "onnx-buf";
 import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import type { LoadedModel } from "../onnx/model.js";
@@ -113,11 +113,57 @@ export function planSegments(model: LoadedModel, types: TypeMap, segmentLayers: 
   return segs;
 }
 
+const DTYPE_BYTES: Record<string, number> = { float64: 8, int64: 8, uint64: 8, float32: 4, int32: 4, uint32: 4, float16: 2, bfloat16: 2, int16: 2, uint16: 2 };
+
+/** Bytes of a tensor from its inferred type (0 when its shape is not fully known). */
+export function estimateTensorBytes(types: TypeMap, t: string): number {
+  const ty = types.get(t);
+  if (!ty?.shape) return 0;
+  let n = DTYPE_BYTES[ty.dtype] ?? 1;
+  for (const d of ty.shape) {
+    if (typeof d !== "number") return 0;
+    n *= d;
+  }
+  return n;
+}
+
 /** Last execution index that reads each tensor. */
 export function lastUses(model: LoadedModel): Map<string, number> {
   const lastUse = new Map<string, number>();
   for (const l of model.graph.layers) for (const t of [...l.inputs, ...l.implicitInputs]) if (t !== "") lastUse.set(t, l.index);
   return lastUse;
+}
+
+/** Serialize a segment model: `nodes` and `initializers` reading `inputs` (typed from `types`), returning `fetches`. */
+export function segmentModelBytes(
+  model: LoadedModel,
+  types: TypeMap,
+  name: string,
+  nodes: NodeProto[],
+  initializers: TensorProto[],
+  inputNames: readonly string[],
+  fetches: readonly string[],
+  opsetImport: OperatorSetIdProto[] = model.proto.opsetImport,
+): Uint8Array {
+  const inputs = inputNames.map((t) => {
+    const ty = types.get(t);
+    if (!ty) throw new UserError(`${model.path}: cannot determine the type of tensor '${t}'`);
+    return tensorValueInfo(t, dtypeToOnnx(ty.dtype));
+  });
+  const g = create(GraphProtoSchema, {
+    name: `${model.proto.graph?.name ?? "graph"}::${name}`,
+    node: nodes,
+    initializer: initializers,
+    input: inputs,
+    output: fetches.map((f) => create(ValueInfoProtoSchema, { name: f })),
+  });
+  const m = create(ModelProtoSchema, {
+    irVersion: model.proto.irVersion,
+    opsetImport,
+    functions: model.proto.functions,
+    graph: g,
+  });
+  return toBinary(ModelProtoSchema, m);
 }
 
 export class Executor {
@@ -133,6 +179,13 @@ export class Executor {
   maxCachedSessions = 256;
   /** Upgrade every segment to opset 13, needed or not (the upgrade's self-check, runtime/upgrade.ts). */
   forceUpgrade = false;
+  /**
+   * Max estimated bytes of the sessions kept (their serialized model, weights included, plus the
+   * tensors their layers write, which onnxruntime's arena keeps); least recently used go first.
+   */
+  maxCachedSessionBytes = Infinity;
+  private readonly sessionBytes = new Map<string, number>();
+  private cachedBytes = 0;
 
   constructor(
     readonly model: LoadedModel,
@@ -196,34 +249,21 @@ export class Executor {
     const rw = rewriteLayers(this.model, this.types, precisions, idx, this.policy, this.weights);
     // Old-opset models: segments whose emulation needs newer ops run upgraded to opset 13.
     const up: UpgradedSegment | null = await upgradeSegment(this, rw);
-    const inputs = seg.inputs.map((t) => {
-      const ty = this.types.get(t);
-      if (!ty) throw new UserError(`${this.model.path}: cannot determine the type of tensor '${t}'`);
-      return tensorValueInfo(t, dtypeToOnnx(ty.dtype));
-    });
-    const g = create(GraphProtoSchema, {
-      name: `${this.model.proto.graph?.name ?? "graph"}::segment${seg.id}`,
-      node: up?.nodes ?? rw.nodes,
-      initializer: up?.initializers ?? rw.initializers,
-      input: inputs,
-      output: fetches.map((f) => create(ValueInfoProtoSchema, { name: f })),
-    });
-    const m = create(ModelProtoSchema, {
-      irVersion: this.model.proto.irVersion,
-      opsetImport: up?.opsetImport ?? this.model.proto.opsetImport,
-      functions: this.model.proto.functions,
-      graph: g,
-    });
-    const s = await createSession(toBinary(ModelProtoSchema, m), `${this.model.path} (layers ${seg.start}-${seg.end - 1})`, {
+    const bytes = segmentModelBytes(this.model, this.types, `segment${seg.id}`, up?.nodes ?? rw.nodes, up?.initializers ?? rw.initializers, seg.inputs, fetches, up?.opsetImport);
+    let cost = bytes.length;
+    for (const i of idx) for (const t of this.model.graph.layers[i]!.outputs) if (t) cost += estimateTensorBytes(this.types, t);
+    const s = await createSession(bytes, `${this.model.path} (layers ${seg.start}-${seg.end - 1})`, {
       optimizationLevel: this.options.optimizationLevel ?? "all",
       intraOpThreads: this.options.intraOpThreads,
     });
     this.stats.sessionsBuilt++;
     if (this.options.keepSessions === false) this.weights.clear();
     this.sessions.set(key, s);
-    while (this.sessions.size > this.maxCachedSessions) {
+    this.sessionBytes.set(key, cost);
+    this.cachedBytes += cost;
+    while (this.sessions.size > 1 && (this.sessions.size > this.maxCachedSessions || this.cachedBytes > this.maxCachedSessionBytes)) {
       const [k, old] = this.sessions.entries().next().value as [string, Session];
-      this.sessions.delete(k);
+      this.forget(k);
       await old.release();
     }
     return s;
@@ -282,9 +322,15 @@ export class Executor {
     }
   }
 
+  private forget(key: string): void {
+    this.sessions.delete(key);
+    this.cachedBytes -= this.sessionBytes.get(key) ?? 0;
+    this.sessionBytes.delete(key);
+  }
+
   private async dropSession(s: Session): Promise<void> {
     for (const [k, v] of this.sessions) {
-      if (v === s) this.sessions.delete(k);
+      if (v === s) this.forget(k);
     }
     await s.release();
   }
@@ -292,5 +338,7 @@ export class Executor {
   async release(): Promise<void> {
     for (const s of this.sessions.values()) await s.release();
     this.sessions.clear();
+    this.sessionBytes.clear();
+    this.cachedBytes = 0;
   }
 }

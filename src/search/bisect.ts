@@ -18,21 +18,26 @@ import { UserError } from "../errors.js";
 import { isFloatDType, type Precision } from "../types.js";
 import { fusionNote, precisionsFor, resolveInputs, withFallback, type Hooks, type ModelArgs } from "../api.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";
-import { Executor } from "../runtime/executor.js";
+import { DEFAULT_SEGMENT_LAYERS, Executor } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
 import type { TransformPolicy } from "../precision/rewrite.js";
 import type { PlanEntry, PrecisionPlan } from "../precision/plan.js";
 import { int8ReportLines, loadInt8, resolveInt8Run, type Int8Report, type PreparedInt8 } from "../precision/int8-run.js";
 import { bisectSearch, linearSearch, minimalSearch, type BisectMode, type Direction, type Oracle, type Phase, type TrialInfo } from "./strategies.js";
 import { describeCriterion, judgeOutputs, metricName, PrefixRunner, runExternalCheck, type Criterion, type Judgement } from "./evaluate.js";
-import { referenceAndSensitivity, type LayerSensitivity } from "./sensitivity.js";
-import { candidateKey, checkpointText, fileHash, fingerprint, inputsHash, readCheckpoint, writeAtomic, type MemoEntry } from "./checkpoint.js";
+import type { LayerSensitivity } from "./sensitivity.js";
+import { twinSensitivity } from "./twins.js";
+import { candidateKey, checkpointText, fileHash, fingerprint, inputsHash, readCheckpointState, writeAtomic, type MemoEntry } from "./checkpoint.js";
 import { planEntries, planFor, polygraphyArgs, trtexecFlags, trtexecUnsafeNames } from "./export.js";
 
 export type { BisectMode, Direction } from "./strategies.js";
 export type { Criterion } from "./evaluate.js";
 
 export const BISECT_FORMAT = "trt-debug/bisect@1";
+/** Default --memory-budget: 2 GiB. */
+export const DEFAULT_MEMORY_BUDGET = 2 * 2 ** 30;
+/** Default --max-pinned: an answer pinning more than half the searchable layers is a stop. */
+export const DEFAULT_MAX_PINNED_FRACTION = 0.5;
 
 export interface BisectArgs extends ModelArgs {
   /**
@@ -50,8 +55,22 @@ export interface BisectArgs extends ModelArgs {
   /** Checkpoint file (memoized evaluations); none when undefined. */
   checkpoint?: string;
   resume?: boolean;
-  /** Max cached segment boundaries (LRU by count; default 256). */
+  /** Max cached segment boundaries (LRU by count; default: bounded by the memory budget only). */
   boundaryCache?: number;
+  /**
+   * Bytes the search may hold in caches (boundary tensors, segment sessions, one sensitivity
+   * group's tensors); default DEFAULT_MEMORY_BUDGET (2 GiB). See docs/bisect.md.
+   */
+  memoryBudget?: number;
+  /**
+   * Stop (found false, `stopped` says why) when the answer would pin more than this fraction of
+   * the searchable layers: that is the FP32 model, not a plan. Default 0.5 for --mode minimal;
+   * for bisect/linear (whose "first/last k" answers cover layers that are fine on their own),
+   * by default they stop only when every searchable layer would be pinned.
+   */
+  maxPinnedFraction?: number;
+  /** Leave the checkpoint in place on success (the CLI removes it after writing its outputs). */
+  keepCheckpoint?: boolean;
   /** Emulation policy (default: the float policy, or the model's int8 policy when a layer asks for int8). */
   policy?: TransformPolicy;
 }
@@ -104,6 +123,8 @@ export interface BisectResult {
   searchable_layers: number;
   /** True when a plan passed the search and the final verification. */
   found: boolean;
+  /** Why the search stopped without a plan although pinning enough passes (the answer would pin most of the model); null otherwise. */
+  stopped: string | null;
   /** Layers the search pinned (names, execution order). */
   pinned_layers: string[];
   pinned: PinnedLayer[];
@@ -120,6 +141,12 @@ export interface BisectResult {
   /** Full-model-execution equivalents: layers executed / total layers. */
   model_executions: number;
   executions: { reference_and_sensitivity: number; search: number; final_verification: number };
+  /** The local sensitivity pass: layers scored by this run, layers taken from the checkpoint, sessions it built. */
+  sensitivity_pass: { evaluated: number; from_checkpoint: number; sessions_built: number; groups: number };
+  /** Sessions built by the whole run, and per model layer. */
+  sessions_built: number;
+  sessions_per_layer: number;
+  memory_budget: number;
   wall_seconds: number;
   final_verification: { passed: boolean; metric: number | null; detail: string } | null;
   /** Layers that fail on their own (local sensitivity score >= 1), highest first. */
@@ -151,6 +178,12 @@ function hasFloat(p: PreparedModel, i: number): boolean {
 
 export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promise<BisectResult> {
   const t0 = performance.now();
+  const r = await runBisect(a, hooks);
+  r.wall_seconds = (performance.now() - t0) / 1000;
+  return r;
+}
+
+async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResult> {
   const mode = a.mode ?? "minimal";
   const dir = a.direction ?? "forward";
   const pin = a.pinPrecision ?? "fp32";
@@ -162,6 +195,10 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
     throw new UserError(`--boundary-cache: must be a non-negative integer (got ${a.boundaryCache})`);
   }
+  const budget = a.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
+  if (!(budget > 0) || !Number.isFinite(budget)) throw new UserError(`--memory-budget: must be a positive size such as 2G or 512M (got ${a.memoryBudget})`);
+  const maxFrac = a.maxPinnedFraction ?? DEFAULT_MAX_PINNED_FRACTION;
+  if (!(maxFrac > 0 && maxFrac <= 1)) throw new UserError(`--max-pinned: must be a fraction in (0, 1] (got ${a.maxPinnedFraction})`);
   if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
@@ -205,28 +242,47 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
     criterion: a.criterion,
     int8: i8 ? { cache: a.int8?.calibrationCache ? fileHash(a.int8.calibrationCache) : null, fallback: i8.resolution.fallback, range: i8.resolution.range, requested: requested.join(",") } : undefined,
   });
-  const memo: Map<string, MemoEntry> = a.resume ? readCheckpoint(requireCheckpoint(a), fp) : new Map();
-  const resumedFrom = memo.size;
+  const state = a.resume ? readCheckpointState(requireCheckpoint(a), fp) : { memo: new Map<string, MemoEntry>(), sensitivity: new Map<number, LayerSensitivity>() };
+  const memo = state.memo;
+  const sensStore = state.sensitivity;
+  const resumedFrom = memo.size + sensStore.size;
   if (!a.resume && a.checkpoint && fs.existsSync(a.checkpoint)) hooks.warn?.(`${a.checkpoint}: an earlier checkpoint exists; starting over (use --resume to continue it)`);
 
   const execOpts = { optimizationLevel: a.optimization, policy };
   const sensExec = new Executor(p.model, p.types, { ...execOpts, segmentLayers: 1 });
-  const evalExec = (a.segmentLayers ?? 1) === 1 ? sensExec : new Executor(p.model, p.types, { ...execOpts, segmentLayers: a.segmentLayers });
-  for (const e of new Set([sensExec, evalExec])) e.maxCachedSessions = Math.max(e.maxCachedSessions, 4 * e.segments.length + 64);
+  const evalExec = (a.segmentLayers ?? DEFAULT_SEGMENT_LAYERS) === 1 ? sensExec : new Executor(p.model, p.types, { ...execOpts, segmentLayers: a.segmentLayers ?? DEFAULT_SEGMENT_LAYERS });
+  // Memory budget: half for boundary tensors, a quarter for cached sessions, an eighth for one
+  // sensitivity group's tensors (the rest is the working set of one run).
+  for (const e of new Set([sensExec, evalExec])) {
+    e.maxCachedSessions = Math.max(e.maxCachedSessions, 4 * e.segments.length + 64);
+    e.maxCachedSessionBytes = budget / 4;
+  }
   const executed = () => sensExec.stats.layersExecuted + (evalExec !== sensExec ? evalExec.stats.layersExecuted : 0);
-  const runner = new PrefixRunner(evalExec, inputs, a.boundaryCache ?? 256, base);
+  const sessions = () => sensExec.stats.sessionsBuilt + (evalExec !== sensExec ? evalExec.stats.sessionsBuilt : 0);
+  const runner = new PrefixRunner(evalExec, inputs, a.boundaryCache ?? Infinity, base, budget / 2);
+  const persist = () => {
+    if (a.checkpoint) writeAtomic(a.checkpoint, checkpointText(fp, a.model, memo, sensStore));
+  };
 
   try {
     // ---- reference + local sensitivity -------------------------------------------------
     const evalStarts = new Set(evalExec.segments.map((s) => s.start));
     const refHash = runner.hashes(layers.map(() => "fp32" as Precision));
-    const ref = await referenceAndSensitivity(sensExec, inputs, {
+    const known = new Map(sensStore);
+    const ref = await twinSensitivity(sensExec, inputs, {
       precision: a.precision,
       candidate: base,
       searchable,
       maxRelL2: a.criterion.kind === "check" ? undefined : a.criterion.compare.maxRelL2,
+      known,
+      groupBytes: budget / 8,
+      boundaries: evalStarts,
       onBoundary: (b, live) => {
         if (evalStarts.has(b)) runner.record(b, refHash[b]!, live);
+      },
+      onScored: (scored) => {
+        for (const sc of scored) sensStore.set(sc.index, sc);
+        persist();
       },
       progress: (d, t) => hooks.progress?.("reference + sensitivity", d, t),
     });
@@ -283,9 +339,6 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
     const iterations: IterationRecord[] = [];
     const dropResults = new Map<number, Judgement>();
     let baseline = null as Judgement | null;
-    const persist = () => {
-      if (a.checkpoint) writeAtomic(a.checkpoint, checkpointText(fp, a.model, memo));
-    };
     const oracle: Oracle = async (pos, info: TrialInfo) => {
       const cand = withPins(pos);
       const key = candidateKey(cand.run);
@@ -323,16 +376,45 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       return { passed: j.passed };
     };
 
-    // ---- search --------------------------------------------------------------------------
+    // ---- criteria sanity: once the baseline (nothing pinned) fails, and before the search
+    // proper, the all-pinned plan must pass, or no plan can ---------------------------------
     const m = cands.length;
+    let sane = false;
+    const checked: Oracle = async (pos, info) => {
+      if (!sane && info.phase !== "baseline" && m > 0) {
+        sane = true;
+        const all = await oracle(cands.map((_, q) => q), { phase: "sanity", k: m });
+        if (!all.passed) {
+          const last = iterations[iterations.length - 1]!;
+          throw new UserError(
+            `${criterionFlag(a.criterion)}: the criterion fails even with all ${m} searchable layers in ${pin} (${last.detail}); bisect cannot find a plan: loosen the criterion, or check the inputs (--load-inputs / --val-range) and the reference`,
+          );
+        }
+      }
+      return oracle(pos, info);
+    };
+
+    // ---- search --------------------------------------------------------------------------
+    // --mode bisect/linear answer "the first/last k", which covers layers that are fine on their
+    // own: without an explicit --max-pinned they stop only when every searchable layer would be pinned
+    const prefixDefault = mode !== "minimal" && a.maxPinnedFraction === undefined;
+    const maxPinned = prefixDefault ? m - 1 : Math.floor(maxFrac * m);
     const outcome =
-      mode === "minimal" ? await minimalSearch(order, scores, flagged, oracle) : mode === "bisect" ? await bisectSearch(m, dir, oracle) : await linearSearch(m, dir, oracle);
+      mode === "minimal" ? await minimalSearch(order, scores, flagged, checked, { maxPinned }) : mode === "bisect" ? await bisectSearch(m, dir, checked) : await linearSearch(m, dir, checked, { maxPinned });
     const searchExec = executed() - refExec;
+    let stopped: string | null = null;
+    if (outcome.stopped || (outcome.found && outcome.pinned.length > maxPinned)) {
+      const k = outcome.pinned.length;
+      stopped = `this is FP32, not a plan: ${outcome.stopped ? "more than " : ""}${k} of ${m} searchable layers (${((100 * k) / m).toFixed(0)}%) would be pinned in ${pin} (${prefixDefault ? `all of them; --mode ${mode} stops only then unless --max-pinned is given` : `more than --max-pinned ${maxFrac}`}); your criterion or inputs are too strict: ${describeCriterion(a.criterion, a.precision)}; use realistic inputs (--load-inputs) or a looser criterion`;
+      outcome.found = false;
+      hooks.onPhase?.(`stopped: ${stopped}`);
+    }
 
     // ---- final verification (always re-run, never from the memo) --------------------------
     let final: BisectResult["final_verification"] = null;
     const finalP = withPins(outcome.pinned);
     if (outcome.found) {
+      runner.clear();
       const r = await judge(finalP, true);
       final = { passed: r.passed, metric: r.metric, detail: r.detail };
       hooks.onPhase?.(`final verification of ${outcome.pinned.length} pinned layer(s): ${r.passed ? "PASSED" : "FAILED"} (${r.detail})`);
@@ -373,7 +455,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
         );
       }
     }
-    if (found && a.checkpoint) fs.rmSync(a.checkpoint, { force: true });
+    if (found && a.checkpoint && !a.keepCheckpoint) fs.rmSync(a.checkpoint, { force: true });
 
     const meta = { tool: "trt-debug bisect", model: a.model, mode, ...(mode === "minimal" ? {} : { direction: dir }), precision: a.precision, pin_precision: pin, pinned: pinnedIdx.map((i) => layers[i]!.name) };
     return {
@@ -388,6 +470,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       total_layers: n,
       searchable_layers: m,
       found,
+      stopped,
       pinned_layers: pinnedIdx.map((i) => layers[i]!.name),
       pinned,
       k: outcome.k ?? null,
@@ -400,7 +483,11 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       cached_evaluations: iterations.filter((i) => i.cached).length,
       model_executions: executed() / n,
       executions: { reference_and_sensitivity: refExec / n, search: searchExec / n, final_verification: verifyExec / n },
-      wall_seconds: (performance.now() - t0) / 1000,
+      sensitivity_pass: { evaluated: ref.stats.twinLayers + ref.stats.fallbackLayers, from_checkpoint: ref.stats.knownLayers, sessions_built: ref.stats.sessionsBuilt, groups: ref.stats.groups },
+      sessions_built: sessions(),
+      sessions_per_layer: sessions() / n,
+      memory_budget: budget,
+      wall_seconds: 0,
       final_verification: final,
       sensitive_layers: sensitive,
       checkpoint: a.checkpoint ?? null,
@@ -409,9 +496,28 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       ...(i8 ? { int8: i8.report } : {}),
     };
   } finally {
+    // counted in wall_seconds (below): releasing is part of the run
+    runner.clear();
     await sensExec.release();
     if (evalExec !== sensExec) await evalExec.release();
   }
+}
+
+/** "2G", "512M", "1.5GiB", "300000000" -> bytes (K/M/G/T are powers of 1024). */
+export function parseByteSize(text: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!m) throw new UserError(`${flag}: expected a size such as 2G, 512M or a number of bytes (got '${text}')`);
+  const x = Number(m[1]) * 1024 ** "_kmgt".indexOf((m[2] || "_").toLowerCase());
+  if (!(x > 0)) throw new UserError(`${flag}: must be positive (got '${text}')`);
+  return Math.floor(x);
+}
+
+/** The flag a criterion comes from (for one-line refusals). */
+function criterionFlag(c: Criterion): string {
+  if (c.kind === "check") return "--check";
+  if (c.kind === "metric") return `--${c.metric} ${c.threshold}`;
+  if (c.compare.polygraphy) return "--atol/--rtol";
+  return c.compare.maxRelL2 !== undefined ? `--max-rel-l2 ${c.compare.maxRelL2}` : "criterion";
 }
 
 function requireCheckpoint(a: BisectArgs): string {
@@ -431,6 +537,8 @@ function selection(info: TrialInfo, size: number, dir: Direction, mode: BisectMo
       return `top ${info.k ?? size} by sensitivity`;
     case "reduce":
       return `${size + 1} minus ${dropping ?? "?"}`;
+    case "sanity":
+      return "all";
   }
   return mode;
 }

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
 import type { HostTensor, Precision } from "../types.js";
+import type { LayerSensitivity, SensitivityKind } from "./sensitivity.js";
 
 export const CHECKPOINT_FORMAT = "trt-debug/bisect-checkpoint@1";
 
@@ -66,7 +67,15 @@ export function defaultCheckpointPath(model: string, planOut?: string): string {
   return path.join(dir, `${stem}.bisect-checkpoint.json`);
 }
 
+/** Per-layer local sensitivity results, stored as they come (execution index -> result). */
+export type SensitivityStore = Map<number, LayerSensitivity>;
+
 export function readCheckpoint(file: string, expectFingerprint: string): Map<string, MemoEntry> {
+  return readCheckpointState(file, expectFingerprint).memo;
+}
+
+/** The memo and the sensitivity results a checkpoint holds. */
+export function readCheckpointState(file: string, expectFingerprint: string): { memo: Map<string, MemoEntry>; sensitivity: SensitivityStore } {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
@@ -92,7 +101,15 @@ export function readCheckpoint(file: string, expectFingerprint: string): Map<str
     const v = raw as Record<string, unknown>;
     m.set(k, { passed: Boolean(v.passed), metric: v.metric === null || v.metric === undefined ? null : Number(v.metric), detail: String(v.detail ?? ""), pinned_count: Number(v.pinned_count ?? 0) });
   }
-  return m;
+  const sens: SensitivityStore = new Map();
+  const raw = (j as { sensitivity?: unknown }).sensitivity;
+  if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw))) throw new UserError(`${file}: "sensitivity" must be an object; delete the file and run without --resume`);
+  for (const [k, x] of Object.entries((raw ?? {}) as Record<string, Record<string, unknown>>)) {
+    const index = Number(k);
+    if (!Number.isInteger(index) || typeof x?.name !== "string" || !Array.isArray(x.evidence)) throw new UserError(`${file}: malformed sensitivity entry '${k}'; delete the file and run without --resume`);
+    sens.set(index, { index, name: x.name, opType: String(x.opType), score: Number(x.score), kind: x.kind as SensitivityKind, relL2: Number(x.relL2), evidence: x.evidence.map(String) });
+  }
+  return { memo: m, sensitivity: sens };
 }
 
 /** JSON numbers cannot be Infinity/NaN: those are stored as strings. */
@@ -100,10 +117,12 @@ function jsonMetric(x: number | null): number | string | null {
   return x === null ? null : Number.isFinite(x) ? x : String(x);
 }
 
+let tmpSeq = 0;
+
 /** Write `text` to `file` atomically (temp name in the same directory, then rename). */
 export function writeAtomic(file: string, text: string): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${file}.tmp-${process.pid}-${++tmpSeq}`;
   try {
     fs.writeFileSync(tmp, text);
     fs.renameSync(tmp, file);
@@ -113,9 +132,11 @@ export function writeAtomic(file: string, text: string): void {
   }
 }
 
-export function checkpointText(fp: string, model: string, memo: Map<string, MemoEntry>): string {
+export function checkpointText(fp: string, model: string, memo: Map<string, MemoEntry>, sensitivity?: SensitivityStore): string {
   const evaluations: Record<string, unknown> = {};
   for (const [k, v] of memo) evaluations[k] = { ...v, metric: jsonMetric(v.metric) };
-  const c = { format: CHECKPOINT_FORMAT, fingerprint: fp, model, updated: new Date().toISOString(), evaluations };
+  const sens: Record<string, unknown> = {};
+  for (const [k, v] of sensitivity ?? []) sens[k] = { ...v, score: jsonMetric(v.score), relL2: jsonMetric(v.relL2) };
+  const c = { format: CHECKPOINT_FORMAT, fingerprint: fp, model, updated: new Date().toISOString(), evaluations, ...(sensitivity ? { sensitivity: sens } : {}) };
   return JSON.stringify(c, null, 1) + "\n";
 }

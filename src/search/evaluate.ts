@@ -172,13 +172,21 @@ export function prefixHashes(precisions: readonly Precision[], contexts?: readon
 }
 
 /**
- * Least-recently-used map bounded by entry count, with two tiers: "hot" entries (likely to be
- * reused) are evicted only when no ordinary entry is left. A hit promotes an entry to hot.
+ * Least-recently-used map bounded by entry count and by the summed size of its entries
+ * (`sizeOf`, e.g. bytes), with two tiers: "hot" entries (likely to be reused) are evicted only
+ * when no ordinary entry is left. A hit promotes an entry to hot.
  */
 export class LruMap<K, V> {
   private readonly hot = new Map<K, V>();
   private readonly cold = new Map<K, V>();
-  constructor(readonly capacity: number) {}
+  private readonly sizes = new Map<K, number>();
+  /** Summed size of the entries held. */
+  total = 0;
+  constructor(
+    readonly capacity: number,
+    readonly maxTotal = Infinity,
+    readonly sizeOf: (v: V) => number = () => 0,
+  ) {}
   get size(): number {
     return this.hot.size + this.cold.size;
   }
@@ -197,22 +205,43 @@ export class LruMap<K, V> {
   }
   set(k: K, v: V, hot = false): void {
     if (this.capacity <= 0) return;
+    const size = this.sizeOf(v);
+    if (size > this.maxTotal) return;
     const wasHot = this.hot.has(k);
-    this.hot.delete(k);
-    this.cold.delete(k);
+    this.remove(k);
     (hot || wasHot ? this.hot : this.cold).set(k, v);
+    this.sizes.set(k, size);
+    this.total += size;
     this.evict();
   }
+  private remove(k: K): void {
+    this.hot.delete(k);
+    this.cold.delete(k);
+    this.total -= this.sizes.get(k) ?? 0;
+    this.sizes.delete(k);
+  }
   private evict(): void {
-    while (this.size > this.capacity) {
+    while (this.size > this.capacity || this.total > this.maxTotal) {
       const m = this.cold.size ? this.cold : this.hot;
-      m.delete(m.keys().next().value as K);
+      this.remove(m.keys().next().value as K);
     }
   }
   clear(): void {
     this.hot.clear();
     this.cold.clear();
+    this.sizes.clear();
+    this.total = 0;
   }
+}
+
+/** Bytes held by a map of live tensors. */
+export function liveBytes(live: Map<string, OrtTensor>): number {
+  let n = 0;
+  for (const t of live.values()) {
+    const d = t.data as { byteLength?: number; length?: number };
+    n += d.byteLength ?? 8 * (d.length ?? 0);
+  }
+  return n;
 }
 
 /**
@@ -241,8 +270,10 @@ export class PrefixRunner {
     capacity: number,
     /** The starting precisions: a boundary next to a layer that differs from them is hot. */
     readonly base?: readonly Precision[],
+    /** Max bytes of the boundary tensors kept (each boundary counts all the tensors it holds). */
+    maxBytes = Infinity,
   ) {
-    this.boundaries = new LruMap(capacity);
+    this.boundaries = new LruMap(capacity, maxBytes, liveBytes);
     this.stride = Math.max(1, Math.ceil(Math.sqrt(exec.segments.length)));
     this.segAt = new Map(exec.segments.map((sg, i) => [sg.start, i]));
   }
@@ -251,6 +282,11 @@ export class PrefixRunner {
     if (segIndex % this.stride === 0 || this.hotLayers.has(layerStart) || this.hotLayers.has(layerStart - 1)) return true;
     if (!precisions || !this.base) return false;
     return precisions[layerStart] !== this.base[layerStart] || precisions[layerStart - 1] !== this.base[layerStart - 1];
+  }
+
+  /** Drop every cached boundary. */
+  clear(): void {
+    this.boundaries.clear();
   }
 
   /** Record the live tensors at a boundary (a copy is kept). */

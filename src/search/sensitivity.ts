@@ -125,7 +125,7 @@ export async function referenceAndSensitivity(exec: Executor, inputs: HostTensor
   return { outputs, sensitivity };
 }
 
-function scoreLayer(
+export function scoreLayer(
   layer: Layer,
   refOut: Map<string, OrtTensor>,
   candOut: Map<string, OrtTensor>,
@@ -190,7 +190,7 @@ function scoreLayer(
  * against the values it holds here, the share of its nonzero values that quantize to 0 and the
  * share clipped.
  */
-function int8InputEvidence(exec: Executor, layer: Layer, trial: readonly Precision[], inputs: Map<string, OrtTensor>): string[] {
+export function int8InputEvidence(exec: Executor, layer: Layer, trial: readonly Precision[], inputs: Map<string, OrtTensor>): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
   layer.inputs.forEach((t, k) => {

@@ -18,7 +18,7 @@
 export type BisectMode = "minimal" | "bisect" | "linear";
 export type Direction = "forward" | "reverse";
 
-export type Phase = "baseline" | "gallop" | "binary" | "reduce" | "bisect" | "linear";
+export type Phase = "sanity" | "baseline" | "gallop" | "binary" | "reduce" | "bisect" | "linear";
 
 export interface TrialInfo {
   phase: Phase;
@@ -42,6 +42,13 @@ export interface SearchOutcome {
   pinned: number[];
   /** For the prefix/suffix modes: the k found (Polygraphy's "first/last k layers"). */
   k?: number;
+  /** Stopped early: passing needs more than `maxPinned` layers (`pinned` then holds a failing set of that size or a passing larger one). */
+  stopped?: boolean;
+}
+
+/** Limits of a search: stop once the answer is known to pin more than `maxPinned` layers. */
+export interface SearchLimits {
+  maxPinned?: number;
 }
 
 /** Positions of the first (forward) or last (reverse) k of m layers. */
@@ -81,8 +88,9 @@ export async function bisectSearch(m: number, dir: Direction, oracle: Oracle): P
 }
 
 /** Polygraphy's linear mode: k = 0, 1, 2, ... (forward: first k layers; reverse: last k). */
-export async function linearSearch(m: number, dir: Direction, oracle: Oracle): Promise<SearchOutcome> {
+export async function linearSearch(m: number, dir: Direction, oracle: Oracle, lim: SearchLimits = {}): Promise<SearchOutcome> {
   for (let k = 0; k <= m; k++) {
+    if (lim.maxPinned !== undefined && k > lim.maxPinned) return { found: false, stopped: true, pinned: prefixSet(m, k - 1, dir) };
     const r = await oracle(prefixSet(m, k, dir), { phase: k === 0 ? "baseline" : "linear", k });
     if (r.passed) return { found: true, pinned: prefixSet(m, k, dir), k };
   }
@@ -116,7 +124,8 @@ export function polygraphyBisectTrials(m: number, answer: number): number {
  * Returns a 1-minimal set under the usual monotonicity assumption (pinning more never hurts):
  * dropping any one of its layers fails.
  */
-export async function minimalSearch(order: readonly number[], scores: readonly number[], flagged: number, oracle: Oracle): Promise<SearchOutcome> {
+export async function minimalSearch(order: readonly number[], scores: readonly number[], flagged: number, oracle: Oracle, lim: SearchLimits = {}): Promise<SearchOutcome> {
+  const maxPinned = lim.maxPinned ?? order.length;
   const m = order.length;
   const top = (k: number) => [...order.slice(0, k)].sort((a, b) => a - b);
   const base = await oracle([], { phase: "baseline", k: 0 });
@@ -134,7 +143,14 @@ export async function minimalSearch(order: readonly number[], scores: readonly n
     }
     bad = k;
     if (k >= m) return { found: false, pinned: [] };
+    if (k >= maxPinned) return { found: false, stopped: true, pinned: top(k) };
     k = Math.min(m, 2 * k);
+  }
+  // most of the model: settle first whether top-maxPinned passes (if not, stop without the binary search)
+  if (good > maxPinned && bad < maxPinned && maxPinned > 0) {
+    const r = await oracle(top(maxPinned), { phase: "binary", k: maxPinned });
+    if (!r.passed) return { found: false, stopped: true, pinned: top(maxPinned) };
+    good = maxPinned;
   }
   // binary search for the smallest passing k in (bad, good]
   while (good - bad > 1) {
@@ -143,6 +159,7 @@ export async function minimalSearch(order: readonly number[], scores: readonly n
     if (r.passed) good = mid;
     else bad = mid;
   }
+  if (good > maxPinned) return { found: false, stopped: true, pinned: top(good) };
   // 1-minimal reduction: try dropping each pin, lowest score first (later rank first on ties)
   const rank = new Map(order.map((p, i) => [p, i]));
   let pinned = order.slice(0, good);

@@ -1,0 +1,12 @@
+/**
+ * One `bisect` CLI run in a fresh process, for the bench (peak RSS belongs to that run alone).
+ * Usage: node dist/bench/bisect-child.js <bisect CLI arguments...>
+ * Prints one JSON line: { code, ms, maxRssMB }.
+ */
+import { runCli } from "../cli/main.js";
+
+const t0 = performance.now();
+const code = await runCli(["bisect", ...process.argv.slice(2)], { out: () => {}, err: (s) => process.stderr.write(s + "\n"), isTTY: false });
+const ms = performance.now() - t0;
+process.stdout.write(JSON.stringify({ code, ms, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + "\n");
+process.exit(0);
