@@ -23,6 +23,7 @@ import type { Layer } from "../onnx/model.js";
 import { estimateTensorBytes, lastUses, segmentModelBytes, type Executor, type Segment } from "../runtime/executor.js";
 import { createSession, fetchable, fromOrt, runSession, toOrt, type OrtTensor } from "../runtime/ort.js";
 import { makeFeeds } from "../runtime/run.js";
+import { rememberFeeds, upgradeSegment } from "../runtime/upgrade.js";
 import { tensorProtoToHost } from "../onnx/tensor.js";
 import { rewriteLayers, WeightCache } from "../precision/rewrite.js";
 import { DEFAULT_MAX_REL_L2 } from "../compare/tolerance.js";
@@ -78,6 +79,7 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
   const maxLayers = Math.max(1, o.groupLayers ?? DEFAULT_GROUP_LAYERS);
   const maxBytes = o.groupBytes ?? DEFAULT_GROUP_BYTES;
   const wanted = (i: number) => o.searchable.has(i) && !o.referenceOnly;
+  rememberFeeds(m, makeFeeds(inputs));
   const todo = (i: number) => wanted(i) && !o.known?.has(i);
   const twinnable = (seg: Segment) => {
     if (seg.end - seg.start !== 1) return false;
@@ -181,7 +183,10 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
       feeds[t] = v;
     }
     const label = `${m.path} (layers ${s}-${e - 1}, sensitivity)`;
-    const sess = await createSession(segmentModelBytes(m, types, `sensitivity${s}`, nodes, [...inits.values()], [...groupInputs, ...fed], fetches), label, {
+    // Old-opset models: a group whose emulation needs newer ops runs upgraded, as the executor's segments do.
+    const up = await upgradeSegment(exec, { nodes, initializers: [...inits.values()] });
+    const modelBytes = segmentModelBytes(m, types, `sensitivity${s}`, up?.nodes ?? nodes, up?.initializers ?? [...inits.values()], [...groupInputs, ...fed], fetches, up?.opsetImport);
+    const sess = await createSession(modelBytes, label, {
       optimizationLevel: exec.options.optimizationLevel ?? "all",
       intraOpThreads: exec.options.intraOpThreads,
     });
