@@ -23,7 +23,10 @@ export const SUPPORTED_IR = { min: 3, max: 12 } as const;
 /** onnxruntime only guarantees opset >= 7 but runs most older models; we accept them. */
 export const SUPPORTED_OPSET = { min: 1, max: 25 } as const;
 
-/** One layer = one top-level ONNX node, in execution order. */
+/**
+ * One layer, in execution order: one top-level ONNX node, or (fusion "trt", see
+ * onnx/layer-model.ts) a fused group of nodes that TensorRT runs as one kernel.
+ */
 export interface Layer {
   /** Position in execution order (0-based). */
   index: number;
@@ -36,7 +39,14 @@ export interface Layer {
   outputs: string[];
   /** Outer-scope tensors referenced from subgraphs (If/Loop/Scan bodies). */
   implicitInputs: string[];
+  /** The primary node (the Conv/MatMul of a fused group; the only node otherwise). */
   node: NodeProto;
+  /**
+   * Every node of the layer in execution order (`[node]` for an unfused layer). For a fused
+   * group, `inputs` are the group's external inputs (the primary node's inputs first) and
+   * `outputs` its last node's outputs; tensors inside the group are not layer outputs.
+   */
+  nodes: NodeProto[];
 }
 
 export interface GraphView {
@@ -59,6 +69,8 @@ export interface LoadedModel {
   graph: GraphView;
   opset: number;
   irVersion: number;
+  /** What TensorRT's layer model changed (set by onnx/layer-model.ts applyLayerModel). */
+  layerModel?: import("./layer-model.js").LayerModelSummary;
 }
 
 /** Read and decode an ONNX file. Throws UserError for every user-caused problem. */
@@ -271,7 +283,7 @@ export function buildGraphView(graph: GraphProto, label: string): GraphView {
   }
   const layers: Layer[] = order.map((fi, index) => {
     const n = nodes[fi]!;
-    return { index, name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n };
+    return { index, name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n, nodes: [n] };
   });
   const producer = new Map<string, number>();
   const consumers = new Map<string, number[]>();

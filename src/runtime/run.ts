@@ -5,6 +5,7 @@ import { UserError } from "../errors.js";
 import type { HostTensor, Precision } from "../types.js";
 import { loadModel, type Layer, type LoadedModel } from "../onnx/model.js";
 import { inferTypes, type TypeMap } from "../onnx/infer.js";
+import { applyLayerModel, type FusionMode } from "../onnx/layer-model.js";
 import type { Executor } from "./executor.js";
 import { fromOrt, toOrt, type OrtTensor } from "./ort.js";
 import type { InputSpec } from "../data/inputs.js";
@@ -16,10 +17,9 @@ export interface PreparedModel {
   inputs: InputSpec[];
 }
 
-/** Load, validate and type a model. */
-export async function prepareModelFile(path: string): Promise<PreparedModel> {
-  const model = loadModel(path);
-  const types = await inferTypes(model);
+/** Load, validate and type a model, as TensorRT's layer model sees it (onnx/layer-model.ts). */
+export async function prepareModelFile(path: string, opts: { fusion?: FusionMode } = {}): Promise<PreparedModel> {
+  const { model, types } = await applyLayerModel(loadModel(path), opts.fusion ?? "trt", inferTypes);
   const inputs: InputSpec[] = model.graph.inputs.map((vi) => {
     const ty = types.get(vi.name);
     if (!ty) throw new UserError(`${path}: graph input '${vi.name}' is not a tensor; trt-debug feeds tensor inputs only`);
