@@ -483,6 +483,7 @@ export function groupLayers(view: GraphView, groups: number[][]): GraphView {
       implicitInputs: [],
       node: primary.node,
       nodes: members.map((x) => x.node),
+      nodeNames: members.flatMap((x) => x.nodeNames),
     });
   }
   const producer = new Map<string, number>();
@@ -514,17 +515,54 @@ export async function applyLayerModel(m: LoadedModel, fusion: FusionMode, typesO
   const perNode: LoadedModel = { ...m, graph: buildGraphView(graph, m.path) };
   const types = await typesOf(perNode);
   let view = perNode.graph;
+  for (const b of batchNorms) {
+    if (!b.into) continue;
+    const l = view.layers.find((x) => x.name === b.into);
+    if (l) l.nodeNames.splice(1, 0, b.bn);
+  }
   const groups: LayerModelSummary["groups"] = [];
   if (fusion === "trt") {
     const found = findFusions(view, types);
     view = groupLayers(view, found);
-    for (const l of view.layers) if (l.nodes.length > 1) groups.push({ name: l.name, nodes: l.nodes.map((n) => n.name) });
+    for (const l of view.layers) if (l.nodes.length > 1) groups.push({ name: l.name, nodes: [...l.nodeNames] });
   }
   const summary: LayerModelSummary = { fusion, constantNodes: c.constantNodes, foldedNodes: c.foldedNodes, foldedTensors: c.foldedTensors, batchNorms, groups };
   return { model: { ...perNode, graph: view, layerModel: summary }, types, summary };
 }
 
+/**
+ * Dump metadata (schema `extra` keys) describing the layer model: `fusion` and `fused_layers`
+ * (JSON object: layer name -> its ONNX node names, for layers of several nodes).
+ */
+export function fusionExtra(m: LoadedModel): Record<string, string> {
+  const fused: Record<string, string[]> = {};
+  for (const l of m.graph.layers) if (l.nodeNames.length > 1) fused[l.name] = l.nodeNames;
+  return { fusion: m.layerModel?.fusion ?? "none", fused_layers: JSON.stringify(fused) };
+}
+
+/** `fused_layers` of a dump's metadata (empty when absent or malformed). */
+export function fusedLayersOf(extra: Record<string, string>): Map<string, string[]> {
+  try {
+    const v = JSON.parse(extra.fused_layers ?? "{}") as unknown;
+    if (!v || typeof v !== "object" || Array.isArray(v)) return new Map();
+    return new Map(Object.entries(v as Record<string, unknown>).filter(([, n]) => Array.isArray(n)).map(([k, n]) => [k, (n as unknown[]).map(String)]));
+  } catch {
+    return new Map();
+  }
+}
+
+/** What the layer model did, as lines for `trt-debug inspect`. */
+export function describeLayerModel(s: LayerModelSummary | undefined): string[] {
+  if (!s) return [];
+  const out = [
+    `layer model (fusion ${s.fusion}): ${s.constantNodes} Constant node${s.constantNodes === 1 ? "" : "s"} and ${s.foldedNodes} constant-subgraph node${s.foldedNodes === 1 ? "" : "s"} folded into ${s.foldedTensors} weight${s.foldedTensors === 1 ? "" : "s"}; ${s.batchNorms.length} BatchNormalization folded; ${s.groups.length} fused group${s.groups.length === 1 ? "" : "s"}`,
+  ];
+  for (const b of s.batchNorms) out.push(b.into ? `  BN ${b.bn}: folded into the weights of ${b.into}` : `  BN ${b.bn}: scale layer (folded scale and bias)`);
+  for (const g of s.groups) out.push(`  fused ${g.name}: ${g.nodes.join(" + ")}`);
+  return out;
+}
+
 /** Member node names of a layer (one for an unfused layer). */
 export function layerNodeNames(l: Layer): string[] {
-  return l.nodes.map((n) => n.name);
+  return l.nodeNames;
 }

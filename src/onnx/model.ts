@@ -47,6 +47,12 @@ export interface Layer {
    * `outputs` its last node's outputs; tensors inside the group are not layer outputs.
    */
   nodes: NodeProto[];
+  /**
+   * The ONNX node names this layer stands for, in execution order: its nodes' names plus a
+   * BatchNormalization folded into its weights (right after the primary node). Plans and
+   * `--layer-precisions` select the layer by any of them; exporters list them all.
+   */
+  nodeNames: string[];
 }
 
 export interface GraphView {
@@ -283,7 +289,7 @@ export function buildGraphView(graph: GraphProto, label: string): GraphView {
   }
   const layers: Layer[] = order.map((fi, index) => {
     const n = nodes[fi]!;
-    return { index, name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n, nodes: [n] };
+    return { index, name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n, nodes: [n], nodeNames: [n.name] };
   });
   const producer = new Map<string, number>();
   const consumers = new Map<string, number[]>();

@@ -49,7 +49,9 @@ export function captureFilter(m: LoadedModel, spec: CaptureSpec): (layerIndex: n
     const re = isGlob(p) ? globToRegExp(p) : null;
     let hit = false;
     for (const l of m.graph.layers) {
-      const match = re ? re.test(l.name) || l.outputs.some((o) => re.test(o)) : l.name === p || l.outputs.includes(p);
+      const match = re
+        ? re.test(l.name) || l.nodeNames.some((n) => re.test(n)) || l.outputs.some((o) => re.test(o))
+        : l.name === p || l.nodeNames.includes(p) || l.outputs.includes(p);
       if (match) (sel[l.index] = true), (hit = true);
     }
     if (!hit) throw new UserError(`--mark: '${p}' names no layer or tensor of ${m.path}; use a layer name, tensor name or glob`);

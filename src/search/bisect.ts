@@ -26,7 +26,7 @@ import { bisectSearch, linearSearch, minimalSearch, type BisectMode, type Direct
 import { describeCriterion, judgeOutputs, metricName, PrefixRunner, runExternalCheck, type Criterion, type Judgement } from "./evaluate.js";
 import { referenceAndSensitivity, type LayerSensitivity } from "./sensitivity.js";
 import { candidateKey, checkpointText, fileHash, fingerprint, inputsHash, readCheckpoint, writeAtomic, type MemoEntry } from "./checkpoint.js";
-import { planEntries, planFor, polygraphyArgs, trtexecFlags, trtexecUnsafeNames } from "./export.js";
+import { expandFusedEntries, planEntries, planFor, polygraphyArgs, trtexecFlags, trtexecUnsafeNames } from "./export.js";
 
 export type { BisectMode, Direction } from "./strategies.js";
 export type { Criterion } from "./evaluate.js";
@@ -164,7 +164,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
-  const p = await prepareModelFile(a.model);
+  const p = await prepareModelFile(a.model, { fusion: a.fusion });
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const layers = p.model.graph.layers;
   const n = layers.length;
@@ -266,8 +266,8 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
         const entries = planEntries(layers, cand.asked, a.precision);
         const plan = planFor(layers, cand.asked, a.precision, { tool: "trt-debug bisect", candidate: true, model: a.model });
         const j = await runExternalCheck(a.criterion.command, plan, {
-          TRT_DEBUG_TRTEXEC_FLAGS: trtexecFlags(entries),
-          TRT_DEBUG_POLYGRAPHY_ARGS: polygraphyArgs(entries),
+          TRT_DEBUG_TRTEXEC_FLAGS: trtexecFlags(expandFusedEntries(layers, entries)),
+          TRT_DEBUG_POLYGRAPHY_ARGS: polygraphyArgs(expandFusedEntries(layers, entries)),
           TRT_DEBUG_MODEL: a.model,
         });
         return { ...j, layers: 0 };
@@ -358,9 +358,9 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
     const entries = planEntries(layers, outcome.found ? finalP.asked : requested, a.precision);
     const notes: string[] = [];
     if (mode !== "minimal") notes.push(`k counts the ${m} searchable layers in execution order (layers with floating tensors not already in ${pin}); trt-debug names them, Polygraphy only counts`);
-    const unsafe = trtexecUnsafeNames(entries);
+    const unsafe = trtexecUnsafeNames(expandFusedEntries(layers, entries));
     if (unsafe.length) notes.push(`trtexec splits --layerPrecisions at commas; these names cannot be given to it: ${unsafe.join(", ")}`);
-    notes.push(fusionNote(a.precision));
+    notes.push(fusionNote(a.precision, a.fusion));
     if (i8) {
       notes.push(...i8.report.notes);
       if (i8.resolution.fallbacks.length) {
@@ -391,8 +391,8 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       k: outcome.k ?? null,
       plan_entries: entries,
       plan: found ? planFor(layers, finalP.asked, a.precision, meta) : null,
-      trtexec_flags: found ? trtexecFlags(entries) : null,
-      polygraphy_args: found ? polygraphyArgs(entries) : null,
+      trtexec_flags: found ? trtexecFlags(expandFusedEntries(layers, entries)) : null,
+      polygraphy_args: found ? polygraphyArgs(expandFusedEntries(layers, entries)) : null,
       iterations,
       evaluations: iterations.filter((i) => !i.cached).length,
       cached_evaluations: iterations.filter((i) => i.cached).length,

@@ -23,6 +23,21 @@ export function planFor(layers: readonly Layer[], precisions: readonly Precision
   return makePlan(def, planEntries(layers, precisions, def), meta);
 }
 
+/**
+ * The entries as TensorRT's per-layer flags need them: an entry naming a fused group (a layer
+ * of several ONNX nodes, Layer.nodeNames) becomes one entry per node. TensorRT (<= 10) sets
+ * precisions on the network's layers before fusion, so pinning only the Conv of a
+ * Conv+BN+ReLU group would leave the BN's scale and the ReLU in the reduced precision and
+ * break the fusion. Entries naming no layer (globs) pass through.
+ */
+export function expandFusedEntries(layers: readonly Layer[], entries: readonly PlanEntry[]): PlanEntry[] {
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  return entries.flatMap((e) => {
+    const l = byName.get(e.pattern);
+    return l && l.nodeNames.length > 1 ? l.nodeNames.map((n) => ({ pattern: n, precision: e.precision })) : [e];
+  });
+}
+
 /** POSIX shell quoting, only where needed (plain layer names stay as they are). */
 export function shellQuote(s: string): string {
   if (/^[A-Za-z0-9_./:=,@%+-]+$/.test(s)) return s;
