@@ -168,10 +168,11 @@ function checkExternalData(graph: GraphProto, baseDir: string, label: string): v
 }
 
 /**
- * Stable layer names. A named node keeps its name. An unnamed node (name "") at position i of
- * the file's node list is named `<OpType>_<i>`. A name already taken (a duplicate) gets the
- * suffix `__<k>` with the smallest k >= 2 that makes it unique. Nodes are visited in file
- * order, named ones first, so adding unnamed nodes never renames a named one.
+ * Stable layer names, as TensorRT's ONNX parser gives them. A named node keeps its name. An
+ * unnamed node (name "") is named `node_of_<first output>` (onnx-tensorrt's getNodeName); one
+ * without outputs, at position i of the file's node list, `<OpType>_<i>`. A name already taken
+ * (a duplicate) gets the suffix `__<k>` with the smallest k >= 2 that makes it unique. Nodes are
+ * visited in file order, named ones first, so adding unnamed nodes never renames a named one.
  */
 export function assignLayerNames(graph: GraphProto): void {
   const taken = new Set<string>();
@@ -187,7 +188,8 @@ export function assignLayerNames(graph: GraphProto): void {
   }
   graph.node.forEach((n, i) => {
     if (n.name === "") {
-      n.name = unique(`${n.opType}_${i}`);
+      const out0 = n.output[0] ?? "";
+      n.name = unique(out0 !== "" ? `node_of_${out0}` : `${n.opType}_${i}`);
       taken.add(n.name);
     }
   });
