@@ -2,7 +2,7 @@
  * The workflows behind the commands, as a library: each returns a result object and reports
  * progress through hooks. Nothing here prints or exits.
  */
-import { fusedLayersOf, fusionExtra, type FusionMode } from "./onnx/layer-model.js";
+import { fusedLayersOf, fusionExtra, layerNodeNames, type FusionMode } from "./onnx/layer-model.js";
 import * as path from "node:path";
 import { UserError } from "./errors.js";
 import { isFloatDType, type HostTensor, type Precision } from "./types.js";
@@ -308,7 +308,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         await writes.add(writers[1]!.write(c), rowBytes(c));
       }
       const l = compareTensor(
-        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, nodes: pair.layer.nodeNames, precision: pair.cand.precision, verdictPrecision, isGraphOutput: pair.cand.isGraphOutput },
+        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, nodes: layerNodeNames(pair.layer), precision: pair.cand.precision, verdictPrecision, isGraphOutput: pair.cand.isGraphOutput },
         pair.ref.tensor,
         pair.cand.tensor,
         a.compare,

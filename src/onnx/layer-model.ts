@@ -33,7 +33,7 @@ import {
 import { UserError } from "../errors.js";
 import type { DType, HostTensor } from "../types.js";
 import { hostToTensorProto, tensorProtoToHost } from "./tensor.js";
-import { buildGraphView, type GraphView, type Layer, type LoadedModel } from "./model.js";
+import { buildGraphView, layerMemberNames, type GraphView, type Layer, type LoadedModel } from "./model.js";
 import type { TypeMap } from "./infer.js";
 import { createSession, fetchable, fromOrt, runSession } from "../runtime/ort.js";
 
@@ -536,7 +536,7 @@ export async function applyLayerModel(m: LoadedModel, fusion: FusionMode, typesO
  */
 export function fusionExtra(m: LoadedModel): Record<string, string> {
   const fused: Record<string, string[]> = {};
-  for (const l of m.graph.layers) if (l.nodeNames.length > 1) fused[l.name] = l.nodeNames;
+  for (const l of m.graph.layers) if (layerMemberNames(l).length > 1) fused[l.name] = layerMemberNames(l);
   return { fusion: m.layerModel?.fusion ?? "none", fused_layers: JSON.stringify(fused) };
 }
 
@@ -564,5 +564,5 @@ export function describeLayerModel(s: LayerModelSummary | undefined): string[] {
 
 /** Member node names of a layer (one for an unfused layer). */
 export function layerNodeNames(l: Layer): string[] {
-  return l.nodeNames;
+  return layerMemberNames(l);
 }

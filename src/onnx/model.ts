@@ -308,6 +308,11 @@ export function buildGraphView(graph: GraphProto, label: string): GraphView {
   return { layers, producer, consumers, initializers, inputs, outputs: [...graph.output] };
 }
 
+/** The ONNX node names a layer stands for (Layer.nodeNames; [name] for layers built without it). */
+export function layerMemberNames(l: Layer): string[] {
+  return l.nodeNames ?? [l.name];
+}
+
 /** Find layers by exact name. */
 export function layerByName(g: GraphView): Map<string, Layer> {
   return new Map(g.layers.map((l) => [l.name, l]));

@@ -3,7 +3,7 @@
  */
 import { UserError } from "../errors.js";
 import type { HostTensor, Precision } from "../types.js";
-import { loadModel, type Layer, type LoadedModel } from "../onnx/model.js";
+import { layerMemberNames, loadModel, type Layer, type LoadedModel } from "../onnx/model.js";
 import { inferTypes, type TypeMap } from "../onnx/infer.js";
 import { applyLayerModel, type FusionMode } from "../onnx/layer-model.js";
 import type { Executor } from "./executor.js";
@@ -50,8 +50,8 @@ export function captureFilter(m: LoadedModel, spec: CaptureSpec): (layerIndex: n
     let hit = false;
     for (const l of m.graph.layers) {
       const match = re
-        ? re.test(l.name) || l.nodeNames.some((n) => re.test(n)) || l.outputs.some((o) => re.test(o))
-        : l.name === p || l.nodeNames.includes(p) || l.outputs.includes(p);
+        ? re.test(l.name) || layerMemberNames(l).some((n) => re.test(n)) || l.outputs.some((o) => re.test(o))
+        : l.name === p || layerMemberNames(l).includes(p) || l.outputs.includes(p);
       if (match) (sel[l.index] = true), (hit = true);
     }
     if (!hit) throw new UserError(`--mark: '${p}' names no layer or tensor of ${m.path}; use a layer name, tensor name or glob`);

@@ -3,7 +3,7 @@
  * --precision-plan), trtexec flags and Polygraphy arguments naming the same layers.
  */
 import type { Precision } from "../types.js";
-import type { Layer } from "../onnx/model.js";
+import { layerMemberNames, type Layer } from "../onnx/model.js";
 import { makePlan, type PlanEntry, type PrecisionPlan } from "../precision/plan.js";
 
 /** trtexec's spelling of a precision (--layerPrecisions / --layerOutputTypes). */
@@ -34,7 +34,7 @@ export function expandFusedEntries(layers: readonly Layer[], entries: readonly P
   const byName = new Map(layers.map((l) => [l.name, l]));
   return entries.flatMap((e) => {
     const l = byName.get(e.pattern);
-    return l && l.nodeNames.length > 1 ? l.nodeNames.map((n) => ({ pattern: n, precision: e.precision })) : [e];
+    return l && layerMemberNames(l).length > 1 ? layerMemberNames(l).map((n) => ({ pattern: n, precision: e.precision })) : [e];
   });
 }
 
