@@ -76,8 +76,14 @@ export const FUSION_PATTERNS: readonly { primary: readonly string[]; epilogue: r
 /** Activations fused as an epilogue stage (inputs besides the first must be constants, e.g. Clip's bounds). */
 export const FUSED_ACTIVATIONS: ReadonlySet<string> = new Set(["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip"]);
 
-/** Ops never folded even with constant inputs (random, or with subgraphs/sequences). */
+/**
+ * Ops never folded even with constant inputs: random ops, control flow and sequences, and
+ * Q/DQ (explicitly quantized weights stay quantize/dequantize nodes: TensorRT builds int8
+ * kernels from them, and trt-debug's explicit int8 mode requires weights to come from a
+ * DequantizeLinear).
+ */
 const NOT_FOLDABLE = new Set([
+  "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
   "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
   "If", "Loop", "Scan", "SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceAt", "SequenceErase",
   "SequenceLength", "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement", "OptionalHasElement",
