@@ -16,6 +16,8 @@ import { expandFusedEntries, trtexecFlags, polygraphyArgs } from "../src/search/
 import { resolveEntries } from "../src/precision/plan.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { CompareSummary } from "../src/compare/compare.js";
+import { calibBuild } from "../src/calib/build.js";
+import { compareModel } from "../src/api.js";
 import { cli, tmpDir } from "./helpers.js";
 
 let dir: string;
@@ -223,5 +225,22 @@ describe("bisect sees TensorRT's layers", () => {
     expect(a.pinned_layers).toEqual(b.pinned_layers);
     expect(a.trtexec_flags).toContain("conv2:fp32,bn2:fp32,add2:fp32,relu2:fp32");
     expect(a.plan!.layers.map((e) => e.pattern)).toContain("conv2");
+  });
+});
+
+describe("int8 on TensorRT's layers", () => {
+  it("calibration sees no constants; fused groups are int8 layers; the BN scale layer falls back with its reason", async () => {
+    const b = await calibBuild({ model: f("nodes"), algo: "entropy", output: path.join(dir, "conv_bn.cache"), calibBatches: 2 });
+    const text = fs.readFileSync(b.cache, "utf8");
+    expect(text).not.toMatch(/Constant|node_of_|bn1\/|\/variance|conv1\/weight/);
+    expect(text).toContain("relu1_output_0: ");
+    expect(text).not.toContain("conv1_output_0"); // inside the conv1 group
+    const s = await compareModel({ model: f("nodes"), candidate: "int8", compare: defaultCompareOptions(), int8: { calibrationCache: b.cache } });
+    expect(s.int8!.fallbacks.map((x) => [x.layer, x.reason])).toEqual([["bn3", "op BatchNormalization is not int8-capable"]]);
+    const conv2 = s.layers.find((l) => l.layer === "conv2")!;
+    expect(conv2.precision).toBe("int8");
+    expect(conv2.nodes).toEqual(["conv2", "bn2", "add2", "relu2"]);
+    expect(conv2.metrics.rel_l2!).toBeGreaterThan(0);
+    expect(conv2.metrics.rel_l2!).toBeLessThan(0.25);
   });
 });
