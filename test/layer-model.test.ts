@@ -18,6 +18,11 @@ import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { CompareSummary } from "../src/compare/compare.js";
 import { calibBuild } from "../src/calib/build.js";
 import { compareModel } from "../src/api.js";
+import { GraphBuilder } from "../src/onnx/builder.js";
+import { createSession, fromOrt, runSession, toOrt } from "../src/runtime/ort.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema } from "onnx-buf";
+import { Rng } from "../scripts/models/common.js";
 import { cli, tmpDir } from "./helpers.js";
 
 let dir: string;
@@ -242,5 +247,46 @@ describe("int8 on TensorRT's layers", () => {
     expect(conv2.nodes).toEqual(["conv2", "bn2", "add2", "relu2"]);
     expect(conv2.metrics.rel_l2!).toBeGreaterThan(0);
     expect(conv2.metrics.rel_l2!).toBeLessThan(0.25);
+  });
+});
+
+describe("BN folds into ConvTranspose (grouped) and Gemm (transB 0/1) give onnxruntime's values", () => {
+  it("fused weights match the unfolded model in fp32; a Constant graph output still comes out", async () => {
+    const rng = new Rng("bn-fold-kinds");
+    const b = new GraphBuilder("bn_kinds");
+    const x = b.input("x", "float32", [1, 4, 3, 3]);
+    const bnp = (name: string, c: number) =>
+      [Float32Array.from({ length: c }, () => 0.5 + rng.next()), rng.normals(c, 0.3), rng.normals(c, 0.5), Float32Array.from({ length: c }, () => 0.2 + 3 * rng.next())].map((d, i) =>
+        b.constant(`${name}/p${i}`, "float32", [c], d),
+      );
+    // ConvTranspose 4 -> 6 channels in 2 groups: weight [4, 3, 2, 2]
+    let h = b.node("ConvTranspose", [x, b.initializer("ct/w", "float32", [4, 3, 2, 2], rng.normals(48, 0.5)), b.initializer("ct/b", "float32", [6], rng.normals(6, 0.1))], { name: "ct", attrs: { group: 2, kernel_shape: [2, 2] } });
+    h = b.node("BatchNormalization", [h, ...bnp("bn_ct", 6)], { name: "bn_ct", attrs: { epsilon: b.f(1e-3) } });
+    h = b.node("Flatten", [h], { name: "flat", attrs: { axis: 1 } }); // [1, 96]
+    let g = b.node("Gemm", [h, b.initializer("g0/w", "float32", [96, 5], rng.normals(480, 0.1))], { name: "g0" });
+    g = b.node("BatchNormalization", [g, ...bnp("bn_g0", 5)], { name: "bn_g0" });
+    g = b.node("Gemm", [g, b.initializer("g1/w", "float32", [7, 5], rng.normals(35, 0.3)), b.initializer("g1/b", "float32", [7], rng.normals(7, 0.1))], { name: "g1", attrs: { transB: 1 } });
+    g = b.node("BatchNormalization", [g, ...bnp("bn_g1", 7)], { name: "bn_g1" });
+    b.output(g, "float32", [1, 7]);
+    b.output(b.constant("const_out", "float32", [2], [1.5, -2], "const_node"), "float32", [2]);
+    const model = b.model({ opset: 13 });
+    const file = f("bn_kinds");
+    saveModel(model, file);
+    const xv = Float32Array.from({ length: 36 }, (_, i) => Math.sin(i));
+    const s = await createSession(toBinary(ModelProtoSchema, model), "raw");
+    const raw = await runSession(s, { x: toOrt({ name: "x", dtype: "float32", dims: [1, 4, 3, 3], data: xv }) }, [g, "const_out"], "raw");
+    const want = fromOrt(g, raw[g]!).data as Float32Array;
+    await s.release();
+    const p = await prepareModelFile(file);
+    expect(p.model.layerModel!.batchNorms).toEqual([{ bn: "bn_ct", into: "ct" }, { bn: "bn_g0", into: "g0" }, { bn: "bn_g1", into: "g1" }]);
+    const exec = new Executor(p.model, p.types, { keepSessions: false });
+    const got = new Map<string, Float32Array>();
+    for await (const c of runCaptured(exec, p.model.graph.layers.map(() => "fp32"), [{ name: "x", dtype: "float32", dims: [1, 4, 3, 3], data: xv }], captureFilter(p.model, { kind: "outputs" }))) {
+      got.set(c.tensor.name, c.tensor.data as Float32Array);
+    }
+    await exec.release();
+    const y = got.get(g)!;
+    for (let i = 0; i < want.length; i++) expect(Math.abs(y[i]! - want[i]!)).toBeLessThan(1e-4 * (1 + Math.abs(want[i]!)));
+    expect([...got.get("const_out")!]).toEqual([1.5, -2]);
   });
 });
