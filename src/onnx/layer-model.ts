@@ -33,7 +33,7 @@ import {
 import { UserError } from "../errors.js";
 import type { DType, HostTensor } from "../types.js";
 import { hostToTensorProto, tensorProtoToHost } from "./tensor.js";
-import { buildGraphView, layerMemberNames, type GraphView, type Layer, type LoadedModel } from "./model.js";
+import { buildGraphView, layerEdges, layerMemberNames, type GraphView, type Layer, type LoadedModel } from "./model.js";
 import type { TypeMap } from "./infer.js";
 import { createSession, fetchable, fromOrt, runSession } from "../runtime/ort.js";
 
@@ -492,18 +492,7 @@ export function groupLayers(view: GraphView, groups: number[][]): GraphView {
       nodeNames: members.flatMap((x) => x.nodeNames),
     });
   }
-  const producer = new Map<string, number>();
-  const consumers = new Map<string, number[]>();
-  for (const l of out) {
-    for (const o of l.outputs) if (o !== "") producer.set(o, l.index);
-    for (const t of new Set([...l.inputs, ...l.implicitInputs])) {
-      if (t === "") continue;
-      let c = consumers.get(t);
-      if (!c) consumers.set(t, (c = []));
-      c.push(l.index);
-    }
-  }
-  return { ...view, layers: out, producer, consumers };
+  return { ...view, layers: out, ...layerEdges(out) };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -293,6 +293,18 @@ export function buildGraphView(graph: GraphProto, label: string): GraphView {
     const n = nodes[fi]!;
     return { index, name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n, nodes: [n], nodeNames: [n.name] };
   });
+  const { producer, consumers } = layerEdges(layers);
+  const inputs = graph.input.filter((i) => !initializers.has(i.name));
+  return { layers, producer, consumers, initializers, inputs, outputs: [...graph.output] };
+}
+
+/** The ONNX node names a layer stands for (Layer.nodeNames; [name] for layers built without it). */
+export function layerMemberNames(l: Layer): string[] {
+  return l.nodeNames ?? [l.name];
+}
+
+/** tensor -> producing layer, tensor -> consuming layers (explicit and implicit inputs). */
+export function layerEdges(layers: readonly Layer[]): Pick<GraphView, "producer" | "consumers"> {
   const producer = new Map<string, number>();
   const consumers = new Map<string, number[]>();
   for (const l of layers) {
@@ -304,13 +316,7 @@ export function buildGraphView(graph: GraphProto, label: string): GraphView {
       c.push(l.index);
     }
   }
-  const inputs = graph.input.filter((i) => !initializers.has(i.name));
-  return { layers, producer, consumers, initializers, inputs, outputs: [...graph.output] };
-}
-
-/** The ONNX node names a layer stands for (Layer.nodeNames; [name] for layers built without it). */
-export function layerMemberNames(l: Layer): string[] {
-  return l.nodeNames ?? [l.name];
+  return { producer, consumers };
 }
 
 /** Find layers by exact name. */
