@@ -229,6 +229,7 @@ describe("bisect sees TensorRT's layers", () => {
     expect(a.pinned_layers).toContain("conv2");
     expect(a.pinned_layers).toEqual(b.pinned_layers);
     expect(a.trtexec_flags).toContain("conv2:fp32,bn2:fp32,add2:fp32,relu2:fp32");
+    expect(a.pinned.find((x) => x.name === "conv2")!.nodes).toEqual(["conv2", "bn2", "add2", "relu2"]);
     expect(a.plan!.layers.map((e) => e.pattern)).toContain("conv2");
   });
 });

@@ -19,6 +19,7 @@ import { isFloatDType, type Precision } from "../types.js";
 import { fusionNote, precisionsFor, resolveInputs, type Hooks, type ModelArgs } from "../api.js";
 import { Executor } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
+import { layerMemberNames } from "../onnx/model.js";
 import type { TransformPolicy } from "../precision/rewrite.js";
 import type { PlanEntry, PrecisionPlan } from "../precision/plan.js";
 import { int8ReportLines, loadInt8, resolveInt8Run, type Int8Report, type PreparedInt8 } from "../precision/int8-run.js";
@@ -78,6 +79,8 @@ export interface IterationRecord {
 export interface PinnedLayer {
   name: string;
   op_type: string;
+  /** The layer's ONNX nodes (several for a fused group: all of them go into the trtexec flags). */
+  nodes: string[];
   order: number;
   precision: Precision;
   /** Local sensitivity score (1e6 new NaN/Inf, 1e3 flush to zero, else local rel L2 / threshold). */
@@ -346,6 +349,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
       return {
         name: layers[i]!.name,
         op_type: layers[i]!.opType,
+        nodes: layerMemberNames(layers[i]!),
         order: i,
         precision: pin,
         score: s?.score ?? null,
