@@ -21,7 +21,8 @@ import { compareModel } from "../src/api.js";
 import { GraphBuilder } from "../src/onnx/builder.js";
 import { createSession, fromOrt, runSession, toOrt } from "../src/runtime/ort.js";
 import { toBinary } from "@bufbuild/protobuf";
-import { ModelProtoSchema } from "onnx-buf";
+import { ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, AttributeProtoSchema, AttributeProto_AttributeType, TensorProto_DataType } from "onnx-buf";
+import { create } from "@bufbuild/protobuf";
 import { Rng } from "../scripts/models/common.js";
 import { cli, tmpDir } from "./helpers.js";
 
@@ -289,5 +290,26 @@ describe("BN folds into ConvTranspose (grouped) and Gemm (transB 0/1) give onnxr
     const y = got.get(g)!;
     for (let i = 0; i < want.length; i++) expect(Math.abs(y[i]! - want[i]!)).toBeLessThan(1e-4 * (1 + Math.abs(want[i]!)));
     expect([...got.get("const_out")!]).toEqual([1.5, -2]);
+  });
+});
+
+describe("Constant tensors in every encoding", () => {
+  it("a Constant whose tensor uses float_data (not raw_data) folds and runs in fp16", async () => {
+    const b = new GraphBuilder("float_data_const");
+    const x = b.input("x", "float32", [3]);
+    const t = create(TensorProtoSchema, { name: "", dims: [3n], dataType: TensorProto_DataType.FLOAT, floatData: [1, 2, 70000] });
+    b.addNode(create(NodeProtoSchema, { opType: "Constant", output: ["c"], attribute: [create(AttributeProtoSchema, { name: "value", type: AttributeProto_AttributeType.TENSOR, t })] }));
+    b.output(b.node("Mul", [x, "c"], { name: "mul", outputs: ["y"] }), "float32", [3]);
+    const file = f("float_data_const");
+    saveModel(b.model({ opset: 13 }), file);
+    const p = await prepareModelFile(file);
+    expect(p.model.graph.layers.map((l) => l.name)).toEqual(["mul"]);
+    const j = path.join(dir, "float_data_const.json");
+    const r = await cli("compare", file, "--fp16", "--json", j);
+    // 70000 is a weight of the fp16 layer: rounded to fp16 it is inf, and so is y[2]
+    expect(r.code).toBe(1);
+    const s = JSON.parse(fs.readFileSync(j, "utf8")) as CompareSummary;
+    expect(s.first_failing_layer).toBe("mul");
+    expect(s.layers[0]!.metrics.new_nonfinite).toBe(1);
   });
 });

@@ -16,7 +16,7 @@
  *  3. fuseLayers (fusion "trt"): FUSION_PATTERNS group nodes into one layer whose epilogue runs
  *     in fp32 and is rounded once, at the group's output.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { clone, create, toBinary } from "@bufbuild/protobuf";
 import {
   AttributeProto_AttributeType,
   AttributeProtoSchema,
@@ -34,7 +34,7 @@ import { UserError } from "../errors.js";
 import type { DType, HostTensor } from "../types.js";
 import { hostToTensorProto, tensorProtoToHost } from "./tensor.js";
 import { buildGraphView, layerEdges, layerMemberNames, type GraphView, type Layer, type LoadedModel } from "./model.js";
-import type { TypeMap } from "./infer.js";
+import { tensorValueInfo, type TypeMap } from "./infer.js";
 import { createSession, fetchable, fromOrt, runSession } from "../runtime/ort.js";
 
 export type FusionMode = "trt" | "none";
@@ -165,7 +165,10 @@ export async function foldConstants(m: LoadedModel): Promise<{ constantNodes: nu
   for (const l of folded) {
     const value = l.opType === "Constant" ? l.node.attribute.find((a) => a.name === "value" && a.t) : undefined;
     if (value?.t && l.outputs.length === 1) {
-      direct.set(l.outputs[0]!, create(TensorProtoSchema, { ...value.t, name: l.outputs[0]! }));
+      // clone, not spread: proto2 messages keep unset fields on the prototype
+      const t = clone(TensorProtoSchema, value.t);
+      t.name = l.outputs[0]!;
+      direct.set(t.name, t);
       directNodes.add(l.node);
       continue;
     }
@@ -184,7 +187,8 @@ export async function foldConstants(m: LoadedModel): Promise<{ constantNodes: nu
         name: "trt-debug::constant-folding",
         node: nodes,
         initializer: [...inits.values()],
-        input: m.irVersion < 4 ? [...inits.values()].map((t) => create(ValueInfoProtoSchema, { name: t.name })) : [],
+        // IR < 4 wants every initializer declared as a graph input
+        input: m.irVersion < 4 ? [...inits.values()].map((t) => tensorValueInfo(t.name, t.dataType, t.dims)) : [],
         output: viaOrt.map((name) => create(ValueInfoProtoSchema, { name })),
       }),
     });
