@@ -187,6 +187,13 @@ describe("fused groups", () => {
     expect(none.y).toEqual([...twice]);
   });
 
+  it("--mark of a tensor inside a fused group says so; --fusion none captures it", async () => {
+    const r = await cli("run", f("nodes"), "--fp16", "--mark", "bn1_output_0");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("tensor 'bn1_output_0' is inside the fused layer 'conv1'");
+    expect((await cli("run", f("nodes"), "--fp16", "--mark", "bn1_output_0", "--fusion", "none")).code).toBe(0);
+  });
+
   it("a member node name selects its group in plans and --layer-precisions", async () => {
     const p = await prepareModelFile(f("nodes"));
     const ps = resolveEntries([{ pattern: "bn2", precision: "fp32" }, { pattern: "relu*", precision: "bf16" }], p.model.graph.layers, "--layer-precisions");
