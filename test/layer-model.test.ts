@@ -212,6 +212,13 @@ describe("fused groups", () => {
     expect(polygraphyArgs(entries)).toBe("--layer-precisions conv2:float32 bn2:float32 add2:float32 relu2:float32 pool:float32 --precision-constraints obey");
   });
 
+  it("--fusion takes trt or none", async () => {
+    const r = await cli("compare", f("nodes"), "--fp16", "--fusion", "fast");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--fusion "fast": use trt');
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
   it("the fusion table names its sources", () => {
     expect(FUSION_PATTERNS.every((p) => p.source.length > 0 && p.epilogue.length > 0)).toBe(true);
   });

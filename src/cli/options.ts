@@ -40,8 +40,7 @@ export function precisionOptions<T>(y: Argv<T>) {
 /** `--fusion trt|none` (run, validate, compare, bisect, calib, inspect). */
 export const FUSION_OPTION = {
   type: "string",
-  choices: ["trt", "none"],
-  describe: "Layer fusion: trt = TensorRT's fused groups (Conv/MatMul + bias + BN + activation + residual) round once at the group's output (default); none = one layer per ONNX node. Constants fold into weights either way",
+  describe: "Layer fusion (trt|none): trt = TensorRT's fused groups (Conv/MatMul + bias + BN + activation + residual) round once at the group's output (default); none = one layer per ONNX node. Constants fold into weights either way",
   group: "Execution:",
 } as const;
 
