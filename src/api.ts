@@ -2,6 +2,7 @@
  * The workflows behind the commands, as a library: each returns a result object and reports
  * progress through hooks. Nothing here prints or exits.
  */
+import { fusedLayersOf, fusionExtra, layerNodeNames, type FusionMode } from "./onnx/layer-model.js";
 import * as path from "node:path";
 import { UserError } from "./errors.js";
 import { isFloatDType, type HostTensor, type Precision } from "./types.js";
@@ -59,6 +60,8 @@ export interface ModelArgs {
   optimization?: OptimizationLevel;
   /** int8 runs: calibration cache, fallback precision, clamp range (docs/int8.md). */
   int8?: Int8RunArgs;
+  /** Layer fusion: "trt" (default, TensorRT's fused groups) or "none" (one layer per node); docs/precision.md. */
+  fusion?: FusionMode;
 }
 
 /** The input sets of `a` when they can be several (real-data sources beyond .pb); null otherwise. */
@@ -198,7 +201,7 @@ function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {
 
 /** Schema metadata of dumps: which tensors are graph outputs (JSON list). */
 function dumpExtra(p: PreparedModel): Record<string, string> {
-  return { graph_outputs: JSON.stringify(p.model.graph.outputs.map((o) => o.name)) };
+  return { graph_outputs: JSON.stringify(p.model.graph.outputs.map((o) => o.name)), ...fusionExtra(p.model) };
 }
 
 function graphOutputsOf(extra: Record<string, string>): Set<string> | null {
@@ -269,7 +272,7 @@ export interface RunArgs extends ModelArgs {
 }
 
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
-  const p = await prepareModelFile(a.model);
+  const p = await prepareModelFile(a.model, { fusion: a.fusion });
   for (const def of a.precisions) assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, def, a), a), a.int8?.range);
   const iterations = await inputIterations(p, a.inputs, hooks);
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
@@ -431,7 +434,7 @@ function dumpFile(dir: string, label: string, iteration?: number): string {
 
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
-  const p = await prepareModelFile(a.model);
+  const p = await prepareModelFile(a.model, { fusion: a.fusion });
   assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.candidate, a), a), a.int8?.range);
   const iterations = await inputIterations(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
@@ -468,7 +471,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         await writes.add(writers[1]!.write(c), rowBytes(c));
       }
       const l = compareTensor(
-        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, precision: pair.cand.precision, verdictPrecision, isGraphOutput: pair.cand.isGraphOutput },
+        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, nodes: layerNodeNames(pair.layer), precision: pair.cand.precision, verdictPrecision, isGraphOutput: pair.cand.isGraphOutput },
         pair.ref.tensor,
         pair.cand.tensor,
         a.compare,
@@ -499,7 +502,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   }
   const notes: string[] = [];
   if (skipped) notes.push(`${skipped} non-floating tensors (shapes, indices, masks) are not compared`);
-  notes.push(fusionNote(a.candidate));
+  notes.push(fusionNote(a.candidate, a.fusion));
   if (i8) notes.push(...i8.report.notes);
   if (verdictPrecision === "int8") notes.push("int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
   if (perIteration.length) notes.push(`${perIteration.length} input sets: the verdict fails when any set's graph outputs fail; each layer row is its worst set (failing first, then largest rel L2), with its iteration`);
@@ -514,8 +517,11 @@ export function withFallback(ps: readonly Precision[], a: ModelArgs): Precision[
   return ps.includes("int8") && a.int8?.fallback ? [...ps, a.int8.fallback] : [...ps];
 }
 
-export function fusionNote(p: Precision): string {
-  return `emulation rounds at every ONNX node boundary; TensorRT fuses layers (Conv+bias+ReLU, MatMul+bias, normalizations) and does not round inside a fusion, so results here are slightly pessimistic on fused chains and do not model ${p} accumulation inside kernels`;
+export function fusionNote(p: Precision, fusion: FusionMode = "trt"): string {
+  if (fusion === "none") {
+    return `--fusion none: emulation rounds at every ONNX node boundary; TensorRT fuses layers (Conv+bias+BN+ReLU, MatMul+bias) and does not round inside a fusion, so results here are slightly pessimistic on fused chains and do not model ${p} accumulation inside kernels`;
+  }
+  return `layers are TensorRT's fused groups (Conv/ConvTranspose/Gemm/MatMul + bias + folded BatchNormalization + activation, Conv + residual sum), rounded once at the group's output; chains whose fused numerics TensorRT does not document (decomposed LayerNorm, Softmax, other pointwise chains) round at every node, so results are slightly pessimistic there and do not model ${p} accumulation inside kernels`;
 }
 
 /** Two dumps of the same model (e.g. fp32.arrow and fp16.arrow), matched by tensor name. */
@@ -524,6 +530,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
   const cand = await openDump(candFile, "dump");
   const acc = new CompareAccumulator(keepRows);
   const outputs = graphOutputsOf(cand.meta.extra) ?? graphOutputsOf(ref.meta.extra);
+  const fused = fusedLayersOf(cand.meta.extra);
   let matched = 0, skipped = 0;
   try {
     // Rows are written in execution order by both runs; walk them together and match by name,
@@ -541,7 +548,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
       if (r.dims.join(",") !== c.dims.join(",")) {
         throw new UserError(`${candFile}: tensor '${c.tensor}' has shape [${c.dims}] but [${r.dims}] in ${refFile}; dumps of different models or inputs?`);
       }
-      const l = compareTensor({ order: c.order, layer: c.layer, opType: c.opType, precision: (c.precision || cand.meta.precision) as Precision, verdictPrecision: (cand.meta.precision || c.precision) as Precision, isGraphOutput: outputs?.has(c.tensor) ?? false }, rt, ct, o);
+      const l = compareTensor({ order: c.order, layer: c.layer, opType: c.opType, nodes: fused.get(c.layer) ?? [c.layer], precision: (c.precision || cand.meta.precision) as Precision, verdictPrecision: (cand.meta.precision || c.precision) as Precision, isGraphOutput: outputs?.has(c.tensor) ?? false }, rt, ct, o);
       if (!l) return void skipped++;
       acc.add(l);
       hooks.onLayer?.(l);

@@ -6,6 +6,7 @@ export { UserError } from "./errors.js";
 export type { DType, HostTensor, Precision } from "./types.js";
 export { loadModel, type Layer, type LoadedModel, type GraphView } from "./onnx/model.js";
 export { inferTypes, type TypeMap } from "./onnx/infer.js";
+export { applyLayerModel, FUSION_PATTERNS, FUSED_ACTIVATIONS, parseFusionMode, type FusionMode, type LayerModelSummary, type BatchNormFold } from "./onnx/layer-model.js";
 export { Executor, planSegments, type Segment } from "./runtime/executor.js";
 export { prepareModelFile, runCaptured, runPaired, assignPrecisions, type PreparedModel, type Captured } from "./runtime/run.js";
 export { compareTensor, CompareAccumulator, COMPARE_FORMAT, type LayerComparison, type CompareSummary } from "./compare/compare.js";

@@ -77,8 +77,9 @@ describe("bisect outputs", () => {
     expect(j.iterations.length).toBeGreaterThan(1);
     for (const it of j.iterations) expect(Object.keys(it)).toEqual(expect.arrayContaining(["size", "pinned", "passed", "metric"]));
     // the summary names every pinned layer with its op type and evidence
-    expect(r.stdout).toMatch(/#13 mm_big \(MatMul\): overflow: output mm_big_output_0 reaches/);
-    expect(r.stdout).toMatch(/#14 scale_after \(Mul\): input overflow: reads mm_big_output_0/);
+    // 10 layers (the MatMul+Add(+Relu) blocks are fused groups): mm_big is layer 5
+    expect(r.stdout).toMatch(/#5 mm_big \(MatMul\): overflow: output mm_big_output_0 reaches/);
+    expect(r.stdout).toMatch(/#6 scale_after \(Mul\): input overflow: reads mm_big_output_0/);
     expect(r.stdout).toMatch(/^\[1\] +baseline +0 pinned \(none pinned\) +FAIL/m);
     expect(r.stdout).toMatch(/PASSED: verified plan pins 2 layer\(s\)/);
     // checkpoint next to -o, deleted after success
@@ -96,23 +97,26 @@ describe("bisect outputs", () => {
   });
 
   it("debug precision --mode bisect is Polygraphy's first-k search, with names", async () => {
-    // layernorm_overflow has 19 layers; ln1/var (the last culprit) is layer 11, so forward
-    // bisect needs the first k = 12: trials k = 19, 9, 14, 11, 13, 12 after the baseline and
-    // the criterion's sanity check (all 19 pinned; Polygraphy's first trial is then the memo)
+    // layernorm_overflow has 13 layers (19 nodes; fc1, fc2, proj and head are MatMul+Add(+Relu)
+    // fused groups); ln1/var (the last culprit) is layer 6, so forward bisect needs the first
+    // k = 7: trials k = 13, 6, 10, 8, 7 after the baseline and the criterion's sanity check (all
+    // 13 pinned; Polygraphy's first trial is then the memo)
     const json = path.join(dir, "poly.json");
     const r = await cli("debug", "precision", ln, "--fp16", "--mode", "bisect", "--dir", "forward", "--no-checkpoint", "--json", json);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(fs.readFileSync(json, "utf8"));
-    expect(j.k).toBe(12);
-    expect(j.iterations.map((i: { k: number }) => i.k)).toEqual([0, 19, 19, 9, 14, 11, 13, 12]);
+    expect(j.k).toBe(7);
+    expect(j.iterations.map((i: { k: number }) => i.k)).toEqual([0, 13, 13, 6, 10, 8, 7]);
     expect(j.iterations[1].phase).toBe("sanity");
     expect(j.iterations[2].cached).toBe(true);
     expect(j.pinned_layers.slice(-2)).toEqual(["ln1/pow", "ln1/var"]);
-    expect(r.stdout).toMatch(/pinned layers \(12\) -> fp32 \(the first 12 searchable layers\)/);
-    // reverse: the last 9 (ln1/pow is layer 10 of 19)
+    expect(r.stdout).toMatch(/pinned layers \(7\) -> fp32 \(the first 7 searchable layers\)/);
+    // the trtexec line lists every node of the pinned fused groups
+    expect(r.stdout).toContain("--layerPrecisions=fc1/matmul:fp32,fc1/add:fp32,fc1/relu:fp32,fc2/matmul:fp32");
+    // reverse: the last 8 (ln1/pow is layer 5 of 13)
     const rev = await cli("bisect", ln, "--fp16", "--mode", "bisect", "--dir", "reverse", "--no-checkpoint", "--json", json);
     expect(rev.code).toBe(0);
-    expect(JSON.parse(fs.readFileSync(json, "utf8")).k).toBe(9);
+    expect(JSON.parse(fs.readFileSync(json, "utf8")).k).toBe(8);
   });
 
   it("--mode linear: k = 0, 1, ... (reverse: the last k layers)", async () => {
@@ -120,8 +124,8 @@ describe("bisect outputs", () => {
     const r = await cli("bisect", ln, "--fp16", "--mode", "linear", "--dir", "reverse", "--no-checkpoint", "--json", json, "-q");
     expect(r.code).toBe(0);
     const j = JSON.parse(fs.readFileSync(json, "utf8"));
-    expect(j.k).toBe(9);
-    expect(j.iterations.map((i: { k: number }) => i.k)).toEqual([0, 19, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(j.k).toBe(8);
+    expect(j.iterations.map((i: { k: number }) => i.k)).toEqual([0, 13, 1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   it("--precision fp16 pins to fp16 under --bf16 (a precision like any other)", async () => {

@@ -97,7 +97,8 @@ describe("bisect --int8 --calibration-cache", () => {
     const r = await cli("bisect", model, "--int8", "--calibration-cache", cache, "-o", plan, "--trtexec-flags", trt, "--polygraphy-args", poly, "--json", js, "--no-checkpoint");
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toContain(`bisect ${model}: candidate int8 (fallback fp32), pinned layers in fp32, mode minimal`);
-    expect(r.stdout).toContain("int8: 9 of 10 layers in int8");
+    // 8 layers: conv1+relu1 and mm+bias are fused groups
+    expect(r.stdout).toContain("int8: 7 of 8 layers in int8");
     expect(r.stdout).toContain("fallback scale (Div) -> fp32: op Div is not int8-capable");
     const res = json<BisectResult>(js);
     expect(res.precision).toBe("int8");
@@ -117,7 +118,7 @@ describe("bisect --int8 --calibration-cache", () => {
     expect(ev).toMatch(/local error: rel L2 \S+ > 0\.25/);
     expect(ev).toMatch(new RegExp(`int8 input ${TAIL_TENSOR}: range amax \\S+ \\(scale \\S+\\) for \\|x\\| up to \\S+ here; (9\\d|100)\\.?\\d*% of its nonzero values quantize to 0`));
     // the fallback (Div, fp32 = the pin precision) is neither searchable nor a plan entry
-    expect(res.searchable_layers).toBe(9);
+    expect(res.searchable_layers).toBe(7);
     expect(res.int8!.fallbacks.map((f) => f.layer)).toEqual(["scale"]);
     expect(res.plan_entries).toEqual([{ pattern: "relu6", precision: "fp32" }]);
     const p = json<{ default: string; layers: unknown[] }>(plan);
@@ -147,11 +148,11 @@ describe("bisect --int8 --calibration-cache", () => {
       { model, precision: "int8", pinPrecision: "fp32", int8: { calibrationCache: cache, fallback: "fp16" }, criterion: { kind: "compare", compare: defaultCompareOptions() } },
     );
     expect(r.int8!.fallbacks.map((f) => [f.layer, f.precision])).toEqual([["scale", "fp16"]]);
-    expect(r.searchable_layers).toBe(10);
+    expect(r.searchable_layers).toBe(8);
     expect(r.found).toBe(true);
     expect(r.pinned_layers).toEqual(EXPECTED_PINS);
     expect(r.plan_entries).toEqual([{ pattern: "relu6", precision: "fp32" }]);
-    // Polygraphy's bisection on the same candidate: the first 5 layers (conv1 .. relu6)
+    // Polygraphy's bisection on the same candidate: the first 4 layers (conv1 .. relu6)
     const b = await bisectModel({
       model,
       precision: "int8",
@@ -160,7 +161,7 @@ describe("bisect --int8 --calibration-cache", () => {
       criterion: { kind: "compare", compare: defaultCompareOptions() },
     });
     expect(b.found).toBe(true);
-    expect(b.pinned_layers).toEqual(["conv1", "relu1", "conv2", "spikes", "relu6"]);
+    expect(b.pinned_layers).toEqual(["conv1", "conv2", "spikes", "relu6"]); // conv1 = conv1+relu1
   });
 
   it("user errors: --int8 without a cache, a cache without --int8", async () => {

@@ -115,9 +115,12 @@ describe("--mode minimal finds exactly the planted minimal set", () => {
   });
 });
 
+// The generator's facts (layer counts, culprit positions) count ONNX nodes, and the budget is
+// about N layers: these run one layer per node (--fusion none; its MatMul+Add+Relu blocks would
+// otherwise be fused groups, 175 layers instead of 205).
 describe("execution-equivalent budget", () => {
   it("one planted culprit in a >= 200-layer model costs <= 2*ceil(log2 N) + 4 model executions", async () => {
-    const r = await bisectModel(args("one_culprit"));
+    const r = await bisectModel(args("one_culprit", { fusion: "none" }));
     const n = r.total_layers;
     expect(n).toBeGreaterThanOrEqual(200);
     expect(sorted(r.pinned_layers)).toEqual(sorted(oneCulprit.facts.minimalPinSet!));
@@ -134,7 +137,7 @@ describe("execution-equivalent budget", () => {
   });
 
   it("bisect mode reuses the reference prefix (forward) and costs about log2 N candidates", async () => {
-    const r = await bisectModel(args("one_culprit", { mode: "bisect", direction: "forward" }));
+    const r = await bisectModel(args("one_culprit", { mode: "bisect", direction: "forward", fusion: "none" }));
     const m = r.searchable_layers;
     const culprit = oneCulprit.facts.culprits[0]!;
     // forward: the first k searchable layers, k = position of c0/div (the last of the pin set) + 1

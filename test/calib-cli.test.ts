@@ -23,7 +23,10 @@ beforeAll(async () => {
   saveModel(clippedOutlierModel(), outlier);
   saveModel(smallInt8Model(), small);
   smallCache = path.join(dir, "small.cache");
-  const r = await cli("calib", "build", small, "-o", smallCache, "--calib-batches", "4", "-q");
+  // The small-model tests below assert per-node int8 behaviour (conv and relu, mm and add in
+  // different precisions, one range per node output): they run one layer per ONNX node
+  // (--fusion none). int8 on fused groups: test/layer-model.test.ts and the outlier tests here.
+  const r = await cli("calib", "build", small, "-o", smallCache, "--calib-batches", "4", "-q", "--fusion", "none");
   expect(r.code).toBe(0);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -102,10 +105,11 @@ describe("calib check", () => {
       const t = res.tensors.find((x: { tensor: string }) => x.tensor === OUTLIER_TENSOR);
       expect(Object.keys(t.calibrators).sort()).toEqual(["entropy", "minmax", "mse", "percentile"]);
       expect(t.observed.max).toBeGreaterThan(50 * t.observed.p99_9);
-      expect(res.layers).toHaveLength(10);
+      // 8 layers: conv1 (conv1+relu1) and conv3 (conv3+relu3) are fused groups
+      expect(res.layers).toHaveLength(8);
       expect(res.layers[0]).toMatchObject({ layer: "conv1", precision: "int8" });
       expect(res.layers[0].local.rel_l2).toBeGreaterThan(0);
-      expect(res.layers[9].end_to_end.rel_l2).toBeGreaterThan(0);
+      expect(res.layers[7].end_to_end.rel_l2).toBeGreaterThan(0);
     }
   });
 
@@ -120,7 +124,7 @@ describe("calib check", () => {
     const f = path.join(dir, "edited.cache");
     fs.writeFileSync(f, edited);
     const json = path.join(dir, "edited.json");
-    const r = await cli("calib", "check", small, "--calibration-cache", f, "--calib-batches", "2", "--json", json);
+    const r = await cli("calib", "check", small, "--calibration-cache", f, "--calib-batches", "2", "--json", json, "--fusion", "none");
     expect(r.code).toBe(0); // missing/stale are warnings: the layers fall back, accuracy is not at risk
     const res = readJson(json);
     expect(res.missing_from_cache).toEqual(["mm_output_0"]);
@@ -157,7 +161,7 @@ describe("malformed caches: one file:line error, exit 2", () => {
 describe("run/validate/compare --int8", () => {
   it("compare --int8 --calibration-cache: FP32 vs INT8 layer by layer, the cache read and each fallback printed and in --json", async () => {
     const json = path.join(dir, "cmp.json");
-    const r = await cli("compare", small, "--int8", "--calibration-cache", smallCache, "--json", json);
+    const r = await cli("compare", small, "--int8", "--calibration-cache", smallCache, "--json", json, "--fusion", "none");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`int8: read ${smallCache}: TensorRT calibration cache, TensorRT 8.6.1 (8601), algorithm EntropyCalibration2, 8 tensors`);
     expect(r.stdout).toContain("int8: 6 of 7 layers in int8 (activations [-128,127], weights per channel [-127,127]), 1 fallback to fp32");
@@ -170,7 +174,7 @@ describe("run/validate/compare --int8", () => {
 
   it("--int8 --fp16: fallbacks run in fp16; --layer-precisions moves layers; --int8-range 127", async () => {
     const json = path.join(dir, "cmp16.json");
-    const r = await cli("compare", small, "--int8", "--fp16", "--calibration-cache", `${smallCache}.json`, "--layer-precisions", "mm:fp32", "conv:fp16", "--int8-range", "127", "--json", json);
+    const r = await cli("compare", small, "--int8", "--fp16", "--calibration-cache", `${smallCache}.json`, "--layer-precisions", "mm:fp32", "conv:fp16", "--int8-range", "127", "--json", json, "--fusion", "none");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("trt-debug JSON sidecar");
     const res = readJson(json);
@@ -182,7 +186,7 @@ describe("run/validate/compare --int8", () => {
 
   it("an fp16 run can ask for int8 on some layers with --layer-precisions PATTERN:int8", async () => {
     const json = path.join(dir, "mixed.json");
-    const r = await cli("compare", small, "--fp16", "--layer-precisions", "conv:int8", "softmax:int8", "--calibration-cache", smallCache, "--json", json);
+    const r = await cli("compare", small, "--fp16", "--layer-precisions", "conv:int8", "softmax:int8", "--calibration-cache", smallCache, "--json", json, "--fusion", "none");
     expect(r.code).toBe(0);
     const res = readJson(json);
     const prec = Object.fromEntries(res.layers.map((l: { layer: string; precision: string }) => [l.layer, l.precision]));
@@ -191,11 +195,11 @@ describe("run/validate/compare --int8", () => {
   });
 
   it("run and validate accept --int8", async () => {
-    const r = await cli("run", small, "--int8", "--calibration-cache", smallCache, "--fp32", "--mark-all");
+    const r = await cli("run", small, "--int8", "--calibration-cache", smallCache, "--fp32", "--mark-all", "--fusion", "none");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("fp32: 7 tensors captured");
     expect(r.stdout).toContain("int8: 7 tensors captured");
-    const v = await cli("validate", small, "--int8", "--calibration-cache", smallCache);
+    const v = await cli("validate", small, "--int8", "--calibration-cache", smallCache, "--fusion", "none");
     expect(v.code).toBe(0);
     expect(v.stdout).toContain("PASSED: no NaN/Inf in 7 tensors (int8)");
   });

@@ -215,12 +215,15 @@ describe("per-channel weights", () => {
   });
 });
 
+// These fixtures assert per-node eligibility, ranges and positions (one layer per ONNX node:
+// --fusion none); int8 on TensorRT's fused groups is covered by "compare --int8 end to end"
+// below and by test/layer-model.test.ts.
 describe("eligibility and fallbacks", () => {
   it("a layer whose tensor has no range falls back (fp32, or fp16 with --fp16), with the reason; non-int8 ops too", async () => {
     const d = tmp();
     const file = path.join(d, "small.onnx");
     saveModel(smallInt8Model(), file);
-    const p = await prepareModelFile(file);
+    const p = await prepareModelFile(file, { fusion: "none" });
     const full = new Map<string, number>();
     for (const t of ["x", "conv_output_0", "relu_output_0", "pool_output_0", "flatten_output_0", "mm_output_0", "add_output_0", "softmax_output_0"]) full.set(t, 0.05);
     full.delete("mm_output_0");
@@ -245,7 +248,7 @@ describe("eligibility and fallbacks", () => {
     const d = tmp();
     const file = path.join(d, "small.onnx");
     saveModel(smallInt8Model(), file);
-    const p = await prepareModelFile(file);
+    const p = await prepareModelFile(file, { fusion: "none" });
     const scales = new Map<string, number>([["x", 0.01], ["conv_output_0", 0], ["relu_output_0", 0.02], ["stale", 1]]);
     const warnings: string[] = [];
     const req: Precision[] = ["int8", "int8", "fp16", "int8", "int8", "int8", "int8"];
@@ -316,11 +319,12 @@ describe("explicit quantization (ONNX backend test data)", () => {
     await saveInputs(path.join(d, "in.arrow"), file, [xin]);
     inputs.loadInputs = [path.join(d, "in.arrow")];
     const warnings: string[] = [];
-    const r = await compareModel({ model: file, candidate: "int8", compare: defaultCompareOptions(), inputs, int8: { calibrationCache: undefined } }, { warn: (m) => warnings.push(m) });
+    // per node (--fusion none): with fusion, conv+sig is one int8 group and sig no fallback
+    const r = await compareModel({ model: file, candidate: "int8", compare: defaultCompareOptions(), inputs, int8: { calibrationCache: undefined }, fusion: "none" }, { warn: (m) => warnings.push(m) });
     expect(r.int8!.mode).toBe("explicit");
     expect(r.int8!.fallbacks.map((f) => f.layer)).toEqual(["sig"]);
     for (const l of r.layers) expect(l.metrics.max_abs).toBe(0);
-    const r16 = await compareModel({ model: file, candidate: "int8", compare: defaultCompareOptions(), inputs, int8: { fallback: "fp16" } });
+    const r16 = await compareModel({ model: file, candidate: "int8", compare: defaultCompareOptions(), inputs, int8: { fallback: "fp16" }, fusion: "none" });
     expect(r16.int8!.fallbacks).toEqual([expect.objectContaining({ layer: "sig", precision: "fp16" })]);
     const conv = r16.layers.find((l) => l.layer === "conv")!;
     expect(conv.precision).toBe("int8");
@@ -432,7 +436,9 @@ describe("run/validate/compare --int8", () => {
     saveModel(smallInt8Model(), file);
     const b = await calibBuild({ model: file, algo: "entropy", output: path.join(d, "s.cache"), calibBatches: 4 });
     const s = await compareModel({ model: file, candidate: "int8", compare: defaultCompareOptions(), int8: { calibrationCache: b.cache } });
-    expect(s.int8!.int8_layers).toBe(6);
+    // layers: conv (conv+relu fused), pool, flatten, mm (mm+add fused), softmax
+    expect(s.int8!.int8_layers).toBe(4);
+    expect(s.layers.find((l) => l.layer === "conv")!.nodes).toEqual(["conv", "relu"]);
     expect(s.int8!.fallbacks.map((f) => [f.layer, f.precision, f.reason])).toEqual([["softmax", "fp32", "op Softmax is not int8-capable"]]);
     const byLayer = Object.fromEntries(s.layers.map((l) => [l.layer, l]));
     expect(byLayer.conv!.precision).toBe("int8");

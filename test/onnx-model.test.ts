@@ -25,17 +25,17 @@ function errorOf(f: () => unknown): string {
 }
 
 describe("layer names and order", () => {
-  it("names unnamed nodes <OpType>_<file index> and de-duplicates names with __k", () => {
+  it("names unnamed nodes node_of_<first output> (onnx-tensorrt's rule) and de-duplicates names with __k", () => {
     const b = new GraphBuilder("g", { allowDuplicateNodeNames: true });
     const x = b.input("x", "float32", [4]);
     const a = b.node("Relu", [x], { outputs: ["a"] });
     const c = b.node("Relu", [a], { outputs: ["c"] });
     const d = b.node("Neg", [c], { name: "dup", outputs: ["d"] });
     const e = b.node("Neg", [d], { name: "dup", outputs: ["e"] });
-    const f = b.node("Abs", [e], { name: "Relu_1", outputs: ["f"] });
+    const f = b.node("Abs", [e], { name: "node_of_c", outputs: ["f"] });
     b.output(f, "float32");
     const m = prepareModel(b.model(), "m.onnx");
-    expect(m.graph.layers.map((l) => l.name)).toEqual(["Relu_0", "Relu_1__2", "dup", "dup__2", "Relu_1"]);
+    expect(m.graph.layers.map((l) => l.name)).toEqual(["node_of_a", "node_of_c__2", "dup", "dup__2", "node_of_c"]);
   });
 
   it("orders a graph whose nodes are not topologically sorted, keeping file order where valid", () => {

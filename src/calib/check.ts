@@ -381,7 +381,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     hooks.warn?.(m);
   };
 
-  const p = await prepareModelFile(a.model);
+  const p = await prepareModelFile(a.model, { fusion: a.fusion });
   const cache = await readCalibrationCache(a.calibrationCache);
   const info = cacheInfo(a.calibrationCache, cache);
   const cacheAlgo = calibAlgoFromCacheName(cache.algorithm) ?? null;

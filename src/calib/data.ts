@@ -34,6 +34,8 @@ export interface CalibDataArgs {
   calibBatches?: number;
   /** The usual input options (seed, value ranges, shapes; --load-inputs = one real batch). */
   inputs?: InputArgs;
+  /** Layer fusion of the prepared model ("trt" default, or "none"; docs/precision.md). */
+  fusion?: import("../onnx/layer-model.js").FusionMode;
 }
 
 export interface CalibSource {

@@ -6,7 +6,7 @@ import type { Argv } from "yargs";
 import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import { writeJson, type Cli } from "./main.js";
-import { inputArgs, inputOptions, outputOptions } from "./options.js";
+import { FUSION_OPTION, inputArgs, inputOptions, outputOptions } from "./options.js";
 import { table } from "../report/table.js";
 import type { OptimizationLevel } from "../runtime/ort.js";
 import { CALIB_ALGOS, CACHE_ALGORITHM_NAMES, parseCalibAlgo, type CalibAlgo } from "../precision/calib/index.js";
@@ -15,6 +15,7 @@ import { describeCache } from "../precision/int8-run.js";
 import { calibBuild, parsePercentile, type CalibBuildResult } from "../calib/build.js";
 import { calibCheck, DEFAULT_THRESHOLDS, fmtNum, type CalibCheckResult } from "../calib/check.js";
 import { parseCalibBatches, type CalibDataArgs } from "../calib/data.js";
+import { parseFusionMode } from "../onnx/layer-model.js";
 
 type Raw = Record<string, unknown>;
 
@@ -23,7 +24,8 @@ function dataOptions<T>(y: Argv<T>) {
     .option("calib-data", { type: "string", describe: "Calibration data: a folder of images (--image-preprocess) or of .npy/.npz files, a Polygraphy inputs JSON, a directory (test_data_set_*/input_*.pb, sub-directories of input_*.pb, or input_*.pb = one batch) or an inputs Arrow file (--save-inputs; k-th row of an input = batch k)", group: "Calibration data:" })
     .option("calib-batches", { type: "number", describe: "Random calibration batches when no --calib-data is given (default 8; batch k uses seed + k)", group: "Calibration data:" })
     .option("segment-layers", { type: "number", describe: "Layers per execution segment (default 8)", group: "Execution:" })
-    .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all)", group: "Execution:" });
+    .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all)", group: "Execution:" })
+    .option("fusion", FUSION_OPTION);
 }
 
 function dataArgs(a: Raw): CalibDataArgs & { segmentLayers?: number; optimization?: OptimizationLevel } {
@@ -36,6 +38,7 @@ function dataArgs(a: Raw): CalibDataArgs & { segmentLayers?: number; optimizatio
     inputs: inputArgs(a),
     segmentLayers: seg,
     optimization: a["ort-optimization"] as OptimizationLevel | undefined,
+    fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
   };
 }
 

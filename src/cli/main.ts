@@ -9,13 +9,14 @@ import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import { compareDumps, compareModel, runModel, validateDump, validateModel, type Hooks } from "../api.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
-import { compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
+import { compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../precision/int8-run.js";
 import { COMPARE_ALIGN, COMPARE_HEADER, compareRow, table, trunc } from "../report/table.js";
 import { fmt } from "../compare/tolerance.js";
 import type { CompareSummary, LayerComparison } from "../compare/compare.js";
 import { numericBackend } from "../numeric/index.js";
 import { prepareModelFile } from "../runtime/run.js";
+import { describeLayerModel, layerNodeNames, parseFusionMode } from "../onnx/layer-model.js";
 import { Progress } from "./progress.js";
 import { registerExtraCommands } from "./extra.js";
 
@@ -221,18 +222,19 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
   y.command(
     "inspect <model>",
     "List the layers (names as trt-debug and TensorRT use them), op types and tensors",
-    (b) => outputOptions(b.positional("model", { type: "string" })),
+    (b) => outputOptions(b.positional("model", { type: "string" })).option("fusion", FUSION_OPTION),
     async (a) => {
-      const p = await prepareModelFile(a.model as string);
+      const p = await prepareModelFile(a.model as string, { fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion) });
       const ty = (t: string) => p.types.get(t)?.dtype ?? "?";
-      const layers = p.model.graph.layers.map((l) => ({ index: l.index, name: l.name, op_type: l.opType, inputs: l.inputs, outputs: l.outputs.map((o) => ({ name: o, dtype: ty(o) })) }));
+      const layers = p.model.graph.layers.map((l) => ({ index: l.index, name: l.name, op_type: l.opType, nodes: layerNodeNames(l), inputs: l.inputs, outputs: l.outputs.map((o) => ({ name: o, dtype: ty(o) })) }));
       if (!a.quiet) {
         cli.io.out(`${p.model.path}: IR ${p.model.irVersion}, opset ${p.model.opset}, ${layers.length} layers`);
         for (const i of p.inputs) cli.io.out(`input  ${i.name}: ${i.dtype} [${i.dims.map((d) => d ?? "?").join(",")}]`);
         for (const o of p.model.graph.outputs) cli.io.out(`output ${o.name}: ${ty(o.name)}`);
         cli.io.out(table(["#", "layer", "op", "inputs", "outputs"], layers.map((l) => [String(l.index), l.name, l.op_type, trunc(l.inputs.join(", "), 50), l.outputs.map((o) => `${o.name}:${o.dtype}`).join(", ")]), ["r"]));
+        for (const line of describeLayerModel(p.model.layerModel)) cli.io.out(line);
       }
-      writeJson(a.json, { format: "trt-debug/inspect@1", model: p.model.path, ir_version: p.model.irVersion, opset: p.model.opset, inputs: p.inputs, layers });
+      writeJson(a.json, { format: "trt-debug/inspect@1", model: p.model.path, ir_version: p.model.irVersion, opset: p.model.opset, inputs: p.inputs, layers, layer_model: p.model.layerModel ?? null });
     },
   );
 

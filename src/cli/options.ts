@@ -14,6 +14,7 @@ import {
 import type { OptimizationLevel } from "../runtime/ort.js";
 import type { Int8RunArgs } from "../precision/int8-run.js";
 import { parseInt8Range } from "../precision/int8.js";
+import { parseFusionMode } from "../onnx/layer-model.js";
 
 export function inputOptions<T>(y: Argv<T>) {
   return y
@@ -34,8 +35,16 @@ export function precisionOptions<T>(y: Argv<T>) {
     .option("layer-precisions", { type: "string", array: true, describe: "Per-layer overrides PATTERN:fp32|fp16|bf16 (exact names or globs; several allowed)", group: "Precision:" })
     .option("precision-plan", { type: "string", describe: "A precision plan JSON (trt-debug/precision-plan@1, e.g. from bisect -o)", group: "Precision:" })
     .option("segment-layers", { type: "number", describe: "Layers per execution segment (memory vs. session overhead; default 8)", group: "Execution:" })
-    .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all; emulation casts survive every level)", group: "Execution:" });
+    .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all; emulation casts survive every level)", group: "Execution:" })
+    .option("fusion", FUSION_OPTION);
 }
+
+/** `--fusion trt|none` (run, validate, compare, bisect, calib, inspect). */
+export const FUSION_OPTION = {
+  type: "string",
+  describe: "Layer fusion (trt|none): trt = TensorRT's fused groups (Conv/MatMul + bias + BN + activation + residual) round once at the group's output (default); none = one layer per ONNX node. Constants fold into weights either way",
+  group: "Execution:",
+} as const;
 
 /** `--int8` and its settings (run, validate, compare, bisect). */
 export function int8Options<T>(y: Argv<T>) {
@@ -112,6 +121,7 @@ export function modelArgs(model: string, a: Raw): ModelArgs {
     segmentLayers: a["segment-layers"] as number | undefined,
     optimization: a["ort-optimization"] as OptimizationLevel | undefined,
     int8: int8Args(a),
+    fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
   };
 }
 

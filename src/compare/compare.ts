@@ -12,6 +12,8 @@ export interface LayerComparison {
   order: number;
   layer: string;
   opType: string;
+  /** The ONNX nodes of the layer (several for a fused group); absent = [layer]. */
+  nodes?: string[];
   tensor: string;
   dtype: DType;
   /** Precision the candidate's layer ran in. */
@@ -80,6 +82,8 @@ export interface TensorPairInfo {
   order: number;
   layer: string;
   opType: string;
+  /** The ONNX nodes of the layer (several for a fused group). */
+  nodes?: string[];
   /** Precision the candidate's layer ran in. */
   precision: Precision;
   /**
@@ -137,6 +141,8 @@ export interface LayerComparisonJson {
   order: number;
   layer: string;
   op_type: string;
+  /** The layer's ONNX nodes in execution order (several for a fused group). */
+  nodes: string[];
   tensor: string;
   dtype: string;
   precision: string;
@@ -156,6 +162,7 @@ export function layerToJson(l: LayerComparison): LayerComparisonJson {
     order: l.order,
     layer: l.layer,
     op_type: l.opType,
+    nodes: l.nodes ?? [l.layer],
     tensor: l.tensor,
     dtype: l.dtype,
     precision: l.precision,

@@ -23,7 +23,10 @@ export const SUPPORTED_IR = { min: 3, max: 12 } as const;
 /** onnxruntime only guarantees opset >= 7 but runs most older models; we accept them. */
 export const SUPPORTED_OPSET = { min: 1, max: 25 } as const;
 
-/** One layer = one top-level ONNX node, in execution order. */
+/**
+ * One layer, in execution order: one top-level ONNX node, or (fusion "trt", see
+ * onnx/layer-model.ts) a fused group of nodes that TensorRT runs as one kernel.
+ */
 export interface Layer {
   /** Position in execution order (0-based). */
   index: number;
@@ -36,7 +39,20 @@ export interface Layer {
   outputs: string[];
   /** Outer-scope tensors referenced from subgraphs (If/Loop/Scan bodies). */
   implicitInputs: string[];
+  /** The primary node (the Conv/MatMul of a fused group; the only node otherwise). */
   node: NodeProto;
+  /**
+   * Every node of the layer in execution order (`[node]` for an unfused layer). For a fused
+   * group, `inputs` are the group's external inputs (the primary node's inputs first) and
+   * `outputs` its last node's outputs; tensors inside the group are not layer outputs.
+   */
+  nodes: NodeProto[];
+  /**
+   * The ONNX node names this layer stands for, in execution order: its nodes' names plus a
+   * BatchNormalization folded into its weights (right after the primary node). Plans and
+   * `--layer-precisions` select the layer by any of them; exporters list them all.
+   */
+  nodeNames: string[];
 }
 
 export interface GraphView {
@@ -59,6 +75,8 @@ export interface LoadedModel {
   graph: GraphView;
   opset: number;
   irVersion: number;
+  /** What TensorRT's layer model changed (set by onnx/layer-model.ts applyLayerModel). */
+  layerModel?: import("./layer-model.js").LayerModelSummary;
 }
 
 /** Read and decode an ONNX file. Throws UserError for every user-caused problem. */
@@ -150,10 +168,11 @@ function checkExternalData(graph: GraphProto, baseDir: string, label: string): v
 }
 
 /**
- * Stable layer names. A named node keeps its name. An unnamed node (name "") at position i of
- * the file's node list is named `<OpType>_<i>`. A name already taken (a duplicate) gets the
- * suffix `__<k>` with the smallest k >= 2 that makes it unique. Nodes are visited in file
- * order, named ones first, so adding unnamed nodes never renames a named one.
+ * Stable layer names, as TensorRT's ONNX parser gives them. A named node keeps its name. An
+ * unnamed node (name "") is named `node_of_<first output>` (onnx-tensorrt's getNodeName); one
+ * without outputs, at position i of the file's node list, `<OpType>_<i>`. A name already taken
+ * (a duplicate) gets the suffix `__<k>` with the smallest k >= 2 that makes it unique. Nodes are
+ * visited in file order, named ones first, so adding unnamed nodes never renames a named one.
  */
 export function assignLayerNames(graph: GraphProto): void {
   const taken = new Set<string>();
@@ -169,7 +188,8 @@ export function assignLayerNames(graph: GraphProto): void {
   }
   graph.node.forEach((n, i) => {
     if (n.name === "") {
-      n.name = unique(`${n.opType}_${i}`);
+      const out0 = n.output[0] ?? "";
+      n.name = unique(out0 !== "" ? `node_of_${out0}` : `${n.opType}_${i}`);
       taken.add(n.name);
     }
   });
@@ -271,8 +291,20 @@ export function buildGraphView(graph: GraphProto, label: string): GraphView {
   }
   const layers: Layer[] = order.map((fi, index) => {
     const n = nodes[fi]!;
-    return { index, name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n };
+    return { index, name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n, nodes: [n], nodeNames: [n.name] };
   });
+  const { producer, consumers } = layerEdges(layers);
+  const inputs = graph.input.filter((i) => !initializers.has(i.name));
+  return { layers, producer, consumers, initializers, inputs, outputs: [...graph.output] };
+}
+
+/** The ONNX node names a layer stands for (Layer.nodeNames; [name] for layers built without it). */
+export function layerMemberNames(l: Layer): string[] {
+  return l.nodeNames ?? [l.name];
+}
+
+/** tensor -> producing layer, tensor -> consuming layers (explicit and implicit inputs). */
+export function layerEdges(layers: readonly Layer[]): Pick<GraphView, "producer" | "consumers"> {
   const producer = new Map<string, number>();
   const consumers = new Map<string, number[]>();
   for (const l of layers) {
@@ -284,8 +316,7 @@ export function buildGraphView(graph: GraphProto, label: string): GraphView {
       c.push(l.index);
     }
   }
-  const inputs = graph.input.filter((i) => !initializers.has(i.name));
-  return { layers, producer, consumers, initializers, inputs, outputs: [...graph.output] };
+  return { producer, consumers };
 }
 
 /** Find layers by exact name. */

@@ -83,13 +83,22 @@ function attrInt(l: Layer, name: string, def: number): number {
 }
 
 /**
+ * Whether input `k` of a fused group (Layer.nodes) belongs to a node after the primary one:
+ * a bias or an activation's parameter of the epilogue (computed in fp32 inside the kernel,
+ * never quantized), or a residual sum's other operand.
+ */
+export function isEpilogueInput(l: Layer, k: number): boolean {
+  return k >= l.node.input.length;
+}
+
+/**
  * How an int8 layer's constant (initializer) input `k` is quantized: per output channel for the
  * weight of Conv/ConvTranspose/Gemm/MatMul (axis 0 Conv, 1 ConvTranspose, Gemm 0 with transB=1
  * else 1, the last axis of a MatMul weight of rank >= 2), per tensor for every other constant.
  * Returns null for inputs that are never quantized (bias, Clip bounds).
  */
 export function constantQuantization(l: Layer, k: number, rank: number): { kind: "per-channel"; axis: number } | { kind: "per-tensor" } | null {
-  if (INT8_UNQUANTIZED_INPUTS[l.opType]?.includes(k)) return null;
+  if (INT8_UNQUANTIZED_INPUTS[l.opType]?.includes(k) || isEpilogueInput(l, k)) return null;
   if (k === 1) {
     switch (l.opType) {
       case "Conv":
@@ -216,7 +225,7 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
         fall(l, "not-quantized-explicitly", null, `op ${l.opType} runs in ${fallback}: explicitly quantized model, and ${l.opType} is not int8-capable`);
         continue;
       }
-      const acts = l.inputs.filter((t, k) => t !== "" && isFloat(t) && !INT8_UNQUANTIZED_INPUTS[l.opType]?.includes(k));
+      const acts = l.inputs.filter((t, k) => t !== "" && isFloat(t) && !INT8_UNQUANTIZED_INPUTS[l.opType]?.includes(k) && !(isEpilogueInput(l, k) && m.graph.initializers.has(t)));
       const bad = acts.find((t) => !producedByDq(t));
       if (acts.length === 0 || bad !== undefined) {
         fall(l, "not-quantized-explicitly", bad ?? null, bad !== undefined ? `input '${bad}' does not come from a DequantizeLinear: the model does not quantize this layer` : `no floating input comes from a DequantizeLinear`);

@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import { UserError } from "../errors.js";
 import { PRECISIONS, type Precision } from "../types.js";
-import type { Layer } from "../onnx/model.js";
+import { layerMemberNames, type Layer } from "../onnx/model.js";
 
 export const PLAN_FORMAT = "trt-debug/precision-plan@1";
 
@@ -81,7 +81,9 @@ export function globToRegExp(p: string): RegExp {
  * entry applies. Throws for patterns that match nothing.
  */
 export function resolveEntries(entries: readonly PlanEntry[], layers: readonly Layer[], source: string): (Precision | undefined)[] {
-  const byName = new Map(layers.map((l) => [l.name, l.index]));
+  // A fused group (Layer.nodeNames) is selected by its name or any of its ONNX node names.
+  const byName = new Map(layers.flatMap((l) => layerMemberNames(l).map((n) => [n, l.index] as const)));
+  for (const l of layers) byName.set(l.name, l.index);
   const out: (Precision | undefined)[] = layers.map(() => undefined);
   const exact = new Set<number>();
   for (const e of entries) {
@@ -98,7 +100,7 @@ export function resolveEntries(entries: readonly PlanEntry[], layers: readonly L
     const re = globToRegExp(e.pattern);
     let hit = false;
     for (const l of layers) {
-      if (!re.test(l.name)) continue;
+      if (!re.test(l.name) && !layerMemberNames(l).some((n) => re.test(n))) continue;
       hit = true;
       if (!exact.has(l.index)) out[l.index] = e.precision;
     }

@@ -277,7 +277,15 @@ export function rewriteLayers(
   for (const i of idx) {
     const layer = layers[i]!;
     const p = precisions[i]!;
-    const node = create(NodeProtoSchema, { ...layer.node, input: [...layer.node.input], output: [...layer.node.output] });
+    // A fused group (Layer.nodes) gets its transforms on its external inputs and outputs only:
+    // the tensors inside it stay fp32, as in TensorRT's fused kernel.
+    const members = layer.nodes.map((n) => create(NodeProtoSchema, { ...n, input: [...n.input], output: [...n.output] }));
+    const node = members.find((_, k) => layer.nodes[k] === layer.node)!;
+    const replaced = new Map<string, string>(); // external tensor -> what the group's other nodes read
+    const setInput = (k: number, t: string, name: string) => {
+      if (k < node.input.length && node.input[k] === t) node.input[k] = name;
+      if (!replaced.has(t)) replaced.set(t, name);
+    };
     // If/Loop/Scan bodies compute in the layer's float format too (precision/subgraph.ts).
     rewriteBodies(layer, node, PRECISION_FORMAT[p], { model, types, weights, addInitializer: (t) => inits.set(t.name, t) });
     // inputs
@@ -294,7 +302,7 @@ export function rewriteLayers(
         const w = weights.get(t, tr);
         if (w) {
           inits.set(w.name, w.proto);
-          node.input[k] = w.name;
+          setInput(k, t, w.name);
           return;
         }
         useInitializer(t);
@@ -308,10 +316,15 @@ export function rewriteLayers(
         nodes.push(...emitTransform(t, dtype!, tr, name, `${t}::in_${key}#${uid++}`));
         transformed.set(memo, name);
       }
-      node.input[k] = name;
+      setInput(k, t, name);
     });
+    for (const m of members) {
+      if (m === node) continue;
+      m.input = m.input.map((t) => replaced.get(t) ?? t);
+    }
     for (const t of layer.implicitInputs) useInitializer(t);
-    // outputs
+    // outputs (of the group's last node)
+    const last = members[members.length - 1]!;
     const post: NodeProto[] = [];
     // Inputs all rounded to one format (explicitly above, or by their producers)?
     const inputFormats = new Set<string>();
@@ -326,12 +339,12 @@ export function rewriteLayers(
       const tr = dtype ? policy.output(layer, k, t, p, precisions) : ({ kind: "none" } as Transform);
       outputT.set(t, transformKey(tr));
       if (tr.kind === "none") return;
-      if (tr.kind === "round" && isExactNode(layer.node) && layer.implicitInputs.length === 0 && inputFormats.size === 1 && inputFormats.has(tr.format)) return;
+      if (tr.kind === "round" && members.length === 1 && isExactNode(layer.node) && layer.implicitInputs.length === 0 && inputFormats.size === 1 && inputFormats.has(tr.format)) return;
       const raw = `${t}::raw`;
-      node.output[k] = raw;
+      last.output[k] = raw;
       post.push(...emitTransform(raw, dtype!, tr, t, `${layer.name}::out${k}`));
     });
-    nodes.push(node, ...post);
+    nodes.push(...members, ...post);
   }
   return { nodes, initializers: [...inits.values()] };
 }

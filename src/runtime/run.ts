@@ -3,8 +3,9 @@
  */
 import { UserError } from "../errors.js";
 import type { HostTensor, Precision } from "../types.js";
-import { loadModel, type Layer, type LoadedModel } from "../onnx/model.js";
+import { layerMemberNames, loadModel, type Layer, type LoadedModel } from "../onnx/model.js";
 import { inferTypes, type TypeMap } from "../onnx/infer.js";
+import { applyLayerModel, type FusionMode } from "../onnx/layer-model.js";
 import type { Executor } from "./executor.js";
 import { fromOrt, toOrt, type OrtTensor } from "./ort.js";
 import type { InputSpec } from "../data/inputs.js";
@@ -16,10 +17,9 @@ export interface PreparedModel {
   inputs: InputSpec[];
 }
 
-/** Load, validate and type a model. */
-export async function prepareModelFile(path: string): Promise<PreparedModel> {
-  const model = loadModel(path);
-  const types = await inferTypes(model);
+/** Load, validate and type a model, as TensorRT's layer model sees it (onnx/layer-model.ts). */
+export async function prepareModelFile(path: string, opts: { fusion?: FusionMode } = {}): Promise<PreparedModel> {
+  const { model, types } = await applyLayerModel(loadModel(path), opts.fusion ?? "trt", inferTypes);
   const inputs: InputSpec[] = model.graph.inputs.map((vi) => {
     const ty = types.get(vi.name);
     if (!ty) throw new UserError(`${path}: graph input '${vi.name}' is not a tensor; trt-debug feeds tensor inputs only`);
@@ -49,10 +49,16 @@ export function captureFilter(m: LoadedModel, spec: CaptureSpec): (layerIndex: n
     const re = isGlob(p) ? globToRegExp(p) : null;
     let hit = false;
     for (const l of m.graph.layers) {
-      const match = re ? re.test(l.name) || l.outputs.some((o) => re.test(o)) : l.name === p || l.outputs.includes(p);
+      const match = re
+        ? re.test(l.name) || layerMemberNames(l).some((n) => re.test(n)) || l.outputs.some((o) => re.test(o))
+        : l.name === p || layerMemberNames(l).includes(p) || l.outputs.includes(p);
       if (match) (sel[l.index] = true), (hit = true);
     }
-    if (!hit) throw new UserError(`--mark: '${p}' names no layer or tensor of ${m.path}; use a layer name, tensor name or glob`);
+    if (!hit) {
+      const group = m.graph.layers.find((l) => l.nodes.length > 1 && l.nodes.some((n) => n.output.includes(p)));
+      if (group) throw new UserError(`--mark: tensor '${p}' is inside the fused layer '${group.name}' of ${m.path} (TensorRT does not materialize it); mark '${group.name}', or run with --fusion none`);
+      throw new UserError(`--mark: '${p}' names no layer or tensor of ${m.path}; use a layer name, tensor name or glob`);
+    }
   }
   return (i) => sel[i]! || producesOutput[i]!;
 }

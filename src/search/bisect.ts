@@ -20,6 +20,7 @@ import { fusionNote, precisionsFor, resolveInputs, withFallback, type Hooks, typ
 import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { DEFAULT_SEGMENT_LAYERS, Executor } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
+import { layerMemberNames } from "../onnx/model.js";
 import type { TransformPolicy } from "../precision/rewrite.js";
 import type { PlanEntry, PrecisionPlan } from "../precision/plan.js";
 import { int8ReportLines, loadInt8, resolveInt8Run, type Int8Report, type PreparedInt8 } from "../precision/int8-run.js";
@@ -28,7 +29,7 @@ import { describeCriterion, judgeOutputs, metricName, PrefixRunner, runExternalC
 import type { LayerSensitivity } from "./sensitivity.js";
 import { twinSensitivity } from "./twins.js";
 import { candidateKey, checkpointText, fileHash, fingerprint, inputsHash, readCheckpointState, writeAtomic, type MemoEntry } from "./checkpoint.js";
-import { planEntries, planFor, polygraphyArgs, trtexecFlags, trtexecUnsafeNames } from "./export.js";
+import { expandFusedEntries, planEntries, planFor, polygraphyArgs, trtexecFlags, trtexecUnsafeNames } from "./export.js";
 
 export type { BisectMode, Direction } from "./strategies.js";
 export type { Criterion } from "./evaluate.js";
@@ -98,6 +99,8 @@ export interface IterationRecord {
 export interface PinnedLayer {
   name: string;
   op_type: string;
+  /** The layer's ONNX nodes (several for a fused group: all of them go into the trtexec flags). */
+  nodes: string[];
   order: number;
   precision: Precision;
   /** Local sensitivity score (1e6 new NaN/Inf, 1e3 flush to zero, else local rel L2 / threshold). */
@@ -202,7 +205,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
-  const p = await prepareModelFile(a.model);
+  const p = await prepareModelFile(a.model, { fusion: a.fusion });
   assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.precision, a), a), a.int8?.range);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const layers = p.model.graph.layers;
@@ -324,8 +327,8 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
         const entries = planEntries(layers, cand.asked, a.precision);
         const plan = planFor(layers, cand.asked, a.precision, { tool: "trt-debug bisect", candidate: true, model: a.model });
         const j = await runExternalCheck(a.criterion.command, plan, {
-          TRT_DEBUG_TRTEXEC_FLAGS: trtexecFlags(entries),
-          TRT_DEBUG_POLYGRAPHY_ARGS: polygraphyArgs(entries),
+          TRT_DEBUG_TRTEXEC_FLAGS: trtexecFlags(expandFusedEntries(layers, entries)),
+          TRT_DEBUG_POLYGRAPHY_ARGS: polygraphyArgs(expandFusedEntries(layers, entries)),
           TRT_DEBUG_MODEL: a.model,
         });
         return { ...j, layers: 0 };
@@ -430,6 +433,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
       return {
         name: layers[i]!.name,
         op_type: layers[i]!.opType,
+        nodes: layerMemberNames(layers[i]!),
         order: i,
         precision: pin,
         score: s?.score ?? null,
@@ -442,9 +446,9 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     const entries = planEntries(layers, outcome.found ? finalP.asked : requested, a.precision);
     const notes: string[] = [];
     if (mode !== "minimal") notes.push(`k counts the ${m} searchable layers in execution order (layers with floating tensors not already in ${pin}); trt-debug names them, Polygraphy only counts`);
-    const unsafe = trtexecUnsafeNames(entries);
+    const unsafe = trtexecUnsafeNames(expandFusedEntries(layers, entries));
     if (unsafe.length) notes.push(`trtexec splits --layerPrecisions at commas; these names cannot be given to it: ${unsafe.join(", ")}`);
-    notes.push(fusionNote(a.precision));
+    notes.push(fusionNote(a.precision, a.fusion));
     if (i8) {
       notes.push(...i8.report.notes);
       if (i8.resolution.fallbacks.length) {
@@ -476,8 +480,8 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
       k: outcome.k ?? null,
       plan_entries: entries,
       plan: found ? planFor(layers, finalP.asked, a.precision, meta) : null,
-      trtexec_flags: found ? trtexecFlags(entries) : null,
-      polygraphy_args: found ? polygraphyArgs(entries) : null,
+      trtexec_flags: found ? trtexecFlags(expandFusedEntries(layers, entries)) : null,
+      polygraphy_args: found ? polygraphyArgs(expandFusedEntries(layers, entries)) : null,
       iterations,
       evaluations: iterations.filter((i) => !i.cached).length,
       cached_evaluations: iterations.filter((i) => i.cached).length,

@@ -3,7 +3,7 @@
  * --precision-plan), trtexec flags and Polygraphy arguments naming the same layers.
  */
 import type { Precision } from "../types.js";
-import type { Layer } from "../onnx/model.js";
+import { layerMemberNames, type Layer } from "../onnx/model.js";
 import { makePlan, type PlanEntry, type PrecisionPlan } from "../precision/plan.js";
 
 /** trtexec's spelling of a precision (--layerPrecisions / --layerOutputTypes). */
@@ -21,6 +21,21 @@ export function planEntries(layers: readonly Layer[], precisions: readonly Preci
 /** A plan whose default is the candidate precision with one exact-name entry per other layer. */
 export function planFor(layers: readonly Layer[], precisions: readonly Precision[], def: Precision, meta?: Record<string, unknown>): PrecisionPlan {
   return makePlan(def, planEntries(layers, precisions, def), meta);
+}
+
+/**
+ * The entries as TensorRT's per-layer flags need them: an entry naming a fused group (a layer
+ * of several ONNX nodes, Layer.nodeNames) becomes one entry per node. TensorRT (<= 10) sets
+ * precisions on the network's layers before fusion, so pinning only the Conv of a
+ * Conv+BN+ReLU group would leave the BN's scale and the ReLU in the reduced precision and
+ * break the fusion. Entries naming no layer (globs) pass through.
+ */
+export function expandFusedEntries(layers: readonly Layer[], entries: readonly PlanEntry[]): PlanEntry[] {
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  return entries.flatMap((e) => {
+    const l = byName.get(e.pattern);
+    return l && layerMemberNames(l).length > 1 ? layerMemberNames(l).map((n) => ({ pattern: n, precision: e.precision })) : [e];
+  });
 }
 
 /** POSIX shell quoting, only where needed (plain layer names stay as they are). */
