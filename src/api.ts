@@ -9,6 +9,7 @@ import { generateInputs, loadInputs, resolveInputShapes } from "./data/inputs.js
 import { parseInputShapes, parseSeed, parseValRanges } from "./data/options.js";
 import { DumpWriter, openDump, valuesToHostTensor, type DumpRow } from "./io/dump.js";
 import { BoundedWrites, rowBytes, toDumpRow } from "./io/rows.js";
+import { checkOutputPath } from "./io/output-path.js";
 import { parseLayerPrecisions, readPlan, type PrecisionPlan } from "./precision/plan.js";
 import { Executor, type ExecutorOptions } from "./runtime/executor.js";
 import {
@@ -78,6 +79,12 @@ export async function saveInputs(file: string, model: string, inputs: HostTensor
     await w.abort();
     throw e;
   }
+}
+
+/** Output paths are checked before any work (src/io/output-path.ts). */
+function checkModelOutputs(a: ModelArgs & { saveOutputs?: string }): void {
+  if (a.saveOutputs) checkOutputPath("--save-outputs", a.saveOutputs, "dir");
+  if (a.inputs?.saveInputs) checkOutputPath("--save-inputs", a.inputs.saveInputs, "file");
 }
 
 function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {
@@ -151,6 +158,7 @@ export interface RunArgs extends ModelArgs {
 }
 
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
+  checkModelOutputs(a);
   const p = await prepareModelFile(a.model);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
@@ -277,6 +285,7 @@ export interface CompareHooks extends Hooks {
 
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report }> {
+  checkModelOutputs(a);
   const p = await prepareModelFile(a.model);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");

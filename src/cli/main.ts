@@ -9,6 +9,9 @@ import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import { compareDumps, compareModel, runModel, validateDump, validateModel, type Hooks } from "../api.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
+import { isStdoutPath, writeFileAtomicSync } from "../io/output-path.js";
+import { checkCommandOutputs } from "./output-checks.js";
+import { jsonReplacer } from "../report/format.js";
 import { compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../precision/int8-run.js";
 import { COMPARE_ALIGN, COMPARE_HEADER, compareRow, table, trunc } from "../report/table.js";
@@ -27,32 +30,46 @@ export interface Io {
   isTTY: boolean;
 }
 
+/** Set when stdout's reader went away (`trt-debug ... | head`): further output is dropped. */
+let stdoutClosed = false;
+
 const defaultIo: Io = {
-  out: (s) => process.stdout.write(s + "\n"),
+  out: (s) => void (stdoutClosed || process.stdout.write(s + "\n")),
   err: (s) => process.stderr.write(s + "\n"),
   isTTY: Boolean(process.stderr.isTTY),
 };
 
-/** Write `text` to `file` atomically (temp name, then rename). */
+/** Write `text` to `file` atomically (src/io/output-path.ts: unique temp name, then rename). */
 export function writeFileAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new UserError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  writeFileAtomicSync(file, text);
 }
 
+/** Where `--json -` writes (the command's stdout, set by checkOutputsMiddleware). */
+let jsonStdout: ((s: string) => void) | null = null;
+
 export function writeJson(file: string | undefined, obj: unknown): void {
-  if (file) writeFileAtomic(file, JSON.stringify(obj, (_k, v) => (typeof v === "bigint" ? Number(v) : v), 2) + "\n");
+  if (!file) return;
+  const text = JSON.stringify(obj, jsonReplacer, 2);
+  if (isStdoutPath(file)) (jsonStdout ?? ((s: string) => void process.stdout.write(s + "\n")))(text);
+  else writeFileAtomic(file, text + "\n");
 }
 
 export class Cli {
   exitCode = 0;
-  constructor(readonly io: Io = defaultIo) {}
+  constructor(public io: Io = defaultIo) {}
+
+  /**
+   * Runs before every command handler: checks every output path (exit 2 before any work) and,
+   * for `--json -` (or /dev/stdout), sends the JSON to stdout and the human output to stderr.
+   */
+  checkOutputsMiddleware(a: Record<string, unknown>): void {
+    checkCommandOutputs(a);
+    jsonStdout = null;
+    if (typeof a.json === "string" && isStdoutPath(a.json)) {
+      jsonStdout = this.io.out;
+      this.io = { ...this.io, out: this.io.err };
+    }
+  }
 
   hooks(a: Record<string, unknown>): Hooks & { done(): void } {
     const p = new Progress(this.io, !a.quiet && this.io.isTTY);
@@ -98,7 +115,8 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     .help()
     .wrap(Math.min(120, process.stdout.columns || 100))
     .fail(fail)
-    .exitProcess(false);
+    .exitProcess(false)
+    .middleware((a) => cli.checkOutputsMiddleware(a));
 
   y.command(
     "run <model>",
@@ -252,9 +270,20 @@ export async function versionLines(): Promise<string[]> {
   ];
 }
 
+/** yargs reads a lone `-` as a positional: `--json -` becomes `--json=-`. */
+function joinStdoutDash(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--json" && argv[i + 1] === "-") out.push(`--json=${argv[++i]}`);
+    else out.push(argv[i]!);
+  }
+  return out;
+}
+
 /** Entry point; returns the exit code (the bin script exits with it). */
 export async function runCli(argv: string[], io: Io = defaultIo): Promise<number> {
   const cli = new Cli(io);
+  argv = joinStdoutDash(argv);
   if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
     for (const l of await versionLines()) io.out(l);
     return 0;
@@ -287,6 +316,12 @@ export async function runCli(argv: string[], io: Io = defaultIo): Promise<number
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `trt-debug ... | head`: the reader went away. Drop further output quietly (no stack trace);
+  // the command finishes and its exit code is still the verdict.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") stdoutClosed = true;
+    else throw e;
+  });
   const onSignal = (sig: NodeJS.Signals) => {
     abortOpenDumpsSync();
     process.stderr.write(`\ntrt-debug: interrupted (${sig}); partial outputs removed\n`);

@@ -15,6 +15,7 @@
 import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import type { DiffMetrics } from "../numeric/index.js";
+import { nonFiniteText } from "../report/format.js";
 
 export type ErrorStat = "elemwise" | "max" | "mean" | "median" | "quantile";
 export const ERROR_STATS: readonly ErrorStat[] = ["elemwise", "max", "mean", "median", "quantile"];
@@ -148,7 +149,7 @@ export function judge(
 }
 
 export function fmt(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
+  if (!Number.isFinite(x)) return nonFiniteText(x)!;
   if (x === 0) return "0";
   const a = Math.abs(x);
   return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : Number(x.toPrecision(3)).toString();
