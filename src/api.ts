@@ -407,7 +407,8 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
   if (!outputs || acc.outputsSeen === 0) {
     // Dumps without graph-output metadata, or with the outputs not captured: judge every tensor.
     notes.push("the dumps name no captured graph output: the verdict covers every compared tensor");
-    s.passed = s.outputs_passed = s.first_failing_layer === null;
+    s.passed = s.outputs_passed = s.first_failing_layer === null && s.degenerate_outputs.length === 0;
+    s.verdict = s.first_failing_layer !== null ? "failed" : s.passed ? "passed" : "degenerate";
   }
   return s;
 }

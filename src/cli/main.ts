@@ -14,7 +14,9 @@ import { checkCommandOutputs } from "./output-checks.js";
 import { jsonReplacer } from "../report/format.js";
 import { compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../precision/int8-run.js";
-import { COMPARE_ALIGN, COMPARE_HEADER, compareRow, table, trunc } from "../report/table.js";
+import { table, trunc, type ShowSpec } from "../report/table.js";
+import { compareExitCode, compareLines, parseShow, SHOW_CHOICES } from "./compare-output.js";
+import { metricCriterion, metricOptions } from "./bisect.js";
 import { fmt } from "../compare/tolerance.js";
 import type { CompareSummary, LayerComparison } from "../compare/compare.js";
 import { numericBackend } from "../numeric/index.js";
@@ -41,7 +43,7 @@ const defaultIo: Io = {
 
 /** Write `text` to `file` atomically (src/io/output-path.ts: unique temp name, then rename). */
 export function writeFileAtomic(file: string, text: string): void {
-  writeFileAtomicSync(file, text);
+  writeFileAtomicSync(file, text, { mkdir: true });
 }
 
 /** Where `--json -` writes (the command's stdout, set by checkOutputsMiddleware). */
@@ -80,22 +82,9 @@ export class Cli {
     };
   }
 
-  printCompare(s: CompareSummary, quiet: boolean, streamed: boolean, rows: LayerComparison[]): void {
-    const o = this.io.out;
-    if (!quiet && !streamed && rows.length) o(table(COMPARE_HEADER, rows.map(compareRow), COMPARE_ALIGN));
-    if (!quiet) o("");
-    const outs = rows.filter((r) => r.isGraphOutput);
-    for (const r of outs) {
-      const m = r.metrics;
-      o(`output ${r.tensor}: ${r.verdict.passed ? "PASS" : "FAIL"} (${r.verdict.reason}); max abs ${fmt(m.maxAbs)}, max rel ${fmt(m.maxRel)}, cosine ${m.cosine.toFixed(6)}, SQNR ${Number.isFinite(m.sqnrDb) ? m.sqnrDb.toFixed(1) : "inf"} dB`);
-      o(`  minimum tolerance that would have passed: abs ${fmt(r.verdict.minTolerance.abs)} OR rel ${fmt(r.verdict.minTolerance.rel)} (${r.verdict.minTolerance.stat === "rel-l2" ? "max" : r.verdict.minTolerance.stat}); rel L2 ${fmt(r.verdict.minTolerance.relL2)}`);
-    }
-    const first = rows.find((r) => !r.verdict.passed);
-    if (s.first_failing_layer) {
-      o(`first failing layer: ${s.first_failing_layer} (${first?.opType ?? "?"}, tensor ${s.first_failing_tensor}): ${first?.verdict.reason ?? ""}${first?.evidence.length ? "; " + first.evidence.join("; ") : ""}`);
-    } else o("first failing layer: none");
-    o(s.passed ? "PASSED" : "FAILED: the graph outputs differ beyond tolerance");
-    if (!quiet) for (const n of s.notes) o(`note: ${n}`);
+  /** Table (rows chosen by `show`), outputs, first failing layer, notes, verdict last (./compare-output.ts). */
+  printCompare(s: CompareSummary, quiet: boolean, show: ShowSpec, rows: LayerComparison[]): void {
+    for (const l of compareLines(s, rows, show, quiet)) this.io.out(l);
   }
 }
 
@@ -192,26 +181,17 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     "compare <a> [b]",
     "Layer-by-layer comparison: MODEL --fp16|--bf16 (FP32 reference vs candidate) or A.arrow B.arrow",
     (b) =>
-      outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" }))))))
+      metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" })))))), "Comparison:")
         .option("save-outputs", { type: "string", describe: "Also write both runs' dumps to this directory" })
-        .option("show", { type: "string", choices: ["all", "failing", "none"], default: "all", describe: "Which layers the table lists" }),
+        .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
     async (a) => {
-      const h = cli.hooks(a);
+      const show = parseShow(a.show, Boolean(a.quiet));
       const o = compareArgs(a);
+      const metric = metricCriterion(a, o);
+      if (metric) o.metric = metric;
+      const h = cli.hooks(a);
       const rows: LayerComparison[] = [];
-      const show = a.quiet ? "none" : (a.show as string);
-      let headerShown = false;
-      const onLayer = (l: LayerComparison) => {
-        rows.push(l);
-        if (show === "none" || (show === "failing" && l.verdict.passed)) return;
-        if (!headerShown) {
-          h.done();
-          cli.io.out(table(COMPARE_HEADER, [], COMPARE_ALIGN).split("\n").slice(0, 2).join("\n"));
-          headerShown = true;
-        }
-        h.done();
-        cli.io.out(compareRow(l).join("  "));
-      };
+      const onLayer = (l: LayerComparison) => void rows.push(l);
       let s: CompareSummary;
       if (a.b) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
@@ -222,9 +202,9 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
         s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
       }
       if ("int8" in s && s.int8) for (const l of int8ReportLines(s.int8 as Parameters<typeof int8ReportLines>[0])) cli.io.out(l);
-      cli.printCompare(s, Boolean(a.quiet), true, rows);
+      cli.printCompare(s, Boolean(a.quiet), show, rows);
       writeJson(a.json, s);
-      if (!s.passed) cli.exitCode = 1;
+      cli.exitCode = compareExitCode(s);
     },
   );
 

@@ -7,8 +7,7 @@
  *   allows stdout: `--json`);
  * - an existing path that is a symbolic link, a device, a FIFO or a socket is refused and
  *   never replaced; a folder where a file is expected (and the reverse) is refused;
- * - the nearest existing ancestor must be a writable folder (missing folders below it are
- *   created when the file is written).
+ * - the parent folder must exist and be writable (an output folder itself is created).
  *
  * Writes go to a unique temporary name in the same folder (`NAME.tmp-PID-RANDOM`: two runs
  * writing into one folder never share a temporary file) and are renamed over the final name
@@ -83,27 +82,19 @@ export function checkOutputPath(flag: string, p: string, kind: OutputKind = "fil
     assertWritableDir(where, dir);
     return;
   }
-  // The nearest existing ancestor must be a writable folder; missing folders are created later.
-  let anc = path.dirname(abs);
-  for (;;) {
-    let ast: fs.Stats | null;
-    try {
-      ast = fs.statSync(anc);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOTDIR") throw new UserError(`${where}: a part of the path is a file, not a folder`);
-      if (code !== "ENOENT") throw new UserError(`${where}: cannot check ${anc} (${code ?? String(e)})`);
-      ast = null;
-    }
-    if (ast) {
-      if (!ast.isDirectory()) throw new UserError(`${where}: ${anc} is ${kindOf(ast)}, not a folder`);
-      assertWritableDir(where, anc);
-      return;
-    }
-    const up = path.dirname(anc);
-    if (up === anc) throw new UserError(`${where}: no existing folder above it`);
-    anc = up;
+  // The parent folder must exist and be writable (a `dir` output itself is created).
+  const parent = path.dirname(abs);
+  let pst: fs.Stats;
+  try {
+    pst = fs.statSync(parent);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR") throw new UserError(`${where}: a part of the path is a file, not a folder`);
+    if (code === "ENOENT") throw new UserError(`${where}: the folder ${parent} does not exist — create it first`);
+    throw new UserError(`${where}: cannot check ${parent} (${code ?? String(e)})`);
   }
+  if (!pst.isDirectory()) throw new UserError(`${where}: ${parent} is ${kindOf(pst)}, not a folder`);
+  assertWritableDir(where, parent);
 }
 
 function assertWritableDir(where: string, dir: string): void {
@@ -139,6 +130,8 @@ function writeError(file: string, e: unknown): UserError {
 export interface AtomicWriteOptions {
   /** fsync the file before the rename (default false). */
   fsync?: boolean;
+  /** Create missing parent folders (default false: a missing folder is an error). */
+  mkdir?: boolean;
 }
 
 /** Writes `data` to `file` atomically (unique temp name in the same folder, then rename). */
@@ -146,7 +139,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array | re
   const tmp = tempPathFor(file);
   try {
     assertReplaceable(file);
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    if (opts.mkdir) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const fd = fs.openSync(tmp, "wx");
     try {
       const chunks = typeof data === "string" ? [Buffer.from(data, "utf8")] : data instanceof Uint8Array ? [data] : data;
@@ -170,7 +163,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
   const tmp = tempPathFor(file);
   try {
     assertReplaceable(file);
-    await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    if (opts.mkdir) await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
     const fh = await fs.promises.open(tmp, "wx");
     try {
       await fh.writeFile(data);

@@ -103,7 +103,7 @@ function jsonMetric(x: number | null): number | string | null {
 
 /** Write `text` to `file` atomically (src/io/output-path.ts: unique temp name, then rename). */
 export function writeAtomic(file: string, text: string): void {
-  writeFileAtomicSync(file, text);
+  writeFileAtomicSync(file, text, { mkdir: true });
 }
 
 export function checkpointText(fp: string, model: string, memo: Map<string, MemoEntry>): string {
