@@ -10,6 +10,8 @@ import { parseInputShapes, parseSeed, parseValRanges } from "./data/options.js";
 import { DumpWriter, openDump, valuesToHostTensor, type DumpRow } from "./io/dump.js";
 import { BoundedWrites, rowBytes, toDumpRow } from "./io/rows.js";
 import { checkOutputPath } from "./io/output-path.js";
+import { checkJudgeableOutputs } from "./compare/graph-outputs.js";
+import { checkSameInputs, inputsMetadata, verifyRowStats } from "./io/dump-checks.js";
 import { parseLayerPrecisions, readPlan, type PrecisionPlan } from "./precision/plan.js";
 import { Executor, type ExecutorOptions } from "./runtime/executor.js";
 import {
@@ -65,7 +67,7 @@ export async function resolveInputs(p: PreparedModel, a: InputArgs = {}, hooks: 
     resolveInputShapes(p.inputs, o, warn);
     inputs = generateInputs(p.inputs, o, warn);
   }
-  if (a.saveInputs) await saveInputs(a.saveInputs, p.model.path, inputs, { seed: String(a.seed ?? 1) });
+  if (a.saveInputs) await saveInputs(a.saveInputs, p.model.path, inputs, inputsMetadata(inputs, a.loadInputs?.length ? null : String(a.seed ?? 1)));
   return inputs;
 }
 
@@ -95,8 +97,9 @@ function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {
 }
 
 /** Schema metadata of dumps: which tensors are graph outputs (JSON list). */
-function dumpExtra(p: PreparedModel): Record<string, string> {
-  return { graph_outputs: JSON.stringify(p.model.graph.outputs.map((o) => o.name)) };
+function dumpExtra(p: PreparedModel, inputs: readonly HostTensor[], a: InputArgs = {}): Record<string, string> {
+  const seed = a.loadInputs?.length ? null : String(a.seed ?? 1);
+  return { graph_outputs: JSON.stringify(p.model.graph.outputs.map((o) => o.name)), ...inputsMetadata(inputs, seed) };
 }
 
 function graphOutputsOf(extra: Record<string, string>): Set<string> | null {
@@ -160,6 +163,7 @@ export interface RunArgs extends ModelArgs {
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
   checkModelOutputs(a);
   const p = await prepareModelFile(a.model);
+  checkJudgeableOutputs(p.model.path, p.model.graph);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
   // One int8 policy for the model and cache serves every run (it treats fp32/fp16/bf16 layers
@@ -172,11 +176,11 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
     for (const [k, def] of a.precisions.entries()) {
       const precisions = requested[k]!;
       if (!i8 || !precisions.includes("int8")) {
-        runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks));
+        runs.push(await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks, a.inputs));
         continue;
       }
       const r8 = resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m));
-      const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks);
+      const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks, a.inputs);
       runs.push({ ...r, int8: r8.report });
     }
   } finally {
@@ -194,10 +198,11 @@ async function oneRun(
   capture: (i: number) => boolean,
   saveDir: string | undefined,
   hooks: Hooks,
+  inputArgs: InputArgs = {},
 ): Promise<PrecisionRunResult> {
   const total = p.model.graph.layers.length;
   const file = saveDir ? path.join(saveDir, `${label}.arrow`) : null;
-  const writer = file ? await DumpWriter.open(file, { kind: "dump", model: path.basename(p.model.path), precision: label, extra: dumpExtra(p) }) : null;
+  const writer = file ? await DumpWriter.open(file, { kind: "dump", model: path.basename(p.model.path), precision: label, extra: dumpExtra(p, inputs, inputArgs) }) : null;
   const res: PrecisionRunResult = { precision: label, dump: file, tensors: 0, nonfinite: [], first_failing_layer: null, outputs: [], executed_layers: 0 };
   const writes = new BoundedWrites();
   try {
@@ -246,10 +251,15 @@ export async function validateModel(a: ModelArgs & { precision: Precision }, hoo
 /** NaN/Inf check of a dump file (rows in execution order). */
 export async function validateDump(file: string, hooks: Hooks = {}): Promise<ValidateResult> {
   const d = await openDump(file, "dump");
+  if (d.numRows === 0) {
+    await d.close();
+    throw new UserError(`${file}: the dump has no rows, so there is nothing to validate; write one with \`trt-debug run MODEL --mark-all --save-outputs DIR\``);
+  }
   const res: ValidateResult = { format: "trt-debug/validate@1", source: file, precision: d.meta.precision, passed: true, first_failing_layer: null, tensors_checked: 0, nonfinite: [] };
   try {
     let k = 0;
     for await (const row of d.rows()) {
+      verifyRowStats(file, k, row);
       res.tensors_checked++;
       const inf = row.stats.posInfCount + row.stats.negInfCount;
       if (row.stats.nanCount + inf > 0) {
@@ -287,6 +297,7 @@ export interface CompareHooks extends Hooks {
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report }> {
   checkModelOutputs(a);
   const p = await prepareModelFile(a.model);
+  checkJudgeableOutputs(p.model.path, p.model.graph);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);
@@ -300,7 +311,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const total = p.model.graph.layers.length;
   const writers = a.saveOutputs
     ? await Promise.all(
-        (["fp32", a.candidate] as const).map((lbl) => DumpWriter.open(path.join(a.saveOutputs!, `${lbl}.arrow`), { kind: "dump", model: path.basename(a.model), precision: lbl, extra: dumpExtra(p) })),
+        (["fp32", a.candidate] as const).map((lbl) => DumpWriter.open(path.join(a.saveOutputs!, `${lbl}.arrow`), { kind: "dump", model: path.basename(a.model), precision: lbl, extra: dumpExtra(p, inputs, a.inputs) })),
       )
     : null;
   let skipped = 0;
@@ -349,9 +360,19 @@ export function fusionNote(p: Precision): string {
 }
 
 /** Two dumps of the same model (e.g. fp32.arrow and fp16.arrow), matched by tensor name. */
-export async function compareDumps(refFile: string, candFile: string, o: CompareOptions, hooks: CompareHooks = {}, keepRows = true): Promise<CompareSummary> {
+export async function compareDumps(refFile: string, candFile: string, o: CompareOptions, hooks: CompareHooks = {}, keepRows = true, opts: { allowDifferentInputs?: boolean } = {}): Promise<CompareSummary> {
   const ref = await openDump(refFile, "dump");
-  const cand = await openDump(candFile, "dump");
+  const cand = await openDump(candFile, "dump").catch(async (e: unknown) => {
+    await ref.close();
+    throw e;
+  });
+  try {
+    checkSameInputs(refFile, ref.meta.extra, candFile, cand.meta.extra, opts.allowDifferentInputs ?? false, (m) => hooks.warn?.(m));
+  } catch (e) {
+    await ref.close();
+    await cand.close();
+    throw e;
+  }
   const acc = new CompareAccumulator(keepRows);
   const outputs = graphOutputsOf(cand.meta.extra) ?? graphOutputsOf(ref.meta.extra);
   let matched = 0, skipped = 0;
@@ -361,7 +382,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
     const pendingRef = new Map<string, DumpRow>();
     const pendingCand = new Map<string, DumpRow>();
     const ri = ref.rows(), ci = cand.rows();
-    let rDone = false, cDone = false, k = 0;
+    let rDone = false, cDone = false, k = 0, ri0 = 0, ci0 = 0;
     const handle = (r: DumpRow, c: DumpRow) => {
       matched++;
       const rt = valuesToHostTensor(r), ct = valuesToHostTensor(c);
@@ -381,6 +402,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
         const n = await ri.next();
         if (n.done) rDone = true;
         else {
+          verifyRowStats(refFile, ri0++, n.value);
           const c = pendingCand.get(n.value.tensor);
           if (c) pendingCand.delete(n.value.tensor), handle(n.value, c);
           else pendingRef.set(n.value.tensor, n.value);
@@ -390,6 +412,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
         const n = await ci.next();
         if (n.done) cDone = true;
         else {
+          verifyRowStats(candFile, ci0++, n.value);
           const r = pendingRef.get(n.value.tensor);
           if (r) pendingRef.delete(n.value.tensor), handle(r, n.value);
           else pendingCand.set(n.value.tensor, n.value);

@@ -382,6 +382,9 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
 
   const p = await prepareModelFile(a.model);
   const cache = await readCalibrationCache(a.calibrationCache);
+  if (cache.scales.size === 0) {
+    throw new UserError(`${a.calibrationCache}: the calibration cache has no entries (a header only), so there is nothing to check; rebuild it with \`trt-debug calib build -o FILE\``);
+  }
   const info = cacheInfo(a.calibrationCache, cache);
   const cacheAlgo = calibAlgoFromCacheName(cache.algorithm) ?? null;
   const expected = a.algo ?? null;

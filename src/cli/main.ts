@@ -183,6 +183,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     (b) =>
       metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" })))))), "Comparison:")
         .option("save-outputs", { type: "string", describe: "Also write both runs' dumps to this directory" })
+        .option("allow-different-inputs", { type: "boolean", describe: "Compare two dumps even when their inputs fingerprints differ" })
         .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
     async (a) => {
       const show = parseShow(a.show, Boolean(a.quiet));
@@ -195,7 +196,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
       let s: CompareSummary;
       if (a.b) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
-        s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json)).finally(() => h.done());
+        s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
       } else {
         const ps = runPrecisions(a).filter((p) => p !== "fp32");
         if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);

@@ -19,6 +19,7 @@ import { isFloatDType, type Precision } from "../types.js";
 import { fusionNote, precisionsFor, resolveInputs, type Hooks, type ModelArgs } from "../api.js";
 import { Executor } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
+import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
 import type { TransformPolicy } from "../precision/rewrite.js";
 import type { PlanEntry, PrecisionPlan } from "../precision/plan.js";
 import { int8ReportLines, loadInt8, resolveInt8Run, type Int8Report, type PreparedInt8 } from "../precision/int8-run.js";
@@ -165,6 +166,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
   const p = await prepareModelFile(a.model);
+  checkJudgeableOutputs(p.model.path, p.model.graph);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const layers = p.model.graph.layers;
   const n = layers.length;
