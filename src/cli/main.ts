@@ -11,7 +11,8 @@ import { compareDumps, compareModel, runModel, validateDump, validateModel, type
 import { abortOpenDumpsSync } from "../io/dump.js";
 import { isStdoutPath, writeFileAtomicSync } from "../io/output-path.js";
 import { checkCommandOutputs } from "./output-checks.js";
-import { jsonReplacer } from "../report/format.js";
+import { checkNumericFlags, choicesMessage } from "./flag-checks.js";
+import { jsonReplacer, numText } from "../report/format.js";
 import { compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../precision/int8-run.js";
 import { table, trunc, type ShowSpec } from "../report/table.js";
@@ -65,6 +66,7 @@ export class Cli {
    * for `--json -` (or /dev/stdout), sends the JSON to stdout and the human output to stderr.
    */
   checkOutputsMiddleware(a: Record<string, unknown>): void {
+    checkNumericFlags(a);
     checkCommandOutputs(a);
     jsonStdout = null;
     if (typeof a.json === "string" && isStdoutPath(a.json)) {
@@ -90,7 +92,8 @@ export class Cli {
 
 function fail(msg: string | undefined, err: Error | undefined): never {
   if (err && !(err instanceof UserError) && !(err as { name?: string }).name?.startsWith("YError")) throw err;
-  throw new UserError(msg ? msg.split("\n")[0]! : err?.message ?? "invalid arguments; see trt-debug --help");
+  const text = msg ?? err?.message;
+  throw new UserError(text ? choicesMessage(text) ?? text.split("\n")[0]! : "invalid arguments; see trt-debug --help");
 }
 
 export function buildParser(cli: Cli, argv: string[]): Argv {
@@ -136,7 +139,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
           cli.io.out(
             table(
               ["output", "dtype", "shape", "min", "max", "mean", "NaN", "Inf"],
-              r.outputs.map((o) => [o.tensor, o.dtype, `[${o.shape.join(",")}]`, String(o.min ?? "-"), String(o.max ?? "-"), String(o.mean ?? "-"), String(o.nan_count), String(o.inf_count)]),
+              r.outputs.map((o) => [o.tensor, o.dtype, `[${o.shape.join(",")}]`, numText(o.min), numText(o.max), numText(o.mean), String(o.nan_count), String(o.inf_count)]),
               ["l", "l", "l", "r", "r", "r", "r", "r"],
             ),
           );
@@ -144,7 +147,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
         if (a.validate) {
           if (r.nonfinite.length) {
             cli.io.out(`${r.precision}: NaN/Inf in ${r.nonfinite.length} tensors; first at layer ${r.first_failing_layer}`);
-            for (const n of r.nonfinite.slice(0, a.quiet ? 0 : 20)) cli.io.out(`  #${n.order} ${n.layer} (${n.op_type}) ${n.tensor}: ${n.nan_count} NaN, ${n.inf_count} Inf`);
+            if (!a.quiet) cli.io.out(table(["#", "layer", "op", "tensor", "NaN", "Inf"], r.nonfinite.slice(0, 20).map((n) => [String(n.order), n.layer, n.op_type, n.tensor, String(n.nan_count), String(n.inf_count)]), ["r", "l", "l", "l", "r", "r"]));
           } else cli.io.out(`${r.precision}: no NaN/Inf in the captured tensors`);
         }
       }
@@ -166,7 +169,10 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
       if (ps.length > 1) throw new UserError(`validate: give one of --fp32/--fp16/--bf16/--int8 (got ${ps.map((p) => "--" + p).join(" ")})`);
       const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? "fp32" }, h)).finally(() => h.done());
       if ("int8" in res && res.int8) for (const l of int8ReportLines(res.int8)) cli.io.out(l);
-      if (!a.quiet) for (const n of res.nonfinite.slice(0, 50)) cli.io.out(`#${n.order} ${n.layer} (${n.op_type}) ${n.tensor}: ${n.nan_count} NaN, ${n.inf_count} Inf`);
+      if (!a.quiet && res.nonfinite.length) {
+        cli.io.out(table(["#", "layer", "op", "tensor", "NaN", "Inf"], res.nonfinite.slice(0, 50).map((n) => [String(n.order), n.layer, n.op_type, n.tensor, String(n.nan_count), String(n.inf_count)]), ["r", "l", "l", "l", "r", "r"]));
+        if (res.nonfinite.length > 50) cli.io.out(`(${res.nonfinite.length - 50} more in --json)`);
+      }
       cli.io.out(
         res.passed
           ? `PASSED: no NaN/Inf in ${res.tensors_checked} tensors (${res.precision || "dump"})`
