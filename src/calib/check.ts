@@ -11,6 +11,7 @@
  *
  * Library function: no printing. Thresholds and flags: docs/int8.md ("calib check").
  */
+import { numText } from "../report/format.js";
 import { UserError } from "../errors.js";
 import type { HostTensor, Precision } from "../types.js";
 import type { Hooks } from "../api.js";
@@ -252,7 +253,7 @@ function harmfulFlags(qa: RangeQuality, rangeRatio: number | null, t: CheckThres
 }
 
 export function fmtNum(x: number | null): string {
-  if (x === null || !Number.isFinite(x)) return x === null ? "-" : String(x);
+  if (x === null || !Number.isFinite(x)) return numText(x);
   if (x === 0) return "0";
   const a = Math.abs(x);
   return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : Number(x.toPrecision(4)).toString();

@@ -10,6 +10,7 @@ import { Cli, writeFileAtomic, writeJson } from "./main.js";
 import { compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, selectedPrecisions } from "./options.js";
 import { bisectModel, fmtExec, type BisectMode, type BisectResult, type Criterion, type Direction, type IterationRecord } from "../search/bisect.js";
 import { defaultCheckpointPath } from "../search/checkpoint.js";
+import { checkOutputPath } from "../io/output-path.js";
 import { metricName as criterionMetricName } from "../search/evaluate.js";
 import { parsePrecision, planToJson } from "../precision/plan.js";
 import { fmt, type CompareOptions } from "../compare/tolerance.js";
@@ -62,7 +63,8 @@ export function metricCriterion(a: Raw, compare: CompareOptions): Extract<Criter
   if (a.metric !== undefined) {
     if (a.threshold === undefined || !Number.isFinite(Number(a.threshold))) throw new UserError(`--metric ${String(a.metric)}: give --threshold X (e.g. ${a.metric === "cosine" ? "0.999" : "40"})`);
     const threshold = Number(a.threshold);
-    if (a.metric === "cosine" && !(threshold >= -1 && threshold <= 1)) throw new UserError(`--threshold ${threshold}: a cosine threshold is in [-1, 1] (e.g. 0.999)`);
+    // Below -1 every candidate would pass (a false PASS); above 1 none can (allowed: a search that must fail).
+    if (a.metric === "cosine" && !(threshold >= -1)) throw new UserError(`--threshold ${threshold}: a cosine threshold below -1 passes anything; give one in [-1, 1] (e.g. 0.999)`);
     return { kind: "metric", metric: a.metric as "cosine" | "sqnr", threshold, compare };
   }
   if (a.threshold !== undefined) throw new UserError("--threshold: give --metric cosine|sqnr too");
@@ -78,7 +80,7 @@ export function metricOptions<T>(y: Argv<T>, group: string) {
 
 function fmtMetric(name: string | null, x: number | null): string {
   if (name === null || x === null) return "";
-  if (name.includes("cosine")) return Number.isNaN(x) ? "cosine n/a (NaN/Inf)" : `cosine ${x.toFixed(6)}`;
+  if (name.includes("cosine")) return Number.isNaN(x) ? "cosine nan (NaN/Inf mismatch)" : `cosine ${x.toFixed(6)}`;
   if (name.includes("SQNR")) return `SQNR ${Number.isFinite(x) ? x.toFixed(1) : x > 0 ? "inf" : "-inf"} dB`;
   return `${name.replace(/^max /, "")} ${Number.isFinite(x) ? fmt(x) : Number.isNaN(x) ? "nan" : "inf"}`;
 }
@@ -141,6 +143,8 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   const output = a.output as string | undefined;
   const checkpoint = a.checkpoint === false ? undefined : typeof a.checkpoint === "string" ? a.checkpoint : defaultCheckpointPath(model, output);
   if (a.resume && !checkpoint) throw new UserError("--resume and --no-checkpoint: resuming needs a checkpoint");
+  // The default checkpoint path is checked like every explicit output path (before any work).
+  if (checkpoint && a.checkpoint === undefined) checkOutputPath("--checkpoint", checkpoint, "file");
   const quiet = Boolean(a.quiet);
   const h = cli.hooks(a);
   const mode = a.mode as BisectMode;
