@@ -85,8 +85,8 @@ export async function saveInputs(file: string, model: string, inputs: HostTensor
 
 /** Output paths are checked before any work (src/io/output-path.ts). */
 function checkModelOutputs(a: ModelArgs & { saveOutputs?: string }): void {
-  if (a.saveOutputs) checkOutputPath("--save-outputs", a.saveOutputs, "dir");
-  if (a.inputs?.saveInputs) checkOutputPath("--save-inputs", a.inputs.saveInputs, "file");
+  if (a.saveOutputs) checkOutputPath("--save-outputs", a.saveOutputs, "dir", { createParents: true });
+  if (a.inputs?.saveInputs) checkOutputPath("--save-inputs", a.inputs.saveInputs, "file", { createParents: true });
 }
 
 function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {

@@ -51,7 +51,6 @@ const calls = (): string[] => (fs.existsSync(counter) ? fs.readFileSync(counter,
 describe("bisect outputs", () => {
   it("writes the plan, trtexec flags, Polygraphy args and JSON; the plan passes compare", async () => {
     const out = path.join(dir, "out1");
-    fs.mkdirSync(out); // output folders must exist (docs/cli.md, Output)
     const plan = path.join(out, "plan.json");
     const trt = path.join(out, "trtexec.txt");
     const poly = path.join(out, "polygraphy.txt");
@@ -134,7 +133,6 @@ describe("bisect outputs", () => {
 
   it("exit 1 and a kept checkpoint when no plan passes", async () => {
     const out = path.join(dir, "out2");
-    fs.mkdirSync(out);
     const r = await cli("bisect", uf, "--fp16", "--metric", "cosine", "--threshold", "1.5", "-o", path.join(out, "plan.json"));
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAILED: no plan passes, even with every searchable layer in fp32/);

@@ -57,7 +57,11 @@ describe("output paths", () => {
     fs.writeFileSync(file, "x");
     expectUserError(await cli("run", MODEL, "--save-outputs", file), "--save-outputs", "not a folder");
     expectUserError(await cli("compare", MODEL, "--fp16", "--json", dir), "--json", "is a folder");
-    expectUserError(await cli("run", MODEL, "--json", path.join(dir, "no", "such", "r.json")), "does not exist");
+    // missing folders are created, except for the calibration cache (its writer does not)
+    expectUserError(await cli("calib", "build", MODEL, "-o", path.join(dir, "no", "such", "c.cache")), "does not exist");
+    const nested = path.join(dir, "new", "deeper", "r.json");
+    expect((await cli("inspect", MODEL, "-q", "--json", nested)).code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(nested, "utf8")).format).toBe("trt-debug/inspect@1");
     expectUserError(await cli("run", MODEL, "--json", path.join(file, "r.json")), "a-file");
     expectUserError(await cli("bisect", MODEL, "--fp16", "-o", path.join(dir, "same.json"), "--json", path.join(dir, "same.json")), "same file");
   });

@@ -113,6 +113,7 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
   o(
     `cost: ${fmtExec(r.model_executions)} full-model executions (reference + sensitivity ${fmtExec(x.reference_and_sensitivity)}, search ${fmtExec(x.search)}, verification ${fmtExec(x.final_verification)}); ${r.evaluations} evaluations${r.cached_evaluations ? ` + ${r.cached_evaluations} from memo` : ""}; ${r.wall_seconds.toFixed(2)} s`,
   );
+  for (const n of r.notes) o(`note: ${n}`); // before the verdict: the verdict is the last line
   if (r.found) {
     if (r.plan_entries.length <= 16) {
       o(`trtexec: ${r.trtexec_flags}`);
@@ -124,7 +125,6 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
   } else {
     o(`FAILED: no plan passes, even with every searchable layer in ${r.pin_precision}; check the criterion (--max-rel-l2, --threshold) or the model`);
   }
-  for (const n of r.notes) o(`note: ${n}`);
 }
 
 async function handler(cli: Cli, a: Raw): Promise<void> {
@@ -144,7 +144,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   const checkpoint = a.checkpoint === false ? undefined : typeof a.checkpoint === "string" ? a.checkpoint : defaultCheckpointPath(model, output);
   if (a.resume && !checkpoint) throw new UserError("--resume and --no-checkpoint: resuming needs a checkpoint");
   // The default checkpoint path is checked like every explicit output path (before any work).
-  if (checkpoint && a.checkpoint === undefined) checkOutputPath("--checkpoint", checkpoint, "file");
+  if (checkpoint && a.checkpoint === undefined) checkOutputPath("--checkpoint", checkpoint, "file", { createParents: true });
   const quiet = Boolean(a.quiet);
   const h = cli.hooks(a);
   const mode = a.mode as BisectMode;

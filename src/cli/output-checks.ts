@@ -28,8 +28,10 @@ export function checkCommandOutputs(a: Raw): void {
     if (v === undefined || v === false || v === true) continue;
     const p = String(v);
     if (stdout && isStdoutPath(p)) continue;
-    checkOutputPath(`--${flag}`, p, kind);
-    if (flag === "output" && cmd[0] === "calib") checkOutputPath(`--${flag}`, `${p}.json`, "file");
+    // Every CLI writer creates missing folders, except the calibration cache writer.
+    const calibOut = flag === "output" && cmd[0] === "calib";
+    checkOutputPath(`--${flag}`, p, kind, { createParents: !calibOut });
+    if (calibOut) checkOutputPath(`--${flag}`, `${p}.json`, "file");
     if (kind === "file") {
       const abs = path.resolve(p);
       const other = seen.get(abs);

@@ -7,7 +7,9 @@
  *   allows stdout: `--json`);
  * - an existing path that is a symbolic link, a device, a FIFO or a socket is refused and
  *   never replaced; a folder where a file is expected (and the reverse) is refused;
- * - the parent folder must exist and be writable (an output folder itself is created).
+ * - the nearest existing folder above the path must be writable; the writer creates the
+ *   missing folders below it (`createParents`, what the CLI's writers do), or, without
+ *   `createParents`, the parent folder itself must exist (writers that do not create folders).
  *
  * Writes go to a unique temporary name in the same folder (`NAME.tmp-PID-RANDOM`: two runs
  * writing into one folder never share a temporary file) and are renamed over the final name
@@ -53,7 +55,7 @@ function lstatOrNull(p: string): fs.Stats | null {
  * Checks that `p` can be written as a `kind` (file or folder) named by `flag`; throws a
  * one-line UserError otherwise. Nothing is created.
  */
-export function checkOutputPath(flag: string, p: string, kind: OutputKind = "file"): void {
+export function checkOutputPath(flag: string, p: string, kind: OutputKind = "file", opts: { createParents?: boolean } = {}): void {
   const where = `${flag} ${p}`;
   if (p.trim() === "") throw new UserError(`${flag}: give a path`);
   const abs = path.resolve(p);
@@ -82,19 +84,43 @@ export function checkOutputPath(flag: string, p: string, kind: OutputKind = "fil
     assertWritableDir(where, dir);
     return;
   }
-  // The parent folder must exist and be writable (a `dir` output itself is created).
-  const parent = path.dirname(abs);
-  let pst: fs.Stats;
-  try {
-    pst = fs.statSync(parent);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOTDIR") throw new UserError(`${where}: a part of the path is a file, not a folder`);
-    if (code === "ENOENT") throw new UserError(`${where}: the folder ${parent} does not exist — create it first`);
-    throw new UserError(`${where}: cannot check ${parent} (${code ?? String(e)})`);
+  if (!opts.createParents) {
+    // The parent folder must exist and be writable (a `dir` output itself is created).
+    const parent = path.dirname(abs);
+    let pst: fs.Stats;
+    try {
+      pst = fs.statSync(parent);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOTDIR") throw new UserError(`${where}: a part of the path is a file, not a folder`);
+      if (code === "ENOENT") throw new UserError(`${where}: the folder ${parent} does not exist — create it first`);
+      throw new UserError(`${where}: cannot check ${parent} (${code ?? String(e)})`);
+    }
+    if (!pst.isDirectory()) throw new UserError(`${where}: ${parent} is ${kindOf(pst)}, not a folder`);
+    assertWritableDir(where, parent);
+    return;
   }
-  if (!pst.isDirectory()) throw new UserError(`${where}: ${parent} is ${kindOf(pst)}, not a folder`);
-  assertWritableDir(where, parent);
+  // The nearest existing ancestor must be a writable folder; the writer creates the folders below it.
+  let anc = path.dirname(abs);
+  for (;;) {
+    let ast: fs.Stats | null;
+    try {
+      ast = fs.statSync(anc);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOTDIR") throw new UserError(`${where}: a part of the path is a file, not a folder`);
+      if (code !== "ENOENT") throw new UserError(`${where}: cannot check ${anc} (${code ?? String(e)})`);
+      ast = null;
+    }
+    if (ast) {
+      if (!ast.isDirectory()) throw new UserError(`${where}: ${anc} is ${kindOf(ast)}, not a folder`);
+      assertWritableDir(where, anc);
+      return;
+    }
+    const up = path.dirname(anc);
+    if (up === anc) throw new UserError(`${where}: no existing folder above it`);
+    anc = up;
+  }
 }
 
 function assertWritableDir(where: string, dir: string): void {
