@@ -9,7 +9,7 @@ import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import { compareDumps, compareModel, runModel, validateDump, validateModel, type Hooks } from "../api.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
-import { isStdoutPath, writeFileAtomicSync } from "../io/output-path.js";
+import { abortAtomicWritesSync, isStdoutPath, writeFileAtomicSync } from "../io/output-path.js";
 import { checkCommandOutputs } from "./output-checks.js";
 import { checkNumericFlags, choicesMessage } from "./flag-checks.js";
 import { jsonReplacer, numText } from "../report/format.js";
@@ -311,6 +311,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   const onSignal = (sig: NodeJS.Signals) => {
     abortOpenDumpsSync();
+    abortAtomicWritesSync();
     process.stderr.write(`\ntrt-debug: interrupted (${sig}); partial outputs removed\n`);
     process.exit(sig === "SIGINT" ? 130 : 143);
   };

@@ -184,9 +184,19 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array | re
   }
 }
 
+/** Temporary files of async writes in progress (removed by abortAtomicWritesSync on a signal). */
+const inFlight = new Set<string>();
+
+/** Removes the temporary files of async writes in progress (the CLI calls it on SIGINT/SIGTERM). */
+export function abortAtomicWritesSync(): void {
+  for (const t of inFlight) fs.rmSync(t, { force: true });
+  inFlight.clear();
+}
+
 /** Async variant of writeFileAtomicSync. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
   const tmp = tempPathFor(file);
+  inFlight.add(tmp);
   try {
     assertReplaceable(file);
     if (opts.mkdir) await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
@@ -201,5 +211,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
   } catch (e) {
     await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
     throw writeError(file, e);
+  } finally {
+    inFlight.delete(tmp);
   }
 }
