@@ -3,7 +3,6 @@
  * Exit codes: 0 success, 1 accuracy failure (NaN/Inf, failed comparison), 2 user error.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import yargs, { type Argv } from "yargs";
 import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
@@ -18,7 +17,6 @@ import { int8ReportLines } from "../precision/int8-run.js";
 import { table, trunc, type ShowSpec } from "../report/table.js";
 import { compareExitCode, compareLines, parseShow, SHOW_CHOICES } from "./compare-output.js";
 import { metricCriterion, metricOptions } from "./bisect.js";
-import { fmt } from "../compare/tolerance.js";
 import type { CompareSummary, LayerComparison } from "../compare/compare.js";
 import { numericBackend } from "../numeric/index.js";
 import { prepareModelFile } from "../runtime/run.js";
