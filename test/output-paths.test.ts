@@ -27,6 +27,10 @@ describe("output paths", () => {
     expect(after.isCharacterDevice()).toBe(true);
     expect(after.rdev).toBe(before.rdev);
     expectUserError(await cli("run", MODEL, "--json", "/proc/x/y"), "--json /proc/x/y", "/proc");
+    const fifo = path.join(dir, "fifo");
+    await execa("mkfifo", [fifo]);
+    expectUserError(await cli("compare", MODEL, "--fp16", "--json", fifo), fifo, "a FIFO");
+    expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
   });
 
   it("--json - prints parseable JSON to stdout, the human output to stderr", async () => {
