@@ -12,6 +12,9 @@ import { mergeIterations } from "./compare/iterations.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "./data/options.js";
 import { DumpWriter, openDump, valuesToHostTensor, type DumpRow } from "./io/dump.js";
 import { BoundedWrites, rowBytes, toDumpRow } from "./io/rows.js";
+import { checkOutputPath } from "./io/output-path.js";
+import { checkJudgeableOutputs } from "./compare/graph-outputs.js";
+import { checkSameInputs, inputsMetadata, verifyRowStats } from "./io/dump-checks.js";
 import { parseLayerPrecisions, readPlan, type PrecisionPlan } from "./precision/plan.js";
 import { Executor, type ExecutorOptions } from "./runtime/executor.js";
 import {
@@ -176,7 +179,7 @@ export async function resolveInputs(p: PreparedModel, a: InputArgs = {}, hooks: 
     resolveInputShapes(p.inputs, o, warn);
     inputs = generateInputs(p.inputs, o, warn);
   }
-  if (a.saveInputs) await saveInputs(a.saveInputs, p.model.path, inputs, { seed: String(a.seed ?? 1) });
+  if (a.saveInputs) await saveInputs(a.saveInputs, p.model.path, inputs, inputsMetadata(inputs, a.loadInputs?.length ? null : String(a.seed ?? 1)));
   return inputs;
 }
 
@@ -192,6 +195,12 @@ export async function saveInputs(file: string, model: string, inputs: HostTensor
   }
 }
 
+/** Output paths are checked before any work (src/io/output-path.ts). */
+function checkModelOutputs(a: ModelArgs & { saveOutputs?: string }): void {
+  if (a.saveOutputs) checkOutputPath("--save-outputs", a.saveOutputs, "dir", { createParents: true });
+  if (a.inputs?.saveInputs) checkOutputPath("--save-inputs", a.inputs.saveInputs, "file", { createParents: true });
+}
+
 function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {
   if (a.segmentLayers !== undefined && (!Number.isInteger(a.segmentLayers) || a.segmentLayers < 1)) {
     throw new UserError(`--segment-layers: must be a positive integer (got ${a.segmentLayers})`);
@@ -200,8 +209,9 @@ function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {
 }
 
 /** Schema metadata of dumps: which tensors are graph outputs (JSON list). */
-function dumpExtra(p: PreparedModel): Record<string, string> {
-  return { graph_outputs: JSON.stringify(p.model.graph.outputs.map((o) => o.name)), ...fusionExtra(p.model) };
+function dumpExtra(p: PreparedModel, inputs: readonly HostTensor[], a: InputArgs = {}): Record<string, string> {
+  const seed = a.loadInputs?.length || a.dataLoaderScript ? null : String(a.seed ?? 1);
+  return { graph_outputs: JSON.stringify(p.model.graph.outputs.map((o) => o.name)), ...fusionExtra(p.model), ...inputsMetadata(inputs, seed) };
 }
 
 function graphOutputsOf(extra: Record<string, string>): Set<string> | null {
@@ -272,7 +282,9 @@ export interface RunArgs extends ModelArgs {
 }
 
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
+  checkModelOutputs(a);
   const p = await prepareModelFile(a.model, { fusion: a.fusion });
+  checkJudgeableOutputs(p.model.path, p.model.graph);
   for (const def of a.precisions) assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, def, a), a), a.int8?.range);
   const iterations = await inputIterations(p, a.inputs, hooks);
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
@@ -292,13 +304,13 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
         const precisions = requested[k]!;
         if (!i8 || !precisions.includes("int8")) {
           const subgraphs = reportBodies(p.model, precisions, precisions, (m) => hooks.warn?.(m));
-          const r = await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks, iteration);
+          const r = await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks, iteration, a.inputs);
           runs.push(subgraphs ? { ...r, subgraphs } : r);
           continue;
         }
         const r8 = (int8Runs[k] ??= resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m)));
         const subgraphs = reportBodies(p.model, r8.resolution.precisions, precisions, (m) => hooks.warn?.(m));
-        const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks, iteration);
+        const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks, iteration, a.inputs);
         runs.push({ ...r, int8: r8.report, ...(subgraphs ? { subgraphs } : {}) });
       }
     }
@@ -318,10 +330,11 @@ async function oneRun(
   saveDir: string | undefined,
   hooks: Hooks,
   iteration?: number,
+  inputArgs: InputArgs = {},
 ): Promise<PrecisionRunResult> {
   const total = p.model.graph.layers.length;
   const file = saveDir ? dumpFile(saveDir, label, iteration) : null;
-  const writer = file ? await DumpWriter.open(file, { kind: "dump", model: path.basename(p.model.path), precision: label, extra: dumpExtra(p) }) : null;
+  const writer = file ? await DumpWriter.open(file, { kind: "dump", model: path.basename(p.model.path), precision: label, extra: dumpExtra(p, inputs, inputArgs) }) : null;
   const res: PrecisionRunResult = { precision: label, dump: file, tensors: 0, nonfinite: [], first_failing_layer: null, outputs: [], executed_layers: 0, ...(iteration !== undefined ? { iteration } : {}) };
   const writes = new BoundedWrites();
   try {
@@ -390,10 +403,15 @@ export async function validateModel(a: ModelArgs & { precision: Precision }, hoo
 /** NaN/Inf check of a dump file (rows in execution order). */
 export async function validateDump(file: string, hooks: Hooks = {}): Promise<ValidateResult> {
   const d = await openDump(file, "dump");
+  if (d.numRows === 0) {
+    await d.close();
+    throw new UserError(`${file}: the dump has no rows, so there is nothing to validate; write one with \`trt-debug run MODEL --mark-all --save-outputs DIR\``);
+  }
   const res: ValidateResult = { format: "trt-debug/validate@1", source: file, precision: d.meta.precision, passed: true, first_failing_layer: null, tensors_checked: 0, nonfinite: [] };
   try {
     let k = 0;
     for await (const row of d.rows()) {
+      verifyRowStats(file, k, row);
       res.tensors_checked++;
       const inf = row.stats.posInfCount + row.stats.negInfCount;
       if (row.stats.nanCount + inf > 0) {
@@ -434,7 +452,9 @@ function dumpFile(dir: string, label: string, iteration?: number): string {
 
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
+  checkModelOutputs(a);
   const p = await prepareModelFile(a.model, { fusion: a.fusion });
+  checkJudgeableOutputs(p.model.path, p.model.graph);
   assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.candidate, a), a), a.int8?.range);
   const iterations = await inputIterations(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
@@ -457,7 +477,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   if (iteration !== undefined) perIteration.push({ iteration, acc: accK });
   const writers = a.saveOutputs
     ? await Promise.all(
-        (["fp32", a.candidate] as const).map((lbl) => DumpWriter.open(dumpFile(a.saveOutputs!, lbl, iteration), { kind: "dump", model: path.basename(a.model), precision: lbl, extra: dumpExtra(p) })),
+        (["fp32", a.candidate] as const).map((lbl) => DumpWriter.open(dumpFile(a.saveOutputs!, lbl, iteration), { kind: "dump", model: path.basename(a.model), precision: lbl, extra: dumpExtra(p, inputs, a.inputs) })),
       )
     : null;
   const probeTargets = new Map<Layer, LayerComparison>();
@@ -525,9 +545,19 @@ export function fusionNote(p: Precision, fusion: FusionMode = "trt"): string {
 }
 
 /** Two dumps of the same model (e.g. fp32.arrow and fp16.arrow), matched by tensor name. */
-export async function compareDumps(refFile: string, candFile: string, o: CompareOptions, hooks: CompareHooks = {}, keepRows = true): Promise<CompareSummary> {
+export async function compareDumps(refFile: string, candFile: string, o: CompareOptions, hooks: CompareHooks = {}, keepRows = true, opts: { allowDifferentInputs?: boolean } = {}): Promise<CompareSummary> {
   const ref = await openDump(refFile, "dump");
-  const cand = await openDump(candFile, "dump");
+  const cand = await openDump(candFile, "dump").catch(async (e: unknown) => {
+    await ref.close();
+    throw e;
+  });
+  try {
+    checkSameInputs(refFile, ref.meta.extra, candFile, cand.meta.extra, opts.allowDifferentInputs ?? false, (m) => hooks.warn?.(m));
+  } catch (e) {
+    await ref.close();
+    await cand.close();
+    throw e;
+  }
   const acc = new CompareAccumulator(keepRows);
   const outputs = graphOutputsOf(cand.meta.extra) ?? graphOutputsOf(ref.meta.extra);
   const fused = fusedLayersOf(cand.meta.extra);
@@ -538,7 +568,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
     const pendingRef = new Map<string, DumpRow>();
     const pendingCand = new Map<string, DumpRow>();
     const ri = ref.rows(), ci = cand.rows();
-    let rDone = false, cDone = false, k = 0;
+    let rDone = false, cDone = false, k = 0, ri0 = 0, ci0 = 0;
     const handle = (r: DumpRow, c: DumpRow) => {
       matched++;
       const rt = valuesToHostTensor(r), ct = valuesToHostTensor(c);
@@ -558,6 +588,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
         const n = await ri.next();
         if (n.done) rDone = true;
         else {
+          verifyRowStats(refFile, ri0++, n.value);
           const c = pendingCand.get(n.value.tensor);
           if (c) pendingCand.delete(n.value.tensor), handle(n.value, c);
           else pendingRef.set(n.value.tensor, n.value);
@@ -567,6 +598,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
         const n = await ci.next();
         if (n.done) cDone = true;
         else {
+          verifyRowStats(candFile, ci0++, n.value);
           const r = pendingRef.get(n.value.tensor);
           if (r) pendingRef.delete(n.value.tensor), handle(r, n.value);
           else pendingCand.set(n.value.tensor, n.value);
@@ -584,7 +616,8 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
   if (!outputs || acc.outputsSeen === 0) {
     // Dumps without graph-output metadata, or with the outputs not captured: judge every tensor.
     notes.push("the dumps name no captured graph output: the verdict covers every compared tensor");
-    s.passed = s.outputs_passed = s.first_failing_layer === null;
+    s.passed = s.outputs_passed = s.first_failing_layer === null && s.degenerate_outputs.length === 0;
+    s.verdict = s.first_failing_layer !== null ? "failed" : s.passed ? "passed" : "degenerate";
   }
   return s;
 }

@@ -12,6 +12,7 @@
  * Library function: no printing. Thresholds and flags: docs/int8.md ("calib check").
  */
 import { assertOpsetSupports } from "../runtime/upgrade.js";
+import { numText } from "../report/format.js";
 import { UserError } from "../errors.js";
 import type { HostTensor, Precision } from "../types.js";
 import type { Hooks } from "../api.js";
@@ -253,7 +254,7 @@ function harmfulFlags(qa: RangeQuality, rangeRatio: number | null, t: CheckThres
 }
 
 export function fmtNum(x: number | null): string {
-  if (x === null || !Number.isFinite(x)) return x === null ? "-" : String(x);
+  if (x === null || !Number.isFinite(x)) return numText(x);
   if (x === 0) return "0";
   const a = Math.abs(x);
   return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : Number(x.toPrecision(4)).toString();
@@ -383,6 +384,9 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
 
   const p = await prepareModelFile(a.model, { fusion: a.fusion });
   const cache = await readCalibrationCache(a.calibrationCache);
+  if (cache.scales.size === 0) {
+    throw new UserError(`${a.calibrationCache}: the calibration cache has no entries (a header only), so there is nothing to check; rebuild it with \`trt-debug calib build -o FILE\``);
+  }
   const info = cacheInfo(a.calibrationCache, cache);
   const cacheAlgo = calibAlgoFromCacheName(cache.algorithm) ?? null;
   const expected = a.algo ?? null;

@@ -12,19 +12,18 @@ import { Cli, writeFileAtomic, writeJson } from "./main.js";
 import { compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, selectedPrecisions } from "./options.js";
 import { bisectModel, fmtExec, parseByteSize, type BisectMode, type BisectResult, type Criterion, type Direction, type IterationRecord } from "../search/bisect.js";
 import { defaultCheckpointPath } from "../search/checkpoint.js";
+import { checkOutputPath } from "../io/output-path.js";
 import { metricName as criterionMetricName } from "../search/evaluate.js";
 import { parsePrecision, planToJson } from "../precision/plan.js";
-import { fmt } from "../compare/tolerance.js";
+import { fmt, type CompareOptions } from "../compare/tolerance.js";
 
 type Raw = Record<string, unknown>;
 
 function bisectOptions<T>(y: Argv<T>) {
-  return outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(y.positional("model", { type: "string", describe: "ONNX model" }))))))
+  return metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(y.positional("model", { type: "string", describe: "ONNX model" })))))), "Search:")
     .option("mode", { type: "string", choices: ["minimal", "bisect", "linear"], default: "minimal", describe: "minimal: smallest set of layers, by name; bisect/linear: Polygraphy's first/last-k search", group: "Search:" })
     .option("dir", { alias: "direction", type: "string", choices: ["forward", "reverse"], default: "forward", describe: "bisect/linear: pin the first (forward) or last (reverse) k layers", group: "Search:" })
     .option("precision", { alias: "p", type: "string", default: "fp32", describe: "What pinned layers run in: fp32|fp16 (also float32|float16); fp16 is useful with --int8", group: "Search:" })
-    .option("metric", { type: "string", choices: ["cosine", "sqnr"], describe: "Pass when this metric of every graph output is >= --threshold (instead of compare's verdict)", group: "Search:" })
-    .option("threshold", { type: "number", describe: "Threshold of --metric (cosine e.g. 0.999, SQNR in dB e.g. 40)", group: "Search:" })
     .option("check", { type: "string", array: true, describe: "External pass/fail command (exit 0 = pass), run without a shell; {plan} is replaced by the candidate plan's path (else appended); also in $TRT_DEBUG_PLAN", group: "Search:" })
     .option("output", { alias: "o", type: "string", describe: "Write the precision plan (trt-debug/precision-plan@1; reload with --precision-plan)", group: "Output:" })
     .option("trtexec-flags", { type: "string", describe: "Write the trtexec flags (one line) to this file", group: "Output:" })
@@ -60,17 +59,32 @@ function criterionOf(a: Raw): Criterion {
     if (!check.length) throw new UserError("--check: give the command to run, e.g. --check ./check.sh {plan}");
     return { kind: "check", command: check };
   }
+  return metricCriterion(a, compare) ?? { kind: "compare", compare };
+}
+
+/** `--metric cosine|sqnr --threshold X` (bisect and compare): the metric criterion, or null without --metric. */
+export function metricCriterion(a: Raw, compare: CompareOptions): Extract<Criterion, { kind: "metric" }> | null {
   if (a.metric !== undefined) {
     if (a.threshold === undefined || !Number.isFinite(Number(a.threshold))) throw new UserError(`--metric ${String(a.metric)}: give --threshold X (e.g. ${a.metric === "cosine" ? "0.999" : "40"})`);
-    return { kind: "metric", metric: a.metric as "cosine" | "sqnr", threshold: Number(a.threshold), compare };
+    const threshold = Number(a.threshold);
+    // Below -1 every candidate would pass (a false PASS); above 1 none can (allowed: a search that must fail).
+    if (a.metric === "cosine" && !(threshold >= -1)) throw new UserError(`--threshold ${threshold}: a cosine threshold below -1 passes anything; give one in [-1, 1] (e.g. 0.999)`);
+    return { kind: "metric", metric: a.metric as "cosine" | "sqnr", threshold, compare };
   }
   if (a.threshold !== undefined) throw new UserError("--threshold: give --metric cosine|sqnr too");
-  return { kind: "compare", compare };
+  return null;
+}
+
+/** The --metric and --threshold options (bisect and compare). */
+export function metricOptions<T>(y: Argv<T>, group: string) {
+  return y
+    .option("metric", { type: "string", choices: ["cosine", "sqnr"], describe: "Pass when this metric of every graph output is >= --threshold (instead of compare's verdict)", group })
+    .option("threshold", { type: "number", describe: "Threshold of --metric (cosine e.g. 0.999, SQNR in dB e.g. 40)", group });
 }
 
 function fmtMetric(name: string | null, x: number | null): string {
   if (name === null || x === null) return "";
-  if (name.includes("cosine")) return Number.isNaN(x) ? "cosine n/a (NaN/Inf)" : `cosine ${x.toFixed(6)}`;
+  if (name.includes("cosine")) return Number.isNaN(x) ? "cosine nan (NaN/Inf mismatch)" : `cosine ${x.toFixed(6)}`;
   if (name.includes("SQNR")) return `SQNR ${Number.isFinite(x) ? x.toFixed(1) : x > 0 ? "inf" : "-inf"} dB`;
   return `${name.replace(/^max /, "")} ${Number.isFinite(x) ? fmt(x) : Number.isNaN(x) ? "nan" : "inf"}`;
 }
@@ -107,6 +121,7 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
   o(
     `cost: ${fmtExec(r.model_executions)} full-model executions (reference + sensitivity ${fmtExec(x.reference_and_sensitivity)}, search ${fmtExec(x.search)}, verification ${fmtExec(x.final_verification)}); ${r.evaluations} evaluations${r.cached_evaluations ? ` + ${r.cached_evaluations} from memo` : ""}; ${r.wall_seconds.toFixed(2)} s`,
   );
+  for (const n of r.notes) o(`note: ${n}`); // before the verdict: the verdict is the last line
   if (r.found) {
     if (r.plan_entries.length <= 16) {
       o(`trtexec: ${r.trtexec_flags}`);
@@ -118,7 +133,6 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
   } else {
     o(`FAILED: no plan passes, even with every searchable layer in ${r.pin_precision}; check the criterion (--max-rel-l2, --threshold) or the model`);
   }
-  for (const n of r.notes) o(`note: ${n}`);
 }
 
 async function handler(cli: Cli, a: Raw): Promise<void> {
@@ -137,6 +151,8 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   const output = a.output as string | undefined;
   const checkpoint = a.checkpoint === false ? undefined : typeof a.checkpoint === "string" ? a.checkpoint : defaultCheckpointPath(model, output);
   if (a.resume && !checkpoint) throw new UserError("--resume and --no-checkpoint: resuming needs a checkpoint");
+  // The default checkpoint path is checked like every explicit output path (before any work).
+  if (checkpoint && a.checkpoint === undefined) checkOutputPath("--checkpoint", checkpoint, "file", { createParents: true });
   const quiet = Boolean(a.quiet);
   const h = cli.hooks(a);
   const mode = a.mode as BisectMode;

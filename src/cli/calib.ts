@@ -72,27 +72,32 @@ export function printCheck(cli: Cli, r: CalibCheckResult, quiet: boolean, top: n
     o("");
     o(
       table(
-        ["tensor", "cache amax", "max |x|", "p99.9", "p99.99", "clipped", "zero", "SQNR dB", "bulk dB", "entropy", "minmax", "percentile", "mse", "flags"],
+        ["tensor", "cache amax", "max |x|", "p99.9", "p99.99", "clipped", "zero", "SQNR dB", "bulk dB", "flags"],
+        r.tensors.map((t) => [
+          t.tensor,
+          fmtNum(t.cache_amax),
+          fmtNum(t.observed?.max ?? null),
+          fmtNum(t.observed?.p99_9 ?? null),
+          fmtNum(t.observed?.p99_99 ?? null),
+          pct(t.quality?.clipped_fraction),
+          pct(t.quality?.zero_fraction),
+          db(t.quality?.sqnr_db),
+          db(t.quality?.bulk_sqnr_db),
+          t.flags.map((f) => (f.severity === "harmful" ? f.code.toUpperCase() : f.code)).join(",") || "-",
+        ]),
+        ["l", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
+      ),
+    );
+    o("");
+    // The calibrator alternatives in a second table, so that both fit the line width.
+    o(
+      table(
+        ["tensor", "entropy", "minmax", "percentile", "mse"],
         r.tensors.map((t) => {
           const c = (al: CalibAlgo) => (t.calibrators ? `${fmtNum(t.calibrators[al].amax)} (${db(t.calibrators[al].bulk_sqnr_db)})` : "-");
-          return [
-            t.tensor,
-            fmtNum(t.cache_amax),
-            fmtNum(t.observed?.max ?? null),
-            fmtNum(t.observed?.p99_9 ?? null),
-            fmtNum(t.observed?.p99_99 ?? null),
-            pct(t.quality?.clipped_fraction),
-            pct(t.quality?.zero_fraction),
-            db(t.quality?.sqnr_db),
-            db(t.quality?.bulk_sqnr_db),
-            c("entropy"),
-            c("minmax"),
-            c("percentile"),
-            c("mse"),
-            t.flags.map((f) => (f.severity === "harmful" ? f.code.toUpperCase() : f.code)).join(",") || "-",
-          ];
+          return [t.tensor, c("entropy"), c("minmax"), c("percentile"), c("mse")];
         }),
-        ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
+        ["l", "r", "r", "r", "r"],
       ),
     );
     o("  (calibrator columns: the amax each algorithm would choose on this data, with its bulk SQNR in dB; bulk = the 99.9% smallest |x|; FLAGS in capitals are harmful)");

@@ -3,16 +3,20 @@
  * Exit codes: 0 success, 1 accuracy failure (NaN/Inf, failed comparison), 2 user error.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import yargs, { type Argv } from "yargs";
 import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import { compareDumps, compareModel, runModel, validateDump, validateModel, type Hooks } from "../api.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
+import { abortAtomicWritesSync, isStdoutPath, writeFileAtomicSync } from "../io/output-path.js";
+import { checkCommandOutputs } from "./output-checks.js";
+import { checkNumericFlags, choicesMessage } from "./flag-checks.js";
+import { jsonReplacer, numText } from "../report/format.js";
 import { compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../precision/int8-run.js";
-import { COMPARE_ALIGN, COMPARE_HEADER, compareRow, table, trunc } from "../report/table.js";
-import { fmt } from "../compare/tolerance.js";
+import { table, trunc, type ShowSpec } from "../report/table.js";
+import { compareExitCode, compareLines, parseShow, SHOW_CHOICES } from "./compare-output.js";
+import { metricCriterion, metricOptions } from "./bisect.js";
 import type { CompareSummary, LayerComparison } from "../compare/compare.js";
 import { numericBackend } from "../numeric/index.js";
 import { prepareModelFile } from "../runtime/run.js";
@@ -28,32 +32,47 @@ export interface Io {
   isTTY: boolean;
 }
 
+/** Set when stdout's reader went away (`trt-debug ... | head`): further output is dropped. */
+let stdoutClosed = false;
+
 const defaultIo: Io = {
-  out: (s) => process.stdout.write(s + "\n"),
+  out: (s) => void (stdoutClosed || process.stdout.write(s + "\n")),
   err: (s) => process.stderr.write(s + "\n"),
   isTTY: Boolean(process.stderr.isTTY),
 };
 
-/** Write `text` to `file` atomically (temp name, then rename). */
+/** Write `text` to `file` atomically (src/io/output-path.ts: unique temp name, then rename). */
 export function writeFileAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new UserError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  writeFileAtomicSync(file, text, { mkdir: true });
 }
 
+/** Where `--json -` writes (the command's stdout, set by checkOutputsMiddleware). */
+let jsonStdout: ((s: string) => void) | null = null;
+
 export function writeJson(file: string | undefined, obj: unknown): void {
-  if (file) writeFileAtomic(file, JSON.stringify(obj, (_k, v) => (typeof v === "bigint" ? Number(v) : v), 2) + "\n");
+  if (!file) return;
+  const text = JSON.stringify(obj, jsonReplacer, 2);
+  if (isStdoutPath(file)) (jsonStdout ?? ((s: string) => void process.stdout.write(s + "\n")))(text);
+  else writeFileAtomic(file, text + "\n");
 }
 
 export class Cli {
   exitCode = 0;
-  constructor(readonly io: Io = defaultIo) {}
+  constructor(public io: Io = defaultIo) {}
+
+  /**
+   * Runs before every command handler: checks every output path (exit 2 before any work) and,
+   * for `--json -` (or /dev/stdout), sends the JSON to stdout and the human output to stderr.
+   */
+  checkOutputsMiddleware(a: Record<string, unknown>): void {
+    checkNumericFlags(a);
+    checkCommandOutputs(a);
+    jsonStdout = null;
+    if (typeof a.json === "string" && isStdoutPath(a.json)) {
+      jsonStdout = this.io.out;
+      this.io = { ...this.io, out: this.io.err };
+    }
+  }
 
   hooks(a: Record<string, unknown>): Hooks & { done(): void } {
     const p = new Progress(this.io, !a.quiet && this.io.isTTY);
@@ -64,29 +83,16 @@ export class Cli {
     };
   }
 
-  printCompare(s: CompareSummary, quiet: boolean, streamed: boolean, rows: LayerComparison[]): void {
-    const o = this.io.out;
-    if (!quiet && !streamed && rows.length) o(table(COMPARE_HEADER, rows.map(compareRow), COMPARE_ALIGN));
-    if (!quiet) o("");
-    const outs = rows.filter((r) => r.isGraphOutput);
-    for (const r of outs) {
-      const m = r.metrics;
-      o(`${r.iteration === undefined ? "" : `iteration ${r.iteration}: `}output ${r.tensor}: ${r.verdict.passed ? "PASS" : "FAIL"} (${r.verdict.reason}); max abs ${fmt(m.maxAbs)}, max rel ${fmt(m.maxRel)}, cosine ${m.cosine.toFixed(6)}, SQNR ${Number.isFinite(m.sqnrDb) ? m.sqnrDb.toFixed(1) : "inf"} dB`);
-      o(`  minimum tolerance that would have passed: abs ${fmt(r.verdict.minTolerance.abs)} OR rel ${fmt(r.verdict.minTolerance.rel)} (${r.verdict.minTolerance.stat === "rel-l2" ? "max" : r.verdict.minTolerance.stat}); rel L2 ${fmt(r.verdict.minTolerance.relL2)}`);
-    }
-    const it = (s as { first_failing_iteration?: number | null }).first_failing_iteration;
-    const first = rows.find((r) => !r.verdict.passed && (it == null || r.iteration === it));
-    if (s.first_failing_layer) {
-      o(`first failing layer: ${s.first_failing_layer} (${first?.opType ?? "?"}, tensor ${s.first_failing_tensor}${first?.iteration === undefined ? "" : `, iteration ${first.iteration}`}): ${first?.verdict.reason ?? ""}${first?.evidence.length ? "; " + first.evidence.join("; ") : ""}`);
-    } else o("first failing layer: none");
-    o(s.passed ? "PASSED" : `FAILED: the graph outputs differ beyond tolerance${it == null ? "" : ` (first in iteration ${it})`}`);
-    if (!quiet) for (const n of s.notes) o(`note: ${n}`);
+  /** Table (rows chosen by `show`), outputs, first failing layer, notes, verdict last (./compare-output.ts). */
+  printCompare(s: CompareSummary, quiet: boolean, show: ShowSpec, rows: LayerComparison[]): void {
+    for (const l of compareLines(s, rows, show, quiet)) this.io.out(l);
   }
 }
 
 function fail(msg: string | undefined, err: Error | undefined): never {
   if (err && !(err instanceof UserError) && !(err as { name?: string }).name?.startsWith("YError")) throw err;
-  throw new UserError(msg ? msg.split("\n")[0]! : err?.message ?? "invalid arguments; see trt-debug --help");
+  const text = msg ?? err?.message;
+  throw new UserError(text ? choicesMessage(text) ?? text.split("\n")[0]! : "invalid arguments; see trt-debug --help");
 }
 
 export function buildParser(cli: Cli, argv: string[]): Argv {
@@ -100,7 +106,8 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     .help()
     .wrap(Math.min(120, process.stdout.columns || 100))
     .fail(fail)
-    .exitProcess(false);
+    .exitProcess(false)
+    .middleware((a) => cli.checkOutputsMiddleware(a));
 
   y.command(
     "run <model>",
@@ -132,7 +139,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
           cli.io.out(
             table(
               ["output", "dtype", "shape", "min", "max", "mean", "NaN", "Inf"],
-              r.outputs.map((o) => [o.tensor, o.dtype, `[${o.shape.join(",")}]`, String(o.min ?? "-"), String(o.max ?? "-"), String(o.mean ?? "-"), String(o.nan_count), String(o.inf_count)]),
+              r.outputs.map((o) => [o.tensor, o.dtype, `[${o.shape.join(",")}]`, numText(o.min), numText(o.max), numText(o.mean), String(o.nan_count), String(o.inf_count)]),
               ["l", "l", "l", "r", "r", "r", "r", "r"],
             ),
           );
@@ -140,7 +147,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
         if (a.validate) {
           if (r.nonfinite.length) {
             cli.io.out(`${tag}: NaN/Inf in ${r.nonfinite.length} tensors; first at layer ${r.first_failing_layer}`);
-            for (const n of r.nonfinite.slice(0, a.quiet ? 0 : 20)) cli.io.out(`  #${n.order} ${n.layer} (${n.op_type}) ${n.tensor}: ${n.nan_count} NaN, ${n.inf_count} Inf`);
+            if (!a.quiet) cli.io.out(table(["#", "layer", "op", "tensor", "NaN", "Inf"], r.nonfinite.slice(0, 20).map((n) => [String(n.order), n.layer, n.op_type, n.tensor, String(n.nan_count), String(n.inf_count)]), ["r", "l", "l", "l", "r", "r"]));
           } else cli.io.out(`${tag}: no NaN/Inf in the captured tensors`);
         }
       }
@@ -162,7 +169,13 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
       if (ps.length > 1) throw new UserError(`validate: give one of --fp32/--fp16/--bf16/--int8 (got ${ps.map((p) => "--" + p).join(" ")})`);
       const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? "fp32" }, h)).finally(() => h.done());
       if ("int8" in res && res.int8) for (const l of int8ReportLines(res.int8)) cli.io.out(l);
-      if (!a.quiet) for (const n of res.nonfinite.slice(0, 50)) cli.io.out(`${n.iteration === undefined ? "" : `iteration ${n.iteration}: `}#${n.order} ${n.layer} (${n.op_type}) ${n.tensor}: ${n.nan_count} NaN, ${n.inf_count} Inf`);
+      if (!a.quiet && res.nonfinite.length) {
+        const several = res.nonfinite.some((n) => n.iteration !== undefined);
+        const head = several ? ["iteration", "#", "layer", "op", "tensor", "NaN", "Inf"] : ["#", "layer", "op", "tensor", "NaN", "Inf"];
+        const align = several ? (["r", "r", "l", "l", "l", "r", "r"] as const) : (["r", "l", "l", "l", "r", "r"] as const);
+        cli.io.out(table(head, res.nonfinite.slice(0, 50).map((n) => [...(several ? [String(n.iteration ?? "")] : []), String(n.order), n.layer, n.op_type, n.tensor, String(n.nan_count), String(n.inf_count)]), [...align]));
+        if (res.nonfinite.length > 50) cli.io.out(`(${res.nonfinite.length - 50} more in --json)`);
+      }
       const sets = "iterations" in res && res.iterations ? ` over ${res.iterations} input sets` : "";
       cli.io.out(
         res.passed
@@ -178,44 +191,31 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     "compare <a> [b]",
     "Layer-by-layer comparison: MODEL --fp16|--bf16 (FP32 reference vs candidate) or A.arrow B.arrow",
     (b) =>
-      outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" }))))))
+      metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" })))))), "Comparison:")
         .option("save-outputs", { type: "string", describe: "Also write both runs' dumps to this directory" })
-        .option("show", { type: "string", choices: ["all", "failing", "none"], default: "all", describe: "Which layers the table lists" }),
+        .option("allow-different-inputs", { type: "boolean", describe: "Compare two dumps even when their inputs fingerprints differ" })
+        .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
     async (a) => {
-      const h = cli.hooks(a);
+      const show = parseShow(a.show, Boolean(a.quiet));
       const o = compareArgs(a);
+      const metric = metricCriterion(a, o);
+      if (metric) o.metric = metric;
+      const h = cli.hooks(a);
       const rows: LayerComparison[] = [];
-      const show = a.quiet ? "none" : (a.show as string);
-      let headerShown = false;
-      let lastIteration: number | undefined;
-      const onLayer = (l: LayerComparison) => {
-        rows.push(l);
-        if (show === "none" || (show === "failing" && l.verdict.passed)) return;
-        if (l.iteration !== undefined && l.iteration !== lastIteration) {
-          h.done();
-          cli.io.out(`iteration ${(lastIteration = l.iteration)}:`);
-        }
-        if (!headerShown) {
-          h.done();
-          cli.io.out(table(COMPARE_HEADER, [], COMPARE_ALIGN).split("\n").slice(0, 2).join("\n"));
-          headerShown = true;
-        }
-        h.done();
-        cli.io.out(compareRow(l).join("  "));
-      };
+      const onLayer = (l: LayerComparison) => void rows.push(l);
       let s: CompareSummary;
       if (a.b) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
-        s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json)).finally(() => h.done());
+        s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
       } else {
         const ps = runPrecisions(a).filter((p) => p !== "fp32");
         if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);
         s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
       }
       if ("int8" in s && s.int8) for (const l of int8ReportLines(s.int8 as Parameters<typeof int8ReportLines>[0])) cli.io.out(l);
-      cli.printCompare(s, Boolean(a.quiet), true, rows);
+      cli.printCompare(s, Boolean(a.quiet), show, rows);
       writeJson(a.json, s);
-      if (!s.passed) cli.exitCode = 1;
+      cli.exitCode = compareExitCode(s);
     },
   );
 
@@ -262,9 +262,20 @@ export async function versionLines(): Promise<string[]> {
   ];
 }
 
+/** yargs reads a lone `-` as a positional: `--json -` becomes `--json=-`. */
+function joinStdoutDash(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--json" && argv[i + 1] === "-") out.push(`--json=${argv[++i]}`);
+    else out.push(argv[i]!);
+  }
+  return out;
+}
+
 /** Entry point; returns the exit code (the bin script exits with it). */
 export async function runCli(argv: string[], io: Io = defaultIo): Promise<number> {
   const cli = new Cli(io);
+  argv = joinStdoutDash(argv);
   if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
     for (const l of await versionLines()) io.out(l);
     return 0;
@@ -297,8 +308,15 @@ export async function runCli(argv: string[], io: Io = defaultIo): Promise<number
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `trt-debug ... | head`: the reader went away. Drop further output quietly (no stack trace);
+  // the command finishes and its exit code is still the verdict.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") stdoutClosed = true;
+    else throw e;
+  });
   const onSignal = (sig: NodeJS.Signals) => {
     abortOpenDumpsSync();
+    abortAtomicWritesSync();
     process.stderr.write(`\ntrt-debug: interrupted (${sig}); partial outputs removed\n`);
     process.exit(sig === "SIGINT" ? 130 : 143);
   };

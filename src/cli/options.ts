@@ -87,6 +87,7 @@ export function compareOptions<T>(y: Argv<T>) {
     .option("check-error-stat", { type: "string", array: true, describe: "elemwise|max|mean|median|quantile, or TENSOR:STAT (Polygraphy semantics)", group: "Comparison:" })
     .option("error-quantile", { type: "string", array: true, describe: "Quantile for --check-error-stat quantile (default 0.99): VALUE or TENSOR:VALUE", group: "Comparison:" })
     .option("infinities-compare-equal", { type: "boolean", describe: "Same-signed infinities at the same position compare equal", group: "Comparison:" })
+    .option("allow-degenerate", { type: "boolean", describe: "Judge graph outputs whose reference is degenerate (all ~0, below the precision's resolution, constant) instead of stopping with exit 2", group: "Comparison:" })
     .option("max-rel-l2", { type: "number", describe: "Default verdict: fail when relative L2 error exceeds this (default per precision: fp16 1e-2, bf16 5e-2, int8 0.25)", group: "Comparison:" });
 }
 
@@ -149,6 +150,7 @@ export function compareArgs(a: Raw): CompareOptions {
     return v !== undefined && v <= 1 ? v : undefined;
   }, "a number in [0,1]");
   o.infinitiesCompareEqual = Boolean(a["infinities-compare-equal"]);
+  o.allowDegenerate = Boolean(a["allow-degenerate"]);
   if (a["max-rel-l2"] !== undefined) {
     const v = Number(a["max-rel-l2"]);
     if (!Number.isFinite(v) || v < 0) throw new UserError(`--max-rel-l2: must be a non-negative number (got ${String(a["max-rel-l2"])})`);

@@ -3,6 +3,7 @@
  */
 import type { DType, HostTensor, Precision } from "../types.js";
 import { absMax, countMismatches, diffMetrics, f16ToF32, bf16ToF32, type DiffMetrics } from "../numeric/index.js";
+import { degenerateReference, type DegenerateReference } from "./degenerate.js";
 import { judge, perTensorGet, POLYGRAPHY_DEFAULT_TOL, type CompareOptions, type Verdict } from "./tolerance.js";
 
 export const COMPARE_FORMAT = "trt-debug/compare@1";
@@ -25,6 +26,8 @@ export interface LayerComparison {
   evidence: string[];
   /** Input set (iteration) of the row; only when several sets are compared. */
   iteration?: number;
+  /** Graph outputs only: the reference carries no signal (./degenerate.ts); null otherwise or with allowDegenerate. */
+  degenerate?: DegenerateReference | null;
 }
 
 /** Float32 view of a floating tensor (float16/bfloat16 bits decoded); null for other types. */
@@ -112,7 +115,10 @@ export function compareTensor(info: TensorPairInfo, ref: HostTensor, cand: HostT
     });
   }
   const { verdictPrecision, ...rest } = info;
-  const verdict = judge(metrics, ref.name, verdictPrecision ?? info.precision, o, mismatches);
+  let verdict = judge(metrics, ref.name, verdictPrecision ?? info.precision, o, mismatches);
+  let degenerate = info.isGraphOutput ? degenerateReference(ref.name, r, info.precision) : null;
+  if (degenerate?.kind === "nonfinite") verdict = { ...verdict, passed: false, reason: "reference has no finite value" };
+  else if (degenerate && o.allowDegenerate) degenerate = null;
   return {
     ...rest,
     tensor: ref.name,
@@ -120,12 +126,23 @@ export function compareTensor(info: TensorPairInfo, ref: HostTensor, cand: HostT
     metrics,
     verdict,
     evidence: verdict.passed ? [] : evidenceFor(metrics, info.precision, r),
+    degenerate,
   };
 }
+
+/**
+ * passed: every judged graph output within tolerance; failed: one is not (exit 1), or its
+ * reference has no finite value; degenerate: none failed but a reference output carries no
+ * signal (exit 2, docs/precision.md).
+ */
+export type CompareVerdict = "passed" | "failed" | "degenerate";
 
 export interface CompareSummary {
   format: typeof COMPARE_FORMAT;
   passed: boolean;
+  verdict: CompareVerdict;
+  /** Graph outputs whose reference is degenerate: excluded from the verdict (nonfinite ones fail it). */
+  degenerate_outputs: DegenerateReference[];
   /** First layer in execution order whose own verdict fails, or null. */
   first_failing_layer: string | null;
   first_failing_tensor: string | null;
@@ -150,6 +167,8 @@ export interface LayerComparisonJson {
   passed: boolean;
   reason: string;
   evidence: string[];
+  /** Graph outputs: why the reference is degenerate (nonfinite|zero|below-resolution|constant), else null. */
+  degenerate: string | null;
   metrics: Record<string, number | null>;
   min_tolerance: { abs: number | null; rel: number | null; rel_l2: number | null };
 }
@@ -170,6 +189,7 @@ export function layerToJson(l: LayerComparison): LayerComparisonJson {
     passed: l.verdict.passed,
     reason: l.verdict.reason,
     evidence: l.evidence,
+    degenerate: l.degenerate?.kind ?? null,
     metrics: {
       numel: m.numel,
       max_abs: num(m.maxAbs),
@@ -201,8 +221,17 @@ export class CompareAccumulator {
   outputsPassed = true;
   outputsSeen = 0;
   readonly rows: LayerComparisonJson[] = [];
+  readonly degenerate: DegenerateReference[] = [];
   constructor(readonly keepRows = true) {}
   add(l: LayerComparison): void {
+    if (l.degenerate) this.degenerate.push(l.degenerate);
+    // A degenerate output is left out of the verdict and of the first failing layer (its
+    // failure is noise); a real underflow upstream of a healthy output still fails.
+    const excluded = l.isGraphOutput && l.degenerate && l.degenerate.kind !== "nonfinite";
+    if (excluded) {
+      if (this.keepRows) this.rows.push(layerToJson(l));
+      return;
+    }
     if (!l.verdict.passed && !this.firstFailing) this.firstFailing = l;
     if (l.isGraphOutput) {
       this.outputsSeen++;
@@ -211,9 +240,12 @@ export class CompareAccumulator {
     if (this.keepRows) this.rows.push(layerToJson(l));
   }
   summary(reference: string, candidate: string, notes: string[] = []): CompareSummary {
+    const verdict: CompareVerdict = !this.outputsPassed ? "failed" : this.degenerate.length ? "degenerate" : "passed";
     return {
       format: COMPARE_FORMAT,
-      passed: this.outputsPassed,
+      passed: verdict === "passed",
+      verdict,
+      degenerate_outputs: this.degenerate,
       first_failing_layer: this.firstFailing?.layer ?? null,
       first_failing_tensor: this.firstFailing?.tensor ?? null,
       reference,

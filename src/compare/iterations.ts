@@ -42,15 +42,21 @@ export function mergeIterations(items: { iteration: number; acc: CompareAccumula
       if (!prev || worse(r, prev)) rows.set(r.tensor, { ...r, iteration });
     }
   }
-  const passed = failing === undefined;
+  // A degenerate reference output in any set (and no failing set) leaves the verdict open, as with one set.
+  const degenerate = new Map<string, CompareSummary["degenerate_outputs"][number]>();
+  for (const { acc } of items) for (const d of acc.degenerate) if (!degenerate.has(d.tensor)) degenerate.set(d.tensor, d);
+  const verdict: CompareSummary["verdict"] = failing ? "failed" : degenerate.size ? "degenerate" : "passed";
+  const passed = verdict === "passed";
   return {
     format: "trt-debug/compare@1",
     passed,
+    verdict,
+    degenerate_outputs: [...degenerate.values()],
     first_failing_layer: withLayer?.first_failing_layer ?? null,
     first_failing_tensor: withLayer?.first_failing_tensor ?? null,
     reference,
     candidate,
-    outputs_passed: passed,
+    outputs_passed: failing === undefined,
     layers: [...rows.values()].sort((x, y) => x.order - y.order),
     notes,
     first_failing_iteration: failing?.iteration ?? null,

@@ -15,6 +15,7 @@
 import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import type { DiffMetrics } from "../numeric/index.js";
+import { nonFiniteText } from "../report/format.js";
 
 export type ErrorStat = "elemwise" | "max" | "mean" | "median" | "quantile";
 export const ERROR_STATS: readonly ErrorStat[] = ["elemwise", "max", "mean", "median", "quantile"];
@@ -73,6 +74,26 @@ export interface CompareOptions {
   infinitiesCompareEqual: boolean;
   /** Override of DEFAULT_MAX_REL_L2 for every precision. */
   maxRelL2?: number;
+  /** Judge graph outputs whose reference is degenerate as any other (compare/degenerate.ts). */
+  allowDegenerate?: boolean;
+  /** `--metric cosine|sqnr --threshold X`: bisect's metric criterion (search/evaluate.ts) instead of the default verdict. */
+  metric?: MetricCheck;
+}
+
+/** A metric criterion: pass when cosine (or SQNR in dB) >= threshold and no NaN/Inf mismatch. */
+export interface MetricCheck {
+  metric: "cosine" | "sqnr";
+  threshold: number;
+}
+
+/** The one judgement of a metric criterion (compare --metric and bisect --metric). */
+export function judgeMetric(m: DiffMetrics, c: MetricCheck): { passed: boolean; value: number; reason: string } {
+  const bad = m.nonFiniteMismatch > 0;
+  const value = bad ? (c.metric === "cosine" ? NaN : -Infinity) : c.metric === "cosine" ? m.cosine : m.sqnrDb;
+  const passed = !bad && value >= c.threshold;
+  const shown = c.metric === "cosine" ? `cosine ${nonFiniteText(value) ?? value.toFixed(6)}` : `SQNR ${nonFiniteText(value) ?? value.toFixed(1)} dB`;
+  const reason = bad ? `${m.nonFiniteMismatch} NaN/Inf mismatches` : `${shown} ${passed ? ">=" : "<"} ${c.threshold}`;
+  return { passed, value, reason };
 }
 
 export const POLYGRAPHY_DEFAULT_TOL = 1e-5;
@@ -126,6 +147,10 @@ export function judge(
   const sv = statValues(m, o.polygraphy ? stat : "max");
   const newNonFinite = m.newNonFinite;
   const minTolerance = { abs: sv.abs, rel: sv.rel, relL2: m.relL2, stat: o.polygraphy ? stat : ("rel-l2" as const) };
+  if (o.metric) {
+    const j = judgeMetric(m, o.metric);
+    return { passed: j.passed, reason: j.reason, minTolerance };
+  }
   if (!o.polygraphy) {
     const thr = o.maxRelL2 ?? DEFAULT_MAX_REL_L2[precision];
     if (newNonFinite > 0) return { passed: false, reason: `${newNonFinite} new NaN/Inf`, minTolerance };
@@ -148,7 +173,7 @@ export function judge(
 }
 
 export function fmt(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
+  if (!Number.isFinite(x)) return nonFiniteText(x)!;
   if (x === 0) return "0";
   const a = Math.abs(x);
   return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : Number(x.toPrecision(3)).toString();

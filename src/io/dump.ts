@@ -17,6 +17,7 @@ import {
 import type { DType, HostTensor } from "../types.js";
 import { numel as numelOf } from "../types.js";
 import { UserError } from "../errors.js";
+import { assertReplaceable, tempPathFor } from "./output-path.js";
 import { COL, DUMP_FORMAT, INPUTS_FORMAT, RESERVED_META_KEYS, dumpSchema, schemaMismatch } from "./dump-schema.js";
 import {
   hostTensorToValues as tensorToValueColumns,
@@ -656,7 +657,7 @@ type WriterState = "open" | "closing" | "closed" | "aborted";
 /**
  * Streams rows to an Arrow IPC file. Each `write` appends one record batch and resolves once
  * its bytes are in the file; memory use is one batch, whatever the number of rows. The file is
- * written as `${path}.tmp-${pid}` and renamed to `path` by `close`, so `path` only ever holds
+ * written under a unique temporary name (`${path}.tmp-${pid}-${random}`, src/io/output-path.ts) and renamed to `path` by `close`, so `path` only ever holds
  * complete files. Writes issued without waiting for the previous ones are written together
  * (one writev for many small batches), still one record batch each and in call order.
  */
@@ -697,17 +698,18 @@ export class DumpWriter {
       throw new TypeError(`DumpMeta.kind must be "dump" or "inputs", not "${String(meta.kind)}"`);
     }
     const schema = dumpSchema(orderedMetadata(meta));
-    const temp = path.resolve(tempPathFor(p));
+    const target = path.resolve(p);
     for (const o of openWriters) {
-      if (path.resolve(o.tempPath) === temp) throw new Error(`${p}: a DumpWriter for this file is already open`);
+      if (path.resolve(o.path) === target) throw new Error(`${p}: a DumpWriter for this file is already open`);
     }
+    assertReplaceable(p);
     const w = new DumpWriter(p, { ...meta, extra: { ...meta.extra } }, schema);
     w.durable = opts.durable ?? process.env.TRT_DEBUG_FSYNC === "1";
     // Registered before the file exists, so that abortOpenDumpsSync during the open still
     // removes it (the check after the open below finishes the job).
     openWriters.add(w);
     try {
-      await fs.promises.mkdir(path.dirname(temp), { recursive: true });
+      await fs.promises.mkdir(path.dirname(target), { recursive: true });
       const fh = await fs.promises.open(w.tempPath, "w");
       if (w.state !== "open") {
         await fh.close().catch(() => undefined);
@@ -897,9 +899,6 @@ export class DumpWriter {
   }
 }
 
-function tempPathFor(p: string): string {
-  return `${p}.tmp-${process.pid}`;
-}
 
 async function syncDir(dir: string): Promise<void> {
   // Makes the rename durable; not supported everywhere (Windows), so best effort.

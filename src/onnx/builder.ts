@@ -57,6 +57,7 @@ import type {
 } from "onnx-buf";
 import type { DType, TensorData } from "../types.js";
 import { numel } from "../types.js";
+import { writeFileAtomicSync } from "../io/output-path.js";
 import { dtypeByteLength, dtypeToOnnx } from "./dtype.js";
 
 // ---------------------------------------------------------------------------------------
@@ -748,18 +749,7 @@ function* allInitializers(g: GraphProto): Generator<TensorProto> {
 }
 
 function writeAtomic(file: string, chunks: readonly Uint8Array[]): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, "w");
-  try {
-    for (const c of chunks) {
-      let off = 0;
-      while (off < c.byteLength) off += fs.writeSync(fd, c, off, c.byteLength - off);
-    }
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writeFileAtomicSync(file, chunks, { fsync: true });
 }
 
 /**

@@ -14,7 +14,8 @@
  * JSON sidecar (`"format": "trt-debug/calibration@1"`): the same content plus amax, readable
  * without decoding hex. See docs/calibration.md.
  */
-import { readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../io/output-path.js";
 import { UserError } from "../errors.js";
 
 /** TensorRT version written into new caches unless overridden (TensorRT 8.6.1). */
@@ -312,16 +313,5 @@ export async function writeCalibrationCache(
   format: "tensorrt" | "json" = "tensorrt",
 ): Promise<void> {
   const text = format === "json" ? calibrationJson(c) : formatCalibrationCache(c);
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, text, "utf8");
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "EACCES" || code === "EPERM" || code === "EISDIR" || code === "ENOTDIR") {
-      throw new UserError(`${path}: cannot write the calibration cache (${code}); check that the folder exists and is writable`);
-    }
-    throw e;
-  }
+  await writeFileAtomic(path, text);
 }

@@ -1,52 +1,130 @@
-/** Plain-text tables for the terminal. */
+/**
+ * Plain-text tables for the terminal and for files (docs/cli.md, "Tables"): aligned columns,
+ * at most `width` characters a line (120 unless the terminal is wider), long names shortened
+ * in the middle with an ellipsis, inf/-inf/nan for non-finite numbers.
+ */
 import type { LayerComparison } from "../compare/compare.js";
 import { fmt } from "../compare/tolerance.js";
+import { fixed } from "./format.js";
 
-export function table(header: string[], rows: string[][], align: ("l" | "r")[] = []): string {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => ((align[i] ?? "l") === "r" ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join("  ").trimEnd();
-  return [line(header), line(w.map((n) => "-".repeat(n))), ...rows.map(line)].join("\n");
+/** Default line width of tables: the terminal's when stdout is a TTY wider than 120, else 120. */
+export function tableWidth(): number {
+  const c = process.stdout.isTTY ? process.stdout.columns : undefined;
+  return c && c > 120 ? c : 120;
 }
 
-export const COMPARE_HEADER = ["#", "layer", "op", "tensor", "prec", "max abs", "mean abs", "med abs", "max rel", "mean rel", "cosine", "SQNR dB", "NaN/Inf ref|cand", "verdict"];
-export const COMPARE_ALIGN: ("l" | "r")[] = ["r", "l", "l", "l", "l", "r", "r", "r", "r", "r", "r", "r", "r", "l"];
+const SEP = "  ";
+/** Narrowest a shrinkable (left-aligned) column gets before a table is allowed to overflow. */
+const MIN_SHRUNK = 8;
+
+/**
+ * Column widths: each column's widest cell; when the line is wider than `width`, the widest
+ * left-aligned (name) columns shrink first, down to MIN_SHRUNK characters.
+ */
+export function fitWidths(header: string[], rows: string[][], align: ("l" | "r")[], width: number): number[] {
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const total = () => w.reduce((a, b) => a + b, 0) + SEP.length * (w.length - 1);
+  while (total() > width) {
+    let k = -1;
+    for (let i = 0; i < w.length; i++) if ((align[i] ?? "l") === "l" && w[i]! > MIN_SHRUNK && (k < 0 || w[i]! > w[k]!)) k = i;
+    if (k < 0) break;
+    w[k] = Math.max(MIN_SHRUNK, w[k]! - (total() - width));
+  }
+  return w;
+}
+
+/** One line of cells padded to `widths` (cells too long are shortened in the middle). */
+export function formatLine(cells: string[], widths: number[], align: ("l" | "r")[]): string {
+  return cells
+    .map((c, i) => {
+      const n = widths[i] ?? c.length;
+      const s = middleTrunc(c, n);
+      return (align[i] ?? "l") === "r" ? s.padStart(n) : s.padEnd(n);
+    })
+    .join(SEP)
+    .trimEnd();
+}
+
+export function table(header: string[], rows: string[][], align: ("l" | "r")[] = [], width = tableWidth()): string {
+  const w = fitWidths(header, rows, align, width);
+  return [formatLine(header, w, align), formatLine(w.map((n) => "-".repeat(n)), w, align), ...rows.map((r) => formatLine(r, w, align))].join("\n");
+}
+
+export const COMPARE_HEADER = ["#", "layer", "op", "prec", "max abs", "mean abs", "max rel", "rel L2", "cosine", "SQNR dB", "nan+inf r|c", "verdict"];
+export const COMPARE_ALIGN: ("l" | "r")[] = ["r", "l", "l", "l", "r", "r", "r", "r", "r", "r", "r", "l"];
+
+/** Verdict cell of a compare row. */
+function verdictCell(l: LayerComparison): string {
+  if (l.degenerate && l.degenerate.kind !== "nonfinite") return "degenerate (output)";
+  return (l.verdict.passed ? "ok" : "FAIL") + (l.isGraphOutput ? " (output)" : "");
+}
 
 export function compareRow(l: LayerComparison): string[] {
   const m = l.metrics;
   return [
     String(l.order),
-    trunc(l.layer, 40),
+    l.layer,
     l.opType,
-    trunc(l.tensor, 32),
     l.precision,
     fmt(m.maxAbs),
     fmt(m.meanAbs),
-    fmt(m.medianAbs),
     fmt(m.maxRel),
-    fmt(m.meanRel),
-    Number.isFinite(m.cosine) ? m.cosine.toFixed(6) : String(m.cosine),
-    Number.isFinite(m.sqnrDb) ? m.sqnrDb.toFixed(1) : m.sqnrDb > 0 ? "inf" : String(m.sqnrDb),
+    fmt(m.relL2),
+    fixed(m.cosine, 6),
+    fixed(m.sqnrDb, 1),
     `${m.refNan + m.refInf}|${m.candNan + m.candInf}`,
-    (l.verdict.passed ? "ok" : "FAIL") + (l.isGraphOutput ? " (output)" : ""),
+    verdictCell(l),
   ];
 }
 
-/** Streaming variant: fixed column widths, one line per layer as it arrives. */
-export class StreamingTable {
-  private readonly widths = [4, 28, 12, 24, 4, 9, 9, 9, 9, 9, 8, 7, 9, 4];
-  headerLines(): string[] {
-    return [this.line(COMPARE_HEADER), this.line(this.widths.map((n) => "-".repeat(n)))];
+/**
+ * Which compare rows a table shows (`--show`):
+ * - `context` (default): failing rows, plus the 3 rows before and after the first failing one;
+ * - `failing`: failing rows only; `all`: every row; `none`: no table;
+ * - a number N: the N worst rows (failing first, then by rel L2, highest first), in execution order.
+ */
+export type ShowSpec = { kind: "all" | "failing" | "context" | "none" } | { kind: "worst"; n: number };
+
+export const CONTEXT_ROWS = 3;
+
+export function selectRows(rows: readonly LayerComparison[], show: ShowSpec): LayerComparison[] {
+  switch (show.kind) {
+    case "all":
+      return [...rows];
+    case "none":
+      return [];
+    case "failing":
+      return rows.filter((r) => !r.verdict.passed);
+    case "context": {
+      const first = rows.findIndex((r) => !r.verdict.passed);
+      return rows.filter((r, i) => !r.verdict.passed || (first >= 0 && Math.abs(i - first) <= CONTEXT_ROWS));
+    }
+    case "worst": {
+      const key = (r: LayerComparison) => (Number.isNaN(r.metrics.relL2) ? Infinity : r.metrics.relL2);
+      const idx = rows.map((_, i) => i);
+      idx.sort((a, b) => Number(rows[a]!.verdict.passed) - Number(rows[b]!.verdict.passed) || key(rows[b]!) - key(rows[a]!) || a - b);
+      return idx
+        .slice(0, show.n)
+        .sort((a, b) => a - b)
+        .map((i) => rows[i]!);
+    }
   }
-  line(cells: string[]): string {
-    return cells
-      .map((c, i) => {
-        const w = this.widths[i] ?? c.length;
-        return (COMPARE_ALIGN[i] ?? "l") === "r" ? c.padStart(w) : c.padEnd(w);
-      })
-      .join("  ")
-      .trimEnd();
-  }
+}
+
+/** The compare table for the rows `show` selects ("" when none). */
+export function compareTable(rows: readonly LayerComparison[], show: ShowSpec, width = tableWidth()): string {
+  const sel = selectRows(rows, show);
+  if (!sel.length) return "";
+  return table(COMPARE_HEADER, sel.map(compareRow), COMPARE_ALIGN, width);
+}
+
+/** `s` shortened to `n` characters by an ellipsis in the middle. */
+export function middleTrunc(s: string, n: number): string {
+  if (s.length <= n) return s;
+  if (n <= 1) return s.slice(0, n);
+  const keep = n - 1;
+  const head = Math.ceil(keep / 2);
+  return s.slice(0, head) + "…" + s.slice(s.length - (keep - head));
 }
 
 export function trunc(s: string, n: number): string {

@@ -21,6 +21,7 @@ import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { DEFAULT_SEGMENT_LAYERS, Executor } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
 import { layerMemberNames } from "../onnx/model.js";
+import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
 import type { TransformPolicy } from "../precision/rewrite.js";
 import type { PlanEntry, PrecisionPlan } from "../precision/plan.js";
 import { int8ReportLines, loadInt8, resolveInt8Run, type Int8Report, type PreparedInt8 } from "../precision/int8-run.js";
@@ -206,6 +207,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
   const p = await prepareModelFile(a.model, { fusion: a.fusion });
+  checkJudgeableOutputs(p.model.path, p.model.graph);
   assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.precision, a), a), a.int8?.range);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const layers = p.model.graph.layers;

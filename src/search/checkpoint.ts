@@ -9,6 +9,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
+import { writeFileAtomicSync } from "../io/output-path.js";
 import type { HostTensor, Precision } from "../types.js";
 import type { LayerSensitivity, SensitivityKind } from "./sensitivity.js";
 
@@ -117,19 +118,9 @@ function jsonMetric(x: number | null): number | string | null {
   return x === null ? null : Number.isFinite(x) ? x : String(x);
 }
 
-let tmpSeq = 0;
-
-/** Write `text` to `file` atomically (temp name in the same directory, then rename). */
+/** Write `text` to `file` atomically (src/io/output-path.ts: unique temp name, then rename). */
 export function writeAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${++tmpSeq}`;
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new UserError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  writeFileAtomicSync(file, text, { mkdir: true });
 }
 
 export function checkpointText(fp: string, model: string, memo: Map<string, MemoEntry>, sensitivity?: SensitivityStore): string {

@@ -14,7 +14,7 @@ import type { Executor } from "../runtime/executor.js";
 import { fromOrt, type OrtTensor } from "../runtime/ort.js";
 import { makeFeeds } from "../runtime/run.js";
 import { compareTensor, floatValues } from "../compare/compare.js";
-import { DEFAULT_MAX_REL_L2, fmt, type CompareOptions } from "../compare/tolerance.js";
+import { DEFAULT_MAX_REL_L2, fmt, judgeMetric, type CompareOptions } from "../compare/tolerance.js";
 import { diffMetrics } from "../numeric/index.js";
 import { planToJson, type PrecisionPlan } from "../precision/plan.js";
 
@@ -87,11 +87,10 @@ export function judgeOutputs(
       const rv = floatValues(r), cvv = floatValues(cv);
       if (!rv || !cvv) continue;
       const m = diffMetrics(rv, cvv, { infinitiesCompareEqual: c.compare.infinitiesCompareEqual });
-      const bad = m.nonFiniteMismatch > 0;
-      const v = bad ? (c.metric === "cosine" ? NaN : -Infinity) : c.metric === "cosine" ? m.cosine : m.sqnrDb;
-      const ok = !bad && v >= c.threshold;
-      const label = c.metric === "cosine" ? "cosine" : "SQNR";
-      const d = bad ? `${name}: ${m.nonFiniteMismatch} NaN/Inf mismatches` : `${name}: ${label} ${c.metric === "cosine" ? v.toFixed(6) : fmtDb(v)} ${ok ? ">=" : "<"} ${c.threshold}`;
+      const j = judgeMetric(m, c);
+      const v = j.value;
+      const ok = j.passed;
+      const d = `${name}: ${j.reason}`;
       if (!ok) {
         if (passed) detail = d;
         passed = false;
@@ -103,10 +102,6 @@ export function judgeOutputs(
     }
   }
   return { passed, metric: worst, detail: passed ? worstDetail || "no floating graph outputs" : detail };
-}
-
-function fmtDb(x: number): string {
-  return Number.isFinite(x) ? `${x.toFixed(1)} dB` : x > 0 ? "inf dB" : "-inf dB";
 }
 
 /**

@@ -1,0 +1,42 @@
+/**
+ * Every output path a command line names is checked before any work starts (src/io/output-path.ts):
+ * a bad path is one line and exit 2, never a stack trace after minutes of work.
+ */
+import * as path from "node:path";
+import { UserError } from "../errors.js";
+import { checkOutputPath, isStdoutPath, type OutputKind } from "../io/output-path.js";
+
+type Raw = Record<string, unknown>;
+
+/** Output flags and what they name. `-o/--output` of calib build also writes FILE.json. */
+const OUTPUT_FLAGS: readonly { flag: string; kind: OutputKind; stdout?: boolean }[] = [
+  { flag: "json", kind: "file", stdout: true },
+  { flag: "save-outputs", kind: "dir" },
+  { flag: "save-inputs", kind: "file" },
+  { flag: "output", kind: "file" },
+  { flag: "trtexec-flags", kind: "file" },
+  { flag: "polygraphy-args", kind: "file" },
+  { flag: "checkpoint", kind: "file" },
+];
+
+/** Throws a one-line UserError for the first output path that cannot be written. */
+export function checkCommandOutputs(a: Raw): void {
+  const cmd = Array.isArray(a._) ? (a._ as unknown[]).map(String) : [];
+  const seen = new Map<string, string>();
+  for (const { flag, kind, stdout } of OUTPUT_FLAGS) {
+    const v = a[flag];
+    if (v === undefined || v === false || v === true) continue;
+    const p = String(v);
+    if (stdout && isStdoutPath(p)) continue;
+    // Every CLI writer creates missing folders, except the calibration cache writer.
+    const calibOut = flag === "output" && cmd[0] === "calib";
+    checkOutputPath(`--${flag}`, p, kind, { createParents: !calibOut });
+    if (calibOut) checkOutputPath(`--${flag}`, `${p}.json`, "file");
+    if (kind === "file") {
+      const abs = path.resolve(p);
+      const other = seen.get(abs);
+      if (other) throw new UserError(`--${flag} ${p}: the same file as --${other}; give each output its own path`);
+      seen.set(abs, flag);
+    }
+  }
+}
