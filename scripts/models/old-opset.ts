@@ -9,8 +9,9 @@
  *
  * `softmaxAxis1` makes the Softmax run over axis 1 of the 3-D result (coerced to 2-D before
  * opset 13): one node only before 13, it exercises the Flatten/Reshape adapter.
- * `dynamicScales` computes Upsample's scales with a node (no constant: no upgrade path for
- * nearest, whose pre-11 rounding depends on the scales).
+ * `dynamicScales` computes Upsample's scales from x's shape (Shape, Cast, Div: not a constant
+ * subgraph, so constant folding keeps them computed; no upgrade path for nearest, whose pre-11
+ * rounding depends on the scales).
  */
 import type { ModelProto } from "onnx-buf";
 import { GraphBuilder } from "../../src/onnx/builder.js";
@@ -36,7 +37,12 @@ export function oldOpsetNet(opset: 9 | 11 | 13, o: { softmaxAxis1?: boolean; dyn
     ? b.node("Clip", [h], { name: "clip", outputs: ["clip_out"], attrs: { min: b.f(0), max: b.f(0.7) } })
     : b.node("Clip", [h, b.initializer("clip.min", "float32", [], [0]), b.initializer("clip.max", "float32", [], [0.7])], { name: "clip", outputs: ["clip_out"] });
   let scales = b.initializer("up.scales", "float32", [4], [1, 1, 2, 2]);
-  if (o.dynamicScales) scales = b.node("Identity", [scales], { name: "scales_id", outputs: ["scales_dyn"] });
+  if (o.dynamicScales) {
+    // Computed from x's shape ([1,3,8,8] / [1,3,4,4]): not a constant subgraph, so constant folding leaves it computed.
+    const shape = b.node("Shape", [x], { name: "scales_shape", outputs: ["scales_shape"] });
+    const shapeF = b.node("Cast", [shape], { name: "scales_cast", outputs: ["scales_f"], attrs: { to: 1 } });
+    scales = b.node("Div", [shapeF, b.initializer("scales.div", "float32", [4], [1, 3, 4, 4])], { name: "scales_div", outputs: ["scales_dyn"] });
+  }
   if (opset < 10) h = b.node("Upsample", [h, scales], { name: "up", outputs: ["up_out"], attrs: { mode: "nearest" } });
   else {
     const roi = opset < 13 ? b.initializer("up.roi", "float32", [0], []) : "";
