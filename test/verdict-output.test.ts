@@ -158,17 +158,26 @@ describe("tables", () => {
     expect(t.join("\n")).toMatch(/\bnan\b/);
     expect(r.stdout.trim().split("\n").pop()).toMatch(/^FAILED/);
 
-    const u = await cli("compare", path.join(GOLDEN, "underflow.onnx"), "--fp16");
+    // One layer per ONNX node (--fusion none: 9 rows), so the neighbourhood leaves a row out.
+    const u = await cli("compare", path.join(GOLDEN, "underflow.onnx"), "--fp16", "--fusion", "none");
     const rows = tableLines(u.stdout).slice(2);
     const first = rows.findIndex((l) => /\bFAIL\b/.test(l));
     expect(rows[first]).toMatch(/^\s*4\s+scale_down2\b/);
     // order 0 is more than 3 rows before the first failing one: hidden
     expect(rows.map((l) => Number(l.trim().split(/\s+/)[0]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(u.stdout).toContain("(1 of 9 rows not shown; --show all lists every row)");
-    const worst = await cli("compare", path.join(GOLDEN, "underflow.onnx"), "--fp16", "--show", "2");
+    const worst = await cli("compare", path.join(GOLDEN, "underflow.onnx"), "--fp16", "--fusion", "none", "--show", "2");
     expect(tableLines(worst.stdout).slice(2).length).toBe(2);
-    const all = await cli("compare", path.join(GOLDEN, "underflow.onnx"), "--fp16", "--show", "all");
+    const all = await cli("compare", path.join(GOLDEN, "underflow.onnx"), "--fp16", "--fusion", "none", "--show", "all");
     expect(tableLines(all.stdout).slice(2).length).toBe(9);
+    // TensorRT's layer model (the default): pre/matmul+add+sigmoid and head/matmul+add are fused,
+    // 6 layers, scale_down2 is #2 and every row is within the neighbourhood.
+    const f = await cli("compare", path.join(GOLDEN, "underflow.onnx"), "--fp16");
+    expect(f.code).toBe(1);
+    const frows = tableLines(f.stdout).slice(2);
+    expect(frows[frows.findIndex((l) => /\bFAIL\b/.test(l))]).toMatch(/^\s*2\s+scale_down2\b/);
+    expect(frows.map((l) => Number(l.trim().split(/\s+/)[0]))).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(f.stdout).not.toContain("rows not shown");
   });
 
   it("long names shortened in the middle to fit 120 columns; wider terminals get wider name columns", async () => {
