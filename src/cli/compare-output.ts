@@ -51,7 +51,8 @@ export function compareLines(s: CompareSummary, allRows: readonly LayerCompariso
     if (hidden > 0 && show.kind !== "none") out.push(`(${hidden} of ${rows.length} rows not shown; --show all lists every row)`);
     out.push("");
   }
-  for (const r of rows.filter((x) => x.isGraphOutput)) {
+  // Graph outputs: one verdict line per output and input set (the table keeps only each tensor's worst set).
+  for (const r of allRows.filter((x) => x.isGraphOutput)) {
     if (r.degenerate && r.degenerate.kind !== "nonfinite") continue;
     const m = r.metrics;
     out.push(`${r.iteration === undefined ? "" : `iteration ${r.iteration}: `}output ${r.tensor}: ${r.verdict.passed ? "PASS" : "FAIL"} (${r.verdict.reason}); max abs ${fmt(m.maxAbs)}, max rel ${fmt(m.maxRel)}, cosine ${fixed(m.cosine, 6)}, SQNR ${fixed(m.sqnrDb, 1)} dB`);

@@ -115,6 +115,16 @@ export function selectRows(rows: readonly LayerComparison[], show: ShowSpec): La
 export function compareTable(rows: readonly LayerComparison[], show: ShowSpec, width = tableWidth()): string {
   const sel = selectRows(rows, show);
   if (!sel.length) return "";
+  // Several input sets: each row is its tensor's worst set; an "iter" column says which.
+  if (sel.some((r) => r.iteration !== undefined)) {
+    const header = [...COMPARE_HEADER.slice(0, -1), "iter", COMPARE_HEADER.at(-1)!];
+    const align: ("l" | "r")[] = [...COMPARE_ALIGN.slice(0, -1), "r", COMPARE_ALIGN.at(-1)!];
+    const cells = sel.map((r) => {
+      const c = compareRow(r);
+      return [...c.slice(0, -1), r.iteration === undefined ? "" : String(r.iteration), c.at(-1)!];
+    });
+    return table(header, cells, align, width);
+  }
   return table(COMPARE_HEADER, sel.map(compareRow), COMPARE_ALIGN, width);
 }
 
