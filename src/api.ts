@@ -48,6 +48,8 @@ export interface ModelArgs {
   optimization?: OptimizationLevel;
   /** int8 runs: calibration cache, fallback precision, clamp range (docs/int8.md). */
   int8?: Int8RunArgs;
+  /** Accept external data outside the model's folder (docs/security.md). Off by default. */
+  allowExternalDataOutside?: boolean;
 }
 
 export async function resolveInputs(p: PreparedModel, a: InputArgs = {}, hooks: Hooks = {}): Promise<HostTensor[]> {
@@ -151,7 +153,7 @@ export interface RunArgs extends ModelArgs {
 }
 
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
-  const p = await prepareModelFile(a.model);
+  const p = await prepareModelFile(a.model, a);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
   // One int8 policy for the model and cache serves every run (it treats fp32/fp16/bf16 layers
@@ -277,7 +279,7 @@ export interface CompareHooks extends Hooks {
 
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report }> {
-  const p = await prepareModelFile(a.model);
+  const p = await prepareModelFile(a.model, a);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);

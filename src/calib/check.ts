@@ -380,7 +380,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     hooks.warn?.(m);
   };
 
-  const p = await prepareModelFile(a.model);
+  const p = await prepareModelFile(a.model, a);
   const cache = await readCalibrationCache(a.calibrationCache);
   const info = cacheInfo(a.calibrationCache, cache);
   const cacheAlgo = calibAlgoFromCacheName(cache.algorithm) ?? null;

@@ -30,6 +30,8 @@ export interface CalibDataArgs {
   calibBatches?: number;
   /** The usual input options (seed, value ranges, shapes; --load-inputs = one real batch). */
   inputs?: InputArgs;
+  /** Accept external data outside the model's folder (docs/security.md). Off by default. */
+  allowExternalDataOutside?: boolean;
 }
 
 export interface CalibSource {

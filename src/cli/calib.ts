@@ -34,6 +34,7 @@ function dataArgs(a: Raw): CalibDataArgs & { segmentLayers?: number; optimizatio
     calibData: a["calib-data"] as string | undefined,
     calibBatches: a["calib-batches"] === undefined ? undefined : parseCalibBatches(a["calib-batches"]),
     inputs: inputArgs(a),
+    allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
     segmentLayers: seg,
     optimization: a["ort-optimization"] as OptimizationLevel | undefined,
   };

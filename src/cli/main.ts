@@ -93,6 +93,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     .usage("$0 <command> [options]\n\nPrecision debugging for ONNX models deployed with reduced precision (TensorRT FP16/BF16/INT8).")
     .version(false)
     .option("version", { type: "boolean", describe: "Print the version, the numeric backend and onnxruntime's version" })
+    .option("allow-external-data-outside", { type: "boolean", describe: "Let a model's external data files lie outside its folder (absolute paths, '..', symlinks out); off by default, see docs/security.md" })
     .strict()
     .recommendCommands()
     .help()
@@ -215,7 +216,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     "List the layers (names as trt-debug and TensorRT use them), op types and tensors",
     (b) => outputOptions(b.positional("model", { type: "string" })),
     async (a) => {
-      const p = await prepareModelFile(a.model as string);
+      const p = await prepareModelFile(a.model as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
       const ty = (t: string) => p.types.get(t)?.dtype ?? "?";
       const layers = p.model.graph.layers.map((l) => ({ index: l.index, name: l.name, op_type: l.opType, inputs: l.inputs, outputs: l.outputs.map((o) => ({ name: o, dtype: ty(o) })) }));
       if (!a.quiet) {

@@ -108,6 +108,7 @@ export function modelArgs(model: string, a: Raw): ModelArgs {
     segmentLayers: a["segment-layers"] as number | undefined,
     optimization: a["ort-optimization"] as OptimizationLevel | undefined,
     int8: int8Args(a),
+    allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
   };
 }
 

@@ -16,6 +16,7 @@ import {
 } from "apache-arrow/ipc/metadata/message";
 import type { DType, HostTensor } from "../types.js";
 import { numel as numelOf } from "../types.js";
+import { checkStat } from "./safe-read.js";
 import { UserError } from "../errors.js";
 import { COL, DUMP_FORMAT, INPUTS_FORMAT, RESERVED_META_KEYS, dumpSchema, schemaMismatch } from "./dump-schema.js";
 import {
@@ -1079,11 +1080,13 @@ function batchRows(batch: RecordBatch): DumpRow[] {
 export async function openDump(p: string, expect?: DumpKind): Promise<DumpReader> {
   let fh: fs.promises.FileHandle;
   try {
-    fh = await fs.promises.open(p, "r");
+    fh = await fs.promises.open(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     throw openError(p, e) ?? e;
   }
   try {
+    const st = await fh.stat();
+    if (!st.isDirectory()) checkStat(p, "dump", st);
     return await openOnHandle(p, fh, expect);
   } catch (e) {
     await fh.close().catch(() => undefined);

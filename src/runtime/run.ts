@@ -3,7 +3,7 @@
  */
 import { UserError } from "../errors.js";
 import type { HostTensor, Precision } from "../types.js";
-import { loadModel, type Layer, type LoadedModel } from "../onnx/model.js";
+import { loadModel, type Layer, type LoadedModel, type LoadOptions } from "../onnx/model.js";
 import { inferTypes, type TypeMap } from "../onnx/infer.js";
 import type { Executor } from "./executor.js";
 import { fromOrt, toOrt, type OrtTensor } from "./ort.js";
@@ -17,8 +17,8 @@ export interface PreparedModel {
 }
 
 /** Load, validate and type a model. */
-export async function prepareModelFile(path: string): Promise<PreparedModel> {
-  const model = loadModel(path);
+export async function prepareModelFile(path: string, opts: LoadOptions = {}): Promise<PreparedModel> {
+  const model = loadModel(path, { allowExternalDataOutside: opts.allowExternalDataOutside });
   const types = await inferTypes(model);
   const inputs: InputSpec[] = model.graph.inputs.map((vi) => {
     const ty = types.get(vi.name);

@@ -164,7 +164,7 @@ export async function bisectModel(a: BisectArgs, hooks: BisectHooks = {}): Promi
   if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
-  const p = await prepareModelFile(a.model);
+  const p = await prepareModelFile(a.model, a);
   const inputs = await resolveInputs(p, a.inputs, hooks);
   const layers = p.model.graph.layers;
   const n = layers.length;

@@ -9,6 +9,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
+import { readFileChecked, readTextChecked } from "../io/safe-read.js";
 import type { HostTensor, Precision } from "../types.js";
 
 export const CHECKPOINT_FORMAT = "trt-debug/bisect-checkpoint@1";
@@ -38,7 +39,7 @@ export function candidateKey(precisions: readonly Precision[]): string {
 /** Hash of the model file's bytes. */
 export function fileHash(file: string): string {
   const h = crypto.createHash("sha256");
-  h.update(fs.readFileSync(file));
+  h.update(readFileChecked(file, "onnx"));
   return h.digest("hex");
 }
 
@@ -69,9 +70,10 @@ export function defaultCheckpointPath(model: string, planOut?: string): string {
 export function readCheckpoint(file: string, expectFingerprint: string): Map<string, MemoEntry> {
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(`--resume: no checkpoint at ${file}; run without --resume first (or give --checkpoint FILE)`);
+    text = readTextChecked(file, "checkpoint");
+  } catch (e) {
+    if ((e as Error).message.includes("no such file")) throw new UserError(`--resume: no checkpoint at ${file}; run without --resume first (or give --checkpoint FILE)`);
+    throw e;
   }
   let j: CheckpointFile;
   try {
