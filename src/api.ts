@@ -7,7 +7,7 @@ import { UserError } from "./errors.js";
 import { isFloatDType, type HostTensor, type Precision } from "./types.js";
 import { generateInputs, loadInputs, resolveInputShapes } from "./data/inputs.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "./data/options.js";
-import { DumpWriter, openDump, valuesToHostTensor, type DumpRow } from "./io/dump.js";
+import { DumpWriter, openDump, rowTensor, type DumpRow } from "./io/dump.js";
 import { BoundedWrites, rowBytes, toDumpRow } from "./io/rows.js";
 import { parseLayerPrecisions, readPlan, type PrecisionPlan } from "./precision/plan.js";
 import { Executor, type ExecutorOptions } from "./runtime/executor.js";
@@ -357,7 +357,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
     let rDone = false, cDone = false, k = 0;
     const handle = (r: DumpRow, c: DumpRow) => {
       matched++;
-      const rt = valuesToHostTensor(r), ct = valuesToHostTensor(c);
+      const rt = rowTensor(r, refFile), ct = rowTensor(c, candFile);
       if (rt.dtype !== ct.dtype && !(isFloatDType(rt.dtype) && isFloatDType(ct.dtype))) {
         throw new UserError(`${candFile}: tensor '${c.tensor}' is ${ct.dtype} but ${rt.dtype} in ${refFile}; dumps of different models?`);
       }

@@ -122,7 +122,7 @@ function arrowSource(file: string, specs: InputSpec[]): CalibSource {
     batches: null,
     random: false,
     async *iterate() {
-      const { openDump, valuesToHostTensor } = await import("../io/dump.js");
+      const { openDump, rowTensor } = await import("../io/dump.js");
       const reader = await openDump(file, "inputs");
       const byName = new Map(specs.map((s, i) => [s.name, i]));
       // Rows arrive in file order; batch k is complete once every input's k-th row was read.
@@ -139,7 +139,7 @@ function arrowSource(file: string, specs: InputSpec[]): CalibSource {
           }
           const k = seen.get(row.tensor) ?? 0;
           seen.set(row.tensor, k + 1);
-          const t = valuesToHostTensor(row);
+          const t = rowTensor(row, file);
           const spec = specs[idx]!;
           if (t.dtype !== spec.dtype) throw new UserError(`--calib-data ${file}: batch ${k} of input '${spec.name}' is ${t.dtype}, the model expects ${spec.dtype}`);
           if (!shapeMatches(spec.dims, t.dims)) {

@@ -94,6 +94,15 @@ export function valuesToHostTensor(row: DumpRow): HostTensor {
   return valueColumnsToTensor(row);
 }
 
+/** valuesToHostTensor for a row read from `file`: a row that cannot become a tensor is a UserError. */
+export function rowTensor(row: DumpRow, file: string): HostTensor {
+  try {
+    return valueColumnsToTensor(row);
+  } catch (e) {
+    throw new UserError(`${file}: ${firstLine(e)}; write the dump again with \`trt-debug run --save-outputs\``);
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Writer
 // ---------------------------------------------------------------------------------------
@@ -977,7 +986,12 @@ function metaFromSchema(p: string, schema: Schema): DumpMeta {
       `${p}: format "${format.slice(0, 100)}" is not "${DUMP_FORMAT}" or "${INPUTS_FORMAT}"; ${HOW_TO_WRITE}`,
     );
   }
-  const mismatch = schemaMismatch(schema);
+  let mismatch: string | null;
+  try {
+    mismatch = schemaMismatch(schema);
+  } catch (e) {
+    mismatch = `corrupt schema (${firstLine(e)})`;
+  }
   if (mismatch) throw new UserError(`${p}: ${mismatch} (not a valid ${format} file); ${HOW_TO_WRITE}`);
   const extra: Record<string, string> = {};
   for (const [k, v] of md) if (!RESERVED_META_KEYS.includes(k)) extra[k] = v;
@@ -1177,6 +1191,13 @@ async function openOnHandle(p: string, fh: fs.promises.FileHandle, expect?: Dump
         out = batchRows(batch);
       } catch (e) {
         throw notComplete(p, `record batch ${i} unreadable: ${firstLine(e)}`);
+      }
+      // Rows from the file are checked as the writer checks them (dims, counts, value lengths),
+      // so a corrupt file is a one-line user error here, never a RangeError later.
+      try {
+        for (const row of out) validateRow(row);
+      } catch (e) {
+        throw new UserError(`${p}: corrupt trt-debug Arrow dump (record batch ${i}, ${firstLine(e)}); ${HOW_TO_WRITE}`);
       }
       yield* out;
     }
