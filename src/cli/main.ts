@@ -17,6 +17,7 @@ import type { CompareSummary, LayerComparison } from "../compare/compare.js";
 import { numericBackend } from "../numeric/index.js";
 import { prepareModelFile } from "../runtime/run.js";
 import { Progress } from "./progress.js";
+import { installSignalExit, registerTemp, unregisterTemp } from "../runtime/cleanup.js";
 import { registerExtraCommands } from "./extra.js";
 
 export const VERSION = "0.1.0";
@@ -37,11 +38,14 @@ const defaultIo: Io = {
 export function writeFileAtomic(file: string, text: string): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
+  registerTemp(tmp);
   try {
     fs.writeFileSync(tmp, text);
     fs.renameSync(tmp, file);
+    unregisterTemp(tmp);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
+    unregisterTemp(tmp);
     throw new UserError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
 }
@@ -288,13 +292,8 @@ export async function runCli(argv: string[], io: Io = defaultIo): Promise<number
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const onSignal = (sig: NodeJS.Signals) => {
-    abortOpenDumpsSync();
-    process.stderr.write(`\ntrt-debug: interrupted (${sig}); partial outputs removed\n`);
-    process.exit(sig === "SIGINT" ? 130 : 143);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // SIGINT/SIGTERM end the process at once in every phase, removing temp files (cleanup.ts).
+  installSignalExit(() => abortOpenDumpsSync());
   try {
     const code = await runCli(argv);
     process.exitCode = code;

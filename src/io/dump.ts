@@ -17,6 +17,7 @@ import {
 import type { DType, HostTensor } from "../types.js";
 import { numel as numelOf } from "../types.js";
 import { checkStat } from "./safe-read.js";
+import { registerTemp, unregisterTemp } from "../runtime/cleanup.js";
 import { UserError } from "../errors.js";
 import { COL, DUMP_FORMAT, INPUTS_FORMAT, RESERVED_META_KEYS, dumpSchema, schemaMismatch } from "./dump-schema.js";
 import {
@@ -716,6 +717,7 @@ export class DumpWriter {
     // Registered before the file exists, so that abortOpenDumpsSync during the open still
     // removes it (the check after the open below finishes the job).
     openWriters.add(w);
+    registerTemp(w.tempPath);
     try {
       await fs.promises.mkdir(path.dirname(temp), { recursive: true });
       const fh = await fs.promises.open(w.tempPath, "w");
@@ -800,6 +802,7 @@ export class DumpWriter {
       await fs.promises.rename(this.tempPath, this.path);
       this.state = "closed";
       openWriters.delete(this);
+      unregisterTemp(this.tempPath);
       if (this.durable) await syncDir(path.dirname(path.resolve(this.path)));
     });
     // A close that fails leaves nothing behind: neither the final name nor the temporary file.
@@ -815,6 +818,7 @@ export class DumpWriter {
     if (this.state === "closed" || this.state === "aborted") return;
     this.state = "aborted";
     openWriters.delete(this);
+    unregisterTemp(this.tempPath);
     const fh = this.fh;
     this.fh = null;
     // Let an in-flight write finish before closing its handle (it fails harmlessly otherwise).
@@ -828,6 +832,7 @@ export class DumpWriter {
     if (this.state === "closed" || this.state === "aborted") return;
     this.state = "aborted";
     openWriters.delete(this);
+    unregisterTemp(this.tempPath);
     const fh = this.fh;
     this.fh = null;
     try {

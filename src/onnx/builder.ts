@@ -58,6 +58,7 @@ import type {
 import type { DType, TensorData } from "../types.js";
 import { numel } from "../types.js";
 import { dtypeByteLength, dtypeToOnnx } from "./dtype.js";
+import { registerTemp, unregisterTemp } from "../runtime/cleanup.js";
 
 // ---------------------------------------------------------------------------------------
 // Types
@@ -749,17 +750,22 @@ function* allInitializers(g: GraphProto): Generator<TensorProto> {
 
 function writeAtomic(file: string, chunks: readonly Uint8Array[]): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, "w");
+  registerTemp(tmp);
   try {
-    for (const c of chunks) {
-      let off = 0;
-      while (off < c.byteLength) off += fs.writeSync(fd, c, off, c.byteLength - off);
+    const fd = fs.openSync(tmp, "w");
+    try {
+      for (const c of chunks) {
+        let off = 0;
+        while (off < c.byteLength) off += fs.writeSync(fd, c, off, c.byteLength - off);
+      }
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
     }
-    fs.fsyncSync(fd);
+    fs.renameSync(tmp, file);
   } finally {
-    fs.closeSync(fd);
+    unregisterTemp(tmp);
   }
-  fs.renameSync(tmp, file);
 }
 
 /**

@@ -16,6 +16,7 @@
  */
 import { rename, unlink, writeFile } from "node:fs/promises";
 import { UserError } from "../errors.js";
+import { registerTemp, unregisterTemp } from "../runtime/cleanup.js";
 import { readTextChecked } from "../io/safe-read.js";
 
 /** TensorRT version written into new caches unless overridden (TensorRT 8.6.1). */
@@ -311,11 +312,14 @@ export async function writeCalibrationCache(
 ): Promise<void> {
   const text = format === "json" ? calibrationJson(c) : formatCalibrationCache(c);
   const tmp = `${path}.${process.pid}.tmp`;
+  registerTemp(tmp);
   try {
     await writeFile(tmp, text, "utf8");
     await rename(tmp, path);
+    unregisterTemp(tmp);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
+    unregisterTemp(tmp);
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "EACCES" || code === "EPERM" || code === "EISDIR" || code === "ENOTDIR") {
       throw new UserError(`${path}: cannot write the calibration cache (${code}); check that the folder exists and is writable`);

@@ -9,6 +9,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
+import { registerTemp, unregisterTemp } from "../runtime/cleanup.js";
 import { readFileChecked, readTextChecked } from "../io/safe-read.js";
 import type { HostTensor, Precision } from "../types.js";
 
@@ -106,11 +107,14 @@ function jsonMetric(x: number | null): number | string | null {
 export function writeAtomic(file: string, text: string): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
+  registerTemp(tmp);
   try {
     fs.writeFileSync(tmp, text);
     fs.renameSync(tmp, file);
+    unregisterTemp(tmp);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
+    unregisterTemp(tmp);
     throw new UserError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
 }
