@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Data, Message, MetadataVersion, RecordBatch, RecordBatchReader } from "apache-arrow";
+import { Data, MetadataVersion, RecordBatch, RecordBatchReader } from "apache-arrow";
 import type { Schema, Vector } from "apache-arrow";
 import { FileBlock, Footer } from "apache-arrow/ipc/metadata/file";
 import {
@@ -969,6 +969,53 @@ async function readExactly(fh: fs.promises.FileHandle, pos: number, n: number): 
   return off === n ? buf : buf.subarray(0, off);
 }
 
+/** More than any trt-debug dump schema has (it has ~30 field nodes and ~70 buffers). */
+const MAX_FIELD_NODES = 256;
+const MAX_BUFFERS = 1024;
+
+/**
+ * The row count and vector lengths of an Arrow IPC RecordBatch message (flatbuffers), read by
+ * hand with every offset checked: Message { version, header_type, header, ... }, RecordBatch
+ * { length: int64, nodes: [FieldNode], buffers: [Buffer], ... } (16-byte structs).
+ */
+export function recordBatchHeaderCounts(b: Uint8Array): { length: number; nodes: number; buffers: number } {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const need = (o: number, n: number) => {
+    if (!(o >= 0 && o + n <= b.length)) throw new Error("offset outside the message");
+    return o;
+  };
+  const u32 = (o: number) => dv.getUint32(need(o, 4), true);
+  const u16 = (o: number) => dv.getUint16(need(o, 2), true);
+  const table = (pos: number) => {
+    const vt = pos - dv.getInt32(need(pos, 4), true);
+    const vtLen = u16(vt);
+    return (field: number): number => {
+      const fo = 4 + 2 * field;
+      if (fo + 2 > vtLen) return 0;
+      const off = u16(vt + fo);
+      return off ? pos + off : 0;
+    };
+  };
+  const msg = table(u32(0));
+  const ht = msg(1);
+  if (!ht || b[need(ht, 1)] !== 3) throw new Error("not a record batch message"); // MessageHeader.RecordBatch
+  const hf = msg(2);
+  if (!hf) throw new Error("record batch message without a header");
+  const rb = table(hf + u32(hf));
+  const lf = rb(0);
+  const length = lf ? Number(dv.getBigInt64(need(lf, 8), true)) : 0;
+  if (!Number.isSafeInteger(length) || length < 0) throw new Error(`row count ${length}`);
+  const vec = (f: number): number => {
+    const p = rb(f);
+    if (!p) return 0;
+    const vp = p + u32(p);
+    const n = u32(vp);
+    need(vp + 4, n * 16);
+    return n;
+  };
+  return { length, nodes: vec(1), buffers: vec(2) };
+}
+
 function firstLine(e: unknown): string {
   const s = e instanceof Error ? e.message : String(e);
   return s.split("\n")[0].slice(0, 200);
@@ -1011,30 +1058,40 @@ function batchRows(batch: RecordBatch): DumpRow[] {
       // One chunk per column is what a record batch read from IPC has.
       throw new Error(`column ${name}: unexpected layout`);
     }
-    return v.data[0] as Data;
+    const d = v.data[0] as Data;
+    if (d.length < batch.numRows) throw new Error(`column ${name}: ${d.length} entries for ${batch.numRows} rows`);
+    return d;
+  };
+  // Offsets come from the file: check them before they size anything (a corrupt offset must
+  // not make a loop of 2^31 steps or a huge allocation).
+  const span = (d: Data, i: number, limit: number): [number, number] => {
+    const o = d.valueOffsets as Int32Array | undefined;
+    const j = d.offset + i;
+    if (!o || j + 1 >= o.length) throw new Error(`row ${i}: offsets missing`);
+    const a = o[j]!, b = o[j + 1]!;
+    if (!(a >= 0 && a <= b && b <= limit)) throw new Error(`row ${i}: offsets ${a}..${b} outside 0..${limit}`);
+    return [a, b];
   };
   const str = (d: Data, i: number): string => {
-    const o = d.valueOffsets as Int32Array;
-    const j = d.offset + i;
-    return decoder.decode((d.values as Uint8Array).subarray(o[j], o[j + 1]));
+    const vals = d.values as Uint8Array;
+    const [a, b] = span(d, i, vals.length);
+    return decoder.decode(vals.subarray(a, b));
   };
   const num = (d: Data, i: number): number => Number((d.values as ArrayLike<number | bigint>)[d.offset + i]);
   const optNum = (d: Data, i: number): number | null => (d.getValid(i) ? num(d, i) : null);
   function list<A extends Float32Array | Float64Array | BigInt64Array>(d: Data, i: number): A | null {
     if (!d.getValid(i)) return null;
-    const o = d.valueOffsets as Int32Array;
-    const j = d.offset + i;
     const child = d.children[0] as Data;
     const vals = child.values as A;
-    return vals.subarray(child.offset + o[j], child.offset + o[j + 1]) as A;
+    const [a, b] = span(d, i, vals.length - child.offset);
+    return vals.subarray(child.offset + a, child.offset + b) as A;
   }
   function strList(d: Data, i: number): string[] | null {
     if (!d.getValid(i)) return null;
-    const o = d.valueOffsets as Int32Array;
-    const j = d.offset + i;
     const child = d.children[0] as Data;
+    const [a, b] = span(d, i, child.length);
     const out: string[] = [];
-    for (let k = o[j]; k < o[j + 1]; k++) out.push(str(child, k));
+    for (let k = a; k < b; k++) out.push(str(child, k));
     return out;
   }
   const c = {
@@ -1169,9 +1226,11 @@ async function openOnHandle(p: string, fh: fs.promises.FileHandle, expect?: Dump
     try {
       const dv = new DataView(metaBytes.buffer, metaBytes.byteOffset);
       const skip = dv.getInt32(0, true) === -1 ? 8 : 4;
-      const msg = Message.decode(metaBytes.subarray(skip));
-      if (!msg.isRecordBatch()) throw new Error("not a record batch message");
-      numRows += msg.header().length;
+      // Read the header's counts with bounds checks before apache-arrow decodes it: a corrupt
+      // vector length would make its decoder loop for minutes.
+      const h = recordBatchHeaderCounts(metaBytes.subarray(skip));
+      if (h.nodes > MAX_FIELD_NODES || h.buffers > MAX_BUFFERS) throw new Error(`${h.nodes} field nodes, ${h.buffers} buffers`);
+      numRows += h.length;
     } catch (e) {
       throw notComplete(p, `record batch ${i} header unreadable: ${firstLine(e)}`);
     }

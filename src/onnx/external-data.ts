@@ -47,18 +47,20 @@ export function resolveExternalLocation(
     }
     return file;
   }
+  let real: string | undefined;
+  try {
+    real = fs.realpathSync(file);
+  } catch {
+    real = undefined;
+  }
+  // Approved when the model was loaded with allowOutside (tensor reads happen later).
+  if (real !== undefined && approvedOutside.has(real)) return file;
   const fix = "keep the data file inside the model's folder and use a relative location (or pass --allow-external-data-outside if you trust this model)";
   const bad = escapeReason(loc);
   if (bad) {
     throw new UserError(`${where.label}: initializer '${where.tensor}' has external data location '${loc.slice(0, 200)}' that ${bad}; ${fix}`);
   }
-  let real: string;
-  try {
-    real = fs.realpathSync(file);
-  } catch {
-    return file;
-  }
-  if (approvedOutside.has(real)) return file;
+  if (real === undefined) return file;
   let realBase: string;
   try {
     realBase = fs.realpathSync(baseDir);
