@@ -82,7 +82,7 @@ export function readCheckpoint(file: string, expectFingerprint: string): Map<str
   } catch (e) {
     throw new UserError(`${file}: not valid JSON (${(e as Error).message}); delete it and run without --resume`);
   }
-  if (!j || j.format !== CHECKPOINT_FORMAT || typeof j.evaluations !== "object") {
+  if (!j || typeof j !== "object" || j.format !== CHECKPOINT_FORMAT || !j.evaluations || typeof j.evaluations !== "object" || Array.isArray(j.evaluations)) {
     throw new UserError(`${file}: not a bisect checkpoint (expected "format": "${CHECKPOINT_FORMAT}")`);
   }
   if (j.fingerprint !== expectFingerprint) {
@@ -93,6 +93,9 @@ export function readCheckpoint(file: string, expectFingerprint: string): Map<str
   const m = new Map<string, MemoEntry>();
   for (const [k, raw] of Object.entries(j.evaluations)) {
     const v = raw as Record<string, unknown>;
+    if (!v || typeof v !== "object" || typeof v.passed !== "boolean") {
+      throw new UserError(`${file}: evaluation '${k.slice(0, 40)}' is malformed; delete the checkpoint and run without --resume`);
+    }
     m.set(k, { passed: Boolean(v.passed), metric: v.metric === null || v.metric === undefined ? null : Number(v.metric), detail: String(v.detail ?? ""), pinned_count: Number(v.pinned_count ?? 0) });
   }
   return m;
