@@ -87,7 +87,7 @@ function mutateBytes(r: Rng, src: Uint8Array): { bytes: Uint8Array; how: string 
 // ---------------------------------------------------------------------------------------------
 // Structured ONNX mutations (decode with onnx-buf, edit, re-encode)
 
-const HUGE_DIMS = [-1n, -7n, 0n, 1n << 31n, 1n << 40n, (1n << 62n) + 1n, -(1n << 63n), 1000000n];
+const HUGE_DIMS = [-1n, -7n, 0n, 1n << 31n, 1n << 40n, (1n << 62n) + 1n, -(1n << 63n), 4096n];
 
 function mutateModel(r: Rng, m: ModelProto, dataDir: string): string {
   const g = m.graph!;
