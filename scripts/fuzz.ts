@@ -22,24 +22,15 @@ import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation, type ModelProto } from "onnx-buf";
+import { mulberry32 } from "../test/rng.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
 
 // ---------------------------------------------------------------------------------------------
-// Deterministic PRNG (mulberry32)
+// Deterministic PRNG (mulberry32, shared with the tests)
 
 type Rng = () => number;
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const int = (r: Rng, n: number) => Math.floor(r() * n);
 const pick = <T>(r: Rng, xs: readonly T[]): T => xs[int(r, xs.length)]!;
 
@@ -136,7 +127,7 @@ function mutateModel(r: Rng, m: ModelProto, dataDir: string): string {
       a.i = pick(r, [-1n, 0n, 1n << 40n, -(1n << 62n), 3n]);
       a.f = pick(r, [NaN, Infinity, -1e38, 0]);
       if (a.ints.length) a.ints[int(r, a.ints.length)] = pick(r, [-1n, 0n, 1n << 40n, 99n]);
-      a.type = pick(r, [a.type, 0, 1, 2, 7, 99]);
+      a.type = pick(r, [a.type, 0, 1, 2, 7, 99]) as typeof a.type;
       return `node '${node.name}' attribute '${a.name}' edited`;
     }
     case 6: {
@@ -223,6 +214,13 @@ interface Seeds {
   plan: { model: string; file: string };
 }
 
+/** Half the time a structured edit, else a byte-level mutation of the text. */
+function mutateText(r: Rng, text: string, label: string, structured: () => { out: string; how: string }): { out: Uint8Array | string; how: string } {
+  if (r() < 0.5) return structured();
+  const mb = mutateBytes(r, new TextEncoder().encode(text));
+  return { out: mb.bytes, how: `${label}: ${mb.how}` };
+}
+
 function writeCase(dir: string, id: number, ext: string, bytes: Uint8Array | string): string {
   const f = path.join(dir, `case-${id}.${ext}`);
   fs.writeFileSync(f, bytes);
@@ -267,8 +265,7 @@ function makeCase(r: Rng, id: number, seeds: Seeds, dir: string, kinds: readonly
   }
   if (kind === "cache") {
     const text = fs.readFileSync(seeds.cache.file, "utf8");
-    let out: Uint8Array | string, how: string;
-    if (r() < 0.5) {
+    const { out, how } = mutateText(r, text, "cache", () => {
       const lines = text.split("\n");
       const k = int(r, lines.length);
       const edits = [
@@ -278,19 +275,13 @@ function makeCase(r: Rng, id: number, seeds: Seeds, dir: string, kinds: readonly
         () => "",
       ];
       lines[k] = pick(r, edits)(lines[k] ?? "");
-      out = lines.join("\n");
-      how = `cache line ${k} edited`;
-    } else {
-      const mb = mutateBytes(r, new TextEncoder().encode(text));
-      out = mb.bytes;
-      how = `cache: ${mb.how}`;
-    }
+      return { out: lines.join("\n"), how: `cache line ${k} edited` };
+    });
     const file = writeCase(dir, id, "cache", out);
     return { id, kind, how, argv: ["run", seeds.cache.model, "--int8", "--calibration-cache", file, "--quiet"], file };
   }
   const text = fs.readFileSync(seeds.plan.file, "utf8");
-  let out: Uint8Array | string, how: string;
-  if (r() < 0.5) {
+  const { out, how } = mutateText(r, text, "plan", () => {
     const j = JSON.parse(text) as Record<string, unknown>;
     const edits: [string, () => void][] = [
       ["default = 'fp8'", () => (j.default = "fp8")],
@@ -305,13 +296,8 @@ function makeCase(r: Rng, id: number, seeds: Seeds, dir: string, kinds: readonly
     ];
     const [name, f] = pick(r, edits);
     f();
-    out = JSON.stringify(j);
-    how = `plan: ${name}`;
-  } else {
-    const mb = mutateBytes(r, new TextEncoder().encode(text));
-    out = mb.bytes;
-    how = `plan: ${mb.how}`;
-  }
+    return { out: JSON.stringify(j), how: `plan: ${name}` };
+  });
   const file = writeCase(dir, id, "json", out);
   return { id, kind, how, argv: ["run", seeds.plan.model, "--fp16", "--precision-plan", file, "--quiet"], file };
 }
