@@ -188,18 +188,23 @@ describe("corrupt dumps, caches, plans and checkpoints are one-line user errors"
 });
 
 describe("signals", () => {
-  it("SIGTERM during a long onnxruntime run ends the process at once and leaves no temp file", async () => {
-    const dir = tmpDir("trtdbg-sig-");
+  let dir: string;
+  let model: string;
+  beforeAll(() => {
+    dir = tmpDir("trtdbg-sig-");
     const b = new GraphBuilder("slow");
     const x = b.input("x", "float32", [768, 768]);
     let t = x;
-    // One segment of 40 768x768 matmuls: a single onnxruntime call of several seconds.
-    for (let i = 0; i < 40; i++) t = b.node("Tanh", [b.node("MatMul", [t, x], { name: `mm${i}` })], { name: `act${i}` });
+    // One segment of 100 768x768 matmuls: a single onnxruntime call of several seconds.
+    for (let i = 0; i < 100; i++) t = b.node("Tanh", [b.node("MatMul", [t, x], { name: `mm${i}` })], { name: `act${i}` });
     b.output(t, "float32");
-    const model = path.join(dir, "slow.onnx");
+    model = path.join(dir, "slow.onnx");
     saveModel(b.model(), model);
+  });
+
+  it("SIGTERM during a long onnxruntime run ends the process at once and leaves no temp file", async () => {
     const out = path.join(dir, "out");
-    const p = execa("node", [BIN, "run", model, "--fp32", "--mark-all", "--save-outputs", out, "--segment-layers", "100", "--quiet"], { reject: false, timeout: 120_000 });
+    const p = execa("node", [BIN, "run", model, "--fp32", "--mark-all", "--save-outputs", out, "--segment-layers", "1000", "--quiet"], { reject: false, timeout: 120_000 });
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && !(fs.existsSync(out) && fs.readdirSync(out).some((f) => f.includes(".tmp")))) await new Promise((r) => setTimeout(r, 20));
     expect(fs.readdirSync(out).some((f) => f.includes(".tmp"))).toBe(true);
@@ -212,5 +217,23 @@ describe("signals", () => {
     expect(res.exitCode).toBe(143);
     expect(String(res.stderr)).toContain("interrupted (SIGTERM)");
     expect(fs.readdirSync(out)).toEqual([]);
+  });
+
+  it("without the native addon, SIGTERM during a run that writes nothing ends the process (default action)", async () => {
+    const inputs = path.join(dir, "inputs.arrow");
+    const p = execa("node", [BIN, "run", model, "--fp32", "--segment-layers", "1000", "--save-inputs", inputs, "--quiet"], {
+      reject: false,
+      timeout: 120_000,
+      env: { TRT_DEBUG_NO_NATIVE: "1", TRT_DEBUG_QUIET_NUMERIC: "1" },
+    });
+    // The inputs file is written (and renamed into place) before the run starts.
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !fs.existsSync(inputs)) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.existsSync(inputs)).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    p.kill("SIGTERM");
+    const res = await p;
+    expect(res.timedOut).toBe(false);
+    expect(res.signal === "SIGTERM" || res.exitCode === 143, `exit ${res.exitCode}, signal ${res.signal}, stderr ${String(res.stderr)}`).toBe(true);
   });
 });
