@@ -17,6 +17,7 @@ import {
 import type { DType, HostTensor } from "../types.js";
 import { numel as numelOf } from "../types.js";
 import { checkStat } from "./safe-read.js";
+import { checkFooter, recordBatchRows } from "./arrow-check.js";
 import { registerTemp, unregisterTemp } from "../runtime/cleanup.js";
 import { UserError } from "../errors.js";
 import { COL, DUMP_FORMAT, INPUTS_FORMAT, RESERVED_META_KEYS, dumpSchema, schemaMismatch } from "./dump-schema.js";
@@ -969,53 +970,6 @@ async function readExactly(fh: fs.promises.FileHandle, pos: number, n: number): 
   return off === n ? buf : buf.subarray(0, off);
 }
 
-/** More than any trt-debug dump schema has (it has ~30 field nodes and ~70 buffers). */
-const MAX_FIELD_NODES = 256;
-const MAX_BUFFERS = 1024;
-
-/**
- * The row count and vector lengths of an Arrow IPC RecordBatch message (flatbuffers), read by
- * hand with every offset checked: Message { version, header_type, header, ... }, RecordBatch
- * { length: int64, nodes: [FieldNode], buffers: [Buffer], ... } (16-byte structs).
- */
-export function recordBatchHeaderCounts(b: Uint8Array): { length: number; nodes: number; buffers: number } {
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const need = (o: number, n: number) => {
-    if (!(o >= 0 && o + n <= b.length)) throw new Error("offset outside the message");
-    return o;
-  };
-  const u32 = (o: number) => dv.getUint32(need(o, 4), true);
-  const u16 = (o: number) => dv.getUint16(need(o, 2), true);
-  const table = (pos: number) => {
-    const vt = pos - dv.getInt32(need(pos, 4), true);
-    const vtLen = u16(vt);
-    return (field: number): number => {
-      const fo = 4 + 2 * field;
-      if (fo + 2 > vtLen) return 0;
-      const off = u16(vt + fo);
-      return off ? pos + off : 0;
-    };
-  };
-  const msg = table(u32(0));
-  const ht = msg(1);
-  if (!ht || b[need(ht, 1)] !== 3) throw new Error("not a record batch message"); // MessageHeader.RecordBatch
-  const hf = msg(2);
-  if (!hf) throw new Error("record batch message without a header");
-  const rb = table(hf + u32(hf));
-  const lf = rb(0);
-  const length = lf ? Number(dv.getBigInt64(need(lf, 8), true)) : 0;
-  if (!Number.isSafeInteger(length) || length < 0) throw new Error(`row count ${length}`);
-  const vec = (f: number): number => {
-    const p = rb(f);
-    if (!p) return 0;
-    const vp = p + u32(p);
-    const n = u32(vp);
-    need(vp + 4, n * 16);
-    return n;
-  };
-  return { length, nodes: vec(1), buffers: vec(2) };
-}
-
 function firstLine(e: unknown): string {
   const s = e instanceof Error ? e.message : String(e);
   return s.split("\n")[0].slice(0, 200);
@@ -1192,6 +1146,13 @@ async function openOnHandle(p: string, fh: fs.promises.FileHandle, expect?: Dump
   if (decoder.decode(tail.subarray(4, 10)) !== MAGIC) throw notComplete(p, "truncated: no footer");
   const footerLen = new DataView(tail.buffer, tail.byteOffset).getInt32(0, true);
   if (footerLen <= 0 || footerLen > size - 8 - 10) throw notComplete(p, "corrupt footer length");
+  // Check the footer's flatbuffer (schema fields, children, metadata, block vectors) before
+  // apache-arrow decodes it: a corrupt vector length would make its decoder loop for minutes.
+  try {
+    checkFooter(await readExactly(fh, size - 10 - footerLen, footerLen));
+  } catch (e) {
+    throw notComplete(p, `corrupt footer: ${firstLine(e)}`);
+  }
 
   let reader: RecordBatchReader;
   try {
@@ -1228,9 +1189,7 @@ async function openOnHandle(p: string, fh: fs.promises.FileHandle, expect?: Dump
       const skip = dv.getInt32(0, true) === -1 ? 8 : 4;
       // Read the header's counts with bounds checks before apache-arrow decodes it: a corrupt
       // vector length would make its decoder loop for minutes.
-      const h = recordBatchHeaderCounts(metaBytes.subarray(skip));
-      if (h.nodes > MAX_FIELD_NODES || h.buffers > MAX_BUFFERS) throw new Error(`${h.nodes} field nodes, ${h.buffers} buffers`);
-      numRows += h.length;
+      numRows += recordBatchRows(metaBytes.subarray(skip));
     } catch (e) {
       throw notComplete(p, `record batch ${i} header unreadable: ${firstLine(e)}`);
     }
