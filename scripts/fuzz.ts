@@ -329,6 +329,7 @@ async function workerMain(): Promise<void> {
     }
     process.send!({ id: msg.id, code, signal: null, stderr: err.join("\n").slice(0, 4000), hang: false, ms: Date.now() - t0 } satisfies Result);
   });
+  process.on("disconnect", () => process.exit(0)); // the driver is gone
   process.send!({ ready: true });
 }
 
