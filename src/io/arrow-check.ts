@@ -32,6 +32,7 @@ class Fb {
   u32(o: number): number {
     return this.dv.getUint32(this.need(o, 4), true);
   }
+  /** An int64 as a number (unsafe values come back unsafe, for the caller to refuse). */
   i64(o: number): number {
     return Number(this.dv.getBigInt64(this.need(o, 8), true));
   }
@@ -105,8 +106,16 @@ export function checkFooter(bytes: Uint8Array): void {
   for (let k = 0; k < fields.n; k++) checkField(fb, fb.element(fields, k), 0);
   checkKeyValues(fb, fb.field(schema, 2), "schema metadata");
   fb.vector(fb.field(schema, 3), 8, LIMITS.metadata, "schema features");
-  fb.vector(fb.field(footer, 2), 24, LIMITS.blocks, "dictionary blocks");
-  fb.vector(fb.field(footer, 3), 24, LIMITS.blocks, "record batch blocks");
+  for (const [f, what] of [[2, "dictionary block"], [3, "record batch block"]] as const) {
+    const v = fb.vector(fb.field(footer, f), 24, LIMITS.blocks, `${what}s`);
+    for (let k = 0; k < v.n; k++) {
+      const at = v.start + 24 * k;
+      const offset = fb.i64(at), bodyLength = fb.i64(at + 16);
+      if (!(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(bodyLength) && bodyLength >= 0)) {
+        throw new Error(`${what} ${k}: offset ${offset}, body length ${bodyLength}`);
+      }
+    }
+  }
   checkKeyValues(fb, fb.field(footer, 4), "footer metadata");
 }
 
