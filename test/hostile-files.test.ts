@@ -84,7 +84,7 @@ describe("non-regular and oversized files are refused before reading", () => {
   let dir: string;
   beforeAll(() => {
     dir = tmpDir("trtdbg-hostile-");
-    execFileSync("mkfifo", [path.join(dir, "fifo.onnx"), path.join(dir, "fifo.cache")]);
+    execFileSync("mkfifo", [path.join(dir, "fifo.onnx"), path.join(dir, "fifo.cache"), path.join(dir, "fifo.in")]);
   });
 
   it("a FIFO as the model is refused at once (no hang)", async () => {
@@ -93,6 +93,10 @@ describe("non-regular and oversized files are refused before reading", () => {
 
   it("a FIFO as the calibration cache is refused at once (no hang)", async () => {
     expectUserError(await proc(["run", SMALL, "--int8", "--calibration-cache", path.join(dir, "fifo.cache")], 30_000), "fifo.cache", "FIFO", "calibration cache");
+  });
+
+  it("a FIFO as --load-inputs is refused at once (no hang)", async () => {
+    expectUserError(await proc(["run", SMALL, "--load-inputs", path.join(dir, "fifo.in")], 30_000), "fifo.in", "FIFO");
   });
 
   it("/dev/zero and /dev/urandom are refused without reading", async () => {

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import * as os from "node:os";
 import { UserError } from "../errors.js";
 import { hostElementSize, readTensorPb } from "../onnx/tensor.js";
+import { openChecked } from "../io/safe-read.js";
 import type { DType, HostTensor } from "../types.js";
 import { numel } from "../types.js";
 import { valRangeFor, type ValRange, type ValRanges } from "./options.js";
@@ -399,7 +400,8 @@ function isArrowFile(file: string): boolean {
   if (ext === ".pb") return false;
   // Sniff: Arrow IPC file magic "ARROW1", or an IPC stream's continuation marker 0xFFFFFFFF.
   const head = Buffer.alloc(6);
-  const fd = fs.openSync(file, "r");
+  // Non-blocking open and a regular-file check: a FIFO or device is refused, never read.
+  const { fd } = openChecked(file, "dump");
   try {
     const n = fs.readSync(fd, head, 0, 6, 0);
     if (n === 6 && head.toString("latin1") === "ARROW1") return true;
