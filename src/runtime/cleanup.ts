@@ -75,6 +75,8 @@ export function registeredTemps(): string[] {
  */
 export function installSignalExit(onSignal: () => void = () => undefined): "native" | "js" {
   if (mode !== "none") return mode;
+  // A temp file left by an error path is removed when the process exits normally, too.
+  process.on("exit", removeTempsSync);
   const a = addon();
   if (a && a.installSignalCleanup()) {
     nativeSignals = a;
@@ -91,7 +93,6 @@ export function installSignalExit(onSignal: () => void = () => undefined): "nati
   };
   process.on("SIGINT", jsHandler);
   process.on("SIGTERM", jsHandler);
-  process.on("exit", removeTempsSync);
   mode = "js";
   return mode;
 }
