@@ -138,7 +138,8 @@ function mutateModel(r: Rng, m: ModelProto, dataDir: string): string {
     }
     case 7: {
       if (!init) return "no-op";
-      const loc = pick(r, ["/etc/passwd", "../../../../etc/passwd", "file:///etc/passwd", "", "missing.bin", "data.bin", "/dev/zero", "sub/../../x"]);
+      // data.bin (4096 bytes) and link.bin (a symlink to /etc/hostname) exist next to the cases.
+      const loc = pick(r, ["/etc/passwd", "../../../../etc/passwd", "file:///etc/passwd", "", "missing.bin", "data.bin", "/dev/zero", "sub/../../x", "link.bin", "data.bin"]);
       init.dataLocation = TensorProto_DataLocation.EXTERNAL;
       init.rawData = new Uint8Array(0);
       init.floatData = [];
@@ -462,6 +463,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const casesDir = path.join(out, "cases");
   fs.mkdirSync(casesDir, { recursive: true });
   const seeds = await makeSeeds(out, () => undefined);
+  fs.writeFileSync(path.join(casesDir, "data.bin"), new Uint8Array(4096).map((_, i) => (i * 37) & 0xff));
+  fs.rmSync(path.join(casesDir, "link.bin"), { force: true });
+  fs.symlinkSync("/etc/hostname", path.join(casesDir, "link.bin"));
   const kinds = o.kinds ?? ["onnx", "onnx", "dump", "cache", "plan"];
   const r = mulberry32(o.seed);
   const jobs = Math.max(1, o.jobs ?? 2);
