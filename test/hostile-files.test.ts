@@ -77,6 +77,10 @@ describe("external data stays inside the model's folder", () => {
     expect(ref.code).toBe(0);
     const out = (f: string) => (JSON.parse(fs.readFileSync(f, "utf8")) as { runs: { outputs: unknown[] }[] }).runs[0]!.outputs;
     expect(out(path.join(dir, "abs.json"))).toEqual(out(path.join(dir, "base.json")));
+    // The fp16 rewrite reads the weights again: still allowed for this model.
+    expect((await cli("compare", f, "--fp16", "--allow-external-data-outside", "--quiet")).code).toBeLessThan(2);
+    // The approval belongs to that load only: the same model without the flag is refused again.
+    expectUserError(await cli("run", f, "--fp16", "--quiet"), "is an absolute path");
   });
 });
 

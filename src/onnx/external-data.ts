@@ -10,8 +10,22 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
 
-/** Files approved by a model load with allowOutside, so later tensor reads accept them too. */
-const approvedOutside = new Set<string>();
+/**
+ * Initializers of models loaded with allowOutside: their later reads (tensor decoding during
+ * rewrites) accept the location too. Scoped to those TensorProto objects, so another model
+ * loaded without the option in the same process is still confined.
+ */
+const approvedOutside = new WeakSet<object>();
+
+/** Mark an initializer of a model loaded with allowOutside. */
+export function approveOutside(t: object): void {
+  approvedOutside.add(t);
+}
+
+/** Whether `t` belongs to a model loaded with allowOutside. */
+export function isApprovedOutside(t: object): boolean {
+  return approvedOutside.has(t);
+}
 
 function escapeReason(loc: string): string | null {
   if (loc === "") return "is empty";
@@ -25,7 +39,7 @@ function escapeReason(loc: string): string | null {
 
 function within(dir: string, file: string): boolean {
   const rel = path.relative(dir, file);
-  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel);
+  return rel !== "" && rel !== ".." && !rel.startsWith(".." + path.sep) && !path.isAbsolute(rel);
 }
 
 /**
@@ -39,28 +53,18 @@ export function resolveExternalLocation(
   allowOutside = false,
 ): string {
   const file = path.resolve(baseDir, loc);
-  if (allowOutside) {
-    try {
-      approvedOutside.add(fs.realpathSync(file));
-    } catch {
-      // missing file: reported by the caller
-    }
-    return file;
-  }
-  let real: string | undefined;
-  try {
-    real = fs.realpathSync(file);
-  } catch {
-    real = undefined;
-  }
-  // Approved when the model was loaded with allowOutside (tensor reads happen later).
-  if (real !== undefined && approvedOutside.has(real)) return file;
+  if (allowOutside) return file;
   const fix = "keep the data file inside the model's folder and use a relative location (or pass --allow-external-data-outside if you trust this model)";
   const bad = escapeReason(loc);
   if (bad) {
     throw new UserError(`${where.label}: initializer '${where.tensor}' has external data location '${loc.slice(0, 200)}' that ${bad}; ${fix}`);
   }
-  if (real === undefined) return file;
+  let real: string;
+  try {
+    real = fs.realpathSync(file);
+  } catch {
+    return file; // missing: reported by the caller
+  }
   let realBase: string;
   try {
     realBase = fs.realpathSync(baseDir);

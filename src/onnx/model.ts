@@ -18,7 +18,7 @@ import {
 } from "onnx-buf";
 import { UserError } from "../errors.js";
 import { readFileChecked } from "../io/safe-read.js";
-import { resolveExternalLocation } from "./external-data.js";
+import { approveOutside, resolveExternalLocation } from "./external-data.js";
 
 /** IR versions and default-domain opsets this build (onnxruntime-node 1.30) accepts. */
 export const SUPPORTED_IR = { min: 3, max: 12 } as const;
@@ -128,6 +128,7 @@ function checkExternalData(graph: GraphProto, baseDir: string, label: string, al
     const loc = kv.get("location");
     if (!loc) throw new UserError(`${label}: initializer '${t.name}' has external data without a location; re-export the model`);
     const file = resolveExternalLocation(loc, baseDir, { label, tensor: t.name }, allowOutside);
+    if (allowOutside) approveOutside(t);
     let size: number;
     try {
       const st = fs.statSync(file);

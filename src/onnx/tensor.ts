@@ -26,7 +26,7 @@ import {
 } from "onnx-buf";
 import { UserError } from "../errors.js";
 import { readFileChecked } from "../io/safe-read.js";
-import { resolveExternalLocation } from "./external-data.js";
+import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
 import type { DType, HostTensor, TensorData } from "../types.js";
 import { dtypeToOnnx, onnxToDType } from "./dtype.js";
 
@@ -332,7 +332,7 @@ function readExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): 
   const loc = kv.get("location");
   if (!loc) throw new UserError(`${label(t, opts)} has external data without a 'location' entry; the file is invalid`);
   const baseDir = opts.baseDir ?? (opts.fileName ? path.dirname(path.resolve(opts.fileName)) : process.cwd());
-  const file = resolveExternalLocation(loc, baseDir, { label: where, tensor: t.name });
+  const file = resolveExternalLocation(loc, baseDir, { label: where, tensor: t.name }, isApprovedOutside(t));
   const parseNum = (key: string): number | undefined => {
     const v = kv.get(key);
     if (v === undefined) return undefined;
