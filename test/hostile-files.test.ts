@@ -201,10 +201,10 @@ describe("signals", () => {
   beforeAll(() => {
     dir = tmpDir("trtdbg-sig-");
     const b = new GraphBuilder("slow");
-    const x = b.input("x", "float32", [768, 768]);
+    const x = b.input("x", "float32", [1536, 1536]);
     let t = x;
-    // One segment of 100 768x768 matmuls: a single onnxruntime call of several seconds.
-    for (let i = 0; i < 100; i++) t = b.node("Tanh", [b.node("MatMul", [t, x], { name: `mm${i}` })], { name: `act${i}` });
+    // One segment of 120 1536x1536 matmuls (870 GFLOP): one onnxruntime call of 2 s or more.
+    for (let i = 0; i < 120; i++) t = b.node("Tanh", [b.node("MatMul", [t, x], { name: `mm${i}` })], { name: `act${i}` });
     b.output(t, "float32");
     model = path.join(dir, "slow.onnx");
     saveModel(b.model(), model);
@@ -212,7 +212,7 @@ describe("signals", () => {
 
   it("SIGTERM during a long onnxruntime run ends the process at once and leaves no temp file", async () => {
     const out = path.join(dir, "out");
-    const p = execa("node", [BIN, "run", model, "--fp32", "--mark-all", "--save-outputs", out, "--segment-layers", "1000", "--quiet"], { reject: false, timeout: 120_000 });
+    const p = execa("node", [BIN, "run", model, "--fp32", "--save-outputs", out, "--segment-layers", "1000", "--quiet"], { reject: false, timeout: 120_000 });
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && !(fs.existsSync(out) && fs.readdirSync(out).some((f) => f.includes(".tmp")))) await new Promise((r) => setTimeout(r, 20));
     expect(fs.readdirSync(out).some((f) => f.includes(".tmp"))).toBe(true);
