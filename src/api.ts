@@ -10,7 +10,7 @@ import { generateInputs, loadInputs, resolveInputShapes } from "./data/inputs.js
 import { mayHaveSeveralSets, openInputSets, openLoaderScript, type InputSets } from "./data/sources.js";
 import { mergeIterations } from "./compare/iterations.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "./data/options.js";
-import { DumpWriter, openDump, valuesToHostTensor, type DumpRow } from "./io/dump.js";
+import { DumpWriter, openDump, rowTensor, type DumpRow } from "./io/dump.js";
 import { BoundedWrites, rowBytes, toDumpRow } from "./io/rows.js";
 import { checkOutputPath } from "./io/output-path.js";
 import { checkJudgeableOutputs } from "./compare/graph-outputs.js";
@@ -65,6 +65,8 @@ export interface ModelArgs {
   int8?: Int8RunArgs;
   /** Layer fusion: "trt" (default, TensorRT's fused groups) or "none" (one layer per node); docs/precision.md. */
   fusion?: FusionMode;
+  /** Accept external data outside the model's folder (docs/security.md). Off by default. */
+  allowExternalDataOutside?: boolean;
 }
 
 /** The input sets of `a` when they can be several (real-data sources beyond .pb); null otherwise. */
@@ -283,7 +285,7 @@ export interface RunArgs extends ModelArgs {
 
 export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult> {
   checkModelOutputs(a);
-  const p = await prepareModelFile(a.model, { fusion: a.fusion });
+  const p = await prepareModelFile(a.model, a);
   checkJudgeableOutputs(p.model.path, p.model.graph);
   for (const def of a.precisions) assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, def, a), a), a.int8?.range);
   const iterations = await inputIterations(p, a.inputs, hooks);
@@ -453,7 +455,7 @@ function dumpFile(dir: string, label: string, iteration?: number): string {
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
   checkModelOutputs(a);
-  const p = await prepareModelFile(a.model, { fusion: a.fusion });
+  const p = await prepareModelFile(a.model, a);
   checkJudgeableOutputs(p.model.path, p.model.graph);
   assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.candidate, a), a), a.int8?.range);
   const iterations = await inputIterations(p, a.inputs, hooks);
@@ -571,7 +573,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
     let rDone = false, cDone = false, k = 0, ri0 = 0, ci0 = 0;
     const handle = (r: DumpRow, c: DumpRow) => {
       matched++;
-      const rt = valuesToHostTensor(r), ct = valuesToHostTensor(c);
+      const rt = rowTensor(r, refFile), ct = rowTensor(c, candFile);
       if (rt.dtype !== ct.dtype && !(isFloatDType(rt.dtype) && isFloatDType(ct.dtype))) {
         throw new UserError(`${candFile}: tensor '${c.tensor}' is ${ct.dtype} but ${rt.dtype} in ${refFile}; dumps of different models?`);
       }

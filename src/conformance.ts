@@ -15,7 +15,8 @@ import { readTensorPb } from "./onnx/tensor.js";
 import { diffMetrics, elemwiseCheck } from "./numeric/index.js";
 import { floatValues } from "./compare/compare.js";
 
-export const ONNX_TESTDATA_DIRS = ["/usr/share/libonnx-testdata/data"];
+/** Where the ONNX backend test data is looked for (TRT_DEBUG_ONNX_TESTDATA overrides it). */
+export const ONNX_TESTDATA_DIRS = process.env.TRT_DEBUG_ONNX_TESTDATA ? [process.env.TRT_DEBUG_ONNX_TESTDATA] : ["/usr/share/libonnx-testdata/data"];
 
 export type CaseStatus = "pass" | "mismatch" | "known-divergence" | "unsupported" | "fp16-error";
 

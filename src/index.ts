@@ -4,7 +4,8 @@
 export * from "./api.js";
 export { UserError } from "./errors.js";
 export type { DType, HostTensor, Precision } from "./types.js";
-export { loadModel, type Layer, type LoadedModel, type GraphView } from "./onnx/model.js";
+export { loadModel, type Layer, type LoadedModel, type GraphView, type LoadOptions } from "./onnx/model.js";
+export { FILE_LIMITS } from "./io/safe-read.js";
 export { inferTypes, type TypeMap } from "./onnx/infer.js";
 export { applyLayerModel, FUSION_PATTERNS, FUSED_ACTIVATIONS, parseFusionMode, type FusionMode, type LayerModelSummary, type BatchNormFold } from "./onnx/layer-model.js";
 export { Executor, planSegments, type Segment } from "./runtime/executor.js";

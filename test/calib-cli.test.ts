@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { saveModel } from "../src/onnx/builder.js";
 import { readCalibrationCache, amaxToScale } from "../src/precision/cache.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
+import { ONNX_TESTDATA } from "./testdata.js";
 import { clippedOutlierModel, OUTLIER_TENSOR, smallInt8Model } from "./int8-fixtures.js";
 
 let dir: string;
@@ -210,7 +211,7 @@ describe("run/validate/compare --int8", () => {
     expectUserError(await cli("compare", small, "--int8", "--calibration-cache", smallCache, "--int8-range", "126"), "--int8-range");
   });
 
-  const qdq = "/usr/share/libonnx-testdata/data/node/test_quantizelinear";
+  const qdq = path.join(ONNX_TESTDATA, "node", "test_quantizelinear");
   it.skipIf(!fs.existsSync(qdq) && process.env.CI !== "true")("an explicit Q/DQ model runs with --int8 and no cache", async () => {
     const r = await cli("run", path.join(qdq, "model.onnx"), "--int8", "--load-inputs", path.join(qdq, "test_data_set_0"));
     expect(r.code).toBe(0);

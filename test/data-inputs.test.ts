@@ -20,7 +20,7 @@ import { hostToTensorProto } from "../src/onnx/tensor.js";
 import type { DumpRow } from "../src/io/dump.js";
 import type { DType, HostTensor, TensorData } from "../src/types.js";
 
-const TESTDATA = "/usr/share/libonnx-testdata/data";
+import { ONNX_TESTDATA as TESTDATA, SKIP_TESTDATA } from "./testdata.js";
 
 function opts(o: Partial<{ seed: number; valRange: string[]; shapes: string[] }> = {}): InputOptions {
   return { seed: o.seed ?? 1, valRanges: parseValRanges(o.valRange), inputShapes: parseInputShapes(o.shapes) };
@@ -442,7 +442,7 @@ describe("loadInputs", () => {
     return p;
   };
 
-  it("a libonnx-testdata model directory (falls back to test_data_set_0)", async () => {
+  it.skipIf(SKIP_TESTDATA)("a libonnx-testdata model directory (falls back to test_data_set_0)", async () => {
     const out = await loadInputs(`${TESTDATA}/node/test_add`, addSpecs);
     expect(out.map((t) => t.name)).toEqual(["x", "y"]);
     expect(out.map((t) => t.dims)).toEqual([[3, 4, 5], [3, 4, 5]]);
@@ -451,7 +451,7 @@ describe("loadInputs", () => {
     expect(bytes(again[0]!.data).equals(bytes(out[0]!.data))).toBe(true);
   });
 
-  it(".pb files: matched by name, in any order; positional when names do not match", async () => {
+  it.skipIf(SKIP_TESTDATA)(".pb files: matched by name, in any order; positional when names do not match", async () => {
     const dir = `${TESTDATA}/node/test_add/test_data_set_0`;
     const byName = await loadInputs([`${dir}/input_1.pb`, `${dir}/input_0.pb`], addSpecs);
     const ref = await loadInputs(dir, addSpecs);
@@ -509,7 +509,7 @@ describe("loadInputs", () => {
     expect((await userErrorAsync(loadInputs(dump, addSpecs))).message).toMatch(/dump\.arrow.*not an inputs file/);
   });
 
-  it("errors: missing path, empty directory, missing inputs, wrong dtype, wrong shape, extra files, duplicates", async () => {
+  it.skipIf(SKIP_TESTDATA)("errors: missing path, empty directory, missing inputs, wrong dtype, wrong shape, extra files, duplicates", async () => {
     const dir = `${TESTDATA}/node/test_add/test_data_set_0`;
     expect((await userErrorAsync(loadInputs(path.join(tmp, "nope"), addSpecs))).message).toBe(
       `--load-inputs ${path.join(tmp, "nope")}: no such file or directory; check the path`,

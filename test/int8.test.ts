@@ -32,9 +32,10 @@ import { calibCheck } from "../src/calib/check.js";
 import type { HostTensor, Precision } from "../src/types.js";
 import type { OptimizationLevel } from "../src/runtime/ort.js";
 import { tmpDir } from "./helpers.js";
+import { ONNX_TESTDATA } from "./testdata.js";
 import { clippedOutlierModel, OUTLIER_TENSOR, smallInt8Model } from "./int8-fixtures.js";
 
-const ONNX_NODE_TESTS = "/usr/share/libonnx-testdata/data/node";
+const ONNX_NODE_TESTS = path.join(ONNX_TESTDATA, "node");
 const dirs: string[] = [];
 const tmp = () => {
   const d = tmpDir("trtdbg-int8-");

@@ -12,6 +12,7 @@
 
 #include "kernels.h"
 #include "pool.h"
+#include "signals.h"
 
 namespace td {
 bool cpu_has_avx2_f16c();
@@ -542,6 +543,27 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), td::pool_threads());
 }
 
+// installSignalCleanup(): SIGINT/SIGTERM unlink the registered temp files and _exit at once,
+// even while the event loop is blocked (src/runtime/cleanup.ts). Returns false if unsupported.
+Napi::Value InstallSignalCleanup(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), td::install_signal_cleanup());
+}
+
+// registerTemp(path): slot number, or -1 (table full, path too long).
+Napi::Value RegisterTemp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "trt-debug native: registerTemp(path: string)");
+  const std::string p = info[0].As<Napi::String>().Utf8Value();
+  if (p.find('\0') != std::string::npos) return Napi::Number::New(env, -1);
+  return Napi::Number::New(env, td::register_temp(p.data(), p.size()));
+}
+
+Napi::Value UnregisterTemp(const Napi::CallbackInfo& info) {
+  const double v = Num(info, 0, "slot");
+  td::unregister_temp(static_cast<int>(v));
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   exports.Set("info", Napi::Function::New(env, Info));
@@ -563,6 +585,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("diff", Napi::Function::New(env, Diff));
   exports.Set("elemwise", Napi::Function::New(env, Elemwise));
   exports.Set("absHistogram", Napi::Function::New(env, AbsHistogram));
+  exports.Set("installSignalCleanup", Napi::Function::New(env, InstallSignalCleanup));
+  exports.Set("registerTemp", Napi::Function::New(env, RegisterTemp));
+  exports.Set("unregisterTemp", Napi::Function::New(env, UnregisterTemp));
   return exports;
 }
 

@@ -75,7 +75,7 @@ export async function calibBuild(a: CalibBuildArgs, hooks: Hooks = {}): Promise<
   if (a.percentile !== undefined && a.algo !== "percentile") throw new UserError(`--percentile: only for --algo percentile (got --algo ${a.algo})`);
   const percentile = a.algo === "percentile" ? (a.percentile === undefined ? DEFAULT_PERCENTILE : parsePercentile(a.percentile)) : null;
   if (!a.output) throw new UserError("calib build: give the cache to write with -o FILE.cache");
-  const p = await prepareModelFile(a.model, { fusion: a.fusion });
+  const p = await prepareModelFile(a.model, a);
   const source = openCalibData(p.inputs, a, (m) => hooks.warn?.(m));
   const stats = await collectStatistics(p, source, {
     segmentLayers: a.segmentLayers,

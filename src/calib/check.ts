@@ -382,7 +382,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     hooks.warn?.(m);
   };
 
-  const p = await prepareModelFile(a.model, { fusion: a.fusion });
+  const p = await prepareModelFile(a.model, a);
   const cache = await readCalibrationCache(a.calibrationCache);
   if (cache.scales.size === 0) {
     throw new UserError(`${a.calibrationCache}: the calibration cache has no entries (a header only), so there is nothing to check; rebuild it with \`trt-debug calib build -o FILE\``);

@@ -36,6 +36,8 @@ export interface CalibDataArgs {
   inputs?: InputArgs;
   /** Layer fusion of the prepared model ("trt" default, or "none"; docs/precision.md). */
   fusion?: import("../onnx/layer-model.js").FusionMode;
+  /** Accept external data outside the model's folder (docs/security.md). Off by default. */
+  allowExternalDataOutside?: boolean;
 }
 
 export interface CalibSource {

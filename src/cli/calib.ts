@@ -36,6 +36,7 @@ function dataArgs(a: Raw): CalibDataArgs & { segmentLayers?: number; optimizatio
     calibData: a["calib-data"] as string | undefined,
     calibBatches: a["calib-batches"] === undefined ? undefined : parseCalibBatches(a["calib-batches"]),
     inputs: inputArgs(a),
+    allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
     segmentLayers: seg,
     optimization: a["ort-optimization"] as OptimizationLevel | undefined,
     fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),

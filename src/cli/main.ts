@@ -8,7 +8,7 @@ import { UserError } from "../errors.js";
 import type { Precision } from "../types.js";
 import { compareDumps, compareModel, runModel, validateDump, validateModel, type Hooks } from "../api.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
-import { abortAtomicWritesSync, isStdoutPath, writeFileAtomicSync } from "../io/output-path.js";
+import { isStdoutPath, writeFileAtomicSync } from "../io/output-path.js";
 import { checkCommandOutputs } from "./output-checks.js";
 import { checkNumericFlags, choicesMessage } from "./flag-checks.js";
 import { jsonReplacer, numText } from "../report/format.js";
@@ -22,6 +22,7 @@ import { numericBackend } from "../numeric/index.js";
 import { prepareModelFile } from "../runtime/run.js";
 import { describeLayerModel, layerNodeNames, parseFusionMode } from "../onnx/layer-model.js";
 import { Progress } from "./progress.js";
+import { installSignalExit } from "../runtime/cleanup.js";
 import { registerExtraCommands } from "./extra.js";
 
 export const VERSION = "0.1.0";
@@ -101,6 +102,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     .usage("$0 <command> [options]\n\nPrecision debugging for ONNX models deployed with reduced precision (TensorRT FP16/BF16/INT8).")
     .version(false)
     .option("version", { type: "boolean", describe: "Print the version, the numeric backend and onnxruntime's version" })
+    .option("allow-external-data-outside", { type: "boolean", describe: "Let a model's external data files lie outside its folder (absolute paths, '..', symlinks out); off by default, see docs/security.md" })
     .strict()
     .recommendCommands()
     .help()
@@ -224,7 +226,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     "List the layers (names as trt-debug and TensorRT use them), op types and tensors",
     (b) => outputOptions(b.positional("model", { type: "string" })).option("fusion", FUSION_OPTION),
     async (a) => {
-      const p = await prepareModelFile(a.model as string, { fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion) });
+      const p = await prepareModelFile(a.model as string, { fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion), allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
       const ty = (t: string) => p.types.get(t)?.dtype ?? "?";
       const layers = p.model.graph.layers.map((l) => ({ index: l.index, name: l.name, op_type: l.opType, nodes: layerNodeNames(l), inputs: l.inputs, outputs: l.outputs.map((o) => ({ name: o, dtype: ty(o) })) }));
       if (!a.quiet) {
@@ -314,14 +316,8 @@ export async function main(argv: string[]): Promise<void> {
     if (e.code === "EPIPE") stdoutClosed = true;
     else throw e;
   });
-  const onSignal = (sig: NodeJS.Signals) => {
-    abortOpenDumpsSync();
-    abortAtomicWritesSync();
-    process.stderr.write(`\ntrt-debug: interrupted (${sig}); partial outputs removed\n`);
-    process.exit(sig === "SIGINT" ? 130 : 143);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // SIGINT/SIGTERM end the process at once in every phase, removing temp files (cleanup.ts).
+  installSignalExit(() => abortOpenDumpsSync());
   try {
     const code = await runCli(argv);
     process.exitCode = code;

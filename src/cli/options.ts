@@ -123,6 +123,7 @@ export function modelArgs(model: string, a: Raw): ModelArgs {
     optimization: a["ort-optimization"] as OptimizationLevel | undefined,
     int8: int8Args(a),
     fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
+    allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
   };
 }
 

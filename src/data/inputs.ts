@@ -8,8 +8,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as os from "node:os";
 import { UserError } from "../errors.js";
-import { readTensorPb } from "../onnx/tensor.js";
+import { hostElementSize, readTensorPb } from "../onnx/tensor.js";
+import { openChecked } from "../io/safe-read.js";
 import type { DType, HostTensor } from "../types.js";
 import { numel } from "../types.js";
 import { valRangeFor, type ValRange, type ValRanges } from "./options.js";
@@ -152,6 +154,20 @@ function checkGeneratable(s: InputSpec): void {
   }
 }
 
+/**
+ * Generated inputs are allocated from validated dims only: the element count must be a safe
+ * integer and the bytes must fit a quarter of the machine's memory (at most 16 GiB).
+ */
+export function checkInputSize(s: InputSpec, dims: readonly number[], n: number): void {
+  const bytes = n * Math.max(1, hostElementSize(s.dtype) || 8);
+  const limit = Math.min(os.totalmem() / 4, 16 * 1024 ** 3);
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || !Number.isSafeInteger(n) || bytes > limit) {
+    throw new UserError(
+      `input '${s.name}': shape [${dims.join(",")}] (${n.toExponential(3)} elements) is too large to generate (limit ${(limit / 1024 ** 3).toFixed(1)} GiB); fix the model's input shape or give a smaller one with --input-shapes`,
+    );
+  }
+}
+
 /** Random values of one input. Exported for tests; see docs/inputs.md for the exact recipe. */
 export function generateOne(
   s: InputSpec,
@@ -162,6 +178,7 @@ export function generateOne(
 ): HostTensor {
   checkGeneratable(s);
   const n = numel(dims);
+  checkInputSize(s, dims, n);
   const rng = rngFor(seed, s.name);
   const intRange = INT_RANGES[s.dtype];
   if (intRange) {
@@ -384,7 +401,8 @@ export function isArrowFile(file: string): boolean {
   if (ext === ".pb") return false;
   // Sniff: Arrow IPC file magic "ARROW1", or an IPC stream's continuation marker 0xFFFFFFFF.
   const head = Buffer.alloc(6);
-  const fd = fs.openSync(file, "r");
+  // Non-blocking open and a regular-file check: a FIFO or device is refused, never read.
+  const { fd } = openChecked(file, "dump");
   try {
     const n = fs.readSync(fd, head, 0, 6, 0);
     if (n === 6 && head.toString("latin1") === "ARROW1") return true;

@@ -123,9 +123,10 @@ export function schemaMismatch(schema: Schema): string | null {
 function sameType(a: DataType, b: DataType): boolean {
   if (a.typeId !== b.typeId) return false;
   if (a.typeId === Type.List) {
-    const ca = (a as List).valueType as DataType;
-    const cb = (b as List).valueType as DataType;
-    return sameType(ca, cb);
+    // A corrupt schema can have a List without a child field.
+    const ca = (a as List).children?.[0]?.type as DataType | undefined;
+    const cb = (b as List).children?.[0]?.type as DataType | undefined;
+    return ca !== undefined && cb !== undefined && sameType(ca, cb);
   }
   if (a.typeId === Type.Int) {
     const ia = a as Int32 | Int64;

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Data, Message, MetadataVersion, RecordBatch, RecordBatchReader } from "apache-arrow";
+import { Data, MetadataVersion, RecordBatch, RecordBatchReader } from "apache-arrow";
 import type { Schema, Vector } from "apache-arrow";
 import { FileBlock, Footer } from "apache-arrow/ipc/metadata/file";
 import {
@@ -16,6 +16,9 @@ import {
 } from "apache-arrow/ipc/metadata/message";
 import type { DType, HostTensor } from "../types.js";
 import { numel as numelOf } from "../types.js";
+import { checkStat } from "./safe-read.js";
+import { checkFooter, recordBatchRows } from "./arrow-check.js";
+import { registerTemp, unregisterTemp } from "../runtime/cleanup.js";
 import { UserError } from "../errors.js";
 import { assertReplaceable, tempPathFor } from "./output-path.js";
 import { COL, DUMP_FORMAT, INPUTS_FORMAT, RESERVED_META_KEYS, dumpSchema, schemaMismatch } from "./dump-schema.js";
@@ -92,6 +95,15 @@ export function hostTensorToValues(
 /** The row's values as a tensor of its own dtype (see dump-values.ts for representations). */
 export function valuesToHostTensor(row: DumpRow): HostTensor {
   return valueColumnsToTensor(row);
+}
+
+/** valuesToHostTensor for a row read from `file`: a row that cannot become a tensor is a UserError. */
+export function rowTensor(row: DumpRow, file: string): HostTensor {
+  try {
+    return valueColumnsToTensor(row);
+  } catch (e) {
+    throw new UserError(`${file}: ${firstLine(e)}; write the dump again with \`trt-debug run --save-outputs\``);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -708,6 +720,7 @@ export class DumpWriter {
     // Registered before the file exists, so that abortOpenDumpsSync during the open still
     // removes it (the check after the open below finishes the job).
     openWriters.add(w);
+    registerTemp(w.tempPath);
     try {
       await fs.promises.mkdir(path.dirname(target), { recursive: true });
       const fh = await fs.promises.open(w.tempPath, "w");
@@ -792,6 +805,7 @@ export class DumpWriter {
       await fs.promises.rename(this.tempPath, this.path);
       this.state = "closed";
       openWriters.delete(this);
+      unregisterTemp(this.tempPath);
       if (this.durable) await syncDir(path.dirname(path.resolve(this.path)));
     });
     // A close that fails leaves nothing behind: neither the final name nor the temporary file.
@@ -807,6 +821,7 @@ export class DumpWriter {
     if (this.state === "closed" || this.state === "aborted") return;
     this.state = "aborted";
     openWriters.delete(this);
+    unregisterTemp(this.tempPath);
     const fh = this.fh;
     this.fh = null;
     // Let an in-flight write finish before closing its handle (it fails harmlessly otherwise).
@@ -820,6 +835,7 @@ export class DumpWriter {
     if (this.state === "closed" || this.state === "aborted") return;
     this.state = "aborted";
     openWriters.delete(this);
+    unregisterTemp(this.tempPath);
     const fh = this.fh;
     this.fh = null;
     try {
@@ -975,7 +991,12 @@ function metaFromSchema(p: string, schema: Schema): DumpMeta {
       `${p}: format "${format.slice(0, 100)}" is not "${DUMP_FORMAT}" or "${INPUTS_FORMAT}"; ${HOW_TO_WRITE}`,
     );
   }
-  const mismatch = schemaMismatch(schema);
+  let mismatch: string | null;
+  try {
+    mismatch = schemaMismatch(schema);
+  } catch (e) {
+    mismatch = `corrupt schema (${firstLine(e)})`;
+  }
   if (mismatch) throw new UserError(`${p}: ${mismatch} (not a valid ${format} file); ${HOW_TO_WRITE}`);
   const extra: Record<string, string> = {};
   for (const [k, v] of md) if (!RESERVED_META_KEYS.includes(k)) extra[k] = v;
@@ -990,30 +1011,40 @@ function batchRows(batch: RecordBatch): DumpRow[] {
       // One chunk per column is what a record batch read from IPC has.
       throw new Error(`column ${name}: unexpected layout`);
     }
-    return v.data[0] as Data;
+    const d = v.data[0] as Data;
+    if (d.length < batch.numRows) throw new Error(`column ${name}: ${d.length} entries for ${batch.numRows} rows`);
+    return d;
+  };
+  // Offsets come from the file: check them before they size anything (a corrupt offset must
+  // not make a loop of 2^31 steps or a huge allocation).
+  const span = (d: Data, i: number, limit: number): [number, number] => {
+    const o = d.valueOffsets as Int32Array | undefined;
+    const j = d.offset + i;
+    if (!o || j + 1 >= o.length) throw new Error(`row ${i}: offsets missing`);
+    const a = o[j]!, b = o[j + 1]!;
+    if (!(a >= 0 && a <= b && b <= limit)) throw new Error(`row ${i}: offsets ${a}..${b} outside 0..${limit}`);
+    return [a, b];
   };
   const str = (d: Data, i: number): string => {
-    const o = d.valueOffsets as Int32Array;
-    const j = d.offset + i;
-    return decoder.decode((d.values as Uint8Array).subarray(o[j], o[j + 1]));
+    const vals = d.values as Uint8Array;
+    const [a, b] = span(d, i, vals.length);
+    return decoder.decode(vals.subarray(a, b));
   };
   const num = (d: Data, i: number): number => Number((d.values as ArrayLike<number | bigint>)[d.offset + i]);
   const optNum = (d: Data, i: number): number | null => (d.getValid(i) ? num(d, i) : null);
   function list<A extends Float32Array | Float64Array | BigInt64Array>(d: Data, i: number): A | null {
     if (!d.getValid(i)) return null;
-    const o = d.valueOffsets as Int32Array;
-    const j = d.offset + i;
     const child = d.children[0] as Data;
     const vals = child.values as A;
-    return vals.subarray(child.offset + o[j], child.offset + o[j + 1]) as A;
+    const [a, b] = span(d, i, vals.length - child.offset);
+    return vals.subarray(child.offset + a, child.offset + b) as A;
   }
   function strList(d: Data, i: number): string[] | null {
     if (!d.getValid(i)) return null;
-    const o = d.valueOffsets as Int32Array;
-    const j = d.offset + i;
     const child = d.children[0] as Data;
+    const [a, b] = span(d, i, child.length);
     const out: string[] = [];
-    for (let k = o[j]; k < o[j + 1]; k++) out.push(str(child, k));
+    for (let k = a; k < b; k++) out.push(str(child, k));
     return out;
   }
   const c = {
@@ -1078,11 +1109,13 @@ function batchRows(batch: RecordBatch): DumpRow[] {
 export async function openDump(p: string, expect?: DumpKind): Promise<DumpReader> {
   let fh: fs.promises.FileHandle;
   try {
-    fh = await fs.promises.open(p, "r");
+    fh = await fs.promises.open(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     throw openError(p, e) ?? e;
   }
   try {
+    const st = await fh.stat();
+    if (!st.isDirectory()) checkStat(p, "dump", st);
     return await openOnHandle(p, fh, expect);
   } catch (e) {
     await fh.close().catch(() => undefined);
@@ -1112,6 +1145,13 @@ async function openOnHandle(p: string, fh: fs.promises.FileHandle, expect?: Dump
   if (decoder.decode(tail.subarray(4, 10)) !== MAGIC) throw notComplete(p, "truncated: no footer");
   const footerLen = new DataView(tail.buffer, tail.byteOffset).getInt32(0, true);
   if (footerLen <= 0 || footerLen > size - 8 - 10) throw notComplete(p, "corrupt footer length");
+  // Check the footer's flatbuffer (schema fields, children, metadata, block vectors) before
+  // apache-arrow decodes it: a corrupt vector length would make its decoder loop for minutes.
+  try {
+    checkFooter(await readExactly(fh, size - 10 - footerLen, footerLen));
+  } catch (e) {
+    throw notComplete(p, `corrupt footer: ${firstLine(e)}`);
+  }
 
   let reader: RecordBatchReader;
   try {
@@ -1146,9 +1186,9 @@ async function openOnHandle(p: string, fh: fs.promises.FileHandle, expect?: Dump
     try {
       const dv = new DataView(metaBytes.buffer, metaBytes.byteOffset);
       const skip = dv.getInt32(0, true) === -1 ? 8 : 4;
-      const msg = Message.decode(metaBytes.subarray(skip));
-      if (!msg.isRecordBatch()) throw new Error("not a record batch message");
-      numRows += msg.header().length;
+      // Read the header's counts with bounds checks before apache-arrow decodes it: a corrupt
+      // vector length would make its decoder loop for minutes.
+      numRows += recordBatchRows(metaBytes.subarray(skip));
     } catch (e) {
       throw notComplete(p, `record batch ${i} header unreadable: ${firstLine(e)}`);
     }
@@ -1173,6 +1213,13 @@ async function openOnHandle(p: string, fh: fs.promises.FileHandle, expect?: Dump
         out = batchRows(batch);
       } catch (e) {
         throw notComplete(p, `record batch ${i} unreadable: ${firstLine(e)}`);
+      }
+      // Rows from the file are checked as the writer checks them (dims, counts, value lengths),
+      // so a corrupt file is a one-line user error here, never a RangeError later.
+      try {
+        for (const row of out) validateRow(row);
+      } catch (e) {
+        throw new UserError(`${p}: corrupt trt-debug Arrow dump (record batch ${i}, ${firstLine(e)}); ${HOW_TO_WRITE}`);
       }
       yield* out;
     }

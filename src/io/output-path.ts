@@ -20,6 +20,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
+import { registerTemp, unregisterTemp } from "../runtime/cleanup.js";
 
 export type OutputKind = "file" | "dir";
 
@@ -163,6 +164,7 @@ export interface AtomicWriteOptions {
 /** Writes `data` to `file` atomically (unique temp name in the same folder, then rename). */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array | readonly Uint8Array[], opts: AtomicWriteOptions = {}): void {
   const tmp = tempPathFor(file);
+  registerTemp(tmp);
   try {
     assertReplaceable(file);
     if (opts.mkdir) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -181,22 +183,16 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array | re
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw writeError(file, e);
+  } finally {
+    unregisterTemp(tmp);
   }
-}
-
-/** Temporary files of async writes in progress (removed by abortAtomicWritesSync on a signal). */
-const inFlight = new Set<string>();
-
-/** Removes the temporary files of async writes in progress (the CLI calls it on SIGINT/SIGTERM). */
-export function abortAtomicWritesSync(): void {
-  for (const t of inFlight) fs.rmSync(t, { force: true });
-  inFlight.clear();
 }
 
 /** Async variant of writeFileAtomicSync. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
   const tmp = tempPathFor(file);
-  inFlight.add(tmp);
+  // A signal removes it (runtime/cleanup.ts), whatever phase the write is in.
+  registerTemp(tmp);
   try {
     assertReplaceable(file);
     if (opts.mkdir) await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
@@ -212,6 +208,6 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
     throw writeError(file, e);
   } finally {
-    inFlight.delete(tmp);
+    unregisterTemp(tmp);
   }
 }

@@ -17,6 +17,8 @@ import {
   type ValueInfoProto,
 } from "onnx-buf";
 import { UserError } from "../errors.js";
+import { readFileChecked } from "../io/safe-read.js";
+import { approveOutside, resolveExternalLocation } from "./external-data.js";
 
 /** IR versions and default-domain opsets this build (onnxruntime-node 1.30) accepts. */
 export const SUPPORTED_IR = { min: 3, max: 12 } as const;
@@ -80,20 +82,15 @@ export interface LoadedModel {
 }
 
 /** Read and decode an ONNX file. Throws UserError for every user-caused problem. */
-export function loadModel(modelPath: string): LoadedModel {
-  let bytes: Uint8Array;
-  try {
-    const st = fs.statSync(modelPath);
-    if (st.isDirectory()) throw new UserError(`${modelPath}: is a directory; pass the path of an .onnx file`);
-    bytes = fs.readFileSync(modelPath);
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new UserError(`${modelPath}: no such file; check the model path`);
-    throw new UserError(`${modelPath}: cannot read (${code ?? String(e)})`);
-  }
+export interface LoadOptions {
+  /** Accept external data outside the model's folder (absolute, `..`, symlinks out). Off by default. */
+  allowExternalDataOutside?: boolean;
+}
+
+export function loadModel(modelPath: string, opts: LoadOptions = {}): LoadedModel {
+  const bytes = readFileChecked(modelPath, "onnx");
   const proto = decodeModel(bytes, modelPath);
-  return prepareModel(proto, modelPath);
+  return prepareModel(proto, modelPath, opts);
 }
 
 export function decodeModel(bytes: Uint8Array, label: string): ModelProto {
@@ -115,7 +112,7 @@ export function decodeModel(bytes: Uint8Array, label: string): ModelProto {
 }
 
 /** Validate versions, name nodes, resolve the execution order. Mutates node names in `proto`. */
-export function prepareModel(proto: ModelProto, modelPath: string): LoadedModel {
+export function prepareModel(proto: ModelProto, modelPath: string, opts: LoadOptions = {}): LoadedModel {
   const label = modelPath;
   const ir = Number(proto.irVersion);
   if (ir < SUPPORTED_IR.min || ir > SUPPORTED_IR.max) {
@@ -135,36 +132,55 @@ export function prepareModel(proto: ModelProto, modelPath: string): LoadedModel 
   }
   const graph = proto.graph as GraphProto;
   const baseDir = path.dirname(path.resolve(modelPath));
-  checkExternalData(graph, baseDir, label);
+  checkExternalData(graph, baseDir, label, Boolean(opts.allowExternalDataOutside));
   assignLayerNames(graph);
   const view = buildGraphView(graph, label);
   return { path: modelPath, baseDir, proto, graph: view, opset, irVersion: ir };
 }
 
-/** Every external-data initializer's file must exist and be long enough. */
-function checkExternalData(graph: GraphProto, baseDir: string, label: string): void {
-  for (const t of graph.initializer) {
+/** Every external-data initializer's location must be confined (see external-data.ts), its file must exist and be long enough. */
+function checkExternalData(graph: GraphProto, baseDir: string, label: string, allowOutside: boolean): void {
+  for (const t of allInitializers(graph)) {
     if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
     const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
     const loc = kv.get("location");
-    if (!loc) throw new UserError(`${label}: initializer '${t.name}' has external data without a location`);
-    const file = path.resolve(baseDir, loc);
+    if (!loc) throw new UserError(`${label}: initializer '${t.name}' has external data without a location; re-export the model`);
+    const file = resolveExternalLocation(loc, baseDir, { label, tensor: t.name }, allowOutside);
+    if (allowOutside) approveOutside(t);
     let size: number;
     try {
-      size = fs.statSync(file).size;
-    } catch {
+      const st = fs.statSync(file);
+      if (!st.isFile()) {
+        throw new UserError(`${label}: external data location '${loc}' for initializer '${t.name}' is not a regular file; keep the data file next to the model`);
+      }
+      size = st.size;
+    } catch (e) {
+      if (e instanceof UserError) throw e;
       throw new UserError(
         `${label}: external data file '${loc}' for initializer '${t.name}' not found (looked in ${baseDir}); keep the data file next to the model`,
       );
     }
-    const offset = Number(kv.get("offset") ?? "0");
-    const length = kv.has("length") ? Number(kv.get("length")) : size - offset;
-    if (offset + length > size) {
+    const num = (key: string): number | undefined => {
+      const v = kv.get(key);
+      if (v === undefined) return undefined;
+      const x = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(x)) throw new UserError(`${label}: initializer '${t.name}' has external data ${key} '${v.slice(0, 40)}', not a non-negative integer; re-export the model`);
+      return x;
+    };
+    const offset = num("offset") ?? 0;
+    const length = num("length") ?? size - offset;
+    if (length < 0 || offset + length > size) {
       throw new UserError(
-        `${label}: external data file '${loc}' is too short for initializer '${t.name}' (needs ${offset + length} bytes, has ${size}); the data file is truncated or belongs to another model`,
+        `${label}: external data file '${loc}' is too short for initializer '${t.name}' (needs ${offset + Math.max(length, 0)} bytes, has ${size}); the data file is truncated or belongs to another model`,
       );
     }
   }
+}
+
+/** Initializers of a graph and of its subgraphs (If/Loop/Scan bodies). */
+function* allInitializers(g: GraphProto): Generator<TensorProto> {
+  yield* g.initializer;
+  for (const n of g.node) for (const a of n.attribute) for (const sg of [a.g, ...a.graphs]) if (sg) yield* allInitializers(sg);
 }
 
 /**

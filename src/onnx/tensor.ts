@@ -25,6 +25,8 @@ import {
   type TensorProto,
 } from "onnx-buf";
 import { UserError } from "../errors.js";
+import { readFileChecked } from "../io/safe-read.js";
+import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
 import type { DType, HostTensor, TensorData } from "../types.js";
 import { dtypeToOnnx, onnxToDType } from "./dtype.js";
 
@@ -330,7 +332,7 @@ function readExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): 
   const loc = kv.get("location");
   if (!loc) throw new UserError(`${label(t, opts)} has external data without a 'location' entry; the file is invalid`);
   const baseDir = opts.baseDir ?? (opts.fileName ? path.dirname(path.resolve(opts.fileName)) : process.cwd());
-  const file = path.resolve(baseDir, loc);
+  const file = resolveExternalLocation(loc, baseDir, { label: where, tensor: t.name }, isApprovedOutside(t));
   const parseNum = (key: string): number | undefined => {
     const v = kv.get(key);
     if (v === undefined) return undefined;
@@ -345,7 +347,7 @@ function readExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): 
 
   let fd: number;
   try {
-    fd = fs.openSync(file, "r");
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") {
@@ -357,8 +359,8 @@ function readExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): 
   }
   try {
     const st = fs.fstatSync(fd);
-    if (st.isDirectory()) {
-      throw new UserError(`external data for tensor '${t.name}': ${file} is a directory (location '${loc}' in ${where})`);
+    if (!st.isFile()) {
+      throw new UserError(`external data for tensor '${t.name}': ${file} is not a regular file (location '${loc}' in ${where})`);
     }
     const size = st.size;
     const length = lengthEntry ?? size - offset;
@@ -417,18 +419,7 @@ export function hostToTensorProto(h: HostTensor): TensorProto {
  * output_0.pb, ...). External data is resolved relative to the file's directory.
  */
 export function readTensorPb(file: string): HostTensor {
-  let bytes: Uint8Array;
-  try {
-    if (fs.statSync(file).isDirectory()) {
-      throw new UserError(`${file}: is a directory; pass a TensorProto .pb file`);
-    }
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new UserError(`${file}: no such file; check the tensor path`);
-    throw new UserError(`${file}: cannot read (${code ?? String(e)})`);
-  }
+  const bytes = readFileChecked(file, "tensorpb");
   let t: TensorProto;
   try {
     t = fromBinary(TensorProtoSchema, bytes);

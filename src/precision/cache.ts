@@ -17,6 +17,7 @@
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../io/output-path.js";
 import { UserError } from "../errors.js";
+import { readTextChecked } from "../io/safe-read.js";
 
 /** TensorRT version written into new caches unless overridden (TensorRT 8.6.1). */
 export const DEFAULT_TRT_VERSION = "8601";
@@ -292,12 +293,9 @@ export function cacheFromAmax(
 export async function readCalibrationCache(path: string): Promise<CalibrationCache> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = readTextChecked(path, "cache");
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new UserError(`${path}: calibration cache not found; check the path given to --calibration-cache`);
-    if (code === "EISDIR") throw new UserError(`${path}: is a directory, not a calibration cache file`);
-    if (code === "EACCES" || code === "EPERM") throw new UserError(`${path}: permission denied reading the calibration cache`);
+    if ((e as Error).message.includes("no such file")) throw new UserError(`${path}: calibration cache not found; check the path given to --calibration-cache`);
     throw e;
   }
   return parseCalibrationCache(text, path);

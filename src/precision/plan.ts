@@ -6,8 +6,8 @@
  * matches; otherwise the default. A pattern that matches no layer is an error (TensorRT
  * silently ignores unknown names; we don't).
  */
-import * as fs from "node:fs";
 import { UserError } from "../errors.js";
+import { readTextChecked } from "../io/safe-read.js";
 import { PRECISIONS, type Precision } from "../types.js";
 import { layerMemberNames, type Layer } from "../onnx/model.js";
 
@@ -142,13 +142,7 @@ export function parsePlanJson(text: string, file: string): PrecisionPlan {
 }
 
 export function readPlan(file: string): PrecisionPlan {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(`${file}: no such file; pass the plan written by \`trt-debug bisect -o\``);
-  }
-  return parsePlanJson(text, file);
+  return parsePlanJson(readTextChecked(file, "plan"), file);
 }
 
 export function planToJson(p: PrecisionPlan): string {

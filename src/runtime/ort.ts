@@ -1,6 +1,7 @@
 /** The one place trt-debug talks to onnxruntime-node. */
 import ort from "onnxruntime-node";
 import { UserError } from "../errors.js";
+import { blocking } from "./cleanup.js";
 import type { DType, HostTensor, TensorData } from "../types.js";
 
 export type OrtTensor = ort.Tensor;
@@ -26,14 +27,14 @@ export function fetchable(d: DType): boolean {
 
 export async function createSession(bytes: Uint8Array, label: string, o: SessionOptions = {}): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(bytes, {
+    return await blocking(() => ort.InferenceSession.create(bytes, {
       graphOptimizationLevel: o.optimizationLevel ?? "all",
       intraOpNumThreads: o.intraOpThreads ?? 0,
       logSeverityLevel: 4, // fatal only: errors reach the user once, as the one-line UserError below
       // Q/DQ nodes (int8 emulation, explicit Q/DQ models) run as written: no fusion into
       // integer kernels (QLinearConv, weight re-quantization), which would change the values.
       extra: { session: { disable_quant_qdq: "1" } },
-    });
+    }));
   } catch (e) {
     throw new UserError(`${label}: onnxruntime cannot load the model: ${oneLine(e)}`);
   }
@@ -46,7 +47,7 @@ export async function runSession(
   label: string,
 ): Promise<Record<string, ort.Tensor>> {
   try {
-    return await s.run(feeds, fetches);
+    return await blocking(() => s.run(feeds, fetches));
   } catch (e) {
     throw new UserError(`${label}: onnxruntime failed while running the model: ${oneLine(e)}`);
   }

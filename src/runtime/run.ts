@@ -3,7 +3,7 @@
  */
 import { UserError } from "../errors.js";
 import type { HostTensor, Precision } from "../types.js";
-import { layerMemberNames, loadModel, type Layer, type LoadedModel } from "../onnx/model.js";
+import { layerMemberNames, loadModel, type Layer, type LoadedModel, type LoadOptions } from "../onnx/model.js";
 import { inferTypes, type TypeMap } from "../onnx/infer.js";
 import { applyLayerModel, type FusionMode } from "../onnx/layer-model.js";
 import type { Executor } from "./executor.js";
@@ -18,8 +18,8 @@ export interface PreparedModel {
 }
 
 /** Load, validate and type a model, as TensorRT's layer model sees it (onnx/layer-model.ts). */
-export async function prepareModelFile(path: string, opts: { fusion?: FusionMode } = {}): Promise<PreparedModel> {
-  const { model, types } = await applyLayerModel(loadModel(path), opts.fusion ?? "trt", inferTypes);
+export async function prepareModelFile(path: string, opts: LoadOptions & { fusion?: FusionMode } = {}): Promise<PreparedModel> {
+  const { model, types } = await applyLayerModel(loadModel(path, { allowExternalDataOutside: opts.allowExternalDataOutside }), opts.fusion ?? "trt", inferTypes);
   const inputs: InputSpec[] = model.graph.inputs.map((vi) => {
     const ty = types.get(vi.name);
     if (!ty) throw new UserError(`${path}: graph input '${vi.name}' is not a tensor; trt-debug feeds tensor inputs only`);

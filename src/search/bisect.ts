@@ -206,7 +206,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
-  const p = await prepareModelFile(a.model, { fusion: a.fusion });
+  const p = await prepareModelFile(a.model, a);
   checkJudgeableOutputs(p.model.path, p.model.graph);
   assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.precision, a), a), a.int8?.range);
   const inputs = await resolveInputs(p, a.inputs, hooks);

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
 import { writeFileAtomicSync } from "../io/output-path.js";
+import { readFileChecked, readTextChecked } from "../io/safe-read.js";
 import type { HostTensor, Precision } from "../types.js";
 import type { LayerSensitivity, SensitivityKind } from "./sensitivity.js";
 
@@ -40,7 +41,7 @@ export function candidateKey(precisions: readonly Precision[]): string {
 /** Hash of the model file's bytes. */
 export function fileHash(file: string): string {
   const h = crypto.createHash("sha256");
-  h.update(fs.readFileSync(file));
+  h.update(readFileChecked(file, "onnx"));
   return h.digest("hex");
 }
 
@@ -79,9 +80,10 @@ export function readCheckpoint(file: string, expectFingerprint: string): Map<str
 export function readCheckpointState(file: string, expectFingerprint: string): { memo: Map<string, MemoEntry>; sensitivity: SensitivityStore } {
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(`--resume: no checkpoint at ${file}; run without --resume first (or give --checkpoint FILE)`);
+    text = readTextChecked(file, "checkpoint");
+  } catch (e) {
+    if ((e as Error).message.includes("no such file")) throw new UserError(`--resume: no checkpoint at ${file}; run without --resume first (or give --checkpoint FILE)`);
+    throw e;
   }
   let j: CheckpointFile;
   try {
@@ -89,7 +91,7 @@ export function readCheckpointState(file: string, expectFingerprint: string): { 
   } catch (e) {
     throw new UserError(`${file}: not valid JSON (${(e as Error).message}); delete it and run without --resume`);
   }
-  if (!j || j.format !== CHECKPOINT_FORMAT || typeof j.evaluations !== "object") {
+  if (!j || typeof j !== "object" || j.format !== CHECKPOINT_FORMAT || !j.evaluations || typeof j.evaluations !== "object" || Array.isArray(j.evaluations)) {
     throw new UserError(`${file}: not a bisect checkpoint (expected "format": "${CHECKPOINT_FORMAT}")`);
   }
   if (j.fingerprint !== expectFingerprint) {
@@ -100,6 +102,9 @@ export function readCheckpointState(file: string, expectFingerprint: string): { 
   const m = new Map<string, MemoEntry>();
   for (const [k, raw] of Object.entries(j.evaluations)) {
     const v = raw as Record<string, unknown>;
+    if (!v || typeof v !== "object" || typeof v.passed !== "boolean") {
+      throw new UserError(`${file}: evaluation '${k.slice(0, 40)}' is malformed; delete the checkpoint and run without --resume`);
+    }
     m.set(k, { passed: Boolean(v.passed), metric: v.metric === null || v.metric === undefined ? null : Number(v.metric), detail: String(v.detail ?? ""), pinned_count: Number(v.pinned_count ?? 0) });
   }
   const sens: SensitivityStore = new Map();
