@@ -1,12 +1,13 @@
 /**
  * trt-debug as a library: everything the CLI does, without printing or exiting.
  */
-export * from "./api.js";
-export { UserError } from "./errors.js";
-export type { DType, HostTensor, Precision } from "./types.js";
+export * from "./workflows/model.js";
+export { UserError } from "./core/errors.js";
+export type { DType, HostTensor, Precision } from "./core/host-tensor.js";
 export { loadModel, type Layer, type LoadedModel, type GraphView, type LoadOptions } from "./onnx/model.js";
 export { FILE_LIMITS } from "./io/safe-read.js";
-export { inferTypes, type TypeMap } from "./onnx/infer.js";
+export { type TypeMap } from "./onnx/infer.js";
+export { inferTypes } from "./onnx/model-types.js";
 export { applyLayerModel, FUSION_PATTERNS, FUSED_ACTIVATIONS, parseFusionMode, type FusionMode, type LayerModelSummary, type BatchNormFold } from "./onnx/layer-model.js";
 export { Executor, planSegments, type Segment } from "./runtime/executor.js";
 export { prepareModelFile, runCaptured, runPaired, assignPrecisions, type PreparedModel, type Captured } from "./runtime/run.js";

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelProto } from "onnx-buf";
 import { GraphBuilder } from "../src/onnx/builder.js";
 import { Rng } from "../scripts/models/common.js";
-import { resolveInputs } from "../src/api.js";
+import { resolveInputs } from "../src/workflows/model.js";
 import { prepareModelFile } from "../src/runtime/run.js";
 import { Executor } from "../src/runtime/executor.js";
 import { referenceAndSensitivity, type LayerSensitivity } from "../src/search/sensitivity.js";
@@ -23,7 +23,7 @@ import { matmulConsumer } from "../scripts/models/matmul-consumer.js";
 import { dbDetector } from "../scripts/models/db-detector.js";
 import { withIf, withLoop } from "../scripts/models/fixtures.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
-import { bisectModel, parseByteSize, type BisectResult } from "../src/search/bisect.js";
+import { bisectModel, parseByteSize, type BisectResult } from "../src/workflows/bisect.js";
 import { BIN, cli, expectUserError, ModelFiles, tmpDir } from "./helpers.js";
 
 const files = new ModelFiles();

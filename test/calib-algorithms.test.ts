@@ -14,8 +14,8 @@ import {
   roundHalfEven,
   sqnrOfQuantization,
   type HistogramLike,
-} from "../src/precision/calib/algorithms.js";
-import { UserError } from "../src/errors.js";
+} from "../src/calibration/algorithms.js";
+import { UserError } from "../src/core/errors.js";
 import { mulberry32 as rng } from "./rng.js";
 
 function hist(counts: number[] | Float64Array, binWidth = 1, max?: number): HistogramLike {

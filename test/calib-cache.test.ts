@@ -15,8 +15,8 @@ import {
   scaleToAmax,
   scaleToHex,
   writeCalibrationCache,
-} from "../src/precision/cache.js";
-import { UserError } from "../src/errors.js";
+} from "../src/calibration/cache.js";
+import { UserError } from "../src/core/errors.js";
 
 /** Float32 from raw bits, independent of the library. */
 function f32(bits: number): number {

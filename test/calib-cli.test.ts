@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { saveModel } from "../src/onnx/builder.js";
-import { readCalibrationCache, amaxToScale } from "../src/precision/cache.js";
+import { readCalibrationCache, amaxToScale } from "../src/calibration/cache.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 import { ONNX_TESTDATA } from "./testdata.js";
 import { clippedOutlierModel, OUTLIER_TENSOR, smallInt8Model } from "./int8-fixtures.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { AbsHistogram } from "../src/precision/calib/histogram.js";
-import { chooseAll, entropySearch } from "../src/precision/calib/algorithms.js";
+import { AbsHistogram } from "../src/calibration/histogram.js";
+import { chooseAll, entropySearch } from "../src/calibration/algorithms.js";
 import { mulberry32 as rng } from "./rng.js";
 
 

@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { compareTensor } from "../src/compare/compare.js";
 import { defaultCompareOptions, parseNonNegative, parsePerTensor, type CompareOptions } from "../src/compare/tolerance.js";
 import { roundTo } from "../src/numeric/index.js";
-import { UserError } from "../src/errors.js";
-import type { HostTensor } from "../src/types.js";
+import { UserError } from "../src/core/errors.js";
+import type { HostTensor } from "../src/core/host-tensor.js";
 
 const t = (name: string, v: Float32Array): HostTensor => ({ name, dtype: "float32", dims: [v.length], data: v });
 const info = { order: 0, layer: "L", opType: "MatMul", precision: "fp16" as const, isGraphOutput: true };

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
-import { KNOWN_ORT_DIVERGENCES, ONNX_TESTDATA_DIRS, runConformance, type ConformanceSummary } from "../src/conformance.js";
+import { KNOWN_ORT_DIVERGENCES, ONNX_TESTDATA_DIRS, runConformance, type ConformanceSummary } from "./support/conformance.js";
 
 const root = ONNX_TESTDATA_DIRS.find((d) => fs.existsSync(d));
 

@@ -18,7 +18,7 @@ import { parseInputShapes, parseSeed, parseValRanges, valRangeFor } from "../src
 import { murmur3_32, rngFor, Xoshiro128ss } from "../src/data/rng.js";
 import { hostToTensorProto } from "../src/onnx/tensor.js";
 import type { DumpRow } from "../src/io/dump.js";
-import type { DType, HostTensor, TensorData } from "../src/types.js";
+import type { DType, HostTensor, TensorData } from "../src/core/host-tensor.js";
 
 import { ONNX_TESTDATA as TESTDATA, SKIP_TESTDATA } from "./testdata.js";
 

@@ -6,12 +6,12 @@
 import { describe, expect, it } from "vitest";
 import { GraphBuilder } from "../src/onnx/builder.js";
 import { prepareModel } from "../src/onnx/model.js";
-import { inferTypes } from "../src/onnx/infer.js";
+import { inferTypes } from "../src/onnx/model-types.js";
 import { Executor } from "../src/runtime/executor.js";
 import { runCaptured } from "../src/runtime/run.js";
 import { roundTo } from "../src/numeric/index.js";
-import type { HostTensor, Precision } from "../src/types.js";
-import type { OptimizationLevel } from "../src/runtime/ort.js";
+import type { HostTensor, Precision } from "../src/core/host-tensor.js";
+import type { OptimizationLevel } from "../src/onnx/ort-session.js";
 
 async function setup(build: (b: GraphBuilder) => void, opts: { segmentLayers?: number; optimizationLevel?: OptimizationLevel } = {}) {
   const b = new GraphBuilder("t");

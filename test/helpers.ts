@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
 import { expect } from "vitest";
-import { UserError } from "../src/errors.js";
+import { UserError } from "../src/core/errors.js";
 import type { ModelProto } from "onnx-buf";
 import { runCli } from "../src/cli/main.js";
 import { saveModel } from "../src/onnx/builder.js";

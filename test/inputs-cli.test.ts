@@ -10,7 +10,7 @@ import { PNG } from "pngjs";
 import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
 import { encodeNpy } from "../src/io/npy.js";
 import { encodePolygraphyArray } from "../src/io/polygraphy-json.js";
-import { readCalibrationCache } from "../src/precision/cache.js";
+import { readCalibrationCache } from "../src/calibration/cache.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
 let dir: string;

@@ -14,9 +14,9 @@ import {
   valuesToHostTensor,
 } from "../src/io/dump.js";
 import type { DumpMeta, DumpRow, DumpStats } from "../src/io/dump.js";
-import { UserError } from "../src/errors.js";
-import type { DType, HostTensor } from "../src/types.js";
-import { numel } from "../src/types.js";
+import { UserError } from "../src/core/errors.js";
+import type { DType, HostTensor } from "../src/core/host-tensor.js";
+import { numel } from "../src/core/host-tensor.js";
 
 // --- helpers --------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import {
   sequenceType,
   tensorType,
 } from "../src/onnx/builder.js";
-import { ALL_DTYPES, dtypeByteLength, dtypeToOnnx, onnxToDType } from "../src/onnx/dtype.js";
+import { ALL_DTYPES, dtypeByteLength, dtypeToOnnx, onnxToDType } from "../src/core/dtype.js";
 
 let dir: string;
 beforeAll(() => {

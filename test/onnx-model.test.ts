@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { GraphBuilder, modelBytes, saveModel } from "../src/onnx/builder.js";
 import { loadModel, prepareModel } from "../src/onnx/model.js";
-import { UserError } from "../src/errors.js";
+import { UserError } from "../src/core/errors.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
 function tiny(name = "relu"): GraphBuilder {

@@ -4,10 +4,10 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type TensorProto } from "onnx-buf";
-import { UserError } from "../src/errors.js";
+import { UserError } from "../src/core/errors.js";
 import { userError } from "./helpers.js";
 import { hostTensorByteLength, hostToTensorProto, readTensorPb, tensorProtoToHost } from "../src/onnx/tensor.js";
-import type { DType, HostTensor, TensorData } from "../src/types.js";
+import type { DType, HostTensor, TensorData } from "../src/core/host-tensor.js";
 
 import { ONNX_TESTDATA as TESTDATA, SKIP_TESTDATA } from "./testdata.js";
 

@@ -7,9 +7,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runModel } from "../src/api.js";
-import { UserError } from "../src/errors.js";
-import { tempPathFor, writeFileAtomicSync } from "../src/io/output-path.js";
+import { runModel } from "../src/workflows/model.js";
+import { UserError } from "../src/core/errors.js";
+import { tempPathFor, writeFileAtomicSync } from "../src/core/output-file.js";
 import { BIN, GOLDEN, cli, expectUserError, tmpDir } from "./helpers.js";
 
 const MODEL = path.join(GOLDEN, "underflow.onnx");

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { makePlan, parseLayerPrecisions, parsePlanJson, planToJson, readPlan, resolvePlan } from "../src/precision/plan.js";
-import { UserError } from "../src/errors.js";
+import { UserError } from "../src/core/errors.js";
 import type { Layer } from "../src/onnx/model.js";
 import { tmpDir } from "./helpers.js";
 

@@ -4,7 +4,7 @@
  */
 import type { ModelProto } from "onnx-buf";
 import type { GraphBuilder } from "../../src/onnx/builder.js";
-import type { DType } from "../../src/types.js";
+import type { DType } from "../../src/core/host-tensor.js";
 
 /** fp16 facts the plants are built around. */
 export const FP16_MAX = 65504;

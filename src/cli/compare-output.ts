@@ -3,11 +3,11 @@
  * line per graph output, degenerate references, the first failing layer, notes, and the
  * verdict LAST. Exit codes: 0 passed, 1 failed, 2 degenerate reference (no verdict).
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import type { CompareSummary, LayerComparison } from "../compare/compare.js";
 import { fmt } from "../compare/tolerance.js";
 import { compareTable, tableWidth, type ShowSpec } from "../report/table.js";
-import { fixed } from "../report/format.js";
+import { fixed } from "../core/number-text.js";
 
 export const SHOW_CHOICES = "context|failing|all|none|N";
 

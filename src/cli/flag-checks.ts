@@ -2,7 +2,7 @@
  * Flag value checks every command shares (docs/cli.md): fixed-choice flags name the flag and
  * the choices; numeric flags are range-checked before any work (one line, exit 2).
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 
 type Raw = Record<string, unknown>;
 type Rule = "positive-int" | "nonneg-int" | "nonneg" | "finite";

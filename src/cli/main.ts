@@ -4,91 +4,32 @@
  */
 import * as fs from "node:fs";
 import yargs, { type Argv } from "yargs";
-import { UserError } from "../errors.js";
-import type { Precision } from "../types.js";
-import { compareDumps, compareModel, runModel, validateDump, validateModel, type Hooks } from "../api.js";
+import { UserError } from "../core/errors.js";
+import type { Precision } from "../core/host-tensor.js";
+import { compareDumps, compareModel, runModel, validateDump, validateModel, type Hooks } from "../workflows/model.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
-import { isStdoutPath, writeFileAtomicSync } from "../io/output-path.js";
+import { isStdoutPath, writeFileAtomicSync } from "../core/output-file.js";
 import { checkCommandOutputs } from "./output-checks.js";
 import { checkNumericFlags, choicesMessage } from "./flag-checks.js";
-import { jsonReplacer, numText } from "../report/format.js";
-import { compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
-import { int8ReportLines } from "../precision/int8-run.js";
+import { jsonReplacer, numText } from "../core/number-text.js";
+import { metricCriterion, metricOptions, compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
+import { int8ReportLines } from "../calibration/int8-run.js";
 import { table, trunc, type ShowSpec } from "../report/table.js";
 import { compareExitCode, compareLines, parseShow, SHOW_CHOICES } from "./compare-output.js";
-import { metricCriterion, metricOptions } from "./bisect.js";
 import type { CompareSummary, LayerComparison } from "../compare/compare.js";
 import { numericBackend } from "../numeric/index.js";
+import { signalAddon } from "../numeric/native.js";
 import { prepareModelFile } from "../runtime/run.js";
 import { describeLayerModel, layerNodeNames, parseFusionMode } from "../onnx/layer-model.js";
 import { Progress } from "./progress.js";
-import { installSignalExit } from "../runtime/cleanup.js";
-import { registerExtraCommands } from "./extra.js";
+import { installSignalExit } from "../core/temp-files.js";
+import { registerBisect } from "./bisect-command.js";
+import { registerCalib } from "./calib-command.js";
+import { Cli, defaultIo, markStdoutClosed, writeFileAtomic, writeJson, type Io } from "./shell.js";
+
+export { Cli, writeFileAtomic, writeJson, type Io };
 
 export const VERSION = "0.1.0";
-
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  isTTY: boolean;
-}
-
-/** Set when stdout's reader went away (`trt-debug ... | head`): further output is dropped. */
-let stdoutClosed = false;
-
-const defaultIo: Io = {
-  out: (s) => void (stdoutClosed || process.stdout.write(s + "\n")),
-  err: (s) => process.stderr.write(s + "\n"),
-  isTTY: Boolean(process.stderr.isTTY),
-};
-
-/** Write `text` to `file` atomically (src/io/output-path.ts: unique temp name, then rename). */
-export function writeFileAtomic(file: string, text: string): void {
-  writeFileAtomicSync(file, text, { mkdir: true });
-}
-
-/** Where `--json -` writes (the command's stdout, set by checkOutputsMiddleware). */
-let jsonStdout: ((s: string) => void) | null = null;
-
-export function writeJson(file: string | undefined, obj: unknown): void {
-  if (!file) return;
-  const text = JSON.stringify(obj, jsonReplacer, 2);
-  if (isStdoutPath(file)) (jsonStdout ?? ((s: string) => void process.stdout.write(s + "\n")))(text);
-  else writeFileAtomic(file, text + "\n");
-}
-
-export class Cli {
-  exitCode = 0;
-  constructor(public io: Io = defaultIo) {}
-
-  /**
-   * Runs before every command handler: checks every output path (exit 2 before any work) and,
-   * for `--json -` (or /dev/stdout), sends the JSON to stdout and the human output to stderr.
-   */
-  checkOutputsMiddleware(a: Record<string, unknown>): void {
-    checkNumericFlags(a);
-    checkCommandOutputs(a);
-    jsonStdout = null;
-    if (typeof a.json === "string" && isStdoutPath(a.json)) {
-      jsonStdout = this.io.out;
-      this.io = { ...this.io, out: this.io.err };
-    }
-  }
-
-  hooks(a: Record<string, unknown>): Hooks & { done(): void } {
-    const p = new Progress(this.io, !a.quiet && this.io.isTTY);
-    return {
-      warn: (m) => this.io.err(`trt-debug: warning: ${m}`),
-      progress: (phase, done, total) => p.update(phase, done, total),
-      done: () => p.clear(),
-    };
-  }
-
-  /** Table (rows chosen by `show`), outputs, first failing layer, notes, verdict last (./compare-output.ts). */
-  printCompare(s: CompareSummary, quiet: boolean, show: ShowSpec, rows: LayerComparison[]): void {
-    for (const l of compareLines(s, rows, show, quiet)) this.io.out(l);
-  }
-}
 
 function fail(msg: string | undefined, err: Error | undefined): never {
   if (err && !(err instanceof UserError) && !(err as { name?: string }).name?.startsWith("YError")) throw err;
@@ -249,7 +190,9 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     },
   );
 
-  registerExtraCommands(y, cli);
+  // Commands are registered here, by the entry point; a command module never imports this file.
+  registerBisect(y, cli);
+  registerCalib(y, cli);
   return y.demandCommand(1, "give a command; see trt-debug --help");
 }
 
@@ -313,11 +256,11 @@ export async function main(argv: string[]): Promise<void> {
   // `trt-debug ... | head`: the reader went away. Drop further output quietly (no stack trace);
   // the command finishes and its exit code is still the verdict.
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-    if (e.code === "EPIPE") stdoutClosed = true;
+    if (e.code === "EPIPE") markStdoutClosed();
     else throw e;
   });
   // SIGINT/SIGTERM end the process at once in every phase, removing temp files (cleanup.ts).
-  installSignalExit(() => abortOpenDumpsSync());
+  installSignalExit(() => abortOpenDumpsSync(), signalAddon);
   try {
     const code = await runCli(argv);
     process.exitCode = code;

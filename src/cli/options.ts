@@ -1,8 +1,9 @@
 /** Argument groups shared by the subcommands (Polygraphy-compatible spellings). */
 import type { Argv } from "yargs";
-import { UserError } from "../errors.js";
-import type { Precision } from "../types.js";
-import type { InputArgs, ModelArgs } from "../api.js";
+import type { Criterion } from "../workflows/bisect.js";
+import { UserError } from "../core/errors.js";
+import type { Precision } from "../core/host-tensor.js";
+import type { InputArgs, ModelArgs } from "../workflows/model.js";
 import {
   defaultCompareOptions,
   ERROR_STATS,
@@ -11,8 +12,8 @@ import {
   type CompareOptions,
   type ErrorStat,
 } from "../compare/tolerance.js";
-import type { OptimizationLevel } from "../runtime/ort.js";
-import type { Int8RunArgs } from "../precision/int8-run.js";
+import type { OptimizationLevel } from "../onnx/ort-session.js";
+import type { Int8RunArgs } from "../calibration/int8-run.js";
 import { parseInt8Range } from "../precision/int8.js";
 import { parseFusionMode } from "../onnx/layer-model.js";
 
@@ -158,4 +159,24 @@ export function compareArgs(a: Raw): CompareOptions {
     o.maxRelL2 = v;
   }
   return o;
+}
+
+/** `--metric cosine|sqnr --threshold X` (bisect and compare): the metric criterion, or null without --metric. */
+export function metricCriterion(a: Raw, compare: CompareOptions): Extract<Criterion, { kind: "metric" }> | null {
+  if (a.metric !== undefined) {
+    if (a.threshold === undefined || !Number.isFinite(Number(a.threshold))) throw new UserError(`--metric ${String(a.metric)}: give --threshold X (e.g. ${a.metric === "cosine" ? "0.999" : "40"})`);
+    const threshold = Number(a.threshold);
+    // Below -1 every candidate would pass (a false PASS); above 1 none can (allowed: a search that must fail).
+    if (a.metric === "cosine" && !(threshold >= -1)) throw new UserError(`--threshold ${threshold}: a cosine threshold below -1 passes anything; give one in [-1, 1] (e.g. 0.999)`);
+    return { kind: "metric", metric: a.metric as "cosine" | "sqnr", threshold, compare };
+  }
+  if (a.threshold !== undefined) throw new UserError("--threshold: give --metric cosine|sqnr too");
+  return null;
+}
+
+/** The --metric and --threshold options (bisect and compare). */
+export function metricOptions<T>(y: Argv<T>, group: string) {
+  return y
+    .option("metric", { type: "string", choices: ["cosine", "sqnr"], describe: "Pass when this metric of every graph output is >= --threshold (instead of compare's verdict)", group })
+    .option("threshold", { type: "number", describe: "Threshold of --metric (cosine e.g. 0.999, SQNR in dB e.g. 40)", group });
 }

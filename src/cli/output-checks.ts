@@ -3,8 +3,8 @@
  * a bad path is one line and exit 2, never a stack trace after minutes of work.
  */
 import * as path from "node:path";
-import { UserError } from "../errors.js";
-import { checkOutputPath, isStdoutPath, type OutputKind } from "../io/output-path.js";
+import { UserError } from "../core/errors.js";
+import { checkOutputPath, isStdoutPath, type OutputKind } from "../core/output-file.js";
 
 type Raw = Record<string, unknown>;
 

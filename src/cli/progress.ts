@@ -1,12 +1,15 @@
 /** One-line progress on a TTY (stderr), throttled; silent otherwise. */
-import type { Io } from "./main.js";
+/** Where progress goes (shell.ts Io satisfies it). */
+export interface ProgressIo {
+  err: (s: string) => void;
+}
 
 export class Progress {
   private last = 0;
   private shown = false;
   private readonly started = Date.now();
   constructor(
-    private readonly io: Io,
+    private readonly io: ProgressIo,
     private readonly enabled: boolean,
   ) {}
   update(phase: string, done: number, total: number): void {

@@ -23,15 +23,16 @@ import {
   type GraphProto,
   type NodeProto,
 } from "onnx-buf";
-import type { DType, HostTensor, Precision } from "../types.js";
+import type { DType, HostTensor, Precision } from "../core/host-tensor.js";
 import { prepareModel, type Layer } from "../onnx/model.js";
-import { inferTypes, tensorValueInfo } from "../onnx/infer.js";
+import { tensorValueInfo } from "../onnx/infer.js";
+import { inferTypes } from "../onnx/model-types.js";
 import { typesOfBody } from "../onnx/body-types.js";
-import { dtypeToOnnx } from "../onnx/dtype.js";
+import { dtypeToOnnx } from "../core/dtype.js";
 import { makeTensor } from "../onnx/builder.js";
 import { Executor, type ExecutorOptions } from "../runtime/executor.js";
 import { makeFeeds, type PreparedModel } from "../runtime/run.js";
-import { fromOrt } from "../runtime/ort.js";
+import { fromOrt } from "../onnx/ort-session.js";
 import { compareTensor } from "./compare.js";
 import type { CompareOptions } from "./tolerance.js";
 

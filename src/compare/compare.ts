@@ -1,8 +1,8 @@
 /**
  * Layer-by-layer comparison of a candidate against a reference.
  */
-import type { DType, HostTensor, Precision } from "../types.js";
-import { absMax, countMismatches, diffMetrics, f16ToF32, bf16ToF32, type DiffMetrics } from "../numeric/index.js";
+import type { DType, HostTensor, Precision } from "../core/host-tensor.js";
+import { absMax, countMismatches, diffMetrics, floatValues, type DiffMetrics } from "../numeric/index.js";
 import { degenerateReference, type DegenerateReference } from "./degenerate.js";
 import { judge, perTensorGet, POLYGRAPHY_DEFAULT_TOL, type CompareOptions, type Verdict } from "./tolerance.js";
 
@@ -31,20 +31,6 @@ export interface LayerComparison {
 }
 
 /** Float32 view of a floating tensor (float16/bfloat16 bits decoded); null for other types. */
-export function floatValues(t: HostTensor): Float32Array | null {
-  switch (t.dtype) {
-    case "float32":
-      return t.data as Float32Array;
-    case "float16":
-      return f16ToF32(t.data as Uint16Array);
-    case "bfloat16":
-      return bf16ToF32(t.data as Uint16Array);
-    case "float64":
-      return Float32Array.from(t.data as Float64Array);
-    default:
-      return null;
-  }
-}
 
 const FP16_MAX = 65504;
 const FP16_MIN_SUBNORMAL = 2 ** -24;

@@ -13,7 +13,7 @@
  *   resolution (a saturated output, e.g. a softmax or sigmoid pinned at 1).
  * Tensors of one element are never `constant`. Empty tensors are not judged.
  */
-import type { Precision } from "../types.js";
+import type { Precision } from "../core/host-tensor.js";
 import { tensorStats } from "../numeric/index.js";
 import { fmt } from "./tolerance.js";
 

@@ -3,7 +3,7 @@
  * (docs/cli.md, "Exit codes"): otherwise a comparison or NaN/Inf check covers nothing and
  * would report PASSED. Such models are user errors (exit 2).
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 
 interface GraphLike {
   layers: readonly { outputs: readonly string[] }[];

@@ -12,10 +12,10 @@
  *   max|mean|median|quantile: fail when that statistic of the absolute error exceeds atol
  *   AND the same statistic of the relative error exceeds rtol.
  */
-import { UserError } from "../errors.js";
-import type { Precision } from "../types.js";
+import { UserError } from "../core/errors.js";
+import type { Precision } from "../core/host-tensor.js";
 import type { DiffMetrics } from "../numeric/index.js";
-import { nonFiniteText } from "../report/format.js";
+import { nonFiniteText } from "../core/number-text.js";
 
 export type ErrorStat = "elemwise" | "max" | "mean" | "median" | "quantile";
 export const ERROR_STATS: readonly ErrorStat[] = ["elemwise", "max", "mean", "median", "quantile"];

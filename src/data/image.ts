@@ -6,8 +6,8 @@
  * here, in float64, by the exact recipe in the docs.
  */
 import { PNG } from "pngjs";
-import { UserError } from "../errors.js";
-import type { DType, HostTensor, TensorData } from "../types.js";
+import { UserError } from "../core/errors.js";
+import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
 import { f64ToMiniFloatBits, formatDims, roundHalfEven, type InputSpec } from "./inputs.js";
 
 export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];

@@ -9,11 +9,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as os from "node:os";
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import { hostElementSize, readTensorPb } from "../onnx/tensor.js";
 import { openChecked } from "../io/safe-read.js";
-import type { DType, HostTensor } from "../types.js";
-import { numel } from "../types.js";
+import type { DType, HostTensor } from "../core/host-tensor.js";
+import { numel } from "../core/host-tensor.js";
 import { valRangeFor, type ValRange, type ValRanges } from "./options.js";
 import { rngFor, type Xoshiro128ss } from "./rng.js";
 

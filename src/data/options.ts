@@ -9,7 +9,7 @@
  * `name:...` entries are split at the LAST colon, so input names may contain colons. Every
  * parse failure is a one-line UserError naming the flag and the bad value.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 
 export interface ValRange {
   lo: number;

@@ -11,9 +11,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import { UserError } from "../errors.js";
-import type { DType, HostTensor, TensorData } from "../types.js";
-import { numel } from "../types.js";
+import { UserError } from "../core/errors.js";
+import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
+import { numel } from "../core/host-tensor.js";
 import { f64ToMiniFloatBits, formatDims, INT_RANGES, isArrowFile, listNames, loadInputs, miniFloatBitsToF64, shapeMatches, type InputSpec } from "./inputs.js";
 import { allocate, decodeNpy } from "../io/npy.js";
 import { readTensorPb } from "../onnx/tensor.js";

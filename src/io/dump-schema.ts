@@ -3,7 +3,7 @@
  * low-level helpers that turn rows into Arrow column data without copying tensor values.
  * docs/file-formats.md documents every field; keep the two in step.
  */
-import type { DumpRow } from "./dump.js";
+import type { DType } from "../core/host-tensor.js";
 import {
   Data,
   DataType,
@@ -319,4 +319,31 @@ export function referenceRecordBatch(schema: Schema, rows: readonly BatchRow[]):
   ];
   const struct = makeData({ type: structOf(schema), length: n, nullCount: 0, children });
   return new RecordBatch(schema, struct);
+}
+
+export interface DumpStats {
+  numel: number;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  std: number | null;
+  nanCount: number;
+  posInfCount: number;
+  negInfCount: number;
+}
+
+/** One row of a dump: one tensor (docs/file-formats.md). */
+export interface DumpRow {
+  order: number;
+  layer: string;
+  opType: string;
+  tensor: string;
+  dtype: DType;
+  precision: string;
+  dims: number[];
+  values: Float32Array | null;
+  valuesF64: Float64Array | null;
+  intValues: BigInt64Array | null;
+  strValues: string[] | null;
+  stats: DumpStats;
 }

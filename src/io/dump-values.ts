@@ -10,8 +10,8 @@
  *   str_values  List<Utf8>     string
  */
 import { endianness } from "node:os";
-import type { DType, HostTensor, TensorData } from "../types.js";
-import { numel } from "../types.js";
+import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
+import { numel } from "../core/host-tensor.js";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToFp8, fp8ToF32 } from "../numeric/index.js";
 
 export interface ValueColumns {

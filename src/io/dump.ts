@@ -14,14 +14,14 @@ import {
   Message as ArrowMessage,
   RecordBatch as RecordBatchHeader,
 } from "apache-arrow/ipc/metadata/message";
-import type { DType, HostTensor } from "../types.js";
-import { numel as numelOf } from "../types.js";
+import type { DType, HostTensor } from "../core/host-tensor.js";
+import { numel as numelOf } from "../core/host-tensor.js";
 import { checkStat } from "./safe-read.js";
 import { checkFooter, recordBatchRows } from "./arrow-check.js";
-import { registerTemp, unregisterTemp } from "../runtime/cleanup.js";
-import { UserError } from "../errors.js";
-import { assertReplaceable, tempPathFor } from "./output-path.js";
-import { COL, DUMP_FORMAT, INPUTS_FORMAT, RESERVED_META_KEYS, dumpSchema, schemaMismatch } from "./dump-schema.js";
+import { registerTemp, unregisterTemp } from "../core/temp-files.js";
+import { UserError } from "../core/errors.js";
+import { assertReplaceable, tempPathFor } from "../core/output-file.js";
+import { type DumpRow, type DumpStats, COL, DUMP_FORMAT, INPUTS_FORMAT, RESERVED_META_KEYS, dumpSchema, schemaMismatch } from "./dump-schema.js";
 import {
   hostTensorToValues as tensorToValueColumns,
   isDType,
@@ -31,32 +31,9 @@ import {
 } from "./dump-values.js";
 
 export { DUMP_FORMAT, INPUTS_FORMAT } from "./dump-schema.js";
+export type { DumpRow, DumpStats } from "./dump-schema.js";
 
-export interface DumpStats {
-  numel: number;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-  std: number | null;
-  nanCount: number;
-  posInfCount: number;
-  negInfCount: number;
-}
 
-export interface DumpRow {
-  order: number;
-  layer: string;
-  opType: string;
-  tensor: string;
-  dtype: DType;
-  precision: string;
-  dims: number[];
-  values: Float32Array | null;
-  valuesF64: Float64Array | null;
-  intValues: BigInt64Array | null;
-  strValues: string[] | null;
-  stats: DumpStats;
-}
 
 export type DumpKind = "dump" | "inputs";
 

@@ -11,9 +11,9 @@
  * little-endian, C order, header padded so the data starts at a multiple of 64 bytes as
  * NumPy does. Every problem is a one-line UserError that starts with `where`.
  */
-import { UserError } from "../errors.js";
-import type { DType, TensorData } from "../types.js";
-import { numel } from "../types.js";
+import { UserError } from "../core/errors.js";
+import type { DType, TensorData } from "../core/host-tensor.js";
+import { numel } from "../core/host-tensor.js";
 
 export interface NpyArray {
   dtype: DType;

@@ -3,7 +3,7 @@
  * fflate (stored and deflated members). Member `name.npy` is array `name`.
  */
 import { unzipSync } from "fflate";
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import { decodeNpy, type NpyArray } from "./npy.js";
 
 /** Every array of a .npz file, by name (member name without `.npy`), in archive order. */

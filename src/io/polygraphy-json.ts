@@ -9,10 +9,10 @@
  * .npy (or an .npz holding one array) as a latin-1 string rather than base64; both are read.
  * `--save-inputs` writes a JSON list with one `{input_name: ARRAY}` object per iteration.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import { decodeNpy, encodeNpy, isNpy, type NpyArray } from "./npy.js";
 import { decodeNpz } from "./npz.js";
-import type { DType, TensorData } from "../types.js";
+import type { DType, TensorData } from "../core/host-tensor.js";
 
 const TYPE_MARKER = "polygraphy_class";
 const LEGACY_KEY = "__polygraphy_encoded_ndarray";

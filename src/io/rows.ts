@@ -1,7 +1,7 @@
 /** Captured tensors -> dump rows (values + statistics). */
-import type { HostTensor, Precision } from "../types.js";
+import type { HostTensor, Precision } from "../core/host-tensor.js";
 import { tensorStats } from "../numeric/index.js";
-import { floatValues } from "../compare/compare.js";
+import { floatValues } from "../numeric/index.js";
 import { hostTensorToValues, type DumpRow, type DumpStats } from "./dump.js";
 
 export function statsOf(t: HostTensor): DumpStats {

@@ -5,7 +5,7 @@
  * plausible file of its kind. The limits are documented in docs/file-formats.md.
  */
 import * as fs from "node:fs";
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;

@@ -6,7 +6,7 @@
  *
  * Nothing here loops over tensor elements: only over histogram bins and channels.
  */
-import { numel } from "../types.js";
+import { numel } from "../core/host-tensor.js";
 import { D, E, ERR_HIST_BINS, FMT_BF16, FMT_E4M3FN, FMT_E5M2, FMT_FP16, S, type Kernels } from "./kernels.js";
 import type {
   DiffMetrics,

@@ -24,6 +24,8 @@ import type {
   TensorStats,
 } from "./types.js";
 
+import type { HostTensor } from "../core/host-tensor.js";
+
 export type {
   DiffMetrics,
   DiffOptions,
@@ -170,4 +172,19 @@ export function absHistogram(x: Float32Array, hist: Float64Array, binWidth: numb
 /** max |x| over finite values, 0 for empty. */
 export function absMax(x: Float32Array): number {
   return select().absMax(x);
+}
+
+export function floatValues(t: HostTensor): Float32Array | null {
+  switch (t.dtype) {
+    case "float32":
+      return t.data as Float32Array;
+    case "float16":
+      return f16ToF32(t.data as Uint16Array);
+    case "bfloat16":
+      return bf16ToF32(t.data as Uint16Array);
+    case "float64":
+      return Float32Array.from(t.data as Float64Array);
+    default:
+      return null;
+  }
 }

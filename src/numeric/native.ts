@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { KernelInfo, Kernels } from "./kernels.js";
+import type { SignalAddon } from "../core/temp-files.js";
 
 /** ABI version the TypeScript side expects from the addon (native/src/addon.cc `abiVersion`). */
 const ABI_VERSION = 1;
@@ -55,4 +56,12 @@ export function loadNative(): NativeLoad {
     cached = { ok: false, reason: `native addon failed to load: ${msg}` };
   }
   return cached;
+}
+
+/** The addon's signal-time temp-file cleanup, for core/temp-files.ts `installSignalExit` (null without the addon). */
+export function signalAddon(): SignalAddon | null {
+  const n = loadNative();
+  if (!n.ok) return null;
+  const a = n.addon as unknown as Partial<SignalAddon>;
+  return typeof a.installSignalCleanup === "function" && typeof a.registerTemp === "function" ? (a as SignalAddon) : null;
 }

@@ -14,12 +14,12 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema, TensorProto_DataType, type GraphProto, type NodeProto, type ValueInfoProto } from "onnx-buf";
-import type { DType } from "../types.js";
-import { dtypeToOnnx, onnxToDType } from "./dtype.js";
+import type { DType } from "../core/host-tensor.js";
+import { dtypeToOnnx, onnxToDType } from "../core/dtype.js";
 import { subgraphOuterRefs, type LoadedModel } from "./model.js";
 import { sequenceType, tensorType } from "./builder.js";
 import { tensorValueInfo, typeOutputs, type TypeMap } from "./infer.js";
-import { oneLine } from "../runtime/ort.js";
+import { oneLine } from "./ort-session.js";
 
 const bodyTypes = new WeakMap<GraphProto, TypeMap>();
 const bodyErrors = new WeakMap<GraphProto, string>();

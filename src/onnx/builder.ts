@@ -55,10 +55,10 @@ import type {
   TypeProto,
   ValueInfoProto,
 } from "onnx-buf";
-import type { DType, TensorData } from "../types.js";
-import { numel } from "../types.js";
-import { writeFileAtomicSync } from "../io/output-path.js";
-import { dtypeByteLength, dtypeToOnnx } from "./dtype.js";
+import type { DType, TensorData } from "../core/host-tensor.js";
+import { numel } from "../core/host-tensor.js";
+import { writeFileAtomicSync } from "../core/output-file.js";
+import { dtypeByteLength, dtypeToOnnx } from "../core/dtype.js";
 
 // ---------------------------------------------------------------------------------------
 // Types

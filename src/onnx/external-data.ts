@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 
 /**
  * Initializers of models loaded with allowOutside: their later reads (tensor decoding during

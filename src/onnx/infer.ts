@@ -17,11 +17,10 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from "onnx-buf";
-import type { DType } from "../types.js";
-import { onnxToDType } from "./dtype.js";
+import type { DType } from "../core/host-tensor.js";
+import { onnxToDType } from "../core/dtype.js";
 import type { LoadedModel } from "./model.js";
-import { createSession } from "../runtime/ort.js";
-import { inferBodyTypes } from "./body-types.js";
+import { createSession } from "./ort-session.js";
 
 export interface TensorType {
   dtype: DType;
@@ -59,41 +58,6 @@ export function tensorValueInfo(name: string, elemType: number, dims?: readonly 
   });
 }
 
-function initializerInfo(t: TensorProto): ValueInfoProto {
-  return tensorValueInfo(t.name, t.dataType, t.dims);
-}
-
-export async function inferTypes(m: LoadedModel): Promise<TypeMap> {
-  const g = m.proto.graph!;
-  const declared = new Set(g.input.map((i) => i.name));
-  const inputs = [...g.input, ...g.initializer.filter((t) => !declared.has(t.name)).map(initializerInfo)];
-  const outputs: ValueInfoProto[] = [];
-  const seen = new Set<string>();
-  for (const l of m.graph.layers) {
-    for (const o of l.outputs) {
-      if (o === "" || seen.has(o)) continue;
-      seen.add(o);
-      outputs.push(create(ValueInfoProtoSchema, { name: o }));
-    }
-  }
-  const typing = create(ModelProtoSchema, {
-    irVersion: m.proto.irVersion,
-    opsetImport: m.proto.opsetImport,
-    functions: m.proto.functions,
-    graph: create(GraphProtoSchema, { name: g.name, node: g.node, input: inputs, output: outputs, valueInfo: g.valueInfo }),
-  });
-  const types: TypeMap = new Map();
-  for (const i of inputs) {
-    const tt = i.type?.value.case === "tensorType" ? i.type.value.value : undefined;
-    const d = tt ? onnxToDType(tt.elemType) : null;
-    if (d) types.set(i.name, { dtype: d, shape: tt?.shape ? tt.shape.dim.map(dimOf) : null });
-  }
-  if (outputs.length === 0) return types;
-  await typeOutputs(toBinary(ModelProtoSchema, typing), m.path, types);
-  await inferBodyTypes(m, types);
-  return types;
-}
-
 /** Load a typing model (never run) and add the types onnxruntime infers for its tensor outputs to `types`. */
 export async function typeOutputs(bytes: Uint8Array, label: string, types: TypeMap): Promise<void> {
   const session = await createSession(bytes, label, { optimizationLevel: "disabled" });
@@ -107,7 +71,7 @@ export async function typeOutputs(bytes: Uint8Array, label: string, types: TypeM
   }
 }
 
-function dimOf(d: { value: { case: "dimValue"; value: bigint } | { case: "dimParam"; value: string } | { case: undefined; value?: undefined } }): number | string | null {
+export function dimOf(d: { value: { case: "dimValue"; value: bigint } | { case: "dimParam"; value: string } | { case: undefined; value?: undefined } }): number | string | null {
   if (d.value.case === "dimValue") return Number(d.value.value);
   if (d.value.case === "dimParam") return d.value.value;
   return null;

@@ -30,14 +30,15 @@ import {
   type NodeProto,
   type TensorProto,
 } from "onnx-buf";
-import { UserError } from "../errors.js";
-import type { DType, HostTensor } from "../types.js";
+import { UserError } from "../core/errors.js";
+import type { DType, HostTensor } from "../core/host-tensor.js";
 import { hostToTensorProto, tensorProtoToHost } from "./tensor.js";
-import { buildGraphView, layerEdges, layerMemberNames, type GraphView, type Layer, type LoadedModel } from "./model.js";
-import { tensorValueInfo, type TypeMap } from "./infer.js";
-import { createSession, fetchable, fromOrt, runSession } from "../runtime/ort.js";
+import { buildGraphView, layerEdges, layerMemberNames, type BatchNormFold, type FusionMode, type GraphView, type Layer, type LayerModelSummary, type LoadedModel } from "./model.js";
 
-export type FusionMode = "trt" | "none";
+export type { BatchNormFold, FusionMode, LayerModelSummary };
+import { tensorValueInfo, type TypeMap } from "./infer.js";
+import { createSession, fetchable, fromOrt, runSession } from "./ort-session.js";
+
 export const FUSION_MODES: readonly FusionMode[] = ["trt", "none"];
 
 export function parseFusionMode(v: unknown, flag = "--fusion"): FusionMode {
@@ -89,25 +90,7 @@ const NOT_FOLDABLE = new Set([
   "SequenceLength", "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement", "OptionalHasElement",
 ]);
 
-export interface BatchNormFold {
-  /** The BatchNormalization node. */
-  bn: string;
-  /** The node whose weights absorbed it, or null when it stays a scale layer. */
-  into: string | null;
-}
 
-export interface LayerModelSummary {
-  fusion: FusionMode;
-  /** Constant nodes turned into initializers. */
-  constantNodes: number;
-  /** Other nodes of constant subgraphs evaluated once and turned into initializers. */
-  foldedNodes: number;
-  /** Initializers created by constant folding. */
-  foldedTensors: number;
-  batchNorms: BatchNormFold[];
-  /** Fused groups (layers of more than one node): layer name and member node names. */
-  groups: { name: string; nodes: string[] }[];
-}
 
 const isDefaultDomain = (d: string) => d === "" || d === "ai.onnx";
 

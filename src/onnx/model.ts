@@ -16,7 +16,7 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from "onnx-buf";
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import { readFileChecked } from "../io/safe-read.js";
 import { approveOutside, resolveExternalLocation } from "./external-data.js";
 
@@ -78,7 +78,7 @@ export interface LoadedModel {
   opset: number;
   irVersion: number;
   /** What TensorRT's layer model changed (set by onnx/layer-model.ts applyLayerModel). */
-  layerModel?: import("./layer-model.js").LayerModelSummary;
+  layerModel?: LayerModelSummary;
 }
 
 /** Read and decode an ONNX file. Throws UserError for every user-caused problem. */
@@ -338,4 +338,29 @@ export function layerEdges(layers: readonly Layer[]): Pick<GraphView, "producer"
 /** Find layers by exact name. */
 export function layerByName(g: GraphView): Map<string, Layer> {
   return new Map(g.layers.map((l) => [l.name, l]));
+}
+
+/** Layer fusion (layer-model.ts): "trt" (TensorRT's fused groups) or "none" (one layer per node). */
+export type FusionMode = "trt" | "none";
+
+/** A BatchNormalization folded by the layer model (layer-model.ts). */
+export interface BatchNormFold {
+  /** The BatchNormalization node. */
+  bn: string;
+  /** The node whose weights absorbed it, or null when it stays a scale layer. */
+  into: string | null;
+}
+
+/** What applying TensorRT's layer model did (layer-model.ts applyLayerModel). */
+export interface LayerModelSummary {
+  fusion: FusionMode;
+  /** Constant nodes turned into initializers. */
+  constantNodes: number;
+  /** Other nodes of constant subgraphs evaluated once and turned into initializers. */
+  foldedNodes: number;
+  /** Initializers created by constant folding. */
+  foldedTensors: number;
+  batchNorms: BatchNormFold[];
+  /** Fused groups (layers of more than one node): layer name and member node names. */
+  groups: { name: string; nodes: string[] }[];
 }

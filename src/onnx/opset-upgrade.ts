@@ -39,7 +39,7 @@ import {
   type NodeProto,
   type TensorProto,
 } from "onnx-buf";
-import type { DType } from "../types.js";
+import type { DType } from "../core/host-tensor.js";
 import type { TensorType, TypeMap } from "./infer.js";
 import type { LoadedModel } from "./model.js";
 import { typesOfBody } from "./body-types.js";

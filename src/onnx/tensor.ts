@@ -24,11 +24,11 @@ import {
   TensorProto_DataType,
   type TensorProto,
 } from "onnx-buf";
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import { readFileChecked } from "../io/safe-read.js";
 import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
-import type { DType, HostTensor, TensorData } from "../types.js";
-import { dtypeToOnnx, onnxToDType } from "./dtype.js";
+import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
+import { dtypeToOnnx, onnxToDType } from "../core/dtype.js";
 
 export interface TensorDecodeOptions {
   /** Directory external-data `location`s are relative to (default: the directory of `fileName`, else the cwd). */

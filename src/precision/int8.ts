@@ -22,15 +22,14 @@
  * context, so executors and bisection key their caches by it.
  */
 import type { TensorProto_DataType } from "onnx-buf";
-import { UserError } from "../errors.js";
-import { isFloatDType, type DType, type Precision } from "../types.js";
+import { UserError } from "../core/errors.js";
+import { isFloatDType, type DType, type Precision } from "../core/host-tensor.js";
 import type { Layer, LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { tensorProtoToHost } from "../onnx/tensor.js";
-import { onnxToDType } from "../onnx/dtype.js";
+import { onnxToDType } from "../core/dtype.js";
 import { absMax } from "../numeric/index.js";
 import { floatPolicy, type Transform, type TransformPolicy } from "./rewrite.js";
-import type { CalibrationCache } from "./cache.js";
 
 /** Ops with weights quantized per output channel (input 1), bias (input 2) kept in fp32. */
 export const INT8_WEIGHTED_OPS: readonly string[] = ["Conv", "ConvTranspose", "MatMul", "Gemm"];
@@ -430,4 +429,18 @@ export class Int8Policy implements TransformPolicy {
       output: (l, k, t, p) => this.output(l, k, t, p, fixed),
     };
   }
+}
+
+/** A calibration cache as read (calibration/cache.ts reads and writes it; docs/int8.md). */
+export interface CalibrationCache {
+  /** TensorRT version digits from the header, e.g. "8601" or "100300". */
+  version: string;
+  /** Algorithm name from the header, e.g. "EntropyCalibration2". */
+  algorithm: string;
+  /** Tensor name → scale s (amax = 127·s), in file order. */
+  scales: Map<string, number>;
+  /** Which format the cache was read from. */
+  source: "tensorrt" | "json";
+  /** JSON sidecar only: the amax recorded per tensor (exact calibrated value, not rounded). */
+  amax?: Map<string, number>;
 }

@@ -6,9 +6,9 @@
  * matches; otherwise the default. A pattern that matches no layer is an error (TensorRT
  * silently ignores unknown names; we don't).
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import { readTextChecked } from "../io/safe-read.js";
-import { PRECISIONS, type Precision } from "../types.js";
+import { PRECISIONS, type Precision } from "../core/host-tensor.js";
 import { layerMemberNames, type Layer } from "../onnx/model.js";
 
 export const PLAN_FORMAT = "trt-debug/precision-plan@1";

@@ -21,84 +21,19 @@ import {
   type NodeProto,
   type TensorProto,
 } from "onnx-buf";
-import { UserError } from "../errors.js";
-import { isFloatDType, type DType, type HostTensor, type Precision } from "../types.js";
+import { UserError } from "../core/errors.js";
+import { isFloatDType, type DType, type HostTensor, type Precision } from "../core/host-tensor.js";
 import type { Layer, LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
-import { dtypeToOnnx } from "../onnx/dtype.js";
+import { dtypeToOnnx } from "../core/dtype.js";
 import { fakeQuantInt8, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
 import { rewriteBodies } from "./subgraph.js";
+import { EXACT_OPS, FORMAT_ONNX, isExactNode, NEVER_ROUNDED_INPUTS, PRECISION_FORMAT, transformKey, type Transform } from "./transforms.js";
+
+export { EXACT_OPS, isExactNode, NEVER_ROUNDED_INPUTS, PRECISION_FORMAT, transformKey, type Transform };
 import { canUpgrade } from "../onnx/opset-upgrade.js";
 
-export type Transform =
-  | { kind: "none" }
-  | { kind: "round"; format: FloatFormat }
-  | {
-      kind: "qdq";
-      /** per-tensor scale (activations) */
-      scale: number;
-      qmin: number;
-      qmax: number;
-    }
-  | {
-      /** per-output-channel symmetric weight quantization, applied to an initializer */
-      kind: "qdq-weight";
-      axis: number;
-      qmin: number;
-      qmax: number;
-    };
-
-export function transformKey(t: Transform): string {
-  switch (t.kind) {
-    case "none":
-      return "none";
-    case "round":
-      return t.format;
-    case "qdq":
-      return `q${t.scale}[${t.qmin},${t.qmax}]`;
-    case "qdq-weight":
-      return `qw${t.axis}[${t.qmin},${t.qmax}]`;
-  }
-}
-
-export const PRECISION_FORMAT: Partial<Record<Precision, FloatFormat>> = { fp16: "fp16", bf16: "bf16", fp8: "fp8e4m3fn" };
-
-const FORMAT_ONNX: Record<FloatFormat, number> = {
-  fp16: TensorProto_DataType.FLOAT16,
-  bf16: TensorProto_DataType.BFLOAT16,
-  fp8e4m3fn: TensorProto_DataType.FLOAT8E4M3FN,
-  fp8e5m2: TensorProto_DataType.FLOAT8E5M2,
-};
-
-/** Inputs that carry shapes or coordinates, never rounded (op type -> input indices). */
-export const NEVER_ROUNDED_INPUTS: Record<string, number[]> = {
-  Resize: [1, 2],
-  Upsample: [1],
-  Range: [0, 1, 2],
-};
-
-/**
- * Ops whose floating outputs are selections, sign changes or maxima of their floating inputs:
- * when every floating input is already rounded to a format, the outputs are exactly
- * representable in it, so rounding them again would change nothing. The rewriter records the
- * rounding (consumers rely on it) without emitting Cast nodes for it.
- */
-export const EXACT_OPS = new Set([
-  "Relu", "MaxPool", "GlobalMaxPool", "ReduceMax", "ReduceMin", "Max", "Min", "Abs", "Neg", "Sign",
-  "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice", "Gather",
-  "GatherElements", "GatherND", "Identity", "Tile", "Expand", "DepthToSpace", "SpaceToDepth", "Where", "Clip",
-]);
-
-/**
- * Whether a node is an exact op whose output needs no rounding when its floating inputs are
- * rounded. Clip before opset 11 holds its bounds in attributes, which no rounding reaches, so
- * its output is rounded like any op's: rounding is monotonic, so that equals Clip-11's result
- * with its bound inputs rounded (the same values at every opset).
- */
-export function isExactNode(n: NodeProto): boolean {
-  return EXACT_OPS.has(n.opType) && !(n.opType === "Clip" && n.attribute.some((a) => a.name === "min" || a.name === "max"));
-}
 
 /**
  * Decides the transforms of each layer. The default policy implements FP16/BF16/FP8 layers;

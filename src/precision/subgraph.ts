@@ -36,14 +36,14 @@ import {
   type NodeProto,
   type TensorProto,
 } from "onnx-buf";
-import { isFloatDType, type DType, type Precision } from "../types.js";
+import { isFloatDType, type DType, type Precision } from "../core/host-tensor.js";
 import type { Layer, LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { bodyTypeError, deriveBodyTypes, nodeBodies, typesOfBody } from "../onnx/body-types.js";
-import { dtypeToOnnx } from "../onnx/dtype.js";
+import { dtypeToOnnx } from "../core/dtype.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { roundTo, type FloatFormat } from "../numeric/index.js";
-import { isExactNode, NEVER_ROUNDED_INPUTS, PRECISION_FORMAT, type WeightCache } from "./rewrite.js";
+import { isExactNode, NEVER_ROUNDED_INPUTS, PRECISION_FORMAT, type WeightSource } from "./transforms.js";
 
 const FORMAT_DTYPE: Record<FloatFormat, DType> = { fp16: "float16", bf16: "bfloat16", fp8e4m3fn: "float8e4m3fn", fp8e5m2: "float8e5m2" };
 
@@ -52,7 +52,7 @@ export interface BodyRewriteEnv {
   model: LoadedModel;
   /** Types of the top-level graph. */
   types: TypeMap;
-  weights: WeightCache;
+  weights: WeightSource;
   /** Adds a (pre-rounded) top-level initializer to the segment. */
   addInitializer(t: TensorProto): void;
 }

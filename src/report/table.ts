@@ -5,7 +5,7 @@
  */
 import type { LayerComparison } from "../compare/compare.js";
 import { fmt } from "../compare/tolerance.js";
-import { fixed } from "./format.js";
+import { fixed } from "../core/number-text.js";
 
 /** Default line width of tables: the terminal's when stdout is a TTY wider than 120, else 120. */
 export function tableWidth(): number {

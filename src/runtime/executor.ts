@@ -11,14 +11,15 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema, type NodeProto, type OperatorSetIdProto, type TensorProto } from "onnx-buf";
-import { UserError } from "../errors.js";
-import type { Precision } from "../types.js";
+import { UserError } from "../core/errors.js";
+import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
-import { dtypeToOnnx } from "../onnx/dtype.js";
+import { dtypeToOnnx } from "../core/dtype.js";
 import { floatPolicy, rewriteLayers, WeightCache, type TransformPolicy } from "../precision/rewrite.js";
-import { createSession, fetchable, runSession, type OptimizationLevel, type OrtTensor, type Session } from "./ort.js";
-import { rememberFeeds, upgradeSegment, type UpgradedSegment } from "./upgrade.js";
+import { createSession, fetchable, runSession, type OptimizationLevel, type OrtTensor, type Session } from "../onnx/ort-session.js";
+import { markUpgradeVerified, rememberedFeeds, rememberFeeds, upgradeSegment, upgradeVerified, type UpgradedSegment } from "./upgrade.js";
+import { UPGRADE_TARGET } from "../onnx/opset-upgrade.js";
 
 export interface Segment {
   id: number;
@@ -179,6 +180,11 @@ export class Executor {
   maxCachedSessions = 256;
   /** Upgrade every segment to opset 13, needed or not (the upgrade's self-check, runtime/upgrade.ts). */
   forceUpgrade = false;
+
+  /** The opset-upgrade self-check (runtime/upgrade.ts UpgradeHost). */
+  upgradeSelfCheck(flag: string): Promise<void> {
+    return upgradeSelfCheck(this, flag);
+  }
   /**
    * Max estimated bytes of the sessions kept (their serialized model, weights included, plus the
    * tensors their layers write, which onnxruntime's arena keeps); least recently used go first.
@@ -341,4 +347,44 @@ export class Executor {
     this.sessionBytes.clear();
     this.cachedBytes = 0;
   }
+}
+
+function sameBits(a: OrtTensor, b: OrtTensor): boolean {
+  const x = a.data as ArrayBufferView, y = b.data as ArrayBufferView;
+  if (!ArrayBuffer.isView(x) || !ArrayBuffer.isView(y)) return JSON.stringify(a.data) === JSON.stringify(b.data);
+  return a.dims.join(",") === b.dims.join(",") && Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) === 0;
+}
+
+/** fp32 as is vs fp32 upgraded, every layer, on the first run's inputs: bit-identical or a UserError. */
+async function upgradeSelfCheck(exec: Executor, flag: string): Promise<void> {
+  const m = exec.model;
+  if (upgradeVerified(m)) return;
+  const feeds = rememberedFeeds(m);
+  if (!feeds) throw new Error(`opset upgrade self-check of ${m.path}: no run of the whole model has started yet`);
+  const opts = { ...exec.options, policy: floatPolicy, keepSessions: false };
+  const plain = new Executor(m, exec.types, opts);
+  const upgraded = new Executor(m, exec.types, opts);
+  upgraded.forceUpgrade = true;
+  const fp32: Precision[] = m.graph.layers.map(() => "fp32");
+  try {
+    const a = plain.run(fp32, new Map(feeds), () => true);
+    const b = upgraded.run(fp32, new Map(feeds), () => true);
+    for (;;) {
+      const x = await a.next();
+      const y = await b.next();
+      if (x.done || y.done) break;
+      for (const [t, v] of x.value.captured) {
+        const w = y.value.captured.get(t);
+        if (w && sameBits(v, w)) continue;
+        const l = m.graph.layers[m.graph.producer.get(t)!]!;
+        throw new UserError(
+          `${m.path}: ${flag} needs opset ${UPGRADE_TARGET}, but after trt-debug's upgrade from opset ${m.opset} layer '${l.name}' (${l.opType}) no longer gives the fp32 result bit for bit (tensor '${t}'); re-export at opset >= ${UPGRADE_TARGET} or use --fp16`,
+        );
+      }
+    }
+  } finally {
+    await plain.release();
+    await upgraded.release();
+  }
+  markUpgradeVerified(m);
 }

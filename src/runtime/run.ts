@@ -1,13 +1,14 @@
 /**
  * Running a model under a precision assignment and streaming what it produces.
  */
-import { UserError } from "../errors.js";
-import type { HostTensor, Precision } from "../types.js";
+import { UserError } from "../core/errors.js";
+import type { HostTensor, Precision } from "../core/host-tensor.js";
 import { layerMemberNames, loadModel, type Layer, type LoadedModel, type LoadOptions } from "../onnx/model.js";
-import { inferTypes, type TypeMap } from "../onnx/infer.js";
+import { type TypeMap } from "../onnx/infer.js";
+import { inferTypes } from "../onnx/model-types.js";
 import { applyLayerModel, type FusionMode } from "../onnx/layer-model.js";
 import type { Executor } from "./executor.js";
-import { fromOrt, toOrt, type OrtTensor } from "./ort.js";
+import { fromOrt, toOrt, type OrtTensor } from "../onnx/ort-session.js";
 import type { InputSpec } from "../data/inputs.js";
 import { globToRegExp, isGlob, resolveEntries, resolvePlan, type PlanEntry, type PrecisionPlan } from "../precision/plan.js";
 

@@ -16,15 +16,13 @@
  */
 import { OperatorSetIdProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
 import { create } from "@bufbuild/protobuf";
-import { UserError } from "../errors.js";
-import type { Precision } from "../types.js";
+import { UserError } from "../core/errors.js";
+import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { canUpgrade, modelScope, requiredOpset, upgradeBlocker, upgradeNodes, UPGRADE_MIN, UPGRADE_TARGET } from "../onnx/opset-upgrade.js";
 import type { RewrittenSegment } from "../precision/rewrite.js";
-import { floatPolicy } from "../precision/rewrite.js";
-import { Executor } from "./executor.js";
-import type { OrtTensor } from "./ort.js";
+import type { OrtTensor } from "../onnx/ort-session.js";
 
 export interface UpgradedSegment {
   nodes: NodeProto[];
@@ -74,14 +72,40 @@ export function assertOpsetSupports(m: LoadedModel, types: TypeMap, precisions: 
 }
 
 /** The segment upgraded to opset 13 when its nodes need it (or the executor forces it), else null. */
-export async function upgradeSegment(exec: Executor, rw: RewrittenSegment): Promise<UpgradedSegment | null> {
+/**
+ * What upgradeSegment needs of the executor (runtime/executor.ts implements it; the self-check
+ * runs whole executors, so it lives there and this file imports nothing back).
+ */
+export interface UpgradeHost {
+  readonly model: LoadedModel;
+  readonly types: TypeMap;
+  forceUpgrade: boolean;
+  /** fp32 as is vs fp32 upgraded, bit for bit, once per model (a UserError otherwise). */
+  upgradeSelfCheck(flag: string): Promise<void>;
+}
+
+/** The feeds of the model's first whole run (for the self-check), or undefined before it. */
+export function rememberedFeeds(m: LoadedModel): Map<string, OrtTensor> | undefined {
+  return feedsOf.get(m);
+}
+
+/** The self-check of `m` passed (or is not needed again). */
+export function upgradeVerified(m: LoadedModel): boolean {
+  return verified.has(m);
+}
+
+export function markUpgradeVerified(m: LoadedModel): void {
+  verified.add(m);
+}
+
+export async function upgradeSegment(exec: UpgradeHost, rw: RewrittenSegment): Promise<UpgradedSegment | null> {
   const m = exec.model;
   const need = requiredOpset(rw.nodes);
   if (m.opset < 0 || (!exec.forceUpgrade && need <= m.opset)) return null;
   if (!exec.forceUpgrade) {
     const msg = noPathMessage(m, exec.types, flagFor(rw.nodes), need);
     if (msg) throw new UserError(msg);
-    await selfCheck(exec, flagFor(rw.nodes));
+    await exec.upgradeSelfCheck(flagFor(rw.nodes));
   }
   const extra: TensorProto[] = [];
   const r = upgradeNodes(rw.nodes, modelScope(m, exec.types, (t) => extra.push(t)));
@@ -92,42 +116,3 @@ export async function upgradeSegment(exec: Executor, rw: RewrittenSegment): Prom
   return { nodes: r.nodes, initializers: [...rw.initializers, ...extra], opsetImport };
 }
 
-function sameBits(a: OrtTensor, b: OrtTensor): boolean {
-  const x = a.data as ArrayBufferView, y = b.data as ArrayBufferView;
-  if (!ArrayBuffer.isView(x) || !ArrayBuffer.isView(y)) return JSON.stringify(a.data) === JSON.stringify(b.data);
-  return a.dims.join(",") === b.dims.join(",") && Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) === 0;
-}
-
-/** fp32 as is vs fp32 upgraded, every layer, on the first run's inputs: bit-identical or a UserError. */
-async function selfCheck(exec: Executor, flag: string): Promise<void> {
-  const m = exec.model;
-  if (verified.has(m)) return;
-  const feeds = feedsOf.get(m);
-  if (!feeds) throw new Error(`opset upgrade self-check of ${m.path}: no run of the whole model has started yet`);
-  const opts = { ...exec.options, policy: floatPolicy, keepSessions: false };
-  const plain = new Executor(m, exec.types, opts);
-  const upgraded = new Executor(m, exec.types, opts);
-  upgraded.forceUpgrade = true;
-  const fp32: Precision[] = m.graph.layers.map(() => "fp32");
-  try {
-    const a = plain.run(fp32, new Map(feeds), () => true);
-    const b = upgraded.run(fp32, new Map(feeds), () => true);
-    for (;;) {
-      const x = await a.next();
-      const y = await b.next();
-      if (x.done || y.done) break;
-      for (const [t, v] of x.value.captured) {
-        const w = y.value.captured.get(t);
-        if (w && sameBits(v, w)) continue;
-        const l = m.graph.layers[m.graph.producer.get(t)!]!;
-        throw new UserError(
-          `${m.path}: ${flag} needs opset ${UPGRADE_TARGET}, but after trt-debug's upgrade from opset ${m.opset} layer '${l.name}' (${l.opType}) no longer gives the fp32 result bit for bit (tensor '${t}'); re-export at opset >= ${UPGRADE_TARGET} or use --fp16`,
-        );
-      }
-    }
-  } finally {
-    await plain.release();
-    await upgraded.release();
-  }
-  verified.add(m);
-}

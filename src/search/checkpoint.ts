@@ -8,10 +8,10 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../errors.js";
-import { writeFileAtomicSync } from "../io/output-path.js";
+import { UserError } from "../core/errors.js";
+import { writeFileAtomicSync } from "../core/output-file.js";
 import { readFileChecked, readTextChecked } from "../io/safe-read.js";
-import type { HostTensor, Precision } from "../types.js";
+import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { LayerSensitivity, SensitivityKind } from "./sensitivity.js";
 
 export const CHECKPOINT_FORMAT = "trt-debug/bisect-checkpoint@1";

@@ -2,7 +2,7 @@
  * What a bisection result becomes: a trt-debug precision plan (reloadable with
  * --precision-plan), trtexec flags and Polygraphy arguments naming the same layers.
  */
-import type { Precision } from "../types.js";
+import type { Precision } from "../core/host-tensor.js";
 import { layerMemberNames, type Layer } from "../onnx/model.js";
 import { makePlan, type PlanEntry, type PrecisionPlan } from "../precision/plan.js";
 

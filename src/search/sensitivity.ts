@@ -10,12 +10,12 @@
  * precision's threshold. Errors that only appear when inputs are already perturbed are left
  * to the search.
  */
-import type { HostTensor, Precision } from "../types.js";
+import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { Layer } from "../onnx/model.js";
 import type { Executor } from "../runtime/executor.js";
-import { fromOrt, type OrtTensor } from "../runtime/ort.js";
+import { fromOrt, type OrtTensor } from "../onnx/ort-session.js";
 import { makeFeeds } from "../runtime/run.js";
-import { floatValues } from "../compare/compare.js";
+import { floatValues } from "../numeric/index.js";
 import { DEFAULT_MAX_REL_L2, fmt } from "../compare/tolerance.js";
 import { absMax, diffMetrics } from "../numeric/index.js";
 

@@ -18,10 +18,10 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { NodeProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
-import type { HostTensor, Precision } from "../types.js";
+import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { Layer } from "../onnx/model.js";
 import { estimateTensorBytes, lastUses, segmentModelBytes, type Executor, type Segment } from "../runtime/executor.js";
-import { createSession, fetchable, fromOrt, runSession, toOrt, type OrtTensor } from "../runtime/ort.js";
+import { createSession, fetchable, fromOrt, runSession, toOrt, type OrtTensor } from "../onnx/ort-session.js";
 import { makeFeeds } from "../runtime/run.js";
 import { rememberFeeds, upgradeSegment } from "../runtime/upgrade.js";
 import { tensorProtoToHost } from "../onnx/tensor.js";

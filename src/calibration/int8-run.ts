@@ -1,0 +1,157 @@
+/**
+ * What `run`/`validate`/`compare`/`bisect --int8` need: read the calibration cache and build the
+ * model's int8 policy once, resolve which layers run in int8 for each requested assignment,
+ * and a JSON-friendly report of what happened (cache read, fallbacks).
+ */
+import { UserError } from "../core/errors.js";
+import type { Precision } from "../core/host-tensor.js";
+import type { LoadedModel } from "../onnx/model.js";
+import type { TypeMap } from "../onnx/infer.js";
+import { readCalibrationCache, type CalibrationCache } from "./cache.js";
+import { makeInt8Policy, resolveInt8, DEFAULT_INT8_RANGE, type Int8Fallback, type Int8Policy, type Int8Range, type Int8Resolution } from "../precision/int8.js";
+
+/** The command line's int8 settings. */
+export interface Int8RunArgs {
+  /** `--calibration-cache FILE` (TensorRT cache of any version, or the JSON sidecar). */
+  calibrationCache?: string;
+  /** Precision of layers that cannot run in int8: fp16 (`--int8 --fp16`), bf16, or fp32 (default). */
+  fallback?: Precision;
+  /** `--int8-range 128|127`: activation clamp [-128,127] (default) or [-127,127]. */
+  range?: Int8Range;
+}
+
+export interface CacheInfo {
+  path: string;
+  /** "tensorrt" (text cache) or "json" (trt-debug sidecar). */
+  source: "tensorrt" | "json";
+  trt_version: string;
+  algorithm: string;
+  tensors: number;
+}
+
+/** The int8 part of a run's result. */
+export interface Int8Report {
+  mode: "implicit" | "explicit";
+  cache: CacheInfo | null;
+  /** Activation clamp range, e.g. "[-128,127]". */
+  activation_range: string;
+  weight_range: "[-127,127]";
+  fallback_precision: Precision;
+  int8_layers: number;
+  layers: number;
+  fallbacks: Int8Fallback[];
+  /** Floating activations of the model that the cache has no range for. */
+  missing_from_cache: string[];
+  /** Cache entries that name no tensor of the model (stale cache?). */
+  unknown_in_cache: string[];
+  notes: string[];
+}
+
+export function cacheInfo(path: string, c: CalibrationCache): CacheInfo {
+  return { path, source: c.source, trt_version: c.version, algorithm: c.algorithm, tensors: c.scales.size };
+}
+
+/** "TensorRT 8.6.1" for "8601", "TensorRT 10.3.0" for "100300" (best effort), else the digits. */
+export function trtVersionName(v: string): string {
+  if (/^\d{4}$/.test(v)) return `TensorRT ${v[0]}.${v[1]}.${Number(v.slice(2))}`;
+  if (/^\d{6}$/.test(v)) return `TensorRT ${Number(v.slice(0, 2))}.${Number(v.slice(2, 4))}.${Number(v.slice(4))}`;
+  return `TensorRT version ${v}`;
+}
+
+export function describeCache(c: CacheInfo): string {
+  return `${c.path}: ${c.source === "json" ? "trt-debug JSON sidecar" : "TensorRT calibration cache"}, ${trtVersionName(c.trt_version)} (${c.trt_version}), algorithm ${c.algorithm}, ${c.tensors} tensors`;
+}
+
+export interface PreparedInt8 {
+  resolution: Int8Resolution;
+  report: Int8Report;
+  cache: CalibrationCache | null;
+}
+
+/** What `--int8` needs for every run of one model: the cache (read once) and the model's int8 policy. */
+export interface Int8Context {
+  cache: CalibrationCache | null;
+  /** One policy for every precision assignment of the model (an Executor's policy). */
+  policy: Int8Policy;
+  /** Where the cache was read from. */
+  cachePath: string | null;
+}
+
+/**
+ * Read the calibration cache (if any) and build the model's int8 policy, once per model and
+ * cache. Throws a UserError when the fallback is not fp32/fp16/bf16, or when the model has no
+ * Q/DQ nodes and no cache was given.
+ */
+export async function loadInt8(m: LoadedModel, types: TypeMap, a: Int8RunArgs = {}): Promise<Int8Context> {
+  const fallback = a.fallback ?? "fp32";
+  if (fallback !== "fp32" && fallback !== "fp16" && fallback !== "bf16") {
+    throw new UserError(`--int8: the fallback precision must be fp32, fp16 or bf16 (got ${fallback})`);
+  }
+  const cache = a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null;
+  const policy = makeInt8Policy(m, types, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE });
+  return { cache, policy, cachePath: a.calibrationCache ?? null };
+}
+
+/**
+ * Resolve the int8 precisions of one requested assignment with a loaded context (the policy is
+ * shared): which layers run in int8, the fallbacks, the report; warnings through `warn`.
+ * `requested` holds "int8" for every layer that should run in int8 if it can.
+ */
+export function resolveInt8Run(ctx: Int8Context, m: LoadedModel, types: TypeMap, requested: readonly Precision[], warn: (msg: string) => void = () => undefined): PreparedInt8 {
+  const cache = ctx.cache;
+  const res = resolveInt8(m, types, requested, { cache, policy: ctx.policy });
+  const notes: string[] = [];
+  if (res.mode === "explicit" && cache) {
+    warn(`${m.path} has QuantizeLinear/DequantizeLinear nodes (explicit quantization): its own Q/DQ nodes run as written and --calibration-cache ${ctx.cachePath} is not used`);
+    notes.push("explicit quantization: the calibration cache is not used");
+  }
+  if (res.mode === "implicit") {
+    if (res.unknownInCache.length) {
+      warn(
+        `${ctx.cachePath}: ${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${m.path} (e.g. '${res.unknownInCache[0]}'): a stale cache or one made for another model? (\`trt-debug calib check\` lists them)`,
+      );
+    }
+    if (res.int8Layers === 0 && requested.includes("int8")) warn(`--int8: no layer of ${m.path} can run in int8 with ${ctx.cachePath}; see the fallbacks`);
+  }
+  const report: Int8Report = {
+    mode: res.mode,
+    cache: cache ? cacheInfo(ctx.cachePath!, cache) : null,
+    activation_range: res.range === 128 ? "[-128,127]" : "[-127,127]",
+    weight_range: "[-127,127]",
+    fallback_precision: res.fallback,
+    int8_layers: res.int8Layers,
+    layers: m.graph.layers.length,
+    fallbacks: res.fallbacks,
+    missing_from_cache: res.missingFromCache,
+    unknown_in_cache: res.unknownInCache,
+    notes,
+  };
+  return { resolution: res, report, cache };
+}
+
+/**
+ * Read the cache (if any) and resolve the int8 precisions. `requested` holds "int8" for every
+ * layer that should run in int8 if it can (the run's default plus plan/overrides).
+ */
+export async function prepareInt8(
+  m: LoadedModel,
+  types: TypeMap,
+  requested: readonly Precision[],
+  a: Int8RunArgs = {},
+  warn: (msg: string) => void = () => undefined,
+): Promise<PreparedInt8> {
+  return resolveInt8Run(await loadInt8(m, types, a), m, types, requested, warn);
+}
+
+/** One-line summary and one line per fallback, as the CLI prints them. */
+export function int8ReportLines(r: Int8Report, maxFallbacks = Infinity): string[] {
+  const out: string[] = [];
+  if (r.cache) out.push(`int8: read ${describeCache(r.cache)}`);
+  if (r.mode === "explicit") out.push(`int8: explicit quantization (the model's QuantizeLinear/DequantizeLinear nodes run as written; no calibration used)`);
+  out.push(
+    `int8: ${r.int8_layers} of ${r.layers} layers in int8 (activations ${r.activation_range}, weights per channel ${r.weight_range}), ${r.fallbacks.length} fallback${r.fallbacks.length === 1 ? "" : "s"} to ${r.fallback_precision}`,
+  );
+  for (const f of r.fallbacks.slice(0, maxFallbacks)) out.push(`  fallback ${f.layer} (${f.op_type}) -> ${f.precision}: ${f.reason}`);
+  if (r.fallbacks.length > maxFallbacks) out.push(`  ... and ${r.fallbacks.length - maxFallbacks} more fallbacks (all of them are in --json)`);
+  return out;
+}

@@ -1,0 +1,194 @@
+/**
+ * `trt-debug bisect MODEL --fp16|--bf16|--int8` (also `trt-debug debug precision MODEL ...`):
+ * find the layers that must stay in higher precision, by name, and write configs TensorRT
+ * tools accept. Exit 0: a verified plan was found; 1: nothing passes, or the answer would pin
+ * most of the model (STOPPED); 2: user error (including a criterion the all-pinned plan fails).
+ */
+import * as fs from "node:fs";
+import type { Argv } from "yargs";
+import { UserError } from "../core/errors.js";
+import type { Precision } from "../core/host-tensor.js";
+import { Cli, writeFileAtomic, writeJson } from "./shell.js";
+import { metricCriterion, metricOptions, compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, selectedPrecisions } from "./options.js";
+import { bisectModel, fmtExec, parseByteSize, type BisectMode, type BisectResult, type Criterion, type Direction, type IterationRecord } from "../workflows/bisect.js";
+import { defaultCheckpointPath } from "../search/checkpoint.js";
+import { checkOutputPath } from "../core/output-file.js";
+import { metricName as criterionMetricName } from "../search/evaluate.js";
+import { parsePrecision, planToJson } from "../precision/plan.js";
+import { fmt, type CompareOptions } from "../compare/tolerance.js";
+
+type Raw = Record<string, unknown>;
+
+function bisectOptions<T>(y: Argv<T>) {
+  return metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(y.positional("model", { type: "string", describe: "ONNX model" })))))), "Search:")
+    .option("mode", { type: "string", choices: ["minimal", "bisect", "linear"], default: "minimal", describe: "minimal: smallest set of layers, by name; bisect/linear: Polygraphy's first/last-k search", group: "Search:" })
+    .option("dir", { alias: "direction", type: "string", choices: ["forward", "reverse"], default: "forward", describe: "bisect/linear: pin the first (forward) or last (reverse) k layers", group: "Search:" })
+    .option("precision", { alias: "p", type: "string", default: "fp32", describe: "What pinned layers run in: fp32|fp16 (also float32|float16); fp16 is useful with --int8", group: "Search:" })
+    .option("check", { type: "string", array: true, describe: "External pass/fail command (exit 0 = pass), run without a shell; {plan} is replaced by the candidate plan's path (else appended); also in $TRT_DEBUG_PLAN", group: "Search:" })
+    .option("output", { alias: "o", type: "string", describe: "Write the precision plan (trt-debug/precision-plan@1; reload with --precision-plan)", group: "Output:" })
+    .option("trtexec-flags", { type: "string", describe: "Write the trtexec flags (one line) to this file", group: "Output:" })
+    .option("polygraphy-args", { type: "string", describe: "Write the Polygraphy arguments (one line) to this file", group: "Output:" })
+    .option("checkpoint", { type: "string", describe: "Checkpoint file (default <model>.bisect-checkpoint.json next to -o, else in the current directory; --no-checkpoint: none)", group: "Search:" })
+    .option("resume", { type: "boolean", describe: "Continue from the checkpoint: evaluations it holds are not re-run", group: "Search:" })
+    .option("boundary-cache", { type: "number", describe: "Segment boundaries kept for prefix reuse (LRU by count; default: as many as --memory-budget allows)", group: "Execution:" })
+    .option("memory-budget", { type: "string", describe: "Bytes the search may hold in caches (boundary tensors, sessions, one sensitivity group), e.g. 2G, 512M (default 2G)", group: "Execution:" })
+    .option("max-pinned", { type: "number", describe: "Stop without a plan when the answer would pin more than this fraction of the searchable layers (default 0.5 for --mode minimal; bisect/linear: only when all would be)", group: "Search:" });
+}
+
+/**
+ * The --check command: the values after --check, then everything after `--` (so arguments
+ * that start with a dash can be passed: `--check -- ./check.sh --strict {plan}`).
+ */
+function checkCommand(a: Raw): string[] | undefined {
+  const pos = Array.isArray(a._) ? (a._ as unknown[]).map(String) : [];
+  const skip = pos[0] === "bisect" ? 1 : pos[0] === "debug" && pos[1] === "precision" ? 2 : 0;
+  const rest = pos.slice(skip);
+  if (a.check === undefined) {
+    if (rest.length) throw new UserError(`unexpected arguments '${rest.join(" ")}': arguments after -- belong to --check`);
+    return undefined;
+  }
+  const v = Array.isArray(a.check) ? a.check.map(String) : [String(a.check)];
+  return [...v, ...rest].filter((s) => s !== "");
+}
+
+function criterionOf(a: Raw): Criterion {
+  const compare = compareArgs(a);
+  const check = checkCommand(a);
+  if (check !== undefined) {
+    if (a.metric !== undefined) throw new UserError("--check and --metric: give one pass criterion");
+    if (!check.length) throw new UserError("--check: give the command to run, e.g. --check ./check.sh {plan}");
+    return { kind: "check", command: check };
+  }
+  return metricCriterion(a, compare) ?? { kind: "compare", compare };
+}
+
+function fmtMetric(name: string | null, x: number | null): string {
+  if (name === null || x === null) return "";
+  if (name.includes("cosine")) return Number.isNaN(x) ? "cosine nan (NaN/Inf mismatch)" : `cosine ${x.toFixed(6)}`;
+  if (name.includes("SQNR")) return `SQNR ${Number.isFinite(x) ? x.toFixed(1) : x > 0 ? "inf" : "-inf"} dB`;
+  return `${name.replace(/^max /, "")} ${Number.isFinite(x) ? fmt(x) : Number.isNaN(x) ? "nan" : "inf"}`;
+}
+
+export function iterationLine(it: IterationRecord, metricName: string | null): string {
+  const who = it.size === 0 ? "none pinned" : it.pinned && it.size <= 3 ? it.pinned.join(", ") : it.selection;
+  const m = fmtMetric(metricName, it.metric);
+  return `${`[${it.iteration}]`.padEnd(4)} ${it.phase.padEnd(8)} ${String(it.size).padStart(4)} pinned (${who})  ${it.passed ? "PASS" : "FAIL"}${m ? "  " + m : ""}${it.passed ? "" : `  (${it.detail})`}${it.cached ? "  [memo]" : ""}`;
+}
+
+export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
+  const o = (s: string) => cli.io.out(s);
+  if (r.stopped) {
+    o(`STOPPED: ${r.stopped}`);
+    return;
+  }
+  if (quiet) {
+    if (r.found) o(`PASSED: verified plan pins ${r.pinned.length} layer(s)${r.pinned.length ? ": " + r.pinned_layers.join(", ") : ""}`);
+    else o(r.final_verification && !r.final_verification.passed ? "FAILED: the plan found did not pass when re-run" : "FAILED: no plan passes");
+    return;
+  }
+  if (r.found) {
+    const where = r.k !== null && r.mode !== "minimal" ? ` (the ${r.direction === "reverse" ? "last" : "first"} ${r.k} searchable layers)` : "";
+    o(`pinned layers (${r.pinned.length}) -> ${r.pin_precision}${where}:`);
+    for (const p of r.pinned) {
+      const ev = [...p.evidence];
+      if (p.unpinned) ev.push(`unpinning it alone: ${p.unpinned.detail}`);
+      if (!ev.length && p.local_rel_l2 !== null) ev.push(`fine on its own (local rel L2 ${fmt(p.local_rel_l2)})`);
+      o(`  #${p.order} ${p.name} (${p.op_type})${ev.length ? ": " + ev.join("; ") : ""}`);
+    }
+    if (!r.pinned.length) o("  none: the model passes with every searchable layer in " + r.precision);
+  }
+  const x = r.executions;
+  o(
+    `cost: ${fmtExec(r.model_executions)} full-model executions (reference + sensitivity ${fmtExec(x.reference_and_sensitivity)}, search ${fmtExec(x.search)}, verification ${fmtExec(x.final_verification)}); ${r.evaluations} evaluations${r.cached_evaluations ? ` + ${r.cached_evaluations} from memo` : ""}; ${r.wall_seconds.toFixed(2)} s`,
+  );
+  for (const n of r.notes) o(`note: ${n}`); // before the verdict: the verdict is the last line
+  if (r.found) {
+    if (r.plan_entries.length <= 16) {
+      o(`trtexec: ${r.trtexec_flags}`);
+      o(`polygraphy: ${r.polygraphy_args}`);
+    } else o(`trtexec / polygraphy: ${r.plan_entries.length} layers; write them with --trtexec-flags FILE / --polygraphy-args FILE`);
+    o(`PASSED: verified plan pins ${r.pinned.length} layer(s)${r.final_verification ? ` (${fmtMetric(r.metric_name, r.final_verification.metric) || r.final_verification.detail})` : ""}`);
+  } else if (r.final_verification && !r.final_verification.passed) {
+    o(`FAILED: the plan the search found did not pass when re-run (${r.final_verification.detail}); the check may be nondeterministic`);
+  } else {
+    o(`FAILED: no plan passes, even with every searchable layer in ${r.pin_precision}; check the criterion (--max-rel-l2, --threshold) or the model`);
+  }
+}
+
+async function handler(cli: Cli, a: Raw): Promise<void> {
+  const model = String(a.model);
+  // With --int8, --fp16/--bf16 name the fallback of layers that cannot run in int8 (as in compare).
+  const ps = selectedPrecisions(a).filter((p) => p !== "fp32" && !(a.int8 && (p === "fp16" || p === "bf16")));
+  if (ps.length !== 1) throw new UserError(`bisect ${model}: give the candidate precision, one of --fp16, --bf16 or --int8 (with --calibration-cache)`);
+  const candidate = ps[0] as Precision;
+  const lp = a["layer-precisions"];
+  const mayAskInt8 = (Array.isArray(lp) ? lp.length > 0 : lp !== undefined) || a["precision-plan"] !== undefined;
+  if (candidate !== "int8" && a["calibration-cache"] !== undefined && !mayAskInt8) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 searches)");
+  const pin = parsePrecision(String(a.precision ?? "fp32"), "--precision");
+  const margs = modelArgs(model, a);
+  if (pin !== "fp32" && pin !== "fp16") throw new UserError(`--precision: pinned layers run in fp32 or fp16 (got ${String(a.precision)})`);
+  const criterion = criterionOf(a);
+  const output = a.output as string | undefined;
+  const checkpoint = a.checkpoint === false ? undefined : typeof a.checkpoint === "string" ? a.checkpoint : defaultCheckpointPath(model, output);
+  if (a.resume && !checkpoint) throw new UserError("--resume and --no-checkpoint: resuming needs a checkpoint");
+  // The default checkpoint path is checked like every explicit output path (before any work).
+  if (checkpoint && a.checkpoint === undefined) checkOutputPath("--checkpoint", checkpoint, "file", { createParents: true });
+  const quiet = Boolean(a.quiet);
+  const h = cli.hooks(a);
+  const mode = a.mode as BisectMode;
+  const metricName = criterionMetricName(criterion);
+  if (!quiet) {
+    const dirText = mode === "minimal" ? "" : `, ${a.dir as string}`;
+    const fb = candidate === "int8" ? ` (fallback ${margs.int8?.fallback ?? "fp32"})` : "";
+    cli.io.out(`bisect ${model}: candidate ${candidate}${fb}, pinned layers in ${pin}, mode ${mode}${dirText}`);
+  }
+  const r = await bisectModel(
+    {
+      ...margs,
+      precision: candidate,
+      pinPrecision: pin,
+      mode,
+      direction: a.dir as Direction,
+      criterion,
+      checkpoint,
+      resume: Boolean(a.resume),
+      boundaryCache: a["boundary-cache"] as number | undefined,
+      memoryBudget: a["memory-budget"] === undefined ? undefined : parseByteSize(String(a["memory-budget"]), "--memory-budget"),
+      maxPinnedFraction: a["max-pinned"] as number | undefined,
+      keepCheckpoint: true,
+    },
+    {
+      ...h,
+      onPhase: (msg) => {
+        h.done();
+        if (!quiet) cli.io.out(msg);
+      },
+      onIteration: (it) => {
+        h.done();
+        if (!quiet) cli.io.out(iterationLine(it, metricName));
+      },
+    },
+  ).finally(() => h.done());
+  printBisect(cli, r, quiet);
+  // tests: die between the search and the outputs (the checkpoint must survive)
+  if (process.env.TRT_DEBUG_TEST_KILL_BEFORE_OUTPUTS === "1") process.kill(process.pid, "SIGKILL");
+  if (r.found && r.plan) {
+    if (output) writeFileAtomic(output, planToJson(r.plan));
+    if (a["trtexec-flags"]) writeFileAtomic(String(a["trtexec-flags"]), r.trtexec_flags + "\n");
+    if (a["polygraphy-args"]) writeFileAtomic(String(a["polygraphy-args"]), r.polygraphy_args + "\n");
+  }
+  writeJson(a.json as string | undefined, r);
+  // only now that every output is written: a crash before this point leaves the checkpoint to --resume
+  if (r.found && checkpoint) fs.rmSync(checkpoint, { force: true });
+  if (!r.found) cli.exitCode = 1;
+}
+
+export function registerBisect(y: Argv, cli: Cli): void {
+  const describe = "Find, by name, the layers that must stay in higher precision (--mode minimal|bisect|linear) and write a precision plan, trtexec flags and Polygraphy args";
+  y.command("bisect <model>", describe, (b) => bisectOptions(b), (a) => handler(cli, a as Raw));
+  y.command("debug", "Polygraphy-style debugging tools: debug precision MODEL (= bisect)", (b) =>
+    b
+      .command("precision <model>", describe, (c) => bisectOptions(c), (a) => handler(cli, a as Raw))
+      .demandCommand(1, "give a debug tool: precision"),
+  );
+}
