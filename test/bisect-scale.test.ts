@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelProto } from "onnx-buf";
 import { GraphBuilder } from "../src/onnx/builder.js";
 import { Rng } from "../scripts/models/common.js";
-import { resolveInputs } from "../src/workflows/model.js";
+import { resolveInputs } from "../src/workflows/model-inputs.js";
 import { prepareModelFile } from "../src/runtime/run.js";
 import { Executor } from "../src/runtime/executor.js";
 import { referenceAndSensitivity, type LayerSensitivity } from "../src/search/sensitivity.js";

@@ -171,7 +171,7 @@ describe("file sources", () => {
   });
 
   it("an Arrow inputs file with .pb files is still one set (as before)", async () => {
-    const { saveInputs } = await import("../src/workflows/model.js");
+    const { saveInputs } = await import("../src/workflows/model-inputs.js");
     const arrow = path.join(dir, "x.arrow");
     await saveInputs(arrow, "m.onnx", [{ name: "x", dtype: "float32", dims: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }]);
     const pb = write("ids2.pb", toBinary(TensorProtoSchema, hostToTensorProto({ name: "ids", dtype: "int32", dims: [1], data: Int32Array.from([9]) })));

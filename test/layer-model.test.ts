@@ -17,7 +17,7 @@ import { resolveEntries } from "../src/precision/plan.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { CompareSummary } from "../src/compare/compare.js";
 import { calibBuild } from "../src/calibration/build.js";
-import { compareModel } from "../src/workflows/model.js";
+import { compareModel } from "../src/workflows/compare.js";
 import { GraphBuilder } from "../src/onnx/builder.js";
 import { createSession, fromOrt, runSession, toOrt } from "../src/onnx/ort-session.js";
 import { toBinary } from "@bufbuild/protobuf";

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runModel } from "../src/workflows/model.js";
+import { runModel } from "../src/workflows/run.js";
 import { UserError } from "../src/core/errors.js";
 import { tempPathFor, writeFileAtomicSync } from "../src/core/output-file.js";
 import { BIN, GOLDEN, cli, expectUserError, tmpDir } from "./helpers.js";

@@ -9,7 +9,7 @@ import { saveModel } from "../src/onnx/builder.js";
 import { Executor } from "../src/runtime/executor.js";
 import { prepareModelFile, runCaptured } from "../src/runtime/run.js";
 import { roundTo } from "../src/numeric/index.js";
-import { compareModel } from "../src/workflows/model.js";
+import { compareModel } from "../src/workflows/compare.js";
 import { describeBodies } from "../src/precision/subgraph.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/core/host-tensor.js";

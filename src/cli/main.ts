@@ -6,7 +6,10 @@ import * as fs from "node:fs";
 import yargs, { type Argv } from "yargs";
 import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
-import { compareDumps, compareModel, runModel, validateDump, validateModel, type Hooks } from "../workflows/model.js";
+import { runModel } from "../workflows/run.js";
+import { validateDump, validateModel } from "../workflows/validate.js";
+import { compareDumps, compareModel } from "../workflows/compare.js";
+import { inspectModel } from "../workflows/inspect.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
 import { isStdoutPath, writeFileAtomicSync } from "../core/output-file.js";
 import { checkCommandOutputs } from "./output-checks.js";
@@ -19,8 +22,7 @@ import { compareExitCode, compareLines, parseShow, SHOW_CHOICES } from "./compar
 import type { CompareSummary, LayerComparison } from "../compare/compare.js";
 import { numericBackend } from "../numeric/index.js";
 import { signalAddon } from "../numeric/native.js";
-import { prepareModelFile } from "../runtime/run.js";
-import { describeLayerModel, layerNodeNames, parseFusionMode } from "../onnx/layer-model.js";
+import { describeLayerModel, parseFusionMode } from "../onnx/layer-model.js";
 import { Progress } from "./progress.js";
 import { installSignalExit } from "../core/temp-files.js";
 import { registerBisect } from "./bisect-command.js";
@@ -167,17 +169,17 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     "List the layers (names as trt-debug and TensorRT use them), op types and tensors",
     (b) => outputOptions(b.positional("model", { type: "string" })).option("fusion", FUSION_OPTION),
     async (a) => {
-      const p = await prepareModelFile(a.model as string, { fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion), allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
-      const ty = (t: string) => p.types.get(t)?.dtype ?? "?";
-      const layers = p.model.graph.layers.map((l) => ({ index: l.index, name: l.name, op_type: l.opType, nodes: layerNodeNames(l), inputs: l.inputs, outputs: l.outputs.map((o) => ({ name: o, dtype: ty(o) })) }));
+      const r = await inspectModel({ model: a.model as string, fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion), allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
       if (!a.quiet) {
-        cli.io.out(`${p.model.path}: IR ${p.model.irVersion}, opset ${p.model.opset}, ${layers.length} layers`);
-        for (const i of p.inputs) cli.io.out(`input  ${i.name}: ${i.dtype} [${i.dims.map((d) => d ?? "?").join(",")}]`);
-        for (const o of p.model.graph.outputs) cli.io.out(`output ${o.name}: ${ty(o.name)}`);
-        cli.io.out(table(["#", "layer", "op", "inputs", "outputs"], layers.map((l) => [String(l.index), l.name, l.op_type, trunc(l.inputs.join(", "), 50), l.outputs.map((o) => `${o.name}:${o.dtype}`).join(", ")]), ["r"]));
-        for (const line of describeLayerModel(p.model.layerModel)) cli.io.out(line);
+        cli.io.out(`${r.model}: IR ${r.ir_version}, opset ${r.opset}, ${r.layers.length} layers`);
+        for (const i of r.inputs) cli.io.out(`input  ${i.name}: ${i.dtype} [${i.dims.map((d) => d ?? "?").join(",")}]`);
+        for (const o of r.outputs) cli.io.out(`output ${o.name}: ${o.dtype}`);
+        cli.io.out(table(["#", "layer", "op", "inputs", "outputs"], r.layers.map((l) => [String(l.index), l.name, l.op_type, trunc(l.inputs.join(", "), 50), l.outputs.map((o) => `${o.name}:${o.dtype}`).join(", ")]), ["r"]));
+        for (const line of describeLayerModel(r.layer_model ?? undefined)) cli.io.out(line);
       }
-      writeJson(a.json, { format: "trt-debug/inspect@1", model: p.model.path, ir_version: p.model.irVersion, opset: p.model.opset, inputs: p.inputs, layers, layer_model: p.model.layerModel ?? null });
+      // The JSON keeps its documented fields (outputs are in the table only).
+      const { outputs: _outputs, ...json } = r;
+      writeJson(a.json, json);
     },
   );
 
@@ -259,7 +261,7 @@ export async function main(argv: string[]): Promise<void> {
     if (e.code === "EPIPE") markStdoutClosed();
     else throw e;
   });
-  // SIGINT/SIGTERM end the process at once in every phase, removing temp files (cleanup.ts).
+  // SIGINT/SIGTERM end the process at once in every phase, removing temp files (core/temp-files.ts).
   installSignalExit(() => abortOpenDumpsSync(), signalAddon);
   try {
     const code = await runCli(argv);

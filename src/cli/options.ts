@@ -3,7 +3,8 @@ import type { Argv } from "yargs";
 import type { Criterion } from "../workflows/bisect.js";
 import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
-import type { InputArgs, ModelArgs } from "../workflows/model.js";
+import type { InputArgs } from "../data/input-args.js";
+import type { ModelArgs } from "../workflows/model-inputs.js";
 import {
   defaultCompareOptions,
   ERROR_STATS,

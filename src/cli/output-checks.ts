@@ -1,5 +1,5 @@
 /**
- * Every output path a command line names is checked before any work starts (src/io/output-path.ts):
+ * Every output path a command line names is checked before any work starts (src/core/output-file.ts):
  * a bad path is one line and exit 2, never a stack trace after minutes of work.
  */
 import * as path from "node:path";

@@ -34,7 +34,7 @@ export const defaultIo: Io = {
   isTTY: Boolean(process.stderr.isTTY),
 };
 
-/** Write `text` to `file` atomically (src/io/output-path.ts: unique temp name, then rename). */
+/** Write `text` to `file` atomically (src/core/output-file.ts: unique temp name, then rename). */
 export function writeFileAtomic(file: string, text: string): void {
   writeFileAtomicSync(file, text, { mkdir: true });
 }

@@ -191,7 +191,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array | re
 /** Async variant of writeFileAtomicSync. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
   const tmp = tempPathFor(file);
-  // A signal removes it (runtime/cleanup.ts), whatever phase the write is in.
+  // A signal removes it (./temp-files.ts), whatever phase the write is in.
   registerTemp(tmp);
   try {
     assertReplaceable(file);

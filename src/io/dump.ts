@@ -646,7 +646,7 @@ type WriterState = "open" | "closing" | "closed" | "aborted";
 /**
  * Streams rows to an Arrow IPC file. Each `write` appends one record batch and resolves once
  * its bytes are in the file; memory use is one batch, whatever the number of rows. The file is
- * written under a unique temporary name (`${path}.tmp-${pid}-${random}`, src/io/output-path.ts) and renamed to `path` by `close`, so `path` only ever holds
+ * written under a unique temporary name (`${path}.tmp-${pid}-${random}`, src/core/output-file.ts) and renamed to `path` by `close`, so `path` only ever holds
  * complete files. Writes issued without waiting for the previous ones are written together
  * (one writev for many small batches), still one record batch each and in call order.
  */

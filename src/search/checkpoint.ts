@@ -123,7 +123,7 @@ function jsonMetric(x: number | null): number | string | null {
   return x === null ? null : Number.isFinite(x) ? x : String(x);
 }
 
-/** Write `text` to `file` atomically (src/io/output-path.ts: unique temp name, then rename). */
+/** Write `text` to `file` atomically (src/core/output-file.ts: unique temp name, then rename). */
 export function writeAtomic(file: string, text: string): void {
   writeFileAtomicSync(file, text, { mkdir: true });
 }

@@ -1,0 +1,125 @@
+// Every workflow the CLI offers, driven through the public entry point (src/index.ts, which
+// package.json "exports" names as the package's only entry): run, validate (model and dump),
+// compare (model and dumps), bisect, calib build, calib check, inspect. Planted failures of
+// the golden models are found by name; user mistakes are UserErrors naming the option.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { beforeAll, describe, expect, it } from "vitest";
+import * as api from "../src/index.js";
+import {
+  bisectModel,
+  calibBuild,
+  calibCheck,
+  compareDumps,
+  compareModel,
+  defaultCompareOptions,
+  inspectModel,
+  openDump,
+  readCalibrationCache,
+  runModel,
+  UserError,
+  validateDump,
+  validateModel,
+} from "../src/index.js";
+import { saveModel } from "../src/onnx/builder.js";
+import { smallInt8Model } from "./int8-fixtures.js";
+import { GOLDEN, ROOT, tmpDir } from "./helpers.js";
+
+const EXP = path.join(GOLDEN, "exp_overflow.onnx");
+const expected = JSON.parse(fs.readFileSync(path.join(GOLDEN, "exp_overflow.expected.json"), "utf8")) as { firstFailingFp16: string; failingTensor: string; nodeCount: number; minimalPinSet: string[] };
+
+describe("public API (src/index.ts)", () => {
+  const dir = tmpDir("trtdbg-api-");
+  let small = "";
+  beforeAll(() => {
+    small = path.join(dir, "small_int8.onnx");
+    saveModel(smallInt8Model(), small);
+  });
+
+  it("exports the workflows and no internals", () => {
+    for (const f of ["runModel", "validateModel", "validateDump", "compareModel", "compareDumps", "bisectModel", "calibBuild", "calibCheck", "inspectModel"]) {
+      expect(typeof (api as Record<string, unknown>)[f], f).toBe("function");
+    }
+    for (const internal of ["Executor", "planSegments", "runCaptured", "runPaired", "prepareModelFile", "numeric", "applyLayerModel", "inferTypes"]) {
+      expect(internal in api, internal).toBe(false);
+    }
+  });
+
+  it("inspect: the layers under TensorRT's layer model", async () => {
+    const r = await inspectModel({ model: EXP, fusion: "none" });
+    expect(r.format).toBe("trt-debug/inspect@1");
+    expect(r.layers.map((l) => l.name)).toContain(expected.firstFailingFp16);
+    expect(r.layers).toHaveLength(expected.nodeCount);
+    expect(r.inputs).toEqual([{ name: "x", dtype: "float32", dims: [1, 8, 32] }]);
+  });
+
+  it("run + validate (model and dump): the planted fp16 overflow, by layer", async () => {
+    const out = path.join(dir, "run");
+    const r = await runModel({ model: EXP, precisions: ["fp16"], capture: { kind: "all" }, saveOutputs: out, fusion: "none" });
+    expect(r.runs).toHaveLength(1);
+    expect(r.runs[0]!.first_failing_layer).toBe(expected.firstFailingFp16);
+    const dump = r.runs[0]!.dump!;
+    expect(dump).toBe(path.join(out, "fp16.arrow"));
+    const v = await validateModel({ model: EXP, precision: "fp16", fusion: "none" });
+    expect(v.passed).toBe(false);
+    expect(v.first_failing_layer).toBe(expected.firstFailingFp16);
+    const d = await validateDump(dump);
+    expect(d.passed).toBe(false);
+    expect(d.first_failing_layer).toBe(expected.firstFailingFp16);
+    const rd = await openDump(dump);
+    try {
+      expect(rd.meta.precision).toBe("fp16");
+    } finally {
+      await rd.close();
+    }
+    const fp32 = await validateModel({ model: EXP, precision: "fp32", fusion: "none" });
+    expect(fp32.passed).toBe(true);
+  });
+
+  it("compare (model and two dumps): FAIL at the planted layer", async () => {
+    const s = await compareModel({ model: EXP, candidate: "fp16", compare: defaultCompareOptions(), fusion: "none", saveOutputs: path.join(dir, "cmp") });
+    expect(s.passed).toBe(false);
+    expect(s.first_failing_layer).toBe(expected.firstFailingFp16);
+    const t = await compareDumps(path.join(dir, "cmp", "fp32.arrow"), path.join(dir, "cmp", "fp16.arrow"), defaultCompareOptions());
+    expect(t.passed).toBe(false);
+    expect(t.first_failing_layer).toBe(expected.firstFailingFp16);
+  });
+
+  it("bisect: the minimal pin set of the golden model, by name", async () => {
+    const b = await bisectModel({ model: EXP, precision: "fp16", mode: "minimal", criterion: { kind: "compare", compare: defaultCompareOptions() }, fusion: "none" });
+    expect(b.found).toBe(true);
+    expect(b.pinned.map((l) => l.name).sort()).toEqual([...expected.minimalPinSet].sort());
+  });
+
+  it("calib build + calib check: a cache written, read back and checked", async () => {
+    const cache = path.join(dir, "small.cache");
+    const b = await calibBuild({ model: small, algo: "minmax", output: cache, calibBatches: 2, fusion: "none" });
+    expect(b.cache).toBe(cache);
+    const read = await readCalibrationCache(cache);
+    expect(read.scales.size).toBe(b.tensors.length);
+    for (const t of b.tensors) expect(read.scales.get(t.tensor)).toBeCloseTo(t.scale, 12);
+    const k = await calibCheck({ model: small, calibrationCache: cache, calibBatches: 2, fusion: "none" });
+    expect(k.format).toMatch(/^trt-debug\/calib-check@/);
+    expect(k.tensors.length).toBe(b.tensors.length);
+  });
+
+  it("user errors are UserErrors naming the option", async () => {
+    await expect(runModel({ model: EXP, precisions: ["fp16"], capture: { kind: "outputs" }, segmentLayers: 0 })).rejects.toThrow(UserError);
+    await expect(runModel({ model: EXP, precisions: ["fp16"], capture: { kind: "outputs" }, segmentLayers: 0 })).rejects.toThrow(/segment-layers|segmentLayers/);
+    await expect(inspectModel({ model: path.join(dir, "missing.onnx") })).rejects.toThrow(UserError);
+  });
+
+  it("package.json exports only the public entry, and it loads by the package name", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { name: string; exports: Record<string, unknown> };
+    expect(Object.keys(pkg.exports).sort()).toEqual([".", "./package.json"]);
+    expect(pkg.exports["."]).toEqual({ types: "./dist/index.d.ts", import: "./dist/index.js" });
+    // Node resolves the package's own name through "exports" (dist/ is built before the suite).
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import("${pkg.name}"); console.log(Object.keys(m).sort().join(","));`], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split(",")).toEqual(Object.keys(api).sort());
+    const deep = spawnSync(process.execPath, ["--input-type=module", "-e", `await import("${pkg.name}/dist/runtime/executor.js")`], { cwd: ROOT, encoding: "utf8" });
+    expect(deep.status).not.toBe(0);
+    expect(deep.stderr).toMatch(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
+  });
+});
