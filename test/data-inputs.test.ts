@@ -14,7 +14,8 @@ import {
   type InputOptions,
   type InputSpec,
 } from "../src/data/inputs.js";
-import { parseInputShapes, parseSeed, parseValRanges, valRangeFor } from "../src/data/options.js";
+import { parseInputShapes, parseSeed, parseValRanges } from "../src/cli/input-flags.js";
+import { valRangeFor } from "../src/data/input-args.js";
 import { murmur3_32, rngFor, Xoshiro128ss } from "../src/data/rng.js";
 import { hostToTensorProto } from "../src/onnx/tensor.js";
 import type { DumpRow } from "../src/io/dump.js";

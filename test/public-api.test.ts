@@ -104,10 +104,46 @@ describe("public API (src/index.ts)", () => {
     expect(k.tensors.length).toBe(b.tensors.length);
   });
 
-  it("user errors are UserErrors naming the option", async () => {
-    await expect(runModel({ model: EXP, precisions: ["fp16"], capture: { kind: "outputs" }, segmentLayers: 0 })).rejects.toThrow(UserError);
-    await expect(runModel({ model: EXP, precisions: ["fp16"], capture: { kind: "outputs" }, segmentLayers: 0 })).rejects.toThrow(/segment-layers|segmentLayers/);
+  it("user errors are UserErrors naming the option (the CLI spells it as the flag)", async () => {
+    const err = async (p: Promise<unknown>) => {
+      try {
+        await p;
+      } catch (e) {
+        return e as UserError;
+      }
+      throw new Error("expected a UserError");
+    };
+    const seg = await err(runModel({ model: EXP, precisions: ["fp16"], capture: { kind: "outputs" }, segmentLayers: 0 }));
+    expect(seg).toBeInstanceOf(UserError);
+    expect(seg.option).toBe("segmentLayers");
+    expect(seg.message).toBe("segmentLayers: must be a positive integer (got 0)");
+    const vr = await err(runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "outputs" }, inputs: { inputValRanges: { nope: { lo: 0, hi: 1 } } } }));
+    expect(vr.option).toBe("inputValRanges");
+    expect(vr.message).toMatch(/^inputValRanges: 'nope' is not an input of .*exp_overflow\.onnx; its inputs are: x$/);
+    expect((await err(runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "outputs" }, inputs: { seed: -1 } }))).message).toBe("seed: -1: expected an integer from 0 to 4294967295");
+    expect((await err(runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "outputs" }, inputs: { valRange: { lo: 2, hi: 1 } } }))).message).toBe("valRange: lo 2 is greater than hi 1");
+    expect((await err(calibBuild({ model: small, algo: "minmax", output: path.join(dir, "s.cache"), segmentLayers: 1.5 }))).option).toBe("segmentLayers");
     await expect(inspectModel({ model: path.join(dir, "missing.onnx") })).rejects.toThrow(UserError);
+  });
+
+  it("typed input options generate the same inputs as the CLI's flags", async () => {
+    const lib = path.join(dir, "lib-inputs.arrow");
+    await runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "outputs" }, inputs: { seed: 7, valRange: { lo: -2, hi: 3 }, inputValRanges: { x: { lo: -1, hi: 0.5 } }, saveInputs: lib } });
+    const viaCli = path.join(dir, "cli-inputs.arrow");
+    const r = spawnSync(process.execPath, [path.join(ROOT, "bin", "trt-debug.js"), "run", EXP, "--seed", "7", "--val-range", "[-2,3]", "x:[-1,0.5]", "--save-inputs", viaCli, "-q"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(Buffer.compare(fs.readFileSync(lib), fs.readFileSync(viaCli))).toBe(0);
+    const rd = await openDump(lib);
+    try {
+      const rows = [];
+      for await (const row of rd.rows()) rows.push(row);
+      expect(rows).toHaveLength(1);
+      const v = rows[0]!.values!;
+      expect(Math.min(...v)).toBeGreaterThanOrEqual(-1);
+      expect(Math.max(...v)).toBeLessThanOrEqual(0.5);
+    } finally {
+      await rd.close();
+    }
   });
 
   it("package.json exports only the public entry, and it loads by the package name", () => {

@@ -3,6 +3,7 @@
  * plus the JSON sidecar (`<cache>.json`). Library function: no printing.
  */
 import { UserError } from "../core/errors.js";
+import { checkSegmentLayers } from "../runtime/executor.js";
 import type { Hooks } from "../core/hooks.js";
 import { prepareModelFile } from "../runtime/run.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
@@ -71,6 +72,7 @@ export function parseTrtVersion(v: unknown): string {
 }
 
 export async function calibBuild(a: CalibBuildArgs, hooks: Hooks = {}): Promise<CalibBuildResult> {
+  checkSegmentLayers(a.segmentLayers);
   const version = a.trtVersion === undefined ? DEFAULT_TRT_VERSION : parseTrtVersion(a.trtVersion);
   if (a.percentile !== undefined && a.algo !== "percentile") throw new UserError(`--percentile: only for --algo percentile (got --algo ${a.algo})`);
   const percentile = a.algo === "percentile" ? (a.percentile === undefined ? DEFAULT_PERCENTILE : parsePercentile(a.percentile)) : null;

@@ -18,12 +18,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { optionError, UserError } from "../core/errors.js";
 import type { HostTensor } from "../core/host-tensor.js";
-import type { InputArgs } from "../data/input-args.js";
+import { generationOptions, type InputArgs } from "../data/input-args.js";
 import { generateInputs, isArrowFile, loadInputs, resolveInputShapes, type InputSpec } from "../data/inputs.js";
 import { arrowSets, mayHaveSeveralSets, openInputSets, openLoaderScript, type InputSets } from "../data/sources.js";
-import { parseInputShapes, parseSeed, parseValRanges } from "../data/options.js";
 
 export const DEFAULT_CALIB_BATCHES = 8;
 
@@ -183,12 +182,10 @@ export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: (msg: 
     };
   }
   const n = parseCalibBatches(a.calibBatches);
-  const seed = parseSeed(inp.seed);
-  const valRanges = parseValRanges(inp.valRange ? [...inp.valRange] : undefined);
-  const inputShapes = parseInputShapes(inp.inputShapes ? [...inp.inputShapes] : undefined);
+  const { seed, valRanges, inputShapes } = generationOptions(inp);
   const names = new Set(specs.map((s) => s.name));
   for (const nm of valRanges.perInput.keys()) {
-    if (!names.has(nm)) throw new UserError(`--val-range: '${nm}' is not an input of the model; its inputs are: ${[...names].join(", ")}`);
+    if (!names.has(nm)) throw optionError("inputValRanges", `'${nm}' is not an input of the model; its inputs are: ${[...names].join(", ")}`);
   }
   resolveInputShapes(specs, { seed, valRanges, inputShapes }, warn);
   const ranges = specs.map((s) => {

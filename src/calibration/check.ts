@@ -17,7 +17,7 @@ import { UserError } from "../core/errors.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { Hooks } from "../core/hooks.js";
 import { prepareModelFile, makeFeeds, runPaired, type PreparedModel } from "../runtime/run.js";
-import { Executor } from "../runtime/executor.js";
+import { Executor, checkSegmentLayers } from "../runtime/executor.js";
 import type { OptimizationLevel, OrtTensor } from "../onnx/ort-session.js";
 import { fromOrt } from "../onnx/ort-session.js";
 import { floatValues } from "../numeric/index.js";
@@ -369,6 +369,7 @@ async function layerErrors(
 }
 
 export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<CalibCheckResult> {
+  checkSegmentLayers(a.segmentLayers);
   const th: CheckThresholds = { ...DEFAULT_THRESHOLDS, ...Object.fromEntries(Object.entries(a.thresholds ?? {}).filter(([, v]) => v !== undefined)) };
   if (!(th.maxClipFraction >= 0 && th.maxClipFraction <= 1)) throw new UserError(`--max-clip-fraction ${th.maxClipFraction}: expected a fraction in [0, 1]`);
   if (!Number.isFinite(th.minSqnrDb)) throw new UserError(`--min-sqnr ${th.minSqnrDb}: expected a number of dB`);

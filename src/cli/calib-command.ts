@@ -31,7 +31,6 @@ function dataOptions<T>(y: Argv<T>) {
 function dataArgs(a: Raw): CalibDataArgs & { segmentLayers?: number; optimization?: OptimizationLevel } {
   if (a["save-inputs"] !== undefined) throw new UserError("--save-inputs: not available for calib (the calibration data are already files or seeded)");
   const seg = a["segment-layers"] as number | undefined;
-  if (seg !== undefined && (!Number.isInteger(seg) || seg < 1)) throw new UserError(`--segment-layers: must be a positive integer (got ${seg})`);
   return {
     calibData: a["calib-data"] as string | undefined,
     calibBatches: a["calib-batches"] === undefined ? undefined : parseCalibBatches(a["calib-batches"]),

@@ -15,7 +15,7 @@ import { isStdoutPath, writeFileAtomicSync } from "../core/output-file.js";
 import { checkCommandOutputs } from "./output-checks.js";
 import { checkNumericFlags, choicesMessage } from "./flag-checks.js";
 import { jsonReplacer, numText } from "../core/number-text.js";
-import { metricCriterion, metricOptions, compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
+import { flagMessage, metricCriterion, metricOptions, compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../calibration/int8-run.js";
 import { table, trunc, type ShowSpec } from "../report/table.js";
 import { compareExitCode, compareLines, parseShow, SHOW_CHOICES } from "./compare-output.js";
@@ -35,6 +35,7 @@ export const VERSION = "0.1.0";
 
 function fail(msg: string | undefined, err: Error | undefined): never {
   if (err && !(err instanceof UserError) && !(err as { name?: string }).name?.startsWith("YError")) throw err;
+  if (err instanceof UserError && err.option !== undefined) throw err; // keeps its option (flagMessage)
   const text = msg ?? err?.message;
   throw new UserError(text ? choicesMessage(text) ?? text.split("\n")[0]! : "invalid arguments; see trt-debug --help");
 }
@@ -242,7 +243,7 @@ export async function runCli(argv: string[], io: Io = defaultIo): Promise<number
     return cli.exitCode;
   } catch (e) {
     if (e instanceof UserError) {
-      io.err(`trt-debug: error: ${e.message}`);
+      io.err(`trt-debug: error: ${flagMessage(e)}`);
       return 2;
     }
     const yargsErr = (e as { name?: string }).name === "YError";

@@ -4,6 +4,7 @@ import type { Criterion } from "../workflows/bisect.js";
 import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { InputArgs } from "../data/input-args.js";
+import { parseInputShapes, parseSeed, parseValRanges } from "./input-flags.js";
 import type { ModelArgs } from "../workflows/model-inputs.js";
 import {
   defaultCompareOptions,
@@ -103,16 +104,37 @@ type Raw = Record<string, unknown>;
 
 const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
 
+type GenerationArgs = Pick<InputArgs, "seed" | "valRange" | "inputValRanges" | "inputShapes">;
+
+/**
+ * --seed, --val-range and --input-shapes as typed InputArgs. Parsed when read: as before the
+ * typed options, a bad value is reported only when inputs are generated (not with --load-inputs).
+ */
+function inputGeneration(a: Raw): GenerationArgs {
+  const out: GenerationArgs = {};
+  const lazy = <K extends keyof GenerationArgs>(key: K, get: () => GenerationArgs[K]) => {
+    let v: GenerationArgs[K] | null = null;
+    Object.defineProperty(out, key, { enumerable: true, get: () => (v ??= get()) });
+  };
+  if (a.seed !== undefined) lazy("seed", () => parseSeed(a.seed as string | number));
+  const ranges = list(a["val-range"]);
+  if (ranges.length) {
+    lazy("valRange", () => parseValRanges(ranges).global);
+    lazy("inputValRanges", () => Object.fromEntries(parseValRanges(ranges).perInput));
+  }
+  const shapes = list(a["input-shapes"]);
+  if (shapes.length) lazy("inputShapes", () => Object.fromEntries(parseInputShapes(shapes)));
+  return out;
+}
+
 export function inputArgs(a: Raw): InputArgs {
-  return {
-    seed: a.seed as string | undefined,
-    valRange: list(a["val-range"]),
-    inputShapes: list(a["input-shapes"]),
+  // Object.assign, not a spread: the spread would read (parse) the lazy generation options now.
+  return Object.assign(inputGeneration(a), {
     loadInputs: list(a["load-inputs"]),
     saveInputs: a["save-inputs"] as string | undefined,
     imagePreprocess: list(a["image-preprocess"]),
     dataLoaderScript: a["data-loader-script"] as string | undefined,
-  };
+  });
 }
 
 export function modelArgs(model: string, a: Raw): ModelArgs {
@@ -180,4 +202,22 @@ export function metricOptions<T>(y: Argv<T>, group: string) {
   return y
     .option("metric", { type: "string", choices: ["cosine", "sqnr"], describe: "Pass when this metric of every graph output is >= --threshold (instead of compare's verdict)", group })
     .option("threshold", { type: "number", describe: "Threshold of --metric (cosine e.g. 0.999, SQNR in dB e.g. 40)", group });
+}
+
+/**
+ * Library option -> CLI flag, for UserErrors about an option (core/errors.ts `option`): the
+ * CLI prints `--flag: ...` where the library says `option: ...`.
+ */
+export const OPTION_FLAGS: Readonly<Record<string, string>> = {
+  seed: "--seed",
+  valRange: "--val-range",
+  inputValRanges: "--val-range",
+  inputShapes: "--input-shapes",
+  segmentLayers: "--segment-layers",
+};
+
+/** The message of a UserError as the CLI prints it (the option's name spelled as its flag). */
+export function flagMessage(e: UserError): string {
+  const flag = e.option === undefined ? undefined : OPTION_FLAGS[e.option];
+  return flag && e.message.startsWith(`${e.option}:`) ? flag + e.message.slice(e.option!.length) : e.message;
 }

@@ -14,7 +14,7 @@ import { hostElementSize, readTensorPb } from "../onnx/tensor.js";
 import { openChecked } from "../io/safe-read.js";
 import type { DType, HostTensor } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
-import { valRangeFor, type ValRange, type ValRanges } from "./options.js";
+import { valRangeFor, type ValRange, type ValRanges } from "./input-args.js";
 import { rngFor, type Xoshiro128ss } from "./rng.js";
 
 /** A model input as declared: dims are numbers (fixed), strings (dim_param) or null (unknown). */

@@ -11,7 +11,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema, type NodeProto, type OperatorSetIdProto, type TensorProto } from "onnx-buf";
-import { UserError } from "../core/errors.js";
+import { optionError, UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
@@ -165,6 +165,11 @@ export function segmentModelBytes(
     graph: g,
   });
   return toBinary(ModelProtoSchema, m);
+}
+
+/** The one check of the segment size option (run, compare, bisect, calib build/check). */
+export function checkSegmentLayers(n: number | undefined): void {
+  if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw optionError("segmentLayers", `must be a positive integer (got ${n})`);
 }
 
 export class Executor {

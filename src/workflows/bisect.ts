@@ -19,7 +19,7 @@ import { isFloatDType, type Precision } from "../core/host-tensor.js";
 import { fusionNote, precisionsFor, resolveInputs, withFallback, type ModelArgs } from "./model-inputs.js";
 import type { Hooks } from "../core/hooks.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";
-import { DEFAULT_SEGMENT_LAYERS, Executor } from "../runtime/executor.js";
+import { DEFAULT_SEGMENT_LAYERS, Executor, checkSegmentLayers } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
 import { layerMemberNames } from "../onnx/model.js";
 import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
@@ -194,9 +194,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   const pin = a.pinPrecision ?? "fp32";
   if (pin === a.precision) throw new UserError(`--precision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`);
   if (pin === "int8") throw new UserError(`--precision int8: pinned layers run in a floating precision (fp32 or fp16)`);
-  if (a.segmentLayers !== undefined && (!Number.isInteger(a.segmentLayers) || a.segmentLayers < 1)) {
-    throw new UserError(`--segment-layers: must be a positive integer (got ${a.segmentLayers})`);
-  }
+  checkSegmentLayers(a.segmentLayers);
   if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
     throw new UserError(`--boundary-cache: must be a non-negative integer (got ${a.boundaryCache})`);
   }

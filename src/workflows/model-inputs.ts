@@ -5,23 +5,22 @@
  */
 import { fusionExtra, type FusionMode } from "../onnx/layer-model.js";
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { optionError, UserError } from "../core/errors.js";
 import { type HostTensor, type Precision } from "../core/host-tensor.js";
 import { generateInputs, loadInputs, resolveInputShapes } from "../data/inputs.js";
 import { mayHaveSeveralSets, openInputSets, openLoaderScript, type InputSets } from "../data/sources.js";
-import { parseInputShapes, parseSeed, parseValRanges } from "../data/options.js";
 import { DumpWriter } from "../io/dump.js";
 import { toDumpRow } from "../io/rows.js";
 import { checkOutputPath } from "../core/output-file.js";
 import { inputsMetadata } from "./dump-checks.js";
 import { parseLayerPrecisions, readPlan, type PrecisionPlan } from "../precision/plan.js";
-import { type ExecutorOptions } from "../runtime/executor.js";
+import { checkSegmentLayers, type ExecutorOptions } from "../runtime/executor.js";
 import { assignPrecisions, type PreparedModel } from "../runtime/run.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import { type Int8RunArgs } from "../calibration/int8-run.js";
 import type { Layer } from "../onnx/model.js";
 import type { Hooks } from "../core/hooks.js";
-import type { InputArgs } from "../data/input-args.js";
+import { generationOptions, type InputArgs } from "../data/input-args.js";
 
 export interface ModelArgs {
   model: string;
@@ -142,10 +141,10 @@ export async function resolveInputs(p: PreparedModel, a: InputArgs = {}, hooks: 
   if (a.loadInputs && a.loadInputs.length) {
     inputs = await loadInputs([...a.loadInputs], p.inputs);
   } else {
-    const o = { seed: parseSeed(a.seed), valRanges: parseValRanges(a.valRange ? [...a.valRange] : undefined), inputShapes: parseInputShapes(a.inputShapes ? [...a.inputShapes] : undefined) };
+    const o = generationOptions(a);
     const names = new Set(p.inputs.map((s) => s.name));
     for (const n of o.valRanges.perInput.keys()) {
-      if (!names.has(n)) throw new UserError(`--val-range: '${n}' is not an input of ${p.model.path}; its inputs are: ${[...names].join(", ")}`);
+      if (!names.has(n)) throw optionError("inputValRanges", `'${n}' is not an input of ${p.model.path}; its inputs are: ${[...names].join(", ")}`);
     }
     resolveInputShapes(p.inputs, o, warn);
     inputs = generateInputs(p.inputs, o, warn);
@@ -173,9 +172,7 @@ export function checkModelOutputs(a: ModelArgs & { saveOutputs?: string }): void
 }
 
 export function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {
-  if (a.segmentLayers !== undefined && (!Number.isInteger(a.segmentLayers) || a.segmentLayers < 1)) {
-    throw new UserError(`--segment-layers: must be a positive integer (got ${a.segmentLayers})`);
-  }
+  checkSegmentLayers(a.segmentLayers);
   return { segmentLayers: a.segmentLayers, optimizationLevel: a.optimization, keepSessions };
 }
 

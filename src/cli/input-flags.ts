@@ -1,5 +1,6 @@
 /**
- * Parsing of the input-data flags, with Polygraphy's spellings:
+ * Parsing of the input-data flags into the library's typed InputArgs (data/input-args.ts),
+ * with Polygraphy's spellings:
  *
  *   --val-range [lo,hi]            range for every input not named elsewhere (default [0,1])
  *   --val-range name:[lo,hi] ...   per-input range (several allowed)
@@ -10,21 +11,10 @@
  * parse failure is a one-line UserError naming the flag and the bad value.
  */
 import { UserError } from "../core/errors.js";
+import type { ValRange, ValRanges } from "../data/input-args.js";
 
-export interface ValRange {
-  lo: number;
-  hi: number;
-}
+export type { ValRange, ValRanges };
 
-export interface ValRanges {
-  /** Range for inputs without a per-input entry; undefined = DEFAULT_VAL_RANGE. */
-  global?: ValRange;
-  /** Per-input ranges by input name. */
-  perInput: Map<string, ValRange>;
-}
-
-export const DEFAULT_VAL_RANGE: Readonly<ValRange> = Object.freeze({ lo: 0, hi: 1 });
-export const DEFAULT_SEED = 1;
 
 /** A flag given zero, one or several times (yargs gives string | string[] | undefined). */
 export type FlagValues = string | number | readonly (string | number)[] | undefined;
@@ -92,10 +82,6 @@ export function parseValRanges(values: FlagValues): ValRanges {
   return out;
 }
 
-/** The range that applies to input `name`. */
-export function valRangeFor(r: ValRanges, name: string): ValRange {
-  return r.perInput.get(name) ?? r.global ?? DEFAULT_VAL_RANGE;
-}
 
 function parseDims(text: string, raw: string): number[] {
   const bad = (why: string): never => {
@@ -143,7 +129,7 @@ export function parseInputShapes(values: FlagValues): Map<string, number[]> {
 
 /** Parse `--seed`: an integer in [0, 2^32 - 1]; undefined gives DEFAULT_SEED (1). */
 export function parseSeed(value: string | number | undefined): number {
-  if (value === undefined) return DEFAULT_SEED;
+  if (value === undefined) return 1;
   const s = String(value).trim();
   const n = /^\d+$/.test(s) ? Number(s) : NaN;
   if (!Number.isSafeInteger(n) || n > 0xffffffff) {
