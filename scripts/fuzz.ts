@@ -22,13 +22,13 @@ import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation, type ModelProto } from "onnx-buf";
-import { mulberry32 } from "../test/rng.js";
+import { fixtureRandom } from "../test/support/random.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
 
 // ---------------------------------------------------------------------------------------------
-// Deterministic PRNG (mulberry32, shared with the tests)
+// Deterministic PRNG (test/support/random.ts, shared with the tests)
 
 type Rng = () => number;
 const int = (r: Rng, n: number) => Math.floor(r() * n);
@@ -467,7 +467,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   fs.rmSync(path.join(casesDir, "link.bin"), { force: true });
   fs.symlinkSync("/etc/hostname", path.join(casesDir, "link.bin"));
   const kinds = o.kinds ?? ["onnx", "onnx", "dump", "cache", "plan"];
-  const r = mulberry32(o.seed);
+  const r = fixtureRandom(o.seed);
   const jobs = Math.max(1, o.jobs ?? 2);
   const timeoutMs = o.timeoutMs ?? 30_000;
   const workers = Array.from({ length: jobs }, () => new Worker(1024));

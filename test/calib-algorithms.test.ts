@@ -16,7 +16,7 @@ import {
   type HistogramLike,
 } from "../src/calibration/algorithms.js";
 import { UserError } from "../src/core/errors.js";
-import { mulberry32 as rng } from "./rng.js";
+import { fixtureRandom as rng } from "./support/random.js";
 
 function hist(counts: number[] | Float64Array, binWidth = 1, max?: number): HistogramLike {
   const c = Float64Array.from(counts);

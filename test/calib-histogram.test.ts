@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AbsHistogram } from "../src/calibration/histogram.js";
 import { chooseAll, entropySearch } from "../src/calibration/algorithms.js";
-import { mulberry32 as rng } from "./rng.js";
+import { fixtureRandom as rng } from "./support/random.js";
 
 
 function normalBatch(r: () => number, n: number, sigma: number): Float32Array {

@@ -26,7 +26,7 @@ import {
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nativeAddon, nativeImpl, nativeUnavailableReason, tsImpl, type NumericImpl } from "../src/numeric/index.js";
-import { mulberry32 } from "./rng.js";
+import { fixtureRandom } from "./support/random.js";
 
 // ---- subjects (same as numeric.test.ts) -----------------------------------------------------
 
@@ -155,7 +155,7 @@ function floatInputs(extraRandom: number, seed: number): Float32Array {
     const m = u[0]!;
     parts.push(m, m + 1, m - 1, (m | 0x80000000) >>> 0);
   }
-  const rnd = mulberry32(seed);
+  const rnd = fixtureRandom(seed);
   for (let i = 0; i < extraRandom; i++) parts.push((Math.floor(rnd() * 65536) * 65536 + Math.floor(rnd() * 65536)) >>> 0);
   while (parts.length % 16 !== 0) parts.push(0x7fc00000);
   return new Float32Array(Uint32Array.from(parts).buffer);
@@ -309,7 +309,7 @@ describe.each(SUBJECTS)("bit-exact with onnxruntime QuantizeLinear/DequantizeLin
 
   /** x for scale s: exact ties (k + 0.5) * s, values just around them, random, specials. */
   function quantInputs(s: number, n: number, seed: number): Float32Array {
-    const rnd = mulberry32(seed);
+    const rnd = fixtureRandom(seed);
     const x = new Float32Array(n);
     const sf = Math.fround(s);
     for (let i = 0; i < n; i++) {

@@ -17,7 +17,7 @@ import {
   type DiffMetrics,
   type NumericImpl,
 } from "../src/numeric/index.js";
-import { mulberry32 } from "./rng.js";
+import { fixtureRandom } from "./support/random.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -103,7 +103,7 @@ function expectSameBits(a: ArrayLike<number>, b: ArrayLike<number>, what: string
 
 /** Random float32 bit patterns (every exponent equally likely) plus a list of edge values. */
 function randomFloatBits(n: number, seed: number): Uint32Array {
-  const r = mulberry32(seed);
+  const r = fixtureRandom(seed);
   const u = new Uint32Array(n);
   for (let i = 0; i < n; i++) u[i] = (Math.floor(r() * 65536) * 65536 + Math.floor(r() * 65536)) >>> 0;
   return u;
@@ -430,7 +430,7 @@ describe.each(SUBJECTS)("int8 quantization: $name", (subject) => {
   });
 
   it("matches the reference on many values and scales, per tensor; fakeQuant = dequant(quant)", () => {
-    const r = mulberry32(7);
+    const r = fixtureRandom(7);
     for (const scale of [0.1, 0.0123, 1 / 127, 3.7, 2 ** -10]) {
       const x = new Float32Array(20_000);
       for (let i = 0; i < x.length; i++) x[i] = (r() * 2 - 1) * 140 * scale;
@@ -455,7 +455,7 @@ describe.each(SUBJECTS)("int8 quantization: $name", (subject) => {
   it("per channel on axes 0, 1 and the last axis (negative too)", () => {
     const dims = [3, 4, 5];
     const n = 60;
-    const r = mulberry32(8);
+    const r = fixtureRandom(8);
     const x = Float32Array.from({ length: n }, () => (r() * 2 - 1) * 3);
     for (const axis of [0, 1, 2, -1]) {
       const ax = axis < 0 ? axis + 3 : axis;
@@ -638,7 +638,7 @@ function checkAgainstRef(m: DiffMetrics, r: Float32Array, c: Float32Array, infEq
 
 /** Adversarial pairs: NaN/Inf mixes, zeros in the reference, empty, one-sided zeros. */
 function adversarialCases(): { name: string; r: Float32Array; c: Float32Array }[] {
-  const rnd = mulberry32(11);
+  const rnd = fixtureRandom(11);
   const n = 5000;
   const r = Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * 10);
   const c = r.map((v) => v + (rnd() - 0.5) * 1e-3);
@@ -716,7 +716,7 @@ describe.each(SUBJECTS)("statistics and metrics: $name", (subject) => {
   });
 
   it("tensorStats against a two-pass double reference", () => {
-    const rnd = mulberry32(12);
+    const rnd = fixtureRandom(12);
     const cases: Float32Array[] = [
       new Float32Array(0),
       Float32Array.of(NaN, NaN),
@@ -750,7 +750,7 @@ describe.each(SUBJECTS)("statistics and metrics: $name", (subject) => {
   });
 
   it("absHistogram, absMax and elemwiseCheck against the reference", () => {
-    const rnd = mulberry32(13);
+    const rnd = fixtureRandom(13);
     const x = Float32Array.from({ length: 20_000 }, () => (rnd() - 0.5) * 8);
     x[3] = NaN;
     x[4] = Infinity;
@@ -813,7 +813,7 @@ describe("native and TypeScript agree (docs/numeric.md contract)", () => {
   const sizes = [1, 15, 4097, 300_000, 1_000_003]; // the last two use the thread pool
 
   function data(n: number, seed: number): { x: Float32Array; y: Float32Array } {
-    const rnd = mulberry32(seed);
+    const rnd = fixtureRandom(seed);
     const x = new Float32Array(n);
     for (let i = 0; i < n; i++) x[i] = (rnd() - 0.5) * 2 ** Math.floor(rnd() * 16 - 8);
     const y = x.map((v, i) => (i % 1000 === 7 ? NaN : i % 777 === 3 ? 0 : v * (1 + (rnd() - 0.5) * 1e-3)));
@@ -980,7 +980,7 @@ function floatNext(v: number, dir: 1 | -1): number {
 }
 
 function fastPathDiffCases(): { name: string; r: Float32Array; c: Float32Array }[] {
-  const rnd = mulberry32(21);
+  const rnd = fixtureRandom(21);
   const n = 20_000;
   const base = Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * 10);
   // errors that keep growing: a new maximum in almost every group
@@ -1083,7 +1083,7 @@ describe("metric kernels, one large chunk (native, 1 thread)", () => {
     const addon = nativeAddon()!;
     addon.setThreads(1);
     try {
-      const rnd = mulberry32(22);
+      const rnd = fixtureRandom(22);
       const n = 300_000;
       const r = Float32Array.from({ length: n }, (_, i) => (rnd() - 0.5) * 2 ** ((i % 23) - 11));
       const c = r.map((v, i) => (i % 4093 === 5 ? NaN : v * (1 + (rnd() - 0.5) * 1e-4)));
