@@ -54,7 +54,7 @@ export type { OptimizationLevel } from "./onnx/ort-session.js";
 export type { Int8RunArgs, Int8Report } from "./calibration/int8-run.js";
 export type { CalibAlgo } from "./calibration/algorithms.js";
 export { defaultCompareOptions, type CompareOptions, type Verdict } from "./compare/tolerance.js";
-export { COMPARE_FORMAT, type CompareSummary, type LayerComparison } from "./compare/compare.js";
+export { COMPARE_FORMAT, type CompareSummary, type LayerComparison } from "./compare/layer-compare.js";
 export type { IterationsSummary, IterationVerdict } from "./compare/iterations.js";
 
 // The files trt-debug reads and writes (docs/file-formats.md).

@@ -16,7 +16,7 @@ import { readCalibrationCache } from "../src/calibration/cache.js";
 import { makeInt8Policy, resolveInt8 } from "../src/precision/int8.js";
 import { Executor } from "../src/runtime/executor.js";
 import { fromOrt, type OrtTensor } from "../src/onnx/ort-session.js";
-import { makeFeeds, prepareModelFile } from "../src/runtime/run.js";
+import { makeFeeds, prepareModelFile } from "../src/runtime/capture-runs.js";
 import { PrefixRunner } from "../src/search/evaluate.js";
 import { bisectModel, type BisectResult } from "../src/workflows/bisect.js";
 import { referenceAndSensitivity } from "../src/search/sensitivity.js";

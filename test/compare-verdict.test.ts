@@ -1,6 +1,6 @@
 /** Tolerance parsing and the verdicts: default relative one and Polygraphy's. */
 import { describe, expect, it } from "vitest";
-import { compareTensor } from "../src/compare/compare.js";
+import { compareTensor } from "../src/compare/layer-compare.js";
 import { defaultCompareOptions, parseNonNegative, parsePerTensor, type CompareOptions } from "../src/compare/tolerance.js";
 import { roundTo } from "../src/numeric/index.js";
 import { UserError } from "../src/core/errors.js";

@@ -8,7 +8,7 @@ import { GraphBuilder } from "../src/onnx/builder.js";
 import { prepareModel } from "../src/onnx/model.js";
 import { inferTypes } from "../src/onnx/model-types.js";
 import { Executor } from "../src/runtime/executor.js";
-import { runCaptured } from "../src/runtime/run.js";
+import { runCaptured } from "../src/runtime/capture-runs.js";
 import { roundTo } from "../src/numeric/index.js";
 import type { HostTensor, Precision } from "../src/core/host-tensor.js";
 import type { OptimizationLevel } from "../src/onnx/ort-session.js";

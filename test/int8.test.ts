@@ -14,7 +14,7 @@ import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
 import { prepareModel } from "../src/onnx/model.js";
 import { inferTypes } from "../src/onnx/model-types.js";
 import { Executor } from "../src/runtime/executor.js";
-import { prepareModelFile, runCaptured } from "../src/runtime/run.js";
+import { prepareModelFile, runCaptured } from "../src/runtime/capture-runs.js";
 import { fakeQuantInt8, perChannelAbsMax } from "../src/numeric/index.js";
 import { resolveInt8, constantQuantization, INT8_OPS, type Int8Range } from "../src/precision/int8.js";
 import { prepareInt8 } from "../src/calibration/int8-run.js";

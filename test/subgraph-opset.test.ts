@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { saveModel } from "../src/onnx/builder.js";
 import { Executor } from "../src/runtime/executor.js";
-import { prepareModelFile, runCaptured } from "../src/runtime/run.js";
+import { prepareModelFile, runCaptured } from "../src/runtime/capture-runs.js";
 import { roundTo } from "../src/numeric/index.js";
 import { compareModel } from "../src/workflows/compare.js";
 import { describeBodies } from "../src/precision/subgraph.js";

@@ -5,7 +5,7 @@
 import { UserError } from "../core/errors.js";
 import { checkSegmentLayers } from "../runtime/executor.js";
 import type { Hooks } from "../core/hooks.js";
-import { prepareModelFile } from "../runtime/run.js";
+import { prepareModelFile } from "../runtime/capture-runs.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import { CACHE_ALGORITHM_NAMES, calibrate, DEFAULT_PERCENTILE, type CalibAlgo } from "./algorithms.js";
 import { cacheFromAmax, DEFAULT_TRT_VERSION, writeCalibrationCache, amaxToScale } from "./cache.js";

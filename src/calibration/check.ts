@@ -16,7 +16,7 @@ import { numText } from "../core/number-text.js";
 import { UserError } from "../core/errors.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { Hooks } from "../core/hooks.js";
-import { prepareModelFile, makeFeeds, runPaired, type PreparedModel } from "../runtime/run.js";
+import { prepareModelFile, makeFeeds, runPaired, type PreparedModel } from "../runtime/capture-runs.js";
 import { Executor, checkSegmentLayers } from "../runtime/executor.js";
 import type { OptimizationLevel, OrtTensor } from "../onnx/ort-session.js";
 import { fromOrt } from "../onnx/ort-session.js";

@@ -5,8 +5,8 @@
  * segment's tensors, whatever the number of batches.
  */
 import { isFloatDType, type HostTensor, type Precision } from "../core/host-tensor.js";
-import type { PreparedModel } from "../runtime/run.js";
-import { runCaptured } from "../runtime/run.js";
+import type { PreparedModel } from "../runtime/capture-runs.js";
+import { runCaptured } from "../runtime/capture-runs.js";
 import { Executor } from "../runtime/executor.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import { fetchable } from "../onnx/ort-session.js";

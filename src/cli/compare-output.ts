@@ -4,7 +4,7 @@
  * verdict LAST. Exit codes: 0 passed, 1 failed, 2 degenerate reference (no verdict).
  */
 import { UserError } from "../core/errors.js";
-import type { CompareSummary, LayerComparison } from "../compare/compare.js";
+import type { CompareSummary, LayerComparison } from "../compare/layer-compare.js";
 import { fmt } from "../compare/tolerance.js";
 import { compareTable, tableWidth, type ShowSpec } from "../report/table.js";
 import { fixed } from "../core/number-text.js";

@@ -19,7 +19,7 @@ import { flagMessage, metricCriterion, metricOptions, compareArgs, compareOption
 import { int8ReportLines } from "../calibration/int8-run.js";
 import { table, trunc, type ShowSpec } from "../report/table.js";
 import { compareExitCode, compareLines, parseShow, SHOW_CHOICES } from "./compare-output.js";
-import type { CompareSummary, LayerComparison } from "../compare/compare.js";
+import type { CompareSummary, LayerComparison } from "../compare/layer-compare.js";
 import { numericBackend } from "../numeric/index.js";
 import { signalAddon } from "../numeric/native.js";
 import { describeLayerModel, parseFusionMode } from "../onnx/layer-model.js";

@@ -7,7 +7,7 @@ import { UserError } from "../core/errors.js";
 import type { Hooks } from "../core/hooks.js";
 import { isStdoutPath, writeFileAtomicSync } from "../core/output-file.js";
 import { jsonReplacer } from "../core/number-text.js";
-import type { CompareSummary, LayerComparison } from "../compare/compare.js";
+import type { CompareSummary, LayerComparison } from "../compare/layer-compare.js";
 import type { ShowSpec } from "../report/table.js";
 import { checkCommandOutputs } from "./output-checks.js";
 import { checkNumericFlags } from "./flag-checks.js";

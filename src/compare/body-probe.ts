@@ -31,9 +31,9 @@ import { typesOfBody } from "../onnx/body-types.js";
 import { dtypeToOnnx } from "../core/dtype.js";
 import { makeTensor } from "../onnx/builder.js";
 import { Executor, type ExecutorOptions } from "../runtime/executor.js";
-import { makeFeeds, type PreparedModel } from "../runtime/run.js";
+import { makeFeeds, type PreparedModel } from "../runtime/capture-runs.js";
 import { fromOrt } from "../onnx/ort-session.js";
-import { compareTensor } from "./compare.js";
+import { compareTensor } from "./layer-compare.js";
 import type { CompareOptions } from "./tolerance.js";
 
 const PROBED: Partial<Record<DType, () => ArrayLike<number>>> = {

@@ -3,7 +3,7 @@
  * graph outputs fail; each tensor's row is its worst iteration (docs/inputs.md, "Several
  * input sets").
  */
-import { CompareAccumulator, type CompareSummary, type LayerComparisonJson } from "./compare.js";
+import { CompareAccumulator, type CompareSummary, type LayerComparisonJson } from "./layer-compare.js";
 
 export interface IterationVerdict {
   iteration: number;

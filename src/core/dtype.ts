@@ -1,34 +1,88 @@
 /**
- * Mapping between trt-debug's element-type names (src/types.ts `DType`) and ONNX
- * `TensorProto.DataType` codes, plus element sizes.
+ * Element types: trt-debug's names (`DType`), and ONE table (`DTYPES`) of what is known of
+ * each (ONNX code, packed bits, host storage, floating or not). Code that needs a per-dtype
+ * fact reads the table instead of switching on the name.
  */
 import { TensorProto_DataType } from "onnx-buf";
-import type { DType } from "./host-tensor.js";
+/** Element types trt-debug knows by name (ONNX TensorProto data types). */
+export type DType =
+  | "float32"
+  | "float16"
+  | "bfloat16"
+  | "float64"
+  | "float8e4m3fn"
+  | "float8e4m3fnuz"
+  | "float8e5m2"
+  | "float8e5m2fnuz"
+  | "int4"
+  | "uint4"
+  | "int8"
+  | "uint8"
+  | "int16"
+  | "uint16"
+  | "int32"
+  | "uint32"
+  | "int64"
+  | "uint64"
+  | "bool"
+  | "string"
+  | "complex64"
+  | "complex128";
 
-const TO_ONNX: Readonly<Record<DType, TensorProto_DataType>> = {
-  float32: TensorProto_DataType.FLOAT,
-  float16: TensorProto_DataType.FLOAT16,
-  bfloat16: TensorProto_DataType.BFLOAT16,
-  float64: TensorProto_DataType.DOUBLE,
-  float8e4m3fn: TensorProto_DataType.FLOAT8E4M3FN,
-  float8e4m3fnuz: TensorProto_DataType.FLOAT8E4M3FNUZ,
-  float8e5m2: TensorProto_DataType.FLOAT8E5M2,
-  float8e5m2fnuz: TensorProto_DataType.FLOAT8E5M2FNUZ,
-  int4: TensorProto_DataType.INT4,
-  uint4: TensorProto_DataType.UINT4,
-  int8: TensorProto_DataType.INT8,
-  uint8: TensorProto_DataType.UINT8,
-  int16: TensorProto_DataType.INT16,
-  uint16: TensorProto_DataType.UINT16,
-  int32: TensorProto_DataType.INT32,
-  uint32: TensorProto_DataType.UINT32,
-  int64: TensorProto_DataType.INT64,
-  uint64: TensorProto_DataType.UINT64,
-  bool: TensorProto_DataType.BOOL,
-  string: TensorProto_DataType.STRING,
-  complex64: TensorProto_DataType.COMPLEX64,
-  complex128: TensorProto_DataType.COMPLEX128,
+/** A host typed-array constructor (the storage of HostTensor.data). */
+export type HostArrayConstructor =
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor
+  | Uint16ArrayConstructor
+  | Int8ArrayConstructor
+  | Uint8ArrayConstructor
+  | Int16ArrayConstructor
+  | Int32ArrayConstructor
+  | Uint32ArrayConstructor
+  | BigInt64ArrayConstructor
+  | BigUint64ArrayConstructor;
+
+/** What trt-debug knows of one element type: the one table (no per-dtype switch elsewhere). */
+export interface DTypeInfo {
+  /** ONNX TensorProto.DataType code. */
+  onnx: TensorProto_DataType;
+  /** Bits per element in ONNX raw_data (4 for int4/uint4, packed two per byte); NaN for string. */
+  bits: number;
+  /** Host storage of HostTensor.data (fp16/bf16/fp8 as bit patterns; int4/uint4 unpacked to a byte); null: none (string, complex). */
+  host: HostArrayConstructor | null;
+  /** A floating type that reduced precision rounds. */
+  float: boolean;
+}
+
+const T = TensorProto_DataType;
+export const DTYPES: Readonly<Record<DType, Readonly<DTypeInfo>>> = {
+  float32: { onnx: T.FLOAT, bits: 32, host: Float32Array, float: true },
+  float16: { onnx: T.FLOAT16, bits: 16, host: Uint16Array, float: true },
+  bfloat16: { onnx: T.BFLOAT16, bits: 16, host: Uint16Array, float: true },
+  float64: { onnx: T.DOUBLE, bits: 64, host: Float64Array, float: true },
+  float8e4m3fn: { onnx: T.FLOAT8E4M3FN, bits: 8, host: Uint8Array, float: true },
+  float8e4m3fnuz: { onnx: T.FLOAT8E4M3FNUZ, bits: 8, host: Uint8Array, float: true },
+  float8e5m2: { onnx: T.FLOAT8E5M2, bits: 8, host: Uint8Array, float: true },
+  float8e5m2fnuz: { onnx: T.FLOAT8E5M2FNUZ, bits: 8, host: Uint8Array, float: true },
+  int4: { onnx: T.INT4, bits: 4, host: Int8Array, float: false },
+  uint4: { onnx: T.UINT4, bits: 4, host: Uint8Array, float: false },
+  int8: { onnx: T.INT8, bits: 8, host: Int8Array, float: false },
+  uint8: { onnx: T.UINT8, bits: 8, host: Uint8Array, float: false },
+  int16: { onnx: T.INT16, bits: 16, host: Int16Array, float: false },
+  uint16: { onnx: T.UINT16, bits: 16, host: Uint16Array, float: false },
+  int32: { onnx: T.INT32, bits: 32, host: Int32Array, float: false },
+  uint32: { onnx: T.UINT32, bits: 32, host: Uint32Array, float: false },
+  int64: { onnx: T.INT64, bits: 64, host: BigInt64Array, float: false },
+  uint64: { onnx: T.UINT64, bits: 64, host: BigUint64Array, float: false },
+  bool: { onnx: T.BOOL, bits: 8, host: Uint8Array, float: false },
+  string: { onnx: T.STRING, bits: Number.NaN, host: null, float: false },
+  complex64: { onnx: T.COMPLEX64, bits: 64, host: null, float: false },
+  complex128: { onnx: T.COMPLEX128, bits: 128, host: null, float: false },
 };
+
+const TO_ONNX: Readonly<Record<DType, TensorProto_DataType>> = Object.fromEntries(
+  (Object.entries(DTYPES) as [DType, DTypeInfo][]).map(([d, i]) => [d, i.onnx]),
+) as Record<DType, TensorProto_DataType>;
 
 const FROM_ONNX: ReadonlyMap<number, DType> = new Map(
   (Object.entries(TO_ONNX) as [DType, TensorProto_DataType][]).map(([d, t]) => [t, d]),
@@ -54,37 +108,17 @@ export function onnxToDType(t: TensorProto_DataType | number): DType | null {
 
 /** Bits per element (4 for int4/uint4, 8 for bool). Strings have no fixed size: NaN. */
 export function dtypeBits(d: DType): number {
-  switch (d) {
-    case "int4":
-    case "uint4":
-      return 4;
-    case "int8":
-    case "uint8":
-    case "bool":
-    case "float8e4m3fn":
-    case "float8e4m3fnuz":
-    case "float8e5m2":
-    case "float8e5m2fnuz":
-      return 8;
-    case "float16":
-    case "bfloat16":
-    case "int16":
-    case "uint16":
-      return 16;
-    case "float32":
-    case "int32":
-    case "uint32":
-      return 32;
-    case "float64":
-    case "int64":
-    case "uint64":
-    case "complex64":
-      return 64;
-    case "complex128":
-      return 128;
-    case "string":
-      return Number.NaN;
-  }
+  return DTYPES[d].bits;
+}
+
+/** Bytes one element occupies in the host typed array (int4/uint4: 1, unpacked). 0 for string/complex. */
+export function hostElementSize(d: DType): number {
+  return DTYPES[d].host?.BYTES_PER_ELEMENT ?? 0;
+}
+
+/** True for the floating element types that reduced precision rounds. */
+export function isFloatDType(d: DType): boolean {
+  return DTYPES[d].float;
 }
 
 /** Bytes that `n` elements of `d` occupy in ONNX raw_data (int4/uint4: two per byte). */
@@ -92,4 +126,11 @@ export function dtypeByteLength(d: DType, n: number): number {
   const bits = dtypeBits(d);
   if (Number.isNaN(bits)) throw new Error(`element type "${d}" has no fixed byte size`);
   return Math.ceil((n * bits) / 8);
+}
+
+/** A zeroed host array of `n` elements of `d` (the table's host storage); throws for string/complex. */
+export function allocateHost(d: DType, n: number): Float32Array | Float64Array | Uint16Array | Int8Array | Uint8Array | Int16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array {
+  const C = DTYPES[d].host;
+  if (C === null) throw new Error(`element type "${d}" has no host typed array`);
+  return new C(n);
 }

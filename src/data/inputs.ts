@@ -14,6 +14,7 @@ import { hostElementSize, readTensorPb } from "../onnx/tensor.js";
 import { openChecked } from "../io/safe-read.js";
 import type { DType, HostTensor } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
+import { allocateHost } from "../core/dtype.js";
 import { valRangeFor, type ValRange, type ValRanges } from "./input-args.js";
 import { rngFor, type Xoshiro128ss } from "./rng.js";
 
@@ -237,23 +238,7 @@ function fillInts(d: DType, rng: Xoshiro128ss, lo: bigint, hi: bigint, n: number
     }
     return out;
   }
-  const out = (() => {
-    switch (d) {
-      case "int8":
-      case "int4":
-        return new Int8Array(n);
-      case "int16":
-        return new Int16Array(n);
-      case "uint16":
-        return new Uint16Array(n);
-      case "int32":
-        return new Int32Array(n);
-      case "uint32":
-        return new Uint32Array(n);
-      default:
-        return new Uint8Array(n); // uint8, uint4, bool
-    }
-  })();
+  const out = allocateHost(d, n) as Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
   const l = Number(lo);
   const h = Number(hi);
   for (let i = 0; i < n; i++) out[i] = rng.uniformInt(l, h);

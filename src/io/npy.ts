@@ -11,6 +11,7 @@
  * little-endian, C order, header padded so the data starts at a multiple of 64 bytes as
  * NumPy does. Every problem is a one-line UserError that starts with `where`.
  */
+import { allocateHost } from "../core/dtype.js";
 import { UserError } from "../core/errors.js";
 import type { DType, TensorData } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
@@ -57,29 +58,7 @@ export function isNpy(bytes: Uint8Array): boolean {
 
 /** A zeroed host array of `n` elements of numeric type `d` (float16 as bits, bool as bytes). */
 export function allocate(d: DType, n: number): TensorData {
-  switch (d) {
-    case "float32":
-      return new Float32Array(n);
-    case "float64":
-      return new Float64Array(n);
-    case "float16":
-    case "uint16":
-      return new Uint16Array(n);
-    case "int8":
-      return new Int8Array(n);
-    case "int16":
-      return new Int16Array(n);
-    case "int32":
-      return new Int32Array(n);
-    case "uint32":
-      return new Uint32Array(n);
-    case "int64":
-      return new BigInt64Array(n);
-    case "uint64":
-      return new BigUint64Array(n);
-    default:
-      return new Uint8Array(n); // uint8, bool
-  }
+  return allocateHost(d, n);
 }
 
 /** Parse the Python-literal header dict: descr, fortran_order, shape. */

@@ -8,7 +8,7 @@
  * sums. TRT_DEBUG_NO_NATIVE=1 forces the TypeScript kernels; the fallback prints a one-line
  * notice on stderr once per process (TRT_DEBUG_QUIET_NUMERIC=1 hides it).
  */
-import { makeImpl } from "./api.js";
+import { makeImpl } from "./checked-api.js";
 import { loadNative, type NativeAddon } from "./native.js";
 import { tsKernels } from "./ts.js";
 import type {
@@ -22,7 +22,7 @@ import type {
   NumericImpl,
   QuantParams,
   TensorStats,
-} from "./types.js";
+} from "./numeric-types.js";
 
 import type { HostTensor } from "../core/host-tensor.js";
 
@@ -37,7 +37,7 @@ export type {
   NumericImpl,
   QuantParams,
   TensorStats,
-} from "./types.js";
+} from "./numeric-types.js";
 export type { NativeAddon } from "./native.js";
 
 /** The TypeScript implementation (always available). */

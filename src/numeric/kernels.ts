@@ -1,6 +1,6 @@
 /**
  * The low-level kernel contract shared by the native addon (native/src/addon.cc) and the
- * TypeScript kernels (./ts.ts). Callers (./api.ts) validate arguments and allocate outputs;
+ * TypeScript kernels (./ts.ts). Callers (./checked-api.ts) validate arguments and allocate outputs;
  * kernels only compute. Slot layouts below mirror native/src/kernels.h.
  */
 

@@ -28,7 +28,9 @@ import { UserError } from "../core/errors.js";
 import { readFileChecked } from "../io/safe-read.js";
 import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
-import { dtypeToOnnx, onnxToDType } from "../core/dtype.js";
+import { DTYPES, dtypeToOnnx, hostElementSize, onnxToDType } from "../core/dtype.js";
+
+export { hostElementSize };
 
 export interface TensorDecodeOptions {
   /** Directory external-data `location`s are relative to (default: the directory of `fileName`, else the cwd). */
@@ -41,38 +43,6 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8Decoder = new TextDecoder("utf-8");
 const utf8Encoder = new TextEncoder();
 
-/** Bytes one element occupies in the host typed array (int4/uint4: 1, unpacked). 0 for string/complex. */
-export function hostElementSize(d: DType): number {
-  switch (d) {
-    case "float64":
-    case "int64":
-    case "uint64":
-      return 8;
-    case "float32":
-    case "int32":
-    case "uint32":
-      return 4;
-    case "float16":
-    case "bfloat16":
-    case "int16":
-    case "uint16":
-      return 2;
-    case "float8e4m3fn":
-    case "float8e4m3fnuz":
-    case "float8e5m2":
-    case "float8e5m2fnuz":
-    case "int4":
-    case "uint4":
-    case "int8":
-    case "uint8":
-    case "bool":
-      return 1;
-    case "string":
-    case "complex64":
-    case "complex128":
-      return 0;
-  }
-}
 
 /**
  * Bytes of the host representation: the typed array's byteLength (int4/uint4 count one byte per
@@ -118,40 +88,10 @@ function fromLittleEndianBytes(d: DType, bytes: Uint8Array, n: number): Exclude<
     if (!LITTLE_ENDIAN_HOST) swapBytes(buf, size);
   }
   const { buffer, byteOffset } = buf;
-  switch (d) {
-    case "float32":
-      return new Float32Array(buffer, byteOffset, n);
-    case "float64":
-      return new Float64Array(buffer, byteOffset, n);
-    case "float16":
-    case "bfloat16":
-    case "uint16":
-      return new Uint16Array(buffer, byteOffset, n);
-    case "int16":
-      return new Int16Array(buffer, byteOffset, n);
-    case "int32":
-      return new Int32Array(buffer, byteOffset, n);
-    case "uint32":
-      return new Uint32Array(buffer, byteOffset, n);
-    case "int64":
-      return new BigInt64Array(buffer, byteOffset, n);
-    case "uint64":
-      return new BigUint64Array(buffer, byteOffset, n);
-    case "int8":
-      return new Int8Array(buffer, byteOffset, n);
-    case "uint8":
-    case "bool":
-    case "float8e4m3fn":
-    case "float8e4m3fnuz":
-    case "float8e5m2":
-    case "float8e5m2fnuz":
-      return new Uint8Array(buffer, byteOffset, n);
-    case "int4":
-    case "uint4":
-      return unpackNibbles(d, bytes, n);
-    default:
-      throw new Error(`fromLittleEndianBytes: no host layout for ${d}`);
-  }
+  const info = DTYPES[d];
+  if (info.host === null) throw new Error(`fromLittleEndianBytes: no host layout for ${d}`);
+  if (info.bits === 4) return unpackNibbles(d as "int4" | "uint4", bytes, n);
+  return new info.host(buffer as ArrayBuffer, byteOffset, n);
 }
 
 function swapBytes(b: Uint8Array, size: number): void {

@@ -3,7 +3,7 @@
  * at most `width` characters a line (120 unless the terminal is wider), long names shortened
  * in the middle with an ellipsis, inf/-inf/nan for non-finite numbers.
  */
-import type { LayerComparison } from "../compare/compare.js";
+import type { LayerComparison } from "../compare/layer-compare.js";
 import { fmt } from "../compare/tolerance.js";
 import { fixed } from "../core/number-text.js";
 

@@ -14,7 +14,7 @@ import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { Layer } from "../onnx/model.js";
 import type { Executor } from "../runtime/executor.js";
 import { fromOrt, type OrtTensor } from "../onnx/ort-session.js";
-import { makeFeeds } from "../runtime/run.js";
+import { makeFeeds } from "../runtime/capture-runs.js";
 import { floatValues } from "../numeric/index.js";
 import { DEFAULT_MAX_REL_L2, fmt } from "../compare/tolerance.js";
 import { absMax, diffMetrics } from "../numeric/index.js";

@@ -22,7 +22,7 @@ import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { Layer } from "../onnx/model.js";
 import { estimateTensorBytes, lastUses, segmentModelBytes, type Executor, type Segment } from "../runtime/executor.js";
 import { createSession, fetchable, fromOrt, runSession, toOrt, type OrtTensor } from "../onnx/ort-session.js";
-import { makeFeeds } from "../runtime/run.js";
+import { makeFeeds } from "../runtime/capture-runs.js";
 import { rememberFeeds, upgradeSegment } from "../runtime/upgrade.js";
 import { tensorProtoToHost } from "../onnx/tensor.js";
 import { rewriteLayers, WeightCache } from "../precision/rewrite.js";

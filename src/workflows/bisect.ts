@@ -20,7 +20,7 @@ import { fusionNote, precisionsFor, resolveInputs, withFallback, type ModelArgs 
 import type { Hooks } from "../core/hooks.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { DEFAULT_SEGMENT_LAYERS, Executor, checkSegmentLayers } from "../runtime/executor.js";
-import { prepareModelFile, type PreparedModel } from "../runtime/run.js";
+import { prepareModelFile, type PreparedModel } from "../runtime/capture-runs.js";
 import { layerMemberNames } from "../onnx/model.js";
 import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
 import type { TransformPolicy } from "../precision/rewrite.js";

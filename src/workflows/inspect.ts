@@ -2,7 +2,7 @@
 import type { DType } from "../core/host-tensor.js";
 import type { FusionMode, LayerModelSummary } from "../onnx/model.js";
 import { layerNodeNames } from "../onnx/layer-model.js";
-import { prepareModelFile } from "../runtime/run.js";
+import { prepareModelFile } from "../runtime/capture-runs.js";
 
 export interface InspectArgs {
   model: string;

@@ -15,7 +15,7 @@ import { checkOutputPath } from "../core/output-file.js";
 import { inputsMetadata } from "./dump-checks.js";
 import { parseLayerPrecisions, readPlan, type PrecisionPlan } from "../precision/plan.js";
 import { checkSegmentLayers, type ExecutorOptions } from "../runtime/executor.js";
-import { assignPrecisions, type PreparedModel } from "../runtime/run.js";
+import { assignPrecisions, type PreparedModel } from "../runtime/capture-runs.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import { type Int8RunArgs } from "../calibration/int8-run.js";
 import type { Layer } from "../onnx/model.js";

@@ -5,7 +5,7 @@ import { DumpWriter } from "../io/dump.js";
 import { BoundedWrites, rowBytes, toDumpRow } from "../io/rows.js";
 import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
 import { Executor } from "../runtime/executor.js";
-import { captureFilter, prepareModelFile, runCaptured, type CaptureSpec, type PreparedModel } from "../runtime/run.js";
+import { captureFilter, prepareModelFile, runCaptured, type CaptureSpec, type PreparedModel } from "../runtime/capture-runs.js";
 import { loadInt8, resolveInt8Run, type Int8Report } from "../calibration/int8-run.js";
 import { reportBodies, type SubgraphNote } from "../precision/subgraph.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";

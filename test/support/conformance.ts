@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { UserError } from "../../src/core/errors.js";
 import type { HostTensor, Precision } from "../../src/core/host-tensor.js";
 import { isFloatDType } from "../../src/core/host-tensor.js";
-import { prepareModelFile, runCaptured } from "../../src/runtime/run.js";
+import { prepareModelFile, runCaptured } from "../../src/runtime/capture-runs.js";
 import { Executor } from "../../src/runtime/executor.js";
 import { loadInputs } from "../../src/data/inputs.js";
 import { readTensorPb } from "../../src/onnx/tensor.js";

@@ -7,7 +7,7 @@
  * To add a section: append { name, run, format? } to SECTIONS.
  */
 import { benchNumeric, formatNumeric } from "./numeric.js";
-import { benchRun } from "./run.js";
+import { benchRun } from "./run-overhead.js";
 import { benchDumpWrite } from "./dump-write.js";
 import { benchBisect } from "./bisect-search.js";
 import { benchCalib } from "./calibration.js";

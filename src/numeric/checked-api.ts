@@ -1,5 +1,5 @@
 /**
- * Builds the public numeric API (types.ts `NumericImpl`) on top of a kernel set. Argument
+ * Builds the public numeric API (numeric-types.ts `NumericImpl`) on top of a kernel set. Argument
  * checking, output allocation and the final arithmetic on accumulated sums (means, norms,
  * cosine, SQNR, histogram quantiles) live here, shared by both implementations, so the
  * native and TypeScript backends can only differ inside the kernels.
@@ -17,7 +17,7 @@ import type {
   NumericBackendInfo,
   NumericImpl,
   QuantParams,
-} from "./types.js";
+} from "./numeric-types.js";
 
 const FORMAT_CODES: Record<FloatFormat, number> = {
   fp16: FMT_FP16,
