@@ -347,3 +347,23 @@ export interface DumpRow {
   strValues: string[] | null;
   stats: DumpStats;
 }
+
+/** What a file holds: per-layer outputs of a run, or a run's inputs. */
+export type DumpKind = "dump" | "inputs";
+
+export interface DumpMeta {
+  kind: DumpKind;
+  model: string;
+  precision: string;
+  extra: Record<string, string>;
+}
+
+export interface DumpReader {
+  meta: DumpMeta;
+  numRows: number;
+  rows(): AsyncGenerator<DumpRow>;
+  close(): Promise<void>;
+}
+
+export const FORMAT_OF: Record<DumpKind, string> = { dump: DUMP_FORMAT, inputs: INPUTS_FORMAT };
+export const HOW_TO_WRITE = "pass a dump written by `trt-debug run --save-outputs`";

@@ -12,6 +12,7 @@
 import { endianness } from "node:os";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
+import type { DumpRow } from "./dump-schema.js";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToFp8, fp8ToF32 } from "../numeric/index.js";
 
 export interface ValueColumns {
@@ -357,6 +358,40 @@ export function valuesToHostTensor(row: ValuesRow): HostTensor {
     case "uint32": {
       const w = lowWords(row.intValues as BigInt64Array);
       return mk(new Uint32Array(w.buffer, w.byteOffset, w.length));
+    }
+  }
+}
+
+/** Throw (a bug, not a user error) unless `row` is consistent: int32 order, known dtype, counts, the one value column at its length. */
+export function validateRow(row: DumpRow): void {
+  const where = `dump row ${row.order} (tensor "${row.tensor}")`;
+  if (!Number.isInteger(row.order) || row.order < -0x80000000 || row.order > 0x7fffffff) {
+    throw new RangeError(`${where}: order must be an int32`);
+  }
+  if (!isDType(row.dtype)) throw new TypeError(`${where}: unknown dtype "${String(row.dtype)}"`);
+  for (const d of row.dims) {
+    if (!Number.isSafeInteger(d) || d < 0) throw new RangeError(`${where}: bad dimension ${d} in [${row.dims.join(",")}]`);
+  }
+  const n = numel(row.dims);
+  const st = row.stats;
+  for (const k of ["numel", "nanCount", "posInfCount", "negInfCount"] as const) {
+    if (!Number.isSafeInteger(st[k]) || st[k] < 0) throw new RangeError(`${where}: stats.${k} must be a count, not ${st[k]}`);
+  }
+  for (const k of ["min", "max", "mean", "std"] as const) {
+    if (st[k] !== null && typeof st[k] !== "number") throw new TypeError(`${where}: stats.${k} must be a number or null`);
+  }
+  if (row.stats.numel !== n) {
+    throw new RangeError(`${where}: stats.numel is ${row.stats.numel} but shape [${row.dims.join(",")}] has ${n}`);
+  }
+  const col = valueColumnOf(row.dtype);
+  const cols = ["values", "valuesF64", "intValues", "strValues"] as const;
+  for (const c of cols) {
+    const v = row[c];
+    if (v === null) continue;
+    if (c !== col) throw new TypeError(`${where}: ${row.dtype} values belong in "${col}", not "${c}"`);
+    const want = storedLength(row.dtype, row.dims);
+    if (v.length !== want) {
+      throw new RangeError(`${where}: ${v.length} values for shape [${row.dims.join(",")}] (${want} expected)`);
     }
   }
 }
