@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { modelBytes } from "../src/onnx/builder.js";
+import { modelBytes } from "../test/support/graph-builder.js";
 import { GOLDEN_GENERATORS } from "./models/index.js";
 import type { ModelFacts } from "./models/common.js";
 

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { saveModel } from "../src/onnx/builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { bisectModel } from "../src/workflows/bisect.js";
 import { PLAN_FORMAT } from "../src/precision/plan.js";
 import { layernormOverflow } from "../scripts/models/layernorm-overflow.js";

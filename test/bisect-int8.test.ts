@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { calibBuild } from "../src/calibration/build.js";
 import { compareModel } from "../src/workflows/compare.js";
 import { defaultCompareOptions, DEFAULT_MAX_REL_L2 } from "../src/compare/tolerance.js";

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelProto } from "onnx-buf";
-import { GraphBuilder } from "../src/onnx/builder.js";
+import { GraphBuilder } from "./support/graph-builder.js";
 import { Rng } from "../scripts/models/common.js";
 import { resolveInputs } from "../src/workflows/model-inputs.js";
 import { prepareModelFile } from "../src/runtime/capture-runs.js";

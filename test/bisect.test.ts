@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelProto } from "onnx-buf";
-import { saveModel } from "../src/onnx/builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import { UserError } from "../src/core/errors.js";
 import { bisectModel, type BisectArgs, type BisectResult, type IterationRecord } from "../src/workflows/bisect.js";

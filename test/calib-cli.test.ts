@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { saveModel } from "../src/onnx/builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { readCalibrationCache, amaxToScale } from "../src/calibration/cache.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 import { ONNX_TESTDATA } from "./testdata.js";

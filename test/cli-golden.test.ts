@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { BIN, GOLDEN, cli, cliProcess, tmpDir } from "./helpers.js";
 import { openDump } from "../src/io/dump.js";
 

@@ -4,7 +4,7 @@
  * the rounding survives every onnxruntime optimization level; segmentation changes nothing.
  */
 import { describe, expect, it } from "vitest";
-import { GraphBuilder } from "../src/onnx/builder.js";
+import { GraphBuilder } from "./support/graph-builder.js";
 import { prepareModel } from "../src/onnx/model.js";
 import { inferTypes } from "../src/onnx/model-types.js";
 import { Executor } from "../src/runtime/executor.js";

@@ -2,7 +2,7 @@
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { notTopoSorted, optionalAndSequence, unnamedNodes, withIf, withLoop } from "../scripts/models/fixtures.js";
-import { saveModel } from "../src/onnx/builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { cli, tmpDir } from "./helpers.js";
 import * as fs from "node:fs";
 

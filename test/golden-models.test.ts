@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelProtoSchema, TensorProto_DataLocation, type ModelProto } from "onnx-buf";
-import { modelBytes, saveModel } from "../src/onnx/builder.js";
+import { modelBytes, saveModel } from "./support/graph-builder.js";
 import { GOLDEN_FORMAT, buildGolden } from "../scripts/build-golden.js";
 import {
   FP16_EXP_LIMIT,

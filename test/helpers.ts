@@ -6,7 +6,7 @@ import { expect } from "vitest";
 import { UserError } from "../src/core/errors.js";
 import type { ModelProto } from "onnx-buf";
 import { runCli } from "../src/cli/main.js";
-import { saveModel } from "../src/onnx/builder.js";
+import { saveModel } from "./support/graph-builder.js";
 
 export const ROOT = path.resolve(__dirname, "..");
 export const GOLDEN = path.join(ROOT, "golden");

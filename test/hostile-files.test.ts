@@ -10,7 +10,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { execa } from "execa";
 import { ModelProtoSchema } from "onnx-buf";
 import { beforeAll, describe, expect, it } from "vitest";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { BIN, GOLDEN, cli, expectUserError, tmpDir } from "./helpers.js";
 
 const SMALL = path.join(GOLDEN, "underflow.onnx");

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PNG } from "pngjs";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { encodeNpy } from "../src/io/npy.js";
 import { encodePolygraphyArray } from "../src/io/polygraphy-json.js";
 import { readCalibrationCache } from "../src/calibration/cache.js";

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { toBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { prepareModel } from "../src/onnx/model.js";
 import { inferTypes } from "../src/onnx/model-types.js";
 import { Executor } from "../src/runtime/executor.js";

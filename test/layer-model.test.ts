@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { saveModel } from "../src/onnx/builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { convBn, epilogueOnce, HUGE_VARIANCE } from "../scripts/models/conv-bn.js";
 import { captureFilter, prepareModelFile, runCaptured } from "../src/runtime/capture-runs.js";
 import { Executor } from "../src/runtime/executor.js";
@@ -18,7 +18,7 @@ import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { CompareSummary } from "../src/compare/layer-compare.js";
 import { calibBuild } from "../src/calibration/build.js";
 import { compareModel } from "../src/workflows/compare.js";
-import { GraphBuilder } from "../src/onnx/builder.js";
+import { GraphBuilder } from "./support/graph-builder.js";
 import { createSession, fromOrt, runSession, toOrt } from "../src/onnx/ort-session.js";
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, AttributeProtoSchema, AttributeProto_AttributeType, TensorProto_DataType } from "onnx-buf";

@@ -21,7 +21,7 @@ import {
   saveModel,
   sequenceType,
   tensorType,
-} from "../src/onnx/builder.js";
+} from "./support/graph-builder.js";
 import { ALL_DTYPES, dtypeByteLength, dtypeToOnnx, onnxToDType } from "../src/core/dtype.js";
 
 let dir: string;

@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { GraphBuilder, modelBytes, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, modelBytes, saveModel } from "./support/graph-builder.js";
 import { loadModel, prepareModel } from "../src/onnx/model.js";
 import { UserError } from "../src/core/errors.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";

@@ -22,7 +22,7 @@ import {
   validateDump,
   validateModel,
 } from "../src/index.js";
-import { saveModel } from "../src/onnx/builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { smallInt8Model } from "./int8-fixtures.js";
 import { GOLDEN, ROOT, tmpDir } from "./helpers.js";
 

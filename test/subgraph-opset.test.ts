@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { saveModel } from "../src/onnx/builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { Executor } from "../src/runtime/executor.js";
 import { prepareModelFile, runCaptured } from "../src/runtime/capture-runs.js";
 import { roundTo } from "../src/numeric/index.js";

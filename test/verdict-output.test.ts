@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { DumpWriter, openDump, type DumpRow } from "../src/io/dump.js";
 import { middleTrunc, table } from "../src/report/table.js";
 import { BIN, GOLDEN, cli, expectUserError, tmpDir } from "./helpers.js";

@@ -16,7 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
-import { GraphBuilder, modelBytes, saveModel } from "../../src/onnx/builder.js";
+import { GraphBuilder, modelBytes, saveModel } from "../../test/support/graph-builder.js";
 import type { ModelProto } from "onnx-buf";
 import { defaultCompareOptions } from "../../src/compare/tolerance.js";
 import { execa } from "execa";

@@ -77,7 +77,7 @@ interface BenchGen {
 
 export async function benchCalibBuild(batches = 32, size = 32): Promise<BenchLine[]> {
   const gen = (await import(pathToFileURL(path.join(ROOT, "scripts/models/bench.ts")).href)) as BenchGen;
-  const { saveModel } = await import("../../src/onnx/builder.js");
+  const { saveModel } = await import("../../test/support/graph-builder.js");
   const g = gen.benchModel({ size });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trtdbg-bench-calib-"));
   try {

@@ -55,7 +55,7 @@ export async function benchRun(): Promise<BenchLine[]> {
   const gen = (await import(new URL("../models/bench.ts", import.meta.url).href)) as {
     benchModel(): { model: unknown; facts: { params: number; activationBytes: number; nodeCount?: number } };
   };
-  const { saveModel } = await import("../../src/onnx/builder.js");
+  const { saveModel } = await import("../../test/support/graph-builder.js");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trtdbg-bench-run-"));
   try {
     const g = gen.benchModel();

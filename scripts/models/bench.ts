@@ -10,7 +10,7 @@
  * activations stay O(1) (RMS 0.3 to 1.2 over the stack, inputs uniform [0,1]): finite and
  * normal in fp16.
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng, paramCount } from "./common.js";
 
 /** Squared filter norm: He init (2), slightly raised for the energy zero padding loses (tuned). */

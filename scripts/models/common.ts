@@ -3,7 +3,7 @@
  * metadata every generator returns, and small layer helpers over GraphBuilder.
  */
 import type { ModelProto } from "onnx-buf";
-import type { GraphBuilder } from "../../src/onnx/builder.js";
+import type { GraphBuilder } from "../../test/support/graph-builder.js";
 import type { DType } from "../../src/core/host-tensor.js";
 
 /** fp16 facts the plants are built around. */

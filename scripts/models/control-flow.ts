@@ -16,7 +16,7 @@
  * ifSmall: an If whose then-branch computes Add(Mul(x, w), b) on 4 values, for value checks.
  * loopAccumulate: a Loop running `trips` iterations of v ← v·c + d on a float carried value.
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import type { ModelProto } from "onnx-buf";
 import { Rng } from "./common.js";
 

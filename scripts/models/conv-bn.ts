@@ -16,7 +16,7 @@
  * is itself a constant subgraph (Constant × Constant), folded once by onnxruntime.
  * `constants: "initializers"` stores the same values as initializers instead of Constant nodes.
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng } from "./common.js";
 
 export interface ConvBnFacts extends ModelFacts {

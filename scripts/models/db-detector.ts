@@ -23,7 +23,7 @@
  * Defaults (S = 640, blocks [4, 6, 12, 6]): 677 layers (nodes), 0.38M parameters; blocks
  * [14, 20, 44, 20] give 2147 layers (the bench runs that at S = 128).
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng, paramCount } from "./common.js";
 
 export interface DbDetectorOptions {

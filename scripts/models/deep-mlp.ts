@@ -19,7 +19,7 @@
  *   {down2, up1}.
  * The model's minimal pin set is the union of the culprits' pin sets.
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng, decomposedLayerNorm, linear, linearRelu, scalar } from "./common.js";
 
 export type DeepCulpritKind = "exp_overflow" | "underflow";

@@ -9,7 +9,7 @@
  * exp overflows fp16 (it is ~10⁶-10¹⁰ in fp32, finite). Pin set: {attn/exp, attn/sum,
  * attn/div} (the sum and the division read exp's fp32 output and would round it to inf).
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng, linear, linearRelu } from "./common.js";
 
 export interface ExpOverflowFacts extends ModelFacts {

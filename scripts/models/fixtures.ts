@@ -4,7 +4,7 @@
  * optional values. Every one of them runs in onnxruntime-node (checked in
  * test/golden-models.test.ts).
  */
-import { GraphBuilder, optionalType, sequenceType, tensorType } from "../../src/onnx/builder.js";
+import { GraphBuilder, optionalType, sequenceType, tensorType } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng } from "./common.js";
 
 export interface NotTopoSortedFacts extends ModelFacts {

@@ -8,7 +8,7 @@
 import { create } from "@bufbuild/protobuf";
 import ort from "onnxruntime-node";
 import { GraphProtoSchema, NodeProtoSchema, TensorProto_DataType, type ModelProto, type NodeProto } from "onnx-buf";
-import { makeAttribute, makeModel, makeValueInfo, modelBytes } from "../../src/onnx/builder.js";
+import { makeAttribute, makeModel, makeValueInfo, modelBytes } from "../../test/support/graph-builder.js";
 
 const FLOAT16 = TensorProto_DataType.FLOAT16;
 const FLOAT = TensorProto_DataType.FLOAT;

@@ -11,7 +11,7 @@
  * fp16, so pinning {ln1/pow, ln1/var} to fp32 is enough; pinning ln1/pow alone is not,
  * because ln1/var rounds its input to fp16 (docs PRECISION.md).
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng, decomposedLayerNorm, linear, linearRelu } from "./common.js";
 
 export interface LayernormOverflowFacts extends ModelFacts {

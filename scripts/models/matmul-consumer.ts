@@ -10,7 +10,7 @@
  * running in fp16, rounds its input to fp16 first (inf). Minimal pin set: {mm_big,
  * scale_after}. The other 21 layers are fine in fp16.
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng, linear, linearRelu } from "./common.js";
 
 export interface MatmulConsumerFacts extends ModelFacts {

@@ -14,7 +14,7 @@
  * rounding depends on the scales).
  */
 import type { ModelProto } from "onnx-buf";
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { Rng } from "./common.js";
 
 export function oldOpsetNet(opset: 9 | 11 | 13, o: { softmaxAxis1?: boolean; dynamicScales?: boolean } = {}): ModelProto {

@@ -11,7 +11,7 @@
  * while entropy calibration (EntropyCalibration2, at most max/16 from its 128-bin minimum)
  * clips the outliers and keeps resolution for the bulk.
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng } from "./common.js";
 
 export interface OutlierFacts extends ModelFacts {

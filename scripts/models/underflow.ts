@@ -10,7 +10,7 @@
  * {scale_down2, scale_up1}: scale_up1 must read the ~5e-9 values in fp32 too; its output
  * (~5e-5) is an fp16 subnormal again, which scale_up2 reads with ~1e-3 relative error.
  */
-import { GraphBuilder } from "../../src/onnx/builder.js";
+import { GraphBuilder } from "../../test/support/graph-builder.js";
 import { type GeneratedModel, type ModelFacts, Rng, linear } from "./common.js";
 
 export interface UnderflowFacts extends ModelFacts {

@@ -29,18 +29,16 @@ import { tensorValueInfo } from "../onnx/infer.js";
 import { inferTypes } from "../onnx/model-types.js";
 import { typesOfBody } from "../onnx/body-types.js";
 import { dtypeToOnnx } from "../core/dtype.js";
-import { makeTensor } from "../onnx/builder.js";
+import { hostToTensorProto } from "../onnx/tensor.js";
+import { allocateHost } from "../core/dtype.js";
 import { Executor, type ExecutorOptions } from "../runtime/executor.js";
 import { makeFeeds, type PreparedModel } from "../runtime/capture-runs.js";
 import { fromOrt } from "../onnx/ort-session.js";
 import { compareTensor } from "./layer-compare.js";
 import type { CompareOptions } from "./tolerance.js";
 
-const PROBED: Partial<Record<DType, () => ArrayLike<number>>> = {
-  float32: () => new Float32Array(0),
-  float16: () => new Uint16Array(0),
-  float64: () => new Float64Array(0),
-};
+/** The element types of body tensors that are probed. */
+const PROBED: ReadonlySet<DType> = new Set<DType>(["float32", "float16", "float64"]);
 
 interface Probe {
   /** Extra output of the layer's node. */
@@ -58,7 +56,7 @@ function intermediates(g: GraphProto): { name: string; dtype: DType; node: NodeP
   for (const n of g.node) {
     for (const o of n.output) {
       const d = types.get(o)?.dtype;
-      if (o === "" || outs.has(o) || !d || !PROBED[d]) continue;
+      if (o === "" || outs.has(o) || !d || !PROBED.has(d)) continue;
       res.push({ name: o, dtype: d, node: n });
     }
   }
@@ -78,7 +76,7 @@ function probeNode(layer: Layer): { node: NodeProto; probes: Probe[] } | null {
     if (ti.length + ei.length === 0) return null;
     const dummy = (d: DType, k: number, side: string) => {
       const name = `${layer.name}::probe/empty_${side}_${k}`;
-      return { name, node: create(NodeProtoSchema, { opType: "Constant", output: [name], attribute: [create(AttributeProtoSchema, { name: "value", type: AttributeProto_AttributeType.TENSOR, t: makeTensor(name, d, [0], PROBED[d]!() as Float32Array) })] }) };
+      return { name, node: create(NodeProtoSchema, { opType: "Constant", output: [name], attribute: [create(AttributeProtoSchema, { name: "value", type: AttributeProto_AttributeType.TENSOR, t: hostToTensorProto({ name, dtype: d, dims: [0], data: allocateHost(d, 0) }) })] }) };
     };
     const extend = (g: GraphProto, own: boolean, side: string): GraphProto => {
       const nodes = [...g.node];

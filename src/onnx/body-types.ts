@@ -17,8 +17,7 @@ import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema, TensorProto_D
 import type { DType } from "../core/host-tensor.js";
 import { dtypeToOnnx, onnxToDType } from "../core/dtype.js";
 import { subgraphOuterRefs, type LoadedModel } from "./model.js";
-import { sequenceType, tensorType } from "./builder.js";
-import { tensorValueInfo, typeOutputs, type TypeMap } from "./infer.js";
+import { tensorValueInfo, typeOutputs, type TypeMap, sequenceType, tensorType } from "./infer.js";
 import { oneLine } from "./ort-session.js";
 
 const bodyTypes = new WeakMap<GraphProto, TypeMap>();

@@ -11,14 +11,16 @@ import {
   ModelProtoSchema,
   TensorShapeProto_DimensionSchema,
   TensorShapeProtoSchema,
+  TypeProto_SequenceSchema,
   TypeProto_TensorSchema,
   TypeProtoSchema,
   ValueInfoProtoSchema,
-  type TensorProto,
+  type TensorShapeProto_Dimension,
+  type TypeProto,
   type ValueInfoProto,
 } from "onnx-buf";
 import type { DType } from "../core/host-tensor.js";
-import { onnxToDType } from "../core/dtype.js";
+import { dtypeToOnnx, onnxToDType } from "../core/dtype.js";
 import type { LoadedModel } from "./model.js";
 import { createSession } from "./ort-session.js";
 
@@ -75,4 +77,28 @@ export function dimOf(d: { value: { case: "dimValue"; value: bigint } | { case: 
   if (d.value.case === "dimValue") return Number(d.value.value);
   if (d.value.case === "dimParam") return d.value.value;
   return null;
+}
+
+/** One dimension: a size, a symbolic name (dim_param), or null for an unknown dimension. */
+export type Dim = number | string | null;
+
+function makeDim(d: Dim): TensorShapeProto_Dimension {
+  if (d === null) return create(TensorShapeProto_DimensionSchema, {});
+  if (typeof d === "string") return create(TensorShapeProto_DimensionSchema, { value: { case: "dimParam", value: d } });
+  if (!Number.isSafeInteger(d) || d < 0) throw new Error(`bad dimension ${d}`);
+  return create(TensorShapeProto_DimensionSchema, { value: { case: "dimValue", value: BigInt(d) } });
+}
+
+/** A tensor TypeProto; dims omitted = unknown rank, `[]` = scalar. */
+export function tensorType(dtype: DType, dims?: readonly Dim[]): TypeProto {
+  const tt = create(TypeProto_TensorSchema, { elemType: dtypeToOnnx(dtype) });
+  if (dims) tt.shape = create(TensorShapeProtoSchema, { dim: dims.map(makeDim) });
+  return create(TypeProtoSchema, { value: { case: "tensorType", value: tt } });
+}
+
+/** A sequence TypeProto, e.g. `sequenceType(tensorType("float32"))`. */
+export function sequenceType(elem: TypeProto): TypeProto {
+  return create(TypeProtoSchema, {
+    value: { case: "sequenceType", value: create(TypeProto_SequenceSchema, { elemType: elem }) },
+  });
 }

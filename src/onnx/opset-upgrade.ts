@@ -43,7 +43,7 @@ import type { DType } from "../core/host-tensor.js";
 import type { TensorType, TypeMap } from "./infer.js";
 import type { LoadedModel } from "./model.js";
 import { typesOfBody } from "./body-types.js";
-import { makeTensor } from "./builder.js";
+import { constantTensor } from "./tensor.js";
 import { tensorProtoToHost } from "./tensor.js";
 
 /** The opset segments are upgraded to. */
@@ -117,7 +117,7 @@ function withNode(n: NodeProto, patch: Partial<Pick<NodeProto, "opType" | "input
 /** A constant input made from an attribute (named after the node's first output: unique). */
 function constInput(n: NodeProto, scope: UpgradeScope, what: string, dtype: DType, dims: number[], data: readonly number[] | readonly bigint[]): string {
   const name = `${n.output[0]}::${what}`;
-  scope.addInit(makeTensor(name, dtype, dims, data as readonly number[]));
+  scope.addInit(constantTensor(name, dtype, dims, data));
   return name;
 }
 

@@ -28,7 +28,7 @@ import { UserError } from "../core/errors.js";
 import { readFileChecked } from "../io/safe-read.js";
 import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
-import { DTYPES, dtypeToOnnx, hostElementSize, onnxToDType } from "../core/dtype.js";
+import { allocateHost, DTYPES, dtypeToOnnx, hostElementSize, onnxToDType } from "../core/dtype.js";
 
 export { hostElementSize };
 
@@ -423,4 +423,19 @@ function sniffNonTensorValue(bytes: Uint8Array): string | undefined {
   if (!nameLike || elemType < 0 || elemType > 5) return undefined;
   if (others.size === 0) return "sequence/optional"; // empty sequence / optional
   return others.size === 1 && others.has(elemType + 2) ? "sequence/optional" : undefined;
+}
+
+/**
+ * A constant TensorProto (raw_data, little-endian) of numbers, for the initializers and
+ * Constant nodes trt-debug adds to graphs: integer and bool types, float32 and float64.
+ */
+export function constantTensor(name: string, dtype: DType, dims: readonly number[], values: ArrayLike<number | bigint>): TensorProto {
+  const info = DTYPES[dtype];
+  if (info.host === null || (info.float && dtype !== "float32" && dtype !== "float64") || info.bits === 4) {
+    throw new Error(`constantTensor "${name}": ${dtype} constants are not made from numbers`);
+  }
+  const data = allocateHost(dtype, values.length);
+  const big = data instanceof BigInt64Array || data instanceof BigUint64Array;
+  for (let i = 0; i < values.length; i++) (data as { [i: number]: number | bigint })[i] = big ? BigInt(values[i]!) : Number(values[i]!);
+  return hostToTensorProto({ name, dtype, dims: [...dims], data });
 }

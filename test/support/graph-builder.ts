@@ -55,16 +55,17 @@ import type {
   TypeProto,
   ValueInfoProto,
 } from "onnx-buf";
-import type { DType, TensorData } from "../core/host-tensor.js";
-import { numel } from "../core/host-tensor.js";
-import { writeFileAtomicSync } from "../core/output-file.js";
-import { dtypeByteLength, dtypeToOnnx } from "../core/dtype.js";
+import type { DType, TensorData } from "../../src/core/host-tensor.js";
+import { numel } from "../../src/core/host-tensor.js";
+import { writeFileAtomicSync } from "../../src/core/output-file.js";
+import { dtypeByteLength, dtypeToOnnx } from "../../src/core/dtype.js";
+import { sequenceType, tensorType, type Dim } from "../../src/onnx/infer.js";
+
+export { sequenceType, tensorType, type Dim };
 
 // ---------------------------------------------------------------------------------------
 // Types
 
-/** One dimension: a size, a symbolic name (dim_param), or null for an unknown dimension. */
-export type Dim = number | string | null;
 
 /**
  * Data accepted by makeTensor / GraphBuilder.initializer, per element type:
@@ -324,26 +325,8 @@ export function scalarTensor(name: string, value: number, dtype: DType = "float3
 // ---------------------------------------------------------------------------------------
 // Types and value infos
 
-function makeDim(d: Dim): TensorShapeProto_Dimension {
-  if (d === null) return create(TensorShapeProto_DimensionSchema, {});
-  if (typeof d === "string") return create(TensorShapeProto_DimensionSchema, { value: { case: "dimParam", value: d } });
-  if (!Number.isSafeInteger(d) || d < 0) throw new Error(`bad dimension ${d}`);
-  return create(TensorShapeProto_DimensionSchema, { value: { case: "dimValue", value: BigInt(d) } });
-}
 
-/** A tensor TypeProto; dims omitted = unknown rank, `[]` = scalar. */
-export function tensorType(dtype: DType, dims?: readonly Dim[]): TypeProto {
-  const tt = create(TypeProto_TensorSchema, { elemType: dtypeToOnnx(dtype) });
-  if (dims) tt.shape = create(TensorShapeProtoSchema, { dim: dims.map(makeDim) });
-  return create(TypeProtoSchema, { value: { case: "tensorType", value: tt } });
-}
 
-/** A sequence TypeProto, e.g. `sequenceType(tensorType("float32"))`. */
-export function sequenceType(elem: TypeProto): TypeProto {
-  return create(TypeProtoSchema, {
-    value: { case: "sequenceType", value: create(TypeProto_SequenceSchema, { elemType: elem }) },
-  });
-}
 
 /** An optional TypeProto, e.g. `optionalType(tensorType("float32", [2]))`. */
 export function optionalType(elem: TypeProto): TypeProto {
