@@ -13,7 +13,7 @@ import { endianness } from "node:os";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
 import type { DumpRow } from "./dump-schema.js";
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToFp8, fp8ToF32 } from "../numeric/index.js";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToFnuz, f32ToFp8, fnuzToF32, fp8ToF32, unpackNibbles } from "../numeric/index.js";
 
 export interface ValueColumns {
   values: Float32Array | null;
@@ -112,7 +112,7 @@ function lowWords(src: BigInt64Array): Int32Array {
 }
 
 /** int4/uint4 data: one element per entry, or two per byte (low nibble first, as ONNX packs). */
-function unpackNibbles(t: HostTensor, signed: boolean): Int8Array | Uint8Array {
+function int4Values(t: HostTensor, signed: boolean): Int8Array | Uint8Array {
   const n = numel(t.dims);
   const d = t.data;
   if (!(d instanceof Int8Array || d instanceof Uint8Array)) throw bad(t, d, "Int8Array or Uint8Array");
@@ -120,12 +120,7 @@ function unpackNibbles(t: HostTensor, signed: boolean): Int8Array | Uint8Array {
   if (d.length !== Math.ceil(n / 2)) {
     throw new RangeError(`tensor "${t.name}" (${t.dtype}): ${d.length} bytes for ${n} elements`);
   }
-  const out = signed ? new Int8Array(n) : new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const nib = (d[i >> 1] >> ((i & 1) * 4)) & 0xf;
-    out[i] = signed && nib >= 8 ? nib - 16 : nib;
-  }
-  return out;
+  return unpackNibbles(d, n, signed);
 }
 
 /** The src/numeric name of a float8 dtype it converts (the FNUZ variants it does not). */
@@ -133,41 +128,12 @@ function numericFp8(dtype: DType): "fp8e4m3fn" | "fp8e5m2" | null {
   return dtype === "float8e4m3fn" ? "fp8e4m3fn" : dtype === "float8e5m2" ? "fp8e5m2" : null;
 }
 
-const FNUZ_TABLES = new Map<DType, Float32Array>();
-
-/**
- * Every bit pattern of float8e4m3fnuz / float8e5m2fnuz decoded (ONNX: no infinities, no
- * negative zero, 0x80 is the only NaN; exponent bias 8 / 16). src/numeric converts the two
- * float8 formats that precision modes produce; these two only ever appear in dumps of models
- * that already use them, so their table lives here.
- */
-function fnuzTable(dtype: DType): Float32Array {
-  let lut = FNUZ_TABLES.get(dtype);
-  if (lut) return lut;
-  const [expBits, manBits, bias] = dtype === "float8e4m3fnuz" ? [4, 3, 8] : [5, 2, 16];
-  lut = new Float32Array(256);
-  for (let b = 0; b < 256; b++) {
-    const sign = b & 0x80 ? -1 : 1;
-    const e = (b >> manBits) & ((1 << expBits) - 1);
-    const m = b & ((1 << manBits) - 1);
-    lut[b] =
-      b === 0x80 ? NaN
-      : e === 0 ? sign * m * 2 ** (1 - bias - manBits)
-      : sign * (1 + m / (1 << manBits)) * 2 ** (e - bias);
-  }
-  FNUZ_TABLES.set(dtype, lut);
-  return lut;
-}
-
 function float8ToF32(t: HostTensor): Float32Array {
   const d = t.data;
   if (!(d instanceof Uint8Array)) throw bad(t, d, "Uint8Array of float8 bit patterns");
   const fmt = numericFp8(t.dtype);
   if (fmt) return fp8ToF32(d, fmt);
-  const lut = fnuzTable(t.dtype);
-  const out = new Float32Array(d.length);
-  for (let i = 0; i < d.length; i++) out[i] = lut[d[i]];
-  return out;
+  return fnuzToF32(d, t.dtype === "float8e4m3fnuz" ? "fp8e4m3fnuz" : "fp8e5m2fnuz");
 }
 
 function f32ToFloat8(values: Float32Array, dtype: DType, name: string): Uint8Array {
@@ -175,22 +141,9 @@ function f32ToFloat8(values: Float32Array, dtype: DType, name: string): Uint8Arr
   // Not saturating: a stored inf of float8e5m2 must come back as inf.
   if (fmt) return f32ToFp8(values, fmt, false);
   // FNUZ: values came from this format, so each one is exactly in the table.
-  const lut = fnuzTable(dtype);
-  const bits = new Uint32Array(lut.buffer);
-  const index = new Map<number, number>();
-  for (let b = 0; b < 256; b++) if (b !== 0x80) index.set(bits[b], b);
-  const vb = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint8Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    if (Number.isNaN(values[i])) {
-      out[i] = 0x80;
-      continue;
-    }
-    const b = index.get(vb[i]) ?? (values[i] === 0 ? 0 : undefined); // -0 has no pattern: 0
-    if (b === undefined) throw new RangeError(`tensor "${name}" (${dtype}): value ${values[i]} is not representable`);
-    out[i] = b;
-  }
-  return out;
+  const { bits, bad } = f32ToFnuz(values, dtype === "float8e4m3fnuz" ? "fp8e4m3fnuz" : "fp8e5m2fnuz");
+  if (bad >= 0) throw new RangeError(`tensor "${name}" (${dtype}): value ${values[bad]} is not representable`);
+  return bits;
 }
 
 /**
@@ -235,10 +188,10 @@ export function hostTensorToValues(t: HostTensor): ValueColumns {
       out.intValues = new BigInt64Array(d.buffer, d.byteOffset, d.length);
       break;
     case "int4":
-      out.intValues = widenToI64(unpackNibbles(t, true), true);
+      out.intValues = widenToI64(int4Values(t, true), true);
       break;
     case "uint4":
-      out.intValues = widenToI64(unpackNibbles(t, false), false);
+      out.intValues = widenToI64(int4Values(t, false), false);
       break;
     case "int8":
       if (!(d instanceof Int8Array)) throw bad(t, d, "Int8Array");

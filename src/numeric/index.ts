@@ -188,3 +188,5 @@ export function floatValues(t: HostTensor): Float32Array | null {
       return null;
   }
 }
+
+export { f32ToFnuz, fnuzToF32, int8RangeCounts, packNibbles, unpackNibbles, type FnuzFormat, type Int8RangeCounts } from "./element-codecs.js";

@@ -28,6 +28,7 @@ import { UserError } from "../core/errors.js";
 import { readFileChecked } from "../io/safe-read.js";
 import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
+import { packNibbles, unpackNibbles } from "../numeric/index.js";
 import { allocateHost, DTYPES, dtypeToOnnx, hostElementSize, onnxToDType } from "../core/dtype.js";
 
 export { hostElementSize };
@@ -90,7 +91,7 @@ function fromLittleEndianBytes(d: DType, bytes: Uint8Array, n: number): Exclude<
   const { buffer, byteOffset } = buf;
   const info = DTYPES[d];
   if (info.host === null) throw new Error(`fromLittleEndianBytes: no host layout for ${d}`);
-  if (info.bits === 4) return unpackNibbles(d as "int4" | "uint4", bytes, n);
+  if (info.bits === 4) return unpackNibbles(bytes, n, d === "int4");
   return new info.host(buffer as ArrayBuffer, byteOffset, n);
 }
 
@@ -102,27 +103,6 @@ function swapBytes(b: Uint8Array, size: number): void {
       b[i + k] = x;
     }
   }
-}
-
-/** Unpack 4-bit elements (first element in the low nibble). int4 is sign-extended. */
-function unpackNibbles(d: "int4" | "uint4", packed: ArrayLike<number>, n: number): Int8Array | Uint8Array {
-  const out = d === "int4" ? new Int8Array(n) : new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const byte = packed[i >> 1]! & 0xff;
-    const nib = i & 1 ? byte >> 4 : byte & 0x0f;
-    out[i] = d === "int4" ? (nib << 28) >> 28 : nib;
-  }
-  return out;
-}
-
-function packNibbles(data: ArrayLike<number>): Uint8Array<ArrayBuffer> {
-  const n = data.length;
-  const out = new Uint8Array(Math.ceil(n / 2));
-  for (let i = 0; i < n; i++) {
-    const nib = data[i]! & 0x0f;
-    out[i >> 1]! |= i & 1 ? nib << 4 : nib;
-  }
-  return out;
 }
 
 function typeName(t: number): string {
@@ -226,7 +206,7 @@ function fromTypedFields(t: TensorProto, opts: TensorDecodeOptions, d: DType, n:
     case "uint4": {
       if (t.int32Data.length === 0) wrongField();
       checkCount(t, opts, "int32_data", t.int32Data.length, Math.ceil(n / 2));
-      return unpackNibbles(d, t.int32Data, n);
+      return unpackNibbles(t.int32Data, n, d === "int4");
     }
     case "int32":
     case "int16":

@@ -15,7 +15,7 @@ import type { Layer } from "../onnx/model.js";
 import type { Executor } from "../runtime/executor.js";
 import { fromOrt, type OrtTensor } from "../onnx/ort-session.js";
 import { makeFeeds } from "../runtime/capture-runs.js";
-import { floatValues } from "../numeric/index.js";
+import { floatValues, int8RangeCounts } from "../numeric/index.js";
 import { DEFAULT_MAX_REL_L2, fmt } from "../compare/tolerance.js";
 import { absMax, diffMetrics } from "../numeric/index.js";
 
@@ -202,17 +202,7 @@ export function int8InputEvidence(exec: Executor, layer: Layer, trial: readonly 
     const v = floatValues(fromOrt(t, live));
     if (!v || v.length === 0) return;
     const s = tr.scale;
-    let nonzero = 0, toZero = 0, clipped = 0, max = 0;
-    for (let j = 0; j < v.length; j++) {
-      const a = Math.abs(v[j]!);
-      if (!(a <= Infinity)) continue;
-      if (a > max) max = a;
-      if (a > 0) {
-        nonzero++;
-        if (a <= 0.5 * s) toZero++;
-      }
-      if (a > (tr.qmax + 0.5) * s) clipped++;
-    }
+    const { nonzero, toZero, clipped, max } = int8RangeCounts(v, s, tr.qmax);
     const pct = (x: number, n: number) => `${n ? ((100 * x) / n).toPrecision(3) : "0"}%`;
     let text = `int8 input ${t}: range amax ${fmt(tr.qmax * s)} (scale ${fmt(s)}) for |x| up to ${fmt(max)} here; ${pct(toZero, nonzero)} of its nonzero values quantize to 0`;
     if (clipped) text += `, ${pct(clipped, v.length)} clipped`;

@@ -1,0 +1,107 @@
+/**
+ * Element loops with no native twin (storage layouts and one int8 range count): 4-bit packing as ONNX
+ * stores int4/uint4 (two per byte, first element in the low nibble) and the two float8 FNUZ
+ * formats decoded through a 256-entry table (ONNX: no infinities, no negative zero, 0x80 is
+ * the only NaN; exponent bias 8 / 16). Precision modes never produce FNUZ values; they only
+ * appear in dumps of models that already use them. Exported through ./index.ts.
+ */
+
+/** Unpack `n` 4-bit elements; signed (int4) values are sign-extended. */
+export function unpackNibbles(packed: ArrayLike<number>, n: number, signed: boolean): Int8Array | Uint8Array {
+  const out = signed ? new Int8Array(n) : new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const nib = ((packed[i >> 1]! & 0xff) >> ((i & 1) * 4)) & 0x0f;
+    out[i] = signed && nib >= 8 ? nib - 16 : nib;
+  }
+  return out;
+}
+
+/** Pack 4-bit elements two per byte (low nibble first). */
+export function packNibbles(data: ArrayLike<number>): Uint8Array<ArrayBuffer> {
+  const n = data.length;
+  const out = new Uint8Array(Math.ceil(n / 2));
+  for (let i = 0; i < n; i++) {
+    const nib = data[i]! & 0x0f;
+    out[i >> 1]! |= i & 1 ? nib << 4 : nib;
+  }
+  return out;
+}
+
+export type FnuzFormat = "fp8e4m3fnuz" | "fp8e5m2fnuz";
+
+const FNUZ_TABLES = new Map<FnuzFormat, Float32Array>();
+
+function fnuzTable(format: FnuzFormat): Float32Array {
+  let lut = FNUZ_TABLES.get(format);
+  if (lut) return lut;
+  const [expBits, manBits, bias] = format === "fp8e4m3fnuz" ? [4, 3, 8] : [5, 2, 16];
+  lut = new Float32Array(256);
+  for (let b = 0; b < 256; b++) {
+    const sign = b & 0x80 ? -1 : 1;
+    const e = (b >> manBits) & ((1 << expBits) - 1);
+    const m = b & ((1 << manBits) - 1);
+    lut[b] =
+      b === 0x80 ? NaN
+      : e === 0 ? sign * m * 2 ** (1 - bias - manBits)
+      : sign * (1 + m / (1 << manBits)) * 2 ** (e - bias);
+  }
+  FNUZ_TABLES.set(format, lut);
+  return lut;
+}
+
+/** float8 FNUZ bit patterns to float32. */
+export function fnuzToF32(bits: Uint8Array, format: FnuzFormat): Float32Array {
+  const lut = fnuzTable(format);
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = lut[bits[i]!]!;
+  return out;
+}
+
+/**
+ * float32 values that came from an FNUZ format back to its bit patterns (NaN -> 0x80, -0 -> 0).
+ * `bad` is the index of the first value with no bit pattern, or -1.
+ */
+export function f32ToFnuz(values: Float32Array, format: FnuzFormat): { bits: Uint8Array; bad: number } {
+  const words = new Uint32Array(fnuzTable(format).buffer);
+  const index = new Map<number, number>();
+  for (let b = 0; b < 256; b++) if (b !== 0x80) index.set(words[b]!, b);
+  const vb = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const bits = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isNaN(values[i]!)) {
+      bits[i] = 0x80;
+      continue;
+    }
+    const b = index.get(vb[i]!) ?? (values[i] === 0 ? 0 : undefined);
+    if (b === undefined) return { bits, bad: i };
+    bits[i] = b;
+  }
+  return { bits, bad: -1 };
+}
+
+/** What per-tensor int8 quantization with `scale` and `qmax` does to finite values `v`. */
+export interface Int8RangeCounts {
+  /** Finite nonzero values. */
+  nonzero: number;
+  /** Nonzero values that quantize to 0 (|x| <= scale / 2). */
+  toZero: number;
+  /** Values beyond the range (|x| > (qmax + 1/2) * scale). */
+  clipped: number;
+  /** Largest finite |x|. */
+  max: number;
+}
+
+export function int8RangeCounts(v: Float32Array, scale: number, qmax: number): Int8RangeCounts {
+  let nonzero = 0, toZero = 0, clipped = 0, max = 0;
+  for (let j = 0; j < v.length; j++) {
+    const a = Math.abs(v[j]!);
+    if (!(a <= Infinity)) continue;
+    if (a > max) max = a;
+    if (a > 0) {
+      nonzero++;
+      if (a <= 0.5 * scale) toZero++;
+    }
+    if (a > (qmax + 0.5) * scale) clipped++;
+  }
+  return { nonzero, toZero, clipped, max };
+}
