@@ -23,7 +23,3 @@ export function optionError(option: string, detail: string): UserError {
   return new UserError(`${option}: ${detail}`, option);
 }
 
-/** Throw a UserError unless `cond` holds. */
-export function userAssert(cond: unknown, message: string): asserts cond {
-  if (!cond) throw new UserError(message);
-}

@@ -56,11 +56,6 @@ export function removeTempsSync(): void {
   }
 }
 
-/** Registered temp files (tests). */
-export function registeredTemps(): string[] {
-  return [...temps.keys()];
-}
-
 /**
  * Install the CLI's SIGINT/SIGTERM handling (once). `onSignal` runs in the JavaScript mode
  * before the exit (e.g. to abort open dump writers). Returns the mode in use.

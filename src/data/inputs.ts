@@ -32,10 +32,6 @@ export interface InputOptions {
   inputShapes: Map<string, number[]>;
 }
 
-export interface Warning {
-  message: string;
-}
-
 /** `[N,3,?,224]`: dim_params by name, unknown dims as `?`. */
 export function formatDims(dims: readonly (number | string | null)[]): string {
   return `[${dims.map((d) => (d === null || (typeof d === "number" && d < 0) ? "?" : String(d))).join(",")}]`;

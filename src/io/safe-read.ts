@@ -108,18 +108,3 @@ export function readTextChecked(file: string, kind: FileKind): string {
   return readFileChecked(file, kind).toString("utf8");
 }
 
-/** Async open for streamed readers (Arrow dumps): same checks, returns the handle. */
-export async function openCheckedAsync(file: string, kind: FileKind): Promise<{ fh: fs.promises.FileHandle; size: number }> {
-  let fh: fs.promises.FileHandle;
-  try {
-    fh = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  } catch (e) {
-    throw openFailure(file, kind, e);
-  }
-  try {
-    return { fh, size: checkStat(file, kind, await fh.stat()) };
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    throw openFailure(file, kind, e);
-  }
-}

@@ -39,8 +39,6 @@ export type { BatchNormFold, FusionMode, LayerModelSummary };
 import { tensorValueInfo, type TypeMap } from "./infer.js";
 import { createSession, fetchable, fromOrt, runSession } from "./ort-session.js";
 
-export const FUSION_MODES: readonly FusionMode[] = ["trt", "none"];
-
 export function parseFusionMode(v: unknown, flag = "--fusion"): FusionMode {
   const s = String(v ?? "trt").trim().toLowerCase();
   if (s === "trt" || s === "none") return s;
@@ -89,8 +87,6 @@ const NOT_FOLDABLE = new Set([
   "If", "Loop", "Scan", "SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceAt", "SequenceErase",
   "SequenceLength", "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement", "OptionalHasElement",
 ]);
-
-
 
 const isDefaultDomain = (d: string) => d === "" || d === "ai.onnx";
 

@@ -335,11 +335,6 @@ export function layerEdges(layers: readonly Layer[]): Pick<GraphView, "producer"
   return { producer, consumers };
 }
 
-/** Find layers by exact name. */
-export function layerByName(g: GraphView): Map<string, Layer> {
-  return new Map(g.layers.map((l) => [l.name, l]));
-}
-
 /** Layer fusion (layer-model.ts): "trt" (TensorRT's fused groups) or "none" (one layer per node). */
 export type FusionMode = "trt" | "none";
 

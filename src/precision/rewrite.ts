@@ -34,7 +34,6 @@ import { EXACT_OPS, FORMAT_ONNX, isExactNode, NEVER_ROUNDED_INPUTS, PRECISION_FO
 export { EXACT_OPS, isExactNode, NEVER_ROUNDED_INPUTS, PRECISION_FORMAT, transformKey, type Transform };
 import { canUpgrade } from "../onnx/opset-upgrade.js";
 
-
 /**
  * Decides the transforms of each layer. The default policy implements FP16/BF16/FP8 layers;
  * INT8 support plugs in by wrapping it (see precision/int8.ts).
@@ -56,11 +55,6 @@ export interface TransformPolicy {
    * Two assignments that agree on a layer's precision and context must give it identical transforms.
    */
   context?(layer: Layer, precisions: readonly Precision[]): string;
-}
-
-/** `policy.context(layer, precisions)`, "" for policies without one. */
-export function policyContext(policy: TransformPolicy, layer: Layer, precisions: readonly Precision[]): string {
-  return policy.context ? policy.context(layer, precisions) : "";
 }
 
 export const floatPolicy: TransformPolicy = {

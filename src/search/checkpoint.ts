@@ -72,10 +72,6 @@ export function defaultCheckpointPath(model: string, planOut?: string): string {
 /** Per-layer local sensitivity results, stored as they come (execution index -> result). */
 export type SensitivityStore = Map<number, LayerSensitivity>;
 
-export function readCheckpoint(file: string, expectFingerprint: string): Map<string, MemoEntry> {
-  return readCheckpointState(file, expectFingerprint).memo;
-}
-
 /** The memo and the sensitivity results a checkpoint holds. */
 export function readCheckpointState(file: string, expectFingerprint: string): { memo: Map<string, MemoEntry>; sensitivity: SensitivityStore } {
   let text: string;
