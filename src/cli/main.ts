@@ -2,29 +2,16 @@
  * trt-debug command line: parse, call the library, print, exit.
  * Exit codes: 0 success, 1 accuracy failure (NaN/Inf, failed comparison), 2 user error.
  */
-import * as fs from "node:fs";
 import yargs, { type Argv } from "yargs";
+import * as fs from "node:fs";
 import { UserError } from "../core/errors.js";
-import type { Precision } from "../core/host-tensor.js";
-import { runModel } from "../workflows/run.js";
-import { validateDump, validateModel } from "../workflows/validate.js";
-import { compareDumps, compareModel } from "../workflows/compare.js";
-import { inspectModel } from "../workflows/inspect.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
-import { isStdoutPath, writeFileAtomicSync } from "../core/output-file.js";
-import { checkCommandOutputs } from "./output-checks.js";
-import { checkNumericFlags, choicesMessage } from "./flag-checks.js";
-import { jsonReplacer, numText } from "../core/number-text.js";
-import { flagMessage, metricCriterion, metricOptions, compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
-import { int8ReportLines } from "../calibration/int8-run.js";
-import { table, trunc, type ShowSpec } from "../report/table.js";
-import { compareExitCode, compareLines, parseShow, SHOW_CHOICES } from "./compare-output.js";
-import type { CompareSummary, LayerComparison } from "../compare/layer-compare.js";
+import { choicesMessage } from "./flag-checks.js";
+import { flagMessage } from "./options.js";
 import { numericBackend } from "../numeric/index.js";
 import { signalAddon } from "../numeric/native.js";
-import { describeLayerModel, parseFusionMode } from "../onnx/layer-model.js";
-import { Progress } from "./progress.js";
 import { installSignalExit } from "../core/temp-files.js";
+import { registerModelCommands } from "./model-commands.js";
 import { registerBisect } from "./bisect-command.js";
 import { registerCalib } from "./calib-command.js";
 import { Cli, defaultIo, markStdoutClosed, writeFileAtomic, writeJson, type Io } from "./shell.js";
@@ -56,135 +43,6 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     .middleware((a) => cli.checkOutputsMiddleware(a));
 
   y.command(
-    "run <model>",
-    "Run a model in FP32/FP16/BF16 and dump every layer's outputs to Arrow",
-    (b) =>
-      outputOptions(inputOptions(int8Options(precisionOptions(b.positional("model", { type: "string", describe: "ONNX model" })))))
-        .option("mark-all", { type: "boolean", describe: "Capture every layer's outputs (streamed; memory stays bounded)" })
-        .option("mark", { type: "string", array: true, describe: "Capture these layers/tensors (names or globs)" })
-        .option("save-outputs", { type: "string", describe: "Directory for the Arrow dumps (<precision>.arrow)" })
-        .option("validate", { type: "boolean", describe: "Fail (exit 1) when any captured tensor has NaN/Inf" })
-        .conflicts("mark-all", "mark"),
-    async (a) => {
-      const precisions = runPrecisions(a);
-      const h = cli.hooks(a);
-      const res = await runModel(
-        {
-          ...modelArgs(a.model as string, a),
-          precisions: precisions.length ? precisions : ["fp32"],
-          capture: a["mark-all"] ? { kind: "all" } : a.mark?.length ? { kind: "marked", patterns: a.mark.map(String) } : { kind: "outputs" },
-          saveOutputs: a["save-outputs"],
-        },
-        h,
-      ).finally(() => h.done());
-      for (const r of res.runs) {
-        if (r.int8) for (const l of int8ReportLines(r.int8)) cli.io.out(l);
-        const tag = r.iteration === undefined ? r.precision : `${r.precision} (iteration ${r.iteration})`;
-        cli.io.out(`${tag}: ${r.tensors} tensors captured${r.dump ? `, written to ${r.dump}` : ""}`);
-        if (!a.quiet) {
-          cli.io.out(
-            table(
-              ["output", "dtype", "shape", "min", "max", "mean", "NaN", "Inf"],
-              r.outputs.map((o) => [o.tensor, o.dtype, `[${o.shape.join(",")}]`, numText(o.min), numText(o.max), numText(o.mean), String(o.nan_count), String(o.inf_count)]),
-              ["l", "l", "l", "r", "r", "r", "r", "r"],
-            ),
-          );
-        }
-        if (a.validate) {
-          if (r.nonfinite.length) {
-            cli.io.out(`${tag}: NaN/Inf in ${r.nonfinite.length} tensors; first at layer ${r.first_failing_layer}`);
-            if (!a.quiet) cli.io.out(table(["#", "layer", "op", "tensor", "NaN", "Inf"], r.nonfinite.slice(0, 20).map((n) => [String(n.order), n.layer, n.op_type, n.tensor, String(n.nan_count), String(n.inf_count)]), ["r", "l", "l", "l", "r", "r"]));
-          } else cli.io.out(`${tag}: no NaN/Inf in the captured tensors`);
-        }
-      }
-      writeJson(a.json, res);
-      if (a.validate && !res.passed) cli.exitCode = 1;
-    },
-  );
-
-  y.command(
-    "validate <source>",
-    "Check every layer's outputs for NaN/Inf (a model, run in the given precision, or an Arrow dump)",
-    (b) => outputOptions(inputOptions(int8Options(precisionOptions(b.positional("source", { type: "string", describe: "ONNX model or Arrow dump" }))))),
-    async (a) => {
-      const h = cli.hooks(a);
-      const src = a.source as string;
-      const isDump = src.endsWith(".arrow") || src.endsWith(".feather");
-      const ps = runPrecisions(a);
-      if (isDump && ps.length) throw new UserError(`--${ps[0]}: a dump was already run in its precision; pass a model to run it in ${ps[0]}`);
-      if (ps.length > 1) throw new UserError(`validate: give one of --fp32/--fp16/--bf16/--int8 (got ${ps.map((p) => "--" + p).join(" ")})`);
-      const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? "fp32" }, h)).finally(() => h.done());
-      if ("int8" in res && res.int8) for (const l of int8ReportLines(res.int8)) cli.io.out(l);
-      if (!a.quiet && res.nonfinite.length) {
-        const several = res.nonfinite.some((n) => n.iteration !== undefined);
-        const head = several ? ["iteration", "#", "layer", "op", "tensor", "NaN", "Inf"] : ["#", "layer", "op", "tensor", "NaN", "Inf"];
-        const align = several ? (["r", "r", "l", "l", "l", "r", "r"] as const) : (["r", "l", "l", "l", "r", "r"] as const);
-        cli.io.out(table(head, res.nonfinite.slice(0, 50).map((n) => [...(several ? [String(n.iteration ?? "")] : []), String(n.order), n.layer, n.op_type, n.tensor, String(n.nan_count), String(n.inf_count)]), [...align]));
-        if (res.nonfinite.length > 50) cli.io.out(`(${res.nonfinite.length - 50} more in --json)`);
-      }
-      const sets = "iterations" in res && res.iterations ? ` over ${res.iterations} input sets` : "";
-      cli.io.out(
-        res.passed
-          ? `PASSED: no NaN/Inf in ${res.tensors_checked} tensors (${res.precision || "dump"})${sets}`
-          : `FAILED: NaN/Inf in ${res.nonfinite.length} of ${res.tensors_checked} tensors${sets}; first failing layer: ${res.first_failing_layer}${"first_failing_iteration" in res && res.first_failing_iteration != null ? ` (iteration ${res.first_failing_iteration})` : ""}`,
-      );
-      writeJson(a.json, res);
-      if (!res.passed) cli.exitCode = 1;
-    },
-  );
-
-  y.command(
-    "compare <a> [b]",
-    "Layer-by-layer comparison: MODEL --fp16|--bf16 (FP32 reference vs candidate) or A.arrow B.arrow",
-    (b) =>
-      metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" })))))), "Comparison:")
-        .option("save-outputs", { type: "string", describe: "Also write both runs' dumps to this directory" })
-        .option("allow-different-inputs", { type: "boolean", describe: "Compare two dumps even when their inputs fingerprints differ" })
-        .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
-    async (a) => {
-      const show = parseShow(a.show, Boolean(a.quiet));
-      const o = compareArgs(a);
-      const metric = metricCriterion(a, o);
-      if (metric) o.metric = metric;
-      const h = cli.hooks(a);
-      const rows: LayerComparison[] = [];
-      const onLayer = (l: LayerComparison) => void rows.push(l);
-      let s: CompareSummary;
-      if (a.b) {
-        if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
-        s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
-      } else {
-        const ps = runPrecisions(a).filter((p) => p !== "fp32");
-        if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);
-        s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
-      }
-      if ("int8" in s && s.int8) for (const l of int8ReportLines(s.int8 as Parameters<typeof int8ReportLines>[0])) cli.io.out(l);
-      cli.printCompare(s, Boolean(a.quiet), show, rows);
-      writeJson(a.json, s);
-      cli.exitCode = compareExitCode(s);
-    },
-  );
-
-  y.command(
-    "inspect <model>",
-    "List the layers (names as trt-debug and TensorRT use them), op types and tensors",
-    (b) => outputOptions(b.positional("model", { type: "string" })).option("fusion", FUSION_OPTION),
-    async (a) => {
-      const r = await inspectModel({ model: a.model as string, fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion), allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
-      if (!a.quiet) {
-        cli.io.out(`${r.model}: IR ${r.ir_version}, opset ${r.opset}, ${r.layers.length} layers`);
-        for (const i of r.inputs) cli.io.out(`input  ${i.name}: ${i.dtype} [${i.dims.map((d) => d ?? "?").join(",")}]`);
-        for (const o of r.outputs) cli.io.out(`output ${o.name}: ${o.dtype}`);
-        cli.io.out(table(["#", "layer", "op", "inputs", "outputs"], r.layers.map((l) => [String(l.index), l.name, l.op_type, trunc(l.inputs.join(", "), 50), l.outputs.map((o) => `${o.name}:${o.dtype}`).join(", ")]), ["r"]));
-        for (const line of describeLayerModel(r.layer_model ?? undefined)) cli.io.out(line);
-      }
-      // The JSON keeps its documented fields (outputs are in the table only).
-      const { outputs: _outputs, ...json } = r;
-      writeJson(a.json, json);
-    },
-  );
-
-  y.command(
     "doctor",
     "Show which numeric backend (native addon or TypeScript fallback) and onnxruntime are in use",
     (b) => b,
@@ -194,6 +52,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
   );
 
   // Commands are registered here, by the entry point; a command module never imports this file.
+  registerModelCommands(y, cli);
   registerBisect(y, cli);
   registerCalib(y, cli);
   return y.demandCommand(1, "give a command; see trt-debug --help");
