@@ -6,7 +6,7 @@ import type { Argv } from "yargs";
 import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import { writeJson, type Cli } from "./shell.js";
-import { FUSION_OPTION, inputArgs, inputOptions, outputOptions } from "./options.js";
+import { executionOptions, inputArgs, inputOptions, outputOptions } from "./options.js";
 import { table } from "../report/table.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import { CALIB_ALGOS, CACHE_ALGORITHM_NAMES, parseCalibAlgo, type CalibAlgo } from "../calibration/algorithms.js";
@@ -20,12 +20,10 @@ import { parseFusionMode } from "../onnx/layer-model.js";
 type Raw = Record<string, unknown>;
 
 function dataOptions<T>(y: Argv<T>) {
-  return inputOptions(y)
+  const d = inputOptions(y)
     .option("calib-data", { type: "string", describe: "Calibration data: a folder of images (--image-preprocess) or of .npy/.npz files, a Polygraphy inputs JSON, a directory (test_data_set_*/input_*.pb, sub-directories of input_*.pb, or input_*.pb = one batch) or an inputs Arrow file (--save-inputs; k-th row of an input = batch k)", group: "Calibration data:" })
-    .option("calib-batches", { type: "number", describe: "Random calibration batches when no --calib-data is given (default 8; batch k uses seed + k)", group: "Calibration data:" })
-    .option("segment-layers", { type: "number", describe: "Layers per execution segment (default 8)", group: "Execution:" })
-    .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all)", group: "Execution:" })
-    .option("fusion", FUSION_OPTION);
+    .option("calib-batches", { type: "number", describe: "Random calibration batches when no --calib-data is given (default 8; batch k uses seed + k)", group: "Calibration data:" });
+  return executionOptions(d);
 }
 
 function dataArgs(a: Raw): CalibDataArgs & { segmentLayers?: number; optimization?: OptimizationLevel } {

@@ -31,12 +31,18 @@ export function inputOptions<T>(y: Argv<T>) {
 }
 
 export function precisionOptions<T>(y: Argv<T>) {
-  return y
+  const p = y
     .option("fp32", { type: "boolean", describe: "FP32 (the reference)", group: "Precision:" })
     .option("fp16", { type: "boolean", describe: "Emulate TensorRT FP16", group: "Precision:" })
     .option("bf16", { type: "boolean", describe: "Emulate BF16", group: "Precision:" })
     .option("layer-precisions", { type: "string", array: true, describe: "Per-layer overrides PATTERN:fp32|fp16|bf16 (exact names or globs; several allowed)", group: "Precision:" })
-    .option("precision-plan", { type: "string", describe: "A precision plan JSON (trt-debug/precision-plan@1, e.g. from bisect -o)", group: "Precision:" })
+    .option("precision-plan", { type: "string", describe: "A precision plan JSON (trt-debug/precision-plan@1, e.g. from bisect -o)", group: "Precision:" });
+  return executionOptions(p);
+}
+
+/** How a model executes: segment size, onnxruntime optimization level, layer fusion (every command that runs a model). */
+export function executionOptions<T>(y: Argv<T>) {
+  return y
     .option("segment-layers", { type: "number", describe: "Layers per execution segment (memory vs. session overhead; default 8)", group: "Execution:" })
     .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all; emulation casts survive every level)", group: "Execution:" })
     .option("fusion", FUSION_OPTION);
