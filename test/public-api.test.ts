@@ -123,6 +123,12 @@ describe("public API (src/index.ts)", () => {
     expect((await err(runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "outputs" }, inputs: { seed: -1 } }))).message).toBe("seed: -1: expected an integer from 0 to 4294967295");
     expect((await err(runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "outputs" }, inputs: { valRange: { lo: 2, hi: 1 } } }))).message).toBe("valRange: lo 2 is greater than hi 1");
     expect((await err(calibBuild({ model: small, algo: "minmax", output: path.join(dir, "s.cache"), segmentLayers: 1.5 }))).option).toBe("segmentLayers");
+    const mark = await err(runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "marked", patterns: ["nope"] } }));
+    expect([mark.option, mark.message.split(":")[0]]).toEqual(["capture", "capture"]);
+    const bc = await err(bisectModel({ model: EXP, precision: "fp16", boundaryCache: -1, criterion: { kind: "compare", compare: defaultCompareOptions() } }));
+    expect([bc.option, bc.message]).toEqual(["boundaryCache", "boundaryCache: must be a non-negative integer (got -1)"]);
+    const clip = await err(calibCheck({ model: small, calibrationCache: path.join(dir, "none.cache"), thresholds: { maxClipFraction: 2 } }));
+    expect([clip.option, clip.message]).toEqual(["maxClipFraction", "maxClipFraction 2: expected a fraction in [0, 1]"]);
     await expect(inspectModel({ model: path.join(dir, "missing.onnx") })).rejects.toThrow(UserError);
   });
 

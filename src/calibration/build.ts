@@ -61,13 +61,13 @@ export interface CalibBuildResult {
 
 export function parsePercentile(v: unknown): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > 100) throw new UserError(`--percentile ${String(v)}: expected a number in (0, 100], e.g. 99.99`);
+  if (!Number.isFinite(n) || n <= 0 || n > 100) throw new UserError(`percentile ${String(v)}: expected a number in (0, 100], e.g. 99.99`, "percentile");
   return n;
 }
 
 export function parseTrtVersion(v: unknown): string {
   const s = String(v).trim();
-  if (!/^\d+$/.test(s)) throw new UserError(`--trt-version ${JSON.stringify(String(v))}: expected TensorRT version digits, e.g. 8601 (8.6.1) or 100300 (10.3.0)`);
+  if (!/^\d+$/.test(s)) throw new UserError(`trtVersion ${JSON.stringify(String(v))}: expected TensorRT version digits, e.g. 8601 (8.6.1) or 100300 (10.3.0)`, "trtVersion");
   return s;
 }
 

@@ -371,11 +371,11 @@ async function layerErrors(
 export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<CalibCheckResult> {
   checkSegmentLayers(a.segmentLayers);
   const th: CheckThresholds = { ...DEFAULT_THRESHOLDS, ...Object.fromEntries(Object.entries(a.thresholds ?? {}).filter(([, v]) => v !== undefined)) };
-  if (!(th.maxClipFraction >= 0 && th.maxClipFraction <= 1)) throw new UserError(`--max-clip-fraction ${th.maxClipFraction}: expected a fraction in [0, 1]`);
-  if (!Number.isFinite(th.minSqnrDb)) throw new UserError(`--min-sqnr ${th.minSqnrDb}: expected a number of dB`);
-  if (!(th.maxRangeRatio >= 1)) throw new UserError(`--max-range-ratio ${th.maxRangeRatio}: expected a number >= 1`);
+  if (!(th.maxClipFraction >= 0 && th.maxClipFraction <= 1)) throw new UserError(`maxClipFraction ${th.maxClipFraction}: expected a fraction in [0, 1]`, "maxClipFraction");
+  if (!Number.isFinite(th.minSqnrDb)) throw new UserError(`minSqnrDb ${th.minSqnrDb}: expected a number of dB`, "minSqnrDb");
+  if (!(th.maxRangeRatio >= 1)) throw new UserError(`maxRangeRatio ${th.maxRangeRatio}: expected a number >= 1`, "maxRangeRatio");
   const checkBatches = a.checkBatches ?? 1;
-  if (!Number.isInteger(checkBatches) || checkBatches < 0) throw new UserError(`--check-batches ${checkBatches}: expected a non-negative integer`);
+  if (!Number.isInteger(checkBatches) || checkBatches < 0) throw new UserError(`checkBatches ${checkBatches}: expected a non-negative integer`, "checkBatches");
   const percentile = a.percentile ?? DEFAULT_PERCENTILE;
   const warnings: string[] = [];
   const warn = (m: string) => {

@@ -220,10 +220,22 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   inputValRanges: "--val-range",
   inputShapes: "--input-shapes",
   segmentLayers: "--segment-layers",
+  capture: "--mark",
+  layerPrecisions: "--layer-precisions",
+  boundaryCache: "--boundary-cache",
+  memoryBudget: "--memory-budget",
+  maxPinnedFraction: "--max-pinned",
+  maxClipFraction: "--max-clip-fraction",
+  minSqnrDb: "--min-sqnr",
+  maxRangeRatio: "--max-range-ratio",
+  checkBatches: "--check-batches",
+  percentile: "--percentile",
+  trtVersion: "--trt-version",
 };
 
 /** The message of a UserError as the CLI prints it (the option's name spelled as its flag). */
 export function flagMessage(e: UserError): string {
   const flag = e.option === undefined ? undefined : OPTION_FLAGS[e.option];
-  return flag && e.message.startsWith(`${e.option}:`) ? flag + e.message.slice(e.option!.length) : e.message;
+  const rest = flag ? e.message.slice(e.option!.length) : "";
+  return flag && e.message.startsWith(e.option!) && (rest.startsWith(":") || rest.startsWith(" ")) ? flag + rest : e.message;
 }

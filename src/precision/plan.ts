@@ -46,7 +46,7 @@ export function parseLayerPrecisions(args: readonly string[]): PlanEntry[] {
   return args.map((a) => {
     const i = a.lastIndexOf(":");
     if (i <= 0 || i === a.length - 1) {
-      throw new UserError(`--layer-precisions: '${a}' is not PATTERN:PRECISION (e.g. 'ln1/*:fp32')`);
+      throw new UserError(`layerPrecisions: '${a}' is not PATTERN:PRECISION (e.g. 'ln1/*:fp32')`, "layerPrecisions");
     }
     return { pattern: a.slice(0, i), precision: parsePrecision(a.slice(i + 1), `--layer-precisions '${a}'`) };
   });

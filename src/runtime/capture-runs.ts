@@ -58,7 +58,7 @@ export function captureFilter(m: LoadedModel, spec: CaptureSpec): (layerIndex: n
     if (!hit) {
       const group = m.graph.layers.find((l) => l.nodes.length > 1 && l.nodes.some((n) => n.output.includes(p)));
       if (group) throw new UserError(`--mark: tensor '${p}' is inside the fused layer '${group.name}' of ${m.path} (TensorRT does not materialize it); mark '${group.name}', or run with --fusion none`);
-      throw new UserError(`--mark: '${p}' names no layer or tensor of ${m.path}; use a layer name, tensor name or glob`);
+      throw new UserError(`capture: '${p}' names no layer or tensor of ${m.path}; use a layer name, tensor name or glob`, "capture");
     }
   }
   return (i) => sel[i]! || producesOutput[i]!;

@@ -196,12 +196,12 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (pin === "int8") throw new UserError(`--precision int8: pinned layers run in a floating precision (fp32 or fp16)`);
   checkSegmentLayers(a.segmentLayers);
   if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
-    throw new UserError(`--boundary-cache: must be a non-negative integer (got ${a.boundaryCache})`);
+    throw new UserError(`boundaryCache: must be a non-negative integer (got ${a.boundaryCache})`, "boundaryCache");
   }
   const budget = a.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
-  if (!(budget > 0) || !Number.isFinite(budget)) throw new UserError(`--memory-budget: must be a positive size such as 2G or 512M (got ${a.memoryBudget})`);
+  if (!(budget > 0) || !Number.isFinite(budget)) throw new UserError(`memoryBudget: must be a positive size such as 2G or 512M (got ${a.memoryBudget})`, "memoryBudget");
   const maxFrac = a.maxPinnedFraction ?? DEFAULT_MAX_PINNED_FRACTION;
-  if (!(maxFrac > 0 && maxFrac <= 1)) throw new UserError(`--max-pinned: must be a fraction in (0, 1] (got ${a.maxPinnedFraction})`);
+  if (!(maxFrac > 0 && maxFrac <= 1)) throw new UserError(`maxPinnedFraction: must be a fraction in (0, 1] (got ${a.maxPinnedFraction})`, "maxPinnedFraction");
   if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
 
