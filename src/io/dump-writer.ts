@@ -243,12 +243,9 @@ export class DumpWriter {
 
   /** Closes and deletes the temporary file. Never throws; does nothing once closed. */
   async abort(): Promise<void> {
-    if (this.state === "closed" || this.state === "aborted") return;
-    this.state = "aborted";
-    openWriters.delete(this);
-    unregisterTemp(this.tempPath);
-    const fh = this.fh;
-    this.fh = null;
+    const d = this.detach();
+    if (!d) return;
+    const fh = d.fh;
     // Let an in-flight write finish before closing its handle (it fails harmlessly otherwise).
     await this.tail.catch(() => undefined);
     if (fh) await fh.close().catch(() => undefined);
@@ -257,18 +254,26 @@ export class DumpWriter {
 
   /** Synchronous part of abortOpenDumpsSync: unlink now, close the handle later. */
   abortSync(): void {
-    if (this.state === "closed" || this.state === "aborted") return;
-    this.state = "aborted";
-    openWriters.delete(this);
-    unregisterTemp(this.tempPath);
-    const fh = this.fh;
-    this.fh = null;
+    const d = this.detach();
+    if (!d) return;
+    const fh = d.fh;
     try {
       fs.rmSync(this.tempPath, { force: true });
     } catch {
       /* best effort: the process is usually exiting */
     }
     if (fh) void fh.close().catch(() => undefined);
+  }
+
+  /** Marks the writer aborted and forgets its temp file; the handle to close, or undefined once finished. */
+  private detach(): { fh: fs.promises.FileHandle | null } | undefined {
+    if (this.state === "closed" || this.state === "aborted") return undefined;
+    this.state = "aborted";
+    openWriters.delete(this);
+    unregisterTemp(this.tempPath);
+    const fh = this.fh;
+    this.fh = null;
+    return { fh };
   }
 
   /**
