@@ -11,7 +11,8 @@ import { abortOpenDumpsSync } from "../io/dump.js";
 import { isStdoutPath, writeFileAtomicSync } from "../io/output-path.js";
 import { checkCommandOutputs } from "./output-checks.js";
 import { checkNumericFlags, choicesMessage } from "./flag-checks.js";
-import { jsonReplacer, numText } from "../report/format.js";
+import { jsonReplacer } from "../report/format.js";
+import { fmt } from "../compare/tolerance.js";
 import { compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../precision/int8-run.js";
 import { table, trunc, type ShowSpec } from "../report/table.js";
@@ -24,6 +25,9 @@ import { describeLayerModel, layerNodeNames, parseFusionMode } from "../onnx/lay
 import { Progress } from "./progress.js";
 import { installSignalExit } from "../runtime/cleanup.js";
 import { registerExtraCommands } from "./extra.js";
+
+/** An output statistic in the run summary: 3 significant digits, inf/nan as such, "-" when absent (the exact values are in --json). */
+const statText = (x: number | null | undefined): string => (x === null || x === undefined ? "-" : fmt(x));
 
 export const VERSION = "0.1.0";
 
@@ -141,7 +145,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
           cli.io.out(
             table(
               ["output", "dtype", "shape", "min", "max", "mean", "NaN", "Inf"],
-              r.outputs.map((o) => [o.tensor, o.dtype, `[${o.shape.join(",")}]`, numText(o.min), numText(o.max), numText(o.mean), String(o.nan_count), String(o.inf_count)]),
+              r.outputs.map((o) => [o.tensor, o.dtype, `[${o.shape.join(",")}]`, statText(o.min), statText(o.max), statText(o.mean), String(o.nan_count), String(o.inf_count)]),
               ["l", "l", "l", "r", "r", "r", "r", "r"],
             ),
           );
