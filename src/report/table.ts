@@ -25,15 +25,14 @@ const MIN_SHRUNK = 8;
 export function fitWidths(header: string[], rows: string[][], align: ("l" | "r")[], width: number, keep: readonly number[] = []): number[] {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const total = () => w.reduce((a, b) => a + b, 0) + SEP.length * (w.length - 1);
-  // Shrink the widest text column, but never below the next widest: the excess is shared
-  // between text columns (a long op type must not squeeze layer names to a few characters).
+  // Shrink the widest text column one character at a time, so the excess is shared between
+  // text columns (a long op type must not squeeze layer names to a few characters); on a tie
+  // the later column gives first (the layer name comes before the op type).
   while (total() > width) {
     let k = -1;
-    for (let i = 0; i < w.length; i++) if ((align[i] ?? "l") === "l" && !keep.includes(i) && w[i]! > MIN_SHRUNK && (k < 0 || w[i]! > w[k]!)) k = i;
+    for (let i = 0; i < w.length; i++) if ((align[i] ?? "l") === "l" && !keep.includes(i) && w[i]! > MIN_SHRUNK && (k < 0 || w[i]! >= w[k]!)) k = i;
     if (k < 0) break;
-    let next = MIN_SHRUNK;
-    for (let i = 0; i < w.length; i++) if (i !== k && (align[i] ?? "l") === "l" && !keep.includes(i) && w[i]! > next && w[i]! < w[k]!) next = w[i]!;
-    w[k] = Math.max(next, MIN_SHRUNK, w[k]! - (total() - width));
+    w[k]!--;
   }
   return w;
 }
