@@ -141,7 +141,8 @@ describe("bisect outputs", () => {
   it("refuses (exit 2, one line) a criterion that fails with every layer pinned; the checkpoint is kept", async () => {
     const out = path.join(dir, "out2");
     const r = await cli("bisect", uf, "--fp16", "--metric", "cosine", "--threshold", "1.5", "-o", path.join(out, "plan.json"));
-    expectUserError(r, "--cosine 1.5: the criterion fails even with all 9 searchable layers in fp32");
+    // underflow: 9 ONNX nodes, 6 layers (pre and head are fused MatMul+Add(+Sigmoid) groups)
+    expectUserError(r, "--cosine 1.5: the criterion fails even with all 6 searchable layers in fp32");
     expect(fs.existsSync(path.join(out, "plan.json"))).toBe(false);
     expect(fs.existsSync(path.join(out, "underflow.bisect-checkpoint.json"))).toBe(true);
   });
@@ -162,9 +163,12 @@ describe("--check and resume", () => {
     const r = await cli("bisect", ln, "--fp16", "--no-checkpoint", "--check", "node", checkScript, "{plan}");
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/PASSED: verified plan pins 2 layer\(s\) \(check exit 0\)/);
-    // baseline, sanity (all 19 pinned), top-2, top-1, drop ln1/var (memo), drop ln1/pow, then the final verification
+    // baseline, sanity (all 13 layers pinned: 19 nodes, fc1/fc2/proj/head are fused groups),
+    // top-2, top-1, drop ln1/var (memo), drop ln1/pow, then the final verification
     const c = calls();
-    expect(c[1]!.split("+")).toHaveLength(19);
+    expect(c[1]!.split("+")).toHaveLength(13);
+    expect(c[1]!.split("+")).toContain("fc1/matmul");
+    expect(c[1]!.split("+")).not.toContain("fc1/relu");
     expect([c[0], ...c.slice(2)]).toEqual(["", "ln1/pow+ln1/var", "ln1/pow", "ln1/var", "ln1/pow+ln1/var"]);
   });
 
@@ -192,7 +196,7 @@ describe("--check and resume", () => {
         },
       ),
     ).rejects.toThrow("killed");
-    expect(calls().filter((x) => x.split("+").length < 19)).toEqual(["", "ln1/pow+ln1/var"]);
+    expect(calls().filter((x) => x.split("+").length < 13)).toEqual(["", "ln1/pow+ln1/var"]);
     expect(calls()).toHaveLength(3);
     expect(fs.existsSync(ckpt)).toBe(true);
     // resume through the CLI (default checkpoint next to -o): only the rest is checked

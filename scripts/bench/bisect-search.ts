@@ -6,10 +6,12 @@
  * (one onnxruntime session over the whole model, measured in the same process).
  *
  * Scale: `bisect --fp16` through the CLI in a fresh process (compiled dist/, peak RSS of that
- * process) on the generated DB-style detector (scripts/models/db-detector.ts: ~680 layers at
- * 1x3x640x640, opset 11, BN in Constant nodes, one planted fp16 overflow) and on a >= 2000-layer
- * variant of it (1x3x128x128): sessions built (and per layer, overall and in the sensitivity
- * pass), wall time, peak RSS, pinned layers. Targets: the detector under 2 minutes and 2 GB.
+ * process) on the generated DB-style detector (scripts/models/db-detector.ts: 677 ONNX nodes,
+ * 106 trt-debug layers with the default fusion, at 1x3x640x640, opset 11, BN in Constant nodes,
+ * one planted fp16 activation overflow) and on a variant of it with >= 2000 trt-debug layers
+ * after fusion (2032 layers, ~14k ONNX nodes, 1x3x128x128): sessions built (and per layer,
+ * overall and in the sensitivity pass), wall time, peak RSS, pinned layers. Each label gives
+ * both counts; "per layer" is per trt-debug layer. Targets: the detector under 2 minutes and 2 GB.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -21,6 +23,7 @@ import type { ModelProto } from "onnx-buf";
 import { defaultCompareOptions } from "../../src/compare/tolerance.js";
 import { execa } from "execa";
 import { bisectModel, type BisectMode, type BisectResult } from "../../src/workflows/bisect.js";
+import { prepareModelFile } from "../../src/runtime/capture-runs.js";
 import type { BenchLine } from "./bench-line.js";
 
 /** Deterministic normals (LCG + Box-Muller). */
@@ -133,10 +136,12 @@ async function scaleLines(dir: string, what: string, opts: DbDetectorOptions): P
   const child = path.join(ROOT, "scripts/bench/bisect-child.mjs");
   if (!fs.existsSync(path.join(ROOT, "dist/cli/main.js"))) throw new Error("bench: run `npm run build` first (the bisect section runs the compiled CLI)");
   const r = await execa("node", [child, file, "--fp16", "--val-range", "[-2.1,2.6]", "--no-checkpoint", "--json", json], { cwd: ROOT, env: { TRT_DEBUG_QUIET_NUMERIC: "1" }, reject: false });
-  const m = JSON.parse(String(r.stdout).trim().split("\n").pop()!) as { code: number; ms: number; maxRssMB: number };
+  const last = String(r.stdout).trim().split("\n").pop() ?? "";
+  if (!last.startsWith("{")) throw new Error(`bench: the bisect child on ${path.basename(file)} printed no result (exit ${r.exitCode ?? "-"}, signal ${r.signal ?? "-"}): ${String(r.stderr).trim().split("\n").slice(-5).join(" | ")}`);
+  const m = JSON.parse(last) as { code: number; ms: number; maxRssMB: number };
   const b = JSON.parse(fs.readFileSync(json, "utf8")) as BisectResult;
   const S = g.facts.inputs[0]!.dims.join("x");
-  const label = `bisect --fp16 scale (${what}: ${b.total_layers} layers, ${S})`;
+  const label = `bisect --fp16 scale (${what}: ${g.facts.nodeCount} ONNX nodes, ${b.total_layers} trt-debug layers with the default fusion, ${S})`;
   const planted = [...b.pinned_layers].sort().join(",") === [...(g.facts.minimalPinSet ?? [])].sort().join(",");
   return [
     { name: `${label}: sessions built`, value: b.sessions_built, unit: "", note: `sensitivity pass ${b.sensitivity_pass.sessions_built} in ${b.sensitivity_pass.groups} groups` },
@@ -154,7 +159,9 @@ export async function benchBisect(): Promise<BenchLine[]> {
     const file = path.join(dir, "bisect_bench.onnx");
     saveModel(g.model, file);
     const inf = await fp32Inference(g.model);
-    const label = `bisect (${g.layers}-layer MLP, 2 planted culprits)`;
+    // g.layers counts ONNX nodes; trt-debug's layers (the default fusion) are fewer: MatMul+Add+Relu(+residual) fuse
+    const layers = (await prepareModelFile(file)).model.graph.layers.length;
+    const label = `bisect (MLP of ${g.layers} ONNX nodes, ${layers} trt-debug layers with the default fusion, 2 planted culprits)`;
     const lines: BenchLine[] = [
       { name: `${label}: one FP32 inference, cold (session + run)`, value: inf.coldMs, unit: "ms" },
       { name: `${label}: one FP32 inference, warm (run)`, value: inf.warmMs, unit: "ms" },
@@ -175,7 +182,8 @@ export async function benchBisect(): Promise<BenchLine[]> {
     }
     for (const [label, opts] of [
       ["detector", {}],
-      ["2000+ layers", { size: 128, blocks: [14, 20, 44, 20] }],
+      // >= 2000 trt-debug layers after fusion (3 fused layers per block)
+      ["2000+ layers", { size: 128, blocks: [110, 200, 250, 110] }],
     ] as const) lines.push(...(await scaleLines(dir, label, opts)));
     return lines;
   } finally {

@@ -60,7 +60,7 @@ export function compareLines(s: CompareSummary, allRows: readonly LayerCompariso
   }
   for (const d of s.degenerate_outputs) out.push(d.message);
   const first = allRows.find((r) => r.layer === s.first_failing_layer && r.tensor === s.first_failing_tensor && !r.verdict.passed && (it == null || r.iteration === it));
-  if (s.verdict !== "degenerate" || s.first_failing_layer) {
+  if (s.verdict !== "degenerate") {
     if (s.first_failing_layer) {
       out.push(`first failing layer: ${s.first_failing_layer} (${first?.opType ?? "?"}, tensor ${s.first_failing_tensor}${first?.iteration === undefined ? "" : `, iteration ${first.iteration}`}): ${first?.verdict.reason ?? ""}${first?.evidence.length ? "; " + first.evidence.join("; ") : ""}`);
     } else out.push("first failing layer: none");

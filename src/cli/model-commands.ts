@@ -10,7 +10,7 @@ import { runModel } from "../workflows/run.js";
 import { validateDump, validateModel } from "../workflows/validate.js";
 import { compareDumps, compareModel } from "../workflows/compare.js";
 import { inspectModel } from "../workflows/inspect.js";
-import { numText } from "../core/number-text.js";
+import { fmt } from "../compare/tolerance.js";
 import { metricCriterion, metricOptions, compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../calibration/int8-run.js";
 import { table, trunc } from "../report/table.js";
@@ -18,6 +18,9 @@ import { compareExitCode, parseShow, SHOW_CHOICES } from "./compare-output.js";
 import type { CompareSummary, LayerComparison } from "../compare/layer-compare.js";
 import { describeLayerModel, parseFusionMode } from "../onnx/layer-model.js";
 import { writeJson, type Cli } from "./shell.js";
+
+/** An output statistic in the run summary: 3 significant digits, inf/nan as such, "-" when absent (the exact values are in --json). */
+const statText = (x: number | null | undefined): string => (x === null || x === undefined ? "-" : fmt(x));
 
 export function registerModelCommands(y: Argv, cli: Cli): void {
   y.command(
@@ -50,7 +53,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
           cli.io.out(
             table(
               ["output", "dtype", "shape", "min", "max", "mean", "NaN", "Inf"],
-              r.outputs.map((o) => [o.tensor, o.dtype, `[${o.shape.join(",")}]`, numText(o.min), numText(o.max), numText(o.mean), String(o.nan_count), String(o.inf_count)]),
+              r.outputs.map((o) => [o.tensor, o.dtype, `[${o.shape.join(",")}]`, statText(o.min), statText(o.max), statText(o.mean), String(o.nan_count), String(o.inf_count)]),
               ["l", "l", "l", "r", "r", "r", "r", "r"],
             ),
           );

@@ -227,13 +227,16 @@ export class CompareAccumulator {
   }
   summary(reference: string, candidate: string, notes: string[] = []): CompareSummary {
     const verdict: CompareVerdict = !this.outputsPassed ? "failed" : this.degenerate.length ? "degenerate" : "passed";
+    // No verdict, no culprit: under inputs that leave an output degenerate, a failing
+    // intermediate layer is noise too (docs/precision.md "Degenerate references").
+    const first = verdict === "degenerate" ? undefined : this.firstFailing;
     return {
       format: COMPARE_FORMAT,
       passed: verdict === "passed",
       verdict,
       degenerate_outputs: this.degenerate,
-      first_failing_layer: this.firstFailing?.layer ?? null,
-      first_failing_tensor: this.firstFailing?.tensor ?? null,
+      first_failing_layer: first?.layer ?? null,
+      first_failing_tensor: first?.tensor ?? null,
       reference,
       candidate,
       outputs_passed: this.outputsPassed,

@@ -30,6 +30,10 @@ export async function createSession(bytes: Uint8Array, label: string, o: Session
     return await blocking(() => ort.InferenceSession.create(bytes, {
       graphOptimizationLevel: o.optimizationLevel ?? "all",
       intraOpNumThreads: o.intraOpThreads ?? 0,
+      // No per-session CPU arena: an arena keeps its peak allocation for the session's life, so
+      // bisect's cached sessions held ~2.8 GB on PP-OCRv4 det at 640x640 (1.2 GB without;
+      // values are unchanged: only where buffers come from differs).
+      enableCpuMemArena: false,
       logSeverityLevel: 4, // fatal only: errors reach the user once, as the one-line UserError below
       // Q/DQ nodes (int8 emulation, explicit Q/DQ models) run as written: no fusion into
       // integer kernels (QLinearConv, weight re-quantization), which would change the values.

@@ -19,16 +19,20 @@ const MIN_SHRUNK = 8;
 
 /**
  * Column widths: each column's widest cell; when the line is wider than `width`, the widest
- * left-aligned (name) columns shrink first, down to MIN_SHRUNK characters.
+ * left-aligned (name) columns shrink first, down to MIN_SHRUNK characters. Columns listed in
+ * `keep` (a verdict) never shrink.
  */
-export function fitWidths(header: string[], rows: string[][], align: ("l" | "r")[], width: number): number[] {
+export function fitWidths(header: string[], rows: string[][], align: ("l" | "r")[], width: number, keep: readonly number[] = []): number[] {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const total = () => w.reduce((a, b) => a + b, 0) + SEP.length * (w.length - 1);
+  // Shrink the widest text column one character at a time, so the excess is shared between
+  // text columns (a long op type must not squeeze layer names to a few characters); on a tie
+  // the later column gives first (the layer name comes before the op type).
   while (total() > width) {
     let k = -1;
-    for (let i = 0; i < w.length; i++) if ((align[i] ?? "l") === "l" && w[i]! > MIN_SHRUNK && (k < 0 || w[i]! > w[k]!)) k = i;
+    for (let i = 0; i < w.length; i++) if ((align[i] ?? "l") === "l" && !keep.includes(i) && w[i]! > MIN_SHRUNK && (k < 0 || w[i]! >= w[k]!)) k = i;
     if (k < 0) break;
-    w[k] = Math.max(MIN_SHRUNK, w[k]! - (total() - width));
+    w[k]!--;
   }
   return w;
 }
@@ -45,8 +49,8 @@ export function formatLine(cells: string[], widths: number[], align: ("l" | "r")
     .trimEnd();
 }
 
-export function table(header: string[], rows: string[][], align: ("l" | "r")[] = [], width = tableWidth()): string {
-  const w = fitWidths(header, rows, align, width);
+export function table(header: string[], rows: string[][], align: ("l" | "r")[] = [], width = tableWidth(), keep: readonly number[] = []): string {
+  const w = fitWidths(header, rows, align, width, keep);
   return [formatLine(header, w, align), formatLine(w.map((n) => "-".repeat(n)), w, align), ...rows.map((r) => formatLine(r, w, align))].join("\n");
 }
 
@@ -111,21 +115,37 @@ export function selectRows(rows: readonly LayerComparison[], show: ShowSpec): La
   }
 }
 
-/** The compare table for the rows `show` selects ("" when none). */
+/**
+ * The compare table for the rows `show` selects ("" when none). Extra columns appear only when
+ * needed: "tensor" when a layer has several compared tensors (an If/Loop/Split with several
+ * outputs would otherwise show identical-looking rows), "iter" with several input sets (each
+ * row is its tensor's worst set).
+ */
 export function compareTable(rows: readonly LayerComparison[], show: ShowSpec, width = tableWidth()): string {
   const sel = selectRows(rows, show);
   if (!sel.length) return "";
-  // Several input sets: each row is its tensor's worst set; an "iter" column says which.
-  if (sel.some((r) => r.iteration !== undefined)) {
-    const header = [...COMPARE_HEADER.slice(0, -1), "iter", COMPARE_HEADER.at(-1)!];
-    const align: ("l" | "r")[] = [...COMPARE_ALIGN.slice(0, -1), "r", COMPARE_ALIGN.at(-1)!];
-    const cells = sel.map((r) => {
-      const c = compareRow(r);
-      return [...c.slice(0, -1), r.iteration === undefined ? "" : String(r.iteration), c.at(-1)!];
-    });
-    return table(header, cells, align, width);
+  const layers = new Set(rows.map((r) => r.layer));
+  const withTensor = layers.size < rows.length;
+  const withIter = sel.some((r) => r.iteration !== undefined);
+  const header = [...COMPARE_HEADER];
+  const align = [...COMPARE_ALIGN];
+  const last = header.length - 1;
+  if (withIter) {
+    header.splice(last, 0, "iter");
+    align.splice(last, 0, "r");
   }
-  return table(COMPARE_HEADER, sel.map(compareRow), COMPARE_ALIGN, width);
+  if (withTensor) {
+    header.splice(2, 0, "tensor");
+    align.splice(2, 0, "l");
+  }
+  const cells = sel.map((r) => {
+    const c = compareRow(r);
+    if (withIter) c.splice(last, 0, r.iteration === undefined ? "" : String(r.iteration));
+    if (withTensor) c.splice(2, 0, r.tensor);
+    return c;
+  });
+  // The verdict column is never shortened ("degen…tput)" would hide what the row says).
+  return table(header, cells, align, width, [header.length - 1]);
 }
 
 /** `s` shortened to `n` characters by an ellipsis in the middle. */

@@ -47,6 +47,12 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   // int8: the model's policy quantizes int8 layers and handles every other precision like the float policy.
   const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m) => hooks.warn?.(m)) : null;
   const requestedP = candP;
+  if (i8 && i8.report.mode === "implicit" && i8.resolution.int8Layers === 0) {
+    // Nothing would differ from the fallback run: a PASS here would verify nothing about int8.
+    throw new UserError(
+      `${a.model}: no layer can run in int8 with ${a.int8?.calibrationCache ?? "the calibration cache"} (see the fallbacks above), so the int8 comparison would verify nothing; check that the cache was built for this model (\`trt-debug calib check\`)`,
+    );
+  }
   if (i8) candP = i8.resolution.precisions;
   const subgraphs = reportBodies(p.model, candP, requestedP, (m) => hooks.warn?.(m));
   const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) });
