@@ -1,7 +1,7 @@
 /**
  * Calibration algorithms: turn a histogram of |x| into an amax (the clipping threshold; the
- * INT8 scale is s = amax / 127). Semantics follow /work/shared/docs/PRECISION.md
- * ("Calibration"); where it is silent, NVIDIA's open implementation
+ * INT8 scale is s = amax / 127). Semantics: docs/calibration.md
+ * (TensorRT's calibrators); where TensorRT documents nothing, NVIDIA's open implementation
  * (pytorch-quantization `calib/histogram.py`). docs/calibration.md lists every deviation.
  *
  * Everything here loops over histogram bins only, never over tensor elements.
@@ -104,7 +104,7 @@ export interface EntropySearch {
 }
 
 /**
- * Entropy calibration (TensorRT's EntropyCalibration2), exactly as PRECISION.md states:
+ * Entropy calibration (TensorRT's EntropyCalibration2), as docs/calibration.md states:
  *  1. copy bin 1's count into bin 0 (drops the spike of zeros);
  *  2. for every candidate i = startBin .. nbins (i = number of bins kept):
  *     P = bins[0..i-1], with the mass of bins i.. added to bin i-1;

@@ -1,7 +1,7 @@
 /**
  * TensorRT calibration caches (text) and trt-debug's JSON sidecar.
  *
- * TensorRT text format (PRECISION.md, "TensorRT calibration cache"):
+ * TensorRT text format (docs/int8.md, "Cache formats"):
  *
  *     TRT-8601-EntropyCalibration2
  *     input: 3c010204

@@ -1,5 +1,5 @@
 /**
- * INT8 emulation (PRECISION.md "INT8 emulation"; user documentation: docs/int8.md).
+ * INT8 emulation (docs/int8.md, "INT8 emulation").
  *
  * Two modes, chosen by the model:
  *

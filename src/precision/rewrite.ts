@@ -1,5 +1,5 @@
 /**
- * Graph rewriting that emulates reduced precision (PRECISION.md).
+ * Graph rewriting that emulates reduced precision (docs/precision.md).
  *
  * For every layer we decide, per floating input and output tensor, a transform:
  *   - round(format): value -> format -> float (a Cast pair in the graph, or a pre-rounded
