@@ -60,6 +60,7 @@ import { numel } from "../../src/core/host-tensor.js";
 import { writeFileAtomicSync } from "../../src/core/output-file.js";
 import { dtypeByteLength, dtypeToOnnx } from "../../src/core/dtype.js";
 import { sequenceType, tensorType, type Dim } from "../../src/onnx/infer.js";
+import { packNibbles } from "../../src/numeric/index.js";
 
 export { sequenceType, tensorType, type Dim };
 
@@ -260,12 +261,7 @@ function rawBytes(name: string, dtype: DType, n: number, data: TensorInit): Uint
     case "uint4": {
       const [lo, hi] = dtype === "int4" ? [-8, 7] : [0, 15];
       checkInts(name, arr, lo, hi);
-      const out = new Uint8Array(Math.ceil(n / 2));
-      for (let i = 0; i < n; i++) {
-        const nib = (arr[i] as number) & 0xf;
-        out[i >> 1]! |= i & 1 ? nib << 4 : nib;
-      }
-      return out;
+      return packNibbles(arr as readonly number[]);
     }
     default: {
       const spec = INT_TYPES[dtype];
