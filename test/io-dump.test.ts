@@ -5,7 +5,8 @@ import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { RecordBatchFileWriter, tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
-import { dumpSchema, referenceRecordBatch } from "../src/io/dump-schema.js";
+import { dumpSchema } from "../src/io/dump-schema.js";
+import { referenceRecordBatch } from "./support/reference-record-batch.js";
 import {
   DumpWriter,
   abortOpenDumpsSync,

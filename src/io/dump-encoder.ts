@@ -17,7 +17,7 @@ export type Chunk = Uint8Array;
 //
 // The schema is fixed, so a record batch is always the same 25 field nodes and 56 buffers (in
 // the order apache-arrow's VectorAssembler visits them; see referenceRecordBatch in
-// dump-schema.ts). Its message metadata is therefore one flatbuffer layout whose only variable
+// test/support/reference-record-batch.ts). Its message metadata is therefore one flatbuffer layout whose only variable
 // parts are the int64 lengths and offsets: it is encoded once by apache-arrow with sentinel
 // values, and each batch copies that template and patches the numbers in. The body is written
 // straight from the rows: small buffers into one scratch buffer, large tensor values as views
