@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { modelBytes } from "../test/support/graph-builder.js";
-import { GOLDEN_GENERATORS } from "./models/index.js";
+import { GOLDEN_GENERATORS } from "./models/all-models.js";
 import type { ModelFacts } from "./models/common.js";
 
 export const GOLDEN_FORMAT = "trt-debug/golden-expected@1";

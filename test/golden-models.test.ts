@@ -30,7 +30,7 @@ import {
   withExternalData,
   withIf,
   withLoop,
-} from "../scripts/models/index.js";
+} from "../scripts/models/all-models.js";
 import { exposeTensors, fp16LayerErrors, relL2, runModel } from "../scripts/models/fp16-oracle.js";
 
 const GOLDEN_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "golden");
