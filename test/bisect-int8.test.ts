@@ -84,11 +84,11 @@ describe("bisect --int8 --calibration-cache", () => {
   it("the minmax cache fails the int8 threshold; pinning the outlier's consumer passes, pinning its producer does not", async () => {
     const c = await readCalibrationCache(cache);
     expect(127 * c.scales.get(TAIL_TENSOR)!).toBeGreaterThan(500); // the tail sets the range
-    const cmp = (lp: string[]) => compareModel({ model, candidate: "int8", compare: defaultCompareOptions(), int8: { calibrationCache: cache }, layerPrecisions: lp, keepRows: false });
+    const cmp = (pinned: string[]) => compareModel({ model, candidate: "int8", compare: defaultCompareOptions(), int8: { calibrationCache: cache }, layerPrecisions: pinned.map((pattern) => ({ pattern, precision: "fp32" as const })), keepRows: false });
     const all = await cmp([]);
     expect(all.passed).toBe(false);
-    expect((await cmp(["spikes:fp32"])).passed).toBe(false);
-    expect((await cmp(["relu6:fp32"])).passed).toBe(true);
+    expect((await cmp(["spikes"])).passed).toBe(false);
+    expect((await cmp(["relu6"])).passed).toBe(true);
   });
 
   it("pins exactly the planted layer, with the evidence; the re-verified plan passes and reloads", async () => {

@@ -5,6 +5,7 @@ import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { InputArgs } from "../data/input-args.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "./input-flags.js";
+import { parseLayerPrecisions } from "../precision/plan.js";
 import type { ModelArgs } from "../workflows/model-inputs.js";
 import {
   defaultCompareOptions,
@@ -147,7 +148,7 @@ export function modelArgs(model: string, a: Raw): ModelArgs {
   return {
     model,
     inputs: inputArgs(a),
-    layerPrecisions: list(a["layer-precisions"]),
+    layerPrecisions: parseLayerPrecisions(list(a["layer-precisions"])),
     precisionPlan: a["precision-plan"] as string | undefined,
     segmentLayers: a["segment-layers"] as number | undefined,
     optimization: a["ort-optimization"] as OptimizationLevel | undefined,

@@ -13,7 +13,7 @@ import { DumpWriter } from "../io/dump.js";
 import { toDumpRow } from "../io/rows.js";
 import { checkOutputPath } from "../core/output-file.js";
 import { inputsMetadata } from "./dump-checks.js";
-import { parseLayerPrecisions, readPlan, type PrecisionPlan } from "../precision/plan.js";
+import { readPlan, type PrecisionPlan, type PlanEntry } from "../precision/plan.js";
 import { checkSegmentLayers, type ExecutorOptions } from "../runtime/executor.js";
 import { assignPrecisions, type PreparedModel } from "../runtime/capture-runs.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
@@ -25,7 +25,8 @@ import { generationOptions, type InputArgs } from "../data/input-args.js";
 export interface ModelArgs {
   model: string;
   inputs?: InputArgs;
-  layerPrecisions?: readonly string[];
+  /** Per-layer overrides: exact layer names or globs, in order (a later entry wins). */
+  layerPrecisions?: readonly PlanEntry[];
   precisionPlan?: string;
   segmentLayers?: number;
   optimization?: OptimizationLevel;
@@ -197,7 +198,7 @@ export function loadPlan(a: ModelArgs): PrecisionPlan | undefined {
 
 /** Per-layer precisions of a run whose default is `def`, with the plan and overrides of `a`. */
 export function precisionsFor(p: PreparedModel, def: Precision, a: ModelArgs): Precision[] {
-  return assignPrecisions(p.model, def, parseLayerPrecisions(a.layerPrecisions ?? []), loadPlan(a));
+  return assignPrecisions(p.model, def, [...(a.layerPrecisions ?? [])], loadPlan(a));
 }
 
 /** The precisions a run may use: int8 runs also use their fallback precision. */
