@@ -1,7 +1,7 @@
 /**
- * Element loops with no native twin (storage layouts and one int8 range count): 4-bit packing as ONNX
- * stores int4/uint4 (two per byte, first element in the low nibble) and the two float8 FNUZ
- * formats decoded through a 256-entry table (ONNX: no infinities, no negative zero, 0x80 is
+ * Element loops with no native twin (storage layouts and one int8 range count): byte order,
+ * bool bytes, 4-bit packing as ONNX stores int4/uint4 (two per byte, first element in the low
+ * nibble) and the two float8 FNUZ formats decoded through a 256-entry table (ONNX: no infinities, no negative zero, 0x80 is
  * the only NaN; exponent bias 8 / 16). Precision modes never produce FNUZ values; they only
  * appear in dumps of models that already use them. Exported through ./index.ts.
  */
@@ -104,4 +104,20 @@ export function int8RangeCounts(v: Float32Array, scale: number, qmax: number): I
     if (a > (qmax + 0.5) * scale) clipped++;
   }
   return { nonzero, toZero, clipped, max };
+}
+
+/** Reverse the byte order of each `size`-byte element of `b` in place (big-endian hosts). */
+export function swapBytes(b: Uint8Array, size: number): void {
+  for (let i = 0; i + size <= b.length; i += size) {
+    for (let j = 0, k = size - 1; j < k; j++, k--) {
+      const x = b[i + j]!;
+      b[i + j] = b[i + k]!;
+      b[i + k] = x;
+    }
+  }
+}
+
+/** Bool bytes as 0/1 in place (any nonzero byte is true). */
+export function normalizeBools(bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i++) bytes[i] = bytes[i] ? 1 : 0;
 }

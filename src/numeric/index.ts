@@ -189,4 +189,4 @@ export function floatValues(t: HostTensor): Float32Array | null {
   }
 }
 
-export { f32ToFnuz, fnuzToF32, int8RangeCounts, packNibbles, unpackNibbles, type FnuzFormat, type Int8RangeCounts } from "./element-codecs.js";
+export { f32ToFnuz, fnuzToF32, int8RangeCounts, normalizeBools, packNibbles, swapBytes, unpackNibbles, type FnuzFormat, type Int8RangeCounts } from "./element-codecs.js";

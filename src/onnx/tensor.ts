@@ -28,7 +28,7 @@ import { UserError } from "../core/errors.js";
 import { readFileChecked } from "../io/safe-read.js";
 import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
-import { packNibbles, unpackNibbles } from "../numeric/index.js";
+import { normalizeBools, packNibbles, swapBytes, unpackNibbles } from "../numeric/index.js";
 import { allocateHost, DTYPES, dtypeToOnnx, hostElementSize, onnxToDType } from "../core/dtype.js";
 
 export { hostElementSize };
@@ -93,16 +93,6 @@ function fromLittleEndianBytes(d: DType, bytes: Uint8Array, n: number): Exclude<
   if (info.host === null) throw new Error(`fromLittleEndianBytes: no host layout for ${d}`);
   if (info.bits === 4) return unpackNibbles(bytes, n, d === "int4");
   return new info.host(buffer as ArrayBuffer, byteOffset, n);
-}
-
-function swapBytes(b: Uint8Array, size: number): void {
-  for (let i = 0; i + size <= b.length; i += size) {
-    for (let j = 0, k = size - 1; j < k; j++, k--) {
-      const x = b[i + j]!;
-      b[i + j] = b[i + k]!;
-      b[i + k] = x;
-    }
-  }
 }
 
 function typeName(t: number): string {
@@ -329,7 +319,7 @@ export function hostToTensorProto(h: HostTensor): TensorProto {
   const bytes = new Uint8Array(data.byteLength);
   bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   if (!LITTLE_ENDIAN_HOST) swapBytes(bytes, hostElementSize(h.dtype));
-  if (h.dtype === "bool") for (let i = 0; i < bytes.length; i++) bytes[i] = bytes[i] ? 1 : 0;
+  if (h.dtype === "bool") normalizeBools(bytes);
   t.rawData = bytes;
   return t;
 }
