@@ -27,6 +27,8 @@ import { Progress } from "./progress.js";
 import { installSignalExit } from "../core/temp-files.js";
 import { registerBisect } from "./bisect-command.js";
 import { registerCalib } from "./calib-command.js";
+import { registerConvert } from "./convert-command.js";
+import { typedFilePrecision } from "../precision/typed.js";
 import { Cli, defaultIo, markStdoutClosed, writeFileAtomic, writeJson, type Io } from "./shell.js";
 
 export { Cli, writeFileAtomic, writeJson, type Io };
@@ -71,7 +73,8 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
       const res = await runModel(
         {
           ...modelArgs(a.model as string, a),
-          precisions: precisions.length ? precisions : ["fp32"],
+          // A strongly typed model runs as typed; its label is its reduced type (docs/precision.md).
+          precisions: precisions.length ? precisions : [typedFilePrecision(a.model as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32"],
           capture: a["mark-all"] ? { kind: "all" } : a.mark?.length ? { kind: "marked", patterns: a.mark.map(String) } : { kind: "outputs" },
           saveOutputs: a["save-outputs"],
         },
@@ -113,7 +116,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
       const ps = runPrecisions(a);
       if (isDump && ps.length) throw new UserError(`--${ps[0]}: a dump was already run in its precision; pass a model to run it in ${ps[0]}`);
       if (ps.length > 1) throw new UserError(`validate: give one of --fp32/--fp16/--bf16/--int8 (got ${ps.map((p) => "--" + p).join(" ")})`);
-      const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? "fp32" }, h)).finally(() => h.done());
+      const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? typedFilePrecision(src, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32" }, h)).finally(() => h.done());
       if ("int8" in res && res.int8) for (const l of int8ReportLines(res.int8)) cli.io.out(l);
       if (!a.quiet && res.nonfinite.length) {
         const several = res.nonfinite.some((n) => n.iteration !== undefined);
@@ -155,6 +158,11 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
         s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
       } else {
         const ps = runPrecisions(a).filter((p) => p !== "fp32");
+        // A strongly typed model is its own candidate (docs/precision.md "Strongly typed models").
+        if (ps.length === 0) {
+          const typed = typedFilePrecision(a.a as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
+          if (typed) ps.push(typed);
+        }
         if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);
         s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
       }
@@ -196,6 +204,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
   // Commands are registered here, by the entry point; a command module never imports this file.
   registerBisect(y, cli);
   registerCalib(y, cli);
+  registerConvert(y, cli);
   return y.demandCommand(1, "give a command; see trt-debug --help");
 }
 

@@ -16,6 +16,7 @@ import { prepareInt8, type Int8Report } from "../calibration/int8-run.js";
 import { reportBodies, type SubgraphNote } from "../precision/subgraph.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { hasBodies } from "../precision/subgraph.js";
+import { typedVerdictPrecision } from "../precision/typed.js";
 import { probeBodies } from "../compare/body-probe.js";
 import type { Layer } from "../onnx/model.js";
 import type { Hooks } from "../core/hooks.js";
@@ -76,7 +77,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         await writes.add(writers[1]!.write(c), rowBytes(c));
       }
       const l = compareTensor(
-        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, nodes: layerNodeNames(pair.layer), precision: pair.cand.precision, verdictPrecision, isGraphOutput: pair.cand.isGraphOutput },
+        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, nodes: layerNodeNames(pair.layer), precision: pair.cand.precision, verdictPrecision: i8 ? verdictPrecision : typedVerdictPrecision(p.model, pair.cand.tensor.name, verdictPrecision), isGraphOutput: pair.cand.isGraphOutput },
         pair.ref.tensor,
         pair.cand.tensor,
         a.compare,
