@@ -28,6 +28,7 @@ import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/core/host-tensor.js";
 import type { CompareSummary } from "../src/compare/compare.js";
 import { convBn } from "../scripts/models/conv-bn.js";
+import { ifOverflow } from "../scripts/models/control-flow.js";
 import { Rng } from "../scripts/models/common.js";
 import { cli, expectUserError, GOLDEN, tmpDir } from "./helpers.js";
 
@@ -91,16 +92,19 @@ async function captureAll(file: string, inputs: HostTensor[], def: Precision, ov
   return out;
 }
 
-/** Same tensors, bit for bit (float32 patterns, NaN included). */
+/** Same tensors, bit for bit (byte patterns, NaN included). */
 function expectBitIdentical(plan: Map<string, HostTensor>, typed: Map<string, HostTensor>): number {
   let n = 0;
   for (const [name, t] of plan) {
     const u = typed.get(name);
     expect(u, `typed run has tensor '${name}'`).toBeDefined();
     expect(u!.dims).toEqual(t.dims);
-    const a = new Uint32Array((t.data as Float32Array).buffer, (t.data as Float32Array).byteOffset, t.data.length);
-    const b = new Uint32Array((u!.data as Float32Array).buffer, (u!.data as Float32Array).byteOffset, u!.data.length);
-    expect(Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(Buffer.from(a.buffer, a.byteOffset, a.byteLength)), `tensor '${name}' bit-identical`).toBe(true);
+    const bytes = (h: HostTensor) => {
+      const d = h.data as Float32Array;
+      return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+    };
+    expect(u!.dtype).toBe(t.dtype);
+    expect(bytes(u!).equals(bytes(t)), `tensor '${name}' bit-identical`).toBe(true);
     n++;
   }
   return n;
@@ -264,6 +268,24 @@ describe("convert: a plan written as a strongly typed model", () => {
     expect(m.graph!.initializer.map((t) => [t.name, t.dataType, t.externalData.find((e) => e.key === "location")?.value])).toEqual([["W", F16, "ext.typed.onnx.data"]]);
     const xin: HostTensor = { name: "x", dtype: "float32", dims: [2, 32], data: Float32Array.from({ length: 64 }, (_, i) => i / 3) };
     expectBitIdentical(await captureAll(f("ext.onnx"), [xin], "fp16"), await captureAll(out, [xin], "fp32"));
+  });
+
+  it("an If layer is written in fp32 with its body unchanged; the outer tensors its body reads stay fp32 under their names", async () => {
+    saveModel(ifOverflow().model, f("if.onnx"));
+    const out = f("if.typed.onnx");
+    const warnings: string[] = [];
+    const r = await convertModel({ model: f("if.onnx"), output: out, precision: "fp16" }, { warn: (w) => warnings.push(w) });
+    expect(r.control_flow_fp32).toEqual(["vad_if"]);
+    expect(warnings).toEqual([expect.stringContaining("1 If/Loop/Scan layer(s) written in fp32")]);
+    expect(r.precisions.map((p) => [p.layer, p.precision])).toEqual([["gate_sum", "fp16"], ["gate", "fp16"], ["vad_if", "fp32"], ["post", "fp16"]]);
+    const m = readModel(out);
+    const ty = checkTypes(m, new Set(["gate_sum", "gate", "post"]));
+    expect(["x", "body_w1", "body_w2", "else_w"].map((t) => ty.get(t))).toEqual([F32, F32, F32, F32]);
+    expect(ty.get("gate_lo")).toBe(F16);
+    const x: HostTensor = { name: "x", dtype: "float32", dims: [1, 16], data: Float32Array.from({ length: 16 }, (_, i) => 0.05 * i) };
+    await ortRun(out, x, ["y"]);
+    const plan = await captureAll(f("if.onnx"), [x], "fp16", ["vad_if:fp32"]);
+    expect(expectBitIdentical(plan, await captureAll(out, [x], "fp32"))).toBe(plan.size);
   });
 
   it("CLI: prints converted X/Y layers; one-line errors for --int8, --fp8, --fp16 with --bf16, no precision", async () => {

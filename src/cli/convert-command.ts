@@ -22,6 +22,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   if (a["precision-plan"] !== undefined && a["layer-precisions"] !== undefined) throw new UserError("--precision-plan and --layer-precisions: give one of them");
   const io = (a["io-types"] ?? "fp32") as string;
   if (io !== "fp32" && io !== "reduced") throw new UserError(`--io-types ${io}: expected fp32 or reduced`);
+  const h = cli.hooks(a);
   const r = await convertModel({
     model: String(a.model),
     output: String(a.output),
@@ -31,7 +32,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
     ioTypes: io,
     fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
     allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
-  });
+  }, h).finally(() => h.done());
   if (!a.quiet) cli.io.out(`converted ${r.converted}/${r.layers} layers to ${a.fp16 ? "fp16" : "bf16"}: ${r.casts} Casts, ${r.duplicated_initializers.length} duplicated weights; wrote ${r.output}${r.data ? ` (+ ${r.data})` : ""}`);
   writeJson(a.json as string | undefined, r);
 }

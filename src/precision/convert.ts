@@ -20,6 +20,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { AttributeProto_AttributeType, AttributeProtoSchema, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, ValueInfoProtoSchema, type NodeProto, TensorProto_DataLocation, TensorProto_DataType, type ModelProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
 import { UserError } from "../core/errors.js";
+import { dtypeToOnnx } from "../core/dtype.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
@@ -47,6 +48,10 @@ export interface ConvertedModel {
   casts: number;
   /** Initializers duplicated because layers of different precisions read them. */
   duplicated: string[];
+  /** The precision each layer was written in. */
+  precisions: TypedPrecision[];
+  /** Control-flow layers the assignment put in fp16/bf16, written in fp32 (bodies are not converted). */
+  forcedFp32: string[];
 }
 
 /** The precisions convert can write; int8/fp8 (Q/DQ) is refused with one line. */
@@ -66,25 +71,32 @@ function reducedTensor(t: TensorProto, m: LoadedModel, p: TypedPrecision, name: 
 }
 
 /** Write the layers of `m` (layer model applied) in `precisions` as a strongly typed model. */
-export function convertToTyped(m: LoadedModel, types: TypeMap, precisions: readonly TypedPrecision[], opts: ConvertOptions = {}): ConvertedModel {
+export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readonly TypedPrecision[], opts: ConvertOptions = {}): ConvertedModel {
   const g = m.proto.graph!;
   const layers = m.graph.layers;
-  for (const l of layers) {
-    if (l.nodes.some((n) => n.attribute.some((a) => a.g || a.graphs.length))) {
-      throw new UserError(`${m.path}: layer '${l.name}' (${l.opType}) has a subgraph; convert does not write control-flow bodies yet`);
-    }
-  }
+  // Control-flow layers (If/Loop/Scan) are written in fp32 with their bodies unchanged; every
+  // outer tensor a body reads keeps its name in fp32.
+  const hasBody = (l: (typeof layers)[number]) => l.nodes.some((n) => n.attribute.some((a) => a.g || a.graphs.length));
+  const forcedFp32 = layers.filter((l) => hasBody(l) && requested[l.index] !== "fp32").map((l) => l.name);
+  const precisions = requested.map((p, i): TypedPrecision => (hasBody(layers[i]!) ? "fp32" : p));
+  const bodyReads = new Set(layers.flatMap((l) => l.implicitInputs));
   const need = precisions.includes("bf16") || opts.ioPrecision === "bf16" ? 13 : 6;
   if (m.opset >= 0 && m.opset < need) throw new UserError(`${m.path}: a strongly typed model needs Cast to fp16/bf16 (opset >= ${need}), the model has opset ${m.opset}; convert it with onnx.version_converter`);
   const ioP: TypedPrecision = opts.io === "reduced" ? (opts.ioPrecision ?? "fp16") : "fp32";
   const isF32 = (t: string) => t !== "" && types.get(t)?.dtype === "float32";
   const inits = m.graph.initializers;
   const graphOut = new Set(g.output.map((o) => o.name));
+  for (const t of bodyReads) {
+    if (ioP !== "fp32" && (graphOut.has(t) || g.input.some((i) => i.name === t))) {
+      throw new UserError(`${m.path}: --io-types reduced: graph input/output '${t}' is read inside an If/Loop/Scan body, which stays fp32; keep --io-types fp32`);
+    }
+  }
 
   // Pass 1: which precisions each float initializer is read in.
   const readAs = (l: (typeof layers)[number], n: NodeProto, k: number): TypedPrecision =>
     NEVER_ROUNDED_INPUTS[n.opType]?.includes(k) ? "fp32" : precisions[l.index]!;
   const initUse = new Map<string, Set<TypedPrecision>>();
+  for (const t of bodyReads) if (inits.has(t) && isF32(t)) initUse.set(t, new Set(["fp32"]));
   for (const l of layers) {
     for (const n of l.nodes) {
       n.input.forEach((t, k) => {
@@ -168,8 +180,12 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, precisions: reado
       }
       const after: NodeProto[] = [];
       n.output = n0.output.map((o) => {
-        if (!isF32(o)) return o;
-        const outP = graphOut.has(o) ? ioP : P;
+        if (!isF32(o)) {
+          const ty = types.get(o);
+          if (ty && !graphOut.has(o)) vi.set(o, tensorValueInfo(o, dtypeToOnnx(ty.dtype)));
+          return o;
+        }
+        const outP = graphOut.has(o) ? ioP : bodyReads.has(o) ? "fp32" : P;
         if (outP === P) {
           setAvail(o, P, o);
           if (!graphOut.has(o)) typeInfo(o, o, P);
@@ -215,5 +231,5 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, precisions: reado
     }),
   });
   const converted = precisions.filter((p) => p !== "fp32").length;
-  return { proto, converted, layers: layers.length, casts, duplicated };
+  return { proto, converted, layers: layers.length, casts, duplicated, precisions, forcedFp32 };
 }

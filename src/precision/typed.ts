@@ -80,6 +80,14 @@ function declaredTypes(m: LoadedModel): Map<string, number> {
       else if (n.opType === "Constant") out = attrTensorType(at("value")) ?? F32;
       else if (n.opType === "ConstantOfShape") out = attrTensorType(at("value")) ?? F32;
       else out = n.input.map((i) => d.get(i)).find(isFloatType);
+      // If/Loop/Scan: each output is declared by its body's output (Loop's body output 0 is the condition).
+      const body = n.opType === "If" ? at("then_branch")?.g : n.opType === "Loop" || n.opType === "Scan" ? at("body")?.g : undefined;
+      const shift = n.opType === "Loop" ? 1 : 0;
+      n.output.forEach((o, k) => {
+        if (o === "" || !body) return;
+        const e = elemTypeOf(body.output[k + shift]?.type);
+        if (e !== undefined && !vi.has(o)) vi.set(o, e);
+      });
       for (const o of n.output) {
         if (o === "") continue;
         const v = vi.get(o);
