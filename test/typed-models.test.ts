@@ -201,6 +201,15 @@ describe("convert: a plan written as a strongly typed model", () => {
     expect(plan.size).toBe(r.layers);
   });
 
+  it("--bf16: bf16 tensors and weights, bit-identical to the bf16 plan", async () => {
+    const out = f("ln.bf16.onnx");
+    const r = await convertModel({ model: LN, output: out, precision: "bf16", layerPrecisions: LN_PINS });
+    checkTypes(readModel(out), new Set(r.precisions.filter((p) => p.precision === "bf16").map((p) => p.layer)), BF16);
+    const x = lnInput();
+    const plan = await captureAll(LN, [x], "bf16", LN_PINS);
+    expect(expectBitIdentical(plan, await captureAll(out, [x], "fp32"))).toBe(plan.size);
+  });
+
   it("conv net with BatchNormalization: written as trt-debug sees it (BN folded in fp32), bit-identical to the plan", async () => {
     const out = f("cb.typed.onnx");
     const r = await convertModel({ model: f("cb.onnx"), output: out, precision: "fp16", layerPrecisions: CB_PINS });
