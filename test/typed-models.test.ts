@@ -259,6 +259,8 @@ describe("convert: a plan written as a strongly typed model", () => {
     expect([ty.get("x"), ty.get("y")]).toEqual([F16, F16]);
     const o = await ortRun(io, { name: "x", dtype: "float16", dims: [2, 4], data: f32ToF16(xin.data as Float32Array) }, ["y"]);
     expect(o.get("y")!.dtype).toBe("float16");
+    // run as typed by trt-debug (fp16 input declared: fed float32, rounded by its consumer)
+    expectBitIdentical(await captureAll(f("shared.onnx"), [xin], "fp16", ["b:fp32"]), await captureAll(io, [xin], "fp32"));
   });
 
   it("external data in, external data out (next to the output)", async () => {
@@ -326,6 +328,10 @@ describe("a typed model runs as typed", () => {
     const pow = s.layers.find((l) => l.layer === "ln1/pow")!;
     expect(pow.precision).toBe("fp16");
     expect(pow.metrics.new_nonfinite).toBeGreaterThan(0);
+    // onnxruntime's own CPU run of the same fp16 file hides the overflow (its fp16 path computes
+    // the LayerNorm chain in fp32): the typed semantics do not come from onnxruntime's kernels
+    const own = (await ortRun(indep, lnInput(), ["head/add_output_0"])).get("head/add_output_0")!;
+    expect(Array.from(own.data as Float32Array).every(Number.isFinite)).toBe(true);
     // the CLI needs no precision flag for a typed model
     const j = f("indep.json");
     const r = await cli("compare", indep, "--json", j);
