@@ -11,9 +11,10 @@
  * representable when they come typed) and its outputs; a precision Cast to fp16 is an fp16
  * layer, i.e. a round trip; a Cast back to float is an fp32 layer, an identity.
  */
-import { TensorProto_DataLocation, TensorProto_DataType, type AttributeProto, type GraphProto, type TensorProto, type TypeProto } from "onnx-buf";
+import { create } from "@bufbuild/protobuf";
+import { AttributeProto_AttributeType, AttributeProtoSchema, NodeProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type TypeProto } from "onnx-buf";
 import type { Precision } from "../core/host-tensor.js";
-import { loadModel, type LoadedModel, type LoadOptions } from "../onnx/model.js";
+import { buildGraphView, loadModel, type LoadedModel, type LoadOptions } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { floatValues } from "../numeric/index.js";
@@ -130,15 +131,61 @@ function liftGraph(g: GraphProto, m: LoadedModel): void {
   }
 }
 
+function definesName(g: GraphProto, name: string): boolean {
+  return g.input.some((i) => i.name === name) || g.initializer.some((t) => t.name === name) || g.node.some((n) => n.output.includes(name));
+}
+
+/** Rename every read of `from` (in bodies too, unless a body defines its own `from`). */
+function renameUses(g: GraphProto, from: string, to: string): void {
+  for (const n of g.node) {
+    n.input = n.input.map((t) => (t === from ? to : t));
+    for (const a of n.attribute) for (const sg of [a.g, ...a.graphs]) if (sg && !definesName(sg, from)) renameUses(sg, from, to);
+  }
+}
+
+function castNode(name: string, input: string, output: string, to: number): NodeProto {
+  return create(NodeProtoSchema, { name, opType: "Cast", input: [input], output: [output], attribute: [create(AttributeProtoSchema, { name: "to", type: AttributeProto_AttributeType.INT, i: BigInt(to) })] });
+}
+
 /**
  * When `m` is strongly typed, lift it to fp32 in place and record the declared types
  * (`m.typed`); returns whether it was typed. Call right after loading, before the layer model.
+ * Graph inputs and outputs keep their declared types: an fp16/bf16 input `x` is read through
+ * a Cast `x::lift` (output `x::lifted`), an fp16/bf16 output `y` is computed as `y::lifted`
+ * and cast to its type by `y::declare`, so feeds and results are exactly as declared.
  */
 export function liftTypedModel(m: LoadedModel): boolean {
   const g = m.proto.graph!;
   if (!isTypedGraph(g)) return false;
   const declared = declaredTypes(m);
+  const initNames = new Set(g.initializer.map((t) => t.name));
+  const reducedIn = g.input.filter((v) => !initNames.has(v.name) && isReduced(elemTypeOf(v.type)));
+  const producers = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output) if (o !== "") producers.set(o, n);
+  const reducedOut = g.output.filter((v) => producers.has(v.name) && isReduced(elemTypeOf(v.type)));
+  const keep = [...reducedIn, ...reducedOut].map((v) => [v, elemTypeOf(v.type)!] as const);
   liftGraph(g, m);
+  for (const [v, e] of keep) if (v.type?.value.case === "tensorType") v.type.value.value.elemType = e;
+  const head: NodeProto[] = [];
+  for (const v of reducedIn) {
+    const lifted = `${v.name}::lifted`;
+    renameUses(g, v.name, lifted);
+    head.push(castNode(`${v.name}::lift`, v.name, lifted, F32));
+    declared.set(lifted, declared.get(v.name)!);
+  }
+  const tail: NodeProto[] = [];
+  for (const v of reducedOut) {
+    const lifted = `${v.name}::lifted`;
+    const p = producers.get(v.name)!;
+    p.output = p.output.map((o) => (o === v.name ? lifted : o));
+    renameUses(g, v.name, lifted);
+    tail.push(castNode(`${v.name}::declare`, lifted, v.name, elemTypeOf(v.type)!));
+    declared.set(lifted, declared.get(v.name)!);
+  }
+  if (head.length || tail.length) {
+    g.node = [...head, ...g.node, ...tail];
+    m.graph = buildGraphView(g, m.path);
+  }
   m.typed = { declared };
   return true;
 }
@@ -151,7 +198,7 @@ export function typedPrecisions(m: LoadedModel, types: TypeMap): Precision[] | n
   if (!m.typed) return null;
   const d = m.typed.declared;
   return m.graph.layers.map((l) => {
-    const o = l.outputs.find((t) => t !== "" && types.get(t)?.dtype === "float32");
+    const o = l.outputs.find((t) => t !== "" && ["float32", "float16", "bfloat16"].includes(types.get(t)?.dtype ?? ""));
     return o === undefined ? "fp32" : declaredPrecision(d.get(o));
   });
 }
