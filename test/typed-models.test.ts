@@ -313,6 +313,7 @@ describe("convert: a plan written as a strongly typed model", () => {
     expectUserError(await cli("convert", LN, "--fp16", "--bf16", "-o", out), "--fp16 and --bf16");
     expectUserError(await cli("convert", LN, "-o", out), "--fp16 or --bf16");
     expectUserError(await cli("convert", LN, "--fp16", "-o", LN), "the same file as the model");
+    expectUserError(await cli("convert", out, "--fp16", "-o", f("again.onnx")), "already strongly typed");
   });
 });
 

@@ -72,6 +72,7 @@ function reducedTensor(t: TensorProto, m: LoadedModel, p: TypedPrecision, name: 
 
 /** Write the layers of `m` (layer model applied) in `precisions` as a strongly typed model. */
 export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readonly TypedPrecision[], opts: ConvertOptions = {}): ConvertedModel {
+  if (m.typed) throw new UserError(`${m.path}: already strongly typed (it declares float16/bfloat16 tensors); convert its FP32 original`);
   const g = m.proto.graph!;
   const layers = m.graph.layers;
   // Control-flow layers (If/Loop/Scan) are written in fp32 with their bodies unchanged; every
@@ -140,11 +141,8 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readon
     if (!a) avail.set(t, (a = new Map()));
     a.set(p, name);
   };
-  const typeInfo = (name: string, of: string, p: TypedPrecision) => {
-    // Element type only: onnxruntime infers the shapes (the TypeMap's may be partial).
-    void of;
-    vi.set(name, tensorValueInfo(name, ELEM[p]));
-  };
+  // Element type only: onnxruntime infers the shapes (the TypeMap's may be partial).
+  const typeInfo = (name: string, p: TypedPrecision) => vi.set(name, tensorValueInfo(name, ELEM[p]));
   const castNode = (src: string, dst: string, nodeName: string, p: TypedPrecision): NodeProto =>
     create(NodeProtoSchema, { name: nodeName, opType: "Cast", input: [src], output: [dst], attribute: [create(AttributeProtoSchema, { name: "to", type: AttributeProto_AttributeType.INT, i: BigInt(ELEM[p]) })] });
   const get = (t: string, p: TypedPrecision): string => {
@@ -156,7 +154,7 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readon
     const name = `${t}__to_${p}`;
     nodes.push(castNode(src, name, `${t}__cast_to_${p}`, p));
     casts++;
-    typeInfo(name, t, p);
+    typeInfo(name, p);
     setAvail(t, p, name);
     return name;
   };
@@ -188,12 +186,12 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readon
         const outP = graphOut.has(o) ? ioP : bodyReads.has(o) ? "fp32" : P;
         if (outP === P) {
           setAvail(o, P, o);
-          if (!graphOut.has(o)) typeInfo(o, o, P);
+          if (!graphOut.has(o)) typeInfo(o, P);
           return o;
         }
         const inner = `${o}__${P}`;
         setAvail(o, P, inner);
-        typeInfo(inner, o, P);
+        typeInfo(inner, P);
         after.push(castNode(inner, o, `${o}__cast_to_${outP}`, outP));
         casts++;
         setAvail(o, outP, o);
