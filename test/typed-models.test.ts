@@ -24,6 +24,7 @@ import { Executor } from "../src/runtime/executor.js";
 import { parseLayerPrecisions } from "../src/precision/plan.js";
 import { convertModel } from "../src/workflows/convert.js";
 import { compareModel } from "../src/workflows/compare.js";
+import { TYPED_COMPARE_NOTE, typedVerdictPrecision } from "../src/precision/typed.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/core/host-tensor.js";
 import type { CompareSummary } from "../src/compare/compare.js";
@@ -207,6 +208,12 @@ describe("convert: a plan written as a strongly typed model", () => {
     const out = f("ln.bf16.onnx");
     const r = await convertModel({ model: LN, output: out, precision: "bf16", layerPrecisions: LN_PINS });
     checkTypes(readModel(out), new Set(r.precisions.filter((p) => p.precision === "bf16").map((p) => p.layer)), BF16);
+    // thresholds follow the declared types: a bf16 tensor at bf16's, an fp32 one at the coarsest reduced type
+    const pm = (await prepareModelFile(out)).model;
+    expect(typedVerdictPrecision(pm, "ln1/sub_output_0", "fp16")).toBe("bf16");
+    expect(typedVerdictPrecision(pm, "ln1/pow_output_0", "fp16")).toBe("bf16");
+    const p16 = (await prepareModelFile(f("ln.typed.onnx"))).model;
+    expect(typedVerdictPrecision(p16, "ln1/sub_output_0", "bf16")).toBe("fp16");
     const x = lnInput();
     const plan = await captureAll(LN, [x], "bf16", LN_PINS);
     expect(expectBitIdentical(plan, await captureAll(out, [x], "fp32"))).toBe(plan.size);
@@ -333,6 +340,7 @@ describe("a typed model runs as typed", () => {
     const pow = s.layers.find((l) => l.layer === "ln1/pow")!;
     expect(pow.precision).toBe("fp16");
     expect(pow.metrics.new_nonfinite).toBeGreaterThan(0);
+    expect(s.notes).toContain(TYPED_COMPARE_NOTE);
     // onnxruntime's own CPU run of the same fp16 file hides the overflow (its fp16 path computes
     // the LayerNorm chain in fp32): the typed semantics do not come from onnxruntime's kernels
     const own = (await ortRun(indep, lnInput(), ["head/add_output_0"])).get("head/add_output_0")!;

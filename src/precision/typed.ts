@@ -232,3 +232,7 @@ export function typedFilePrecision(file: string, opts: LoadOptions = {}): "fp16"
   if (!isTypedGraph(g)) return null;
   return [...declaredTypes(m).values()].includes(BF16) ? "bf16" : "fp16";
 }
+
+/** compare's note for a strongly typed model. */
+export const TYPED_COMPARE_NOTE =
+  "strongly typed model: the reference is the same graph computed all in fp32 (declared fp16/bf16 lifted to fp32, weights as stored), the candidate the graph as typed (every node in fp32, each output rounded to its declared type); each tensor is judged at its declared type, fp32 tensors at the model's coarsest reduced type";

@@ -16,7 +16,7 @@ import { prepareInt8, type Int8Report } from "../calibration/int8-run.js";
 import { reportBodies, type SubgraphNote } from "../precision/subgraph.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { hasBodies } from "../precision/subgraph.js";
-import { typedVerdictPrecision } from "../precision/typed.js";
+import { TYPED_COMPARE_NOTE, typedVerdictPrecision } from "../precision/typed.js";
 import { probeBodies } from "../compare/body-probe.js";
 import type { Layer } from "../onnx/model.js";
 import type { Hooks } from "../core/hooks.js";
@@ -110,6 +110,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   if (skipped) notes.push(`${skipped} non-floating tensors (shapes, indices, masks) are not compared`);
   notes.push(fusionNote(a.candidate, a.fusion));
   if (i8) notes.push(...i8.report.notes);
+  if (p.model.typed) notes.push(TYPED_COMPARE_NOTE);
   if (verdictPrecision === "int8") notes.push("int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
   if (perIteration.length) notes.push(`${perIteration.length} input sets: the verdict fails when any set's graph outputs fail; each layer row is its worst set (failing first, then largest rel L2), with its iteration`);
   const summary = perIteration.length
