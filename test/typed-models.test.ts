@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { clone, create, toBinary } from "@bufbuild/protobuf";
-import { AttributeProto_AttributeType, AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, TensorProto_DataType, type ModelProto, type TensorProto } from "onnx-buf";
+import { AttributeProto_AttributeType, AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, ValueInfoProtoSchema, TensorProto_DataType, type ModelProto, type TensorProto } from "onnx-buf";
 import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
 import { decodeModel } from "../src/onnx/model.js";
 import { hostToTensorProto, tensorProtoToHost } from "../src/onnx/tensor.js";
@@ -29,7 +29,7 @@ import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/core/host-tensor.js";
 import type { CompareSummary } from "../src/compare/compare.js";
 import { convBn } from "../scripts/models/conv-bn.js";
-import { ifOverflow } from "../scripts/models/control-flow.js";
+import { ifAroundLoop, ifOverflow, loopAccumulate } from "../scripts/models/control-flow.js";
 import { Rng } from "../scripts/models/common.js";
 import { cli, expectUserError, GOLDEN, tmpDir } from "./helpers.js";
 
@@ -292,22 +292,50 @@ describe("convert: a plan written as a strongly typed model", () => {
     expectBitIdentical(await captureAll(f("ext.onnx"), [xin], "fp16"), await captureAll(out, [xin], "fp32"));
   });
 
-  it("an If layer is written in fp32 with its body unchanged; the outer tensors its body reads stay fp32 under their names", async () => {
+  it("an If layer's bodies are converted in its precision; bit-identical to the plan's body emulation", async () => {
     saveModel(ifOverflow().model, f("if.onnx"));
-    const out = f("if.typed.onnx");
-    const warnings: string[] = [];
-    const r = await convertModel({ model: f("if.onnx"), output: out, precision: "fp16" }, { warn: (w) => warnings.push(w) });
-    expect(r.control_flow_fp32).toEqual(["vad_if"]);
-    expect(warnings).toEqual([expect.stringContaining("1 If/Loop/Scan layer(s) written in fp32")]);
-    expect(r.precisions.map((p) => [p.layer, p.precision])).toEqual([["gate_sum", "fp16"], ["gate", "fp16"], ["vad_if", "fp32"], ["post", "fp16"]]);
-    const m = readModel(out);
-    const ty = checkTypes(m, new Set(["gate_sum", "gate", "post"]));
-    expect(["x", "body_w1", "body_w2", "else_w"].map((t) => ty.get(t))).toEqual([F32, F32, F32, F32]);
-    expect(ty.get("gate_lo")).toBe(F16);
     const x: HostTensor = { name: "x", dtype: "float32", dims: [1, 16], data: Float32Array.from({ length: 16 }, (_, i) => 0.05 * i) };
-    await ortRun(out, x, ["y"]);
-    const plan = await captureAll(f("if.onnx"), [x], "fp16", ["vad_if:fp32"]);
-    expect(expectBitIdentical(plan, await captureAll(out, [x], "fp32"))).toBe(plan.size);
+    for (const [label, pins] of [["fp16", [] as string[]], ["if32", ["vad_if:fp32"]]] as const) {
+      const out = f(`if.${label}.onnx`);
+      const r = await convertModel({ model: f("if.onnx"), output: out, precision: "fp16", layerPrecisions: [...pins] });
+      const m = readModel(out);
+      const reduced = new Set(r.precisions.filter((p) => p.precision === "fp16").map((p) => p.layer));
+      const ty = checkTypes(m, reduced);
+      // the outer tensors the bodies read stay float32 under their names
+      expect(["x", "body_w1", "body_w2", "else_w"].map((t) => ty.get(t))).toEqual([F32, F32, F32, F32]);
+      const ifNode = m.graph!.node.find((n) => n.name === "vad_if")!;
+      const then = ifNode.attribute.find((a) => a.name === "then_branch")!.g!;
+      if (pins.length) {
+        expect(then.node.map((n) => n.name)).toEqual(["body_mm1", "body_scale", "body_mm2"]);
+      } else {
+        // body: x and the weights cast to fp16 at its start, its initializer stored fp16, its output fp16
+        checkTypes({ ...m, graph: { ...then, valueInfo: [...then.valueInfo, ...m.graph!.input, ...m.graph!.initializer.map((t) => create(ValueInfoProtoSchema, { name: t.name, type: { value: { case: "tensorType", value: { elemType: t.dataType } } } as never }))] } } as ModelProto, new Set(["body_mm1", "body_scale", "body_mm2"]));
+        expect(then.initializer.map((t) => [t.name, t.dataType])).toEqual([["body_k", F16]]);
+        expect(then.output[0]!.type!.value.value!.elemType).toBe(F16);
+      }
+      await ortRun(out, x, ["y"]);
+      const plan = await captureAll(f("if.onnx"), [x], "fp16", [...pins]);
+      expect(expectBitIdentical(plan, await captureAll(out, [x], "fp32"))).toBe(plan.size);
+    }
+  });
+
+  it("Loop (carried values) and If around a Loop (nested bodies): bodies converted, bit-identical to the plan", async () => {
+    const x: HostTensor = { name: "x", dtype: "float32", dims: [8], data: Float32Array.from({ length: 8 }, (_, i) => 0.3 + 0.77 * i) };
+    for (const [name, model] of [["loop", loopAccumulate(5, 1.37, 0.011)], ["if_loop", ifAroundLoop(5, 1.37, 0.011)]] as const) {
+      saveModel(model, f(`${name}.onnx`));
+      const out = f(`${name}.typed.onnx`);
+      await convertModel({ model: f(`${name}.onnx`), output: out, precision: "fp16" });
+      const p = await prepareModelFile(f(`${name}.onnx`));
+      const inputs: HostTensor[] = p.inputs.map((i) => (i.name === "x" ? x : { name: i.name, dtype: "bool", dims: [], data: new Uint8Array([1]) }));
+      const plan = await captureAll(f(`${name}.onnx`), inputs, "fp16");
+      expect(expectBitIdentical(plan, await captureAll(out, inputs, "fp32")), name).toBe(plan.size);
+      await (await createSession(fs.readFileSync(out), out)).release(); // onnxruntime loads it
+    }
+    const loop = readModel(f("loop.typed.onnx")).graph!.node.find((n) => n.opType === "Loop")!;
+    const body = loop.attribute.find((a) => a.name === "body")!.g!;
+    expect(body.input.map((v) => v.type!.value.value!.elemType)).toEqual([TensorProto_DataType.INT64, TensorProto_DataType.BOOL, F16]);
+    expect(body.output.map((v) => v.type!.value.value!.elemType)).toEqual([TensorProto_DataType.BOOL, F16]);
+    expect(body.node.filter((n) => n.opType === "Cast").map((n) => n.name).sort()).toEqual(["acc_loop/body/loop_c__cast_to_fp16", "acc_loop/body/loop_d__cast_to_fp16"]);
   });
 
   it("CLI: prints converted X/Y layers; one-line errors for --int8, --fp8, --fp16 with --bf16, no precision", async () => {

@@ -18,17 +18,19 @@
  * * node and tensor names are kept; value_info is rewritten with every tensor's type.
  */
 import { clone, create } from "@bufbuild/protobuf";
-import { AttributeProto_AttributeType, AttributeProtoSchema, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, ValueInfoProtoSchema, type NodeProto, TensorProto_DataLocation, TensorProto_DataType, type ModelProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
+import { AttributeProto_AttributeType, AttributeProtoSchema, GraphProtoSchema, type GraphProto, ModelProtoSchema, NodeProtoSchema, ValueInfoProtoSchema, type NodeProto, TensorProto_DataLocation, TensorProto_DataType, type ModelProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
 import { UserError } from "../core/errors.js";
 import { dtypeToOnnx } from "../core/dtype.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
+import { typesOfBody } from "../onnx/body-types.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { f32ToBf16, f32ToF16, floatValues } from "../numeric/index.js";
 import { NEVER_ROUNDED_INPUTS } from "./transforms.js";
 
 export type TypedPrecision = "fp32" | "fp16" | "bf16";
+type ReducedPrecision = Exclude<TypedPrecision, "fp32">;
 const ELEM: Record<TypedPrecision, number> = { fp32: TensorProto_DataType.FLOAT, fp16: TensorProto_DataType.FLOAT16, bf16: TensorProto_DataType.BFLOAT16 };
 
 export interface ConvertOptions {
@@ -50,8 +52,6 @@ export interface ConvertedModel {
   duplicated: string[];
   /** The precision each layer was written in. */
   precisions: TypedPrecision[];
-  /** Control-flow layers the assignment put in fp16/bf16, written in fp32 (bodies are not converted). */
-  forcedFp32: string[];
 }
 
 /** The precisions convert can write; int8/fp8 (Q/DQ) is refused with one line. */
@@ -70,16 +70,73 @@ function reducedTensor(t: TensorProto, m: LoadedModel, p: TypedPrecision, name: 
   return hostToTensorProto({ name, dtype: p === "fp16" ? "float16" : "bfloat16", dims: host.dims, data });
 }
 
+const isFloat32Type = (v: ValueInfoProto) => v.type?.value.case === "tensorType" && v.type.value.value.elemType === TensorProto_DataType.FLOAT;
+
+/** A node of a reduced layer: float32-producing attributes take the reduced type; bodies are converted. */
+function retypeNode(n: NodeProto, orig: NodeProto, P: ReducedPrecision, m: LoadedModel, types: TypeMap, isOuterF32: (t: string) => boolean, scope: ReadonlySet<string>): void {
+  // `orig` is the loaded node `n` was cloned from: its bodies carry onnxruntime's body types.
+  n.attribute.forEach((a, i) => {
+    const a0 = orig.attribute[i]!;
+    if (n.opType === "Cast" && a.name === "to" && Number(a.i) === TensorProto_DataType.FLOAT) a.i = BigInt(ELEM[P]);
+    if (a.name === "dtype" && Number(a.i) === TensorProto_DataType.FLOAT) a.i = BigInt(ELEM[P]);
+    if ((n.opType === "ConstantOfShape" || n.opType === "Constant") && a.name === "value" && a.t && a.t.dataType === TensorProto_DataType.FLOAT) a.t = reducedTensor(a.t, m, P, a.t.name);
+    if (a0.g) a.g = convertBody(a0.g, P, m, types, isOuterF32, scope, `${n.name}/${a.name}`);
+    a.graphs = a0.graphs.map((g, k) => convertBody(g, P, m, types, isOuterF32, scope, `${n.name}/${a.name}.${k}`));
+  });
+}
+
+/**
+ * A control-flow body in its layer's reduced precision P (docs/precision.md "Control-flow
+ * bodies": every node of a body computes in the layer's precision): float32 initializers,
+ * formal inputs, outputs and value_info take P; every float32 outer-scope tensor the body reads
+ * is cast to P at the body's start (`<where>/<tensor>__to_<P>`); nested bodies likewise.
+ */
+function convertBody(body: GraphProto, P: ReducedPrecision, m: LoadedModel, types: TypeMap, isOuterF32: (t: string) => boolean, enclosing: ReadonlySet<string>, where: string): GraphProto {
+  const bodyTypes = typesOfBody(body);
+  const b = clone(GraphProtoSchema, body);
+  const local = new Set<string>([...b.input.map((i) => i.name), ...b.initializer.map((t) => t.name), ...b.node.flatMap((n) => n.output)]);
+  const scope = new Set([...enclosing, ...local]);
+  b.initializer = b.initializer.map((t) => (t.dataType === TensorProto_DataType.FLOAT ? reducedTensor(t, m, P, t.name) : t));
+  for (const v of [...b.input, ...b.output, ...b.valueInfo]) if (isFloat32Type(v) && v.type?.value.case === "tensorType") v.type.value.value.elemType = ELEM[P];
+  const head: NodeProto[] = [];
+  const castOf = new Map<string, string>();
+  b.node.forEach((n, i) => {
+    n.input = n.input.map((t) => {
+      if (t === "" || scope.has(t) || !isOuterF32(t)) return t;
+      let c = castOf.get(t);
+      if (!c) {
+        c = `${where}/${t}__to_${P}`;
+        castOf.set(t, c);
+        head.push(create(NodeProtoSchema, { name: `${where}/${t}__cast_to_${P}`, opType: "Cast", input: [t], output: [c], attribute: [create(AttributeProtoSchema, { name: "to", type: AttributeProto_AttributeType.INT, i: BigInt(ELEM[P]) })] }));
+      }
+      return c;
+    });
+    retypeNode(n, body.node[i]!, P, m, types, isOuterF32, scope);
+  });
+  b.node = [...head, ...b.node];
+  // value_info of every body tensor onnxruntime typed (float32 ones now P) and of the Casts
+  const declared = new Set([...b.input, ...b.output].map((v) => v.name));
+  const vi = new Map(b.valueInfo.map((v) => [v.name, v]));
+  for (const n of b.node) {
+    for (const o of n.output) {
+      if (o === "" || declared.has(o) || vi.has(o)) continue;
+      const ty = bodyTypes?.get(o) ?? types.get(o);
+      if (castOf.has(n.input[0] ?? "") && n.opType === "Cast" && head.includes(n)) vi.set(o, tensorValueInfo(o, ELEM[P]));
+      else if (ty) vi.set(o, tensorValueInfo(o, ty.dtype === "float32" ? ELEM[P] : dtypeToOnnx(ty.dtype)));
+    }
+  }
+  b.valueInfo = [...vi.values()];
+  return b;
+}
+
 /** Write the layers of `m` (layer model applied) in `precisions` as a strongly typed model. */
 export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readonly TypedPrecision[], opts: ConvertOptions = {}): ConvertedModel {
   if (m.typed) throw new UserError(`${m.path}: already strongly typed (it declares float16/bfloat16 tensors); convert its FP32 original`);
   const g = m.proto.graph!;
   const layers = m.graph.layers;
-  // Control-flow layers (If/Loop/Scan) are written in fp32 with their bodies unchanged; every
-  // outer tensor a body reads keeps its name in fp32.
-  const hasBody = (l: (typeof layers)[number]) => l.nodes.some((n) => n.attribute.some((a) => a.g || a.graphs.length));
-  const forcedFp32 = layers.filter((l) => hasBody(l) && requested[l.index] !== "fp32").map((l) => l.name);
-  const precisions = requested.map((p, i): TypedPrecision => (hasBody(layers[i]!) ? "fp32" : p));
+  // If/Loop/Scan bodies are converted in their layer's precision (convertBody); every outer
+  // tensor a body reads keeps its name in fp32 and is cast inside the body.
+  const precisions = [...requested];
   const bodyReads = new Set(layers.flatMap((l) => l.implicitInputs));
   const need = precisions.includes("bf16") || opts.ioPrecision === "bf16" ? 13 : 6;
   if (m.opset >= 0 && m.opset < need) throw new UserError(`${m.path}: a strongly typed model needs Cast to fp16/bf16 (opset >= ${need}), the model has opset ${m.opset}; convert it with onnx.version_converter`);
@@ -169,13 +226,7 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readon
         if (inits.has(t)) return initName.get(`${t}|${q}`) ?? t;
         return get(t, q);
       });
-      if (P !== "fp32") {
-        for (const a of n.attribute) {
-          if (n.opType === "Cast" && a.name === "to" && Number(a.i) === TensorProto_DataType.FLOAT) a.i = BigInt(ELEM[P]);
-          if (a.name === "dtype" && Number(a.i) === TensorProto_DataType.FLOAT) a.i = BigInt(ELEM[P]);
-          if (n.opType === "ConstantOfShape" && a.name === "value" && a.t && a.t.dataType === TensorProto_DataType.FLOAT) a.t = reducedTensor(a.t, m, P, a.t.name);
-        }
-      }
+      if (P !== "fp32") retypeNode(n, n0, P, m, types, isF32, new Set());
       const after: NodeProto[] = [];
       n.output = n0.output.map((o) => {
         if (!isF32(o)) {
@@ -229,5 +280,5 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readon
     }),
   });
   const converted = precisions.filter((p) => p !== "fp32").length;
-  return { proto, converted, layers: layers.length, casts, duplicated, precisions, forcedFp32 };
+  return { proto, converted, layers: layers.length, casts, duplicated, precisions };
 }

@@ -32,14 +32,12 @@ export interface ConvertResult {
   casts: number;
   duplicated_initializers: string[];
   precisions: { layer: string; precision: TypedPrecision }[];
-  /** If/Loop/Scan layers the plan put in fp16/bf16, written in fp32 (bodies are not converted). */
-  control_flow_fp32: string[];
 }
 
 /** Models above this many bytes of initializers are written with external data (protobuf's 2 GB limit). */
 const EXTERNAL_ABOVE = 1.5 * 2 ** 30;
 
-export async function convertModel(a: ConvertArgs, hooks: Hooks = {}): Promise<ConvertResult> {
+export async function convertModel(a: ConvertArgs, _hooks: Hooks = {}): Promise<ConvertResult> {
   checkOutputPath("output", a.output, "file", { createParents: true });
   if (path.resolve(a.output) === path.resolve(a.model)) throw new UserError(`output ${a.output}: the same file as the model; write the converted model elsewhere`);
   const p = await prepareModelFile(a.model, a);
@@ -48,7 +46,6 @@ export async function convertModel(a: ConvertArgs, hooks: Hooks = {}): Promise<C
   const g = m.proto.graph!;
   const external = g.initializer.some((t) => t.dataLocation === TensorProto_DataLocation.EXTERNAL);
   const r = convertToTyped(m, p.types, precisions, { io: a.ioTypes ?? "fp32", ioPrecision: a.precision });
-  if (r.forcedFp32.length) hooks.warn?.(`convert: ${r.forcedFp32.length} If/Loop/Scan layer(s) written in fp32 with their bodies unchanged (${r.forcedFp32.slice(0, 5).join(", ")}${r.forcedFp32.length > 5 ? ", ..." : ""}); converting bodies is not supported yet`);
   const bytes = r.proto.graph!.initializer.reduce((s, t) => s + t.rawData.byteLength, 0);
   const location = `${path.basename(a.output)}.data`;
   const saved = saveModel(r.proto, a.output, external || bytes > EXTERNAL_ABOVE ? { externalData: { location } } : {});
@@ -62,6 +59,5 @@ export async function convertModel(a: ConvertArgs, hooks: Hooks = {}): Promise<C
     casts: r.casts,
     duplicated_initializers: r.duplicated,
     precisions: m.graph.layers.map((l, i) => ({ layer: l.name, precision: r.precisions[i]! })),
-    control_flow_fp32: r.forcedFp32,
   };
 }
