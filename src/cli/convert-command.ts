@@ -51,7 +51,7 @@ export function registerConvert(y: Argv, cli: Cli): void {
         .option("precision-plan", { type: "string", describe: "Precision plan JSON (bisect -o) naming layers kept in fp32" })
         .option("layer-precisions", { type: "string", array: true, describe: "Per-layer overrides PATTERN:fp32|fp16|bf16 (exact names or globs)" })
         .option("io-types", { type: "string", describe: "Graph inputs/outputs: fp32 (default) or reduced (the --fp16/--bf16 type)" })
-        .option("output", { alias: "o", type: "string", demandOption: true, describe: "The strongly typed model to write (.onnx; weights as external data OUT.data when the model had external data or exceeds 1.5 GiB)" })
+        .option("output", { alias: "o", type: "string", demandOption: true, describe: "The strongly typed model to write (.onnx; weights as external data OUT.onnx.data next to it when the model had external data or exceeds 1.5 GiB)" })
         .option("fusion", FUSION_OPTION)
         .option("allow-external-data-outside", { type: "boolean", describe: "Accept external data outside the model's folder" })
         .option("json", { type: "string", describe: "Write the result as JSON (- for stdout)" })
