@@ -43,6 +43,7 @@ export { calibCheck, type CalibCheckArgs, type CalibCheckResult, type CheckThres
 export type { CalibDataArgs } from "./calibration/calib-data.js";
 export { inspectModel, type InspectArgs, type InspectResult, type InspectedLayer } from "./workflows/inspect.js";
 export { convertModel, type ConvertArgs, type ConvertResult } from "./workflows/convert.js";
+export { compareGraphs, type CompareGraphsArgs, type CompareGraphsResult } from "./workflows/compare-graphs.js";
 export type { ModelArgs } from "./workflows/model-inputs.js";
 export type { InputArgs } from "./data/input-args.js";
 export type { Hooks } from "./core/hooks.js";

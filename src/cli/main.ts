@@ -9,6 +9,8 @@ import type { Precision } from "../core/host-tensor.js";
 import { runModel } from "../workflows/run.js";
 import { validateDump, validateModel } from "../workflows/validate.js";
 import { compareDumps, compareModel } from "../workflows/compare.js";
+import { compareGraphs } from "../workflows/compare-graphs.js";
+import { isArrowFile } from "../data/inputs.js";
 import { inspectModel } from "../workflows/inspect.js";
 import { abortOpenDumpsSync } from "../io/dump.js";
 import { isStdoutPath, writeFileAtomicSync } from "../core/output-file.js";
@@ -153,7 +155,11 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
       const rows: LayerComparison[] = [];
       const onLayer = (l: LayerComparison) => void rows.push(l);
       let s: CompareSummary;
-      if (a.b) {
+      if (a.b && !isArrowFile(a.a as string) && !isArrowFile(a.b as string)) {
+        // Two ONNX models: REFERENCE (fp32) and CANDIDATE as it is (workflows/compare-graphs.ts).
+        if (selectedPrecisions(a).length) throw new UserError(`compare ${a.a} ${a.b}: precision flags apply to one model; the candidate model carries its own precisions`);
+        s = await compareGraphs({ ...modelArgs(a.a as string, a), reference: a.a as string, candidate: a.b as string, compare: o, keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
+      } else if (a.b) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
         s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
       } else {

@@ -1,0 +1,97 @@
+/**
+ * `compare REFERENCE.onnx CANDIDATE.onnx` (issue 11, deliverable 3): two graphs on the same
+ * inputs, tensors matched by name and through Casts/Q/DQ, the unmatched listed, the planted
+ * layer named; a bisect --save-onnx output passes against its fp32 model.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { matmulConsumer } from "../scripts/models/matmul-consumer.js";
+import { Rng } from "../scripts/models/common.js";
+import { cli, expectUserError, tmpDir } from "./helpers.js";
+
+let dir: string;
+let mm: string;
+const f = (n: string) => path.join(dir, n);
+
+/** fc1 (MatMul) -> act (Relu) -> fc2 (MatMul) -> y; with `qdq`, Q/DQ on x (scale sx) and on act's output (scale sa). */
+function mlp(qdq: { sx: number; sa: number } | null, extra = false) {
+  const rng = new Rng("compare-graphs/mlp");
+  const w1 = Float32Array.from({ length: 16 * 16 }, () => rng.uniform(-0.5, 0.5));
+  const w2 = Float32Array.from({ length: 16 * 8 }, () => rng.uniform(-0.5, 0.5));
+  const b = new GraphBuilder(qdq ? "mlp_qdq" : "mlp");
+  let x = b.input("x", "float32", [4, 16]);
+  const qd = (t: string, s: number, name: string) => {
+    const sc = b.initializer(`${name}_scale`, "float32", [], Float32Array.of(s));
+    const zp = b.initializer(`${name}_zp`, "int8", [], Int8Array.of(0));
+    const q = b.node("QuantizeLinear", [t, sc, zp], { name: `${name}_q` });
+    return b.node("DequantizeLinear", [q, sc, zp], { name: `${name}_dq` });
+  };
+  if (qdq) x = qd(x, qdq.sx, "x");
+  const h = b.node("MatMul", [x, b.initializer("w1", "float32", [16, 16], w1)], { name: "fc1" });
+  let a = b.node("Relu", [h], { name: "act" });
+  if (extra) a = b.node("Mul", [a, b.initializer("one", "float32", [], Float32Array.of(1))], { name: "extra" });
+  if (qdq) a = qd(a, qdq.sa, "act");
+  b.output(b.node("MatMul", [a, b.initializer("w2", "float32", [16, 8], w2)], { name: "fc2", outputs: ["y"] }), "float32", [4, 8]);
+  return b.model({ opset: 13 });
+}
+
+beforeAll(() => {
+  dir = tmpDir("trtdbg-compare-graphs-");
+  mm = f("matmul_consumer.onnx");
+  saveModel(matmulConsumer().model, mm);
+  saveModel(mlp(null), f("mlp.onnx"));
+  saveModel(mlp({ sx: 1 / 127, sa: 0.05 }), f("mlp.qdq.onnx"));
+  saveModel(mlp({ sx: 1 / 127, sa: 0.0005 }), f("mlp.badscale.onnx"));
+  saveModel(mlp(null, true), f("mlp.extra.onnx"));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("compare REFERENCE.onnx CANDIDATE.onnx", () => {
+  it("an all-fp16 typed candidate fails at the planted layer; Casts followed, input casts not compared", async () => {
+    expect((await cli("convert", mm, "--fp16", "-o", f("all16.onnx"), "-q")).code).toBe(0);
+    const r = await cli("compare", mm, f("all16.onnx"), "--json", f("c.json"));
+    expect(r.code).toBe(1);
+    const j = JSON.parse(fs.readFileSync(f("c.json"), "utf8"));
+    expect(j.first_failing_layer).toBe("mm_big");
+    expect(j.candidate_kind).toBe("typed");
+    // the graph output is computed as head/add_output_0__fp16 and cast to its name: followed forward
+    expect(j.renamed).toEqual([{ candidate: "head/add_output_0__fp16", reference: "head/add_output_0", via: "Cast to head/add_output_0" }]);
+    expect(j.unmatched).toEqual({ reference: [], candidate: [] });
+    expect(r.stdout).toContain("not compared (casts or Q/DQ of graph inputs): x__to_fp16");
+  });
+
+  it("bisect --save-onnx output passes compare REF OUT", async () => {
+    expect((await cli("bisect", mm, "--fp16", "--no-checkpoint", "-q", "--save-onnx", f("mm.plan.onnx"))).code).toBe(0);
+    const r = await cli("compare", mm, f("mm.plan.onnx"));
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").at(-1)).toBe("PASSED");
+  });
+
+  it("a Q/DQ candidate: good scales pass, a planted bad activation scale names the layer that reads it", async () => {
+    const good = await cli("compare", f("mlp.onnx"), f("mlp.qdq.onnx"), "--json", f("q.json"));
+    const jg = JSON.parse(fs.readFileSync(f("q.json"), "utf8"));
+    expect(jg.candidate_kind).toBe("qdq");
+    expect(good.code).toBe(0);
+    const bad = await cli("compare", f("mlp.onnx"), f("mlp.badscale.onnx"), "--json", f("b.json"));
+    expect(bad.code).toBe(1);
+    const jb = JSON.parse(fs.readFileSync(f("b.json"), "utf8"));
+    expect(jb.first_failing_layer).toBe("fc2");
+    // the DequantizeLinear outputs are aliases of matched tensors, not unmatched
+    expect(jb.unmatched.candidate).toEqual([]);
+  });
+
+  it("tensors without a counterpart are listed", async () => {
+    const r = await cli("compare", f("mlp.onnx"), f("mlp.extra.onnx"), "--json", f("e.json"));
+    const j = JSON.parse(fs.readFileSync(f("e.json"), "utf8"));
+    expect(j.unmatched.candidate).toEqual(["extra_output_0"]);
+    expect(r.stdout).toContain("unmatched, candidate only (1): extra_output_0");
+  });
+
+  it("user errors: precision flags, different inputs, a typed reference", async () => {
+    expectUserError(await cli("compare", mm, f("all16.onnx"), "--fp16"), "precision flags");
+    expectUserError(await cli("compare", f("mlp.onnx"), mm), "input 'x' has shape");
+    expectUserError(await cli("compare", f("all16.onnx"), mm), "the reference is strongly typed");
+  });
+});
