@@ -95,3 +95,29 @@ describe("compare REFERENCE.onnx CANDIDATE.onnx", () => {
     expectUserError(await cli("compare", f("all16.onnx"), mm), "the reference is strongly typed");
   });
 });
+
+describe("bisect REFERENCE.onnx --candidate CANDIDATE.onnx", () => {
+  it("starts from the candidate's types: its fp32 layer stays, the search adds the other culprit; the output passes compare", async () => {
+    expect((await cli("convert", mm, "--fp16", "--layer-precisions", "mm_big:fp32", "-o", f("half.onnx"), "-q")).code).toBe(0);
+    // the candidate as it is fails at scale_after (it reads mm_big's fp32 output rounded to fp16)
+    const c0 = await cli("compare", mm, f("half.onnx"), "--json", f("h.json"));
+    expect(c0.code).toBe(1);
+    expect(JSON.parse(fs.readFileSync(f("h.json"), "utf8")).first_failing_layer).toBe("scale_after");
+    const r = await cli("bisect", mm, "--candidate", f("half.onnx"), "--no-checkpoint", "--save-onnx", f("fixed.onnx"), "--json", f("bc.json"));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`candidate ${f("half.onnx")} (fp16, 1 layer(s) not in fp16 to start with)`);
+    const j = JSON.parse(fs.readFileSync(f("bc.json"), "utf8"));
+    expect(j.pinned_layers).toEqual(["scale_after"]);
+    expect(j.plan_entries).toEqual([
+      { pattern: "mm_big", precision: "fp32" },
+      { pattern: "scale_after", precision: "fp32" },
+    ]);
+    expect(j.saved_onnx.fp32_layers).toEqual(["mm_big", "scale_after"]);
+    expect((await cli("compare", mm, f("fixed.onnx"))).code).toBe(0);
+  });
+
+  it("user errors: an fp32 candidate, --candidate with --fp16", async () => {
+    expectUserError(await cli("bisect", mm, "--candidate", mm, "--no-checkpoint"), "not a strongly typed model");
+    expectUserError(await cli("bisect", mm, "--candidate", f("half.onnx"), "--fp16", "--no-checkpoint"), "--candidate and --fp16");
+  });
+});
