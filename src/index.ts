@@ -44,6 +44,7 @@ export type { CalibDataArgs } from "./calibration/calib-data.js";
 export { inspectModel, type InspectArgs, type InspectResult, type InspectedLayer } from "./workflows/inspect.js";
 export { convertModel, type ConvertArgs, type ConvertResult } from "./workflows/convert.js";
 export { compareGraphs, type CompareGraphsArgs, type CompareGraphsResult } from "./workflows/compare-graphs.js";
+export { calibCheckQdq } from "./workflows/calib-qdq.js";
 export type { ModelArgs } from "./workflows/model-inputs.js";
 export type { InputArgs } from "./data/input-args.js";
 export type { Hooks } from "./core/hooks.js";

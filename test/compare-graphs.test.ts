@@ -10,6 +10,8 @@ import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
 import { matmulConsumer } from "../scripts/models/matmul-consumer.js";
 import { Rng } from "../scripts/models/common.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
+import { qdqScales } from "../src/calibration/qdq-scales.js";
+import { tensorProtoToHost } from "../src/onnx/tensor.js";
 
 let dir: string;
 let mm: string;
@@ -119,5 +121,49 @@ describe("bisect REFERENCE.onnx --candidate CANDIDATE.onnx", () => {
   it("user errors: an fp32 candidate, --candidate with --fp16", async () => {
     expectUserError(await cli("bisect", mm, "--candidate", mm, "--no-checkpoint"), "not a strongly typed model");
     expectUserError(await cli("bisect", mm, "--candidate", f("half.onnx"), "--fp16", "--no-checkpoint"), "--candidate and --fp16");
+  });
+});
+
+describe("calib check QDQ.onnx (scales from the Q nodes)", () => {
+  it("flags a planted bad activation scale (clipping) and not the good ones", async () => {
+    const good = await cli("calib", "check", f("mlp.qdq.onnx"), "--calib-batches", "4", "--json", f("cg.json"), "-q");
+    const jg = JSON.parse(fs.readFileSync(f("cg.json"), "utf8"));
+    expect(jg.qdq).toEqual({ activations: 2, weights: 0 });
+    const bad = await cli("calib", "check", f("mlp.badscale.onnx"), "--calib-batches", "4", "--json", f("cb.json"), "-q");
+    expect(bad.code).toBe(1);
+    const jb = JSON.parse(fs.readFileSync(f("cb.json"), "utf8"));
+    expect(jb.model).toBe(f("mlp.badscale.onnx"));
+    const flagged = (j: { tensors: { tensor: string; flags: { code: string }[] }[] }, code: string) => j.tensors.filter((t) => t.flags.some((x) => x.code === code)).map((t) => t.tensor);
+    expect(flagged(jb, "clipping")).toEqual(["act_output_0"]);
+    expect(flagged(jg, "clipping")).toEqual([]);
+    expect(good.code === 0 || flagged(jg, "clipping").length === 0).toBe(true);
+  });
+
+  it("a model without Q/DQ still needs a cache", async () => {
+    expectUserError(await cli("calib", "check", f("mlp.onnx"), "--calib-batches", "2"), "--calibration-cache");
+  });
+});
+
+describe("qdqScales: the Q/DQ-free model and its scales", () => {
+  it("activation scales by tensor; an int8 weight dequantized per output channel exactly; consumers rewired", () => {
+    const b = new GraphBuilder("w_qdq");
+    const x = b.input("x", "float32", [2, 4]);
+    const sx = b.initializer("sx", "float32", [], Float32Array.of(0.01));
+    const z = b.initializer("z", "int8", [], Int8Array.of(0));
+    const xq = b.node("QuantizeLinear", [x, sx, z], { name: "xq" });
+    const xdq = b.node("DequantizeLinear", [xq, sx, z], { name: "xdq" });
+    const wq = b.initializer("wq", "int8", [4, 3], Int8Array.from([1, -2, 3, 127, -128, 0, 5, 6, -7, 8, 9, 10]));
+    const ws = b.initializer("ws", "float32", [3], Float32Array.of(0.5, 0.25, 0.125));
+    const wz = b.initializer("wz", "int8", [3], Int8Array.of(0, 0, 0));
+    const w = b.node("DequantizeLinear", [wq, ws, wz], { name: "wdq", attrs: { axis: 1 } });
+    b.output(b.node("MatMul", [xdq, w], { name: "mm", outputs: ["y"] }), "float32", [2, 3]);
+    const r = qdqScales(b.model({ opset: 13 }), "w.onnx");
+    expect([...r.cache.scales]).toEqual([["x", Math.fround(0.01)]]);
+    expect(r.weights).toBe(1);
+    const g = r.proto.graph!;
+    expect(g.node.map((n) => `${n.opType}(${n.input.join(",")})`)).toEqual([`MatMul(x,${w})`]);
+    const wt = tensorProtoToHost(g.initializer.find((t) => t.name === w)!);
+    const s3 = [0.5, 0.25, 0.125];
+    expect(Array.from(wt.data as Float32Array)).toEqual([1, -2, 3, 127, -128, 0, 5, 6, -7, 8, 9, 10].map((q, i) => q * s3[i % 3]!));
   });
 });
