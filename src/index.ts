@@ -42,6 +42,9 @@ export { calibBuild, type CalibBuildArgs, type CalibBuildResult, type CalibBuild
 export { calibCheck, type CalibCheckArgs, type CalibCheckResult, type CheckThresholds, type TensorCheck, type LayerCheck } from "./calibration/check.js";
 export type { CalibDataArgs } from "./calibration/calib-data.js";
 export { inspectModel, type InspectArgs, type InspectResult, type InspectedLayer } from "./workflows/inspect.js";
+export { convertModel, type ConvertArgs, type ConvertResult } from "./workflows/convert.js";
+export { compareGraphs, type CompareGraphsArgs, type CompareGraphsResult } from "./workflows/compare-graphs.js";
+export { calibCheckQdq } from "./workflows/calib-qdq.js";
 export type { ModelArgs } from "./workflows/model-inputs.js";
 export type { InputArgs } from "./data/input-args.js";
 export type { Hooks } from "./core/hooks.js";

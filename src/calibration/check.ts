@@ -36,7 +36,7 @@ import {
 } from "./algorithms.js";
 import type { AbsHistogram } from "./histogram.js";
 import { readCalibrationCache, scaleToAmax } from "./cache.js";
-import { resolveInt8, type Int8Range, type Int8Resolution } from "../precision/int8.js";
+import { resolveInt8, type CalibrationCache, type Int8Range, type Int8Resolution } from "../precision/int8.js";
 import { cacheInfo, type CacheInfo } from "./int8-run.js";
 import { openCalibData, type CalibDataArgs, type CalibSource } from "./calib-data.js";
 import { collectStatistics } from "./collect.js";
@@ -64,6 +64,8 @@ export const BULK_PERCENTILE = 99.9;
 export interface CalibCheckArgs extends CalibDataArgs {
   model: string;
   calibrationCache: string;
+  /** The scales themselves (a Q/DQ model's, calibration/qdq-scales.ts); `calibrationCache` then names where they came from. */
+  cache?: CalibrationCache;
   /** The algorithm the cache was expected to be made with (flag when the header disagrees). */
   algo?: CalibAlgo;
   /** Percentile used for the "percentile" calibrator's alternative (default 99.99). */
@@ -384,7 +386,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
   };
 
   const p = await prepareModelFile(a.model, a);
-  const cache = await readCalibrationCache(a.calibrationCache);
+  const cache = a.cache ?? (await readCalibrationCache(a.calibrationCache));
   if (cache.scales.size === 0) {
     throw new UserError(`${a.calibrationCache}: the calibration cache has no entries (a header only), so there is nothing to check; rebuild it with \`trt-debug calib build -o FILE\``);
   }

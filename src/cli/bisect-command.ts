@@ -16,6 +16,9 @@ import { checkOutputPath } from "../core/output-file.js";
 import { metricName as criterionMetricName } from "../search/evaluate.js";
 import { parsePrecision, planToJson } from "../precision/plan.js";
 import { fmt, type CompareOptions } from "../compare/tolerance.js";
+import { candidateStart, type CandidateStart } from "../workflows/bisect-candidate.js";
+import { parseFusionMode } from "../onnx/layer-model.js";
+import { autocastCommand, checkSaveTyped, saveTypedPlan, trtexecTypedCommand } from "../workflows/save-typed.js";
 
 type Raw = Record<string, unknown>;
 
@@ -28,6 +31,8 @@ function bisectOptions<T>(y: Argv<T>) {
     .option("output", { alias: "o", type: "string", describe: "Write the precision plan (trt-debug/precision-plan@1; reload with --precision-plan)", group: "Output:" })
     .option("trtexec-flags", { type: "string", describe: "Write the trtexec flags (one line) to this file", group: "Output:" })
     .option("polygraphy-args", { type: "string", describe: "Write the Polygraphy arguments (one line) to this file", group: "Output:" })
+    .option("candidate", { type: "string", describe: "A strongly typed candidate model (e.g. AutoCast's or convert's output): start from its own per-layer types instead of --fp16/--bf16", group: "Search:" })
+    .option("save-onnx", { type: "string", describe: "Write the final plan as a strongly typed ONNX model (TensorRT 11; --fp16/--bf16 searches), re-verified as typed", group: "Output:" })
     .option("checkpoint", { type: "string", describe: "Checkpoint file (default <model>.bisect-checkpoint.json next to -o, else in the current directory; --no-checkpoint: none)", group: "Search:" })
     .option("resume", { type: "boolean", describe: "Continue from the checkpoint: evaluations it holds are not re-run", group: "Search:" })
     .option("boundary-cache", { type: "number", describe: "Segment boundaries kept for prefix reuse (LRU by count; default: as many as --memory-budget allows)", group: "Execution:" })
@@ -104,9 +109,15 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
   for (const n of r.notes) o(`note: ${n}`); // before the verdict: the verdict is the last line
   if (r.found) {
     if (r.plan_entries.length <= 16) {
-      o(`trtexec: ${r.trtexec_flags}`);
-      o(`polygraphy: ${r.polygraphy_args}`);
-    } else o(`trtexec / polygraphy: ${r.plan_entries.length} layers; write them with --trtexec-flags FILE / --polygraphy-args FILE`);
+      o(`trtexec (TensorRT <= 10.x): ${r.trtexec_flags}`);
+      o(`polygraphy (TensorRT <= 10.x): ${r.polygraphy_args}`);
+    } else o(`trtexec / polygraphy (TensorRT <= 10.x): ${r.plan_entries.length} layers; write them with --trtexec-flags FILE / --polygraphy-args FILE`);
+    if (!r.saved_onnx) o("TensorRT 11.x (strongly typed only): write the plan as a typed model with --save-onnx OUT.onnx");
+    if (r.saved_onnx) {
+      o(`wrote ${r.saved_onnx.output}${r.saved_onnx.data ? ` (+ ${r.saved_onnx.data})` : ""}: strongly typed, ${r.saved_onnx.fp32_layers.length} layer(s) in fp32, re-verified as typed`);
+      o(`trtexec (TensorRT 11.x): ${r.saved_onnx.trtexec}`);
+      o(`modelopt autocast (same plan from the fp32 model): ${r.saved_onnx.autocast}`);
+    }
     o(`PASSED: verified plan pins ${r.pinned.length} layer(s)${r.final_verification ? ` (${fmtMetric(r.metric_name, r.final_verification.metric) || r.final_verification.detail})` : ""}`);
   } else if (r.final_verification && !r.final_verification.passed) {
     o(`FAILED: the plan the search found did not pass when re-run (${r.final_verification.detail}); the check may be nondeterministic`);
@@ -119,13 +130,26 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   const model = String(a.model);
   // With --int8, --fp16/--bf16 name the fallback of layers that cannot run in int8 (as in compare).
   const ps = selectedPrecisions(a).filter((p) => p !== "fp32" && !(a.int8 && (p === "fp16" || p === "bf16")));
+  let start: CandidateStart | undefined;
+  if (a.candidate !== undefined) {
+    if (ps.length) throw new UserError(`--candidate and --${ps[0]}: the candidate model gives the precisions; drop --${ps[0]}`);
+    if (a["precision-plan"] !== undefined || a["layer-precisions"] !== undefined) throw new UserError("--candidate and --precision-plan/--layer-precisions: the candidate's own types are the starting plan; give one");
+    start = await candidateStart(model, String(a.candidate), { fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion), allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
+    ps.push(start.precision);
+  }
   if (ps.length !== 1) throw new UserError(`bisect ${model}: give the candidate precision, one of --fp16, --bf16 or --int8 (with --calibration-cache)`);
   const candidate = ps[0] as Precision;
   const lp = a["layer-precisions"];
   const mayAskInt8 = (Array.isArray(lp) ? lp.length > 0 : lp !== undefined) || a["precision-plan"] !== undefined;
   if (candidate !== "int8" && a["calibration-cache"] !== undefined && !mayAskInt8) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 searches)");
   const pin = parsePrecision(String(a.precision ?? "fp32"), "--precision");
+  const saveOnnx = a["save-onnx"] === undefined ? undefined : String(a["save-onnx"]);
+  if (saveOnnx !== undefined) {
+    checkSaveTyped(candidate, pin);
+    checkOutputPath("--save-onnx", saveOnnx, "file", { createParents: true });
+  }
   const margs = modelArgs(model, a);
+  if (start) margs.layerPrecisions = start.layerPrecisions;
   if (pin !== "fp32" && pin !== "fp16") throw new UserError(`--precision: pinned layers run in fp32 or fp16 (got ${String(a.precision)})`);
   const criterion = criterionOf(a);
   const output = a.output as string | undefined;
@@ -140,7 +164,8 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   if (!quiet) {
     const dirText = mode === "minimal" ? "" : `, ${a.dir as string}`;
     const fb = candidate === "int8" ? ` (fallback ${margs.int8?.fallback ?? "fp32"})` : "";
-    cli.io.out(`bisect ${model}: candidate ${candidate}${fb}, pinned layers in ${pin}, mode ${mode}${dirText}`);
+    cli.io.out(`bisect ${model}: candidate ${start ? `${String(a.candidate)} (${candidate}, ${start.layerPrecisions.length} layer(s) not in ${candidate} to start with)` : candidate}${fb}, pinned layers in ${pin}, mode ${mode}${dirText}`);
+    if (start?.missing.length) cli.io.err(`warning: --candidate: ${start.missing.length} layer(s) of ${model} are not in the candidate and start in ${candidate}: ${start.missing.slice(0, 8).join(", ")}${start.missing.length > 8 ? ", ..." : ""}`);
   }
   const r = await bisectModel(
     {
@@ -169,6 +194,10 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
       },
     },
   ).finally(() => h.done());
+  if (r.found && r.plan && saveOnnx !== undefined) {
+    const s = await saveTypedPlan({ model, precision: candidate, plan: r.plan, output: saveOnnx, fusion: margs.fusion, allowExternalDataOutside: margs.allowExternalDataOutside });
+    r.saved_onnx = { output: s.output, data: s.data, fp32_layers: s.fp32_layers, fp32_nodes: s.fp32_nodes, trtexec: trtexecTypedCommand(s.output), autocast: autocastCommand(model, s.output, candidate as "fp16" | "bf16", s.fp32_nodes) };
+  }
   printBisect(cli, r, quiet);
   // tests: die between the search and the outputs (the checkpoint must survive)
   if (process.env.TRT_DEBUG_TEST_KILL_BEFORE_OUTPUTS === "1") process.kill(process.pid, "SIGKILL");

@@ -13,6 +13,7 @@ import { CALIB_ALGOS, CACHE_ALGORITHM_NAMES, parseCalibAlgo, type CalibAlgo } fr
 import { parseInt8Range } from "../precision/int8.js";
 import { describeCache } from "../calibration/int8-run.js";
 import { calibBuild, parsePercentile, type CalibBuildResult } from "../calibration/build.js";
+import { calibCheckQdq, isQdqModel } from "../workflows/calib-qdq.js";
 import { calibCheck, DEFAULT_THRESHOLDS, fmtNum, type CalibCheckResult } from "../calibration/check.js";
 import { parseCalibBatches, type CalibDataArgs } from "../calibration/calib-data.js";
 import { parseFusionMode } from "../onnx/layer-model.js";
@@ -178,13 +179,16 @@ export function registerCalib(y: Argv, cli: Cli): void {
             .option("int8-range", { type: "string", describe: "INT8 activation clamp: 128 = [-128,127] (default) or 127 = [-127,127]", group: "Calibration:" })
             .option("top", { type: "number", default: 10, describe: "Worst tensors to print", group: "Output:" }),
         async (a) => {
-          if (!a["calibration-cache"]) throw new UserError("calib check: give the cache to check with --calibration-cache FILE");
+          // An explicitly quantized model is checked with the scales of its Q nodes (no cache).
+          const qdq = !a["calibration-cache"] && isQdqModel(a.model as string, Boolean(a["allow-external-data-outside"]));
+          if (!a["calibration-cache"] && !qdq) throw new UserError("calib check: give the cache to check with --calibration-cache FILE (or a Q/DQ model, whose scales are checked)");
           const h = cli.hooks(a);
-          const r = await calibCheck(
+          const run = (args: Omit<Parameters<typeof calibCheck>[0], "calibrationCache">) =>
+            qdq ? calibCheckQdq(args, h) : calibCheck({ ...args, calibrationCache: String(a["calibration-cache"]) }, h);
+          const r = await run(
             {
               ...dataArgs(a),
               model: a.model as string,
-              calibrationCache: a["calibration-cache"],
               algo: a.algo === undefined ? undefined : parseCalibAlgo(String(a.algo), "--algo"),
               percentile: a.percentile === undefined ? undefined : parsePercentile(a.percentile),
               thresholds: { maxClipFraction: num("--max-clip-fraction", a["max-clip-fraction"]), minSqnrDb: num("--min-sqnr", a["min-sqnr"]), maxRangeRatio: num("--max-range-ratio", a["max-range-ratio"]) },
@@ -192,7 +196,6 @@ export function registerCalib(y: Argv, cli: Cli): void {
               fallback: (a.fp16 ? "fp16" : "fp32") as Precision,
               range: a["int8-range"] === undefined ? undefined : parseInt8Range(a["int8-range"]),
             },
-            h,
           ).finally(() => h.done());
           const top = num("--top", a.top) ?? 10;
           printCheck(cli, r, Boolean(a.quiet), Math.max(0, Math.floor(top)));

@@ -14,6 +14,7 @@ import { installSignalExit } from "../core/temp-files.js";
 import { registerModelCommands } from "./model-commands.js";
 import { registerBisect } from "./bisect-command.js";
 import { registerCalib } from "./calib-command.js";
+import { registerConvert } from "./convert-command.js";
 import { Cli, defaultIo, markStdoutClosed, writeFileAtomic, writeJson, type Io } from "./shell.js";
 
 export { Cli, writeFileAtomic, writeJson, type Io };
@@ -55,6 +56,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
   registerModelCommands(y, cli);
   registerBisect(y, cli);
   registerCalib(y, cli);
+  registerConvert(y, cli);
   return y.demandCommand(1, "give a command; see trt-debug --help");
 }
 

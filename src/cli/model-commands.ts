@@ -9,6 +9,9 @@ import type { Precision } from "../core/host-tensor.js";
 import { runModel } from "../workflows/run.js";
 import { validateDump, validateModel } from "../workflows/validate.js";
 import { compareDumps, compareModel } from "../workflows/compare.js";
+import { compareGraphs } from "../workflows/compare-graphs.js";
+import { isArrowFile } from "../data/inputs.js";
+import { typedFilePrecision } from "../precision/typed.js";
 import { inspectModel } from "../workflows/inspect.js";
 import { fmt } from "../compare/tolerance.js";
 import { metricCriterion, metricOptions, compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
@@ -39,7 +42,8 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const res = await runModel(
         {
           ...modelArgs(a.model as string, a),
-          precisions: precisions.length ? precisions : ["fp32"],
+          // A strongly typed model runs as typed; its label is its reduced type (docs/precision.md).
+          precisions: precisions.length ? precisions : [typedFilePrecision(a.model as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32"],
           capture: a["mark-all"] ? { kind: "all" } : a.mark?.length ? { kind: "marked", patterns: a.mark.map(String) } : { kind: "outputs" },
           saveOutputs: a["save-outputs"],
         },
@@ -81,7 +85,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const ps = runPrecisions(a);
       if (isDump && ps.length) throw new UserError(`--${ps[0]}: a dump was already run in its precision; pass a model to run it in ${ps[0]}`);
       if (ps.length > 1) throw new UserError(`validate: give one of --fp32/--fp16/--bf16/--int8 (got ${ps.map((p) => "--" + p).join(" ")})`);
-      const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? "fp32" }, h)).finally(() => h.done());
+      const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? typedFilePrecision(src, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32" }, h)).finally(() => h.done());
       if ("int8" in res && res.int8) for (const l of int8ReportLines(res.int8)) cli.io.out(l);
       if (!a.quiet && res.nonfinite.length) {
         const several = res.nonfinite.some((n) => n.iteration !== undefined);
@@ -103,9 +107,9 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
 
   y.command(
     "compare <a> [b]",
-    "Layer-by-layer comparison: MODEL --fp16|--bf16 (FP32 reference vs candidate) or A.arrow B.arrow",
+    "Layer-by-layer comparison: MODEL --fp16|--bf16 (FP32 reference vs candidate), A.arrow B.arrow, or REFERENCE.onnx CANDIDATE.onnx",
     (b) =>
-      metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" })))))), "Comparison:")
+      metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump) or candidate model (when A is a model)" })))))), "Comparison:")
         .option("save-outputs", { type: "string", describe: "Also write both runs' dumps to this directory" })
         .option("allow-different-inputs", { type: "boolean", describe: "Compare two dumps even when their inputs fingerprints differ" })
         .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
@@ -118,11 +122,20 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const rows: LayerComparison[] = [];
       const onLayer = (l: LayerComparison) => void rows.push(l);
       let s: CompareSummary;
-      if (a.b) {
+      if (a.b && !isArrowFile(a.a as string) && !isArrowFile(a.b as string)) {
+        // Two ONNX models: REFERENCE (fp32) and CANDIDATE as it is (workflows/compare-graphs.ts).
+        if (selectedPrecisions(a).length) throw new UserError(`compare ${a.a} ${a.b}: precision flags apply to one model; the candidate model carries its own precisions`);
+        s = await compareGraphs({ ...modelArgs(a.a as string, a), reference: a.a as string, candidate: a.b as string, compare: o, keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
+      } else if (a.b) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
         s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
       } else {
         const ps = runPrecisions(a).filter((p) => p !== "fp32");
+        // A strongly typed model is its own candidate (docs/precision.md "Strongly typed models").
+        if (ps.length === 0) {
+          const typed = typedFilePrecision(a.a as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
+          if (typed) ps.push(typed);
+        }
         if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);
         s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
       }

@@ -290,7 +290,9 @@ export function foldBatchNorms(m: LoadedModel, fuse: boolean): BatchNormFold[] {
       folds.push({ bn: bn.name, into: p!.name });
       continue;
     }
-    const base = `${bn.name}::folded`;
+    // A model written by trt-debug (convert) already holds `<bn>::folded_*`: refolding it takes new names.
+    let base = `${bn.name}::folded`;
+    for (let k = 2; inits.has(`${base}_scale`) || inits.has(`${base}_bias`) || inits.has(`${base}_mean`) || inits.has(`${base}_var`); k++) base = `${bn.name}::folded${k}`;
     graph.initializer.push(
       floatInit(`${base}_scale`, [C], scale),
       floatInit(`${base}_bias`, [C], bias),

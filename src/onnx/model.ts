@@ -17,6 +17,7 @@ import {
   type ValueInfoProto,
 } from "onnx-buf";
 import { UserError } from "../core/errors.js";
+import type { Precision } from "../core/host-tensor.js";
 import { readFileChecked } from "../io/safe-read.js";
 import { approveOutside, resolveExternalLocation } from "./external-data.js";
 
@@ -79,6 +80,13 @@ export interface LoadedModel {
   irVersion: number;
   /** What TensorRT's layer model changed (set by onnx/layer-model.ts applyLayerModel). */
   layerModel?: LayerModelSummary;
+  /**
+   * Set for a strongly typed model (one that declares FLOAT16/BFLOAT16 tensors), which was
+   * lifted to fp32 at load (precision/typed.ts): each tensor's declared element type (ONNX
+   * TensorProto.DataType number) before lifting, and (once the layer model is applied) each
+   * layer's precision as declared.
+   */
+  typed?: { declared: Map<string, number>; precisions?: Precision[] };
 }
 
 /** Read and decode an ONNX file. Throws UserError for every user-caused problem. */

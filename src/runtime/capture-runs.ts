@@ -10,6 +10,7 @@ import { applyLayerModel, type FusionMode } from "../onnx/layer-model.js";
 import type { Executor } from "./executor.js";
 import { fromOrt, toOrt, type OrtTensor } from "../onnx/ort-session.js";
 import type { InputSpec } from "../data/inputs.js";
+import { liftTypedModel, typedPrecisions } from "../precision/typed.js";
 import { globToRegExp, isGlob, resolveEntries, resolvePlan, type PlanEntry, type PrecisionPlan } from "../precision/plan.js";
 
 export interface PreparedModel {
@@ -20,7 +21,10 @@ export interface PreparedModel {
 
 /** Load, validate and type a model, as TensorRT's layer model sees it (onnx/layer-model.ts). */
 export async function prepareModelFile(path: string, opts: LoadOptions & { fusion?: FusionMode } = {}): Promise<PreparedModel> {
-  const { model, types } = await applyLayerModel(loadModel(path, { allowExternalDataOutside: opts.allowExternalDataOutside }), opts.fusion ?? "trt", inferTypes);
+  const loaded = loadModel(path, { allowExternalDataOutside: opts.allowExternalDataOutside });
+  liftTypedModel(loaded);
+  const { model, types } = await applyLayerModel(loaded, opts.fusion ?? "trt", inferTypes);
+  if (model.typed) model.typed = { ...model.typed, precisions: typedPrecisions(model, types)! };
   const inputs: InputSpec[] = model.graph.inputs.map((vi) => {
     const ty = types.get(vi.name);
     if (!ty) throw new UserError(`${path}: graph input '${vi.name}' is not a tensor; trt-debug feeds tensor inputs only`);
@@ -69,7 +73,8 @@ export function captureFilter(m: LoadedModel, spec: CaptureSpec): (layerIndex: n
  * the command line's `--layer-precisions` overrides on top.
  */
 export function assignPrecisions(m: LoadedModel, defaultPrecision: Precision, overrides: readonly PlanEntry[], plan?: PrecisionPlan): Precision[] {
-  const base = plan ? resolvePlan(plan, m.graph.layers, "--precision-plan") : m.graph.layers.map(() => defaultPrecision);
+  // A strongly typed model runs as typed (precision/typed.ts) unless a plan says otherwise.
+  const base = plan ? resolvePlan(plan, m.graph.layers, "--precision-plan") : (m.typed?.precisions?.slice() ?? m.graph.layers.map(() => defaultPrecision));
   const over = resolveEntries(overrides, m.graph.layers, "--layer-precisions");
   return base.map((p, i) => over[i] ?? p);
 }

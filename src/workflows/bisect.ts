@@ -158,6 +158,8 @@ export interface BisectResult {
   sensitive_layers: { name: string; op_type: string; score: number; kind: string; evidence: string[] }[];
   checkpoint: string | null;
   resumed: boolean;
+  /** `--save-onnx`: the strongly typed model of the plan (set by the caller through saveTypedPlan, workflows/save-typed.ts). */
+  saved_onnx?: { output: string; data: string | null; fp32_layers: string[]; fp32_nodes: string[]; trtexec: string; autocast: string };
   notes: string[];
   /** int8 searches (present only then): cache read, layers in int8, every fallback with its reason. */
   int8?: Int8Report;

@@ -16,6 +16,7 @@ import { prepareInt8, type Int8Report } from "../calibration/int8-run.js";
 import { reportBodies, type SubgraphNote } from "../precision/subgraph.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { hasBodies } from "../precision/subgraph.js";
+import { TYPED_COMPARE_NOTE, typedVerdictPrecision } from "../precision/typed.js";
 import { probeBodies } from "../compare/body-probe.js";
 import type { Layer } from "../onnx/model.js";
 import type { Hooks } from "../core/hooks.js";
@@ -82,7 +83,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         await writes.add(writers[1]!.write(c), rowBytes(c));
       }
       const l = compareTensor(
-        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, nodes: layerNodeNames(pair.layer), precision: pair.cand.precision, verdictPrecision, isGraphOutput: pair.cand.isGraphOutput },
+        { order: pair.layer.index, layer: pair.layer.name, opType: pair.layer.opType, nodes: layerNodeNames(pair.layer), precision: pair.cand.precision, verdictPrecision: i8 ? verdictPrecision : typedVerdictPrecision(p.model, pair.cand.tensor.name, verdictPrecision), isGraphOutput: pair.cand.isGraphOutput },
         pair.ref.tensor,
         pair.cand.tensor,
         a.compare,
@@ -115,6 +116,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   if (skipped) notes.push(`${skipped} non-floating tensors (shapes, indices, masks) are not compared`);
   notes.push(fusionNote(a.candidate, a.fusion));
   if (i8) notes.push(...i8.report.notes);
+  if (p.model.typed) notes.push(TYPED_COMPARE_NOTE);
   if (verdictPrecision === "int8") notes.push("int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
   if (perIteration.length) notes.push(`${perIteration.length} input sets: the verdict fails when any set's graph outputs fail; each layer row is its worst set (failing first, then largest rel L2), with its iteration`);
   const summary = perIteration.length

@@ -1,0 +1,112 @@
+/**
+ * `calib check QDQ.onnx` (issue 11, deliverable 4): an explicitly quantized model checked like a
+ * calibration cache. The activation scales are read from its QuantizeLinear nodes (tensor =
+ * the Q's float input, scale = its scalar y_scale, zero point 0), and the model is rewritten
+ * without its Q/DQ pairs (the fp32 model the scales were made for): consumers of an activation
+ * DequantizeLinear read the Q's input; a weight's Q/DQ (DequantizeLinear of an int8 initializer,
+ * or of QuantizeLinear(float initializer)) becomes the float initializer it stands for (the
+ * dequantized int8 values, or the float weight itself). docs/int8.md "calib check".
+ */
+import { clone, create } from "@bufbuild/protobuf";
+import { ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { UserError } from "../core/errors.js";
+import type { CalibrationCache } from "../precision/int8.js";
+import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
+
+export interface QdqScales {
+  /** The model without Q/DQ. */
+  proto: ModelProto;
+  /** Tensor -> scale, as a cache (algorithm "QDQ"). */
+  cache: CalibrationCache;
+  /** Weights whose Q/DQ was folded. */
+  weights: number;
+}
+
+function values(t: TensorProto): number[] {
+  const h = tensorProtoToHost(t);
+  if (h.dtype === "int64" || h.dtype === "uint64") return Array.from(h.data as BigInt64Array, Number);
+  return Array.from(h.data as ArrayLike<number>);
+}
+
+export function hasQdq(proto: ModelProto): boolean {
+  return proto.graph?.node.some((n) => n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") ?? false;
+}
+
+/** Scales and the Q/DQ-free model of an explicitly quantized model (top-level graph). */
+export function qdqScales(model: ModelProto, file: string): QdqScales {
+  const proto = clone(ModelProtoSchema, model);
+  const g = proto.graph!;
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const producer = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output) if (o) producer.set(o, n);
+  const scalar = (name: string | undefined, node: NodeProto, what: string): number[] => {
+    const t = name ? inits.get(name) : undefined;
+    if (!t) throw new UserError(`${file}: node '${node.name}' (${node.opType}): its ${what} '${name ?? ""}' is not an initializer; only constant scales can be read`);
+    return values(t);
+  };
+  const rename = new Map<string, string>();
+  const drop = new Set<NodeProto>();
+  const scales = new Map<string, number>();
+  const newInits: TensorProto[] = [];
+  let weights = 0;
+  for (const dq of g.node) {
+    if (dq.opType !== "DequantizeLinear") continue;
+    const src = dq.input[0] ?? "";
+    const q = producer.get(src);
+    const out = dq.output[0]!;
+    if (q?.opType === "QuantizeLinear") {
+      const x = q.input[0] ?? "";
+      const zp = q.input[2] ? scalar(q.input[2], q, "zero point") : [0];
+      if (zp.some((z) => z !== 0)) throw new UserError(`${file}: node '${q.name}': zero point ${zp.find((z) => z !== 0)} is not 0; TensorRT's explicit quantization is symmetric`);
+      if (inits.has(x)) {
+        // weight Q/DQ: the float weight itself, under the DequantizeLinear's output name
+        const w = clone(TensorProtoSchema, inits.get(x)!);
+        w.name = out;
+        newInits.push(w);
+        weights++;
+      } else {
+        const s = scalar(q.input[1], q, "scale");
+        if (s.length !== 1) throw new UserError(`${file}: node '${q.name}': activation '${x}' has ${s.length} scales; only per-tensor activation scales can be checked`);
+        const prev = scales.get(x);
+        if (prev !== undefined && prev !== s[0]) throw new UserError(`${file}: activation '${x}' is quantized with two scales (${prev} and ${s[0]}); give it one`);
+        scales.set(x, s[0]!);
+        rename.set(out, x);
+      }
+      drop.add(q).add(dq);
+    } else if (inits.has(src)) {
+      // an int8 weight: dequantized ((q - zp) * scale, per channel along `axis`)
+      const w = tensorProtoToHost(inits.get(src)!);
+      const s = scalar(dq.input[1], dq, "scale");
+      const zp = dq.input[2] ? scalar(dq.input[2], dq, "zero point") : [0];
+      const axisAttr = dq.attribute.find((a) => a.name === "axis");
+      const axis = Number(axisAttr?.i ?? 1n);
+      const dims = w.dims;
+      const ax = axis < 0 ? axis + dims.length : axis;
+      const inner = dims.slice(ax + 1).reduce((p, d) => p * d, 1);
+      const ch = s.length === 1 ? 1 : dims[ax]!;
+      const qv = w.data as ArrayLike<number>;
+      const f = new Float32Array(qv.length);
+      for (let i = 0; i < qv.length; i++) {
+        const c = ch === 1 ? 0 : Math.floor(i / inner) % ch;
+        f[i] = (qv[i]! - (zp[c] ?? zp[0]!)) * s[c]!;
+      }
+      newInits.push(hostToTensorProto({ name: out, dtype: "float32", dims: [...dims], data: f }));
+      drop.add(dq);
+      weights++;
+    } else {
+      throw new UserError(`${file}: node '${dq.name}' (DequantizeLinear) reads '${src}', which is neither a QuantizeLinear output nor an initializer; this Q/DQ layout cannot be checked`);
+    }
+  }
+  const strayQ = g.node.find((n) => n.opType === "QuantizeLinear" && !drop.has(n));
+  if (strayQ) throw new UserError(`${file}: node '${strayQ.name}' (QuantizeLinear) has no DequantizeLinear after it; this Q/DQ layout cannot be checked`);
+  if (scales.size === 0) throw new UserError(`${file}: no activation is quantized (no QuantizeLinear of a computed tensor); there are no activation scales to check`);
+  const kept = g.node.filter((n) => !drop.has(n));
+  for (const n of kept) n.input = n.input.map((i) => rename.get(i) ?? i);
+  // a graph output that was a DequantizeLinear output keeps its name through an Identity
+  const extra = g.output
+    .filter((o) => rename.has(o.name))
+    .map((o) => create(NodeProtoSchema, { opType: "Identity", name: `${o.name}__identity`, input: [rename.get(o.name)!], output: [o.name] }));
+  g.node = [...kept, ...extra];
+  g.initializer = [...g.initializer, ...newInits];
+  return { proto, cache: { version: "QDQ", algorithm: "QDQ", scales, source: "json" }, weights };
+}

@@ -1,0 +1,186 @@
+/**
+ * `compare REFERENCE.onnx CANDIDATE.onnx` (issue 11, deliverable 3): two different graphs run
+ * on the same inputs, every tensor matched by name (docs/cli.md "compare REFERENCE.onnx
+ * CANDIDATE.onnx"). The reference runs in fp32; the candidate as it is (a strongly typed model
+ * as typed, a Q/DQ model's QuantizeLinear/DequantizeLinear by onnxruntime, the rest in fp32).
+ *
+ * Matching: a candidate tensor with the reference's name is that tensor; otherwise it is
+ * followed back through Cast/CastLike/QuantizeLinear/DequantizeLinear to a matched name (an
+ * alias: a converter's Cast or Q/DQ of a reference tensor), or forward through a single such
+ * consumer (a renamed output: `y__fp16` computed by the layer, then cast to `y`). For each
+ * reference tensor the row compared is the one a computing layer produced (not a Cast or Q/DQ),
+ * else the first alias. Everything else is listed as unmatched, never dropped silently.
+ */
+import { UserError } from "../core/errors.js";
+import type { HostTensor, Precision } from "../core/host-tensor.js";
+import { isFloatDType } from "../core/host-tensor.js";
+import type { Hooks } from "../core/hooks.js";
+import type { NodeProto } from "onnx-buf";
+import { f32ToBf16, f32ToF16 } from "../numeric/index.js";
+import { formatDims, shapeMatches } from "../data/inputs.js";
+import { Executor } from "../runtime/executor.js";
+import { prepareModelFile, runCaptured, type Captured, type PreparedModel } from "../runtime/capture-runs.js";
+import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "../compare/layer-compare.js";
+import type { CompareOptions } from "../compare/tolerance.js";
+import { layerNodeNames } from "../onnx/layer-model.js";
+import { typedReducedPrecisions, typedVerdictPrecision } from "../precision/typed.js";
+import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
+import { executorOptions, resolveInputs, type ModelArgs } from "./model-inputs.js";
+
+export interface CompareGraphsArgs extends Omit<ModelArgs, "model" | "layerPrecisions" | "precisionPlan" | "int8"> {
+  reference: string;
+  candidate: string;
+  compare: CompareOptions;
+  keepRows?: boolean;
+}
+
+export interface CompareGraphsResult extends CompareSummary {
+  /** Tensors compared under another name: candidate tensor -> reference tensor. */
+  renamed: { candidate: string; reference: string; via: string }[];
+  /** Float tensors with no counterpart: reference only / candidate only. */
+  unmatched: { reference: string[]; candidate: string[] };
+  /** The candidate's kind: strongly typed (fp16/bf16), Q/DQ, or plain fp32. */
+  candidate_kind: "typed" | "qdq" | "fp32";
+}
+
+const PASS_THROUGH = new Set(["Cast", "CastLike", "QuantizeLinear", "DequantizeLinear"]);
+
+function precisionsOf(p: PreparedModel): Precision[] {
+  return p.model.typed?.precisions ? [...p.model.typed.precisions] : p.model.graph.layers.map(() => "fp32");
+}
+
+/** The candidate's inputs from the reference's, by name; float32 values rounded to a reduced input type. */
+function candidateInputs(ref: HostTensor[], cand: PreparedModel, refFile: string, candFile: string): HostTensor[] {
+  const byName = new Map(ref.map((t) => [t.name, t]));
+  return cand.inputs.map((s) => {
+    const t = byName.get(s.name);
+    if (!t) throw new UserError(`${candFile}: input '${s.name}' is not an input of ${refFile}; the two models must take the same inputs by name`);
+    if (!shapeMatches(s.dims, t.dims)) throw new UserError(`${candFile}: input '${s.name}' has shape [${formatDims(s.dims)}] but the reference's is [${t.dims}] (${refFile}); the two models must take the same inputs`);
+    if (t.dtype === s.dtype) return t;
+    if (t.dtype === "float32" && (s.dtype === "float16" || s.dtype === "bfloat16")) {
+      const d = s.dtype === "float16" ? f32ToF16(t.data as Float32Array) : f32ToBf16(t.data as Float32Array);
+      return { name: t.name, dtype: s.dtype, dims: t.dims, data: d };
+    }
+    throw new UserError(`${candFile}: input '${s.name}' is ${s.dtype} but ${t.dtype} in ${refFile}; only a float32 input may become float16/bfloat16`);
+  });
+}
+
+async function captureAll(p: PreparedModel, a: CompareGraphsArgs, inputs: HostTensor[], precisions: Precision[]): Promise<Captured[]> {
+  const exec = new Executor(p.model, p.types, executorOptions({ ...a, model: a.reference }));
+  const out: Captured[] = [];
+  try {
+    for await (const c of runCaptured(exec, precisions, inputs, () => true)) out.push(c);
+  } finally {
+    await exec.release();
+  }
+  return out;
+}
+
+export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLayer?(l: LayerComparison): void } = {}): Promise<CompareGraphsResult> {
+  const ref = await prepareModelFile(a.reference, a);
+  const cand = await prepareModelFile(a.candidate, a);
+  if (ref.model.typed) throw new UserError(`${a.reference}: the reference is strongly typed; give the fp32 model as REFERENCE and the typed one as CANDIDATE`);
+  checkJudgeableOutputs(ref.model.path, ref.model.graph);
+  const refInputs = await resolveInputs(ref, a.inputs, hooks);
+  const candIn = candidateInputs(refInputs, cand, a.reference, a.candidate);
+  const refCaps = await captureAll(ref, a, refInputs, ref.model.graph.layers.map(() => "fp32"));
+  const candCaps = await captureAll(cand, a, candIn, precisionsOf(cand));
+
+  const refByName = new Map(refCaps.filter((c) => isFloatDType(c.tensor.dtype)).map((c) => [c.tensor.name, c]));
+  const refOutputs = new Set(ref.model.graph.outputs.map((o) => o.name));
+  // the candidate's graph: producer and consumers of every tensor
+  const producer = new Map<string, NodeProto>();
+  const consumers = new Map<string, NodeProto[]>();
+  for (const l of cand.model.graph.layers) {
+    for (const n of l.nodes) {
+      for (const o of n.output) if (o) producer.set(o, n);
+      for (const i of n.input) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+    }
+  }
+  const refInputNames = new Set(refInputs.map((t) => t.name));
+  const back = (t: string, via: string[]): string | null => {
+    if (refByName.has(t) || refInputNames.has(t)) return t;
+    const n = producer.get(t);
+    if (!n || !PASS_THROUGH.has(n.opType) || via.length > 16) return null;
+    via.push(n.opType);
+    return back(n.input[0] ?? "", via);
+  };
+  const forward = (t: string, via: string[]): string | null => {
+    const cs = consumers.get(t) ?? [];
+    if (cs.length !== 1 || !PASS_THROUGH.has(cs[0]!.opType) || via.length > 16) return null;
+    via.push(cs[0]!.opType);
+    const o = cs[0]!.output[0] ?? "";
+    return refByName.has(o) ? o : forward(o, via);
+  };
+
+  // choose one candidate tensor per reference tensor
+  const chosen = new Map<string, { cap: Captured; primary: boolean; via: string }>();
+  const candOnly: string[] = [];
+  const inputCasts: string[] = [];
+  for (const c of candCaps) {
+    if (!isFloatDType(c.tensor.dtype)) continue;
+    const name = c.tensor.name;
+    const computed = !c.layer.nodes.every((n) => PASS_THROUGH.has(n.opType));
+    let target: string | null = refByName.has(name) ? name : null;
+    let via = "";
+    if (target === null) {
+      const vb: string[] = [];
+      const vf: string[] = [];
+      target = back(name, vb);
+      if (target !== null) via = `${vb.join(" <- ")} of ${target}`;
+      else if ((target = forward(name, vf)) !== null) via = `${vf.join(" -> ")} to ${target}`;
+    }
+    if (target === null) {
+      candOnly.push(name);
+      continue;
+    }
+    if (refInputNames.has(target)) {
+      inputCasts.push(name); // a Cast/Q/DQ of a graph input: the input itself is given, not computed
+      continue;
+    }
+    const prev = chosen.get(target);
+    if (!prev || (computed && !prev.primary)) chosen.set(target, { cap: c, primary: computed, via });
+  }
+  const refOnly = [...refByName.keys()].filter((n) => !chosen.has(n));
+  const missingOut = [...refOutputs].filter((o) => refByName.has(o) && !chosen.has(o));
+  if (missingOut.length) throw new UserError(`${a.candidate}: graph output '${missingOut[0]}' of ${a.reference} has no counterpart (no tensor of that name, nor a Cast/Q/DQ of one); the models must share output names`);
+
+  const hasQdq = cand.model.graph.layers.some((l) => l.nodes.some((n) => n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear"));
+  const kind: CompareGraphsResult["candidate_kind"] = cand.model.typed ? "typed" : hasQdq ? "qdq" : "fp32";
+  const fallback: Precision = typedReducedPrecisions(cand.model)[0] ?? (hasQdq ? "int8" : "fp32");
+  const acc = new CompareAccumulator(a.keepRows ?? true);
+  const renamed: CompareGraphsResult["renamed"] = [];
+  const rows = [...chosen.entries()].sort((x, y) => x[1].cap.layer.index - y[1].cap.layer.index);
+  for (const [refName, { cap, via }] of rows) {
+    const r = refByName.get(refName)!;
+    if (r.tensor.dims.join(",") !== cap.tensor.dims.join(",")) {
+      throw new UserError(`${a.candidate}: tensor '${cap.tensor.name}' has shape [${cap.tensor.dims}] but '${refName}' is [${r.tensor.dims}] in ${a.reference}`);
+    }
+    if (via) renamed.push({ candidate: cap.tensor.name, reference: refName, via });
+    const l = compareTensor(
+      {
+        order: cap.layer.index,
+        layer: cap.layer.name,
+        opType: cap.layer.opType,
+        nodes: layerNodeNames(cap.layer),
+        precision: cap.precision,
+        verdictPrecision: kind === "qdq" ? "int8" : typedVerdictPrecision(cand.model, cap.tensor.name, fallback),
+        isGraphOutput: refOutputs.has(refName),
+      },
+      r.tensor,
+      cap.tensor,
+      a.compare,
+    );
+    if (!l) continue;
+    acc.add(l);
+    hooks.onLayer?.(l);
+  }
+  const list = (xs: string[]) => (xs.length <= 8 ? xs.join(", ") : `${xs.slice(0, 8).join(", ")}, ... (${xs.length - 8} more; all in the JSON)`);
+  const notes: string[] = [];
+  notes.push(`two graphs: ${rows.length} tensors matched by name (${renamed.length} through Cast/Q/DQ), reference in fp32, candidate ${kind === "typed" ? "as typed" : kind === "qdq" ? "with its Q/DQ (judged at the int8 threshold)" : "in fp32"}; rows name the candidate's layers`);
+  if (inputCasts.length) notes.push(`not compared (casts or Q/DQ of graph inputs): ${list(inputCasts)}`);
+  if (refOnly.length) notes.push(`unmatched, reference only (${refOnly.length}): ${list(refOnly)}`);
+  if (candOnly.length) notes.push(`unmatched, candidate only (${candOnly.length}): ${list(candOnly)}`);
+  const s = acc.summary(`${a.reference} fp32`, `${a.candidate}`, notes);
+  return { ...s, renamed, unmatched: { reference: refOnly, candidate: candOnly }, candidate_kind: kind };
+}
