@@ -10,6 +10,8 @@ import { runModel } from "../workflows/run.js";
 import { validateDump, validateModel } from "../workflows/validate.js";
 import { compareDumps, compareModel } from "../workflows/compare.js";
 import { inspectModel } from "../workflows/inspect.js";
+import { compareTensorFiles, tensorFileKind } from "../workflows/compare-files.js";
+import { runToRunResults } from "../workflows/run-polygraphy.js";
 import { numText } from "../core/number-text.js";
 import { metricCriterion, metricOptions, compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../calibration/int8-run.js";
@@ -27,21 +29,19 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       outputOptions(inputOptions(int8Options(precisionOptions(b.positional("model", { type: "string", describe: "ONNX model" })))))
         .option("mark-all", { type: "boolean", describe: "Capture every layer's outputs (streamed; memory stays bounded)" })
         .option("mark", { type: "string", array: true, describe: "Capture these layers/tensors (names or globs)" })
-        .option("save-outputs", { type: "string", describe: "Directory for the Arrow dumps (<precision>.arrow)" })
+        .option("save-outputs", { type: "string", describe: "Directory for the Arrow dumps (<precision>.arrow), or FILE.json: Polygraphy RunResults (docs/interop.md)" })
         .option("validate", { type: "boolean", describe: "Fail (exit 1) when any captured tensor has NaN/Inf" })
         .conflicts("mark-all", "mark"),
     async (a) => {
       const precisions = runPrecisions(a);
       const h = cli.hooks(a);
-      const res = await runModel(
-        {
-          ...modelArgs(a.model as string, a),
-          precisions: precisions.length ? precisions : ["fp32"],
-          capture: a["mark-all"] ? { kind: "all" } : a.mark?.length ? { kind: "marked", patterns: a.mark.map(String) } : { kind: "outputs" },
-          saveOutputs: a["save-outputs"],
-        },
-        h,
-      ).finally(() => h.done());
+      const runArgs = {
+        ...modelArgs(a.model as string, a),
+        precisions: precisions.length ? precisions : (["fp32"] as Precision[]),
+        capture: a["mark-all"] ? ({ kind: "all" } as const) : a.mark?.length ? ({ kind: "marked", patterns: a.mark.map(String) } as const) : ({ kind: "outputs" } as const),
+      };
+      const toJson = typeof a["save-outputs"] === "string" && /\.json$/i.test(a["save-outputs"]);
+      const res = await (toJson ? runToRunResults(runArgs, a["save-outputs"] as string, h) : runModel({ ...runArgs, saveOutputs: a["save-outputs"] }, h)).finally(() => h.done());
       for (const r of res.runs) {
         if (r.int8) for (const l of int8ReportLines(r.int8)) cli.io.out(l);
         const tag = r.iteration === undefined ? r.precision : `${r.precision} (iteration ${r.iteration})`;
@@ -105,6 +105,9 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump)" })))))), "Comparison:")
         .option("save-outputs", { type: "string", describe: "Also write both runs' dumps to this directory" })
         .option("allow-different-inputs", { type: "boolean", describe: "Compare two dumps even when their inputs fingerprints differ" })
+        .option("model", { type: "string", describe: "With A B files: the ONNX model, for layer names, op types, order and graph outputs (docs/interop.md)" })
+        .option("runner", { type: "string", describe: "Polygraphy RunResults candidate: runner name or index (default the last)" })
+        .option("ref-runner", { type: "string", describe: "Polygraphy RunResults reference: runner name or index (default the first)" })
         .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
     async (a) => {
       const show = parseShow(a.show, Boolean(a.quiet));
@@ -115,7 +118,11 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const rows: LayerComparison[] = [];
       const onLayer = (l: LayerComparison) => void rows.push(l);
       let s: CompareSummary;
-      if (a.b) {
+      const external = (f: unknown) => typeof f === "string" && tensorFileKind(f) !== "arrow";
+      if ((a.b && (external(a.a) || external(a.b))) || (!a.b && typeof a.a === "string" && /\.json$/i.test(a.a))) {
+        if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to output files`);
+        s = await compareTensorFiles(a.a as string, (a.b ?? a.a) as string, o, { model: a.model as string | undefined, runner: a.runner as string | undefined, refRunner: a["ref-runner"] as string | undefined, allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }, { ...h, onLayer }, Boolean(a.json)).finally(() => h.done());
+      } else if (a.b) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
         s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
       } else {

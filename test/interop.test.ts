@@ -1,0 +1,186 @@
+/**
+ * Polygraphy / trtexec interop (docs/interop.md): RunResults JSON written here by an
+ * independent encoder (the .npy header built by hand, base64 as Polygraphy's serde does) is
+ * read exactly; `run --save-outputs x.json` round-trips through `compare x.json dump.arrow`;
+ * a planted fp16 overflow is named by layer; .npy folders with TensorRT-sanitized names map
+ * back to the model's tensors; malformed files are one-line user errors.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GraphBuilder } from "./support/graph-builder.js";
+import { cli, expectUserError, ModelFiles, userErrorAsync } from "./helpers.js";
+import { readRunResults } from "../src/io/polygraphy-results.js";
+import { compareTensorFiles } from "../src/workflows/compare-files.js";
+import { defaultCompareOptions } from "../src/compare/tolerance.js";
+
+const DEFAULT_COMPARE = defaultCompareOptions();
+
+/** An independent .npy v1.0 writer: header dict padded to a multiple of 64, then little-endian data. */
+function npy(descr: string, shape: number[], data: ArrayBufferView): Buffer {
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+  let header = dict;
+  while ((10 + header.length + 1) % 64 !== 0) header += " ";
+  header += "\n";
+  const pre = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre);
+  pre.writeUInt16LE(header.length, 8);
+  return Buffer.concat([pre, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
+const nd = (b: Buffer) => ({ array: b.toString("base64"), polygraphy_class: "ndarray" });
+const lazy = (b: Buffer) => ({ values: nd(b), polygraphy_class: "LazyArray" });
+const iter = (runner: string, outputs: Record<string, unknown>) => ({ outputs, runtime: 0.001, runner_name: runner, polygraphy_class: "IterationResult" });
+const runResults = (lst: [string, unknown[]][]) => JSON.stringify({ lst, polygraphy_class: "RunResults" });
+
+const models = new ModelFiles();
+let dir = "";
+let model = "";
+
+beforeAll(() => {
+  models.open("trtdbg-interop-");
+  dir = models.dir;
+  // x -> Mul(x, 1000) "scale" -> Mul(h, h) "square" (overflows fp16 for |x| > 0.256) -> Relu "act" -> y
+  const b = new GraphBuilder("interop");
+  b.input("x", "float32", [1, 8]);
+  b.initializer("w", "float32", [1], [1000]);
+  b.node("Mul", ["x", "w"], { name: "scale", outputs: ["blk/h"] });
+  b.node("Mul", ["blk/h", "blk/h"], { name: "square", outputs: ["blk/sq"] });
+  b.node("Relu", ["blk/sq"], { name: "act", outputs: ["y"] });
+  b.output("y", "float32", [1, 8]);
+  model = models.save("m", b.model({ opset: 17 }));
+});
+afterAll(() => models.close());
+
+describe("Polygraphy RunResults reader", () => {
+  it("decodes float32/float16/int64/bool exactly, every runner and iteration, LazyArray and legacy wrappers", async () => {
+    const f32 = new Float32Array([1.5, -2.25, 3e-8, 65504]);
+    const f16 = new Uint16Array([0x3c00, 0xc000, 0x7c00, 0x0001]); // 1, -2, +inf, smallest subnormal
+    const i64 = new BigInt64Array([-(2n ** 62n), 7n]);
+    const bool = new Uint8Array([1, 0, 1]);
+    const file = path.join(dir, "types.json");
+    fs.writeFileSync(
+      file,
+      runResults([
+        ["onnxrt-runner-N0", [iter("onnxrt-runner-N0", { a: lazy(npy("<f4", [2, 2], f32)), b: lazy(npy("<f2", [4], f16)) }), iter("onnxrt-runner-N0", { a: lazy(npy("<f4", [4], f32)) })]],
+        // legacy: ndarray directly under the name, and the old class marker key
+        ["trt-runner-N0", [{ outputs: { c: nd(npy("<i8", [2], i64)), d: { values: { array: npy("|b1", [3], bool).toString("base64"), __polygraphy_encoded_ndarray: "polygraphy_serialized_json_type" }, __polygraphy_encoded_LazyArray: "polygraphy_serialized_json_type" } }, runtime: 0, runner_name: "trt-runner-N0" }]],
+      ]),
+    );
+    const names: string[] = [];
+    const got = [];
+    for await (const t of readRunResults(file, () => true, names)) got.push(t);
+    expect(names).toEqual(["onnxrt-runner-N0", "trt-runner-N0"]);
+    expect(got.map((t) => `${t.runnerIndex}/${t.iteration}/${t.name}:${t.array.dtype}[${t.array.dims}]`)).toEqual(["0/0/a:float32[2,2]", "0/0/b:float16[4]", "0/1/a:float32[4]", "1/0/c:int64[2]", "1/0/d:bool[3]"]);
+    expect([...(got[0]!.array.data as Float32Array)]).toEqual([...f32]);
+    expect([...(got[1]!.array.data as Uint16Array)]).toEqual([...f16]);
+    expect([...(got[3]!.array.data as BigInt64Array)]).toEqual([...i64]);
+    expect([...(got[4]!.array.data as Uint8Array)]).toEqual([1, 0, 1]);
+  });
+
+  it("rejects garbage, truncated and non-RunResults files with one line", async () => {
+    const bad = path.join(dir, "bad.json");
+    fs.writeFileSync(bad, '{"lst": [["r", [{"outputs": {"a": ');
+    expect((await userErrorAsync(compareTensorFiles(bad, bad, DEFAULT_COMPARE))).message).toMatch(/bad\.json: not valid JSON|truncated/);
+    fs.writeFileSync(bad, "[1, 2, 3]");
+    expect((await userErrorAsync(compareTensorFiles(bad, bad, DEFAULT_COMPARE))).message).toContain("not a Polygraphy RunResults file");
+    fs.writeFileSync(bad, runResults([["r", [iter("r", { a: { values: { array: "!!!notbase64", polygraphy_class: "ndarray" }, polygraphy_class: "LazyArray" } })]], ["s", []]]));
+    const e = await userErrorAsync(compareTensorFiles(bad, bad, DEFAULT_COMPARE));
+    expect(e.message).toContain("runner 'r', iteration 0, tensor 'a'");
+  });
+});
+
+describe("round trip and comparison", () => {
+  let arrowDir = "";
+  let json = "";
+  beforeAll(async () => {
+    arrowDir = path.join(dir, "dumps");
+    json = path.join(dir, "x.json");
+    const a = await cli("run", model, "--mark-all", "--seed", "3", "--save-outputs", arrowDir, "--quiet");
+    expect(a.code, a.stderr).toBe(0);
+    const b = await cli("run", model, "--mark-all", "--seed", "3", "--fp32", "--fp16", "--save-outputs", json, "--quiet");
+    expect(b.code, b.stderr).toBe(0);
+  });
+
+  it("run --save-outputs x.json writes RunResults (runner trt-debug-<precision>) that compare with the Arrow dump at zero difference", async () => {
+    const names: string[] = [];
+    const tensors: string[] = [];
+    for await (const t of readRunResults(json, (i) => i === 0, names)) tensors.push(t.name);
+    expect(names).toEqual(["trt-debug-fp32", "trt-debug-fp16"]);
+    expect(tensors).toEqual(["blk/h", "blk/sq", "y"]);
+    const s = await compareTensorFiles(json, path.join(arrowDir, "fp32.arrow"), DEFAULT_COMPARE, { model });
+    expect(s.layers.map((l) => [l.layer, l.tensor, l.metrics.max_abs])).toEqual([["scale", "blk/h", 0], ["square", "blk/sq", 0], ["act", "y", 0]]);
+    expect(s.verdict).toBe("passed");
+    const r = await cli("compare", json, path.join(arrowDir, "fp32.arrow"));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  it("compare x.json alone: first runner vs last (fp32 vs fp16) names the overflowing layer; --runner picks one", async () => {
+    const r = await cli("compare", json, "--model", model, "--show", "all");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/first failing layer:? .*square/i);
+    const same = await cli("compare", json, "--runner", "trt-debug-fp32");
+    expect(same.code, same.stdout).toBe(0);
+    expectUserError(await cli("compare", json, "--runner", "nope"), "--runner nope", "0:trt-debug-fp32, 1:trt-debug-fp16");
+  });
+
+  it("a planted fp16 overflow in a candidate file (float16 +inf) is named by layer", async () => {
+    const cand = path.join(dir, "cand.json");
+    const ref = await (async () => {
+      const m = new Map<string, { dims: number[]; data: Float32Array }>();
+      for await (const t of readRunResults(json, (i) => i === 0)) m.set(t.name, { dims: t.array.dims, data: t.array.data as Float32Array });
+      return m;
+    })();
+    const toF16 = (x: Float32Array, inf: boolean) => new Uint16Array([...x].map((v) => (inf && Math.abs(v) > 65504 ? 0x7c00 : f16bits(v))));
+    fs.writeFileSync(
+      cand,
+      runResults([["trt-runner-N0", [iter("trt-runner-N0", {
+        "blk/h": lazy(npy("<f2", ref.get("blk/h")!.dims, toF16(ref.get("blk/h")!.data, false))),
+        "blk/sq": lazy(npy("<f2", ref.get("blk/sq")!.dims, toF16(ref.get("blk/sq")!.data, true))),
+        y: lazy(npy("<f2", ref.get("y")!.dims, toF16(ref.get("y")!.data, true))),
+      })]]]),
+    );
+    const s = await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), cand, DEFAULT_COMPARE, { model });
+    expect(s.first_failing_layer).toBe("square");
+    expect(s.verdict).toBe("failed");
+    expect(s.layers.find((l) => l.layer === "square")!.evidence.join(" ")).toMatch(/overflow/i);
+  });
+
+  it("a folder of .npy files named as trtexec writes them (sanitized names) maps back to the model's tensors", async () => {
+    const npyDir = path.join(dir, "debug-tensors");
+    fs.mkdirSync(npyDir);
+    for await (const t of readRunResults(json, (i) => i === 0)) {
+      fs.writeFileSync(path.join(npyDir, `${t.name.replace(/\//g, "_")}.npy`), npy("<f4", t.array.dims, t.array.data as Float32Array));
+    }
+    const s = await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), npyDir, DEFAULT_COMPARE, { model });
+    expect(s.layers.map((l) => [l.layer, l.tensor])).toEqual([["scale", "blk/h"], ["square", "blk/sq"], ["act", "y"]]);
+    expect(s.verdict).toBe("passed");
+    // Without the model, sanitized names do not match the dump's: listed, not silently dropped.
+    const bare = (await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), npyDir, DEFAULT_COMPARE)) as Awaited<ReturnType<typeof compareTensorFiles>> & { unmatched_tensors: string[] };
+    expect(bare.layers.map((l) => l.tensor)).toEqual(["y"]);
+    expect([...bare.unmatched_tensors].sort()).toEqual(["blk/h", "blk/sq", "blk_h", "blk_sq"]);
+  });
+});
+
+/** float32 -> IEEE half bits (round to nearest even), for the independent encoder. */
+function f16bits(v: number): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer)[0]!;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  let mant = u & 0x7fffff;
+  if (exp >= 31) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    const half = 1 << (shift - 1);
+    let r = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    if (rem > half || (rem === half && r & 1)) r++;
+    return sign | r;
+  }
+  let r = (exp << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++;
+  return sign | r;
+}
