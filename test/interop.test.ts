@@ -12,6 +12,7 @@ import { GraphBuilder } from "./support/graph-builder.js";
 import { cli, expectUserError, ModelFiles, userErrorAsync } from "./helpers.js";
 import { readRunResults } from "../src/io/polygraphy-results.js";
 import { compareTensorFiles } from "../src/workflows/compare-files.js";
+import { parseLayerInfo } from "../src/io/trt-layer-info.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 
 const DEFAULT_COMPARE = defaultCompareOptions();
@@ -158,6 +159,31 @@ describe("round trip and comparison", () => {
     const bare = (await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), npyDir, DEFAULT_COMPARE)) as Awaited<ReturnType<typeof compareTensorFiles>> & { unmatched_tensors: string[] };
     expect(bare.layers.map((l) => l.tensor)).toEqual(["y"]);
     expect([...bare.unmatched_tensors].sort()).toEqual(["blk/h", "blk/sq", "blk_h", "blk_sq"]);
+  });
+
+  it("layer-info JSON (10.x Bindings with Myelin Metadata, 11.x I/O Tensors with a `+` fused name) maps TensorRT tensor names to layers", async () => {
+    const trtDir = path.join(dir, "trt-tensors");
+    fs.mkdirSync(trtDir);
+    const ref = new Map<string, { dims: number[]; data: Float32Array }>();
+    for await (const t of readRunResults(json, (i) => i === 0)) ref.set(t.name, { dims: t.array.dims, data: t.array.data as Float32Array });
+    fs.writeFileSync(path.join(trtDir, "__myl_MulMul_0_out.npy"), npy("<f4", ref.get("blk/sq")!.dims, ref.get("blk/sq")!.data));
+    fs.writeFileSync(path.join(trtDir, "y.npy"), npy("<f4", ref.get("y")!.dims, ref.get("y")!.data));
+    const reformat = { Name: "Reformatting CopyNode for Input Tensor 0 to act", LayerType: "Reformat", Inputs: [{ Name: "__myl_MulMul_0_out" }], Outputs: [{ Name: "Reformatted Input Tensor 0 to act" }] };
+    const v10 = path.join(dir, "layers10.json");
+    fs.writeFileSync(v10, JSON.stringify({ Layers: [{ Name: "__myl_MulMul_myl0_0", LayerType: "kgen", Inputs: [{ Name: "x", Dimensions: [1, 8] }], Outputs: [{ Name: "__myl_MulMul_0_out", Dimensions: [1, 8] }], Metadata: "[ONNX Layer: scale]\u001e[ONNX Layer: square]" }, reformat, { Name: "act", LayerType: "PointWiseV2", Inputs: [{ Name: "Reformatted Input Tensor 0 to act" }], Outputs: [{ Name: "y" }] }], Bindings: ["x", "y"] }));
+    const v11 = path.join(dir, "layers11.json");
+    fs.writeFileSync(v11, JSON.stringify({ Layers: [{ Name: "scale + square", LayerType: "PointWise", Inputs: [{ Name: "x" }], Outputs: [{ Name: "__myl_MulMul_0_out" }] }, reformat, { Name: "act", Inputs: [{ Name: "Reformatted Input Tensor 0 to act" }], Outputs: [{ Name: "y" }] }], "I/O Tensors": ["x", "y"] }));
+    expect(parseLayerInfo(fs.readFileSync(v11, "utf8"), v11).ioTensors).toEqual(["x", "y"]);
+    for (const info of [v10, v11]) {
+      const s = (await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), trtDir, DEFAULT_COMPARE, { model, layerInfo: info })) as Awaited<ReturnType<typeof compareTensorFiles>> & { unmapped_trt_layers: string[] };
+      expect(s.layers.map((l) => [l.layer, l.tensor, l.metrics.max_abs])).toEqual([["square", "blk/sq", 0], ["act", "y", 0]]);
+      expect(s.unmapped_trt_layers).toEqual(["Reformatting CopyNode for Input Tensor 0 to act"]);
+      expect(s.notes.join(" ")).toContain("Reformatting CopyNode");
+    }
+    const names = path.join(dir, "names-only.json");
+    fs.writeFileSync(names, JSON.stringify({ Layers: ["conv1", "relu1"], Bindings: ["x"] }));
+    expectUserError(await cli("compare", path.join(arrowDir, "fp32.arrow"), trtDir, "--model", model, "--layer-info", names), "names-only.json", "--profilingVerbosity=detailed");
+    expectUserError(await cli("compare", path.join(arrowDir, "fp32.arrow"), trtDir, "--layer-info", v10), "--layer-info", "needs --model");
   });
 });
 

@@ -107,6 +107,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
         .option("allow-different-inputs", { type: "boolean", describe: "Compare two dumps even when their inputs fingerprints differ" })
         .option("model", { type: "string", describe: "With A B files: the ONNX model, for layer names, op types, order and graph outputs (docs/interop.md)" })
         .option("runner", { type: "string", describe: "Polygraphy RunResults candidate: runner name or index (default the last)" })
+        .option("layer-info", { type: "string", describe: "trtexec --exportLayerInfo JSON (--profilingVerbosity=detailed): maps TensorRT tensor names to the model's layers (with --model)" })
         .option("ref-runner", { type: "string", describe: "Polygraphy RunResults reference: runner name or index (default the first)" })
         .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
     async (a) => {
@@ -121,7 +122,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const external = (f: unknown) => typeof f === "string" && tensorFileKind(f) !== "arrow";
       if ((a.b && (external(a.a) || external(a.b))) || (!a.b && typeof a.a === "string" && /\.json$/i.test(a.a))) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to output files`);
-        s = await compareTensorFiles(a.a as string, (a.b ?? a.a) as string, o, { model: a.model as string | undefined, runner: a.runner as string | undefined, refRunner: a["ref-runner"] as string | undefined, allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }, { ...h, onLayer }, Boolean(a.json)).finally(() => h.done());
+        s = await compareTensorFiles(a.a as string, (a.b ?? a.a) as string, o, { model: a.model as string | undefined, runner: a.runner as string | undefined, refRunner: a["ref-runner"] as string | undefined, layerInfo: a["layer-info"] as string | undefined, allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }, { ...h, onLayer }, Boolean(a.json)).finally(() => h.done());
       } else if (a.b) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
         s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());

@@ -14,6 +14,7 @@ import { pickRunner, readRunResults, runResultsRunners } from "../io/polygraphy-
 import { CompareAccumulator, compareTensor, type CompareSummary } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
+import { readLayerInfo } from "../io/trt-layer-info.js";
 import type { CompareHooks } from "./compare.js";
 import { graphOutputsOf } from "./model-inputs.js";
 
@@ -36,6 +37,8 @@ export interface CompareFilesOptions {
   runner?: string;
   /** Runner of the reference file; default the first. */
   refRunner?: string;
+  /** `trtexec --exportLayerInfo` JSON (detailed): maps TensorRT's tensor names to the model's layers. Needs `model`. */
+  layerInfo?: string;
   allowExternalDataOutside?: boolean;
 }
 
@@ -104,6 +107,8 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
   const layerOf = new Map<string, { layer: string; opType: string; order: number; nodes: string[] }>();
   const bySanitized = new Map<string, string>();
   let modelOutputs: Set<string> | null = null;
+  const trtNames = new Map<string, string>();
+  let unmappedTrtLayers: string[] = [];
   if (opts.model) {
     const p = await prepareModelFile(opts.model, { allowExternalDataOutside: opts.allowExternalDataOutside });
     for (const l of p.model.graph.layers) {
@@ -115,6 +120,9 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
       }
     }
     modelOutputs = new Set(p.model.graph.outputs.map((v) => v.name));
+    if (opts.layerInfo) unmappedTrtLayers = mapTrtNames(readLayerInfo(opts.layerInfo), p.model.graph.layers, layerOf, trtNames);
+  } else if (opts.layerInfo) {
+    throw new UserError(`--layer-info ${opts.layerInfo}: needs --model MODEL.onnx (the ONNX nodes the layer information names are looked up in the model)`);
   }
   const refInfo: { runner?: string; precision?: string; outputs?: Set<string> | null } = {};
   const candInfo: typeof refInfo = {};
@@ -126,7 +134,7 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
   }
   const acc = new CompareAccumulator(keepRows);
   const unmatched: string[] = [];
-  const canonical = (n: string) => (layerOf.has(n) ? n : bySanitized.get(sanitized(n)) ?? n);
+  const canonical = (n: string) => (layerOf.has(n) ? n : trtNames.get(n) ?? bySanitized.get(sanitized(n)) ?? n);
   const pendingRef = new Map<string, FileTensor>();
   const pendingCand = new Map<string, FileTensor>();
   let matched = 0, skipped = 0, k = 0;
@@ -198,6 +206,7 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
   const cp = candidatePrecision(candInfo);
   if (cp.guessed) notes.push(`the candidate's precision is not named in the file: judged at the fp16 threshold`);
   if (extraIterations) notes.push(`${extraIterations} tensors of iterations after the first are not compared (the other file holds one input set)`);
+  if (unmappedTrtLayers.length) notes.push(`${unmappedTrtLayers.length} TensorRT layers of ${opts.layerInfo} name no ONNX node of the model (not mapped): ${unmappedTrtLayers.slice(0, 10).join(", ")}${unmappedTrtLayers.length > 10 ? ", ..." : ""}`);
   if (skipped) notes.push(`${skipped} non-floating tensors are not compared`);
   const uniq = [...new Set(unmatched)];
   if (uniq.length) notes.push(`${uniq.length} tensors in only one file (not compared): ${uniq.slice(0, 10).join(", ")}${uniq.length > 10 ? ", ..." : ""}`);
@@ -208,5 +217,37 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
     s.passed = s.outputs_passed = s.first_failing_layer === null && s.degenerate_outputs.length === 0;
     s.verdict = s.first_failing_layer !== null ? "failed" : s.passed ? "passed" : "degenerate";
   }
-  return Object.assign(s, { unmatched_tensors: uniq });
+  return Object.assign(s, { unmatched_tensors: uniq, ...(opts.layerInfo ? { unmapped_trt_layers: unmappedTrtLayers } : {}) });
+}
+
+/**
+ * TensorRT output tensor names that are not ONNX tensors (Myelin regions, fused layers,
+ * reformats) mapped to the model: the ONNX nodes a TensorRT layer implements (Metadata, or
+ * its `+`/`||` name parts) → the last model layer holding one of them → its output (by
+ * position when the counts agree). Fills `trtNames`; returns the TensorRT layers (with outputs)
+ * that name no node of the model.
+ */
+function mapTrtNames(
+  info: ReturnType<typeof readLayerInfo>,
+  layers: readonly { index: number; outputs: string[]; nodeNames: string[] }[],
+  layerOf: Map<string, unknown>,
+  trtNames: Map<string, string>,
+): string[] {
+  const byNode = new Map<string, (typeof layers)[number]>();
+  for (const l of layers) for (const n of l.nodeNames) byNode.set(n, l);
+  const unmapped: string[] = [];
+  for (const t of info.layers) {
+    const hits = t.onnxNodes.map((n) => byNode.get(n)).filter((l): l is (typeof layers)[number] => l !== undefined);
+    if (hits.length === 0) {
+      if (t.outputs.some((o) => !layerOf.has(o))) unmapped.push(t.name);
+      continue;
+    }
+    const last = hits.reduce((a, b) => (b.index > a.index ? b : a));
+    t.outputs.forEach((o, i) => {
+      if (layerOf.has(o)) return;
+      const target = t.outputs.length === last.outputs.length ? last.outputs[i] : last.outputs.length === 1 ? last.outputs[0] : undefined;
+      if (target) trtNames.set(o, target);
+    });
+  }
+  return unmapped;
 }
