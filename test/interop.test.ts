@@ -13,6 +13,7 @@ import { cli, expectUserError, ModelFiles, userErrorAsync } from "./helpers.js";
 import { readRunResults } from "../src/io/polygraphy-results.js";
 import { compareTensorFiles } from "../src/workflows/compare-files.js";
 import { parseLayerInfo } from "../src/io/trt-layer-info.js";
+import { decodePolygraphyInputs } from "../src/io/polygraphy-json.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 
 const DEFAULT_COMPARE = defaultCompareOptions();
@@ -184,6 +185,31 @@ describe("round trip and comparison", () => {
     fs.writeFileSync(names, JSON.stringify({ Layers: ["conv1", "relu1"], Bindings: ["x"] }));
     expectUserError(await cli("compare", path.join(arrowDir, "fp32.arrow"), trtDir, "--model", model, "--layer-info", names), "names-only.json", "--profilingVerbosity=detailed");
     expectUserError(await cli("compare", path.join(arrowDir, "fp32.arrow"), trtDir, "--layer-info", v10), "--layer-info", "needs --model");
+  });
+
+  it("--save-inputs x.json writes Polygraphy's --load-inputs list; --save-inputs DIR --format trtexec writes raw files and prints the --loadInputs flag", async () => {
+    const inJson = path.join(dir, "in.json");
+    const tdir = path.join(dir, "trt-in");
+    const r = await cli("run", model, "--seed", "3", "--save-inputs", inJson, "--quiet");
+    expect(r.code, r.stderr).toBe(0);
+    const parsed = JSON.parse(fs.readFileSync(inJson, "utf8"));
+    expect(Array.isArray(parsed) && parsed.length === 1 && Object.keys(parsed[0])).toEqual(["x"]);
+    expect(parsed[0].x.polygraphy_class).toBe("ndarray");
+    const bytes = Buffer.from(parsed[0].x.array, "base64");
+    expect(bytes.subarray(0, 6).equals(Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]))).toBe(true);
+    expect(bytes.toString("latin1")).toContain("'descr': '<f4'");
+    const x = decodePolygraphyInputs(fs.readFileSync(inJson, "utf8"), inJson)[0]!.get("x")!;
+    const t = await cli("run", model, "--seed", "3", "--save-inputs", tdir, "--format", "trtexec", "--quiet");
+    expect(t.code, t.stderr).toBe(0);
+    const bin = path.join(tdir, "x.bin");
+    expect(t.stdout).toContain(`trtexec: --loadInputs='x':${bin}`);
+    expect(new Uint8Array(fs.readFileSync(bin))).toEqual(new Uint8Array((x.data as Float32Array).buffer));
+    // The saved inputs load back and give the same outputs as the seed.
+    const again = path.join(dir, "again.json");
+    expect((await cli("run", model, "--mark-all", "--load-inputs", inJson, "--save-outputs", again, "--quiet")).code).toBe(0);
+    const s = await compareTensorFiles(again, path.join(arrowDir, "fp32.arrow"), DEFAULT_COMPARE, { model });
+    expect(s.layers.every((l) => l.metrics.max_abs === 0)).toBe(true);
+    expectUserError(await cli("run", model, "--format", "trtexec"), "--format trtexec", "--save-inputs");
   });
 });
 

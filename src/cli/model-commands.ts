@@ -4,6 +4,8 @@
  * Registered by ./main.ts; this module never imports it.
  */
 import type { Argv } from "yargs";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import { runModel } from "../workflows/run.js";
@@ -62,6 +64,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
           } else cli.io.out(`${tag}: no NaN/Inf in the captured tensors`);
         }
       }
+      if (a.format === "trtexec" && typeof a["save-inputs"] === "string") cli.io.out(`trtexec: ${fs.readFileSync(path.join(a["save-inputs"], "loadInputs.txt"), "utf8").trim()}`);
       writeJson(a.json, res);
       if (a.validate && !res.passed) cli.exitCode = 1;
     },
