@@ -211,6 +211,21 @@ describe("round trip and comparison", () => {
     expect(s.layers.every((l) => l.metrics.max_abs === 0)).toBe(true);
     expectUserError(await cli("run", model, "--format", "trtexec"), "--format trtexec", "--save-inputs");
   });
+
+  it("Polygraphy spellings: --trt-outputs/--onnx-outputs mark all and --save-results run as --mark-all --save-outputs; --load-outputs names our equivalent", async () => {
+    const p = path.join(dir, "poly.json");
+    const r = await cli("run", model, "--seed", "3", "--onnx-outputs", "mark", "all", "--save-results", p, "--quiet");
+    expect(r.code, r.stderr).toBe(0);
+    const s = await compareTensorFiles(p, path.join(arrowDir, "fp32.arrow"), DEFAULT_COMPARE, { model });
+    expect(s.layers.map((l) => [l.tensor, l.metrics.max_abs])).toEqual([["blk/h", 0], ["blk/sq", 0], ["y", 0]]);
+    const one = path.join(dir, "one.json");
+    expect((await cli("run", model, "--seed", "3", "--trt-outputs", "blk/sq", "--save-results", one, "--quiet")).code).toBe(0);
+    const names: string[] = [];
+    for await (const t of readRunResults(one)) names.push(t.name);
+    expect(names).toEqual(["blk/sq", "y"]);
+    expectUserError(await cli("compare", model, "--fp16", "--load-outputs", p), "--load-outputs", "trt-debug compare REF");
+    expectUserError(await cli("run", model, "--trt-outputs", "mark", "some"), "--trt-outputs mark some", "--mark-all");
+  });
 });
 
 /** float32 -> IEEE half bits (round to nearest even), for the independent encoder. */
