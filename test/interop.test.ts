@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GraphBuilder } from "./support/graph-builder.js";
-import { cli, expectUserError, ModelFiles, userErrorAsync } from "./helpers.js";
+import { cli, expectUserError, ModelFiles, ROOT, userErrorAsync } from "./helpers.js";
 import { readRunResults } from "../src/io/polygraphy-results.js";
 import { compareTensorFiles } from "../src/workflows/compare-files.js";
 import { parseLayerInfo } from "../src/io/trt-layer-info.js";
@@ -225,6 +225,46 @@ describe("round trip and comparison", () => {
     expect(names).toEqual(["blk/sq", "y"]);
     expectUserError(await cli("compare", model, "--fp16", "--load-outputs", p), "--load-outputs", "trt-debug compare REF");
     expectUserError(await cli("run", model, "--trt-outputs", "mark", "some"), "--trt-outputs mark some", "--mark-all");
+  });
+
+  describe("--runner-cmd", () => {
+    const tsx = path.join(ROOT, "node_modules", ".bin", "tsx");
+    const runner = `${tsx} ${path.join(ROOT, "scripts", "ort-runner.ts")} {model} {inputs} {outputs}`;
+    /** The error line, without the runner's streamed lines. */
+    const errorOnly = (r: { code: number; stdout: string; stderr: string }) => ({ ...r, stderr: r.stderr.split("\n").filter((l) => !l.startsWith("runner: ")).join("\n") });
+
+    it("the onnxruntime-node runner gives the per-layer result of the built-in FP32 run (every layer, zero difference)", async () => {
+      const j = path.join(dir, "ext.json");
+      const r = await cli("compare", model, "--seed", "3", "--runner-cmd", runner, "--json", j, "--show", "all");
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stderr).toContain("runner: ran set with 3 outputs");
+      const s = JSON.parse(fs.readFileSync(j, "utf8"));
+      const builtIn = await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), path.join(arrowDir, "fp32.arrow"), DEFAULT_COMPARE, { model });
+      expect(s.layers.map((l: { layer: string; tensor: string; metrics: { max_abs: number } }) => [l.layer, l.tensor, l.metrics.max_abs])).toEqual(builtIn.layers.map((l) => [l.layer, l.tensor, 0]));
+      expect(s.verdict).toBe("passed");
+    });
+
+    it("a runner that exits 1, hangs, or writes garbage is one line naming the command, its exit and its stderr", async () => {
+      const fail = `node -e "process.stderr.write('CUDA failure 35\\n'); process.exit(1)" {outputs}`;
+      const r1 = errorOnly(await cli("compare", model, "--runner-cmd", fail));
+      expectUserError(r1, `--runner-cmd "${fail}"`, "exited with code 1", "CUDA failure 35");
+      const hang = `node -e "setTimeout(() => {}, 60000)" {outputs}`;
+      expectUserError(errorOnly(await cli("compare", model, "--runner-cmd", hang, "--runner-timeout", "1")), "timed out after 1 s");
+      const garbage = `node -e "require('fs').writeFileSync(process.argv[1], 'garbage')" {outputs}`;
+      expectUserError(errorOnly(await cli("compare", model, "--runner-cmd", garbage)), "its outputs cannot be read", "not valid JSON");
+      expectUserError(errorOnly(await cli("compare", model, "--runner-cmd", "true")), "add {outputs}");
+      expectUserError(errorOnly(await cli("compare", model, "--runner-cmd", "echo {engine} {outputs}")), "unknown placeholder {engine}");
+      expectUserError(errorOnly(await cli("compare", model, "--runner-cmd", "true {outputs}")), "wrote nothing to {outputs}");
+    }, 30000);
+
+    it("--candidate-outputs FILE: trt-debug's FP32 run on the --load-inputs inputs vs the file", async () => {
+      const inJson = path.join(dir, "cand-in.json");
+      expect((await cli("run", model, "--seed", "3", "--save-inputs", inJson, "--quiet")).code).toBe(0);
+      const r = await cli("compare", model, "--load-inputs", inJson, "--candidate-outputs", json, "--runner", "trt-debug-fp16");
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/first failing layer:? .*square/i);
+      expectUserError(await cli("compare", model, "--candidate-outputs", json), "--load-inputs");
+    });
   });
 });
 

@@ -14,6 +14,7 @@ import { compareDumps, compareModel } from "../workflows/compare.js";
 import { inspectModel } from "../workflows/inspect.js";
 import { compareTensorFiles, tensorFileKind } from "../workflows/compare-files.js";
 import { runToRunResults } from "../workflows/run-polygraphy.js";
+import { compareExternal } from "../workflows/compare-external.js";
 import { numText } from "../core/number-text.js";
 import { metricCriterion, metricOptions, compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../calibration/int8-run.js";
@@ -110,6 +111,9 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
         .option("allow-different-inputs", { type: "boolean", describe: "Compare two dumps even when their inputs fingerprints differ" })
         .option("model", { type: "string", describe: "With A B files: the ONNX model, for layer names, op types, order and graph outputs (docs/interop.md)" })
         .option("runner", { type: "string", describe: "Polygraphy RunResults candidate: runner name or index (default the last)" })
+        .option("candidate-outputs", { type: "string", describe: "With a model: outputs made outside trt-debug on the --load-inputs inputs (RunResults .json, .npy folder, Arrow dump), compared with trt-debug's FP32 run" })
+        .option("runner-cmd", { type: "string", describe: "With a model: external runner command; placeholders {model} {inputs} {outputs} {plan} (docs/interop.md)" })
+        .option("runner-timeout", { type: "number", describe: "Seconds before --runner-cmd is killed (default 600)" })
         .option("layer-info", { type: "string", describe: "trtexec --exportLayerInfo JSON (--profilingVerbosity=detailed): maps TensorRT tensor names to the model's layers (with --model)" })
         .option("ref-runner", { type: "string", describe: "Polygraphy RunResults reference: runner name or index (default the first)" })
         .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
@@ -122,6 +126,21 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const rows: LayerComparison[] = [];
       const onLayer = (l: LayerComparison) => void rows.push(l);
       let s: CompareSummary;
+      if (a["runner-cmd"] !== undefined || a["candidate-outputs"] !== undefined) {
+        if (a.b) throw new UserError(`compare ${a.a} ${a.b}: --runner-cmd/--candidate-outputs take a model (compare MODEL --runner-cmd CMD)`);
+        const t = a["runner-timeout"];
+        if (t !== undefined && !(Number.isFinite(t) && (t as number) > 0)) throw new UserError(`--runner-timeout ${String(t)}: expected a positive number of seconds`);
+        const ps = runPrecisions(a).filter((p) => p !== "fp32");
+        if (ps.length > 1) throw new UserError(`compare ${a.a}: give at most one candidate precision for the runner's plan (got ${ps.map((p) => "--" + p).join(" ")})`);
+        s = await compareExternal(
+          { ...modelArgs(a.a as string, a), ...(ps[0] ? { candidate: ps[0] as Precision } : {}), compare: o, candidateOutputs: a["candidate-outputs"] as string | undefined, runnerCmd: a["runner-cmd"] as string | undefined, runnerTimeout: t as number | undefined, runner: a.runner as string | undefined, layerInfo: a["layer-info"] as string | undefined, keepRows: Boolean(a.json) },
+          { ...h, onLayer, onRunnerLine: (line) => cli.io.err(`runner: ${line}`) },
+        ).finally(() => h.done());
+        cli.printCompare(s, Boolean(a.quiet), show, rows);
+        writeJson(a.json, s);
+        cli.exitCode = compareExitCode(s);
+        return;
+      }
       const external = (f: unknown) => typeof f === "string" && tensorFileKind(f) !== "arrow";
       if ((a.b && (external(a.a) || external(a.b))) || (!a.b && typeof a.a === "string" && /\.json$/i.test(a.a))) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to output files`);

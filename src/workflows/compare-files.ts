@@ -11,7 +11,7 @@ import { isFloatDType, type HostTensor, type Precision } from "../core/host-tens
 import { openDump, rowTensor } from "../io/dump.js";
 import { decodeNpy } from "../io/npy.js";
 import { pickRunner, readRunResults, runResultsRunners } from "../io/polygraphy-results.js";
-import { CompareAccumulator, compareTensor, type CompareSummary } from "../compare/layer-compare.js";
+import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
 import { readLayerInfo } from "../io/trt-layer-info.js";
@@ -52,7 +52,15 @@ export function tensorFileKind(p: string): TensorFileKind {
   }
   if (st.isDirectory()) return "npy-dir";
   if (/\.json$/i.test(p)) return "polygraphy";
-  return "arrow";
+  // Another extension: a JSON object is RunResults, anything else is read as an Arrow dump.
+  const fd = fs.openSync(p, "r");
+  try {
+    const head = Buffer.alloc(64);
+    const n = fs.readSync(fd, head, 0, 64, 0);
+    return head.subarray(0, n).toString("latin1").trimStart().startsWith("{") ? "polygraphy" : "arrow";
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** trtexec writes debug tensors with characters illegal in file names replaced; compare names in that form. */
@@ -165,9 +173,12 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
     );
     if (!l) return void skipped++;
     if (!(refSingle && candSingle)) l.iteration = refSingle ? c.iteration : r.iteration;
-    acc.add(l);
-    hooks.onLayer?.(l);
+    results.push(l);
   };
+  // Files list tensors in their own order (a runner's output order, file names): rows are
+  // judged in execution order (iteration, then layer order), so the first failing layer is
+  // the first in the model. A row is metrics only; the tensors are not kept.
+  const results: LayerComparison[] = [];
   let rDone = false, cDone = false;
   try {
     while (!rDone || !cDone) {
@@ -196,6 +207,11 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
   } finally {
     await refIt.return(undefined);
     await candIt.return(undefined);
+  }
+  results.sort((x, y) => (x.iteration ?? 0) - (y.iteration ?? 0) || x.order - y.order);
+  for (const l of results) {
+    acc.add(l);
+    hooks.onLayer?.(l);
   }
   for (const t of pendingCand.values()) unmatched.push(t.name);
   for (const t of pendingRef.values()) unmatched.push(t.name);
