@@ -55,21 +55,16 @@ export async function* readRunResults(file: string, want: (index: number, name: 
     if (e instanceof UserError) throw e;
     throw new UserError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}); ${FIX}`);
   }
-  const parser = new JSONParser({ paths: ["$.lst.*.0", "$.lst.*.1.*.outputs.*", "$"], keepStack: false });
+  // Only leaves are selected: selecting an ancestor (even "$") would make the parser keep
+  // everything under it, i.e. the whole file.
+  const parser = new JSONParser({ paths: ["$.lst.*.0", "$.lst.*.1.*.outputs.*"], keepStack: false });
   const queue: RunResultsTensor[] = [];
   let sawRoot = false;
   let failure: UserError | null = null;
   parser.onValue = ({ value, key, stack }) => {
     if (failure) return;
     try {
-      if (stack.length === 0) {
-        // The root: emitted last, emptied of what was already emitted.
-        if (typeof value !== "object" || value === null || Array.isArray(value) || !("lst" in value)) {
-          throw new UserError(`${file}: not a Polygraphy RunResults file (no "lst" list of [runner, iterations] pairs); ${FIX}`);
-        }
-        sawRoot = true;
-        return;
-      }
+      sawRoot = true;
       const runnerIndex = Number(stack[2]!.key);
       if (stack.length === 3) {
         if (typeof value !== "string") throw new UserError(`${file}: lst[${runnerIndex}][0] is not a runner name; ${FIX}`);
@@ -111,7 +106,7 @@ export async function* readRunResults(file: string, want: (index: number, name: 
     }
     if (failure) throw failure;
     while (queue.length) yield queue.shift()!;
-    if (!sawRoot) throw new UserError(`${file}: not a Polygraphy RunResults file (truncated, or no top-level object with "lst"); ${FIX}`);
+    if (!sawRoot) throw new UserError(`${file}: not a Polygraphy RunResults file (no "lst" list of [runner, iterations] pairs); ${FIX}`);
   } finally {
     stream.destroy();
   }
