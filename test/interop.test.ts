@@ -83,7 +83,7 @@ describe("Polygraphy RunResults reader", () => {
     const bad = path.join(dir, "bad.json");
     fs.writeFileSync(bad, '{"lst": [["r", [{"outputs": {"a": ');
     expect((await userErrorAsync(compareTensorFiles(bad, bad, DEFAULT_COMPARE))).message).toMatch(/bad\.json: not valid JSON|truncated/);
-    fs.writeFileSync(bad, "[1, 2, 3]");
+    fs.writeFileSync(bad, '{"runs": [1, 2, 3]}');
     expect((await userErrorAsync(compareTensorFiles(bad, bad, DEFAULT_COMPARE))).message).toContain("not a Polygraphy RunResults file");
     fs.writeFileSync(bad, runResults([["r", [iter("r", { a: { values: { array: "!!!notbase64", polygraphy_class: "ndarray" }, polygraphy_class: "LazyArray" } })]], ["s", []]]));
     const e = await userErrorAsync(compareTensorFiles(bad, bad, DEFAULT_COMPARE));
@@ -227,6 +227,24 @@ describe("round trip and comparison", () => {
     expectUserError(await cli("run", model, "--trt-outputs", "mark", "some"), "--trt-outputs mark some", "--mark-all");
   });
 
+  it("trtexec --exportOutput JSON (C++ inf/nan spellings) is read; a planted overflow in it is named by layer", async () => {
+    const ref = new Map<string, { dims: number[]; data: Float32Array }>();
+    for await (const t of readRunResults(json, (i) => i === 0)) ref.set(t.name, { dims: t.array.dims, data: t.array.data as Float32Array });
+    const y = ref.get("y")!;
+    const text = (vals: string[]) => `[\n  { "name" : "y"\n  , "dimensions" : "${y.dims.join("x")}"\n  , "values" : [ ${vals.join(", ")} ]\n  }\n]\n`;
+    const same = path.join(dir, "trtexec-same.json");
+    fs.writeFileSync(same, text([...y.data].map((v) => String(v))));
+    const s = await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), same, DEFAULT_COMPARE, { model });
+    expect(s.layers.map((l) => [l.layer, l.tensor, l.metrics.max_abs])).toEqual([["act", "y", 0]]);
+    const planted = path.join(dir, "trtexec-inf.json");
+    fs.writeFileSync(planted, text([...y.data].map((v) => (v > 65504 ? "inf" : String(v)))));
+    const p = await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), planted, DEFAULT_COMPARE, { model });
+    expect(p.first_failing_layer).toBe("act");
+    expect(p.layers[0]!.evidence.join(" ")).toMatch(/overflow/i);
+    fs.writeFileSync(planted, '[ { "name" : "y", "dimensions" : "1x3", "values" : [ 1, 2 ] } ]');
+    expectUserError(await cli("compare", path.join(arrowDir, "fp32.arrow"), planted), "trtexec-inf.json", "2 values for dimensions 1x3");
+  });
+
   describe("--runner-cmd", () => {
     const tsx = path.join(ROOT, "node_modules", ".bin", "tsx");
     const runner = `${tsx} ${path.join(ROOT, "scripts", "ort-runner.ts")} {model} {inputs} {outputs}`;
@@ -239,7 +257,7 @@ describe("round trip and comparison", () => {
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stderr).toContain("runner: ran set with 3 outputs");
       const s = JSON.parse(fs.readFileSync(j, "utf8"));
-      const builtIn = await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), path.join(arrowDir, "fp32.arrow"), DEFAULT_COMPARE, { model });
+      const builtIn = await compareTensorFiles(json, path.join(arrowDir, "fp32.arrow"), DEFAULT_COMPARE, { model });
       expect(s.layers.map((l: { layer: string; tensor: string; metrics: { max_abs: number } }) => [l.layer, l.tensor, l.metrics.max_abs])).toEqual(builtIn.layers.map((l) => [l.layer, l.tensor, 0]));
       expect(s.verdict).toBe("passed");
     });

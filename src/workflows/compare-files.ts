@@ -15,10 +15,11 @@ import { CompareAccumulator, compareTensor, type CompareSummary, type LayerCompa
 import type { CompareOptions } from "../compare/tolerance.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
 import { readLayerInfo } from "../io/trt-layer-info.js";
+import { looksLikeTrtexecOutput, readTrtexecOutput } from "../io/trtexec-output.js";
 import type { CompareHooks } from "./compare.js";
 import { graphOutputsOf } from "./model-inputs.js";
 
-export type TensorFileKind = "arrow" | "polygraphy" | "npy-dir";
+export type TensorFileKind = "arrow" | "polygraphy" | "trtexec-output" | "npy-dir";
 
 /** One tensor of a file, with what the file knows of its layer. */
 interface FileTensor {
@@ -51,16 +52,19 @@ export function tensorFileKind(p: string): TensorFileKind {
     throw new UserError(`${p}: no such file or folder; pass an Arrow dump, a Polygraphy --save-outputs JSON or a folder of .npy files`);
   }
   if (st.isDirectory()) return "npy-dir";
-  if (/\.json$/i.test(p)) return "polygraphy";
-  // Another extension: a JSON object is RunResults, anything else is read as an Arrow dump.
+  // By content: a JSON list is trtexec --exportOutput, a JSON object RunResults; else .json
+  // means RunResults (its reader says what is wrong) and anything else an Arrow dump.
   const fd = fs.openSync(p, "r");
+  let head: string;
   try {
-    const head = Buffer.alloc(64);
-    const n = fs.readSync(fd, head, 0, 64, 0);
-    return head.subarray(0, n).toString("latin1").trimStart().startsWith("{") ? "polygraphy" : "arrow";
+    const b = Buffer.alloc(256);
+    head = b.subarray(0, fs.readSync(fd, b, 0, 256, 0)).toString("latin1");
   } finally {
     fs.closeSync(fd);
   }
+  if (looksLikeTrtexecOutput(head)) return "trtexec-output";
+  if (head.trimStart().startsWith("{") || /\.json$/i.test(p)) return "polygraphy";
+  return "arrow";
 }
 
 /** trtexec writes debug tensors with characters illegal in file names replaced; compare names in that form. */
@@ -78,6 +82,10 @@ async function* tensorsOf(file: string, kind: TensorFileKind, runner: string | u
     } finally {
       await d.close();
     }
+    return;
+  }
+  if (kind === "trtexec-output") {
+    for (const t of readTrtexecOutput(file)) yield { name: t.name, iteration: 0, tensor: t };
     return;
   }
   if (kind === "npy-dir") {
@@ -112,6 +120,7 @@ function candidatePrecision(info: { runner?: string; precision?: string }): { p:
 export async function compareTensorFiles(refFile: string, candFile: string, o: CompareOptions, opts: CompareFilesOptions = {}, hooks: CompareHooks = {}, keepRows = true): Promise<CompareSummary> {
   const refKind = tensorFileKind(refFile), candKind = tensorFileKind(candFile);
   const sameFile = path.resolve(refFile) === path.resolve(candFile);
+  if (sameFile && refKind !== "polygraphy") throw new UserError(`${refFile}: one file is compared with itself only when it is a Polygraphy RunResults file with two runners; give the reference and the candidate (compare REF CAND)`);
   const layerOf = new Map<string, { layer: string; opType: string; order: number; nodes: string[] }>();
   const bySanitized = new Map<string, string>();
   let modelOutputs: Set<string> | null = null;
