@@ -245,6 +245,18 @@ describe("round trip and comparison", () => {
     expectUserError(await cli("compare", path.join(arrowDir, "fp32.arrow"), planted), "trtexec-inf.json", "2 values for dimensions 1x3");
   });
 
+  it("several iterations: every one compared (iteration k with k), the failing set named", async () => {
+    const sets = path.join(dir, "sets.json");
+    const small = new Float32Array(8).fill(0.01), big = new Float32Array(8).fill(0.9);
+    fs.writeFileSync(sets, JSON.stringify([{ x: nd(npy("<f4", [1, 8], small)) }, { x: nd(npy("<f4", [1, 8], big)) }]));
+    const out = path.join(dir, "sets-out.json");
+    expect((await cli("run", model, "--mark-all", "--fp32", "--fp16", "--load-inputs", sets, "--save-outputs", out, "--quiet")).code).toBe(0);
+    const s = (await compareTensorFiles(out, out, DEFAULT_COMPARE, { model })) as Awaited<ReturnType<typeof compareTensorFiles>> & { first_failing_iteration: number | null };
+    expect(s.layers.map((l) => `${(l as { iteration?: number }).iteration}:${l.layer}:${l.passed}`)).toEqual(["0:scale:true", "0:square:true", "0:act:true", "1:scale:true", "1:square:false", "1:act:false"]);
+    expect(s.first_failing_layer).toBe("square");
+    expect(s.first_failing_iteration).toBe(1);
+  });
+
   describe("--runner-cmd", () => {
     const tsx = path.join(ROOT, "node_modules", ".bin", "tsx");
     const runner = `${tsx} ${path.join(ROOT, "scripts", "ort-runner.ts")} {model} {inputs} {outputs}`;

@@ -236,6 +236,12 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
   const uniq = [...new Set(unmatched)];
   if (uniq.length) notes.push(`${uniq.length} tensors in only one file (not compared): ${uniq.slice(0, 10).join(", ")}${uniq.length > 10 ? ", ..." : ""}`);
   const s = acc.summary(refFile, candFile, notes);
+  // Several iterations: each row says its input set, and the summary the first failing one.
+  const several = results.some((l) => l.iteration !== undefined);
+  if (several) {
+    if (keepRows) s.layers = s.layers.map((row, i) => ({ ...row, iteration: results[i]!.iteration }));
+    Object.assign(s, { first_failing_iteration: acc.firstFailing?.iteration ?? null });
+  }
   const outputs = modelOutputs ?? candInfo.outputs ?? refInfo.outputs ?? null;
   if (!outputs || acc.outputsSeen === 0) {
     notes.push("no graph output was compared (pass --model MODEL.onnx to name them): the verdict covers every compared tensor");
