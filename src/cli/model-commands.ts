@@ -150,6 +150,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
         s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
       } else {
         const ps = runPrecisions(a).filter((p) => p !== "fp32");
+        if (typeof a["save-outputs"] === "string" && /\.json$/i.test(a["save-outputs"])) throw new UserError(`--save-outputs ${a["save-outputs"]}: compare writes Arrow dumps to a folder; for Polygraphy RunResults use trt-debug run --mark-all --save-outputs FILE.json`);
         if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);
         s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
       }
