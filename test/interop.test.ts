@@ -65,18 +65,19 @@ describe("Polygraphy RunResults reader", () => {
       runResults([
         ["onnxrt-runner-N0", [iter("onnxrt-runner-N0", { a: lazy(npy("<f4", [2, 2], f32)), b: lazy(npy("<f2", [4], f16)) }), iter("onnxrt-runner-N0", { a: lazy(npy("<f4", [4], f32)) })]],
         // legacy: ndarray directly under the name, and the old class marker key
-        ["trt-runner-N0", [{ outputs: { c: nd(npy("<i8", [2], i64)), d: { values: { array: npy("|b1", [3], bool).toString("base64"), __polygraphy_encoded_ndarray: "polygraphy_serialized_json_type" }, __polygraphy_encoded_LazyArray: "polygraphy_serialized_json_type" } }, runtime: 0, runner_name: "trt-runner-N0" }]],
+        ["trt-runner-N0", [{ outputs: { c: nd(npy("<i8", [2], i64)), q: lazy(npy("|i1", [3], new Int8Array([-128, 0, 127]))), d: { values: { array: npy("|b1", [3], bool).toString("base64"), __polygraphy_encoded_ndarray: "polygraphy_serialized_json_type" }, __polygraphy_encoded_LazyArray: "polygraphy_serialized_json_type" } }, runtime: 0, runner_name: "trt-runner-N0" }]],
       ]),
     );
     const names: string[] = [];
     const got = [];
     for await (const t of readRunResults(file, () => true, names)) got.push(t);
     expect(names).toEqual(["onnxrt-runner-N0", "trt-runner-N0"]);
-    expect(got.map((t) => `${t.runnerIndex}/${t.iteration}/${t.name}:${t.array.dtype}[${t.array.dims}]`)).toEqual(["0/0/a:float32[2,2]", "0/0/b:float16[4]", "0/1/a:float32[4]", "1/0/c:int64[2]", "1/0/d:bool[3]"]);
+    expect(got.map((t) => `${t.runnerIndex}/${t.iteration}/${t.name}:${t.array.dtype}[${t.array.dims}]`)).toEqual(["0/0/a:float32[2,2]", "0/0/b:float16[4]", "0/1/a:float32[4]", "1/0/c:int64[2]", "1/0/q:int8[3]", "1/0/d:bool[3]"]);
     expect([...(got[0]!.array.data as Float32Array)]).toEqual([...f32]);
     expect([...(got[1]!.array.data as Uint16Array)]).toEqual([...f16]);
     expect([...(got[3]!.array.data as BigInt64Array)]).toEqual([...i64]);
-    expect([...(got[4]!.array.data as Uint8Array)]).toEqual([1, 0, 1]);
+    expect([...(got[4]!.array.data as Int8Array)]).toEqual([-128, 0, 127]);
+    expect([...(got[5]!.array.data as Uint8Array)]).toEqual([1, 0, 1]);
   });
 
   it("rejects garbage, truncated and non-RunResults files with one line", async () => {
