@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GraphBuilder } from "./support/graph-builder.js";
-import { cli, expectUserError, ModelFiles, ROOT, userErrorAsync } from "./helpers.js";
+import { BIN, cli, expectUserError, ModelFiles, ROOT, userErrorAsync } from "./helpers.js";
 import { readRunResults } from "../src/io/polygraphy-results.js";
 import { compareTensorFiles } from "../src/workflows/compare-files.js";
 import { parseLayerInfo } from "../src/io/trt-layer-info.js";
@@ -287,6 +287,21 @@ describe("round trip and comparison", () => {
       expectUserError(errorOnly(await cli("compare", model, "--runner-cmd", "echo {engine} {outputs}")), "unknown placeholder {engine}");
       expectUserError(errorOnly(await cli("compare", model, "--runner-cmd", "true {outputs}")), "wrote nothing to {outputs}");
     }, 30000);
+
+    it("bisect --runner-cmd: a runner that honours {plan} (trt-debug run --precision-plan, built dist) finds the plan the built-in search finds", async () => {
+      // dist/ is built by the suite's setup (npm test) or by `npx tsc -p tsconfig.json`.
+      const runnerCmd = `node ${BIN} run {model} --precision-plan {plan} --load-inputs {inputs} --save-outputs {outputs} --quiet`;
+      const builtIn = path.join(dir, "plan-builtin.json"), ext = path.join(dir, "plan-runner.json");
+      const a = await cli("bisect", model, "--fp16", "-o", builtIn, "--max-pinned", "1", "--no-checkpoint", "--quiet");
+      expect(a.code, a.stdout + a.stderr).toBe(0);
+      const b = await cli("bisect", model, "--fp16", "--runner-cmd", runnerCmd, "-o", ext, "--max-pinned", "1", "--no-checkpoint", "--quiet");
+      expect(b.code, b.stdout + b.stderr).toBe(0);
+      expect(b.stderr).toMatch(/runner: .*tensors captured/); // the candidates were run by the runner
+      const layersOf = (f: string) => (JSON.parse(fs.readFileSync(f, "utf8")) as { layers: { pattern: string; precision: string }[] }).layers;
+      expect(layersOf(ext)).toEqual(layersOf(builtIn));
+      expect(layersOf(ext).map((l) => l.pattern)).toContain("square");
+      expectUserError(await cli("bisect", model, "--fp16", "--runner-cmd", runnerCmd, "--check", "true"), "--runner-cmd", "--check");
+    }, 60000);
 
     it("--candidate-outputs FILE: trt-debug's FP32 run on the --load-inputs inputs vs the file", async () => {
       const inJson = path.join(dir, "cand-in.json");

@@ -19,7 +19,10 @@ import type { Precision } from "../core/host-tensor.js";
 import type { CompareSummary } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
 import { makePlan, planToJson, parseLayerPrecisions } from "../precision/plan.js";
-import { compareTensorFiles } from "./compare-files.js";
+import { compareTensorFiles, readFileTensors } from "./compare-files.js";
+import type { HostTensor } from "../core/host-tensor.js";
+import type { PrecisionPlan } from "../precision/plan.js";
+import { saveInputs } from "./model-inputs.js";
 import type { CompareHooks } from "./compare.js";
 import { loadPlan, type ModelArgs } from "./model-inputs.js";
 import { runToRunResults } from "./run-polygraphy.js";
@@ -61,7 +64,7 @@ export function expandRunnerCmd(cmd: string, values: Record<"model" | "inputs" |
 const TAIL = 5;
 
 /** Runs the external runner; a failure is one UserError line naming the command, its exit and its last stderr lines. */
-async function runRunner(cmd: string, shown: string, timeoutS: number, hooks: CompareExternalHooks): Promise<void> {
+export async function runRunner(cmd: string, shown: string, timeoutS: number, hooks: CompareExternalHooks): Promise<void> {
   const tail: string[] = [];
   // Its own process group (detached), so a timeout kills the shell and everything it started
   // (a child left holding the pipes would keep them open).
@@ -135,6 +138,33 @@ export async function compareExternal(a: CompareExternalArgs, hooks: CompareExte
       if (a.runnerCmd && e instanceof UserError) throw new UserError(`--runner-cmd "${a.runnerCmd}": its outputs cannot be read: ${e.message}`);
       throw e;
     }
+  } finally {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * bisect --runner-cmd: one candidate plan through the external runner; returns the graph
+ * outputs it wrote (every name in `outputs` must be there).
+ */
+export async function runnerGraphOutputs(o: { runnerCmd: string; runnerTimeout?: number; model: string; plan: PrecisionPlan; inputs: HostTensor[]; outputs: readonly string[] }, hooks: CompareExternalHooks = {}): Promise<Map<string, HostTensor>> {
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), "trt-debug-runner-"));
+  try {
+    const inputsFile = path.join(tmp, "inputs.json"), planFile = path.join(tmp, "plan.json"), out = path.join(tmp, "outputs.json");
+    await saveInputs(inputsFile, o.model, o.inputs, {}, "polygraphy");
+    await fs.promises.writeFile(planFile, planToJson(o.plan));
+    await runRunner(expandRunnerCmd(o.runnerCmd, { model: path.resolve(o.model), inputs: inputsFile, outputs: out, plan: planFile }), o.runnerCmd, o.runnerTimeout ?? 600, hooks);
+    if (!fs.existsSync(out)) throw new UserError(`--runner-cmd "${o.runnerCmd}": exited 0 but wrote nothing to {outputs}; write a RunResults .json, a folder of .npy files or an Arrow dump there`);
+    let got: Map<string, HostTensor>;
+    try {
+      got = await readFileTensors(out, new Set(o.outputs));
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`--runner-cmd "${o.runnerCmd}": its outputs cannot be read: ${e.message}`);
+      throw e;
+    }
+    const missing = o.outputs.filter((n) => !got.has(n));
+    if (missing.length) throw new UserError(`--runner-cmd "${o.runnerCmd}": its outputs lack the graph output${missing.length > 1 ? "s" : ""} ${missing.map((m) => `'${m}'`).join(", ")}; the runner must write every graph output under its ONNX name`);
+    return got;
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });
   }

@@ -106,6 +106,16 @@ async function* tensorsOf(file: string, kind: TensorFileKind, runner: string | u
   }
 }
 
+/**
+ * The tensors of iteration 0 of a tensor file (the last runner of a RunResults file) whose
+ * names are in `wanted`, by name (for bisect's external runner: the graph outputs).
+ */
+export async function readFileTensors(file: string, wanted: ReadonlySet<string>): Promise<Map<string, HostTensor>> {
+  const out = new Map<string, HostTensor>();
+  for await (const t of tensorsOf(file, tensorFileKind(file), undefined, "last", {})) if (t.iteration === 0 && wanted.has(t.name)) out.set(t.name, t.tensor);
+  return out;
+}
+
 /** The precision a candidate ran in, from its dump or runner name; fp16 (TensorRT's usual) otherwise. */
 function candidatePrecision(info: { runner?: string; precision?: string }): { p: Precision; guessed: boolean } {
   const s = `${info.precision ?? ""} ${info.runner ?? ""}`.toLowerCase();
