@@ -303,6 +303,25 @@ describe("round trip and comparison", () => {
       expectUserError(await cli("bisect", model, "--fp16", "--runner-cmd", runnerCmd, "--check", "true"), "--runner-cmd", "--check");
     }, 60000);
 
+    it("{trtexec_inputs} expands to --loadInputs= with raw files; a trtexec-style runner's --exportOutput JSON is read back", async () => {
+      // A stand-in for trtexec: reads --loadInputs='x':FILE (raw float32), writes --exportOutput JSON of y.
+      const fake = path.join(dir, "fake-trtexec.mjs");
+      fs.writeFileSync(fake, [
+        'import * as fs from "node:fs";',
+        'const arg = (k) => process.argv.find((a) => a.startsWith(k))?.slice(k.length);',
+        'const m = /^\'x\':(.+)$/.exec(arg("--loadInputs=") ?? "");',
+        'if (!m || !arg("--onnx=")) { process.stderr.write("bad flags: " + process.argv.slice(2).join(" ") + "\\n"); process.exit(3); }',
+        'const b = fs.readFileSync(m[1]); const x = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);',
+        'const y = [...x].map((v) => { const h = Math.fround(v * 1000); return Math.max(0, Math.fround(h * h)); });',
+        'fs.writeFileSync(arg("--exportOutput="), `[\\n  { "name" : "y"\\n  , "dimensions" : "1x8"\\n  , "values" : [ ${y.join(", ")} ]\\n  }\\n]\\n`);',
+      ].join("\n"));
+      const j = path.join(dir, "trtexec-ext.json");
+      const r = await cli("compare", model, "--seed", "3", "--runner-cmd", `node ${fake} --onnx={model} {trtexec_inputs} --exportOutput={outputs}`, "--json", j);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const s = JSON.parse(fs.readFileSync(j, "utf8"));
+      expect(s.layers.map((l: { layer: string; metrics: { max_abs: number } }) => [l.layer, l.metrics.max_abs])).toEqual([["act", 0]]);
+    });
+
     it("--candidate-outputs FILE: trt-debug's FP32 run on the --load-inputs inputs vs the file", async () => {
       const inJson = path.join(dir, "cand-in.json");
       expect((await cli("run", model, "--seed", "3", "--save-inputs", inJson, "--quiet")).code).toBe(0);

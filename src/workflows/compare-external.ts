@@ -23,6 +23,8 @@ import { compareTensorFiles, readFileTensors } from "./compare-files.js";
 import type { HostTensor } from "../core/host-tensor.js";
 import type { PrecisionPlan } from "../precision/plan.js";
 import { saveInputs } from "./model-inputs.js";
+import { openInputsSink } from "./input-sinks.js";
+import { decodePolygraphyInputs } from "../io/polygraphy-json.js";
 import type { CompareHooks } from "./compare.js";
 import { loadPlan, type ModelArgs } from "./model-inputs.js";
 import { runToRunResults } from "./run-polygraphy.js";
@@ -54,11 +56,26 @@ function shellQuote(s: string): string {
 }
 
 /** `cmd` with {model} {inputs} {outputs} {plan} replaced; unknown {names} are refused. */
-export function expandRunnerCmd(cmd: string, values: Record<"model" | "inputs" | "outputs" | "plan", string>): string {
-  const unknown = [...cmd.matchAll(/\{([A-Za-z_]+)\}/g)].map((m) => m[1]!).filter((k) => !(k in values));
-  if (unknown.length) throw new UserError(`--runner-cmd: unknown placeholder {${unknown[0]}}; the placeholders are {model} {inputs} {outputs} {plan}`);
+export function expandRunnerCmd(cmd: string, values: Record<"model" | "inputs" | "outputs" | "plan", string> & { trtexec_inputs?: string }): string {
+  const known = new Set(["model", "inputs", "outputs", "plan", "trtexec_inputs"]);
+  const unknown = [...cmd.matchAll(/\{([A-Za-z_]+)\}/g)].map((m) => m[1]!).filter((k) => !known.has(k));
+  if (unknown.length) throw new UserError(`--runner-cmd: unknown placeholder {${unknown[0]}}; the placeholders are {model} {inputs} {outputs} {plan} {trtexec_inputs}`);
   if (!cmd.includes("{outputs}")) throw new UserError(`--runner-cmd: the command must write its outputs to {outputs} (a RunResults .json, a folder of .npy files or an Arrow dump); add {outputs} to it`);
-  return cmd.replace(/\{(model|inputs|outputs|plan)\}/g, (_, k: keyof typeof values) => shellQuote(values[k]));
+  return cmd.replace(/\{(model|inputs|outputs|plan|trtexec_inputs)\}/g, (_, k: keyof typeof values) => shellQuote(values[k] ?? ""));
+}
+
+/**
+ * {trtexec_inputs}: the inputs (a Polygraphy inputs JSON of one set) written as raw files in
+ * `dir` (input-sinks "trtexec" format); returns the `--loadInputs=...` flag. Only when CMD uses it.
+ */
+async function trtexecInputs(cmd: string, inputsJson: string, dir: string): Promise<string | undefined> {
+  if (!cmd.includes("{trtexec_inputs}")) return undefined;
+  const sets = decodePolygraphyInputs(await fs.promises.readFile(inputsJson, "utf8"), inputsJson);
+  if (sets.length !== 1) throw new UserError(`--runner-cmd: {trtexec_inputs} takes one input set (trtexec runs one), and ${sets.length} were given; pass one set`);
+  const sink = await openInputsSink(dir, "trtexec", { model: "", extra: {} });
+  await sink.write([...sets[0]!].map(([name, a]) => ({ name, dtype: a.dtype, dims: a.dims, data: a.data })));
+  await sink.close();
+  return (await fs.promises.readFile(path.join(dir, "loadInputs.txt"), "utf8")).trim();
 }
 
 const TAIL = 5;
@@ -124,7 +141,8 @@ export async function compareExternal(a: CompareExternalArgs, hooks: CompareExte
       const plan = loadPlan(a) ?? makePlan(a.candidate ?? "fp16", parseLayerPrecisions(a.layerPrecisions ?? []), { tool: "trt-debug compare --runner-cmd" });
       await fs.promises.writeFile(planFile, planToJson(plan));
       cand = path.join(tmp, "outputs.json");
-      const cmd = expandRunnerCmd(a.runnerCmd, { model, inputs: inputsFile, outputs: cand, plan: planFile });
+      const trt = await trtexecInputs(a.runnerCmd, inputsFile, path.join(tmp, "trtexec-inputs"));
+      const cmd = expandRunnerCmd(a.runnerCmd, { model, inputs: inputsFile, outputs: cand, plan: planFile, ...(trt ? { trtexec_inputs: trt } : {}) });
       await runRunner(cmd, a.runnerCmd, a.runnerTimeout ?? 600, hooks);
       if (!fs.existsSync(cand)) throw new UserError(`--runner-cmd "${a.runnerCmd}": exited 0 but wrote nothing to {outputs}; write a RunResults .json, a folder of .npy files or an Arrow dump there`);
     }
@@ -153,7 +171,8 @@ export async function runnerGraphOutputs(o: { runnerCmd: string; runnerTimeout?:
     const inputsFile = path.join(tmp, "inputs.json"), planFile = path.join(tmp, "plan.json"), out = path.join(tmp, "outputs.json");
     await saveInputs(inputsFile, o.model, o.inputs, {}, "polygraphy");
     await fs.promises.writeFile(planFile, planToJson(o.plan));
-    await runRunner(expandRunnerCmd(o.runnerCmd, { model: path.resolve(o.model), inputs: inputsFile, outputs: out, plan: planFile }), o.runnerCmd, o.runnerTimeout ?? 600, hooks);
+    const trt = await trtexecInputs(o.runnerCmd, inputsFile, path.join(tmp, "trtexec-inputs"));
+    await runRunner(expandRunnerCmd(o.runnerCmd, { model: path.resolve(o.model), inputs: inputsFile, outputs: out, plan: planFile, ...(trt ? { trtexec_inputs: trt } : {}) }), o.runnerCmd, o.runnerTimeout ?? 600, hooks);
     if (!fs.existsSync(out)) throw new UserError(`--runner-cmd "${o.runnerCmd}": exited 0 but wrote nothing to {outputs}; write a RunResults .json, a folder of .npy files or an Arrow dump there`);
     let got: Map<string, HostTensor>;
     try {
