@@ -27,6 +27,9 @@
 export { runModel, type RunArgs, type RunResult, type PrecisionRunResult, type NonFiniteRecord } from "./workflows/run.js";
 export { validateModel, validateDump, type ValidateResult } from "./workflows/validate.js";
 export { compareModel, compareDumps, type CompareArgs, type CompareHooks } from "./workflows/compare.js";
+export { compareTensorFiles, type CompareFilesOptions } from "./workflows/compare-files.js";
+export { compareExternal, type CompareExternalArgs, type CompareExternalHooks } from "./workflows/compare-external.js";
+export { runToRunResults } from "./workflows/run-polygraphy.js";
 export {
   bisectModel,
   type BisectArgs,
@@ -67,4 +70,7 @@ export { readCalibrationCache, type CalibrationCache } from "./calibration/cache
 export { decodeNpy, encodeNpy, type NpyArray } from "./io/npy.js";
 export { decodeNpz } from "./io/npz.js";
 export { decodePolygraphyArray, encodePolygraphyArray, decodePolygraphyInputs } from "./io/polygraphy-json.js";
+export { readRunResults, RunResultsWriter, type RunResultsTensor } from "./io/polygraphy-results.js";
+export { readLayerInfo, parseLayerInfo, type TrtEngineInfo, type TrtLayerInfo } from "./io/trt-layer-info.js";
+export { readTrtexecOutput } from "./io/trtexec-output.js";
 export { FILE_LIMITS } from "./io/safe-read.js";

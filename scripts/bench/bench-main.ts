@@ -11,6 +11,7 @@ import { benchRun } from "./run-overhead.js";
 import { benchDumpWrite } from "./dump-write.js";
 import { benchBisect } from "./bisect-search.js";
 import { benchCalib } from "./calibration.js";
+import { benchInterop } from "./interop.js";
 import type { BenchLine } from "./bench-line.js";
 
 interface Section {
@@ -32,6 +33,7 @@ const SECTIONS: Section[] = [
   { name: "dump", run: async () => (await benchDumpWrite(256)).map((r) => ({ ...r, name: `dump ${r.name}` })) },
   { name: "bisect", run: () => benchBisect() },
   { name: "calib", run: () => benchCalib() },
+  { name: "interop", run: () => benchInterop() },
 ];
 
 function defaultFormat(lines: readonly BenchLine[]): string[] {

@@ -37,7 +37,17 @@ function bisectOptions<T>(y: Argv<T>) {
     .option("resume", { type: "boolean", describe: "Continue from the checkpoint: evaluations it holds are not re-run", group: "Search:" })
     .option("boundary-cache", { type: "number", describe: "Segment boundaries kept for prefix reuse (LRU by count; default: as many as --memory-budget allows)", group: "Execution:" })
     .option("memory-budget", { type: "string", describe: "Bytes the search may hold in caches (boundary tensors, sessions, one sensitivity group), e.g. 2G, 512M (default 2G)", group: "Execution:" })
+    .option("runner-cmd", { type: "string", describe: "External runner per candidate plan: placeholders {model} {inputs} {outputs} {plan}; its graph outputs are judged by the criterion (docs/interop.md)", group: "Search:" })
+    .option("runner-timeout", { type: "number", describe: "Seconds before --runner-cmd is killed (default 600)", group: "Search:" })
     .option("max-pinned", { type: "number", describe: "Stop without a plan when the answer would pin more than this fraction of the searchable layers (default 0.5 for --mode minimal; bisect/linear: only when all would be)", group: "Search:" });
+}
+
+/** --runner-timeout: a positive number of seconds, or undefined. */
+function runnerTimeoutOf(a: Raw): number | undefined {
+  const t = a["runner-timeout"];
+  if (t === undefined) return undefined;
+  if (!(typeof t === "number" && Number.isFinite(t) && t > 0)) throw new UserError(`--runner-timeout ${String(t)}: expected a positive number of seconds`);
+  return t;
 }
 
 /**
@@ -181,9 +191,14 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
       memoryBudget: a["memory-budget"] === undefined ? undefined : parseByteSize(String(a["memory-budget"]), "--memory-budget"),
       maxPinnedFraction: a["max-pinned"] as number | undefined,
       keepCheckpoint: true,
+      ...(a["runner-cmd"] !== undefined ? { runnerCmd: String(a["runner-cmd"]), runnerTimeout: runnerTimeoutOf(a) } : {}),
     },
     {
       ...h,
+      onRunnerLine: (line: string) => {
+        h.done();
+        cli.io.err(`runner: ${line}`);
+      },
       onPhase: (msg) => {
         h.done();
         if (!quiet) cli.io.out(msg);

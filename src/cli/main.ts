@@ -16,6 +16,7 @@ import { registerBisect } from "./bisect-command.js";
 import { registerCalib } from "./calib-command.js";
 import { registerConvert } from "./convert-command.js";
 import { Cli, defaultIo, markStdoutClosed, writeFileAtomic, writeJson, type Io } from "./shell.js";
+import { translatePolygraphySpellings } from "./polygraphy-spellings.js";
 
 export { Cli, writeFileAtomic, writeJson, type Io };
 
@@ -90,6 +91,7 @@ export async function runCli(argv: string[], io: Io = defaultIo): Promise<number
     return 0;
   }
   try {
+    argv = translatePolygraphySpellings(argv);
     let helpShown = false;
     const parser = buildParser(cli, argv);
     parser.showHelpOnFail(false);

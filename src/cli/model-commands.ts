@@ -4,6 +4,8 @@
  * Registered by ./main.ts; this module never imports it.
  */
 import type { Argv } from "yargs";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import { runModel } from "../workflows/run.js";
@@ -14,6 +16,9 @@ import { isArrowFile } from "../data/inputs.js";
 import { typedFilePrecision } from "../precision/typed.js";
 import { inspectModel } from "../workflows/inspect.js";
 import { fmt } from "../compare/tolerance.js";
+import { compareTensorFiles, tensorFileKind } from "../workflows/compare-files.js";
+import { runToRunResults } from "../workflows/run-polygraphy.js";
+import { compareExternal } from "../workflows/compare-external.js";
 import { metricCriterion, metricOptions, compareArgs, compareOptions, FUSION_OPTION, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, runPrecisions, selectedPrecisions } from "./options.js";
 import { int8ReportLines } from "../calibration/int8-run.js";
 import { table, trunc } from "../report/table.js";
@@ -33,22 +38,20 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       outputOptions(inputOptions(int8Options(precisionOptions(b.positional("model", { type: "string", describe: "ONNX model" })))))
         .option("mark-all", { type: "boolean", describe: "Capture every layer's outputs (streamed; memory stays bounded)" })
         .option("mark", { type: "string", array: true, describe: "Capture these layers/tensors (names or globs)" })
-        .option("save-outputs", { type: "string", describe: "Directory for the Arrow dumps (<precision>.arrow)" })
+        .option("save-outputs", { type: "string", describe: "Directory for the Arrow dumps (<precision>.arrow), or FILE.json: Polygraphy RunResults (docs/interop.md)" })
         .option("validate", { type: "boolean", describe: "Fail (exit 1) when any captured tensor has NaN/Inf" })
         .conflicts("mark-all", "mark"),
     async (a) => {
       const precisions = runPrecisions(a);
       const h = cli.hooks(a);
-      const res = await runModel(
-        {
-          ...modelArgs(a.model as string, a),
-          // A strongly typed model runs as typed; its label is its reduced type (docs/precision.md).
-          precisions: precisions.length ? precisions : [typedFilePrecision(a.model as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32"],
-          capture: a["mark-all"] ? { kind: "all" } : a.mark?.length ? { kind: "marked", patterns: a.mark.map(String) } : { kind: "outputs" },
-          saveOutputs: a["save-outputs"],
-        },
-        h,
-      ).finally(() => h.done());
+      const runArgs = {
+        ...modelArgs(a.model as string, a),
+        // A strongly typed model runs as typed; its label is its reduced type (docs/precision.md).
+        precisions: precisions.length ? precisions : ([typedFilePrecision(a.model as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32"] as Precision[]),
+        capture: a["mark-all"] ? ({ kind: "all" } as const) : a.mark?.length ? ({ kind: "marked", patterns: a.mark.map(String) } as const) : ({ kind: "outputs" } as const),
+      };
+      const toJson = typeof a["save-outputs"] === "string" && /\.json$/i.test(a["save-outputs"]);
+      const res = await (toJson ? runToRunResults(runArgs, a["save-outputs"] as string, h) : runModel({ ...runArgs, saveOutputs: a["save-outputs"] }, h)).finally(() => h.done());
       for (const r of res.runs) {
         if (r.int8) for (const l of int8ReportLines(r.int8)) cli.io.out(l);
         const tag = r.iteration === undefined ? r.precision : `${r.precision} (iteration ${r.iteration})`;
@@ -69,6 +72,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
           } else cli.io.out(`${tag}: no NaN/Inf in the captured tensors`);
         }
       }
+      if (a.format === "trtexec" && typeof a["save-inputs"] === "string") cli.io.out(`trtexec: ${fs.readFileSync(path.join(a["save-inputs"], "loadInputs.txt"), "utf8").trim()}`);
       writeJson(a.json, res);
       if (a.validate && !res.passed) cli.exitCode = 1;
     },
@@ -112,6 +116,13 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump) or candidate model (when A is a model)" })))))), "Comparison:")
         .option("save-outputs", { type: "string", describe: "Also write both runs' dumps to this directory" })
         .option("allow-different-inputs", { type: "boolean", describe: "Compare two dumps even when their inputs fingerprints differ" })
+        .option("model", { type: "string", describe: "With A B files: the ONNX model, for layer names, op types, order and graph outputs (docs/interop.md)" })
+        .option("runner", { type: "string", describe: "Polygraphy RunResults candidate: runner name or index (default the last)" })
+        .option("candidate-outputs", { type: "string", describe: "With a model: outputs made outside trt-debug on the --load-inputs inputs (RunResults .json, .npy folder, Arrow dump), compared with trt-debug's FP32 run" })
+        .option("runner-cmd", { type: "string", describe: "With a model: external runner command; placeholders {model} {inputs} {outputs} {plan} (docs/interop.md)" })
+        .option("runner-timeout", { type: "number", describe: "Seconds before --runner-cmd is killed (default 600)" })
+        .option("layer-info", { type: "string", describe: "trtexec --exportLayerInfo JSON (--profilingVerbosity=detailed): maps TensorRT tensor names to the model's layers (with --model)" })
+        .option("ref-runner", { type: "string", describe: "Polygraphy RunResults reference: runner name or index (default the first)" })
         .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
     async (a) => {
       const show = parseShow(a.show, Boolean(a.quiet));
@@ -122,7 +133,26 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const rows: LayerComparison[] = [];
       const onLayer = (l: LayerComparison) => void rows.push(l);
       let s: CompareSummary;
-      if (a.b && !isArrowFile(a.a as string) && !isArrowFile(a.b as string)) {
+      if (a["runner-cmd"] !== undefined || a["candidate-outputs"] !== undefined) {
+        if (a.b) throw new UserError(`compare ${a.a} ${a.b}: --runner-cmd/--candidate-outputs take a model (compare MODEL --runner-cmd CMD)`);
+        const t = a["runner-timeout"];
+        if (t !== undefined && !(Number.isFinite(t) && (t as number) > 0)) throw new UserError(`--runner-timeout ${String(t)}: expected a positive number of seconds`);
+        const ps = runPrecisions(a).filter((p) => p !== "fp32");
+        if (ps.length > 1) throw new UserError(`compare ${a.a}: give at most one candidate precision for the runner's plan (got ${ps.map((p) => "--" + p).join(" ")})`);
+        s = await compareExternal(
+          { ...modelArgs(a.a as string, a), ...(ps[0] ? { candidate: ps[0] as Precision } : {}), compare: o, candidateOutputs: a["candidate-outputs"] as string | undefined, runnerCmd: a["runner-cmd"] as string | undefined, runnerTimeout: t as number | undefined, runner: a.runner as string | undefined, layerInfo: a["layer-info"] as string | undefined, keepRows: Boolean(a.json) },
+          { ...h, onLayer, onRunnerLine: (line) => cli.io.err(`runner: ${line}`) },
+        ).finally(() => h.done());
+        cli.printCompare(s, Boolean(a.quiet), show, rows);
+        writeJson(a.json, s);
+        cli.exitCode = compareExitCode(s);
+        return;
+      }
+      const external = (f: unknown) => typeof f === "string" && tensorFileKind(f) !== "arrow";
+      if ((a.b && (external(a.a) || external(a.b))) || (!a.b && typeof a.a === "string" && /\.json$/i.test(a.a))) {
+        if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to output files`);
+        s = await compareTensorFiles(a.a as string, (a.b ?? a.a) as string, o, { model: a.model as string | undefined, runner: a.runner as string | undefined, refRunner: a["ref-runner"] as string | undefined, layerInfo: a["layer-info"] as string | undefined, allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }, { ...h, onLayer }, Boolean(a.json)).finally(() => h.done());
+      } else if (a.b && !isArrowFile(a.a as string) && !isArrowFile(a.b as string)) {
         // Two ONNX models: REFERENCE (fp32) and CANDIDATE as it is (workflows/compare-graphs.ts).
         if (selectedPrecisions(a).length) throw new UserError(`compare ${a.a} ${a.b}: precision flags apply to one model; the candidate model carries its own precisions`);
         s = await compareGraphs({ ...modelArgs(a.a as string, a), reference: a.a as string, candidate: a.b as string, compare: o, keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
@@ -131,6 +161,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
         s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
       } else {
         const ps = runPrecisions(a).filter((p) => p !== "fp32");
+        if (typeof a["save-outputs"] === "string" && /\.json$/i.test(a["save-outputs"])) throw new UserError(`--save-outputs ${a["save-outputs"]}: compare writes Arrow dumps to a folder; for Polygraphy RunResults use trt-debug run --mark-all --save-outputs FILE.json`);
         // A strongly typed model is its own candidate (docs/precision.md "Strongly typed models").
         if (ps.length === 0) {
           const typed = typedFilePrecision(a.a as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });

@@ -28,7 +28,8 @@ export function inputOptions<T>(y: Argv<T>) {
     .option("load-inputs", { type: "string", array: true, describe: "Inputs from .npy/.npz (NAME:file.npy per input), Polygraphy --save-inputs JSON, PNG/JPEG images or folders of them, an Arrow file (--save-inputs), a directory of input_*.pb, or .pb files; several sets = several iterations", group: "Inputs:" })
     .option("image-preprocess", { type: "string", array: true, describe: "How images become tensors: [NAME:]key=value,... (size=WxH, resize=stretch|pad|crop, interp=bilinear|nearest, layout=auto|nchw|nhwc, order=rgb|bgr, scale=1/255, mean=[..], std=[..], pad=N)", group: "Inputs:" })
     .option("data-loader-script", { type: "string", describe: "A JS module (.mjs) whose `load` or default export yields feeds {input_name: TypedArray | {data, dims, dtype}}", group: "Inputs:" })
-    .option("save-inputs", { type: "string", describe: "Write the inputs used (every set) to this Arrow file", group: "Inputs:" });
+    .option("save-inputs", { type: "string", describe: "Write the inputs used (every set) to this Arrow file; FILE.json: Polygraphy --load-inputs format; DIR with --format trtexec: raw files + the --loadInputs flag", group: "Inputs:" })
+    .option("format", { type: "string", choices: ["arrow", "polygraphy", "trtexec"], describe: "Format of --save-inputs (default: polygraphy for .json, else arrow)", group: "Inputs:" });
 }
 
 export function precisionOptions<T>(y: Argv<T>) {
@@ -135,10 +136,12 @@ function inputGeneration(a: Raw): GenerationArgs {
 }
 
 export function inputArgs(a: Raw): InputArgs {
+  if (a.format !== undefined && a["save-inputs"] === undefined) throw new UserError(`--format ${String(a.format)}: applies to --save-inputs; add --save-inputs FILE (or DIR for trtexec)`);
   // Object.assign, not a spread: the spread would read (parse) the lazy generation options now.
   return Object.assign(inputGeneration(a), {
     loadInputs: list(a["load-inputs"]),
     saveInputs: a["save-inputs"] as string | undefined,
+    ...(a.format !== undefined ? { saveInputsFormat: a.format as "arrow" | "polygraphy" | "trtexec" } : {}),
     imagePreprocess: list(a["image-preprocess"]),
     dataLoaderScript: a["data-loader-script"] as string | undefined,
   });

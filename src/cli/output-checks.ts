@@ -23,8 +23,10 @@ const OUTPUT_FLAGS: readonly { flag: string; kind: OutputKind; stdout?: boolean 
 export function checkCommandOutputs(a: Raw): void {
   const cmd = Array.isArray(a._) ? (a._ as unknown[]).map(String) : [];
   const seen = new Map<string, string>();
-  for (const { flag, kind, stdout } of OUTPUT_FLAGS) {
+  for (const { flag, kind: declared, stdout } of OUTPUT_FLAGS) {
     const v = a[flag];
+    // Interop forms (docs/interop.md): run --save-outputs FILE.json, --save-inputs DIR --format trtexec.
+    const kind: OutputKind = flag === "save-outputs" && typeof v === "string" && /\.json$/i.test(v) ? "file" : flag === "save-inputs" && a.format === "trtexec" ? "dir" : declared;
     if (v === undefined || v === false || v === true) continue;
     const p = String(v);
     if (stdout && isStdoutPath(p)) continue;

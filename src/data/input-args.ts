@@ -12,6 +12,8 @@ export interface InputArgs {
   inputShapes?: Readonly<Record<string, readonly number[]>>;
   loadInputs?: readonly string[];
   saveInputs?: string;
+  /** Format of saveInputs: "arrow" (default), "polygraphy" (default for .json), "trtexec" (a folder of raw files; docs/interop.md). */
+  saveInputsFormat?: "arrow" | "polygraphy" | "trtexec";
   /** --image-preprocess: how images given to --load-inputs become tensors (docs/inputs.md). */
   imagePreprocess?: readonly string[];
   /** --data-loader-script: a JS module yielding input sets. */

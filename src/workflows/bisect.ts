@@ -16,6 +16,8 @@ import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
 import { UserError } from "../core/errors.js";
 import { isFloatDType, type Precision } from "../core/host-tensor.js";
+import { runnerGraphOutputs } from "./compare-external.js";
+import { toOrt } from "../onnx/ort-session.js";
 import { fusionNote, precisionsFor, resolveInputs, withFallback, type ModelArgs } from "./model-inputs.js";
 import type { Hooks } from "../core/hooks.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";
@@ -55,6 +57,14 @@ export interface BisectArgs extends ModelArgs {
   /** For bisect/linear: forward pins the first k layers, reverse the last k. */
   direction?: Direction;
   criterion: Criterion;
+  /**
+   * External runner (docs/interop.md): each candidate plan is run by this command
+   * (placeholders {model} {inputs} {outputs} {plan}) and its graph outputs judged by
+   * `criterion` (compare or metric) against trt-debug's FP32 reference.
+   */
+  runnerCmd?: string;
+  /** Seconds before runnerCmd is killed (default 600). */
+  runnerTimeout?: number;
   /** Checkpoint file (memoized evaluations); none when undefined. */
   checkpoint?: string;
   resume?: boolean;
@@ -170,6 +180,8 @@ export interface BisectHooks extends Hooks {
   onIteration?(it: IterationRecord): void;
   /** Phase messages ("reference + sensitivity: 2 layers fail on their own"). */
   onPhase?(message: string): void;
+  /** runnerCmd: one line of the runner's stdout or stderr, as it comes. */
+  onRunnerLine?(line: string, stream: "stdout" | "stderr"): void;
 }
 
 /** Whether a layer reads or writes any floating tensor (only those can be affected by precision). */
@@ -206,6 +218,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (!(maxFrac > 0 && maxFrac <= 1)) throw new UserError(`maxPinnedFraction: must be a fraction in (0, 1] (got ${a.maxPinnedFraction})`, "maxPinnedFraction");
   if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
   if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
+  if (a.runnerCmd !== undefined && a.criterion.kind === "check") throw new UserError(`--runner-cmd: not with --check (the runner's outputs are judged by the compare criterion; --check judges by exit status)`);
 
   const p = await prepareModelFile(a.model, a);
   checkJudgeableOutputs(p.model.path, p.model.graph);
@@ -246,6 +259,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     dir: mode === "minimal" ? null : dir,
     base: base.join(","),
     criterion: a.criterion,
+    ...(a.runnerCmd !== undefined ? { runnerCmd: a.runnerCmd } : {}),
     int8: i8 ? { cache: a.int8?.calibrationCache ? fileHash(a.int8.calibrationCache) : null, fallback: i8.resolution.fallback, range: i8.resolution.range, requested: requested.join(",") } : undefined,
   });
   const state = a.resume ? readCheckpointState(requireCheckpoint(a), fp) : { memo: new Map<string, MemoEntry>(), sensitivity: new Map<number, LayerSensitivity>() };
@@ -326,6 +340,12 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     const judge = async (cand: { run: Precision[]; asked: Precision[] }, fresh: boolean): Promise<Judgement & { layers: number }> => {
       const before = executed();
       const precisions = cand.run;
+      if (a.runnerCmd !== undefined && a.criterion.kind !== "check") {
+        const plan = planFor(layers, cand.asked, a.precision, { tool: "trt-debug bisect", candidate: true, model: a.model });
+        const got = await runnerGraphOutputs({ runnerCmd: a.runnerCmd, runnerTimeout: a.runnerTimeout, model: a.model, plan, inputs, outputs: [...ref.outputs.keys()] }, hooks);
+        const live = new Map([...got].map(([k, t]) => [k, toOrt(t)] as const));
+        return { ...judgeOutputs(a.criterion, ref.outputs, live, () => a.precision, graphOutProducer), layers: 0 };
+      }
       if (a.criterion.kind === "check") {
         const entries = planEntries(layers, cand.asked, a.precision);
         const plan = planFor(layers, cand.asked, a.precision, { tool: "trt-debug bisect", candidate: true, model: a.model });

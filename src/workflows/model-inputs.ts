@@ -9,8 +9,6 @@ import { optionError, UserError } from "../core/errors.js";
 import { type HostTensor, type Precision } from "../core/host-tensor.js";
 import { generateInputs, loadInputs, resolveInputShapes } from "../data/inputs.js";
 import { mayHaveSeveralSets, openInputSets, openLoaderScript, type InputSets } from "../data/sources.js";
-import { DumpWriter } from "../io/dump.js";
-import { toDumpRow } from "../io/rows.js";
 import { checkOutputPath } from "../core/output-file.js";
 import { inputsMetadata } from "./dump-checks.js";
 import { readPlan, type PrecisionPlan, type PlanEntry } from "../precision/plan.js";
@@ -19,6 +17,7 @@ import { assignPrecisions, type PreparedModel } from "../runtime/capture-runs.js
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import { type Int8RunArgs } from "../calibration/int8-run.js";
 import type { Layer } from "../onnx/model.js";
+import { inputsFormatOf, openInputsSink, type InputsFormat, type InputsSink } from "./input-sinks.js";
 import type { Hooks } from "../core/hooks.js";
 import { generationOptions, type InputArgs } from "../data/input-args.js";
 
@@ -51,15 +50,14 @@ export function inputSetsOf(p: PreparedModel, a: InputArgs = {}): InputSets | nu
 }
 
 /** Passes input sets through, writing each to `file` (--save-inputs) as it goes; the file is complete when they end. */
-async function* savingSets(sets: AsyncIterable<HostTensor[]>, file: string | undefined, p: PreparedModel, seed: InputArgs["seed"]): AsyncGenerator<HostTensor[]> {
-  let writer: DumpWriter | null = null;
+async function* savingSets(sets: AsyncIterable<HostTensor[]>, file: string | undefined, p: PreparedModel, seed: InputArgs["seed"], format?: InputsFormat): AsyncGenerator<HostTensor[]> {
+  let writer: InputsSink | null = null;
   let ok = false;
-  let order = 0;
   try {
     for await (const set of sets) {
       if (file) {
-        writer ??= await DumpWriter.open(file, { kind: "inputs", model: path.basename(p.model.path), precision: "", extra: { seed: String(seed ?? 1) } });
-        for (const t of set) await writer.write(toDumpRow(order++, "", "", t, ""));
+        writer ??= await openInputsSink(file, inputsFormatOf(file, format), { model: p.model.path, extra: { seed: String(seed ?? 1) } });
+        await writer.write(set);
       }
       yield set;
     }
@@ -79,7 +77,7 @@ export async function* resolveInputSets(p: PreparedModel, a: InputArgs = {}, hoo
     yield await resolveInputs(p, a, hooks);
     return;
   }
-  yield* savingSets(sets.iterate(), a.saveInputs, p, a.seed);
+  yield* savingSets(sets.iterate(), a.saveInputs, p, a.seed, a.saveInputsFormat);
 }
 
 /**
@@ -104,7 +102,7 @@ export async function inputIterations(p: PreparedModel, a: InputArgs = {}, hooks
       yield first.value;
       yield* raw;
     })();
-    const src = savingSets(all, a.saveInputs, p, a.seed);
+    const src = savingSets(all, a.saveInputs, p, a.seed, a.saveInputsFormat);
     try {
       let cur = await src.next();
       if (cur.done) return;
@@ -150,15 +148,14 @@ export async function resolveInputs(p: PreparedModel, a: InputArgs = {}, hooks: 
     resolveInputShapes(p.inputs, o, warn);
     inputs = generateInputs(p.inputs, o, warn);
   }
-  if (a.saveInputs) await saveInputs(a.saveInputs, p.model.path, inputs, inputsMetadata(inputs, a.loadInputs?.length ? null : String(a.seed ?? 1)));
+  if (a.saveInputs) await saveInputs(a.saveInputs, p.model.path, inputs, inputsMetadata(inputs, a.loadInputs?.length ? null : String(a.seed ?? 1)), a.saveInputsFormat);
   return inputs;
 }
 
-export async function saveInputs(file: string, model: string, inputs: HostTensor[], extra: Record<string, string> = {}): Promise<void> {
-  const w = await DumpWriter.open(file, { kind: "inputs", model: path.basename(model), precision: "", extra });
+export async function saveInputs(file: string, model: string, inputs: HostTensor[], extra: Record<string, string> = {}, format?: InputsFormat): Promise<void> {
+  const w = await openInputsSink(file, inputsFormatOf(file, format), { model, extra });
   try {
-    let i = 0;
-    for (const t of inputs) await w.write(toDumpRow(i++, "", "", t, ""));
+    await w.write(inputs);
     await w.close();
   } catch (e) {
     await w.abort();
@@ -169,7 +166,7 @@ export async function saveInputs(file: string, model: string, inputs: HostTensor
 /** Output paths are checked before any work (src/core/output-file.ts). */
 export function checkModelOutputs(a: ModelArgs & { saveOutputs?: string }): void {
   if (a.saveOutputs) checkOutputPath("--save-outputs", a.saveOutputs, "dir", { createParents: true });
-  if (a.inputs?.saveInputs) checkOutputPath("--save-inputs", a.inputs.saveInputs, "file", { createParents: true });
+  if (a.inputs?.saveInputs) checkOutputPath("--save-inputs", a.inputs.saveInputs, a.inputs.saveInputsFormat === "trtexec" ? "dir" : "file", { createParents: true });
 }
 
 export function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {
