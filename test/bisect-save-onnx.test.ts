@@ -6,8 +6,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { saveModel } from "../src/onnx/builder.js";
-import { prepareModelFile } from "../src/runtime/run.js";
+import { saveModel } from "./support/graph-builder.js";
+import { prepareModelFile } from "../src/runtime/capture-runs.js";
 import { matmulConsumer } from "../scripts/models/matmul-consumer.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 

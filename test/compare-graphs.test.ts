@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { matmulConsumer } from "../scripts/models/matmul-consumer.js";
 import { Rng } from "../scripts/models/common.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";

@@ -14,12 +14,12 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { clone, create, toBinary } from "@bufbuild/protobuf";
 import { AttributeProto_AttributeType, AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, ValueInfoProtoSchema, TensorProto_DataType, type ModelProto, type TensorProto } from "onnx-buf";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { decodeModel } from "../src/onnx/model.js";
 import { hostToTensorProto, tensorProtoToHost } from "../src/onnx/tensor.js";
 import { createSession, fromOrt, runSession, toOrt } from "../src/onnx/ort-session.js";
 import { f32ToF16, floatValues } from "../src/numeric/index.js";
-import { assignPrecisions, captureFilter, prepareModelFile, runCaptured } from "../src/runtime/run.js";
+import { assignPrecisions, captureFilter, prepareModelFile, runCaptured } from "../src/runtime/capture-runs.js";
 import { Executor } from "../src/runtime/executor.js";
 import { parseLayerPrecisions } from "../src/precision/plan.js";
 import { convertModel } from "../src/workflows/convert.js";
@@ -27,7 +27,7 @@ import { compareModel } from "../src/workflows/compare.js";
 import { TYPED_COMPARE_NOTE, typedVerdictPrecision } from "../src/precision/typed.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/core/host-tensor.js";
-import type { CompareSummary } from "../src/compare/compare.js";
+import type { CompareSummary } from "../src/compare/layer-compare.js";
 import { convBn } from "../scripts/models/conv-bn.js";
 import { ifAroundLoop, ifOverflow, loopAccumulate } from "../scripts/models/control-flow.js";
 import { Rng } from "../scripts/models/common.js";
@@ -178,7 +178,7 @@ beforeAll(() => {
 describe("convert: a plan written as a strongly typed model", () => {
   it("golden layernorm_overflow with ln1/pow, ln1/var in fp32: types consistent, loads in onnxruntime, runs bit-identical to the plan", async () => {
     const out = f("ln.typed.onnx");
-    const r = await convertModel({ model: LN, output: out, precision: "fp16", layerPrecisions: LN_PINS });
+    const r = await convertModel({ model: LN, output: out, precision: "fp16", layerPrecisions: parseLayerPrecisions(LN_PINS) });
     expect(r.converted).toBe(r.layers - 2);
     expect(r.precisions.filter((p) => p.precision === "fp32").map((p) => p.layer)).toEqual(["ln1/pow", "ln1/var"]);
     const m = readModel(out);
@@ -206,7 +206,7 @@ describe("convert: a plan written as a strongly typed model", () => {
 
   it("--bf16: bf16 tensors and weights, bit-identical to the bf16 plan", async () => {
     const out = f("ln.bf16.onnx");
-    const r = await convertModel({ model: LN, output: out, precision: "bf16", layerPrecisions: LN_PINS });
+    const r = await convertModel({ model: LN, output: out, precision: "bf16", layerPrecisions: parseLayerPrecisions(LN_PINS) });
     checkTypes(readModel(out), new Set(r.precisions.filter((p) => p.precision === "bf16").map((p) => p.layer)), BF16);
     // thresholds follow the declared types: a bf16 tensor at bf16's, an fp32 one at the coarsest reduced type
     const pm = (await prepareModelFile(out)).model;
@@ -221,7 +221,7 @@ describe("convert: a plan written as a strongly typed model", () => {
 
   it("conv net with BatchNormalization: written as trt-debug sees it (BN folded in fp32), bit-identical to the plan", async () => {
     const out = f("cb.typed.onnx");
-    const r = await convertModel({ model: f("cb.onnx"), output: out, precision: "fp16", layerPrecisions: CB_PINS });
+    const r = await convertModel({ model: f("cb.onnx"), output: out, precision: "fp16", layerPrecisions: parseLayerPrecisions(CB_PINS) });
     const m = readModel(out);
     const reduced = new Set(r.precisions.filter((p) => p.precision === "fp16").map((p) => p.layer));
     expect(reduced.has("conv1")).toBe(true);
@@ -253,7 +253,7 @@ describe("convert: a plan written as a strongly typed model", () => {
     b.output(b.node("Add", [a2, a1], { name: "c", outputs: ["y"] }), "float32", [2, 4]);
     saveModel(b.model({ opset: 13 }), f("shared.onnx"));
     const out = f("shared.typed.onnx");
-    const res = await convertModel({ model: f("shared.onnx"), output: out, precision: "fp16", layerPrecisions: ["b:fp32"] });
+    const res = await convertModel({ model: f("shared.onnx"), output: out, precision: "fp16", layerPrecisions: parseLayerPrecisions(["b:fp32"]) });
     expect(res.duplicated_initializers).toEqual(["W__fp16"]);
     const m = readModel(out);
     expect(m.graph!.initializer.map((t) => [t.name, t.dataType]).sort()).toEqual([["W", F32], ["W__fp16", F16]]);
@@ -262,7 +262,7 @@ describe("convert: a plan written as a strongly typed model", () => {
     expectBitIdentical(await captureAll(f("shared.onnx"), [xin], "fp16", ["b:fp32"]), await captureAll(out, [xin], "fp32"));
 
     const io = f("shared.io.onnx");
-    await convertModel({ model: f("shared.onnx"), output: io, precision: "fp16", layerPrecisions: ["b:fp32"], ioTypes: "reduced" });
+    await convertModel({ model: f("shared.onnx"), output: io, precision: "fp16", layerPrecisions: parseLayerPrecisions(["b:fp32"]), ioTypes: "reduced" });
     const mi = readModel(io);
     const ty = checkTypes(mi, new Set(["a", "c"]));
     expect([ty.get("x"), ty.get("y")]).toEqual([F16, F16]);
@@ -297,7 +297,7 @@ describe("convert: a plan written as a strongly typed model", () => {
     const x: HostTensor = { name: "x", dtype: "float32", dims: [1, 16], data: Float32Array.from({ length: 16 }, (_, i) => 0.05 * i) };
     for (const [label, pins] of [["fp16", [] as string[]], ["if32", ["vad_if:fp32"]]] as const) {
       const out = f(`if.${label}.onnx`);
-      const r = await convertModel({ model: f("if.onnx"), output: out, precision: "fp16", layerPrecisions: [...pins] });
+      const r = await convertModel({ model: f("if.onnx"), output: out, precision: "fp16", layerPrecisions: parseLayerPrecisions([...pins]) });
       const m = readModel(out);
       const reduced = new Set(r.precisions.filter((p) => p.precision === "fp16").map((p) => p.layer));
       const ty = checkTypes(m, reduced);
