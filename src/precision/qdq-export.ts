@@ -14,13 +14,14 @@
  * stores, so the numbers are bit-identical.
  */
 import { create } from "@bufbuild/protobuf";
-import { AttributeProto_AttributeType, AttributeProtoSchema, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, TensorProto_DataType, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { AttributeProto_AttributeType, AttributeProtoSchema, NodeProtoSchema, TensorProto_DataType, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
 import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { quantizeInt8 } from "../numeric/index.js";
+import { modelWithGraph } from "./convert.js";
 import { rewriteLayers, transformKey, weightChannelScales, WeightCache, type TransformPolicy } from "./rewrite.js";
 
 /** Per-axis DequantizeLinear (the `axis` attribute) needs opset 13. */
@@ -103,26 +104,7 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
     n.output = n.output.map((t) => rename.get(t) ?? t);
   }
   const g = m.proto.graph!;
-  const src = m.proto;
-  const proto = create(ModelProtoSchema, {
-    irVersion: src.irVersion,
-    opsetImport: src.opsetImport,
-    producerName: src.producerName,
-    producerVersion: src.producerVersion,
-    domain: src.domain,
-    modelVersion: src.modelVersion,
-    docString: src.docString,
-    metadataProps: src.metadataProps,
-    functions: src.functions,
-    graph: create(GraphProtoSchema, {
-      name: g.name,
-      docString: g.docString,
-      node: [...dqNodes, ...rw.nodes],
-      initializer: inits,
-      input: g.input,
-      output: g.output,
-    }),
-  });
+  const proto = modelWithGraph(m.proto, { node: [...dqNodes, ...rw.nodes], initializer: inits, input: g.input, output: g.output });
   const activationQdq = rw.nodes.filter((n) => n.opType === "QuantizeLinear").length;
   return { proto, activationQdq, int8Weights };
 }
