@@ -117,10 +117,25 @@ describe("convert --int8", () => {
     expect(rows.find((t) => t.tensor === "relu1_output_0")?.cache_scale ?? null).toBeNull();
   });
 
-  it("refuses fp8, fp16 fallback, --calib-data and a missing cache with one line", async () => {
+  it("--calib-batches/--calib-data calibrate first with calib build's machinery: the same cache and the same model as from the cache", async () => {
+    const r = await cli("convert", f("net.onnx"), "--int8", "--calib-batches", "4", "--algo", "minmax", "--layer-precisions", "conv2:fp32", "--fusion", "none", "-o", f("net.cal.onnx"));
+    expect(r.stderr).not.toContain("error");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`wrote ${f("net.cal.onnx.cache")} and ${f("net.cal.onnx.cache.json")}`);
+    expect(fs.readFileSync(f("net.cal.onnx.cache"), "utf8")).toBe(fs.readFileSync(f("net.cache"), "utf8"));
+    // the same graph (node names carry a run counter): same initializers, same ops in order
+    const shape = (file: string) => {
+      const g = loadModel(file).proto.graph!;
+      return { ops: g.node.map((n) => n.opType), inits: Object.fromEntries(g.initializer.map((t) => [t.name.replace(/#\d+/, "#"), Buffer.from(t.rawData).toString("hex")])) };
+    };
+    expect(shape(f("net.cal.onnx"))).toEqual(shape(f("net.qdq.onnx")));
+  });
+
+  it("refuses fp8, fp16 fallback, a cache and calibration together, --algo without calibration, and a missing cache with one line", async () => {
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--fp8", "-o", f("x.onnx")), "--fp8");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--fp16", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--fp16");
-    expectUserError(await cli("convert", f("net.onnx"), "--int8", "--calib-data", dir, "-o", f("x.onnx")), "calib build");
+    expectUserError(await cli("convert", f("net.onnx"), "--int8", "--calib-batches", "2", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "not both");
+    expectUserError(await cli("convert", f("net.onnx"), "--int8", "--algo", "minmax", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--algo");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "-o", f("x.onnx")), "--calibration-cache");
   });
 });

@@ -8,6 +8,9 @@ import { convertModel } from "../workflows/convert.js";
 import { convertInt8Model } from "../workflows/convert-int8.js";
 import { parseInt8Range } from "../precision/int8.js";
 import { int8ReportLines } from "../calibration/int8-run.js";
+import { CALIB_ALGOS, parseCalibAlgo } from "../calibration/algorithms.js";
+import { parseCalibBatches } from "../calibration/calib-data.js";
+import { parsePercentile } from "../calibration/build.js";
 import { parseFusionMode } from "../onnx/layer-model.js";
 import { FUSION_OPTION } from "./options.js";
 import { writeJson, type Cli } from "./shell.js";
@@ -43,7 +46,8 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
 
 async function int8Handler(cli: Cli, a: Raw): Promise<void> {
   if (a.fp16 || a.bf16) throw new UserError(`--int8 with --${a.fp16 ? "fp16" : "bf16"}: convert --int8 keeps the non-int8 layers in fp32; fp16/bf16 layers in a Q/DQ model are not supported yet`);
-  if (a["calib-data"] !== undefined) throw new UserError("convert --int8 --calib-data: not supported yet; make a cache with `trt-debug calib build MODEL --calib-data ... -o model.cache` and pass --calibration-cache model.cache");
+  const calibrate = a["calib-data"] !== undefined || a["calib-batches"] !== undefined;
+  if (!calibrate && (a.algo !== undefined || a.percentile !== undefined)) throw new UserError(`--${a.algo !== undefined ? "algo" : "percentile"}: only when convert --int8 calibrates (--calib-data or --calib-batches)`);
   if (a["precision-plan"] !== undefined && a["layer-precisions"] !== undefined) throw new UserError("--precision-plan and --layer-precisions: give one of them");
   if (a["io-types"] !== undefined && a["io-types"] !== "fp32") throw new UserError(`--io-types ${String(a["io-types"])}: a Q/DQ model keeps fp32 inputs and outputs`);
   const h = cli.hooks(a);
@@ -51,12 +55,21 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
     model: String(a.model),
     output: String(a.output),
     int8: { calibrationCache: a["calibration-cache"] as string | undefined, range: a["int8-range"] === undefined ? undefined : parseInt8Range(a["int8-range"]) },
+    calibrate: calibrate
+      ? {
+          calibData: a["calib-data"] as string | undefined,
+          calibBatches: a["calib-batches"] === undefined ? undefined : parseCalibBatches(a["calib-batches"]),
+          algo: parseCalibAlgo(String(a.algo ?? "entropy"), "--algo"),
+          percentile: a.percentile === undefined ? undefined : parsePercentile(a.percentile),
+        }
+      : undefined,
     precisionPlan: a["precision-plan"] as string | undefined,
     layerPrecisions: list(a["layer-precisions"]),
     fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
     allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
   }, h).finally(() => h.done());
   if (!a.quiet) {
+    if (r.calibration) cli.io.out(`calibrated ${r.calibration.tensors.length} tensors with ${r.calibration.algo} on ${r.calibration.batches} batch${r.calibration.batches === 1 ? "" : "es"} (data: ${r.calibration.data}); wrote ${r.calibration.cache} and ${r.calibration.sidecar}`);
     for (const line of int8ReportLines(r.int8, 10)) cli.io.out(line);
     cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to int8 (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} int8 per-channel weights; wrote ${r.output}`);
   }
@@ -75,7 +88,10 @@ export function registerConvert(y: Argv, cli: Cli): void {
         .option("int8", { type: "boolean", describe: "Write an explicitly quantized (Q/DQ) model: int8 layers from --calibration-cache, the layers the plan names in fp32 without Q/DQ (docs/int8.md)" })
         .option("calibration-cache", { type: "string", describe: "With --int8: the activation ranges (TensorRT cache or trt-debug JSON sidecar; calib build -o)" })
         .option("int8-range", { type: "string", describe: "With --int8: activation clamp 128 = [-128,127] (default) or 127 = [-127,127]" })
-        .option("calib-data", { type: "string", hidden: true })
+        .option("calib-data", { type: "string", describe: "With --int8: calibrate on these data first, as calib build --calib-data (writes OUT.onnx.cache and OUT.onnx.cache.json)" })
+        .option("calib-batches", { type: "number", describe: "With --int8 and no --calib-data: calibrate on this many seeded random batches (as calib build)" })
+        .option("algo", { type: "string", describe: `With --calib-data/--calib-batches: ${CALIB_ALGOS.join("|")} (default entropy)` })
+        .option("percentile", { type: "number", describe: "For --algo percentile (default 99.99)" })
         .option("fp8", { type: "boolean", hidden: true })
         .option("precision-plan", { type: "string", describe: "Precision plan JSON (bisect -o) naming layers kept in fp32" })
         .option("layer-precisions", { type: "string", array: true, describe: "Per-layer overrides PATTERN:fp32|fp16|bf16 (exact names or globs)" })
