@@ -123,12 +123,22 @@ describe("convert --int8", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`wrote ${f("net.cal.onnx.cache")} and ${f("net.cal.onnx.cache.json")}`);
     expect(fs.readFileSync(f("net.cal.onnx.cache"), "utf8")).toBe(fs.readFileSync(f("net.cache"), "utf8"));
-    // the same graph (node names carry a run counter): same initializers, same ops in order
-    const shape = (file: string) => {
-      const g = loadModel(file).proto.graph!;
-      return { ops: g.node.map((n) => n.opType), inits: Object.fromEntries(g.initializer.map((t) => [t.name.replace(/#\d+/, "#"), Buffer.from(t.rawData).toString("hex")])) };
-    };
-    expect(shape(f("net.cal.onnx"))).toEqual(shape(f("net.qdq.onnx")));
+    expect(Buffer.compare(fs.readFileSync(f("net.cal.onnx")), fs.readFileSync(f("net.qdq.onnx")))).toBe(0);
+  });
+
+  it("with TensorRT's fusions (--fusion trt, the default) the fused groups get Q/DQ on their external inputs only", async () => {
+    const r = await cli("convert", f("net.onnx"), "--int8", "--calibration-cache", f("net.cache"), "-o", f("net.trt.onnx"), "--json", f("trt.json"));
+    expect(r.code).toBe(0);
+    const j = JSON.parse(fs.readFileSync(f("trt.json"), "utf8"));
+    expect(j.precisions.map((p: { layer: string; precision: string }) => `${p.layer}:${p.precision}`)).toEqual(["conv1:int8", "conv2:int8", "flat:int8", "fc:int8"]);
+    const g = loadModel(f("net.trt.onnx")).proto.graph!;
+    // conv1+relu1 fused: relu1 reads conv1's output directly, no Q/DQ between them
+    const relu1 = g.node.find((n) => n.name === "relu1")!;
+    expect(g.node.find((n) => n.output.includes(relu1.input[0]!))!.name).toBe("conv1");
+    await cli("compare", f("net.onnx"), f("net.trt.onnx"), "--json", f("gt.json"));
+    await cli("compare", f("net.onnx"), "--int8", "--calibration-cache", f("net.cache"), "--json", f("et.json"));
+    const y = (file: string) => JSON.parse(fs.readFileSync(file, "utf8")).layers.find((l: { tensor: string }) => l.tensor === "y").metrics;
+    expect(Math.abs(y(f("gt.json")).max_abs - y(f("et.json")).max_abs)).toBeLessThanOrEqual(1e-5 * y(f("et.json")).ref_abs_max);
   });
 
   it("refuses fp8, fp16 fallback, a cache and calibration together, --algo without calibration, and a missing cache with one line", async () => {

@@ -103,6 +103,19 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
     n.input = n.input.map((t) => rename.get(t) ?? t);
     n.output = n.output.map((t) => rename.get(t) ?? t);
   }
+  // Transform nodes carry a process-wide counter (`...#<n>::scale`): number them per model instead,
+  // so the same model, cache and plan give the same file.
+  const seq = new Map<string, string>();
+  const stable = (name: string) => !name.includes("::in_") ? name : name.replace(/#(\d+)(?=::[a-z_]+$)/, (_, n: string) => {
+    let k = seq.get(n);
+    if (k === undefined) seq.set(n, (k = `#${seq.size}`));
+    return k;
+  });
+  for (const n of rw.nodes) {
+    n.name = stable(n.name);
+    n.input = n.input.map(stable);
+  }
+  for (const t of inits) t.name = stable(t.name);
   const g = m.proto.graph!;
   const proto = modelWithGraph(m.proto, { node: [...dqNodes, ...rw.nodes], initializer: inits, input: g.input, output: g.output });
   const activationQdq = rw.nodes.filter((n) => n.opType === "QuantizeLinear").length;
