@@ -5,6 +5,12 @@
 import type { Argv } from "yargs";
 import { UserError } from "../core/errors.js";
 import { convertModel } from "../workflows/convert.js";
+import { convertInt8Model } from "../workflows/convert-int8.js";
+import { parseInt8Range } from "../precision/int8.js";
+import { int8ReportLines } from "../calibration/int8-run.js";
+import { CALIB_ALGOS, parseCalibAlgo } from "../calibration/algorithms.js";
+import { parseCalibBatches } from "../calibration/calib-data.js";
+import { parsePercentile } from "../calibration/build.js";
 import { parseFusionMode } from "../onnx/layer-model.js";
 import { FUSION_OPTION } from "./options.js";
 import { parseLayerPrecisions } from "../precision/plan.js";
@@ -17,7 +23,8 @@ function list(v: unknown): string[] | undefined {
 }
 
 async function handler(cli: Cli, a: Raw): Promise<void> {
-  if (a.int8 || a.fp8) throw new UserError(`--${a.int8 ? "int8" : "fp8"}: convert writes fp16/bf16 strongly typed models only; Q/DQ (int8/fp8) conversion is not supported yet`);
+  if (a.fp8) throw new UserError("--fp8: convert writes int8 Q/DQ (--int8) and fp16/bf16 strongly typed models; fp8 (e4m3) Q/DQ conversion is not supported yet");
+  if (a.int8) return int8Handler(cli, a);
   if (a.fp16 && a.bf16) throw new UserError("--fp16 and --bf16: give one reduced precision");
   if (!a.fp16 && !a.bf16) throw new UserError("convert: give --fp16 or --bf16 (the precision of every layer the plan does not name)");
   if (a["precision-plan"] !== undefined && a["layer-precisions"] !== undefined) throw new UserError("--precision-plan and --layer-precisions: give one of them");
@@ -38,6 +45,38 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   writeJson(a.json as string | undefined, r);
 }
 
+async function int8Handler(cli: Cli, a: Raw): Promise<void> {
+  if (a.fp16 || a.bf16) throw new UserError(`--int8 with --${a.fp16 ? "fp16" : "bf16"}: convert --int8 keeps the non-int8 layers in fp32; fp16/bf16 layers in a Q/DQ model are not supported yet`);
+  const calibrate = a["calib-data"] !== undefined || a["calib-batches"] !== undefined;
+  if (!calibrate && (a.algo !== undefined || a.percentile !== undefined)) throw new UserError(`--${a.algo !== undefined ? "algo" : "percentile"}: only when convert --int8 calibrates (--calib-data or --calib-batches)`);
+  if (a["precision-plan"] !== undefined && a["layer-precisions"] !== undefined) throw new UserError("--precision-plan and --layer-precisions: give one of them");
+  if (a["io-types"] !== undefined && a["io-types"] !== "fp32") throw new UserError(`--io-types ${String(a["io-types"])}: a Q/DQ model keeps fp32 inputs and outputs`);
+  const h = cli.hooks(a);
+  const r = await convertInt8Model({
+    model: String(a.model),
+    output: String(a.output),
+    int8: { calibrationCache: a["calibration-cache"] as string | undefined, range: a["int8-range"] === undefined ? undefined : parseInt8Range(a["int8-range"]) },
+    calibrate: calibrate
+      ? {
+          calibData: a["calib-data"] as string | undefined,
+          calibBatches: a["calib-batches"] === undefined ? undefined : parseCalibBatches(a["calib-batches"]),
+          algo: parseCalibAlgo(String(a.algo ?? "entropy"), "--algo"),
+          percentile: a.percentile === undefined ? undefined : parsePercentile(a.percentile),
+        }
+      : undefined,
+    precisionPlan: a["precision-plan"] as string | undefined,
+    layerPrecisions: list(a["layer-precisions"]),
+    fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
+    allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
+  }, h).finally(() => h.done());
+  if (!a.quiet) {
+    if (r.calibration) cli.io.out(`calibrated ${r.calibration.tensors.length} tensors with ${r.calibration.algo} on ${r.calibration.batches} batch${r.calibration.batches === 1 ? "" : "es"} (data: ${r.calibration.data}); wrote ${r.calibration.cache} and ${r.calibration.sidecar}`);
+    for (const line of int8ReportLines(r.int8, 10)) cli.io.out(line);
+    cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to int8 (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} int8 per-channel weights; wrote ${r.output}`);
+  }
+  writeJson(a.json as string | undefined, r);
+}
+
 export function registerConvert(y: Argv, cli: Cli): void {
   y.command(
     "convert <model>",
@@ -47,7 +86,13 @@ export function registerConvert(y: Argv, cli: Cli): void {
         .positional("model", { type: "string", describe: "FP32 ONNX model" })
         .option("fp16", { type: "boolean", describe: "Layers the plan does not name run in fp16" })
         .option("bf16", { type: "boolean", describe: "Layers the plan does not name run in bf16" })
-        .option("int8", { type: "boolean", hidden: true })
+        .option("int8", { type: "boolean", describe: "Write an explicitly quantized (Q/DQ) model: int8 layers from --calibration-cache, the layers the plan names in fp32 without Q/DQ (docs/int8.md)" })
+        .option("calibration-cache", { type: "string", describe: "With --int8: the activation ranges (TensorRT cache or trt-debug JSON sidecar; calib build -o)" })
+        .option("int8-range", { type: "string", describe: "With --int8: activation clamp 128 = [-128,127] (default) or 127 = [-127,127]" })
+        .option("calib-data", { type: "string", describe: "With --int8: calibrate on these data first, as calib build --calib-data (writes OUT.onnx.cache and OUT.onnx.cache.json)" })
+        .option("calib-batches", { type: "number", describe: "With --int8 and no --calib-data: calibrate on this many seeded random batches (as calib build)" })
+        .option("algo", { type: "string", describe: `With --calib-data/--calib-batches: ${CALIB_ALGOS.join("|")} (default entropy)` })
+        .option("percentile", { type: "number", describe: "For --algo percentile (default 99.99)" })
         .option("fp8", { type: "boolean", hidden: true })
         .option("precision-plan", { type: "string", describe: "Precision plan JSON (bisect -o) naming layers kept in fp32" })
         .option("layer-precisions", { type: "string", array: true, describe: "Per-layer overrides PATTERN:fp32|fp16|bf16 (exact names or globs)" })

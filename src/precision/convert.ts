@@ -258,8 +258,21 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readon
     if (c.type?.value.case === "tensorType") c.type.value.value.elemType = ELEM[ioP];
     return c;
   };
-  const src = m.proto;
-  const proto = create(ModelProtoSchema, {
+  const proto = modelWithGraph(m.proto, {
+    node: nodes,
+    initializer: newInits,
+    input: g.input.map((v) => (inits.has(v.name) ? v : retype(v))),
+    output: g.output.map(retype),
+    valueInfo: [...vi.values()],
+  });
+  const converted = precisions.filter((p) => p !== "fp32").length;
+  return { proto, converted, layers: layers.length, casts, duplicated, precisions };
+}
+
+/** A copy of `src` (its metadata, opsets, functions, graph name) with a new graph body. */
+export function modelWithGraph(src: ModelProto, body: Pick<GraphProto, "node" | "initializer" | "input" | "output"> & Partial<Pick<GraphProto, "valueInfo">>): ModelProto {
+  const g = src.graph!;
+  return create(ModelProtoSchema, {
     irVersion: src.irVersion,
     opsetImport: src.opsetImport,
     producerName: src.producerName,
@@ -269,16 +282,6 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readon
     docString: src.docString,
     metadataProps: src.metadataProps,
     functions: src.functions,
-    graph: create(GraphProtoSchema, {
-      name: g.name,
-      docString: g.docString,
-      node: nodes,
-      initializer: newInits,
-      input: g.input.map((v) => (inits.has(v.name) ? v : retype(v))),
-      output: g.output.map(retype),
-      valueInfo: [...vi.values()],
-    }),
+    graph: create(GraphProtoSchema, { name: g.name, docString: g.docString, ...body }),
   });
-  const converted = precisions.filter((p) => p !== "fp32").length;
-  return { proto, converted, layers: layers.length, casts, duplicated, precisions };
 }

@@ -109,10 +109,16 @@ export class WeightCache {
 
 /** Symmetric per-channel fake quantization: s_c = max|w_c| / qmax. */
 export function quantizeWeightPerChannel(w: Float32Array, dims: number[], axis: number, qmin: number, qmax: number): Float32Array {
+  const scale = weightChannelScales(w, dims, axis, qmax);
+  return fakeQuantInt8(w, { scale, axis, dims, qmin, qmax });
+}
+
+/** The per-channel scales of a weight: s_c = max|w_c| / qmax (1 for an all-zero channel). */
+export function weightChannelScales(w: Float32Array, dims: number[], axis: number, qmax: number): Float32Array {
   const amax = perChannelAbsMax(w, dims, axis);
   const scale = new Float32Array(amax.length);
   for (let c = 0; c < amax.length; c++) scale[c] = amax[c]! > 0 ? amax[c]! / qmax : 1;
-  return fakeQuantInt8(w, { scale, axis, dims, qmin, qmax });
+  return scale;
 }
 
 export interface RewrittenSegment {

@@ -1,0 +1,123 @@
+/**
+ * `convert --int8`: an FP32 model and the int8 emulation's decisions (precision/int8.ts, a
+ * calibration cache) written as an explicitly quantized (Q/DQ) ONNX model (docs/int8.md
+ * "convert --int8").
+ *
+ * The graph is the emulation's own rewrite (rewrite.ts rewriteLayers over every layer), so its
+ * numbers are the emulation's: activation QuantizeLinear/DequantizeLinear pairs with the cache's
+ * per-tensor scales (zero point 0) on the inputs of int8 layers (an int8 producer whose
+ * consumers all run in int8 carries the pair on its output instead: the same tensor edge, so
+ * its consumers read it once), and no Q/DQ on layers that run in fp32 (pinned or fallbacks).
+ * One change: a per-channel weight is stored as an int8 initializer with its per-channel scales
+ * feeding a DequantizeLinear (axis = the output-channel axis) instead of the emulation's
+ * fake-quantized float copy. DequantizeLinear computes q·s in float32, the value the emulation
+ * stores, so the numbers are bit-identical.
+ */
+import { create } from "@bufbuild/protobuf";
+import { AttributeProto_AttributeType, AttributeProtoSchema, NodeProtoSchema, TensorProto_DataType, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { UserError } from "../core/errors.js";
+import type { Precision } from "../core/host-tensor.js";
+import type { LoadedModel } from "../onnx/model.js";
+import type { TypeMap } from "../onnx/infer.js";
+import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
+import { quantizeInt8 } from "../numeric/index.js";
+import { modelWithGraph } from "./convert.js";
+import { rewriteLayers, transformKey, weightChannelScales, WeightCache, type TransformPolicy } from "./rewrite.js";
+
+/** Per-axis DequantizeLinear (the `axis` attribute) needs opset 13. */
+export const QDQ_EXPORT_OPSET = 13;
+
+export interface QdqExport {
+  proto: ModelProto;
+  /** Activation QuantizeLinear nodes written. */
+  activationQdq: number;
+  /** Weights stored as int8 initializers with per-channel scales. */
+  int8Weights: { tensor: string; axis: number; channels: number }[];
+}
+
+/**
+ * The model under `precisions` (resolved: "int8" only where the layer really runs in int8; the
+ * others fp32) with `policy` (the model's Int8Policy), as a Q/DQ model.
+ */
+export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly Precision[], policy: TransformPolicy): QdqExport {
+  if (m.opset >= 0 && m.opset < QDQ_EXPORT_OPSET) {
+    throw new UserError(`${m.path}: convert --int8 writes per-channel DequantizeLinear (opset >= ${QDQ_EXPORT_OPSET}); the model has opset ${m.opset}: convert it with onnx.version_converter first`);
+  }
+  const other = precisions.find((p) => p !== "int8" && p !== "fp32");
+  if (other) throw new Error(`exportQdq: layers must run in int8 or fp32 (got ${other})`);
+  const layers = m.graph.layers;
+  const idx = layers.map((l) => l.index);
+  const rw = rewriteLayers(m, types, precisions, idx, policy, new WeightCache(m));
+
+  // Per-channel weights: the fake-quantized float copy `<w>::<key>` becomes int8 + scales + DequantizeLinear.
+  const weightDq = new Map<string, { src: string; axis: number }>();
+  for (const l of layers) {
+    l.inputs.forEach((t, k) => {
+      if (m.graph.initializers.get(t)?.dataType !== TensorProto_DataType.FLOAT) return; // as rewriteLayers: float constants only
+      const tr = policy.input(l, k, t, precisions[l.index]!, precisions);
+      if (tr.kind === "qdq-weight") weightDq.set(`${t}::${transformKey(tr)}`, { src: t, axis: tr.axis });
+    });
+  }
+  const inits: TensorProto[] = [];
+  const dqNodes: NodeProto[] = [];
+  const int8Weights: QdqExport["int8Weights"] = [];
+  for (const init of rw.initializers) {
+    const w = weightDq.get(init.name);
+    if (!w) {
+      inits.push(init);
+      continue;
+    }
+    const host = tensorProtoToHost(m.graph.initializers.get(w.src)!, { baseDir: m.baseDir, fileName: m.path });
+    const data = host.data as Float32Array;
+    const scale = weightChannelScales(data, host.dims, w.axis, 127);
+    const q = quantizeInt8(data, { scale, axis: w.axis, dims: host.dims, qmin: -127, qmax: 127 });
+    const qName = `${w.src}::int8`, sName = `${w.src}::scale`, zName = `${w.src}::zp`;
+    inits.push(
+      hostToTensorProto({ name: qName, dtype: "int8", dims: host.dims, data: q }),
+      hostToTensorProto({ name: sName, dtype: "float32", dims: [scale.length], data: scale }),
+      hostToTensorProto({ name: zName, dtype: "int8", dims: [scale.length], data: new Int8Array(scale.length) }),
+    );
+    dqNodes.push(
+      create(NodeProtoSchema, {
+        name: `${w.src}::dequantize`,
+        opType: "DequantizeLinear",
+        input: [qName, sName, zName],
+        output: [init.name],
+        attribute: [create(AttributeProtoSchema, { name: "axis", type: AttributeProto_AttributeType.INT, i: BigInt(w.axis) })],
+      }),
+    );
+    int8Weights.push({ tensor: w.src, axis: w.axis, channels: scale.length });
+  }
+  // The emulation keeps a quantized output's name on the DequantizeLinear (`<t>::raw` -> Q -> DQ -> `<t>`);
+  // a Q/DQ model names the producer's tensor `<t>` (what calib check and TensorRT read the scale of) and the DQ's `<t>::dq`.
+  const rename = new Map<string, string>();
+  for (const n of rw.nodes) {
+    for (const o of n.output) {
+      if (!o.endsWith("::raw")) continue;
+      const t = o.slice(0, -"::raw".length);
+      rename.set(o, t);
+      rename.set(t, `${t}::dq`);
+    }
+  }
+  for (const n of rw.nodes) {
+    n.input = n.input.map((t) => rename.get(t) ?? t);
+    n.output = n.output.map((t) => rename.get(t) ?? t);
+  }
+  // Transform nodes carry a process-wide counter (`...#<n>::scale`): number them per model instead,
+  // so the same model, cache and plan give the same file.
+  const seq = new Map<string, string>();
+  const stable = (name: string) => !name.includes("::in_") ? name : name.replace(/#(\d+)(?=::[a-z_]+$)/, (_, n: string) => {
+    let k = seq.get(n);
+    if (k === undefined) seq.set(n, (k = `#${seq.size}`));
+    return k;
+  });
+  for (const n of rw.nodes) {
+    n.name = stable(n.name);
+    n.input = n.input.map(stable);
+  }
+  for (const t of inits) t.name = stable(t.name);
+  const g = m.proto.graph!;
+  const proto = modelWithGraph(m.proto, { node: [...dqNodes, ...rw.nodes], initializer: inits, input: g.input, output: g.output });
+  const activationQdq = rw.nodes.filter((n) => n.opType === "QuantizeLinear").length;
+  return { proto, activationQdq, int8Weights };
+}
