@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import ort from "onnxruntime-node";
-import { GraphBuilder, saveModel } from "../src/onnx/builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
 import { Rng } from "../scripts/models/common.js";
 import { readCalibrationCache } from "../src/calibration/cache.js";

@@ -65,7 +65,7 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
         }
       : undefined,
     precisionPlan: a["precision-plan"] as string | undefined,
-    layerPrecisions: list(a["layer-precisions"]),
+    layerPrecisions: parseLayerPrecisions(list(a["layer-precisions"]) ?? []),
     fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
     allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
   }, h).finally(() => h.done());
