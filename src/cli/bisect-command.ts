@@ -19,6 +19,7 @@ import { fmt, type CompareOptions } from "../compare/tolerance.js";
 import { candidateStart, type CandidateStart } from "../workflows/bisect-candidate.js";
 import { parseFusionMode } from "../onnx/layer-model.js";
 import { autocastCommand, checkSaveTyped, saveTypedPlan, trtexecTypedCommand } from "../workflows/save-typed.js";
+import { checkSaveInt8, saveInt8Plan } from "../workflows/save-int8.js";
 
 type Raw = Record<string, unknown>;
 
@@ -32,7 +33,7 @@ function bisectOptions<T>(y: Argv<T>) {
     .option("trtexec-flags", { type: "string", describe: "Write the trtexec flags (one line) to this file", group: "Output:" })
     .option("polygraphy-args", { type: "string", describe: "Write the Polygraphy arguments (one line) to this file", group: "Output:" })
     .option("candidate", { type: "string", describe: "A strongly typed candidate model (e.g. AutoCast's or convert's output): start from its own per-layer types instead of --fp16/--bf16", group: "Search:" })
-    .option("save-onnx", { type: "string", describe: "Write the final plan as a strongly typed ONNX model (TensorRT 11; --fp16/--bf16 searches), re-verified as typed", group: "Output:" })
+    .option("save-onnx", { type: "string", describe: "Write the final plan as a strongly typed ONNX model (TensorRT 11; --fp16/--bf16 searches) or, with --int8, a Q/DQ model; re-verified before it is written", group: "Output:" })
     .option("checkpoint", { type: "string", describe: "Checkpoint file (default <model>.bisect-checkpoint.json next to -o, else in the current directory; --no-checkpoint: none)", group: "Search:" })
     .option("resume", { type: "boolean", describe: "Continue from the checkpoint: evaluations it holds are not re-run", group: "Search:" })
     .option("boundary-cache", { type: "number", describe: "Segment boundaries kept for prefix reuse (LRU by count; default: as many as --memory-budget allows)", group: "Execution:" })
@@ -122,7 +123,12 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
       o(`trtexec (TensorRT <= 10.x): ${r.trtexec_flags}`);
       o(`polygraphy (TensorRT <= 10.x): ${r.polygraphy_args}`);
     } else o(`trtexec / polygraphy (TensorRT <= 10.x): ${r.plan_entries.length} layers; write them with --trtexec-flags FILE / --polygraphy-args FILE`);
-    if (!r.saved_onnx) o("TensorRT 11.x (strongly typed only): write the plan as a typed model with --save-onnx OUT.onnx");
+    if (!r.saved_onnx && !r.saved_qdq) o(`TensorRT 11.x (strongly typed only): write the plan as a ${r.precision === "int8" ? "Q/DQ" : "typed"} model with --save-onnx OUT.onnx`);
+    if (r.saved_qdq) {
+      const q = r.saved_qdq;
+      o(`wrote ${q.output}: Q/DQ, ${q.int8_layers.length} layer(s) in int8, ${q.fp32_layers.length} in fp32 (no Q/DQ), re-verified${q.compare ? ` (compare REF OUT: ${q.compare.detail})` : ""}`);
+      o(`trtexec (TensorRT 11.x): ${q.trtexec}`);
+    }
     if (r.saved_onnx) {
       o(`wrote ${r.saved_onnx.output}${r.saved_onnx.data ? ` (+ ${r.saved_onnx.data})` : ""}: strongly typed, ${r.saved_onnx.fp32_layers.length} layer(s) in fp32, re-verified as typed`);
       o(`trtexec (TensorRT 11.x): ${r.saved_onnx.trtexec}`);
@@ -155,7 +161,8 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   const pin = parsePrecision(String(a.precision ?? "fp32"), "--precision");
   const saveOnnx = a["save-onnx"] === undefined ? undefined : String(a["save-onnx"]);
   if (saveOnnx !== undefined) {
-    checkSaveTyped(candidate, pin);
+    if (candidate === "int8") checkSaveInt8(pin, selectedPrecisions(a).find((p) => p === "fp16" || p === "bf16"));
+    else checkSaveTyped(candidate, pin);
     checkOutputPath("--save-onnx", saveOnnx, "file", { createParents: true });
   }
   const margs = modelArgs(model, a);
@@ -209,7 +216,10 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
       },
     },
   ).finally(() => h.done());
-  if (r.found && r.plan && saveOnnx !== undefined) {
+  if (r.found && r.plan && saveOnnx !== undefined && candidate === "int8") {
+    const q = await saveInt8Plan({ ...margs, int8: margs.int8 ?? {}, plan: r.plan, criterion, output: saveOnnx });
+    r.saved_qdq = { ...q, trtexec: trtexecTypedCommand(q.output) };
+  } else if (r.found && r.plan && saveOnnx !== undefined) {
     const s = await saveTypedPlan({ model, precision: candidate, plan: r.plan, output: saveOnnx, fusion: margs.fusion, allowExternalDataOutside: margs.allowExternalDataOutside });
     r.saved_onnx = { output: s.output, data: s.data, fp32_layers: s.fp32_layers, fp32_nodes: s.fp32_nodes, trtexec: trtexecTypedCommand(s.output), autocast: autocastCommand(model, s.output, candidate as "fp16" | "bf16", s.fp32_nodes) };
   }

@@ -35,7 +35,7 @@ export interface SaveTypedResult {
 
 /** The precisions --save-onnx can write (a refusal names the flag). */
 export function checkSaveTyped(precision: Precision, pin: Precision): "fp16" | "bf16" {
-  if (precision !== "fp16" && precision !== "bf16") throw new UserError(`--save-onnx: strongly typed models are written for --fp16/--bf16 searches only (Q/DQ int8 output is not supported yet); drop --save-onnx or search with --fp16`);
+  if (precision !== "fp16" && precision !== "bf16") throw new UserError(`--save-onnx: strongly typed models are written for --fp16/--bf16 searches only (an --int8 search writes a Q/DQ model); drop --save-onnx or search with --fp16`);
   if (pin !== "fp32") throw new UserError(`--save-onnx: pinned layers are written in fp32; drop --precision ${pin}`);
   return precision;
 }
