@@ -23,7 +23,7 @@ function list(v: unknown): string[] | undefined {
 }
 
 async function handler(cli: Cli, a: Raw): Promise<void> {
-  if (a.fp8) throw new UserError("--fp8: convert writes int8 Q/DQ (--int8) and fp16/bf16 strongly typed models; fp8 (e4m3) Q/DQ conversion is not supported yet");
+  if (a.fp8) throw new UserError("--fp8: not supported: trt-debug emulates an fp8 layer as an unscaled e4m3fn rounding, so an e4m3fn Q/DQ model (scale = amax/448) would not compute its numbers; convert with --int8 or --fp16/--bf16 (docs/int8.md)");
   if (a.int8) return int8Handler(cli, a);
   if (a.fp16 && a.bf16) throw new UserError("--fp16 and --bf16: give one reduced precision");
   if (!a.fp16 && !a.bf16) throw new UserError("convert: give --fp16 or --bf16 (the precision of every layer the plan does not name)");
