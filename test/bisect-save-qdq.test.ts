@@ -73,4 +73,14 @@ describe("bisect --int8 --save-onnx", () => {
     const res = JSON.parse(fs.readFileSync(path.join(dir, "b.json"), "utf8")) as BisectResult;
     expect(j.layers.find((l) => l.is_graph_output)!.metrics.rel_l2).toBeCloseTo(res.final_verification!.metric!, 5);
   });
+
+  it("with a --metric criterion the model is checked by its Q/DQ layers only (no compare verdict to re-check)", async () => {
+    const o = path.join(dir, "cos.qdq.onnx"), js = path.join(dir, "cos.json");
+    const c = await cli("bisect", model, "--int8", "--calibration-cache", cache, "--metric", "cosine", "--threshold", "0.99", "--save-onnx", o, "--json", js, "--no-checkpoint", "-q");
+    expect(c.code, c.stderr + c.stdout).toBe(0);
+    const res = JSON.parse(fs.readFileSync(js, "utf8")) as BisectResult;
+    expect(res.saved_qdq!.compare).toBeNull();
+    expect(res.saved_qdq!.fp32_layers.sort()).toEqual([...res.pinned_layers, "scale"].sort());
+    expect(fs.existsSync(o)).toBe(true);
+  });
 });
