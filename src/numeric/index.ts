@@ -26,18 +26,7 @@ import type {
 
 import type { HostTensor } from "../core/host-tensor.js";
 
-export type {
-  DiffMetrics,
-  DiffOptions,
-  ElemwiseOptions,
-  ElemwiseResult,
-  FloatFormat,
-  Fp8Format,
-  NumericBackendInfo,
-  NumericImpl,
-  QuantParams,
-  TensorStats,
-} from "./numeric-types.js";
+export type * from "./numeric-types.js";
 export type { NativeAddon } from "./native.js";
 
 /** The TypeScript implementation (always available). */
