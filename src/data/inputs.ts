@@ -14,9 +14,9 @@ import { hostElementSize, readTensorPb } from "../onnx/tensor.js";
 import { openChecked } from "../io/safe-read.js";
 import type { DType, HostTensor } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
-import { allocateHost } from "../core/dtype.js";
 import { valRangeFor, type ValRange, type ValRanges } from "./input-args.js";
-import { rngFor, type Xoshiro128ss } from "./rng.js";
+import { rngFor } from "./rng.js";
+import { fillUniformFloats, fillUniformInts } from "../numeric/index.js";
 
 /** A model input as declared: dims are numbers (fixed), strings (dim_param) or null (unknown). */
 export interface InputSpec {
@@ -180,7 +180,7 @@ export function generateOne(
   const intRange = INT_RANGES[s.dtype];
   if (intRange) {
     const [lo, hi] = integerRange(s, range, intRange, warn);
-    return { name: s.name, dtype: s.dtype, dims: [...dims], data: fillInts(s.dtype, rng, lo, hi, n) };
+    return { name: s.name, dtype: s.dtype, dims: [...dims], data: fillUniformInts(s.dtype, rng, lo, hi, n) };
   }
   const max = FLOAT_MAX[s.dtype]!;
   let { lo, hi } = range;
@@ -192,7 +192,7 @@ export function generateOne(
   if (!Number.isFinite(hi - lo)) {
     throw new UserError(`--val-range ${fmtRange(range)} for input '${s.name}' is too wide (hi - lo overflows float64); narrow it`);
   }
-  return { name: s.name, dtype: s.dtype, dims: [...dims], data: fillFloats(s.dtype, rng, lo, hi, n) };
+  return { name: s.name, dtype: s.dtype, dims: [...dims], data: fillUniformFloats(s.dtype, rng, lo, hi, n) };
 }
 
 /** [ceil(lo), floor(hi)] intersected with the dtype's range (warning when clipped). */
@@ -222,125 +222,7 @@ function integerRange(
   return [clo, chi];
 }
 
-function fillInts(d: DType, rng: Xoshiro128ss, lo: bigint, hi: bigint, n: number): HostTensor["data"] {
-  if (d === "int64" || d === "uint64") {
-    const out = d === "int64" ? new BigInt64Array(n) : new BigUint64Array(n);
-    const span = hi - lo + 1n;
-    if (span <= 1n << 32n) {
-      const s = Number(span) - 1;
-      for (let i = 0; i < n; i++) out[i] = lo + BigInt(rng.uniformInt(0, s));
-    } else {
-      for (let i = 0; i < n; i++) out[i] = rng.uniformBigInt(lo, hi);
-    }
-    return out;
-  }
-  const out = allocateHost(d, n) as Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
-  const l = Number(lo);
-  const h = Number(hi);
-  for (let i = 0; i < n; i++) out[i] = rng.uniformInt(l, h);
-  return out;
-}
-
-const MAX_FLOAT_TRIES = 64;
-
-function fillFloats(d: DType, rng: Xoshiro128ss, lo: number, hi: number, n: number): HostTensor["data"] {
-  const width = hi - lo;
-  // Round a double to the target type; returns [stored value, value it represents].
-  let round: (v: number) => [number, number];
-  let out: Float32Array | Float64Array | Uint16Array;
-  switch (d) {
-    case "float64":
-      out = new Float64Array(n);
-      round = (v) => [v, v];
-      break;
-    case "float32":
-      out = new Float32Array(n);
-      round = (v) => {
-        const f = Math.fround(v);
-        return [f, f];
-      };
-      break;
-    case "float16":
-      out = new Uint16Array(n);
-      round = (v) => {
-        const b = f64ToMiniFloatBits(v, 5, 10);
-        return [b, miniFloatBitsToF64(b, 5, 10)];
-      };
-      break;
-    case "bfloat16":
-      out = new Uint16Array(n);
-      round = (v) => {
-        const b = f64ToMiniFloatBits(v, 8, 7);
-        return [b, miniFloatBitsToF64(b, 8, 7)];
-      };
-      break;
-    default:
-      throw new Error(`fillFloats: ${d}`);
-  }
-  const atLo = round(lo)[0];
-  if (width === 0) {
-    out.fill(atLo);
-    return out;
-  }
-  for (let i = 0; i < n; i++) {
-    let stored = atLo;
-    for (let t = 0; t < MAX_FLOAT_TRIES; t++) {
-      const [s, v] = round(lo + width * rng.nextFloat53());
-      if (v < hi) {
-        stored = s;
-        break;
-      }
-    }
-    out[i] = stored;
-  }
-  return out;
-}
-
-export function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const r = x - f;
-  if (r > 0.5) return f + 1;
-  if (r < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
-
-/**
- * Bits of the IEEE-style binary format with `expBits`/`mantBits` (float16: 5/10, bfloat16: 8/7)
- * nearest to `v` (round half to even, overflow to infinity), rounded directly from the double.
- */
-export function f64ToMiniFloatBits(v: number, expBits: number, mantBits: number): number {
-  const bias = (1 << (expBits - 1)) - 1;
-  const expMask = (1 << expBits) - 1;
-  const signBit = 1 << (expBits + mantBits);
-  if (Number.isNaN(v)) return (expMask << mantBits) | (1 << (mantBits - 1));
-  const sign = v < 0 || Object.is(v, -0) ? signBit : 0;
-  const a = Math.abs(v);
-  if (a === Infinity) return sign | (expMask << mantBits);
-  const emin = 1 - bias;
-  if (a < 2 ** emin) return sign | roundHalfEven(a * 2 ** (mantBits - emin)); // subnormal (may round up to the smallest normal)
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e--;
-  else if (2 ** (e + 1) <= a) e++;
-  let f = roundHalfEven((a / 2 ** e - 1) * 2 ** mantBits);
-  if (f === 2 ** mantBits) {
-    f = 0;
-    e++;
-  }
-  if (e > bias) return sign | (expMask << mantBits);
-  return sign | ((e + bias) << mantBits) | f;
-}
-
-/** The value of IEEE-style `bits` (inverse of {@link f64ToMiniFloatBits}). */
-export function miniFloatBitsToF64(bits: number, expBits: number, mantBits: number): number {
-  const bias = (1 << (expBits - 1)) - 1;
-  const expMask = (1 << expBits) - 1;
-  const sign = (bits >> (expBits + mantBits)) & 1 ? -1 : 1;
-  const e = (bits >> mantBits) & expMask;
-  const m = bits & ((1 << mantBits) - 1);
-  if (e === expMask) return m ? NaN : sign * Infinity;
-  if (e === 0) return sign * m * 2 ** (1 - bias - mantBits);
-  return sign * (1 + m / 2 ** mantBits) * 2 ** (e - bias);
-}
+export { f64ToMiniFloatBits, miniFloatBitsToF64, roundHalfEven } from "../numeric/minifloat.js";
 
 // ---------------------------------------------------------------------------------------
 // Loading

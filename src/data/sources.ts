@@ -14,7 +14,8 @@ import { pathToFileURL } from "node:url";
 import { UserError } from "../core/errors.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
-import { f64ToMiniFloatBits, formatDims, INT_RANGES, isArrowFile, listNames, loadInputs, miniFloatBitsToF64, shapeMatches, type InputSpec } from "./inputs.js";
+import { formatDims, INT_RANGES, isArrowFile, listNames, loadInputs, shapeMatches, type InputSpec } from "./inputs.js";
+import { convertFloats, copyIntsInRange, type HostFloatType } from "../numeric/index.js";
 import { allocate, decodeNpy } from "../io/npy.js";
 import { readTensorPb } from "../onnx/tensor.js";
 import { decodeNpz } from "../io/npz.js";
@@ -278,13 +279,6 @@ function openSource(arg: string, specs: InputSpec[], flag: string, pre: ImagePre
 // ---------------------------------------------------------------------------------------
 
 const FLOATS: readonly DType[] = ["float16", "bfloat16", "float32", "float64"];
-function floatAt(dtype: DType, data: TensorData): (i: number) => number {
-  const a = data as Float32Array | Float64Array | Uint16Array;
-  if (dtype === "float16") return (i) => miniFloatBitsToF64(a[i]!, 5, 10);
-  if (dtype === "bfloat16") return (i) => miniFloatBitsToF64(a[i]!, 8, 7);
-  return (i) => a[i]!;
-}
-
 /**
  * `t`'s values as element type `to`: float → float rounds to nearest even (float64 → float32
  * as Math.fround; to float16/bfloat16 directly from the double); integer/bool → integer/bool
@@ -293,22 +287,15 @@ function floatAt(dtype: DType, data: TensorData): (i: number) => number {
 function convert(t: Item["tensor"], to: DType, what: string): TensorData | undefined {
   const n = numel(t.dims);
   if (FLOATS.includes(t.dtype) && FLOATS.includes(to)) {
-    const get = floatAt(t.dtype, t.data);
-    if (to === "float32") return Float32Array.from({ length: n }, (_, i) => get(i));
-    if (to === "float64") return Float64Array.from({ length: n }, (_, i) => get(i));
-    const [e, m] = to === "float16" ? [5, 10] : [8, 7];
-    return Uint16Array.from({ length: n }, (_, i) => f64ToMiniFloatBits(get(i), e, m));
+    return convertFloats(t.data as Float32Array | Float64Array | Uint16Array, t.dtype as HostFloatType, to as HostFloatType, n);
   }
   const range = to === "int4" || to === "uint4" ? undefined : INT_RANGES[to];
   if (range && INT_RANGES[t.dtype]) {
     const src = t.data as unknown as ArrayLike<number | bigint>;
     const out = allocate(to, n) as unknown as { [i: number]: number | bigint };
     const big = to === "int64" || to === "uint64";
-    for (let i = 0; i < n; i++) {
-      const v = BigInt(src[i]!);
-      if (v < range[0] || v > range[1]) throw new UserError(`${what}: value ${v} at element ${i} does not fit ${to}; save it as ${to}`);
-      out[i] = big ? v : Number(v);
-    }
+    const i = copyIntsInRange(src, out, n, range[0], range[1], big);
+    if (i >= 0) throw new UserError(`${what}: value ${BigInt(src[i]!)} at element ${i} does not fit ${to}; save it as ${to}`);
     return out as unknown as TensorData;
   }
   return undefined;

@@ -9,11 +9,10 @@
  *                              signed), bool (0/1)
  *   str_values  List<Utf8>     string
  */
-import { endianness } from "node:os";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
 import type { DumpRow } from "./dump-schema.js";
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToFnuz, f32ToFp8, fnuzToF32, fp8ToF32, unpackNibbles } from "../numeric/index.js";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToFnuz, f32ToFp8, fnuzToF32, fp8ToF32, boolBytes, lowWords, unpackNibbles, widenToI64 } from "../numeric/index.js";
 
 export interface ValueColumns {
   values: Float32Array | null;
@@ -64,51 +63,12 @@ export function storedLength(dtype: DType, dims: readonly number[]): number {
   return dtype === "complex64" || dtype === "complex128" ? 2 * n : n;
 }
 
-const LITTLE_ENDIAN = endianness() === "LE";
-
 function describe(data: TensorData): string {
   return Array.isArray(data) ? "string[]" : data.constructor.name;
 }
 
 function bad(t: { name: string; dtype: DType }, data: TensorData, want: string): TypeError {
   return new TypeError(`tensor "${t.name}" (${t.dtype}): data is ${describe(data)}, expected ${want}`);
-}
-
-/** Sign- or zero-extends small integers into a BigInt64Array (fast path through int32 words). */
-function widenToI64(
-  src: Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array,
-  signed: boolean,
-): BigInt64Array {
-  const n = src.length;
-  const out = new BigInt64Array(n);
-  if (LITTLE_ENDIAN) {
-    const w = new Int32Array(out.buffer);
-    if (signed) {
-      for (let i = 0; i < n; i++) {
-        const v = src[i];
-        w[2 * i] = v;
-        w[2 * i + 1] = v >> 31;
-      }
-    } else {
-      for (let i = 0; i < n; i++) w[2 * i] = src[i] | 0;
-    }
-  } else {
-    for (let i = 0; i < n; i++) out[i] = BigInt(src[i]);
-  }
-  return out;
-}
-
-/** Low 32 bits of each int64, as int32 (callers store them into narrower arrays, which wrap). */
-function lowWords(src: BigInt64Array): Int32Array {
-  const n = src.length;
-  const out = new Int32Array(n);
-  if (LITTLE_ENDIAN) {
-    const w = new Int32Array(src.buffer, src.byteOffset, 2 * n);
-    for (let i = 0; i < n; i++) out[i] = w[2 * i];
-  } else {
-    for (let i = 0; i < n; i++) out[i] = Number(BigInt.asIntN(32, src[i]));
-  }
-  return out;
 }
 
 /** int4/uint4 data: one element per entry, or two per byte (low nibble first, as ONNX packs). */
@@ -219,9 +179,7 @@ export function hostTensorToValues(t: HostTensor): ValueColumns {
       break;
     case "bool": {
       if (!(d instanceof Uint8Array)) throw bad(t, d, "Uint8Array");
-      const b = new Uint8Array(d.length);
-      for (let i = 0; i < d.length; i++) b[i] = d[i] !== 0 ? 1 : 0;
-      out.intValues = widenToI64(b, false);
+      out.intValues = widenToI64(boolBytes(d), false);
       break;
     }
     case "string":
@@ -297,10 +255,7 @@ export function valuesToHostTensor(row: ValuesRow): HostTensor {
     case "uint4":
       return mk(Uint8Array.from(lowWords(row.intValues as BigInt64Array)));
     case "bool": {
-      const v = row.intValues as BigInt64Array;
-      const b = new Uint8Array(v.length);
-      for (let i = 0; i < v.length; i++) b[i] = v[i] !== 0n ? 1 : 0;
-      return mk(b);
+      return mk(boolBytes(row.intValues as BigInt64Array));
     }
     case "int16":
       return mk(Int16Array.from(lowWords(row.intValues as BigInt64Array)));

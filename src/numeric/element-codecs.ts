@@ -5,6 +5,10 @@
  * the only NaN; exponent bias 8 / 16). Precision modes never produce FNUZ values; they only
  * appear in dumps of models that already use them. Exported through ./index.ts.
  */
+import { endianness } from "node:os";
+import { f64ToMiniFloatBits, miniFloatBitsToF64 } from "./minifloat.js";
+
+const LITTLE_ENDIAN = endianness() === "LE";
 
 /** Unpack `n` 4-bit elements; signed (int4) values are sign-extended. */
 export function unpackNibbles(packed: ArrayLike<number>, n: number, signed: boolean): Int8Array | Uint8Array {
@@ -120,4 +124,89 @@ export function swapBytes(b: Uint8Array, size: number): void {
 /** Bool bytes as 0/1 in place (any nonzero byte is true). */
 export function normalizeBools(bytes: Uint8Array): void {
   for (let i = 0; i < bytes.length; i++) bytes[i] = bytes[i] ? 1 : 0;
+}
+
+/** Sign- or zero-extends small integers into a BigInt64Array (fast path through int32 words). */
+export function widenToI64(
+  src: Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array,
+  signed: boolean,
+): BigInt64Array {
+  const n = src.length;
+  const out = new BigInt64Array(n);
+  if (LITTLE_ENDIAN) {
+    const w = new Int32Array(out.buffer);
+    if (signed) {
+      for (let i = 0; i < n; i++) {
+        const v = src[i];
+        w[2 * i] = v;
+        w[2 * i + 1] = v >> 31;
+      }
+    } else {
+      for (let i = 0; i < n; i++) w[2 * i] = src[i] | 0;
+    }
+  } else {
+    for (let i = 0; i < n; i++) out[i] = BigInt(src[i]);
+  }
+  return out;
+}
+
+/** Low 32 bits of each int64, as int32 (callers store them into narrower arrays, which wrap). */
+export function lowWords(src: BigInt64Array): Int32Array {
+  const n = src.length;
+  const out = new Int32Array(n);
+  if (LITTLE_ENDIAN) {
+    const w = new Int32Array(src.buffer, src.byteOffset, 2 * n);
+    for (let i = 0; i < n; i++) out[i] = w[2 * i];
+  } else {
+    for (let i = 0; i < n; i++) out[i] = Number(BigInt.asIntN(32, src[i]));
+  }
+  return out;
+}
+
+/** 0/1 bytes, 1 where `src` is nonzero (a new array; bool tensors from any integer storage). */
+export function boolBytes(src: Uint8Array | BigInt64Array): Uint8Array {
+  const b = new Uint8Array(src.length);
+  for (let i = 0; i < src.length; i++) b[i] = src[i] ? 1 : 0;
+  return b;
+}
+
+/** A float element type, as stored on the host (float16/bfloat16 as bits in a Uint16Array). */
+export type HostFloatType = "float16" | "bfloat16" | "float32" | "float64";
+
+/**
+ * The first `n` values of `src` (element type `from`) as element type `to`: rounded to nearest
+ * even from the double (float64 -> float32 as Math.fround).
+ */
+export function convertFloats(
+  src: Float32Array | Float64Array | Uint16Array,
+  from: HostFloatType,
+  to: HostFloatType,
+  n: number,
+): Float32Array | Float64Array | Uint16Array {
+  const get: (i: number) => number =
+    from === "float16" ? (i) => miniFloatBitsToF64(src[i]!, 5, 10) : from === "bfloat16" ? (i) => miniFloatBitsToF64(src[i]!, 8, 7) : (i) => src[i]!;
+  if (to === "float32") return Float32Array.from({ length: n }, (_, i) => get(i));
+  if (to === "float64") return Float64Array.from({ length: n }, (_, i) => get(i));
+  const [e, m] = to === "float16" ? [5, 10] : [8, 7];
+  return Uint16Array.from({ length: n }, (_, i) => f64ToMiniFloatBits(get(i), e, m));
+}
+
+/**
+ * Copies the first `n` integers of `src` into `out` (as bigint when `big`, else as number),
+ * stopping at the first value outside [lo, hi]. Returns that element's index, or -1 when all fit.
+ */
+export function copyIntsInRange(
+  src: ArrayLike<number | bigint>,
+  out: { [i: number]: number | bigint },
+  n: number,
+  lo: bigint,
+  hi: bigint,
+  big: boolean,
+): number {
+  for (let i = 0; i < n; i++) {
+    const v = BigInt(src[i]!);
+    if (v < lo || v > hi) return i;
+    out[i] = big ? v : Number(v);
+  }
+  return -1;
 }

@@ -178,4 +178,22 @@ export function floatValues(t: HostTensor): Float32Array | null {
   }
 }
 
-export { f32ToFnuz, fnuzToF32, int8RangeCounts, normalizeBools, packNibbles, swapBytes, unpackNibbles, type FnuzFormat, type Int8RangeCounts } from "./element-codecs.js";
+export {
+  boolBytes,
+  convertFloats,
+  copyIntsInRange,
+  f32ToFnuz,
+  fnuzToF32,
+  int8RangeCounts,
+  lowWords,
+  normalizeBools,
+  packNibbles,
+  swapBytes,
+  unpackNibbles,
+  widenToI64,
+  type FnuzFormat,
+  type HostFloatType,
+  type Int8RangeCounts,
+} from "./element-codecs.js";
+export { fillUniformFloats, fillUniformInts, type UniformSource } from "./element-fill.js";
+export { f64ToMiniFloatBits, miniFloatBitsToF64, roundHalfEven } from "./minifloat.js";
