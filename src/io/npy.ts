@@ -15,6 +15,7 @@ import { allocateHost } from "../core/dtype.js";
 import { UserError } from "../core/errors.js";
 import type { DType, TensorData } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
+import { normalizeBools, swapBytes } from "../numeric/index.js";
 
 export interface NpyArray {
   dtype: DType;
@@ -162,14 +163,9 @@ export function decodeNpy(bytes: Uint8Array, where: string): NpyArray {
   let data = allocate(dtype, n);
   const raw = bytes.subarray(dataStart, dataStart + need);
   const dst = new Uint8Array((data as Exclude<TensorData, string[]>).buffer);
-  if (!bigEndian || size === 1) dst.set(raw);
-  else {
-    for (let i = 0; i < n; i++) for (let b = 0; b < size; b++) dst[i * size + b] = raw[i * size + size - 1 - b]!;
-  }
-  if (dtype === "bool") {
-    const u = data as Uint8Array;
-    for (let i = 0; i < n; i++) u[i] = u[i] ? 1 : 0;
-  }
+  dst.set(raw);
+  if (bigEndian && size > 1) swapBytes(dst.subarray(0, need), size);
+  if (dtype === "bool") normalizeBools((data as Uint8Array).subarray(0, n));
   if (h.fortran) data = fortranToC(data, h.shape, (k) => allocate(dtype, k));
   return { dtype, dims: h.shape, data, descr: h.descr, fortranOrder: h.fortran };
 }
