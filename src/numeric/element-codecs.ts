@@ -1,5 +1,7 @@
 /**
- * Element loops with no native twin (storage layouts and one int8 range count): byte order,
+ * Element loops with no native twin (storage layouts, dtype conversions of loaded inputs and
+ * one int8 range count): int64 widening and low words, checked integer copies, float conversions
+ * between host float types, byte order,
  * bool bytes, 4-bit packing as ONNX stores int4/uint4 (two per byte, first element in the low
  * nibble) and the two float8 FNUZ formats decoded through a 256-entry table (ONNX: no infinities, no negative zero, 0x80 is
  * the only NaN; exponent bias 8 / 16). Precision modes never produce FNUZ values; they only
