@@ -73,6 +73,15 @@ beforeAll(() => {
 });
 
 describe("degenerate reference outputs", () => {
+  it("bisect stops before searching on a degenerate reference output (one line, exit 2); --allow-degenerate searches", async () => {
+    const r = await cli("bisect", M.sig!, "--fp16", "--no-checkpoint");
+    expectUserError(r, "reference output 'prob' is degenerate", "bisect would search on noise");
+    expect(r.stdout).not.toMatch(/PASSED|STOPPED|pinned layers \(/);
+    const allowed = await cli("bisect", M.sig!, "--fp16", "--no-checkpoint", "--allow-degenerate", "-q");
+    expect(allowed.stderr).not.toContain("degenerate");
+    expect([0, 1]).toContain(allowed.code);
+  });
+
   it("sigmoid ~1e-5 under random inputs: one line with the fix, no layer name, exit 2; realistic inputs: the normal verdict", async () => {
     const json = path.join(dir, "sig.json");
     const r = await cli("compare", M.sig!, "--fp16", "--json", json);

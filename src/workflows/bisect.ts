@@ -15,6 +15,8 @@
 import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
 import { UserError } from "../core/errors.js";
+import { degenerateReference } from "../compare/degenerate.js";
+import { floatValues } from "../numeric/index.js";
 import { isFloatDType, type Precision } from "../core/host-tensor.js";
 import { runnerGraphOutputs } from "./compare-external.js";
 import { toOrt } from "../onnx/ort-session.js";
@@ -308,6 +310,15 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
       },
       progress: (d, t) => hooks.progress?.("reference + sensitivity", d, t),
     });
+    // A degenerate reference output (a sigmoid map ~1e-9 under random inputs) would make the
+    // search chase noise: stop here with compare's one line (docs/precision.md "Degenerate references").
+    if (a.criterion.kind !== "check" && !a.criterion.compare.allowDegenerate) {
+      for (const [name, t] of ref.outputs) {
+        const v = floatValues(t);
+        const d = v ? degenerateReference(name, v, a.precision) : null;
+        if (d && d.kind !== "nonfinite") throw new UserError(`${d.message}; bisect would search on noise, so it stops before searching`);
+      }
+    }
     const refExec = executed();
     const sens = (i: number): LayerSensitivity | undefined => ref.sensitivity.get(i);
     const scores = cands.map((i) => sens(i)?.score ?? 0);
