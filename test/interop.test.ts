@@ -15,6 +15,7 @@ import { compareTensorFiles } from "../src/workflows/compare-files.js";
 import { parseLayerInfo } from "../src/io/trt-layer-info.js";
 import { decodePolygraphyInputs } from "../src/io/polygraphy-json.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
+import { zipSync } from "fflate";
 
 const DEFAULT_COMPARE = defaultCompareOptions();
 
@@ -89,6 +90,61 @@ describe("Polygraphy RunResults reader", () => {
     fs.writeFileSync(bad, runResults([["r", [iter("r", { a: { values: { array: "!!!notbase64", polygraphy_class: "ndarray" }, polygraphy_class: "LazyArray" } })]], ["s", []]]));
     const e = await userErrorAsync(compareTensorFiles(bad, bad, DEFAULT_COMPARE));
     expect(e.message).toContain("runner 'r', iteration 0, tensor 'a'");
+  });
+});
+
+/**
+ * An independent torch.save writer for one tensor: the pickle bytes torch's protocol-2 pickler
+ * emits for `_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())`, written
+ * opcode by opcode, in a stored zip with torch's member names.
+ */
+function torchSave(storage: string, key: string, numel: number, offset: number, size: number[], stride: number[], bytes: Uint8Array): Buffer {
+  const u = (s: string) => { const b = Buffer.from(s); const n = Buffer.alloc(4); n.writeUInt32LE(b.length); return Buffer.concat([Buffer.from("X"), n, b]); };
+  const int = (v: number) => Buffer.from([0x4b, v]); // BININT1
+  const tup = (vs: number[]) => Buffer.concat([Buffer.from([0x28]), ...vs.map(int), Buffer.from([0x74])]); // MARK ... TUPLE
+  let m = 0;
+  const put = () => Buffer.from([0x71, m++]); // BINPUT
+  const pkl = Buffer.concat([
+    Buffer.from([0x80, 2]), Buffer.from("ctorch._utils\n_rebuild_tensor_v2\n"), put(), Buffer.from([0x28]),
+    Buffer.from([0x28]), u("storage"), put(), Buffer.from(`ctorch\n${storage}\n`), put(), u(key), put(), u("cpu"), put(), int(numel), Buffer.from([0x74]), put(), Buffer.from([0x51]),
+    int(offset), tup(size), put(), tup(stride), put(), Buffer.from([0x89]),
+    Buffer.from("ccollections\nOrderedDict\n"), put(), Buffer.from([0x29, 0x52]), put(), Buffer.from([0x74]), put(), Buffer.from([0x52]), put(), Buffer.from([0x2e]),
+  ]);
+  return Buffer.from(zipSync({ "archive/data.pkl": [pkl, { level: 0 }], "archive/byteorder": [Buffer.from("little"), { level: 0 }], [`archive/data/${key}`]: [bytes, { level: 0 }], "archive/version": [Buffer.from("3\n"), { level: 0 }] }));
+}
+const torchT = (b: Buffer) => ({ values: { tensor: b.toString("base64"), polygraphy_class: "Tensor" }, polygraphy_class: "LazyArray" });
+
+describe("bfloat16 in RunResults (torch tensors, as Polygraphy writes them)", () => {
+  it("decodes torch.save bfloat16 tensors exactly to float32 (contiguous, transposed view with offset), and float16 torch tensors as bits", async () => {
+    // 1.5, -2, 3.140625, +inf, -inf, smallest subnormal 2^-133, then 0.5 (stored past the view)
+    const bf = new Uint16Array([0x3fc0, 0xc000, 0x4049, 0x7f80, 0xff80, 0x0001, 0x3f00]);
+    const bytes = new Uint8Array(bf.buffer);
+    const half = new Uint16Array([0x3c00, 0x7bff]);
+    const file = path.join(dir, "bf16.json");
+    fs.writeFileSync(file, runResults([["trt-runner-N0", [iter("trt-runner-N0", {
+      c: torchT(torchSave("BFloat16Storage", "0", 7, 0, [2, 3], [3, 1], bytes)),
+      t: torchT(torchSave("BFloat16Storage", "1", 7, 1, [3, 2], [1, 3], bytes)),
+      h: torchT(torchSave("HalfStorage", "0", 2, 0, [2], [1], new Uint8Array(half.buffer))),
+    })]]]));
+    const got = new Map<string, { dtype: string; dims: number[]; data: ArrayLike<number> }>();
+    for await (const t of readRunResults(file)) got.set(t.name, t.array);
+    expect(got.get("c")!.dtype).toBe("float32");
+    expect(got.get("c")!.dims).toEqual([2, 3]);
+    expect(Array.from(got.get("c")!.data)).toEqual([1.5, -2, 3.140625, Infinity, -Infinity, 2 ** -133]);
+    // offset 1, stride [1, 3]: element [i][j] = storage[1 + i + 3j]
+    expect(got.get("t")!.dims).toEqual([3, 2]);
+    expect(Array.from(got.get("t")!.data)).toEqual([-2, -Infinity, 3.140625, 2 ** -133, Infinity, 0.5]);
+    expect(got.get("h")!.dtype).toBe("float16");
+    expect(Array.from(got.get("h")!.data)).toEqual([0x3c00, 0x7bff]);
+  });
+
+  it("a torch tensor that is not a plain storage tensor, or not base64, is one clear line", async () => {
+    const bad = path.join(dir, "bf16-bad.json");
+    fs.writeFileSync(bad, runResults([["r", [iter("r", { q: torchT(torchSave("QInt8Storage", "0", 1, 0, [1], [1], new Uint8Array(1))) })]]]));
+    const drain = async () => { for await (const _ of readRunResults(bad)) void _; };
+    expect((await userErrorAsync(drain())).message).toMatch(/tensor 'q': torch storage type torch\.QInt8Storage is not read .*convert the tensor to float32/);
+    fs.writeFileSync(bad, runResults([["r", [iter("r", { q: { values: { tensor: "%%%", polygraphy_class: "Tensor" }, polygraphy_class: "LazyArray" } })]]]));
+    expect((await userErrorAsync(drain())).message).toMatch(/"tensor" is not base64/);
   });
 });
 
