@@ -9,11 +9,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GraphBuilder } from "./support/graph-builder.js";
-import { BIN, cli, expectUserError, ModelFiles, ROOT, userErrorAsync } from "./helpers.js";
+import { BIN, cli, expectUserError, ModelFiles, ROOT, userError, userErrorAsync } from "./helpers.js";
 import { readRunResults } from "../src/io/polygraphy-results.js";
 import { compareTensorFiles } from "../src/workflows/compare-files.js";
 import { parseLayerInfo } from "../src/io/trt-layer-info.js";
 import { decodePolygraphyInputs } from "../src/io/polygraphy-json.js";
+import { readSummaryTensors, readTensorSummary } from "../src/io/trtexec-debug-tensors.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import { zipSync } from "fflate";
 
@@ -217,6 +218,68 @@ describe("round trip and comparison", () => {
     const bare = (await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), npyDir, DEFAULT_COMPARE)) as Awaited<ReturnType<typeof compareTensorFiles>> & { unmatched_tensors: string[] };
     expect(bare.layers.map((l) => l.tensor)).toEqual(["y"]);
     expect([...bare.unmatched_tensors].sort()).toEqual(["blk/h", "blk/sq", "blk_h", "blk_sq"]);
+  });
+
+  it("a --saveAllDebugTensors folder with tensor_summary.json: names and shapes from the summary (0000_ prefixes, raw and _to_float files), checked against the files", async () => {
+    // As debugTensorWriter.cpp writes them: .npy header padded to 16 with a trailing ", " in the shape.
+    const trtNpy = (descr: string, shape: number[], data: ArrayBufferView) => {
+      let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.map((d) => `${d}, `).join("")}), }`;
+      h += " ".repeat(16 - ((10 + h.length + 1) % 16)) + "\n";
+      const pre = Buffer.alloc(10);
+      Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre);
+      pre.writeUInt16LE(h.length, 8);
+      return Buffer.concat([pre, Buffer.from(h, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+    };
+    const entry = (name: string, shape: number[], type: string, files: Record<string, string>) =>
+      `  {\n    "name": "${name}",\n    "shape": [${shape.join(", ")}],\n    "type": "${type}",\n    "statistics": {\n        "min": "-inf",\n        "max": "inf",\n        "avg": "nan",\n        "elements": "1, 2"\n    },\n    "files": {\n${Object.entries(files).map(([k, v]) => `      "${k}": "${v}"`).join(",\n")}\n    }\n  }`;
+    const summary = (entries: string[]) =>
+      `{\n  "metadata": {\n    "title": "Tensor Summary Report",\n    "time_generated": "2026-12-06T06:00:00+0000",\n    "engine_name": "",\n    "command_line": "trtexec --onnx=m.onnx --saveAllDebugTensors=summary,numpy,raw"\n  },\n  "tensors": [\n${entries.join(",\n")}\n  ]\n}\n`;
+    const ref = new Map<string, { dims: number[]; data: Float32Array }>();
+    for await (const t of readRunResults(json, (i) => i === 0)) ref.set(t.name, { dims: t.array.dims, data: t.array.data as Float32Array });
+    const d = path.join(dir, "trtexec-debug");
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, "0000_blk_h.npy"), trtNpy("<f4", ref.get("blk/h")!.dims, ref.get("blk/h")!.data));
+    fs.writeFileSync(path.join(d, "0001_blk_sq.raw"), Buffer.from(ref.get("blk/sq")!.data.buffer));
+    fs.writeFileSync(path.join(d, "0002_y.npy"), trtNpy("<f4", ref.get("y")!.dims, ref.get("y")!.data));
+    fs.writeFileSync(path.join(d, "tensor_summary.json"), summary([
+      entry("blk/h", ref.get("blk/h")!.dims, "FLOAT", { numpy: "0000_blk_h.npy", raw: "0000_blk_h.raw" }),
+      entry("blk/sq", ref.get("blk/sq")!.dims, "FLOAT", { raw: "0001_blk_sq.raw" }),
+      entry("y", ref.get("y")!.dims, "FLOAT", { numpy: "0002_y.npy" }),
+    ]));
+    // Without --model: the summary's names are the dump's (no sanitized names, no prefixes).
+    const s = (await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), d, DEFAULT_COMPARE)) as Awaited<ReturnType<typeof compareTensorFiles>> & { unmatched_tensors: string[] };
+    expect(s.layers.map((l) => l.tensor)).toEqual(["blk/h", "blk/sq", "y"]);
+    expect(s.unmatched_tensors).toEqual([]);
+    expect(s.verdict).toBe("passed");
+
+    // BF16: raw bytes (bits, exact to float32) and trtexec's float32 "_to_float" numpy file.
+    const b = path.join(dir, "trtexec-bf16");
+    fs.mkdirSync(b);
+    fs.writeFileSync(path.join(b, "0000_a.raw"), Buffer.from(new Uint16Array([0x3fc0, 0xff80, 0x0001]).buffer));
+    fs.writeFileSync(path.join(b, "0001_c_to_float.npy"), trtNpy("<f4", [2], new Float32Array([0.5, -3])));
+    fs.writeFileSync(path.join(b, "0002_h.npy"), trtNpy("<f2", [1], new Uint16Array([0x7c00])));
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), summary([
+      entry("a", [1, 3], "BF16", { raw: "0000_a.raw" }),
+      entry("c", [2], "BF16", { numpy: "0001_c_to_float.npy" }),
+      entry("e", [1], "E8M0", {}),
+      entry("h", [1], "HALF", { numpy: "0002_h.npy" }),
+    ]));
+    const got = [...readSummaryTensors(b, readTensorSummary(b)!)];
+    expect(got.map((t) => [t.name, t.dtype, t.dims, Array.from(t.data as ArrayLike<number>)])).toEqual([
+      ["a", "float32", [1, 3], [1.5, -Infinity, 2 ** -133]],
+      ["c", "float32", [2], [0.5, -3]],
+      ["h", "float16", [1], [0x7c00]],
+    ]);
+
+    // A file that disagrees with the summary, a missing file, or a broken summary: one line.
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), summary([entry("c", [3], "BF16", { numpy: "0001_c_to_float.npy" })]));
+    expect(userError(() => [...readSummaryTensors(b, readTensorSummary(b)!)]).message).toMatch(/tensor 'c': its numpy file 0001_c_to_float\.npy holds float32 \(2\), the summary says BF16 \(3\)/);
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), summary([entry("a", [1, 3], "BF16", { raw: "missing.raw" })]));
+    expect(userError(() => [...readSummaryTensors(b, readTensorSummary(b)!)]).message).toMatch(/tensor 'a': its file .*missing\.raw cannot be read \(ENOENT\)/);
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), `{"tensors": [ {"name": "a\"b", ] }`);
+    expect(userError(() => readTensorSummary(b)).message).toMatch(/tensor_summary\.json: not valid JSON/);
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), summary([entry("a", [1, 3], "FP7", {})]));
+    expect(userError(() => readTensorSummary(b)).message).toMatch(/unknown type 'FP7'/);
   });
 
   it("layer-info JSON (10.x Bindings with Myelin Metadata, 11.x I/O Tensors with a `+` fused name) maps TensorRT tensor names to layers", async () => {
