@@ -395,6 +395,32 @@ describe("round trip and comparison", () => {
       expect(s.verdict).toBe("passed");
     });
 
+    it("the documented TensorRT 11.x per-layer trtexec command shape (mkdir/cd {outputs}, --saveAllDebugTensors=summary,numpy) is read through tensor_summary.json", async () => {
+      // A stand-in for trtexec: reads --loadInputs='x':FILE, computes the model in float32 and
+      // writes what debugTensorWriter.cpp writes in its working folder (NNNN_ files + summary).
+      const fake = path.join(dir, "fake-trtexec.mjs");
+      fs.writeFileSync(fake, `
+import * as fs from "node:fs";
+const spec = process.argv.find((a) => a.startsWith("--loadInputs="));
+if (!process.argv.includes("--saveAllDebugTensors=summary,numpy")) { console.error("Unknown option"); process.exit(1); }
+const file = spec.slice("--loadInputs=".length).replace(/^'x':/, "");
+const x = new Float32Array(new Uint8Array(fs.readFileSync(file)).buffer);
+const h = x.map((v) => Math.fround(v * 1000)), sq = h.map((v) => Math.fround(v * v)), y = sq.map((v) => Math.max(v, 0));
+const npy = (data) => { let hd = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 8, ), }"; hd += " ".repeat(16 - ((10 + hd.length + 1) % 16)) + "\\n";
+  const pre = Buffer.alloc(10); Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre); pre.writeUInt16LE(hd.length, 8);
+  return Buffer.concat([pre, Buffer.from(hd, "latin1"), Buffer.from(data.buffer)]); };
+const ts = [["blk/h", h], ["blk/sq", sq], ["y", y]].map(([n, d], i) => { const f = String(i).padStart(4, "0") + "_" + n.replace(/[^A-Za-z0-9_.-]/g, "_") + ".npy"; fs.writeFileSync(f, npy(d));
+  return '  {\\n    "name": "' + n + '",\\n    "shape": [1, 8],\\n    "type": "FLOAT",\\n    "statistics": {\\n        "min": 0,\\n        "max": "inf",\\n        "avg": 1,\\n        "elements": "0"\\n    },\\n    "files": {\\n      "numpy": "' + f + '"\\n    }\\n  }'; });
+fs.writeFileSync("tensor_summary.json", '{\\n  "metadata": {\\n    "title": "Tensor Summary Report"\\n  },\\n  "tensors": [\\n' + ts.join(",\\n") + '\\n  ]\\n}\\n');
+`);
+      const cmd = `mkdir {outputs} && cd {outputs} && node ${fake} --onnx={model} {trtexec_inputs} --markUnfusedTensorsAsDebugTensors --saveAllDebugTensors=summary,numpy`;
+      const j = path.join(dir, "ext-trtexec.json");
+      const r = await cli("compare", model, "--seed", "3", "--runner-cmd", cmd, "--json", j, "--show", "all");
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const s = JSON.parse(fs.readFileSync(j, "utf8"));
+      expect(s.layers.map((l: { layer: string; tensor: string; metrics: { max_abs: number } }) => [l.layer, l.tensor, l.metrics.max_abs])).toEqual([["scale", "blk/h", 0], ["square", "blk/sq", 0], ["act", "y", 0]]);
+    });
+
     it("a runner that exits 1, hangs, or writes garbage is one line naming the command, its exit and its stderr", async () => {
       const fail = `node -e "process.stderr.write('CUDA failure 35\\n'); process.exit(1)" {outputs}`;
       const r1 = errorOnly(await cli("compare", model, "--runner-cmd", fail));
