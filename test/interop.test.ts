@@ -9,12 +9,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GraphBuilder } from "./support/graph-builder.js";
-import { BIN, cli, expectUserError, ModelFiles, ROOT, userErrorAsync } from "./helpers.js";
+import { BIN, cli, expectUserError, ModelFiles, ROOT, userError, userErrorAsync } from "./helpers.js";
 import { readRunResults } from "../src/io/polygraphy-results.js";
 import { compareTensorFiles } from "../src/workflows/compare-files.js";
 import { parseLayerInfo } from "../src/io/trt-layer-info.js";
 import { decodePolygraphyInputs } from "../src/io/polygraphy-json.js";
+import { readSummaryTensors, readTensorSummary } from "../src/io/trtexec-debug-tensors.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
+import { zipSync } from "fflate";
 
 const DEFAULT_COMPARE = defaultCompareOptions();
 
@@ -92,6 +94,61 @@ describe("Polygraphy RunResults reader", () => {
   });
 });
 
+/**
+ * An independent torch.save writer for one tensor: the pickle bytes torch's protocol-2 pickler
+ * emits for `_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())`, written
+ * opcode by opcode, in a stored zip with torch's member names.
+ */
+function torchSave(storage: string, key: string, numel: number, offset: number, size: number[], stride: number[], bytes: Uint8Array): Buffer {
+  const u = (s: string) => { const b = Buffer.from(s); const n = Buffer.alloc(4); n.writeUInt32LE(b.length); return Buffer.concat([Buffer.from("X"), n, b]); };
+  const int = (v: number) => Buffer.from([0x4b, v]); // BININT1
+  const tup = (vs: number[]) => Buffer.concat([Buffer.from([0x28]), ...vs.map(int), Buffer.from([0x74])]); // MARK ... TUPLE
+  let m = 0;
+  const put = () => Buffer.from([0x71, m++]); // BINPUT
+  const pkl = Buffer.concat([
+    Buffer.from([0x80, 2]), Buffer.from("ctorch._utils\n_rebuild_tensor_v2\n"), put(), Buffer.from([0x28]),
+    Buffer.from([0x28]), u("storage"), put(), Buffer.from(`ctorch\n${storage}\n`), put(), u(key), put(), u("cpu"), put(), int(numel), Buffer.from([0x74]), put(), Buffer.from([0x51]),
+    int(offset), tup(size), put(), tup(stride), put(), Buffer.from([0x89]),
+    Buffer.from("ccollections\nOrderedDict\n"), put(), Buffer.from([0x29, 0x52]), put(), Buffer.from([0x74]), put(), Buffer.from([0x52]), put(), Buffer.from([0x2e]),
+  ]);
+  return Buffer.from(zipSync({ "archive/data.pkl": [pkl, { level: 0 }], "archive/byteorder": [Buffer.from("little"), { level: 0 }], [`archive/data/${key}`]: [bytes, { level: 0 }], "archive/version": [Buffer.from("3\n"), { level: 0 }] }));
+}
+const torchT = (b: Buffer) => ({ values: { tensor: b.toString("base64"), polygraphy_class: "Tensor" }, polygraphy_class: "LazyArray" });
+
+describe("bfloat16 in RunResults (torch tensors, as Polygraphy writes them)", () => {
+  it("decodes torch.save bfloat16 tensors exactly to float32 (contiguous, transposed view with offset), and float16 torch tensors as bits", async () => {
+    // 1.5, -2, 3.140625, +inf, -inf, smallest subnormal 2^-133, then 0.5 (stored past the view)
+    const bf = new Uint16Array([0x3fc0, 0xc000, 0x4049, 0x7f80, 0xff80, 0x0001, 0x3f00]);
+    const bytes = new Uint8Array(bf.buffer);
+    const half = new Uint16Array([0x3c00, 0x7bff]);
+    const file = path.join(dir, "bf16.json");
+    fs.writeFileSync(file, runResults([["trt-runner-N0", [iter("trt-runner-N0", {
+      c: torchT(torchSave("BFloat16Storage", "0", 7, 0, [2, 3], [3, 1], bytes)),
+      t: torchT(torchSave("BFloat16Storage", "1", 7, 1, [3, 2], [1, 3], bytes)),
+      h: torchT(torchSave("HalfStorage", "0", 2, 0, [2], [1], new Uint8Array(half.buffer))),
+    })]]]));
+    const got = new Map<string, { dtype: string; dims: number[]; data: ArrayLike<number> }>();
+    for await (const t of readRunResults(file)) got.set(t.name, t.array);
+    expect(got.get("c")!.dtype).toBe("float32");
+    expect(got.get("c")!.dims).toEqual([2, 3]);
+    expect(Array.from(got.get("c")!.data)).toEqual([1.5, -2, 3.140625, Infinity, -Infinity, 2 ** -133]);
+    // offset 1, stride [1, 3]: element [i][j] = storage[1 + i + 3j]
+    expect(got.get("t")!.dims).toEqual([3, 2]);
+    expect(Array.from(got.get("t")!.data)).toEqual([-2, -Infinity, 3.140625, 2 ** -133, Infinity, 0.5]);
+    expect(got.get("h")!.dtype).toBe("float16");
+    expect(Array.from(got.get("h")!.data)).toEqual([0x3c00, 0x7bff]);
+  });
+
+  it("a torch tensor that is not a plain storage tensor, or not base64, is one clear line", async () => {
+    const bad = path.join(dir, "bf16-bad.json");
+    fs.writeFileSync(bad, runResults([["r", [iter("r", { q: torchT(torchSave("QInt8Storage", "0", 1, 0, [1], [1], new Uint8Array(1))) })]]]));
+    const drain = async () => { for await (const _ of readRunResults(bad)) void _; };
+    expect((await userErrorAsync(drain())).message).toMatch(/tensor 'q': torch storage type torch\.QInt8Storage is not read .*convert the tensor to float32/);
+    fs.writeFileSync(bad, runResults([["r", [iter("r", { q: { values: { tensor: "%%%", polygraphy_class: "Tensor" }, polygraphy_class: "LazyArray" } })]]]));
+    expect((await userErrorAsync(drain())).message).toMatch(/"tensor" is not base64/);
+  });
+});
+
 describe("round trip and comparison", () => {
   let arrowDir = "";
   let json = "";
@@ -161,6 +218,68 @@ describe("round trip and comparison", () => {
     const bare = (await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), npyDir, DEFAULT_COMPARE)) as Awaited<ReturnType<typeof compareTensorFiles>> & { unmatched_tensors: string[] };
     expect(bare.layers.map((l) => l.tensor)).toEqual(["y"]);
     expect([...bare.unmatched_tensors].sort()).toEqual(["blk/h", "blk/sq", "blk_h", "blk_sq"]);
+  });
+
+  it("a --saveAllDebugTensors folder with tensor_summary.json: names and shapes from the summary (0000_ prefixes, raw and _to_float files), checked against the files", async () => {
+    // As debugTensorWriter.cpp writes them: .npy header padded to 16 with a trailing ", " in the shape.
+    const trtNpy = (descr: string, shape: number[], data: ArrayBufferView) => {
+      let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.map((d) => `${d}, `).join("")}), }`;
+      h += " ".repeat(16 - ((10 + h.length + 1) % 16)) + "\n";
+      const pre = Buffer.alloc(10);
+      Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre);
+      pre.writeUInt16LE(h.length, 8);
+      return Buffer.concat([pre, Buffer.from(h, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+    };
+    const entry = (name: string, shape: number[], type: string, files: Record<string, string>) =>
+      `  {\n    "name": "${name}",\n    "shape": [${shape.join(", ")}],\n    "type": "${type}",\n    "statistics": {\n        "min": "-inf",\n        "max": "inf",\n        "avg": "nan",\n        "elements": "1, 2"\n    },\n    "files": {\n${Object.entries(files).map(([k, v]) => `      "${k}": "${v}"`).join(",\n")}\n    }\n  }`;
+    const summary = (entries: string[]) =>
+      `{\n  "metadata": {\n    "title": "Tensor Summary Report",\n    "time_generated": "2026-12-06T06:00:00+0000",\n    "engine_name": "",\n    "command_line": "trtexec --onnx=m.onnx --saveAllDebugTensors=summary,numpy,raw"\n  },\n  "tensors": [\n${entries.join(",\n")}\n  ]\n}\n`;
+    const ref = new Map<string, { dims: number[]; data: Float32Array }>();
+    for await (const t of readRunResults(json, (i) => i === 0)) ref.set(t.name, { dims: t.array.dims, data: t.array.data as Float32Array });
+    const d = path.join(dir, "trtexec-debug");
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, "0000_blk_h.npy"), trtNpy("<f4", ref.get("blk/h")!.dims, ref.get("blk/h")!.data));
+    fs.writeFileSync(path.join(d, "0001_blk_sq.raw"), Buffer.from(ref.get("blk/sq")!.data.buffer));
+    fs.writeFileSync(path.join(d, "0002_y.npy"), trtNpy("<f4", ref.get("y")!.dims, ref.get("y")!.data));
+    fs.writeFileSync(path.join(d, "tensor_summary.json"), summary([
+      entry("blk/h", ref.get("blk/h")!.dims, "FLOAT", { numpy: "0000_blk_h.npy", raw: "0000_blk_h.raw" }),
+      entry("blk/sq", ref.get("blk/sq")!.dims, "FLOAT", { raw: "0001_blk_sq.raw" }),
+      entry("y", ref.get("y")!.dims, "FLOAT", { numpy: "0002_y.npy" }),
+    ]));
+    // Without --model: the summary's names are the dump's (no sanitized names, no prefixes).
+    const s = (await compareTensorFiles(path.join(arrowDir, "fp32.arrow"), d, DEFAULT_COMPARE)) as Awaited<ReturnType<typeof compareTensorFiles>> & { unmatched_tensors: string[] };
+    expect(s.layers.map((l) => l.tensor)).toEqual(["blk/h", "blk/sq", "y"]);
+    expect(s.unmatched_tensors).toEqual([]);
+    expect(s.verdict).toBe("passed");
+
+    // BF16: raw bytes (bits, exact to float32) and trtexec's float32 "_to_float" numpy file.
+    const b = path.join(dir, "trtexec-bf16");
+    fs.mkdirSync(b);
+    fs.writeFileSync(path.join(b, "0000_a.raw"), Buffer.from(new Uint16Array([0x3fc0, 0xff80, 0x0001]).buffer));
+    fs.writeFileSync(path.join(b, "0001_c_to_float.npy"), trtNpy("<f4", [2], new Float32Array([0.5, -3])));
+    fs.writeFileSync(path.join(b, "0002_h.npy"), trtNpy("<f2", [1], new Uint16Array([0x7c00])));
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), summary([
+      entry("a", [1, 3], "BF16", { raw: "0000_a.raw" }),
+      entry("c", [2], "BF16", { numpy: "0001_c_to_float.npy" }),
+      entry("e", [1], "E8M0", {}),
+      entry("h", [1], "HALF", { numpy: "0002_h.npy" }),
+    ]));
+    const got = [...readSummaryTensors(b, readTensorSummary(b)!)];
+    expect(got.map((t) => [t.name, t.dtype, t.dims, Array.from(t.data as ArrayLike<number>)])).toEqual([
+      ["a", "float32", [1, 3], [1.5, -Infinity, 2 ** -133]],
+      ["c", "float32", [2], [0.5, -3]],
+      ["h", "float16", [1], [0x7c00]],
+    ]);
+
+    // A file that disagrees with the summary, a missing file, or a broken summary: one line.
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), summary([entry("c", [3], "BF16", { numpy: "0001_c_to_float.npy" })]));
+    expect(userError(() => [...readSummaryTensors(b, readTensorSummary(b)!)]).message).toMatch(/tensor 'c': its numpy file 0001_c_to_float\.npy holds float32 \(2\), the summary says BF16 \(3\)/);
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), summary([entry("a", [1, 3], "BF16", { raw: "missing.raw" })]));
+    expect(userError(() => [...readSummaryTensors(b, readTensorSummary(b)!)]).message).toMatch(/tensor 'a': its file .*missing\.raw cannot be read \(ENOENT\)/);
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), `{"tensors": [ {"name": "a\"b", ] }`);
+    expect(userError(() => readTensorSummary(b)).message).toMatch(/tensor_summary\.json: not valid JSON/);
+    fs.writeFileSync(path.join(b, "tensor_summary.json"), summary([entry("a", [1, 3], "FP7", {})]));
+    expect(userError(() => readTensorSummary(b)).message).toMatch(/unknown type 'FP7'/);
   });
 
   it("layer-info JSON (10.x Bindings with Myelin Metadata, 11.x I/O Tensors with a `+` fused name) maps TensorRT tensor names to layers", async () => {
@@ -274,6 +393,32 @@ describe("round trip and comparison", () => {
       const builtIn = await compareTensorFiles(json, path.join(arrowDir, "fp32.arrow"), DEFAULT_COMPARE, { model });
       expect(s.layers.map((l: { layer: string; tensor: string; metrics: { max_abs: number } }) => [l.layer, l.tensor, l.metrics.max_abs])).toEqual(builtIn.layers.map((l) => [l.layer, l.tensor, 0]));
       expect(s.verdict).toBe("passed");
+    });
+
+    it("the documented TensorRT 11.x per-layer trtexec command shape (mkdir/cd {outputs}, --saveAllDebugTensors=summary,numpy) is read through tensor_summary.json", async () => {
+      // A stand-in for trtexec: reads --loadInputs='x':FILE, computes the model in float32 and
+      // writes what debugTensorWriter.cpp writes in its working folder (NNNN_ files + summary).
+      const fake = path.join(dir, "fake-trtexec.mjs");
+      fs.writeFileSync(fake, `
+import * as fs from "node:fs";
+const spec = process.argv.find((a) => a.startsWith("--loadInputs="));
+if (!process.argv.includes("--saveAllDebugTensors=summary,numpy")) { console.error("Unknown option"); process.exit(1); }
+const file = spec.slice("--loadInputs=".length).replace(/^'x':/, "");
+const x = new Float32Array(new Uint8Array(fs.readFileSync(file)).buffer);
+const h = x.map((v) => Math.fround(v * 1000)), sq = h.map((v) => Math.fround(v * v)), y = sq.map((v) => Math.max(v, 0));
+const npy = (data) => { let hd = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 8, ), }"; hd += " ".repeat(16 - ((10 + hd.length + 1) % 16)) + "\\n";
+  const pre = Buffer.alloc(10); Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre); pre.writeUInt16LE(hd.length, 8);
+  return Buffer.concat([pre, Buffer.from(hd, "latin1"), Buffer.from(data.buffer)]); };
+const ts = [["blk/h", h], ["blk/sq", sq], ["y", y]].map(([n, d], i) => { const f = String(i).padStart(4, "0") + "_" + n.replace(/[^A-Za-z0-9_.-]/g, "_") + ".npy"; fs.writeFileSync(f, npy(d));
+  return '  {\\n    "name": "' + n + '",\\n    "shape": [1, 8],\\n    "type": "FLOAT",\\n    "statistics": {\\n        "min": 0,\\n        "max": "inf",\\n        "avg": 1,\\n        "elements": "0"\\n    },\\n    "files": {\\n      "numpy": "' + f + '"\\n    }\\n  }'; });
+fs.writeFileSync("tensor_summary.json", '{\\n  "metadata": {\\n    "title": "Tensor Summary Report"\\n  },\\n  "tensors": [\\n' + ts.join(",\\n") + '\\n  ]\\n}\\n');
+`);
+      const cmd = `mkdir {outputs} && cd {outputs} && node ${fake} --onnx={model} {trtexec_inputs} --markUnfusedTensorsAsDebugTensors --saveAllDebugTensors=summary,numpy`;
+      const j = path.join(dir, "ext-trtexec.json");
+      const r = await cli("compare", model, "--seed", "3", "--runner-cmd", cmd, "--json", j, "--show", "all");
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const s = JSON.parse(fs.readFileSync(j, "utf8"));
+      expect(s.layers.map((l: { layer: string; tensor: string; metrics: { max_abs: number } }) => [l.layer, l.tensor, l.metrics.max_abs])).toEqual([["scale", "blk/h", 0], ["square", "blk/sq", 0], ["act", "y", 0]]);
     });
 
     it("a runner that exits 1, hangs, or writes garbage is one line naming the command, its exit and its stderr", async () => {

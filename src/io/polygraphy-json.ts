@@ -1,5 +1,5 @@
 /**
- * Polygraphy's JSON encoding of NumPy arrays (polygraphy/json/serde.py), as written by
+ * Polygraphy's JSON encoding of NumPy arrays and torch tensors (polygraphy/json/serde.py), as written by
  * `polygraphy run --save-inputs` / `--save-outputs`:
  *
  *   {"array": "<base64 of a .npy file>", "polygraphy_class": "ndarray"}
@@ -12,6 +12,7 @@
 import { UserError } from "../core/errors.js";
 import { decodeNpy, encodeNpy, isNpy, type NpyArray } from "./npy.js";
 import { decodeNpz } from "./npz.js";
+import { decodeTorchTensor } from "./torch-tensor.js";
 import type { DType, TensorData } from "../core/host-tensor.js";
 
 const TYPE_MARKER = "polygraphy_class";
@@ -26,8 +27,20 @@ function isEncodedArray(v: unknown): v is { array: string } {
   return typeof o.array === "string" && (o[TYPE_MARKER] === "ndarray" || o[LEGACY_KEY] === LEGACY_MARKER);
 }
 
-/** Decode one Polygraphy-encoded array object. `where` names it in errors. */
+/** A torch tensor as Polygraphy encodes it: `{"tensor": "<base64 of torch.save>", "polygraphy_class": "Tensor"}`. */
+function isEncodedTorchTensor(v: unknown): v is { tensor: string } {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.tensor === "string" && (o[TYPE_MARKER] === "Tensor" || o.__polygraphy_encoded_Tensor === LEGACY_MARKER);
+}
+
+/** Decode one Polygraphy-encoded array object (NumPy array or torch tensor, e.g. bfloat16). `where` names it in errors. */
 export function decodePolygraphyArray(v: unknown, where: string): NpyArray {
+  if (isEncodedTorchTensor(v)) {
+    const text = v.tensor.replace(/\s+/g, "");
+    if (!B64_RE.test(text) || text.length % 4 !== 0) throw new UserError(`${where}: "tensor" is not base64 (Polygraphy writes torch.save bytes in base64); pass a file written by polygraphy run --save-outputs`);
+    return decodeTorchTensor(new Uint8Array(Buffer.from(text, "base64")), where);
+  }
   if (!isEncodedArray(v)) {
     throw new UserError(`${where}: not a Polygraphy-encoded array (expected {"array": "<base64 .npy>", "polygraphy_class": "ndarray"}); pass a file written by polygraphy run --save-inputs`);
   }

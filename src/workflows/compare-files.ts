@@ -1,6 +1,6 @@
 /**
  * `compare A B` where A or B is not a trt-debug Arrow dump: a Polygraphy RunResults JSON
- * (`polygraphy run --save-outputs`), or a folder of `.npy` files named by tensor (trtexec
+ * (`polygraphy run --save-outputs`), or a folder of `.npy` files named by tensor or listed in trtexec's tensor_summary.json (trtexec
  * `--saveAllDebugTensors`, or any tool). Tensors are matched by name; `model` (an ONNX file)
  * gives layer names, op types and execution order where the files lack them. docs/interop.md.
  */
@@ -10,6 +10,7 @@ import { UserError } from "../core/errors.js";
 import { isFloatDType, type HostTensor, type Precision } from "../core/host-tensor.js";
 import { openDump, rowTensor } from "../io/dump.js";
 import { decodeNpy } from "../io/npy.js";
+import { readSummaryTensors, readTensorSummary } from "../io/trtexec-debug-tensors.js";
 import { pickRunner, readRunResults, runResultsRunners } from "../io/polygraphy-results.js";
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
@@ -89,6 +90,11 @@ async function* tensorsOf(file: string, kind: TensorFileKind, runner: string | u
     return;
   }
   if (kind === "npy-dir") {
+    const summary = readTensorSummary(file);
+    if (summary !== null) {
+      for (const t of readSummaryTensors(file, summary)) yield { name: t.name, iteration: 0, tensor: t };
+      return;
+    }
     const names = fs.readdirSync(file).filter((f) => f.endsWith(".npy")).sort();
     if (names.length === 0) throw new UserError(`${file}: no .npy files in the folder; pass the folder trtexec --saveAllDebugTensors wrote (or one .npy per tensor, named by tensor)`);
     for (const f of names) {
