@@ -6,6 +6,7 @@
 import { UserError } from "../core/errors.js";
 import type { CompareSummary, LayerComparison } from "../compare/layer-compare.js";
 import { fmt } from "../compare/tolerance.js";
+import { worseRow } from "../compare/iterations.js";
 import { compareTable, tableWidth, type ShowSpec } from "../report/table.js";
 import { fixed } from "../core/number-text.js";
 
@@ -27,15 +28,15 @@ export function compareExitCode(s: CompareSummary): number {
 
 /**
  * With several input sets every layer has a row per set: keep each tensor's worst (failing
- * first, then the larger rel L2), as the JSON result does (compare/iterations.ts).
+ * first, then the larger rel L2), by the JSON result's rule (compare/iterations.ts worseRow).
  */
 function worstPerTensor(rows: readonly LayerComparison[]): readonly LayerComparison[] {
   if (!rows.some((r) => r.iteration !== undefined)) return rows;
   const worst = new Map<string, LayerComparison>();
-  const bad = (r: LayerComparison) => (Number.isNaN(r.metrics.relL2) ? Infinity : r.metrics.relL2);
+  const key = (r: LayerComparison) => ({ passed: r.verdict.passed, relL2: r.metrics.relL2 });
   for (const r of rows) {
     const p = worst.get(r.tensor);
-    if (!p || (p.verdict.passed && !r.verdict.passed) || (p.verdict.passed === r.verdict.passed && bad(r) > bad(p))) worst.set(r.tensor, r);
+    if (!p || worseRow(key(r), key(p))) worst.set(r.tensor, r);
   }
   return [...worst.values()].sort((a, b) => a.order - b.order);
 }

@@ -18,12 +18,19 @@ export interface IterationsSummary extends CompareSummary {
   iterations: IterationVerdict[];
 }
 
-/** Row badness: a failing row beats a passing one; then the larger relative L2 error (NaN/null worst). */
-function worse(a: LayerComparisonJson, b: LayerComparisonJson): boolean {
+/**
+ * Row badness, the one rule for "a tensor's worst input set" (JSON rows here, terminal rows in
+ * cli/compare-output.ts): a failing row beats a passing one; then the larger relative L2 error
+ * (NaN, null and inf worst).
+ */
+export function worseRow(a: { passed: boolean; relL2: number | null }, b: { passed: boolean; relL2: number | null }): boolean {
   if (a.passed !== b.passed) return !a.passed;
-  const ra = a.metrics.rel_l2 ?? Infinity;
-  const rb = b.metrics.rel_l2 ?? Infinity;
-  return ra > rb;
+  const bad = (x: number | null) => (x === null || Number.isNaN(x) ? Infinity : x);
+  return bad(a.relL2) > bad(b.relL2);
+}
+
+function worse(a: LayerComparisonJson, b: LayerComparisonJson): boolean {
+  return worseRow({ passed: a.passed, relL2: a.metrics.rel_l2 }, { passed: b.passed, relL2: b.metrics.rel_l2 });
 }
 
 export function mergeIterations(items: { iteration: number; acc: CompareAccumulator }[], reference: string, candidate: string, notes: string[]): IterationsSummary {
