@@ -21,6 +21,7 @@
  *   calib build      calibBuild        a TensorRT INT8 calibration cache from data
  *   calib check      calibCheck        a calibration cache checked against the data
  *   inspect          inspectModel      layers, op types and tensors under TensorRT's layer model
+ *   report           renderReport      a compare/bisect/calib check result as one HTML file (docs/report.md)
  */
 
 // Workflows and their options/results.
@@ -51,6 +52,8 @@ export { calibCheckQdq } from "./workflows/calib-qdq.js";
 export type { ModelArgs } from "./workflows/model-inputs.js";
 export type { InputArgs } from "./data/input-args.js";
 export type { Hooks } from "./core/hooks.js";
+export { renderReport, readReportResult, reportKind, REPORT_FORMATS, type ReportKind, type ReportOptions } from "./report/html.js";
+export { LayerSampler, type LayerSample } from "./report/html-samples.js";
 
 // Values the options and results use.
 export { UserError } from "./core/errors.js";

@@ -86,6 +86,24 @@ describe("public API (src/index.ts)", () => {
     expect(t.first_failing_layer).toBe(expected.firstFailingFp16);
   });
 
+  it("renderReport: a live compare with LayerSampler samples, one self-contained HTML page", async () => {
+    const sampler = new api.LayerSampler({ layers: 2, points: 10 });
+    const s = await compareModel({ model: EXP, candidate: "fp16", compare: defaultCompareOptions(), fusion: "none" }, { onTensors: sampler.offer });
+    const samples = sampler.samples();
+    expect(samples).toHaveLength(2);
+    expect(samples[0]!.passed).toBe(false);
+    expect(samples[0]!.index.length).toBeLessThanOrEqual(10);
+    const html = api.renderReport(s, { samples });
+    expect(html.startsWith("<!DOCTYPE html>")).toBe(true);
+    const island = /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)![1]!;
+    const data = JSON.parse(island) as { kind: string; result: { first_failing_layer: string }; samples: unknown[] };
+    expect(data.kind).toBe("compare");
+    expect(data.result.first_failing_layer).toBe(expected.firstFailingFp16);
+    expect(data.samples).toHaveLength(2);
+    expect(api.reportKind(s)).toBe("compare");
+    expect(() => api.renderReport({ format: "trt-debug/run@1" })).toThrow(UserError);
+  });
+
   it("bisect: the minimal pin set of the golden model, by name", async () => {
     const b = await bisectModel({ model: EXP, precision: "fp16", mode: "minimal", criterion: { kind: "compare", compare: defaultCompareOptions() }, fusion: "none" });
     expect(b.found).toBe(true);

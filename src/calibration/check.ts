@@ -123,6 +123,24 @@ export interface TensorCheck {
   flags: TensorFlag[];
   /** Largest local INT8 rel L2 error among the int8 layers around the tensor. */
   impact: number | null;
+  /**
+   * The statistics pass's |x| histogram, coarsened to at most HISTOGRAM_SUMMARY_BINS bins
+   * (adjacent bins summed): bin j counts |x| in [j·bin_width, (j+1)·bin_width); null when not
+   * observed. For the HTML report's per-tensor chart (docs/report.md).
+   */
+  histogram: { bin_width: number; counts: number[] } | null;
+}
+
+/** Most bins of a TensorCheck's histogram summary (the JSON stays small for any model). */
+export const HISTOGRAM_SUMMARY_BINS = 256;
+
+/** `h` with adjacent bins summed in groups of ceil(bins / maxBins). */
+export function histogramSummary(h: AbsHistogram, maxBins = HISTOGRAM_SUMMARY_BINS): { bin_width: number; counts: number[] } {
+  const src = h.counts;
+  const f = Math.max(1, Math.ceil(src.length / maxBins));
+  const counts = new Array<number>(Math.ceil(src.length / f)).fill(0);
+  for (let j = 0; j < src.length; j++) counts[Math.floor(j / f)]! += src[j]! > 0 ? src[j]! : 0;
+  return { bin_width: h.binWidth * f, counts };
 }
 
 export interface ErrorStat {
@@ -509,6 +527,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
       best_algo: best,
       flags,
       impact: null,
+      histogram: h && observedNames.has(t) ? histogramSummary(h) : null,
     });
   }
   // impact: the largest local error of the int8 layers around each tensor

@@ -9,6 +9,7 @@ import type { Argv } from "yargs";
 import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import { Cli, writeFileAtomic, writeJson } from "./shell.js";
+import { REPORT_OPTIONS, writeReport } from "./report-command.js";
 import { metricCriterion, metricOptions, compareArgs, compareOptions, inputOptions, int8Options, modelArgs, outputOptions, precisionOptions, selectedPrecisions } from "./options.js";
 import { bisectModel, fmtExec, parseByteSize, type BisectMode, type BisectResult, type Criterion, type Direction, type IterationRecord } from "../workflows/bisect.js";
 import { defaultCheckpointPath } from "../search/checkpoint.js";
@@ -40,7 +41,8 @@ function bisectOptions<T>(y: Argv<T>) {
     .option("memory-budget", { type: "string", describe: "Bytes the search may hold in caches (boundary tensors, sessions, one sensitivity group), e.g. 2G, 512M (default 2G)", group: "Execution:" })
     .option("runner-cmd", { type: "string", describe: "External runner per candidate plan: placeholders {model} {inputs} {outputs} {plan}; its graph outputs are judged by the criterion (docs/interop.md)", group: "Search:" })
     .option("runner-timeout", { type: "number", describe: "Seconds before --runner-cmd is killed (default 600)", group: "Search:" })
-    .option("max-pinned", { type: "number", describe: "Stop without a plan when the answer would pin more than this fraction of the searchable layers (default 0.5 for --mode minimal; bisect/linear: only when all would be)", group: "Search:" });
+    .option("max-pinned", { type: "number", describe: "Stop without a plan when the answer would pin more than this fraction of the searchable layers (default 0.5 for --mode minimal; bisect/linear: only when all would be)", group: "Search:" })
+    .options(REPORT_OPTIONS);
 }
 
 /** --runner-timeout: a positive number of seconds, or undefined. */
@@ -232,6 +234,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
     if (a["polygraphy-args"]) writeFileAtomic(String(a["polygraphy-args"]), r.polygraphy_args + "\n");
   }
   writeJson(a.json as string | undefined, r);
+  writeReport(a.report, r);
   // only now that every output is written: a crash before this point leaves the checkpoint to --resume
   if (r.found && checkpoint) fs.rmSync(checkpoint, { force: true });
   if (!r.found) cli.exitCode = 1;

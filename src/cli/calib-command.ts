@@ -6,6 +6,7 @@ import type { Argv } from "yargs";
 import { UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import { writeJson, type Cli } from "./shell.js";
+import { REPORT_OPTIONS, writeReport } from "./report-command.js";
 import { executionOptions, inputArgs, inputOptions, outputOptions } from "./options.js";
 import { table } from "../report/table.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
@@ -177,7 +178,8 @@ export function registerCalib(y: Argv, cli: Cli): void {
             .option("check-batches", { type: "number", describe: "Batches used for the per-layer INT8 errors (default 1)", group: "Calibration:" })
             .option("fp16", { type: "boolean", describe: "Layers that cannot run in int8 fall back to fp16 (as --int8 --fp16)", group: "Calibration:" })
             .option("int8-range", { type: "string", describe: "INT8 activation clamp: 128 = [-128,127] (default) or 127 = [-127,127]", group: "Calibration:" })
-            .option("top", { type: "number", default: 10, describe: "Worst tensors to print", group: "Output:" }),
+            .option("top", { type: "number", default: 10, describe: "Worst tensors to print", group: "Output:" })
+            .options(REPORT_OPTIONS),
         async (a) => {
           // An explicitly quantized model is checked with the scales of its Q nodes (no cache).
           const qdq = !a["calibration-cache"] && isQdqModel(a.model as string, Boolean(a["allow-external-data-outside"]));
@@ -200,6 +202,7 @@ export function registerCalib(y: Argv, cli: Cli): void {
           const top = num("--top", a.top) ?? 10;
           printCheck(cli, r, Boolean(a.quiet), Math.max(0, Math.floor(top)));
           writeJson(a.json, r);
+          writeReport(a.report, r);
           if (!r.passed) cli.exitCode = 1;
         },
       )

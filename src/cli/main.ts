@@ -15,6 +15,7 @@ import { registerModelCommands } from "./model-commands.js";
 import { registerBisect } from "./bisect-command.js";
 import { registerCalib } from "./calib-command.js";
 import { registerConvert } from "./convert-command.js";
+import { registerReport } from "./report-command.js";
 import { Cli, defaultIo, markStdoutClosed, writeFileAtomic, writeJson, type Io } from "./shell.js";
 import { translatePolygraphySpellings } from "./polygraphy-spellings.js";
 
@@ -58,6 +59,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
   registerBisect(y, cli);
   registerCalib(y, cli);
   registerConvert(y, cli);
+  registerReport(y, cli);
   return y.demandCommand(1, "give a command; see trt-debug --help");
 }
 

@@ -26,6 +26,7 @@ import { compareExitCode, parseShow, SHOW_CHOICES } from "./compare-output.js";
 import type { CompareSummary, LayerComparison } from "../compare/layer-compare.js";
 import { describeLayerModel, parseFusionMode } from "../onnx/layer-model.js";
 import { writeJson, type Cli } from "./shell.js";
+import { REPORT_OPTIONS, reportSampler, writeReport } from "./report-command.js";
 
 /** An output statistic in the run summary: 3 significant digits, inf/nan as such, "-" when absent (the exact values are in --json). */
 const statText = (x: number | null | undefined): string => (x === null || x === undefined ? "-" : fmt(x));
@@ -123,7 +124,8 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
         .option("runner-timeout", { type: "number", describe: "Seconds before --runner-cmd is killed (default 600)" })
         .option("layer-info", { type: "string", describe: "trtexec --exportLayerInfo JSON (--profilingVerbosity=detailed): maps TensorRT tensor names to the model's layers (with --model)" })
         .option("ref-runner", { type: "string", describe: "Polygraphy RunResults reference: runner name or index (default the first)" })
-        .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` }),
+        .option("show", { type: "string", describe: `Which rows the table lists: ${SHOW_CHOICES} (default context: failing rows and 3 rows either side of the first failing one; N: the N worst rows)` })
+        .options(REPORT_OPTIONS),
     async (a) => {
       const show = parseShow(a.show, Boolean(a.quiet));
       const o = compareArgs(a);
@@ -132,6 +134,8 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const h = cli.hooks(a);
       const rows: LayerComparison[] = [];
       const onLayer = (l: LayerComparison) => void rows.push(l);
+      const sampler = reportSampler(a);
+      const onTensors = sampler?.offer;
       let s: CompareSummary;
       if (a["runner-cmd"] !== undefined || a["candidate-outputs"] !== undefined) {
         if (a.b) throw new UserError(`compare ${a.a} ${a.b}: --runner-cmd/--candidate-outputs take a model (compare MODEL --runner-cmd CMD)`);
@@ -140,25 +144,26 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
         const ps = runPrecisions(a).filter((p) => p !== "fp32");
         if (ps.length > 1) throw new UserError(`compare ${a.a}: give at most one candidate precision for the runner's plan (got ${ps.map((p) => "--" + p).join(" ")})`);
         s = await compareExternal(
-          { ...modelArgs(a.a as string, a), ...(ps[0] ? { candidate: ps[0] as Precision } : {}), compare: o, candidateOutputs: a["candidate-outputs"] as string | undefined, runnerCmd: a["runner-cmd"] as string | undefined, runnerTimeout: t as number | undefined, runner: a.runner as string | undefined, layerInfo: a["layer-info"] as string | undefined, keepRows: Boolean(a.json) },
-          { ...h, onLayer, onRunnerLine: (line) => cli.io.err(`runner: ${line}`) },
+          { ...modelArgs(a.a as string, a), ...(ps[0] ? { candidate: ps[0] as Precision } : {}), compare: o, candidateOutputs: a["candidate-outputs"] as string | undefined, runnerCmd: a["runner-cmd"] as string | undefined, runnerTimeout: t as number | undefined, runner: a.runner as string | undefined, layerInfo: a["layer-info"] as string | undefined, keepRows: Boolean(a.json || a.report) },
+          { ...h, onLayer, onTensors, onRunnerLine: (line) => cli.io.err(`runner: ${line}`) },
         ).finally(() => h.done());
         cli.printCompare(s, Boolean(a.quiet), show, rows);
         writeJson(a.json, s);
+        writeReport(a.report, s, sampler?.samples());
         cli.exitCode = compareExitCode(s);
         return;
       }
       const external = (f: unknown) => typeof f === "string" && tensorFileKind(f) !== "arrow";
       if ((a.b && (external(a.a) || external(a.b))) || (!a.b && typeof a.a === "string" && /\.json$/i.test(a.a))) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to output files`);
-        s = await compareTensorFiles(a.a as string, (a.b ?? a.a) as string, o, { model: a.model as string | undefined, runner: a.runner as string | undefined, refRunner: a["ref-runner"] as string | undefined, layerInfo: a["layer-info"] as string | undefined, allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }, { ...h, onLayer }, Boolean(a.json)).finally(() => h.done());
+        s = await compareTensorFiles(a.a as string, (a.b ?? a.a) as string, o, { model: a.model as string | undefined, runner: a.runner as string | undefined, refRunner: a["ref-runner"] as string | undefined, layerInfo: a["layer-info"] as string | undefined, allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }, { ...h, onLayer, onTensors }, Boolean(a.json || a.report)).finally(() => h.done());
       } else if (a.b && !isArrowFile(a.a as string) && !isArrowFile(a.b as string)) {
         // Two ONNX models: REFERENCE (fp32) and CANDIDATE as it is (workflows/compare-graphs.ts).
         if (selectedPrecisions(a).length) throw new UserError(`compare ${a.a} ${a.b}: precision flags apply to one model; the candidate model carries its own precisions`);
-        s = await compareGraphs({ ...modelArgs(a.a as string, a), reference: a.a as string, candidate: a.b as string, compare: o, keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
+        s = await compareGraphs({ ...modelArgs(a.a as string, a), reference: a.a as string, candidate: a.b as string, compare: o, keepRows: Boolean(a.json || a.report) }, { ...h, onLayer, onTensors }).finally(() => h.done());
       } else if (a.b) {
         if (selectedPrecisions(a).length) throw new UserError(`compare: precision flags apply to a model, not to two dumps`);
-        s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer }, Boolean(a.json), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
+        s = await compareDumps(a.a as string, a.b as string, o, { ...h, onLayer, onTensors }, Boolean(a.json || a.report), { allowDifferentInputs: Boolean(a["allow-different-inputs"]) }).finally(() => h.done());
       } else {
         const ps = runPrecisions(a).filter((p) => p !== "fp32");
         if (typeof a["save-outputs"] === "string" && /\.json$/i.test(a["save-outputs"])) throw new UserError(`--save-outputs ${a["save-outputs"]}: compare writes Arrow dumps to a folder; for Polygraphy RunResults use trt-debug run --mark-all --save-outputs FILE.json`);
@@ -168,11 +173,12 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
           if (typed) ps.push(typed);
         }
         if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);
-        s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json) }, { ...h, onLayer }).finally(() => h.done());
+        s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json || a.report) }, { ...h, onLayer, onTensors }).finally(() => h.done());
       }
       if ("int8" in s && s.int8) for (const l of int8ReportLines(s.int8 as Parameters<typeof int8ReportLines>[0])) cli.io.out(l);
       cli.printCompare(s, Boolean(a.quiet), show, rows);
       writeJson(a.json, s);
+      writeReport(a.report, s, sampler?.samples());
       cli.exitCode = compareExitCode(s);
     },
   );

@@ -17,6 +17,7 @@ const OUTPUT_FLAGS: readonly { flag: string; kind: OutputKind; stdout?: boolean 
   { flag: "trtexec-flags", kind: "file" },
   { flag: "polygraphy-args", kind: "file" },
   { flag: "checkpoint", kind: "file" },
+  { flag: "report", kind: "file" },
 ];
 
 /** Throws a one-line UserError for the first output path that cannot be written. */

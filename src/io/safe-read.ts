@@ -22,6 +22,8 @@ export const FILE_LIMITS = {
   plan: { what: "precision plan", max: 64 * MiB, fix: "pass the plan written by `trt-debug bisect -o`" },
   /** Bisect checkpoint JSON. */
   checkpoint: { what: "bisect checkpoint", max: 256 * MiB, fix: "delete it and run without --resume" },
+  /** A `--json` result rendered by `trt-debug report` (an HTML report holds it whole). */
+  result: { what: "trt-debug JSON result", max: 256 * MiB, fix: "pass a file written by compare, bisect or calib check with --json FILE" },
   /** Arrow dumps are streamed batch by batch; only the file type is checked. */
   dump: { what: "Arrow dump", max: Number.MAX_SAFE_INTEGER, fix: "write it with `trt-debug run --save-outputs`" },
   /** External data side files: their size is checked against each initializer's offset/length. */

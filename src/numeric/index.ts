@@ -197,3 +197,4 @@ export {
 } from "./element-codecs.js";
 export { fillUniformFloats, fillUniformInts, type UniformSource } from "./element-fill.js";
 export { f64ToMiniFloatBits, miniFloatBitsToF64, roundHalfEven } from "./minifloat.js";
+export { samplePair, type PairSample } from "./sample.js";

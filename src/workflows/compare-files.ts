@@ -198,6 +198,7 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
     );
     if (!l) return void skipped++;
     if (!(refSingle && candSingle)) l.iteration = refSingle ? c.iteration : r.iteration;
+    hooks.onTensors?.(l, rt, ct);
     results.push(l);
   };
   // Files list tensors in their own order (a runner's output order, file names): rows are

@@ -76,7 +76,7 @@ async function captureAll(p: PreparedModel, a: CompareGraphsArgs, inputs: HostTe
   return out;
 }
 
-export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLayer?(l: LayerComparison): void } = {}): Promise<CompareGraphsResult> {
+export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLayer?(l: LayerComparison): void; onTensors?(l: LayerComparison, ref: HostTensor, cand: HostTensor): void } = {}): Promise<CompareGraphsResult> {
   const ref = await prepareModelFile(a.reference, a);
   const cand = await prepareModelFile(a.candidate, a);
   if (ref.model.typed) throw new UserError(`${a.reference}: the reference is strongly typed; give the fp32 model as REFERENCE and the typed one as CANDIDATE`);
@@ -172,6 +172,7 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
       a.compare,
     );
     if (!l) continue;
+    hooks.onTensors?.(l, r.tensor, cap.tensor);
     acc.add(l);
     hooks.onLayer?.(l);
   }

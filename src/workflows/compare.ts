@@ -2,7 +2,7 @@
 import { fusedLayersOf, layerNodeNames } from "../onnx/layer-model.js";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
-import { isFloatDType, type Precision } from "../core/host-tensor.js";
+import { isFloatDType, type HostTensor, type Precision } from "../core/host-tensor.js";
 import { mergeIterations } from "../compare/iterations.js";
 import { DumpWriter, openDump, rowTensor, type DumpRow } from "../io/dump.js";
 import { BoundedWrites, rowBytes, toDumpRow } from "../io/rows.js";
@@ -33,6 +33,8 @@ export interface CompareArgs extends ModelArgs {
 
 export interface CompareHooks extends Hooks {
   onLayer?(l: LayerComparison): void;
+  /** Each compared floating tensor pair with its row (before onLayer): e.g. the HTML report's samples (report/html-samples.ts). Not kept by the workflow. */
+  onTensors?(l: LayerComparison, ref: HostTensor, cand: HostTensor): void;
 }
 
 
@@ -93,6 +95,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         continue;
       }
       if (iteration !== undefined) l.iteration = iteration;
+      hooks.onTensors?.(l, pair.ref.tensor, pair.cand.tensor);
       accK.add(l);
       if (!l.verdict.passed && hasBodies(pair.layer.node) && !probeTargets.has(pair.layer)) probeTargets.set(pair.layer, l);
       hooks.onLayer?.(l);
@@ -161,6 +164,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
       }
       const l = compareTensor({ order: c.order, layer: c.layer, opType: c.opType, nodes: fused.get(c.layer) ?? [c.layer], precision: (c.precision || cand.meta.precision) as Precision, verdictPrecision: (cand.meta.precision || c.precision) as Precision, isGraphOutput: outputs?.has(c.tensor) ?? false }, rt, ct, o);
       if (!l) return void skipped++;
+      hooks.onTensors?.(l, rt, ct);
       acc.add(l);
       hooks.onLayer?.(l);
     };
