@@ -13,6 +13,11 @@ import { renderReport, REPORT_FORMATS, reportKind } from "../src/report/html.js"
 import { BISECT_FORMAT } from "../src/workflows/bisect.js";
 import { CALIB_CHECK_FORMAT } from "../src/calibration/check.js";
 import { UserError } from "../src/core/errors.js";
+import type { HostTensor } from "../src/core/host-tensor.js";
+import { LayerSampler } from "../src/report/html-samples.js";
+import { samplePair } from "../src/numeric/index.js";
+import { compareTensor } from "../src/compare/layer-compare.js";
+import { defaultCompareOptions } from "../src/compare/tolerance.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
@@ -73,7 +78,60 @@ async function filterRows(page: Page, table: string, text: string): Promise<numb
   return page.$$eval(`#${table} tbody tr`, (trs) => trs.filter((t) => (t as HTMLElement).style.display !== "none").length);
 }
 
+/** No console error and no request while the page was open; closes it. */
+async function closeClean(o: Opened): Promise<void> {
+  expect(o.errors).toEqual([]);
+  expect(o.requests).toEqual([]);
+  await o.page.close();
+}
+
 const chartPoints = (page: Page, id: string) => page.evaluate((k) => (window as unknown as { trtReport: { charts: Record<string, { data: unknown[][] }> } }).trtReport.charts[k]!.data[0]!.length, id);
+
+describe("LayerSampler: a bounded sample of the worst tensors", () => {
+  const t = (name: string, data: number[]): HostTensor => ({ name, dtype: "float32", dims: [data.length], data: Float32Array.from(data) });
+  const row = (order: number, name: string, ref: HostTensor, cand: HostTensor, iteration?: number) => {
+    const l = compareTensor({ order, layer: name, opType: "Mul", precision: "fp16", isGraphOutput: false }, ref, cand, defaultCompareOptions())!;
+    if (iteration !== undefined) l.iteration = iteration;
+    return l;
+  };
+
+  it("samplePair: evenly spaced positions, exact values, every element when fewer", () => {
+    const r = Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const c = r.map((x) => -x);
+    expect(samplePair(r, c, 4)).toEqual({ index: [0, 2, 5, 7], ref: [0, 2, 5, 7], cand: [-0, -2, -5, -7] });
+    expect(samplePair(r, c, 50).index).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it("keeps the `layers` worst (failing first, then larger rel L2), `points` elements each, a tensor once (its worst set)", () => {
+    const s = new LayerSampler({ layers: 2, points: 3 });
+    const ref = Array.from({ length: 8 }, (_, i) => i + 1);
+    const scaled = (f: number) => ref.map((x) => x * f);
+    const rows = [
+      ["a", 1.001], // rel L2 1e-3: passes fp16
+      ["b", 1.5], // 0.5: fails
+      ["c", 1.2], // 0.2: fails
+      ["d", 1.0001],
+    ] as const;
+    rows.forEach(([n, f], i) => {
+      const rt = t(n, ref), ct = t(n, scaled(f));
+      s.offer(row(i, n, rt, ct), rt, ct);
+    });
+    expect(s.samples().map((x) => x.tensor)).toEqual(["b", "c"]);
+    expect(s.samples()[0]!.index).toEqual([0, 2, 5]);
+    expect(s.samples()[0]!.ref).toEqual([1, 3, 6]);
+    expect(s.samples()[0]!.cand).toEqual([1.5, 4.5, 9]);
+    // c again, from another input set and worse than b: replaces its own entry, moves first
+    const rt = t("c", ref), ct = t("c", scaled(3));
+    s.offer(row(2, "c", rt, ct, 1), rt, ct);
+    expect(s.samples().map((x) => [x.tensor, x.iteration])).toEqual([["c", 1], ["b", null]]);
+    // NaN in the candidate: the worst, the NaN kept as null
+    const nt = t("n", ref), nc = t("n", [NaN, ...ref.slice(1)]);
+    s.offer(row(9, "n", nt, nc), nt, nc);
+    expect(s.samples()[0]!.tensor).toBe("n");
+    expect(s.samples()[0]!.cand[0]).toBeNull();
+    expect(s.samples()).toHaveLength(2);
+  });
+});
 
 describe("HTML report: files and errors (no browser)", () => {
   it("REPORT_FORMATS spells the result formats of bisect and calib check", () => {
@@ -125,13 +183,18 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     expect(data.result.layers).toEqual(json.layers);
     expect(data.samples!.length).toBe(Math.min(5, json.layers.length));
 
-    const { page, errors, requests } = await open(out("compare.html"));
+    const opened = await open(out("compare.html"));
+    const { page } = opened;
     expect(await chartPoints(page, "error-chart")).toBe(json.layers.length);
     expect(await page.$eval("#error-chart", (e) => e.getAttribute("data-points"))).toBe(String(json.layers.length));
     const ffIdx = json.layers.findIndex((l) => l.layer === g.firstFailingFp16);
     expect(await page.$eval("#error-chart", (e) => e.getAttribute("data-first-failing"))).toBe(String(ffIdx));
     expect(await page.$eval("#first-failing", (e) => e.getAttribute("data-layer"))).toBe(g.firstFailingFp16);
     expect(await page.$eval("#layers-table tr.first-failing-row", (e) => e.children[1]!.textContent)).toBe(g.firstFailingFp16);
+    // hover: the layer's name and op
+    const box = (await (await page.$("#error-chart .u-over"))!.boundingBox())!;
+    await page.mouse.move(box.x + (box.width * ffIdx) / (json.layers.length - 1), box.y + box.height / 2);
+    expect(await page.$eval("#error-chart .tooltip", (e) => e.textContent)).toContain(`${g.firstFailingFp16} (${json.layers[ffIdx]!.op_type})`);
     // worst layers: the first failing tensor is among them, with its histogram and scatter
     expect(await page.$$eval("[id^=sample-hist-]", (e) => e.length)).toBe(data.samples!.length);
     expect(await page.$eval("#worst", (e) => e.textContent)).toContain(g.failingTensor);
@@ -147,22 +210,33 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     expect(await filterRows(page, "layers-table", "")).toBe(json.layers.length);
     expect(await page.$eval("#layers-table tbody tr", (e) => e.children[10]!.textContent)).toBe("FAIL");
     await page.screenshot({ path: out("compare.png"), fullPage: true });
-    expect(errors).toEqual([]);
-    expect(requests).toEqual([]);
-    await page.close();
+    await closeClean(opened);
+  });
+
+  it("compare A.arrow B.arrow --report: the dump form, with samples", async () => {
+    const g = golden("underflow");
+    expect((await cli("compare", UNDERFLOW, "--fp16", "-q", "--save-outputs", out("dumps"))).code).toBe(1);
+    const r = await cli("compare", out("dumps/fp32.arrow"), out("dumps/fp16.arrow"), "-q", "--report", out("compare-dumps.html"));
+    expect(r.code).toBe(1);
+    const data = island(fs.readFileSync(out("compare-dumps.html"), "utf8"));
+    expect(data.result.first_failing_layer).toBe(g.firstFailingFp16);
+    expect((data.samples as { tensor: string }[]).map((s) => s.tensor)).toContain(g.failingTensor);
+    const opened = await open(out("compare-dumps.html"));
+    const { page } = opened;
+    expect(await chartPoints(page, "error-chart")).toBe((data.result.layers as unknown[]).length);
+    await closeClean(opened);
   });
 
   it("report RESULT.json: the saved compare renders, and says the samples need a live run", async () => {
     const r = await cli("report", out("compare.json"), "-o", out("compare-saved.html"));
     expect(r.code).toBe(0);
-    const { page, errors, requests } = await open(out("compare-saved.html"));
+    const opened = await open(out("compare-saved.html"));
+    const { page } = opened;
     const n = (readJson(out("compare.json")).layers as unknown[]).length;
     expect(await chartPoints(page, "error-chart")).toBe(n);
     expect(await page.$eval("#no-samples", (e) => e.textContent)).toMatch(/saved --json result.*live run/);
     expect(await page.$$eval("[id^=sample-hist-]", (e) => e.length)).toBe(0);
-    expect(errors).toEqual([]);
-    expect(requests).toEqual([]);
-    await page.close();
+    await closeClean(opened);
   });
 
   it("bisect: trajectory points = iterations, the plan's iteration marked, pinned layers and copyable configs", async () => {
@@ -171,7 +245,8 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     expect(r.code).toBe(0);
     const json = readJson(out("bisect.json")) as { iterations: { iteration: number; passed: boolean; size: number }[]; pinned_layers: string[]; trtexec_flags: string };
     expect([...json.pinned_layers].sort()).toEqual([...g.minimalPinSet].sort());
-    const { page, errors, requests } = await open(out("bisect.html"));
+    const opened = await open(out("bisect.html"));
+    const { page } = opened;
     expect(await chartPoints(page, "trajectory-chart")).toBe(json.iterations.length);
     const plan = [...json.iterations].reverse().find((i) => i.passed && i.size === json.pinned_layers.length)!;
     expect(await page.$eval("#trajectory-chart", (e) => e.getAttribute("data-plan-iteration"))).toBe(String(plan.iteration));
@@ -182,9 +257,7 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     expect(await filterRows(page, "iterations-table", "fail")).toBeGreaterThanOrEqual(failing);
     expect(await filterRows(page, "iterations-table", g.minimalPinSet[0]!)).toBeGreaterThan(0);
     await page.screenshot({ path: out("bisect.png"), fullPage: true });
-    expect(errors).toEqual([]);
-    expect(requests).toEqual([]);
-    await page.close();
+    await closeClean(opened);
   });
 
   it("calib check: histogram points = bins with each calibrator's amax, harmful tensors flagged, the table filters", async () => {
@@ -196,7 +269,8 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     const observed = json.tensors.filter((t) => t.histogram);
     expect(observed.length).toBeGreaterThan(0);
     for (const t of observed) expect(t.histogram!.counts.length).toBeLessThanOrEqual(256);
-    const { page, errors, requests } = await open(out("calib.html"));
+    const opened = await open(out("calib.html"));
+    const { page } = opened;
     // the first histogram drawn is a flagged tensor when there is one, with its bins as points
     const first = await page.$eval("#hist-0-card", (e) => e.getAttribute("data-tensor"));
     const t0 = json.tensors.find((t) => t.tensor === first)!;
@@ -215,9 +289,7 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     expect(await page.$eval("#hist-selected-card", (e) => e.getAttribute("data-tensor"))).toBe(observed[observed.length - 1]!.tensor);
     expect(await chartPoints(page, "hist-selected")).toBe(observed[observed.length - 1]!.histogram!.counts.length);
     await page.screenshot({ path: out("calib-check.png"), fullPage: true });
-    expect(errors).toEqual([]);
-    expect(requests).toEqual([]);
-    await page.close();
+    await closeClean(opened);
   });
 
   it("a 2000-layer compare: a few MB, every layer a point", async () => {
@@ -233,13 +305,12 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     const html = renderReport(big);
     expect(html.length).toBeLessThan(4 * 1024 * 1024);
     fs.writeFileSync(out("compare-2000.html"), html);
-    const { page, errors, requests } = await open(out("compare-2000.html"));
+    const opened = await open(out("compare-2000.html"));
+    const { page } = opened;
     expect(await chartPoints(page, "error-chart")).toBe(2000);
     expect(await page.$eval("#error-chart", (e) => e.getAttribute("data-first-failing"))).toBe(String(firstFail.order));
     expect(await filterRows(page, "layers-table", "block199/")).toBe(10);
-    expect(errors).toEqual([]);
-    expect(requests).toEqual([]);
-    await page.close();
+    await closeClean(opened);
     console.log(`report size: 2000-layer compare ${(html.length / 1024 / 1024).toFixed(2)} MB; screenshots in ${dir}`);
   });
 });

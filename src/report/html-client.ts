@@ -204,6 +204,15 @@ function renderCompare() {
     ffBox.appendChild(document.createTextNode(ff.layer + " (" + ff.op_type + ", #" + ff.order + ", tensor " + ff.tensor + "): " + ff.reason + (ff.evidence && ff.evidence.length ? "; " + ff.evidence.join("; ") : "")));
   } else ffBox.textContent = R.verdict === "degenerate" ? "No first failing layer: a reference output is degenerate under these inputs." : "First failing layer: none";
   s.appendChild(ffBox);
+  if (R.iterations && R.iterations.length) {
+    s.appendChild(el("h3", { text: "Input sets" }));
+    s.appendChild(dataTable("iterations-table", [
+      { label: "iteration", num: true, get: function (it) { return it.iteration; } },
+      { label: "verdict", get: function (it) { return it.passed ? "PASS" : "FAIL"; } },
+      { label: "first failing layer", get: function (it) { return it.first_failing_layer; } },
+      { label: "tensor", get: function (it) { return it.first_failing_tensor; } },
+    ], R.iterations, { rowClass: function (it) { return it.passed ? "" : "failed"; } }));
+  }
 
   // per-output verdicts
   var outs = rows.filter(function (r) { return r.is_graph_output; });
@@ -265,8 +274,8 @@ function renderCompare() {
           var r = rows[i];
           tip.textContent = "#" + r.order + " " + r.layer + " (" + r.op_type + ") " + r.tensor + ": rel L2 " + fmt(r.metrics.rel_l2) + ", SQNR " + db(r.metrics.sqnr_db) + " dB, " + (r.passed ? "pass" : "FAIL");
           tip.style.display = "block";
-          tip.style.left = Math.min(u.cursor.left + u.bbox.left / (window.devicePixelRatio || 1) + 12, u.over.clientWidth - 40) + "px";
-          tip.style.top = (u.cursor.top + 10) + "px";
+          tip.style.left = (u.over.offsetLeft + Math.min(u.cursor.left + 12, u.over.clientWidth * 0.6)) + "px";
+          tip.style.top = (u.over.offsetTop + u.cursor.top + 14) + "px";
         }],
       },
     }, [xs, rl2, thr, sq, fails, bad]);
