@@ -302,12 +302,21 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     });
     const firstFail = layers.find((l) => !l.passed)!;
     const big = { ...real, layers, first_failing_layer: firstFail.layer, first_failing_tensor: firstFail.tensor };
-    const html = renderReport(big);
+    // and the live compare's samples at their bound: 5 tensors x 2000 points
+    const sampler = new LayerSampler();
+    for (let k = 0; k < 6; k++) {
+      const ref: HostTensor = { name: `t${k}`, dtype: "float32", dims: [10000], data: Float32Array.from({ length: 10000 }, (_, i) => Math.sin(i * 0.37 + k)) };
+      const cand: HostTensor = { ...ref, data: (ref.data as Float32Array).map((x, i) => x * (1 + 0.01 * k) + 1e-3 * Math.cos(i)) };
+      sampler.offer(compareTensor({ order: k, layer: `t${k}`, opType: "MatMul", precision: "fp16", isGraphOutput: false }, ref, cand, defaultCompareOptions())!, ref, cand);
+    }
+    expect(sampler.samples().map((x) => x.index.length)).toEqual([2000, 2000, 2000, 2000, 2000]);
+    const html = renderReport(big, { samples: sampler.samples() });
     expect(html.length).toBeLessThan(4 * 1024 * 1024);
     fs.writeFileSync(out("compare-2000.html"), html);
     const opened = await open(out("compare-2000.html"));
     const { page } = opened;
     expect(await chartPoints(page, "error-chart")).toBe(2000);
+    expect(await chartPoints(page, "sample-scatter-0")).toBe(2000);
     expect(await page.$eval("#error-chart", (e) => e.getAttribute("data-first-failing"))).toBe(String(firstFail.order));
     expect(await filterRows(page, "layers-table", "block199/")).toBe(10);
     await closeClean(opened);

@@ -189,6 +189,15 @@ function thresholdOf(row) {
   var m = /rel L2 \S+ (?:>|<=) (\S+)$/.exec(row.reason || "");
   return m ? Number(m[1]) : null;
 }
+// --metric sqnr --threshold X: "SQNR 12.3 dB < 20"
+function sqnrThresholdOf(row) {
+  var m = /SQNR \S+ dB (?:>=|<) (\S+)$/.exec(row.reason || "");
+  return m ? Number(m[1]) : null;
+}
+function sameOrNull(xs) {
+  var known = xs.filter(function (x) { return x !== null; });
+  return known.length && known.every(function (x) { return x === known[0]; }) ? known[0] : null;
+}
 function renderCompare() {
   var rows = (R.layers || []).slice().sort(function (a, b) { return (a.order - b.order) || ((a.iteration || 0) - (b.iteration || 0)); });
   var ffIdx = -1;
@@ -239,14 +248,15 @@ function renderCompare() {
     var top = Math.max.apply(null, rl2.filter(function (x) { return x !== null; }).concat([1]));
     // The threshold of rows whose reason names none (NaN/Inf, Polygraphy checks): the run's one threshold, when all rows that name one agree.
     var thr = rows.map(thresholdOf);
-    var known = thr.filter(function (x) { return x !== null; });
-    var one = known.length && known.every(function (x) { return x === known[0]; }) ? known[0] : null;
+    var one = sameOrNull(thr);
     thr = thr.map(function (x) { return x === null ? one : x; });
+    var sqThr = sameOrNull(rows.map(sqnrThresholdOf));
     var sq = rows.map(function (r) { return fin(r.metrics.sqnr_db); });
     var bad = rows.map(function (r) { var m = r.metrics; return (m.new_nonfinite > 0 || m.cand_nan > m.ref_nan || m.cand_inf > m.ref_inf || isInf(m.rel_l2) || (m.rel_l2 === null && !r.passed)) ? top * 3 : null; });
     var fails = rows.map(function (r, i) { return r.passed ? null : rl2[i] === null ? top * 3 : rl2[i]; });
     var nBad = bad.filter(function (x) { return x !== null; }).length;
-    sc.appendChild(el("p", { cls: "note", text: "x: the " + rows.length + " compared tensors in execution order; rel L2 on a log axis (0 drawn at 1e-10), SQNR in dB on the right; the dashed red line is the precision's rel L2 threshold; red dots fail; triangles mark new NaN/Inf (" + nBad + "); the vertical red line is the first failing layer." }));
+    var thrText = thr.some(function (x) { return x !== null; }) ? "the dashed red line is the precision's rel L2 threshold" : sqThr !== null ? "the dashed green line is the SQNR threshold (--metric sqnr)" : "no threshold line (the verdict is not a rel L2 or SQNR threshold)";
+    sc.appendChild(el("p", { cls: "note", text: "x: the " + rows.length + " compared tensors in execution order; rel L2 on a log axis (0 drawn at 1e-10), SQNR in dB on the right; " + thrText + "; red dots fail; circles at the top mark new NaN/Inf (" + nBad + "); the vertical red line is the first failing layer." }));
     var tip;
     var c = chart("error-chart", sc, {
       height: 340,
@@ -264,6 +274,7 @@ function renderCompare() {
         { label: "SQNR dB", scale: "db", stroke: "#2e7d32", width: 1, value: function (u, x) { return db(x); } },
         { label: "failing", scale: "rl2", stroke: "#c62828", fill: "#c62828", paths: function () { return null; }, points: { show: true, size: 5, stroke: "#c62828", fill: "#c62828" }, value: function (u, x) { return x === null ? "-" : "yes"; } },
         { label: "new NaN/Inf", scale: "rl2", stroke: "#6a1b9a", paths: function () { return null; }, points: { show: true, size: 10, stroke: "#6a1b9a", fill: "#fff", width: 2 }, value: function (u, x) { return x === null ? "-" : "yes"; } },
+        { label: "SQNR threshold", show: sqThr !== null, scale: "db", stroke: "#2e7d32", width: 1, dash: [6, 4], points: { show: false }, value: function (u, x) { return db(x); } },
       ],
       hooks: {
         draw: [function (u) { if (ffIdx >= 0) vline(u, ffIdx, "#c62828", [], 2); }],
@@ -278,7 +289,7 @@ function renderCompare() {
           tip.style.top = (u.over.offsetTop + u.cursor.top + 14) + "px";
         }],
       },
-    }, [xs, rl2, thr, sq, fails, bad]);
+    }, [xs, rl2, thr, sq, fails, bad, rows.map(function () { return sqThr; })]);
     tip = tooltipFor(c.holder);
     c.holder.setAttribute("data-first-failing", String(ffIdx));
     c.holder.setAttribute("data-nonfinite", String(nBad));

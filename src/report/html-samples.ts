@@ -31,7 +31,9 @@ export interface LayerSample {
   cand: (number | null)[];
 }
 
-const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+/** A float32 value in 9 significant digits (exact for float32, about half the JSON of its double digits); null for NaN/Inf. */
+const finite = (x: number): number | null => (Number.isFinite(x) ? Number(x.toPrecision(9)) : null);
+const finiteMetric = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
 export class LayerSampler {
   readonly #layers: number;
@@ -47,7 +49,7 @@ export class LayerSampler {
 
   /** A compared tensor pair (the compare workflows' `onTensors` hook). */
   readonly offer = (l: LayerComparison, ref: HostTensor, cand: HostTensor): void => {
-    const key = { passed: l.verdict.passed, relL2: finite(l.metrics.relL2) };
+    const key = { passed: l.verdict.passed, relL2: finiteMetric(l.metrics.relL2) };
     const same = this.#kept.findIndex((s) => s.tensor === l.tensor);
     if (same >= 0 && !worseRow(key, { passed: this.#kept[same]!.passed, relL2: this.#kept[same]!.rel_l2 })) return;
     if (same < 0 && this.#kept.length >= this.#layers) {
