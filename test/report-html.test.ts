@@ -150,6 +150,8 @@ describe("HTML report: files and errors (no browser)", () => {
     expectUserError(await cli("report", out("nolayers.json"), "-o", out("x.html")), "nolayers.json", "'layers' is missing");
     expectUserError(await cli("report", out("missing.json"), "-o", out("x.html")), "missing.json");
     expectUserError(await cli("report", out("run.json")), "-o FILE.html");
+    expectUserError(await cli("report", out("run.json"), "-o", out("run.json")), "the same file as the result");
+    expect(readJson(out("run.json")).format).toBe("trt-debug/run@1");
     expect(fs.existsSync(out("x.html"))).toBe(false);
   });
 

@@ -4,6 +4,7 @@
  * -o FILE.html`, which renders a saved `--json` result. The page itself is report/html.ts.
  * Exit codes of `report`: 0 written, 2 user error (unreadable, malformed or unknown result).
  */
+import * as path from "node:path";
 import type { Argv } from "yargs";
 import { UserError } from "../core/errors.js";
 import { readReportResult, renderReport } from "../report/html.js";
@@ -37,6 +38,7 @@ export function registerReport(y: Argv, cli: Cli): void {
     (a) => {
       if (typeof a.output !== "string") throw new UserError(`report ${String(a.result)}: give the HTML file to write with -o FILE.html`);
       const file = String(a.result);
+      if (path.resolve(file) === path.resolve(a.output)) throw new UserError(`-o ${a.output}: the same file as the result to render; give the report its own path (FILE.html)`);
       const html = renderReport(readReportResult(file), { source: file });
       writeFileAtomic(a.output, html);
       cli.io.out(`report written to ${a.output}`);
