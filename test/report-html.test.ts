@@ -229,6 +229,18 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     await closeClean(opened);
   });
 
+  it("compare REFERENCE.onnx CANDIDATE.onnx --report: the two-model form, with samples", async () => {
+    const g = golden("underflow");
+    expect((await cli("convert", UNDERFLOW, "--fp16", "-q", "-o", out("typed.onnx"))).code).toBe(0);
+    expect((await cli("compare", UNDERFLOW, out("typed.onnx"), "-q", "--report", out("compare-graphs.html"))).code).toBe(1);
+    const data = island(fs.readFileSync(out("compare-graphs.html"), "utf8"));
+    expect(data.result.first_failing_layer).toBe(g.firstFailingFp16);
+    expect((data.samples as { tensor: string }[]).map((s) => s.tensor)).toContain(g.failingTensor);
+    const opened = await open(out("compare-graphs.html"));
+    expect(await opened.page.$eval("#first-failing", (e) => e.getAttribute("data-layer"))).toBe(g.firstFailingFp16);
+    await closeClean(opened);
+  });
+
   it("report RESULT.json: the saved compare renders, and says the samples need a live run", async () => {
     const r = await cli("report", out("compare.json"), "-o", out("compare-saved.html"));
     expect(r.code).toBe(0);
@@ -252,6 +264,7 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     expect(await chartPoints(page, "trajectory-chart")).toBe(json.iterations.length);
     const plan = [...json.iterations].reverse().find((i) => i.passed && i.size === json.pinned_layers.length)!;
     expect(await page.$eval("#trajectory-chart", (e) => e.getAttribute("data-plan-iteration"))).toBe(String(plan.iteration));
+    expect(await page.$eval("#iterations-table tr.plan-row", (e) => e.children[0]!.textContent)).toBe(String(plan.iteration));
     expect(await page.$$eval("#pinned-table tbody tr", (trs) => trs.map((t) => t.children[1]!.textContent).sort())).toEqual([...g.minimalPinSet].sort());
     expect(await page.$eval("#config-trtexec", (e) => e.textContent)).toBe(json.trtexec_flags);
     expect(await page.$$eval("#configs button.copy", (b) => b.length)).toBeGreaterThanOrEqual(3);

@@ -30,6 +30,7 @@ table.data th.sorted-asc::after { content: " \\25B2"; } table.data th.sorted-des
 table.data td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.data tr.failed td { background: #fff5f5; }
 table.data tr.first-failing-row td { background: #ffcdd2; font-weight: 600; }
+table.data tr.plan-row td { background: #c8e6c9; font-weight: 600; }
 table.data tr.clickable { cursor: pointer; } table.data tr.selected td { outline: 1px solid #1565c0; }
 .table-wrap { max-height: 480px; overflow: auto; border: 1px solid #eee; }
 .filter-bar { display: flex; gap: 10px; align-items: center; margin: 6px 0; }
@@ -411,7 +412,7 @@ function renderBisect() {
     { label: R.metric_name || "metric", num: true, get: function (it) { return it.metric; }, show: function (it) { return fmt(it.metric); } },
     { label: "detail", get: function (it) { return it.detail + (it.cached ? " (cached)" : ""); } },
     { label: "layers", get: function (it) { return it.pinned ? it.pinned.join(", ") : "(" + it.size + ")"; } },
-  ], its, { rowClass: function (it, i) { return i === planIt ? "first-failing-row" : it.passed ? "" : "failed"; } }));
+  ], its, { rowClass: function (it, i) { return i === planIt ? "plan-row" : it.passed ? "" : "failed"; } }));
 
   var sp = section("Pinned layers and their evidence", "pinned");
   if (!R.pinned.length) sp.appendChild(el("p", { cls: "note", text: "No layer pinned." }));
