@@ -1,0 +1,272 @@
+/**
+ * Segment models of large models reference their weights instead of embedding them
+ * (docs/performance.md "Models past 2 GB").
+ *
+ * A protobuf message cannot exceed 2 GB, and a segment model that embeds its weights holds
+ * them twice in memory (JavaScript's copy and onnxruntime's). For a model whose external data
+ * exceeds a threshold, segment models are serialised with external-data entries instead, and
+ * onnxruntime is pointed at the folder that holds the files
+ * (`session.model_external_initializers_file_folder_path`, for models loaded from bytes):
+ *
+ * - a segment that reads only the model's own external weights references the model's data
+ *   files where they are (the folder is the model's folder, the locations are the model's);
+ * - weights trt-debug rewrites (fp16/bf16/fp8 pre-rounded, int8 fake-quantized) are written
+ *   once, per model and emulation policy, to a temporary data file in os.tmpdir(), and every
+ *   segment and run of that policy references them there. A segment that reads both kinds
+ *   uses the temporary folder; the model's data files it reads are hard-linked into it.
+ *
+ * onnxruntime 1.30 resolves a location against that one folder and refuses absolute paths,
+ * `..` and symlinks that lead out of it ("External data path escapes model directory"; it
+ * canonicalises the path), so a symlink to the model's data file cannot be used; a hard link
+ * can. Where a hard link is impossible (another file system) or the model's data lies outside
+ * its folder (--allow-external-data-outside), the tensor's bytes are copied into the
+ * temporary file once instead. Every temporary file is registered in core/temp-files.ts
+ * (removed on exit and on SIGINT/SIGTERM) and removed by `release()`.
+ */
+import { clone, create } from "@bufbuild/protobuf";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { StringStringEntryProtoSchema, TensorProto_DataLocation, TensorProto_DataType, TensorProtoSchema, type GraphProto, type TensorProto } from "onnx-buf";
+import { registerTemp, unregisterTemp } from "../core/temp-files.js";
+import { isApprovedOutside } from "./external-data.js";
+import type { LoadedModel } from "./model.js";
+import { externalSpan, type TensorDecodeOptions } from "./tensor.js";
+
+/** Environment variable: external-data bytes above which segments reference their weights (tests lower it). */
+export const EXTERNAL_WEIGHTS_ENV = "TRT_DEBUG_EXTERNAL_WEIGHTS_ABOVE";
+/** Default threshold: models with more than 1 GiB of external data use external segment weights. */
+export const DEFAULT_EXTERNAL_WEIGHTS_ABOVE = 2 ** 30;
+/** Offsets of tensors in the temporary file are multiples of this (onnxruntime can map them). */
+const ALIGN = 4096;
+/** Bytes copied at a time (copies of the model's tensors into the temporary file). */
+const COPY_CHUNK = 16 * 2 ** 20;
+
+function* allInitializers(g: GraphProto): Generator<TensorProto> {
+  yield* g.initializer;
+  for (const n of g.node) for (const a of n.attribute) for (const sg of [a.g, ...a.graphs]) if (sg) yield* allInitializers(sg);
+}
+
+function entry(t: TensorProto, key: string): string | undefined {
+  return t.externalData.find((e) => e.key === key)?.value;
+}
+
+/** Bytes of the model's initializers held in external data (their `length` entries, else their files' sizes). */
+export function externalDataBytes(model: LoadedModel): number {
+  let n = 0;
+  if (!model.proto.graph) return 0;
+  for (const t of allInitializers(model.proto.graph)) {
+    if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
+    const len = Number(entry(t, "length") ?? NaN);
+    n += Number.isFinite(len) ? len : externalSpan(t, decodeOptions(model)).length;
+  }
+  return n;
+}
+
+/** The threshold in force (environment variable or the default). */
+export function externalWeightsThreshold(): number {
+  const v = process.env[EXTERNAL_WEIGHTS_ENV];
+  if (v === undefined || v === "") return DEFAULT_EXTERNAL_WEIGHTS_ABOVE;
+  const x = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(x)) throw new Error(`${EXTERNAL_WEIGHTS_ENV} must be a non-negative integer number of bytes (got '${v}')`);
+  return x;
+}
+
+/** Whether the segments of `model` reference their weights (external data above the threshold). */
+export function usesExternalSegmentWeights(model: LoadedModel): boolean {
+  return externalDataBytes(model) > externalWeightsThreshold();
+}
+
+function decodeOptions(model: LoadedModel): TensorDecodeOptions {
+  return { baseDir: model.baseDir, fileName: model.path };
+}
+
+function externalProto(name: string, src: { dims: readonly number[] | readonly bigint[]; dataType: number }, location: string, offset: number, length: number): TensorProto {
+  const t = create(TensorProtoSchema, {
+    name,
+    dims: src.dims.map((d) => BigInt(d)),
+    dataType: src.dataType,
+    dataLocation: TensorProto_DataLocation.EXTERNAL,
+  });
+  t.externalData = ([["location", location], ["offset", String(offset)], ["length", String(length)]] as const).map(([key, value]) =>
+    create(StringStringEntryProtoSchema, { key, value }),
+  );
+  return t;
+}
+
+let fileCounter = 0;
+
+/** How a segment's initializers reach onnxruntime. */
+export interface PlacedInitializers {
+  initializers: TensorProto[];
+  /** The folder onnxruntime resolves external-data locations against (absent: nothing external). */
+  folder?: string;
+  /** Bytes the segment reads from external data files. */
+  externalBytes: number;
+}
+
+/**
+ * The temporary data file of one model and emulation policy, and the placement of a segment's
+ * initializers (see the module comment). Nothing is created before the first write.
+ */
+export class ExternalWeightStore {
+  private readonly dir = os.tmpdir();
+  private stem: string | null = null;
+  private fd: number | null = null;
+  private size = 0;
+  private readonly files: string[] = [];
+  /** Rewritten or copied tensors, by key. */
+  private readonly written = new Map<string, TensorProto>();
+  /** Protos that point into this store's folder. */
+  private readonly own = new WeakSet<TensorProto>();
+  /** Resolved model data file -> its hard link's name in the folder (null: linking failed, copy). */
+  private readonly links = new Map<string, string | null>();
+
+  constructor(private readonly model: LoadedModel) {}
+
+  /** Bytes written to the temporary data file so far. */
+  get bytesWritten(): number {
+    return this.size;
+  }
+
+  /** The temporary files in existence (data file and hard links). */
+  get tempFiles(): readonly string[] {
+    return this.files;
+  }
+
+  private name(suffix: string): string {
+    if (!this.stem) this.stem = `trt-debug-${process.pid}-${Date.now().toString(36)}-${fileCounter++}`;
+    return `${this.stem}${suffix}`;
+  }
+
+  private dataFd(): number {
+    if (this.fd !== null) return this.fd;
+    const file = path.join(this.dir, this.name(".weights"));
+    registerTemp(file);
+    this.files.push(file);
+    this.fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o600);
+    this.size = 0;
+    return this.fd;
+  }
+
+  private writeAll(fd: number, bytes: Uint8Array, at: number): void {
+    let done = 0;
+    while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, at + done);
+  }
+
+  /** The tensor stored under `key`, if written before. */
+  lookup(key: string): TensorProto | undefined {
+    return this.written.get(key);
+  }
+
+  /**
+   * Write a float32 tensor named `key` whose `elements` values `fill` produces in order, one
+   * piece at a time (`emit` may be called any number of times; pieces are copied at once).
+   * Returns its proto, which references the temporary file.
+   */
+  writeFloat32(key: string, dims: readonly number[], elements: number, fill: (emit: (piece: Float32Array) => void) => void): TensorProto {
+    const fd = this.dataFd();
+    const start = Math.ceil(this.size / ALIGN) * ALIGN;
+    let at = start;
+    fill((piece) => {
+      this.writeAll(fd, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength), at);
+      at += piece.byteLength;
+    });
+    if (at - start !== elements * 4) throw new Error(`external weights: '${key}' wrote ${at - start} bytes, expected ${elements * 4}`);
+    this.size = at;
+    const proto = externalProto(key, { dims, dataType: TensorProto_DataType.FLOAT }, path.basename(this.files[0]!), start, at - start);
+    this.written.set(key, proto);
+    this.own.add(proto);
+    return proto;
+  }
+
+  /** The model's external tensor `t` as seen from this store's folder: a hard link to its file, or a copy of its bytes. */
+  private fromFolder(t: TensorProto): TensorProto {
+    const copyKey = `${t.name}::copy`;
+    const copied = this.written.get(copyKey);
+    if (copied) return cloneNamed(copied, t.name, this.own);
+    const span = externalSpan(t, decodeOptions(this.model));
+    const real = fs.realpathSync(span.file);
+    let link = this.links.get(real);
+    if (link === undefined && !isApprovedOutside(t)) {
+      const name = this.name(`-src${this.links.size}.data`);
+      const file = path.join(this.dir, name);
+      registerTemp(file);
+      try {
+        fs.linkSync(real, file);
+        this.files.push(file);
+        link = name;
+      } catch {
+        unregisterTemp(file);
+        link = null;
+      }
+      this.links.set(real, link);
+    }
+    if (link) {
+      const p = externalProto(t.name, t, link, span.offset, span.length);
+      this.own.add(p);
+      return p;
+    }
+    // No hard link possible: copy the bytes once.
+    const fd = this.dataFd();
+    const start = Math.ceil(this.size / ALIGN) * ALIGN;
+    const src = fs.openSync(span.file, "r");
+    try {
+      const buf = new Uint8Array(Math.min(COPY_CHUNK, Math.max(1, span.length)));
+      for (let done = 0; done < span.length; ) {
+        const r = fs.readSync(src, buf, 0, Math.min(buf.byteLength, span.length - done), span.offset + done);
+        if (r <= 0) throw new Error(`external weights: unexpected end of ${span.file}`);
+        this.writeAll(fd, buf.subarray(0, r), start + done);
+        done += r;
+      }
+    } finally {
+      fs.closeSync(src);
+    }
+    this.size = start + span.length;
+    const p = externalProto(t.name, t, path.basename(this.files[0]!), start, span.length);
+    this.written.set(copyKey, p);
+    this.own.add(p);
+    return p;
+  }
+
+  /**
+   * How a segment with these initializers is handed to onnxruntime: unchanged with the
+   * model's folder when it reads only the model's own (confined) external data, else with
+   * this store's folder and the model's tensors linked or copied into it.
+   */
+  place(initializers: readonly TensorProto[]): PlacedInitializers {
+    const external = initializers.filter((t) => t.dataLocation === TensorProto_DataLocation.EXTERNAL);
+    const bytes = (t: TensorProto) => Number(entry(t, "length") ?? 0);
+    let externalBytes = 0;
+    for (const t of external) externalBytes += bytes(t);
+    if (external.length === 0) return { initializers: [...initializers], externalBytes: 0 };
+    if (external.every((t) => !this.own.has(t) && !isApprovedOutside(t))) {
+      return { initializers: [...initializers], folder: this.model.baseDir, externalBytes };
+    }
+    const out = initializers.map((t) => (t.dataLocation !== TensorProto_DataLocation.EXTERNAL || this.own.has(t) ? t : this.fromFolder(t)));
+    return { initializers: out, folder: this.dir, externalBytes };
+  }
+
+  /** Close and remove the temporary files (the store can be used again afterwards). */
+  release(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    for (const f of this.files) {
+      fs.rmSync(f, { force: true });
+      unregisterTemp(f);
+    }
+    this.files.length = 0;
+    this.written.clear();
+    this.links.clear();
+    this.stem = null;
+    this.size = 0;
+  }
+}
+
+function cloneNamed(t: TensorProto, name: string, own: WeakSet<TensorProto>): TensorProto {
+  if (t.name === name) return t;
+  const c = clone(TensorProtoSchema, t);
+  c.name = name;
+  own.add(c);
+  return c;
+}
