@@ -12,7 +12,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeBigExternalModel, type BigExternalFacts } from "../scripts/models/big-external.js";
-import { calibBuild, compareModel, defaultCompareOptions, runModel } from "../src/index.js";
+import { bisectModel, calibBuild, compareModel, defaultCompareOptions, runModel } from "../src/index.js";
 import { EXTERNAL_WEIGHTS_ENV } from "../src/onnx/external-weights.js";
 import { modelBytes } from "../src/onnx/model-file.js";
 import { Executor } from "../src/runtime/executor.js";
@@ -145,6 +145,18 @@ describe("segments of external-data models reference their weights", () => {
     expect(a.files.length).toBe(2);
     for (let i = 0; i < a.files.length; i++) expect(a.files[i]!.equals(b.files[i]!)).toBe(true);
     expect(a.layers).toEqual(b.layers);
+    expect(ours()).toEqual([]);
+  });
+
+  it("bisect (sensitivity twins and cached sessions) finds the same layers as on the embedded path; no temp file is left", async () => {
+    // A 1e-4 relative L2 bound fails fp16 on every MatMul, so the search has work to do.
+    const search = (thr: string | undefined) =>
+      withThreshold(thr, () => bisectModel({ model: f.model, precision: "fp16", criterion: { kind: "compare", compare: { ...defaultCompareOptions(), maxRelL2: 1e-4 } } }));
+    const a = await search(undefined);
+    const b = await search(EMBED);
+    const strip = (r: object) => JSON.stringify(r, (k, v) => (/seconds|_ms$|elapsed/i.test(k) ? undefined : v));
+    expect(strip(a)).toEqual(strip(b));
+    expect(strip(a)).toContain("mm0");
     expect(ours()).toEqual([]);
   });
 

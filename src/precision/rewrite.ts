@@ -79,8 +79,13 @@ export class WeightCache {
    * segments reference the model's own external data instead of embedding it.
    */
   readonly external: ExternalWeightStore | null;
-  constructor(private readonly model: LoadedModel) {
-    this.external = usesExternalSegmentWeights(model) ? new ExternalWeightStore(model) : null;
+  /**
+   * `mode` "auto" (the executor's segments): reference external weights when the model's
+   * external data is above the threshold; "embed" (default: models written to disk, such as
+   * `convert --int8`'s export): every initializer embedded, no temporary file.
+   */
+  constructor(private readonly model: LoadedModel, mode: "embed" | "auto" = "embed") {
+    this.external = mode === "auto" && usesExternalSegmentWeights(model) ? new ExternalWeightStore(model) : null;
   }
   get(name: string, t: Transform): { name: string; proto: TensorProto } | null {
     const src = this.model.graph.initializers.get(name)!;

@@ -206,7 +206,7 @@ export class Executor {
     readonly options: ExecutorOptions = {},
   ) {
     this.segments = planSegments(model, types, options.segmentLayers ?? DEFAULT_SEGMENT_LAYERS);
-    this.weights = new WeightCache(model);
+    this.weights = new WeightCache(model, "auto");
     this.policy = options.policy ?? floatPolicy;
     this.lastUse = lastUses(model);
   }

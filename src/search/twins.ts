@@ -73,7 +73,8 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
   const graphOut = new Set(m.graph.outputs.map((t) => t.name));
   const lastUse = lastUses(m);
   const thr = o.maxRelL2 ?? DEFAULT_MAX_REL_L2[o.precision];
-  const weights = new WeightCache(m);
+  // Segments of external-data models reference their weights (onnx/external-weights.ts), as the executor's do.
+  const weights = new WeightCache(m, "auto");
   const stats: TwinStats = { sessionsBuilt: 0, groups: 0, twinLayers: 0, fallbackLayers: 0, knownLayers: 0 };
   const sensitivity = new Map<number, LayerSensitivity>();
   const maxLayers = Math.max(1, o.groupLayers ?? DEFAULT_GROUP_LAYERS);
@@ -104,6 +105,7 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
   let live = makeFeeds(inputs);
   o.onBoundary?.(0, new Map(live));
   let g0 = 0;
+  try {
   while (g0 < segs.length) {
     // ---- the group: consecutive one-layer segments within the layer and byte bounds
     let g1 = g0 + 1;
@@ -185,10 +187,12 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
     const label = `${m.path} (layers ${s}-${e - 1}, sensitivity)`;
     // Old-opset models: a group whose emulation needs newer ops runs upgraded, as the executor's segments do.
     const up = await upgradeSegment(exec, { nodes, initializers: [...inits.values()] });
-    const modelBytes = segmentModelBytes(m, types, `sensitivity${s}`, up?.nodes ?? nodes, up?.initializers ?? [...inits.values()], [...groupInputs, ...fed], fetches, up?.opsetImport);
+    const placed = weights.place(up?.initializers ?? [...inits.values()]);
+    const modelBytes = segmentModelBytes(m, types, `sensitivity${s}`, up?.nodes ?? nodes, placed.initializers, [...groupInputs, ...fed], fetches, up?.opsetImport);
     const sess = await createSession(modelBytes, label, {
       optimizationLevel: exec.options.optimizationLevel ?? "all",
       intraOpThreads: exec.options.intraOpThreads,
+      externalDataFolder: placed.folder,
     });
     stats.sessionsBuilt++;
     exec.stats.sessionsBuilt++;
@@ -268,6 +272,9 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
     live = liveAt(e);
     o.progress?.(e, n);
     g0 = g1;
+  }
+  } finally {
+    weights.release(); // the temporary data file of rewritten weights, if any
   }
   const outputs = new Map<string, HostTensor>();
   for (const t of m.graph.outputs) {
