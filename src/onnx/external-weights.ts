@@ -58,6 +58,13 @@ function entry(t: TensorProto, key: string): string | undefined {
   return t.externalData.find((e) => e.key === key)?.value;
 }
 
+/** Bytes of one initializer's data: its external `length` entry, else its raw_data (typed fields count 0). */
+export function initializerBytes(t: TensorProto): number {
+  if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return t.rawData.byteLength;
+  const len = Number(entry(t, "length") ?? NaN);
+  return Number.isFinite(len) ? len : 0;
+}
+
 /** Bytes of the model's initializers held in external data (their `length` entries, else their files' sizes). */
 export function externalDataBytes(model: LoadedModel): number {
   let n = 0;

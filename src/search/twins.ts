@@ -25,6 +25,7 @@ import { createSession, fetchable, fromOrt, runSession, toOrt, type OrtTensor } 
 import { makeFeeds } from "../runtime/capture-runs.js";
 import { rememberFeeds, upgradeSegment } from "../runtime/upgrade.js";
 import { tensorProtoToHost } from "../onnx/tensor.js";
+import { initializerBytes } from "../onnx/external-weights.js";
 import { rewriteLayers, WeightCache } from "../precision/rewrite.js";
 import { DEFAULT_MAX_REL_L2 } from "../compare/tolerance.js";
 import { FORMAT_RANGE, int8InputEvidence, scoreLayer, type LayerSensitivity, type ReferenceResult, type SensitivityOptions } from "./sensitivity.js";
@@ -88,7 +89,9 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
     if (l.implicitInputs.length || hasSubgraph([l.node])) return false;
     return l.outputs.every((t) => t === "" || fetchable(exec.types.get(t)?.dtype ?? "complex64"));
   };
-  const layerBytes = (i: number) => layers[i]!.outputs.reduce((s, t) => s + (t ? estimateTensorBytes(exec.types, t) : 0), 0) * (todo(i) ? 2 : 1);
+  // Models with external weights: a group's session also holds its layers' weights (twice for a twin), so they count too.
+  const weightBytes = (i: number) => (weights.external ? layers[i]!.inputs.reduce((s, t) => s + (m.graph.initializers.has(t) ? initializerBytes(m.graph.initializers.get(t)!) : 0), 0) : 0);
+  const layerBytes = (i: number) => (layers[i]!.outputs.reduce((s, t) => s + (t ? estimateTensorBytes(exec.types, t) : 0), 0) + weightBytes(i)) * (todo(i) ? 2 : 1);
 
   // Constant layers' values reach their consumers as fed inputs (as in one-layer sessions):
   // in-graph, onnxruntime would fold them into their consumers and round the last bits differently.
