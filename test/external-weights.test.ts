@@ -13,7 +13,9 @@ import { ModelProtoSchema } from "onnx-buf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeBigExternalModel, type BigExternalFacts } from "../scripts/models/big-external.js";
 import { bisectModel, calibBuild, compareModel, defaultCompareOptions, runModel } from "../src/index.js";
-import { EXTERNAL_WEIGHTS_ENV } from "../src/onnx/external-weights.js";
+import { EXTERNAL_WEIGHTS_ENV, ExternalWeightStore } from "../src/onnx/external-weights.js";
+import { removeTempsSync } from "../src/core/temp-files.js";
+import { loadModel } from "../src/onnx/model.js";
 import { modelBytes } from "../src/onnx/model-file.js";
 import { Executor } from "../src/runtime/executor.js";
 import { makeFeeds, prepareModelFile } from "../src/runtime/capture-runs.js";
@@ -158,6 +160,30 @@ describe("segments of external-data models reference their weights", () => {
     expect(strip(a)).toEqual(strip(b));
     expect(strip(a)).toContain("mm0");
     expect(ours()).toEqual([]);
+  });
+
+  it("the temporary data file and hard links are registered temp files (what exit and SIGINT/SIGTERM remove)", () => {
+    const m = loadModel(f.model);
+    const store = new ExternalWeightStore(m);
+    const w = store.writeFloat32("w::fp16", [2, 3], 6, (emit) => {
+      emit(new Float32Array([1, 2, 3]));
+      emit(new Float32Array([4, 5, 6]));
+    });
+    expect(w.externalData.map((e) => [e.key, e.value])).toEqual([["location", expect.stringMatching(/^trt-debug-\d+-.*\.weights$/)], ["offset", "0"], ["length", "24"]]);
+    // A segment reading the rewritten weight and an original one: the original is hard-linked beside it.
+    const placed = store.place([w, m.graph.initializers.get("w1")!]);
+    expect(placed.folder).toBe(tmp);
+    expect(placed.externalBytes).toBe(24 + 96 * 64 * 4);
+    const files = ours().sort();
+    expect(files.length).toBe(2);
+    expect(fs.readFileSync(path.join(tmp, files.find((n) => n.endsWith(".weights"))!))).toEqual(Buffer.from(new Float32Array([1, 2, 3, 4, 5, 6]).buffer));
+    expect(fs.statSync(path.join(tmp, files.find((n) => n.endsWith(".data"))!)).ino).toBe(fs.statSync(f.data).ino);
+    // Only originals: the model's own folder, nothing new.
+    expect(store.place([m.graph.initializers.get("w0")!]).folder).toBe(path.dirname(f.model));
+    removeTempsSync();
+    expect(ours()).toEqual([]);
+    expect(fs.existsSync(f.data)).toBe(true); // the link went, the model's data stays
+    store.release();
   });
 
   it("data outside the model's folder (--allow-external-data-outside): the tensors are copied into the temporary file once", async () => {
