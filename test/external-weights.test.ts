@@ -20,6 +20,7 @@ import { modelBytes } from "../src/onnx/model-file.js";
 import { Executor } from "../src/runtime/executor.js";
 import { makeFeeds, prepareModelFile } from "../src/runtime/capture-runs.js";
 import type { Precision } from "../src/core/host-tensor.js";
+import { UserError } from "../src/core/errors.js";
 import type { OrtTensor } from "../src/onnx/ort-session.js";
 
 const EMBED = String(Number.MAX_SAFE_INTEGER);
@@ -184,6 +185,18 @@ describe("segments of external-data models reference their weights", () => {
     expect(ours()).toEqual([]);
     expect(fs.existsSync(f.data)).toBe(true); // the link went, the model's data stays
     store.release();
+  });
+
+  it("a temporary folder that cannot be written is a one-line user error naming the file and TMPDIR", async () => {
+    process.env.TMPDIR = path.join(root, "no-such-folder");
+    try {
+      const e = await runModel({ model: f.model, precisions: ["fp16"], capture: { kind: "all" } }).then(() => null, (x: unknown) => x);
+      expect(e).toBeInstanceOf(UserError);
+      expect((e as Error).message).toMatch(/no-such-folder\/trt-debug-\d+-.*\.weights: cannot write the temporary file of rewritten weights \(ENOENT\); .*TMPDIR/);
+      expect((e as Error).message).not.toContain("\n");
+    } finally {
+      process.env.TMPDIR = tmp;
+    }
   });
 
   it("data outside the model's folder (--allow-external-data-outside): the tensors are copied into the temporary file once", async () => {

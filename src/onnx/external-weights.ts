@@ -23,11 +23,12 @@
  * temporary file once instead. Every temporary file is registered in core/temp-files.ts
  * (removed on exit and on SIGINT/SIGTERM) and removed by `release()`.
  */
-import { clone, create } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { StringStringEntryProtoSchema, TensorProto_DataLocation, TensorProto_DataType, TensorProtoSchema, type GraphProto, type TensorProto } from "onnx-buf";
+import { UserError } from "../core/errors.js";
 import { registerTemp, unregisterTemp } from "../core/temp-files.js";
 import { resolveExternalLocation } from "./external-data.js";
 import type { LoadedModel } from "./model.js";
@@ -122,6 +123,13 @@ function externalProto(name: string, src: { dims: readonly number[] | readonly b
 
 let fileCounter = 0;
 
+/** A failed write of the temporary data file (full disk, no permission): the user's to fix. */
+function tempError(file: string, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (!code) return e as Error;
+  return new UserError(`${file}: cannot write the temporary file of rewritten weights (${code}); free space in the temporary folder or point TMPDIR at a larger one`);
+}
+
 /** How a segment's initializers reach onnxruntime. */
 export interface PlacedInitializers {
   initializers: TensorProto[];
@@ -139,6 +147,8 @@ export class ExternalWeightStore {
   private readonly dir = os.tmpdir();
   private stem: string | null = null;
   private fd: number | null = null;
+  /** The temporary data file's name (in `dir`), once created. */
+  private dataName = "";
   private size = 0;
   private readonly files: string[] = [];
   /** Rewritten or copied tensors, by key. */
@@ -152,16 +162,6 @@ export class ExternalWeightStore {
 
   constructor(private readonly model: LoadedModel) {}
 
-  /** Bytes written to the temporary data file so far. */
-  get bytesWritten(): number {
-    return this.size;
-  }
-
-  /** The temporary files in existence (data file and hard links). */
-  get tempFiles(): readonly string[] {
-    return this.files;
-  }
-
   private name(suffix: string): string {
     if (!this.stem) this.stem = `trt-debug-${process.pid}-${Date.now().toString(36)}-${fileCounter++}`;
     return `${this.stem}${suffix}`;
@@ -169,17 +169,28 @@ export class ExternalWeightStore {
 
   private dataFd(): number {
     if (this.fd !== null) return this.fd;
-    const file = path.join(this.dir, this.name(".weights"));
+    this.dataName = this.name(".weights");
+    const file = path.join(this.dir, this.dataName);
     registerTemp(file);
     this.files.push(file);
-    this.fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o600);
+    try {
+      this.fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o600);
+    } catch (e) {
+      unregisterTemp(file);
+      this.files.pop();
+      throw tempError(file, e);
+    }
     this.size = 0;
     return this.fd;
   }
 
   private writeAll(fd: number, bytes: Uint8Array, at: number): void {
     let done = 0;
-    while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, at + done);
+    try {
+      while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, at + done);
+    } catch (e) {
+      throw tempError(path.join(this.dir, this.dataName), e);
+    }
   }
 
   /** The tensor stored under `key`, if written before. */
@@ -202,7 +213,7 @@ export class ExternalWeightStore {
     });
     if (at - start !== elements * 4) throw new Error(`external weights: '${key}' wrote ${at - start} bytes, expected ${elements * 4}`);
     this.size = at;
-    const proto = externalProto(key, { dims, dataType: TensorProto_DataType.FLOAT }, path.basename(this.files[0]!), start, at - start);
+    const proto = externalProto(key, { dims, dataType: TensorProto_DataType.FLOAT }, this.dataName, start, at - start);
     this.written.set(key, proto);
     this.own.add(proto);
     return proto;
@@ -231,7 +242,7 @@ export class ExternalWeightStore {
   private fromFolder(t: TensorProto): TensorProto {
     const copyKey = `${t.name}::copy`;
     const copied = this.written.get(copyKey);
-    if (copied) return cloneNamed(copied, t.name, this.own);
+    if (copied) return copied;
     const span = externalSpan(t, decodeOptions(this.model));
     const real = fs.realpathSync(span.file);
     let link = this.links.get(real);
@@ -270,7 +281,7 @@ export class ExternalWeightStore {
       fs.closeSync(src);
     }
     this.size = start + span.length;
-    const p = externalProto(t.name, t, path.basename(this.files[0]!), start, span.length);
+    const p = externalProto(t.name, t, this.dataName, start, span.length);
     this.written.set(copyKey, p);
     this.own.add(p);
     return p;
@@ -306,14 +317,7 @@ export class ExternalWeightStore {
     this.written.clear();
     this.links.clear();
     this.stem = null;
+    this.dataName = "";
     this.size = 0;
   }
-}
-
-function cloneNamed(t: TensorProto, name: string, own: WeakSet<TensorProto>): TensorProto {
-  if (t.name === name) return t;
-  const c = clone(TensorProtoSchema, t);
-  c.name = name;
-  own.add(c);
-  return c;
 }
