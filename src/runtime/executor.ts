@@ -262,7 +262,7 @@ export class Executor {
     const rw = rewriteLayers(this.model, this.types, precisions, idx, this.policy, this.weights);
     // Old-opset models: segments whose emulation needs newer ops run upgraded to opset 13.
     const up: UpgradedSegment | null = await upgradeSegment(this, rw);
-    // Large models: initializers by external-data reference (onnx/external-weights.ts), not embedded.
+    // Models with external data: initializers by external-data reference (onnx/external-weights.ts), not embedded.
     const placed = this.weights.place(up?.initializers ?? rw.initializers);
     const bytes = segmentModelBytes(this.model, this.types, `segment${seg.id}`, up?.nodes ?? rw.nodes, placed.initializers, seg.inputs, fetches, up?.opsetImport);
     this.stats.largestSegmentModel = Math.max(this.stats.largestSegmentModel ?? 0, bytes.length);
