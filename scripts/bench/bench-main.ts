@@ -12,6 +12,7 @@ import { benchDumpWrite } from "./dump-write.js";
 import { benchBisect } from "./bisect-search.js";
 import { benchCalib } from "./calibration.js";
 import { benchInterop } from "./interop.js";
+import { benchBigModel } from "./bigmodel.js";
 import type { BenchLine } from "./bench-line.js";
 
 interface Section {
@@ -25,6 +26,10 @@ interface BenchArgs {
   sizeMB?: number;
   /** numeric: only kernels whose name starts with one of these */
   kernels?: string[];
+  /** bigmodel: the generated model's shape (default 16384 x 12288, four MatMuls: 3.2 GB) */
+  bigK?: number;
+  bigN?: number;
+  bigMatmuls?: number;
 }
 
 const SECTIONS: Section[] = [
@@ -34,6 +39,7 @@ const SECTIONS: Section[] = [
   { name: "bisect", run: () => benchBisect() },
   { name: "calib", run: () => benchCalib() },
   { name: "interop", run: () => benchInterop() },
+  { name: "bigmodel", run: (a) => benchBigModel({ k: a.bigK, n: a.bigN, matmuls: a.bigMatmuls }) },
 ];
 
 function defaultFormat(lines: readonly BenchLine[]): string[] {
@@ -48,6 +54,9 @@ function parseArgs(argv: string[]): { args: BenchArgs; only?: string[] } {
     if (a === "--size-mb") args.sizeMB = Number(argv[++i]);
     else if (a === "--only") only = argv[++i]!.split(",");
     else if (a === "--kernels") args.kernels = argv[++i]!.split(",");
+    else if (a === "--big-k") args.bigK = Number(argv[++i]);
+    else if (a === "--big-n") args.bigN = Number(argv[++i]);
+    else if (a === "--big-matmuls") args.bigMatmuls = Number(argv[++i]);
   }
   return { args, only };
 }

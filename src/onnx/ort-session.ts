@@ -14,6 +14,11 @@ export interface SessionOptions {
   optimizationLevel?: OptimizationLevel;
   /** Threads for one operator (0 = onnxruntime's default: all cores). */
   intraOpThreads?: number;
+  /**
+   * The folder the model's external-data locations are relative to (models given as bytes
+   * have none of their own; onnx/external-weights.ts).
+   */
+  externalDataFolder?: string;
 }
 
 const ORT_TYPES = new Set<string>([
@@ -37,7 +42,7 @@ export async function createSession(bytes: Uint8Array, label: string, o: Session
       logSeverityLevel: 4, // fatal only: errors reach the user once, as the one-line UserError below
       // Q/DQ nodes (int8 emulation, explicit Q/DQ models) run as written: no fusion into
       // integer kernels (QLinearConv, weight re-quantization), which would change the values.
-      extra: { session: { disable_quant_qdq: "1" } },
+      extra: { session: { disable_quant_qdq: "1", ...(o.externalDataFolder ? { model_external_initializers_file_folder_path: o.externalDataFolder } : {}) } },
     }));
   } catch (e) {
     throw new UserError(`${label}: onnxruntime cannot load the model: ${oneLine(e)}`);

@@ -235,8 +235,18 @@ function fromTypedFields(t: TensorProto, opts: TensorDecodeOptions, d: DType, n:
   }
 }
 
-/** Read exactly the external bytes of `t` (positional read of `length` bytes at `offset`). */
-function readExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): Uint8Array {
+/** Where the external bytes of `t` lie: the resolved file, offset and length (checked against the file and `want`). */
+export interface ExternalSpan {
+  file: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Open the external data of `t` and check its location, offset and length (`want` bytes).
+ * Returns the open descriptor (the caller closes it) and the span.
+ */
+function openExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): ExternalSpan & { fd: number } {
   const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
   const where = opts.fileName ?? "the model";
   const loc = kv.get("location");
@@ -284,14 +294,74 @@ function readExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): 
         `external data for tensor '${t.name}': ${length} bytes at offset ${offset} in ${file}, but its dtype and dims need ${want} (${where})`,
       );
     }
+    return { fd, file, offset, length };
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}
+
+/** Read `length` bytes at `offset` of an open file into `out` (from `at`), or a UserError naming the tensor. */
+function readSpan(fd: number, out: Uint8Array, at: number, length: number, offset: number, what: { tensor: string; file: string; where: string }): void {
+  let done = 0;
+  while (done < length) {
+    const r = fs.readSync(fd, out, at + done, length - done, offset + done);
+    if (r <= 0) throw new UserError(`external data for tensor '${what.tensor}': unexpected end of ${what.file} (${what.where})`);
+    done += r;
+  }
+}
+
+/** Read exactly the external bytes of `t` (positional read of `length` bytes at `offset`). */
+function readExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): Uint8Array {
+  const { fd, file, offset, length } = openExternal(t, opts, want);
+  try {
     const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const r = fs.readSync(fd, out, done, length - done, offset + done);
-      if (r <= 0) throw new UserError(`external data for tensor '${t.name}': unexpected end of ${file} (${where})`);
-      done += r;
-    }
+    readSpan(fd, out, 0, length, offset, { tensor: t.name, file, where: opts.fileName ?? "the model" });
     return out;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The element count and byte length a numeric TensorProto's dims and type need. */
+function tensorSize(t: TensorProto, opts: TensorDecodeOptions): { dtype: DType; dims: number[]; n: number; bytes: number } {
+  const dtype = onnxToDType(t.dataType as TensorProto_DataType);
+  if (dtype === null || dtype === "string" || dtype === "complex64" || dtype === "complex128") {
+    throw new UserError(`${label(t, opts)} has element type ${typeName(t.dataType)}, which cannot be read in pieces`);
+  }
+  const dims = dimsOf(t, opts);
+  let n = 1;
+  for (const d of dims) n *= d;
+  return { dtype, dims, n, bytes: rawByteLength(dtype, n) };
+}
+
+/**
+ * The checked span of an external-data tensor (file, offset, length), for readers that do not
+ * want the whole tensor in memory: `readExternalChunks` or a copy of the bytes.
+ */
+export function externalSpan(t: TensorProto, opts: TensorDecodeOptions = {}): ExternalSpan {
+  const { fd, file, offset, length } = openExternal(t, opts, tensorSize(t, opts).bytes);
+  fs.closeSync(fd);
+  return { file, offset, length };
+}
+
+/**
+ * Visit the external data of a float32 tensor `t` in pieces of at most `chunkElements`
+ * elements (in order, as little-endian-decoded Float32Arrays valid during the call only), so
+ * a transform of a tensor larger than memory allows needs one piece at a time.
+ */
+export function readExternalFloat32Chunks(t: TensorProto, opts: TensorDecodeOptions, chunkElements: number, visit: (piece: Float32Array) => void): void {
+  const sz = tensorSize(t, opts);
+  if (sz.dtype !== "float32") throw new Error(`readExternalFloat32Chunks: tensor '${t.name}' is ${sz.dtype}`);
+  const { fd, file, offset, length } = openExternal(t, opts, sz.bytes);
+  try {
+    const step = Math.max(1, Math.floor(chunkElements)) * 4;
+    const buf = new Uint8Array(Math.min(step, length));
+    for (let at = 0; at < length; at += step) {
+      const len = Math.min(step, length - at);
+      readSpan(fd, buf, 0, len, offset + at, { tensor: t.name, file, where: opts.fileName ?? "the model" });
+      visit(fromLittleEndianBytes("float32", buf.subarray(0, len), len / 4) as Float32Array);
+    }
   } finally {
     fs.closeSync(fd);
   }

@@ -25,7 +25,8 @@ import { UserError } from "../core/errors.js";
 import { isFloatDType, type DType, type HostTensor, type Precision } from "../core/host-tensor.js";
 import type { Layer, LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
-import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
+import { hostToTensorProto, readExternalFloat32Chunks, tensorProtoToHost } from "../onnx/tensor.js";
+import { ExternalWeightStore, usesExternalSegmentWeights, type PlacedInitializers } from "../onnx/external-weights.js";
 import { dtypeToOnnx } from "../core/dtype.js";
 import { fakeQuantInt8, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
 import { rewriteBodies } from "./subgraph.js";
@@ -72,39 +73,90 @@ export const floatPolicy: TransformPolicy = {
 /** Rewritten initializers are cached across segments and runs (they only depend on the transform). */
 export class WeightCache {
   private map = new Map<string, TensorProto>();
-  constructor(private readonly model: LoadedModel) {}
+  /**
+   * Set when the model's external data is above the threshold (onnx/external-weights.ts):
+   * rewritten weights go to a temporary data file, written once per model and policy, and
+   * segments reference the model's own external data instead of embedding it.
+   */
+  readonly external: ExternalWeightStore | null;
+  /**
+   * `mode` "auto" (the executor's segments): reference external weights when the model's
+   * external data is above the threshold; "embed" (default: models written to disk, such as
+   * `convert --int8`'s export): every initializer embedded, no temporary file.
+   */
+  constructor(private readonly model: LoadedModel, mode: "embed" | "auto" = "embed") {
+    this.external = mode === "auto" && usesExternalSegmentWeights(model) ? new ExternalWeightStore(model) : null;
+  }
   get(name: string, t: Transform): { name: string; proto: TensorProto } | null {
     const src = this.model.graph.initializers.get(name)!;
     const key = `${name}::${transformKey(t)}`;
-    const hit = this.map.get(key);
+    const hit = this.map.get(key) ?? this.external?.lookup(key);
     if (hit) return { name: key, proto: hit };
     if (src.dataType !== TensorProto_DataType.FLOAT) return null; // other float types go through graph nodes
-    const host = tensorProtoToHost(src, { baseDir: this.model.baseDir, fileName: this.model.path });
-    const data = host.data as Float32Array;
-    let out: Float32Array;
-    if (t.kind === "round") out = roundTo(data, t.format, new Float32Array(data.length));
-    else if (t.kind === "qdq") out = fakeQuantInt8(data, { scale: t.scale, qmin: t.qmin, qmax: t.qmax });
-    else if (t.kind === "qdq-weight") {
-      out = quantizeWeightPerChannel(data, host.dims, t.axis, t.qmin, t.qmax);
-    } else return null;
+    if (t.kind !== "round" && t.kind !== "qdq" && t.kind !== "qdq-weight") return null;
+    const opts = { baseDir: this.model.baseDir, fileName: this.model.path };
+    if (this.external && src.dataLocation === TensorProto_DataLocation.EXTERNAL && t.kind !== "qdq-weight") {
+      // Element-wise transforms of external weights: one piece at a time, straight to the temporary file.
+      const dims = src.dims.map(Number);
+      const n = dims.reduce((a, b) => a * b, 1);
+      const proto = this.external.writeFloat32(key, dims, n, (emit) =>
+        readExternalFloat32Chunks(src, opts, CHUNK_ELEMENTS, (piece) => emit(transformWeight(piece, dims, t))),
+      );
+      return { name: key, proto };
+    }
+    const host = tensorProtoToHost(src, opts);
+    const out = transformWeight(host.data as Float32Array, host.dims, t);
+    if (this.external && out.byteLength >= EXTERNAL_MIN_BYTES) {
+      const proto = this.external.writeFloat32(key, host.dims, out.length, (emit) => emit(out));
+      return { name: key, proto };
+    }
     const proto = hostToTensorProto({ name: key, dtype: "float32", dims: host.dims, data: out } satisfies HostTensor);
     this.map.set(key, proto);
     return { name: key, proto };
   }
-  /** The initializer as it can be embedded in a segment model: external data read into raw_data. */
+  /**
+   * The initializer as it can be embedded in a segment model: external data read into
+   * raw_data, or (external segment weights) the model's own external reference.
+   */
   embedded(name: string): TensorProto {
     const src = this.model.graph.initializers.get(name)!;
-    if (src.dataLocation !== TensorProto_DataLocation.EXTERNAL) return src;
+    if (src.dataLocation !== TensorProto_DataLocation.EXTERNAL || this.external) return src;
     const hit = this.map.get(`${name}::embedded`);
     if (hit) return hit;
     const proto = hostToTensorProto(tensorProtoToHost(src, { baseDir: this.model.baseDir, fileName: this.model.path }));
     this.map.set(`${name}::embedded`, proto);
     return proto;
   }
-  /** Drop cached copies (e.g. between unrelated runs) */
+  /**
+   * How a segment's initializers reach onnxruntime: as they are (embedded; no folder), or
+   * with the folder their external-data locations are relative to.
+   */
+  place(initializers: readonly TensorProto[]): PlacedInitializers {
+    if (!this.external) return { initializers: [...initializers], externalBytes: 0 };
+    return this.external.place(initializers);
+  }
+  /** Drop cached copies (e.g. between unrelated runs); the temporary data file is kept for the next segments. */
   clear(): void {
     this.map.clear();
   }
+  /** Remove the temporary data file (the executor's release). */
+  release(): void {
+    this.map.clear();
+    this.external?.release();
+  }
+}
+
+/** Elements read at a time when an external weight is transformed piece by piece (16 MiB of float32). */
+const CHUNK_ELEMENTS = 4 * 2 ** 20;
+/** Rewritten weights at least this large go to the temporary data file when the model uses external segment weights. */
+const EXTERNAL_MIN_BYTES = 4096;
+
+/** A weight transform applied to float32 values (element-wise for round and qdq; per channel for qdq-weight). */
+function transformWeight(data: Float32Array, dims: number[], t: Transform): Float32Array {
+  if (t.kind === "round") return roundTo(data, t.format, new Float32Array(data.length));
+  if (t.kind === "qdq") return fakeQuantInt8(data, { scale: t.scale, qmin: t.qmin, qmax: t.qmax });
+  if (t.kind === "qdq-weight") return quantizeWeightPerChannel(data, dims, t.axis, t.qmin, t.qmax);
+  throw new Error(`transform ${t.kind} does not apply to a weight`);
 }
 
 /** Symmetric per-channel fake quantization: s_c = max|w_c| / qmax. */

@@ -64,6 +64,8 @@ export interface ExecutionStats {
   layersExecuted: number;
   segmentsExecuted: number;
   sessionsBuilt: number;
+  /** Bytes of the largest serialised segment model (external weights are not part of it). */
+  largestSegmentModel?: number;
 }
 
 /**
@@ -204,7 +206,7 @@ export class Executor {
     readonly options: ExecutorOptions = {},
   ) {
     this.segments = planSegments(model, types, options.segmentLayers ?? DEFAULT_SEGMENT_LAYERS);
-    this.weights = new WeightCache(model);
+    this.weights = new WeightCache(model, "auto");
     this.policy = options.policy ?? floatPolicy;
     this.lastUse = lastUses(model);
   }
@@ -260,12 +262,16 @@ export class Executor {
     const rw = rewriteLayers(this.model, this.types, precisions, idx, this.policy, this.weights);
     // Old-opset models: segments whose emulation needs newer ops run upgraded to opset 13.
     const up: UpgradedSegment | null = await upgradeSegment(this, rw);
-    const bytes = segmentModelBytes(this.model, this.types, `segment${seg.id}`, up?.nodes ?? rw.nodes, up?.initializers ?? rw.initializers, seg.inputs, fetches, up?.opsetImport);
-    let cost = bytes.length;
+    // Models with external data: initializers by external-data reference (onnx/external-weights.ts), not embedded.
+    const placed = this.weights.place(up?.initializers ?? rw.initializers);
+    const bytes = segmentModelBytes(this.model, this.types, `segment${seg.id}`, up?.nodes ?? rw.nodes, placed.initializers, seg.inputs, fetches, up?.opsetImport);
+    this.stats.largestSegmentModel = Math.max(this.stats.largestSegmentModel ?? 0, bytes.length);
+    let cost = bytes.length + placed.externalBytes;
     for (const i of idx) for (const t of this.model.graph.layers[i]!.outputs) if (t) cost += estimateTensorBytes(this.types, t);
     const s = await createSession(bytes, `${this.model.path} (layers ${seg.start}-${seg.end - 1})`, {
       optimizationLevel: this.options.optimizationLevel ?? "all",
       intraOpThreads: this.options.intraOpThreads,
+      externalDataFolder: placed.folder,
     });
     this.stats.sessionsBuilt++;
     if (this.options.keepSessions === false) this.weights.clear();
@@ -351,6 +357,7 @@ export class Executor {
     this.sessions.clear();
     this.sessionBytes.clear();
     this.cachedBytes = 0;
+    this.weights.release();
   }
 }
 

@@ -25,6 +25,7 @@ import { createSession, fetchable, fromOrt, runSession, toOrt, type OrtTensor } 
 import { makeFeeds } from "../runtime/capture-runs.js";
 import { rememberFeeds, upgradeSegment } from "../runtime/upgrade.js";
 import { tensorProtoToHost } from "../onnx/tensor.js";
+import { initializerBytes } from "../onnx/external-weights.js";
 import { rewriteLayers, WeightCache } from "../precision/rewrite.js";
 import { DEFAULT_MAX_REL_L2 } from "../compare/tolerance.js";
 import { FORMAT_RANGE, int8InputEvidence, scoreLayer, type LayerSensitivity, type ReferenceResult, type SensitivityOptions } from "./sensitivity.js";
@@ -73,7 +74,8 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
   const graphOut = new Set(m.graph.outputs.map((t) => t.name));
   const lastUse = lastUses(m);
   const thr = o.maxRelL2 ?? DEFAULT_MAX_REL_L2[o.precision];
-  const weights = new WeightCache(m);
+  // Segments of external-data models reference their weights (onnx/external-weights.ts), as the executor's do.
+  const weights = new WeightCache(m, "auto");
   const stats: TwinStats = { sessionsBuilt: 0, groups: 0, twinLayers: 0, fallbackLayers: 0, knownLayers: 0 };
   const sensitivity = new Map<number, LayerSensitivity>();
   const maxLayers = Math.max(1, o.groupLayers ?? DEFAULT_GROUP_LAYERS);
@@ -87,7 +89,9 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
     if (l.implicitInputs.length || hasSubgraph([l.node])) return false;
     return l.outputs.every((t) => t === "" || fetchable(exec.types.get(t)?.dtype ?? "complex64"));
   };
-  const layerBytes = (i: number) => layers[i]!.outputs.reduce((s, t) => s + (t ? estimateTensorBytes(exec.types, t) : 0), 0) * (todo(i) ? 2 : 1);
+  // Models with external weights: a group's session also holds its layers' weights (twice for a twin), so they count too.
+  const weightBytes = (i: number) => (weights.external ? layers[i]!.inputs.reduce((s, t) => s + (m.graph.initializers.has(t) ? initializerBytes(m.graph.initializers.get(t)!) : 0), 0) : 0);
+  const layerBytes = (i: number) => (layers[i]!.outputs.reduce((s, t) => s + (t ? estimateTensorBytes(exec.types, t) : 0), 0) + weightBytes(i)) * (todo(i) ? 2 : 1);
 
   // Constant layers' values reach their consumers as fed inputs (as in one-layer sessions):
   // in-graph, onnxruntime would fold them into their consumers and round the last bits differently.
@@ -104,6 +108,7 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
   let live = makeFeeds(inputs);
   o.onBoundary?.(0, new Map(live));
   let g0 = 0;
+  try {
   while (g0 < segs.length) {
     // ---- the group: consecutive one-layer segments within the layer and byte bounds
     let g1 = g0 + 1;
@@ -185,10 +190,12 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
     const label = `${m.path} (layers ${s}-${e - 1}, sensitivity)`;
     // Old-opset models: a group whose emulation needs newer ops runs upgraded, as the executor's segments do.
     const up = await upgradeSegment(exec, { nodes, initializers: [...inits.values()] });
-    const modelBytes = segmentModelBytes(m, types, `sensitivity${s}`, up?.nodes ?? nodes, up?.initializers ?? [...inits.values()], [...groupInputs, ...fed], fetches, up?.opsetImport);
+    const placed = weights.place(up?.initializers ?? [...inits.values()]);
+    const modelBytes = segmentModelBytes(m, types, `sensitivity${s}`, up?.nodes ?? nodes, placed.initializers, [...groupInputs, ...fed], fetches, up?.opsetImport);
     const sess = await createSession(modelBytes, label, {
       optimizationLevel: exec.options.optimizationLevel ?? "all",
       intraOpThreads: exec.options.intraOpThreads,
+      externalDataFolder: placed.folder,
     });
     stats.sessionsBuilt++;
     exec.stats.sessionsBuilt++;
@@ -268,6 +275,9 @@ export async function twinSensitivity(exec: Executor, inputs: HostTensor[], o: T
     live = liveAt(e);
     o.progress?.(e, n);
     g0 = g1;
+  }
+  } finally {
+    weights.release(); // the temporary data file of rewritten weights, if any
   }
   const outputs = new Map<string, HostTensor>();
   for (const t of m.graph.outputs) {
