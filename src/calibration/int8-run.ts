@@ -85,7 +85,7 @@ export interface Int8Context {
 export async function loadInt8(m: LoadedModel, types: TypeMap, a: Int8RunArgs = {}): Promise<Int8Context> {
   const fallback = a.fallback ?? "fp32";
   if (fallback !== "fp32" && fallback !== "fp16" && fallback !== "bf16") {
-    throw new UserError(`--int8: the fallback precision must be fp32, fp16 or bf16 (got ${fallback})`);
+    throw new UserError(`int8: the fallback precision must be fp32, fp16 or bf16 (got ${fallback})`, "int8");
   }
   const cache = a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null;
   const policy = makeInt8Policy(m, types, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE });

@@ -235,10 +235,30 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   checkBatches: "--check-batches",
   percentile: "--percentile",
   trtVersion: "--trt-version",
+  loadInputs: "--load-inputs",
+  saveInputs: "--save-inputs",
+  saveOutputs: "--save-outputs",
+  dataLoaderScript: "--data-loader-script",
+  imagePreprocess: "--image-preprocess",
+  calibData: "--calib-data",
+  calibBatches: "--calib-batches",
+  checkpoint: "--checkpoint",
+  resume: "--resume",
+  "criterion.command": "--check",
+  "criterion.threshold": "--threshold",
+  runnerCmd: "--runner-cmd",
+  pinPrecision: "--precision",
+  int8: "--int8",
+  "int8.calibrationCache": "--calibration-cache",
+  "int8.range": "--int8-range",
 };
 
-/** The message of a UserError as the CLI prints it (the option's name spelled as its flag). */
+/**
+ * The message of a UserError as the CLI prints it: every option it names (core/errors.ts
+ * `userError` parts) spelled as its flag, else its leading option's name.
+ */
 export function flagMessage(e: UserError): string {
+  if (e.parts) return e.parts.map((p) => (typeof p === "string" ? p : (OPTION_FLAGS[p.name] ?? p.name))).join("");
   const flag = e.option === undefined ? undefined : OPTION_FLAGS[e.option];
   const rest = flag ? e.message.slice(e.option!.length) : "";
   return flag && e.message.startsWith(e.option!) && (rest.startsWith(":") || rest.startsWith(" ")) ? flag + rest : e.message;

@@ -12,9 +12,15 @@ export class UserError extends Error {
    * (cli/options.ts OPTION_FLAGS), so a library caller reads option names and a CLI user flags.
    */
   readonly option?: string;
-  constructor(message: string, option?: string) {
+  /**
+   * The message in pieces, options kept apart (see `userError`), when it names options beyond a
+   * leading one; the CLI joins the pieces with each option spelled as its flag.
+   */
+  readonly parts?: readonly MessagePart[];
+  constructor(message: string, option?: string, parts?: readonly MessagePart[]) {
     super(message);
     if (option !== undefined) this.option = option;
+    if (parts !== undefined) this.parts = parts;
   }
 }
 
@@ -23,3 +29,60 @@ export function optionError(option: string, detail: string): UserError {
   return new UserError(`${option}: ${detail}`, option);
 }
 
+
+/**
+ * A library option named inside a UserError's text (see `userError`): the library spells it by
+ * its name, the CLI by its flag (cli/options.ts OPTION_FLAGS).
+ */
+export class OptionRef {
+  constructor(readonly name: string) {}
+  toString(): string {
+    return this.name;
+  }
+}
+
+/** A reference to the library option `name`, for `userError` texts. */
+export function opt(name: string): OptionRef {
+  return new OptionRef(name);
+}
+
+/** A piece of a UserError's text: literal text, or an option the reader's tool spells its own way. */
+export type MessagePart = string | OptionRef;
+
+/**
+ * A UserError whose text names options, as a tagged template:
+ * userError`${opt("calibData")} and ${opt("loadInputs")}: give the calibration data once`.
+ * `message` spells each option by its name ("calibData and loadInputs: ..."); `parts` keeps the
+ * options apart, so the CLI prints "--calib-data and --load-inputs: ..." (cli/options.ts
+ * flagMessage). A text that starts with an option is about it (`option`). Other values are
+ * interpolated as text, except a UserError, whose own parts are kept.
+ */
+export function userError(text: TemplateStringsArray, ...values: unknown[]): UserError {
+  const parts: MessagePart[] = [];
+  const push = (p: MessagePart): void => {
+    if (typeof p !== "string") parts.push(p);
+    else if (typeof parts[parts.length - 1] === "string") parts[parts.length - 1] = (parts[parts.length - 1] as string) + p;
+    else if (p !== "") parts.push(p);
+  };
+  text.forEach((s, i) => {
+    push(s);
+    if (i >= values.length) return;
+    const v = values[i];
+    if (v instanceof OptionRef) push(v);
+    else if (v instanceof UserError) for (const p of v.parts ?? [v.message]) push(p);
+    else push(String(v));
+  });
+  const lead = parts[0] instanceof OptionRef ? parts[0].name : undefined;
+  return new UserError(parts.join(""), lead, parts);
+}
+
+/**
+ * `e`, about `option` when its message starts with the option's name: for errors raised below
+ * a caller that put the name in front of every message it passes down (`where` prefixes such as
+ * "loadInputs x.npy"), so the CLI can spell it as a flag. Anything else is returned as is.
+ */
+export function aboutOption(e: unknown, option: string): unknown {
+  if (!(e instanceof UserError) || e.option !== undefined || e.parts) return e;
+  const rest = e.message.slice(option.length);
+  return e.message.startsWith(option) && (rest.startsWith(":") || rest.startsWith(" ")) ? new UserError(e.message, option) : e;
+}

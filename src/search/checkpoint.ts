@@ -8,7 +8,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import { writeFileAtomicSync } from "../core/output-file.js";
 import { readFileChecked, readTextChecked } from "../io/safe-read.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
@@ -78,14 +78,14 @@ export function readCheckpointState(file: string, expectFingerprint: string): { 
   try {
     text = readTextChecked(file, "checkpoint");
   } catch (e) {
-    if ((e as Error).message.includes("no such file")) throw new UserError(`--resume: no checkpoint at ${file}; run without --resume first (or give --checkpoint FILE)`);
+    if ((e as Error).message.includes("no such file")) throw userError`${opt("resume")}: no checkpoint at ${file}; run without ${opt("resume")} first (or give ${opt("checkpoint")} FILE)`;
     throw e;
   }
   let j: CheckpointFile;
   try {
     j = JSON.parse(text) as CheckpointFile;
   } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message}); delete it and run without --resume`);
+    throw userError`${file}: not valid JSON (${(e as Error).message}); delete it and run without ${opt("resume")}`;
   }
   if (!j || typeof j !== "object" || j.format !== CHECKPOINT_FORMAT || !j.evaluations || typeof j.evaluations !== "object" || Array.isArray(j.evaluations)) {
     throw new UserError(`${file}: not a bisect checkpoint (expected "format": "${CHECKPOINT_FORMAT}")`);

@@ -14,7 +14,7 @@
  */
 import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
-import { UserError } from "../core/errors.js";
+import { opt, optionError, OptionRef, UserError, userError } from "../core/errors.js";
 import { degenerateReference } from "../compare/degenerate.js";
 import { floatValues } from "../numeric/index.js";
 import { isFloatDType, type Precision } from "../core/host-tensor.js";
@@ -210,8 +210,8 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   const mode = a.mode ?? "minimal";
   const dir = a.direction ?? "forward";
   const pin = a.pinPrecision ?? "fp32";
-  if (pin === a.precision) throw new UserError(`--precision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`);
-  if (pin === "int8") throw new UserError(`--precision int8: pinned layers run in a floating precision (fp32 or fp16)`);
+  if (pin === a.precision) throw new UserError(`pinPrecision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`, "pinPrecision");
+  if (pin === "int8") throw new UserError(`pinPrecision int8: pinned layers run in a floating precision (fp32 or fp16)`, "pinPrecision");
   checkSegmentLayers(a.segmentLayers);
   if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
     throw new UserError(`boundaryCache: must be a non-negative integer (got ${a.boundaryCache})`, "boundaryCache");
@@ -220,9 +220,9 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (!(budget > 0) || !Number.isFinite(budget)) throw new UserError(`memoryBudget: must be a positive size such as 2G or 512M (got ${a.memoryBudget})`, "memoryBudget");
   const maxFrac = a.maxPinnedFraction ?? DEFAULT_MAX_PINNED_FRACTION;
   if (!(maxFrac > 0 && maxFrac <= 1)) throw new UserError(`maxPinnedFraction: must be a fraction in (0, 1] (got ${a.maxPinnedFraction})`, "maxPinnedFraction");
-  if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
-  if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
-  if (a.runnerCmd !== undefined && a.criterion.kind === "check") throw new UserError(`--runner-cmd: not with --check (the runner's outputs are judged by the compare criterion; --check judges by exit status)`);
+  if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw optionError("criterion.threshold", "must be a number");
+  if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw optionError("criterion.command", "give the command to run (exit 0 = pass)");
+  if (a.runnerCmd !== undefined && a.criterion.kind === "check") throw userError`${opt("runnerCmd")}: not with ${opt("criterion.command")} (the runner's outputs are judged by the compare criterion; ${opt("criterion.command")} judges by exit status)`;
 
   const p = await prepareModelFile(a.model, a);
   checkJudgeableOutputs(p.model.path, p.model.graph);
@@ -425,9 +425,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
         const all = await oracle(cands.map((_, q) => q), { phase: "sanity", k: m });
         if (!all.passed) {
           const last = iterations[iterations.length - 1]!;
-          throw new UserError(
-            `${criterionFlag(a.criterion)}: the criterion fails even with all ${m} searchable layers in ${pin} (${last.detail}); bisect cannot find a plan: loosen the criterion, or check the inputs (--load-inputs / --val-range) and the reference`,
-          );
+          throw userError`${criterionRef(a.criterion)}: the criterion fails even with all ${m} searchable layers in ${pin} (${last.detail}); bisect cannot find a plan: loosen the criterion, or check the inputs (${opt("loadInputs")} / ${opt("valRange")}) and the reference`;
         }
       }
       return oracle(pos, info);
@@ -552,16 +550,19 @@ export function parseByteSize(text: string, flag: string): number {
   return Math.floor(x);
 }
 
-/** The flag a criterion comes from (for one-line refusals). */
-function criterionFlag(c: Criterion): string {
-  if (c.kind === "check") return "--check";
+/**
+ * What a criterion comes from (for one-line refusals): the check command's option, else the
+ * criterion spelled as the command line gives it.
+ */
+function criterionRef(c: Criterion): OptionRef | string {
+  if (c.kind === "check") return opt("criterion.command");
   if (c.kind === "metric") return `--${c.metric} ${c.threshold}`;
   if (c.compare.polygraphy) return "--atol/--rtol";
   return c.compare.maxRelL2 !== undefined ? `--max-rel-l2 ${c.compare.maxRelL2}` : "criterion";
 }
 
 function requireCheckpoint(a: BisectArgs): string {
-  if (!a.checkpoint) throw new UserError("--resume: needs a checkpoint file (--checkpoint FILE, or the default next to -o)");
+  if (!a.checkpoint) throw userError`${opt("resume")}: needs a checkpoint file (${opt("checkpoint")} FILE, or the default next to -o)`;
   return a.checkpoint;
 }
 
