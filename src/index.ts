@@ -50,6 +50,7 @@ export { compareGraphs, type CompareGraphsArgs, type CompareGraphsResult } from 
 export { calibCheckQdq } from "./workflows/calib-qdq.js";
 export type { ModelArgs } from "./workflows/model-inputs.js";
 export type { InputArgs } from "./data/input-args.js";
+export type { ImagePreprocessOptions, ImagePreprocessSettings } from "./data/input-args.js";
 export type { Hooks } from "./core/hooks.js";
 
 // Values the options and results use.

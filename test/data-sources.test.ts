@@ -14,7 +14,8 @@ import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
 import { decodeNpy, encodeNpy } from "../src/io/npy.js";
 import { openInputSets, openLoaderScript } from "../src/data/sources.js";
-import { parseImagePreprocess } from "../src/data/image.js";
+import { resolveImagePreprocess } from "../src/data/image.js";
+import { parseImagePreprocess } from "../src/cli/image-preprocess-flag.js";
 import { f64ToMiniFloatBits, type InputSpec } from "../src/data/inputs.js";
 import type { HostTensor } from "../src/core/host-tensor.js";
 import { tmpDir, userError, userErrorAsync } from "./helpers.js";
@@ -257,7 +258,7 @@ describe("images", () => {
     const p0 = [0, 100, 200, 255], p1 = [200, 100, 0, 255];
     const f = png("2x1.png", 2, 1, [p0, p1]);
     const spec: InputSpec = { name: "img", dtype: "float32", dims: [1, 1, 4, 3] };
-    const pre = ["layout=nhwc,order=bgr,scale=1,mean=[1,2,3],std=[2,4,8]"];
+    const pre = { layout: "nhwc", order: "bgr", scale: 1, mean: [1, 2, 3], std: [2, 4, 8] } as const;
     const [[t]] = (await collect(openInputSets([f], [spec], { option: "loadInputs", imagePreprocess: pre }))) as HostTensor[][];
     const lerp = (w1: number, c: number) => p0[c]! * (1 - w1) + p1[c]! * w1;
     const want: number[] = [];
@@ -271,7 +272,7 @@ describe("images", () => {
   it("keep-aspect pad, grayscale input (luma), float16 input", async () => {
     const f = png("pad.png", 2, 1, [[255, 0, 0, 255], [0, 0, 255, 255]]);
     const spec: InputSpec = { name: "g", dtype: "float16", dims: [1, 1, 2, 2] };
-    const [[t]] = (await collect(openInputSets([f], [spec], { option: "loadInputs", imagePreprocess: ["g:resize=pad,pad=51,scale=1/255"] }))) as HostTensor[][];
+    const [[t]] = (await collect(openInputSets([f], [spec], { option: "loadInputs", imagePreprocess: { perInput: { g: { resize: "pad", pad: 51, scale: 1 / 255 } } } }))) as HostTensor[][];
     // r = min(2/2, 2/1) = 1 → 2x1 placed at top = floor((2-1)/2) = 0; row 1 is padding.
     // Luma of pure red / blue: 0.299 / 0.114 (after scale 1/255); padding 51/255 = 0.2; each rounded to float16.
     const exp = [(299 * 255) / 1000 / 255, (114 * 255) / 1000 / 255, 0.2, 0.2];
@@ -295,12 +296,31 @@ describe("images", () => {
     }
   });
 
-  it("rejects bad preprocess specs and non-images", async () => {
+  it("the CLI's spec strings parse into the typed option; bad ones are refused naming the flag", () => {
     expect(userError(() => parseImagePreprocess(["size=abc"])).message).toMatch(/--image-preprocess 'size=abc': size=abc: expected WIDTHxHEIGHT/);
     expect(userError(() => parseImagePreprocess(["zoom=2"])).message).toMatch(/unknown key 'zoom'/);
-    const s = parseImagePreprocess(["scale=1/255", "in:put:resize=crop"]);
-    expect(s.perInput.get("in:put")!.resize).toBe("crop");
-    expect(s.perInput.get("in:put")!.scale).toBe(1 / 255);
+    expect(parseImagePreprocess([])).toBeUndefined();
+    const o = parseImagePreprocess(["scale=1/255,size=640x480", "in:put:resize=crop", "mean=[1,2,3]", "in:put:std=2"]);
+    expect(o).toEqual({ scale: 1 / 255, size: { width: 640, height: 480 }, mean: [1, 2, 3], perInput: { "in:put": { resize: "crop", std: [2] } } });
+    const s = resolveImagePreprocess(o);
+    expect(s.perInput.get("in:put")).toEqual({ ...s.global, resize: "crop", std: [2] });
+    expect(s.global).toEqual({ size: [640, 480], resize: "stretch", interp: "bilinear", layout: "auto", order: "rgb", scale: 1 / 255, mean: [1, 2, 3], std: [1], pad: 0 });
+  });
+
+  it("the typed option is checked, naming it", async () => {
+    expect(userError(() => resolveImagePreprocess({ std: [1, 0, 1] })).message).toBe("imagePreprocess: std has a zero; give non-zero values");
+    expect(userError(() => resolveImagePreprocess({ size: { width: 0, height: 2 } })).message).toBe("imagePreprocess: size 0x2: expected positive integers {width, height}");
+    const e = userError(() => resolveImagePreprocess({ perInput: { g: { resize: "zoom" as "pad" } } }));
+    expect(e.message).toBe('imagePreprocess.perInput.g: resize "zoom": expected one of stretch, pad, crop');
+    expect(e.option).toBe("imagePreprocess");
+    const f = png("3ch.png", 1, 1, [[1, 2, 3, 255]]);
+    const gray: InputSpec = { name: "g", dtype: "float32", dims: [1, 1, 1, 1] };
+    const m = await userErrorAsync(load([f], [gray], { option: "loadInputs", imagePreprocess: { mean: [1, 2] } }));
+    expect(m.message).toBe(`loadInputs ${f}: imagePreprocess mean has 2 values but input 'g' has 1 channel; give 1 value or one`);
+    expect(m.option).toBe("loadInputs");
+  });
+
+  it("rejects non-images", async () => {
     const fake = write("fake.png", "not an image");
     expect((await userErrorAsync(load([fake], [img], { option: "loadInputs" }))).message).toMatch(/fake\.png: not a PNG or JPEG file/);
   });

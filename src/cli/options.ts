@@ -18,6 +18,7 @@ import {
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import type { Int8RunArgs } from "../calibration/int8-run.js";
 import { parseInt8Range } from "../precision/int8.js";
+import { parseImagePreprocess } from "./image-preprocess-flag.js";
 import { parseFusionMode } from "../onnx/layer-model.js";
 
 export function inputOptions<T>(y: Argv<T>) {
@@ -136,13 +137,25 @@ function inputGeneration(a: Raw): GenerationArgs {
 }
 
 export function inputArgs(a: Raw): InputArgs {
+  return withImagePreprocess(inputArgsOf(a), list(a["image-preprocess"]));
+}
+
+/** `--image-preprocess`, parsed when the library first reads it (as the generation options). */
+function withImagePreprocess(o: InputArgs, values: string[]): InputArgs {
+  if (values.length) {
+    let v: InputArgs["imagePreprocess"] | null = null;
+    Object.defineProperty(o, "imagePreprocess", { enumerable: true, get: () => (v ??= parseImagePreprocess(values)) });
+  }
+  return o;
+}
+
+function inputArgsOf(a: Raw): InputArgs {
   if (a.format !== undefined && a["save-inputs"] === undefined) throw new UserError(`--format ${String(a.format)}: applies to --save-inputs; add --save-inputs FILE (or DIR for trtexec)`);
   // Object.assign, not a spread: the spread would read (parse) the lazy generation options now.
   return Object.assign(inputGeneration(a), {
     loadInputs: list(a["load-inputs"]),
     saveInputs: a["save-inputs"] as string | undefined,
     ...(a.format !== undefined ? { saveInputsFormat: a.format as "arrow" | "polygraphy" | "trtexec" } : {}),
-    imagePreprocess: list(a["image-preprocess"]),
     dataLoaderScript: a["data-loader-script"] as string | undefined,
   });
 }
@@ -251,6 +264,26 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   int8: "--int8",
   "int8.calibrationCache": "--calibration-cache",
   "int8.range": "--int8-range",
+  fusion: "--fusion",
+  algo: "--algo",
+  runner: "--runner",
+  precisionPlan: "--precision-plan",
+  candidate: "--candidate",
+  "precision.fp16": "--fp16",
+  "precision.bf16": "--bf16",
+  "precision.int8": "--int8",
+  "saveInputsFormat.trtexec": "--format trtexec",
+  model: "--model",
+  layerInfo: "--layer-info",
+  runnerTimeout: "--runner-timeout",
+  candidateOutputs: "--candidate-outputs",
+  saveOnnx: "--save-onnx",
+  allowDifferentInputs: "--allow-different-inputs",
+  // bisect's criteria, in its refusals (workflows/bisect.ts criterionRef)
+  "criterion.cosine": "--cosine",
+  "criterion.sqnr": "--sqnr",
+  "compare.polygraphy": "--atol/--rtol",
+  "compare.maxRelL2": "--max-rel-l2",
 };
 
 /**

@@ -35,15 +35,28 @@ export function optionError(option: string, detail: string): UserError {
  * its name, the CLI by its flag (cli/options.ts OPTION_FLAGS).
  */
 export class OptionRef {
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /** How the library's message spells it (the name, or e.g. `precision "fp16"` for a value of one). */
+    readonly text: string = name,
+  ) {}
   toString(): string {
-    return this.name;
+    return this.text;
   }
 }
 
-/** A reference to the library option `name`, for `userError` texts. */
-export function opt(name: string): OptionRef {
-  return new OptionRef(name);
+/**
+ * A reference to the library option `name`, for `userError` texts; `text` spells it in the
+ * library's message when the name alone is not it (a value of an option: the CLI has a flag
+ * for it, `opt("precision.fp16", 'precision "fp16"')` is `--fp16`).
+ */
+export function opt(name: string, text?: string): OptionRef {
+  return new OptionRef(name, text);
+}
+
+/** A precision as an option value (`precision "fp16"`); the CLI has a flag for each (--fp16). */
+export function precisionRef(p: string): OptionRef {
+  return opt(`precision.${p}`, `precision "${p}"`);
 }
 
 /** A piece of a UserError's text: literal text, or an option the reader's tool spells its own way. */
@@ -55,7 +68,7 @@ export type MessagePart = string | OptionRef;
  * `message` spells each option by its name ("calibData and loadInputs: ..."); `parts` keeps the
  * options apart, so the CLI prints "--calib-data and --load-inputs: ..." (cli/options.ts
  * flagMessage). A text that starts with an option is about it (`option`). Other values are
- * interpolated as text, except a UserError, whose own parts are kept.
+ * interpolated as text, except a UserError, whose own parts are kept, and an array of parts.
  */
 export function userError(text: TemplateStringsArray, ...values: unknown[]): UserError {
   const parts: MessagePart[] = [];
@@ -69,11 +82,19 @@ export function userError(text: TemplateStringsArray, ...values: unknown[]): Use
     if (i >= values.length) return;
     const v = values[i];
     if (v instanceof OptionRef) push(v);
-    else if (v instanceof UserError) for (const p of v.parts ?? [v.message]) push(p);
+    else if (v instanceof UserError) for (const p of partsOf(v)) push(p);
+    else if (Array.isArray(v)) for (const p of v) push(p instanceof OptionRef ? p : String(p));
     else push(String(v));
   });
   const lead = parts[0] instanceof OptionRef ? parts[0].name : undefined;
   return new UserError(parts.join(""), lead, parts);
+}
+
+/** The parts of `e`'s message: its own, else its leading option apart from the rest. */
+function partsOf(e: UserError): readonly MessagePart[] {
+  if (e.parts) return e.parts;
+  const o = e.option;
+  return o !== undefined && e.message.startsWith(o) ? [opt(o), e.message.slice(o.length)] : [e.message];
 }
 
 /**
@@ -82,7 +103,19 @@ export function userError(text: TemplateStringsArray, ...values: unknown[]): Use
  * "loadInputs x.npy"), so the CLI can spell it as a flag. Anything else is returned as is.
  */
 export function aboutOption(e: unknown, option: string): unknown {
-  if (!(e instanceof UserError) || e.option !== undefined || e.parts) return e;
+  if (!(e instanceof UserError) || e.option !== undefined) return e;
   const rest = e.message.slice(option.length);
-  return e.message.startsWith(option) && (rest.startsWith(":") || rest.startsWith(" ")) ? new UserError(e.message, option) : e;
+  if (!e.message.startsWith(option) || !(rest.startsWith(":") || rest.startsWith(" "))) return e;
+  if (!e.parts) return new UserError(e.message, option);
+  const [first, ...more] = e.parts;
+  return typeof first === "string" && first.startsWith(option) ? new UserError(e.message, option, [opt(option), first.slice(option.length), ...more]) : e;
+}
+
+/** `f()`, its UserErrors marked as about `option` (see aboutOption). */
+export function aboutOptionOf<T>(option: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw aboutOption(e, option);
+  }
 }

@@ -6,15 +6,14 @@
  * here, in float64, by the exact recipe in the docs.
  */
 import { PNG } from "pngjs";
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
+import type { ImagePreprocessOptions, ImagePreprocessSettings, Interp, Layout, ResizeMode } from "./input-args.js";
 import { f64ToMiniFloatBits, formatDims, roundHalfEven, type InputSpec } from "./inputs.js";
 
 export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];
 
-export type ResizeMode = "stretch" | "pad" | "crop";
-export type Interp = "bilinear" | "nearest";
-export type Layout = "auto" | "nchw" | "nhwc";
+export type { ImagePreprocessOptions, ImagePreprocessSettings, Interp, Layout, ResizeMode };
 
 export interface ImagePreprocess {
   /** Target width × height; undefined = the model input's H×W (or the image's own size when dynamic). */
@@ -47,111 +46,52 @@ export interface ImagePreprocessSpecs {
   perInput: Map<string, ImagePreprocess>;
 }
 
-const FLAG = "--image-preprocess";
+const RESIZE_MODES: readonly ResizeMode[] = ["stretch", "pad", "crop"];
+const INTERPS: readonly Interp[] = ["bilinear", "nearest"];
+const LAYOUTS: readonly Layout[] = ["auto", "nchw", "nhwc"];
+const ORDERS = ["rgb", "bgr"] as const;
 
-function splitTopLevel(s: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let cur = "";
-  for (const ch of s) {
-    if (ch === "[") depth++;
-    if (ch === "]") depth--;
-    if (ch === "," && depth === 0) {
-      out.push(cur);
-      cur = "";
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out.map((x) => x.trim()).filter((x) => x !== "");
-}
-
-function parseNum(s: string, key: string, raw: string): number {
-  const t = s.trim();
-  const frac = /^([^/]+)\/([^/]+)$/.exec(t);
-  const v = frac ? Number(frac[1]) / Number(frac[2]) : t === "" ? NaN : Number(t);
-  if (!Number.isFinite(v)) throw new UserError(`${FLAG} '${raw}': ${key}=${s}: not a finite number (a decimal or a fraction like 1/255)`);
-  return v;
-}
-
-function parseList(s: string, key: string, raw: string): number[] {
-  const t = s.trim();
-  const m = /^\[(.*)\]$/.exec(t);
-  const parts = m ? m[1]!.split(",") : [t];
-  const v = parts.map((p) => parseNum(p, key, raw));
-  if (v.length === 0) throw new UserError(`${FLAG} '${raw}': ${key} is empty; give one number or [c0,c1,c2]`);
-  return v;
-}
-
-function choice<T extends string>(v: string, allowed: readonly T[], key: string, raw: string): T {
-  const x = v.trim().toLowerCase();
-  if (!(allowed as readonly string[]).includes(x)) throw new UserError(`${FLAG} '${raw}': ${key}=${v}: expected one of ${allowed.join(", ")}`);
-  return x as T;
-}
-
-/** Parse one spec string (without the `NAME:` prefix) over `base`. */
-export function parsePreprocessSpec(spec: string, raw: string, base: ImagePreprocess = { ...DEFAULT_PREPROCESS }): ImagePreprocess {
+/** `s` over `base`, checked; errors name `option` (imagePreprocess or imagePreprocess.perInput.NAME). */
+function settle(s: ImagePreprocessSettings, base: ImagePreprocess, option: string): ImagePreprocess {
+  const bad = (what: string) => new UserError(`${option}: ${what}`, "imagePreprocess");
+  const num = (v: number, key: string) => {
+    if (typeof v !== "number" || !Number.isFinite(v)) throw bad(`${key} ${String(v)}: not a finite number`);
+    return v;
+  };
+  const list = (v: number | readonly number[], key: string) => {
+    const a = typeof v === "number" ? [v] : [...v];
+    if (a.length === 0) throw bad(`${key} is empty; give one number or one per channel`);
+    return a.map((x) => num(x, key));
+  };
+  const pick = <T extends string>(v: T, allowed: readonly T[], key: string): T => {
+    if (!allowed.includes(v)) throw bad(`${key} ${JSON.stringify(v)}: expected one of ${allowed.join(", ")}`);
+    return v;
+  };
   const o: ImagePreprocess = { ...base, mean: [...base.mean], std: [...base.std] };
-  for (const kv of splitTopLevel(spec)) {
-    const eq = kv.indexOf("=");
-    if (eq < 0) throw new UserError(`${FLAG} '${raw}': '${kv}' is not key=value; e.g. ${FLAG} size=224x224,resize=crop,mean=[0.485,0.456,0.406],std=[0.229,0.224,0.225]`);
-    const key = kv.slice(0, eq).trim().toLowerCase();
-    const val = kv.slice(eq + 1).trim();
-    switch (key) {
-      case "size": {
-        const m = /^(\d+)\s*x\s*(\d+)$/i.exec(val);
-        if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UserError(`${FLAG} '${raw}': size=${val}: expected WIDTHxHEIGHT, e.g. size=640x480`);
-        o.size = [Number(m[1]), Number(m[2])];
-        break;
-      }
-      case "resize":
-        o.resize = choice(val, ["stretch", "pad", "crop"] as const, key, raw);
-        break;
-      case "interp":
-        o.interp = choice(val, ["bilinear", "nearest"] as const, key, raw);
-        break;
-      case "layout":
-        o.layout = choice(val, ["auto", "nchw", "nhwc"] as const, key, raw);
-        break;
-      case "order":
-        o.order = choice(val, ["rgb", "bgr"] as const, key, raw);
-        break;
-      case "scale":
-        o.scale = parseNum(val, key, raw);
-        break;
-      case "mean":
-        o.mean = parseList(val, key, raw);
-        break;
-      case "std":
-        o.std = parseList(val, key, raw);
-        if (o.std.some((x) => x === 0)) throw new UserError(`${FLAG} '${raw}': std has a zero; give non-zero values`);
-        break;
-      case "pad":
-        o.pad = parseNum(val, key, raw);
-        break;
-      default:
-        throw new UserError(`${FLAG} '${raw}': unknown key '${key}'; keys: size, resize, interp, layout, order, scale, mean, std, pad`);
-    }
+  if (s.size !== undefined) {
+    const { width, height } = s.size;
+    if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width < 1 || height < 1) throw bad(`size ${width}x${height}: expected positive integers {width, height}`);
+    o.size = [width, height];
   }
+  if (s.resize !== undefined) o.resize = pick(s.resize, RESIZE_MODES, "resize");
+  if (s.interp !== undefined) o.interp = pick(s.interp, INTERPS, "interp");
+  if (s.layout !== undefined) o.layout = pick(s.layout, LAYOUTS, "layout");
+  if (s.order !== undefined) o.order = pick(s.order, ORDERS, "order");
+  if (s.scale !== undefined) o.scale = num(s.scale, "scale");
+  if (s.mean !== undefined) o.mean = list(s.mean, "mean");
+  if (s.std !== undefined) {
+    o.std = list(s.std, "std");
+    if (o.std.some((x) => x === 0)) throw bad("std has a zero; give non-zero values");
+  }
+  if (s.pad !== undefined) o.pad = num(s.pad, "pad");
   return o;
 }
 
-/**
- * Parse `--image-preprocess` values: `SPEC` (every image input) or `NAME:SPEC` (one input;
- * NAME is everything before the last colon that precedes the first `=`). A per-input spec
- * starts from the global one.
- */
-export function parseImagePreprocess(values: readonly string[] | undefined): ImagePreprocessSpecs {
-  let global: ImagePreprocess = { ...DEFAULT_PREPROCESS };
-  const named: [string, string, string][] = [];
-  for (const raw of values ?? []) {
-    const eq = raw.indexOf("=");
-    const head = eq < 0 ? raw : raw.slice(0, eq);
-    const colon = head.lastIndexOf(":");
-    if (colon < 0) global = parsePreprocessSpec(raw, raw, global);
-    else named.push([raw.slice(0, colon).trim(), raw.slice(colon + 1), raw]);
-  }
+/** The `imagePreprocess` option checked, over DEFAULT_PREPROCESS; a per-input entry starts from the settings for every input. */
+export function resolveImagePreprocess(o: ImagePreprocessOptions = {}): ImagePreprocessSpecs {
+  const global = settle(o, { ...DEFAULT_PREPROCESS }, "imagePreprocess");
   const perInput = new Map<string, ImagePreprocess>();
-  for (const [name, spec, raw] of named) perInput.set(name, parsePreprocessSpec(spec, raw, perInput.get(name) ?? global));
+  for (const [name, s] of Object.entries(o.perInput ?? {})) perInput.set(name, settle(s, global, `imagePreprocess.perInput.${name}`));
   return { global, perInput };
 }
 
@@ -225,13 +165,13 @@ function geometry(spec: InputSpec, p: ImagePreprocess, img: Rgba, where: string)
   const wDim = layout === "nchw" ? d[off + 2] : d[off + 1];
   const c = fixed(cDim) ?? 3;
   if (c !== 1 && c !== 3) {
-    throw new UserError(`${where}: input '${spec.name}' ${formatDims(d)} has ${c} channels in ${layout.toUpperCase()} layout; images give 1 (gray) or 3 (RGB/BGR); set layout=nchw or layout=nhwc in --image-preprocess`);
+    throw userError`${where}: input '${spec.name}' ${formatDims(d)} has ${c} channels in ${layout.toUpperCase()} layout; images give 1 (gray) or 3 (RGB/BGR); set layout=nchw or layout=nhwc in ${opt("imagePreprocess")}`;
   }
   let w = fixed(wDim);
   let h = fixed(hDim);
   if (p.size) {
     if ((w !== undefined && w !== p.size[0]) || (h !== undefined && h !== p.size[1])) {
-      throw new UserError(`${where}: --image-preprocess size=${p.size[0]}x${p.size[1]} but input '${spec.name}' ${formatDims(d)} is ${w ?? "?"}x${h ?? "?"} (WxH, ${layout.toUpperCase()}); give size=${w ?? p.size[0]}x${h ?? p.size[1]} or leave size out`);
+      throw userError`${where}: ${opt("imagePreprocess")} size=${p.size[0]}x${p.size[1]} but input '${spec.name}' ${formatDims(d)} is ${w ?? "?"}x${h ?? "?"} (WxH, ${layout.toUpperCase()}); give size=${w ?? p.size[0]}x${h ?? p.size[1]} or leave size out`;
     }
     [w, h] = p.size;
   }
@@ -311,7 +251,7 @@ export function imageToTensor(img: Rgba, spec: InputSpec, p: ImagePreprocess, wh
   const scale = p.scale ?? (isFloat ? 1 / 255 : 1);
   const perCh = (v: number[], what: string): number[] => {
     if (v.length === 1) return Array.from({ length: c }, () => v[0]!);
-    if (v.length !== c) throw new UserError(`${where}: --image-preprocess ${what} has ${v.length} values but input '${spec.name}' has ${c} channel${c === 1 ? "" : "s"}; give ${c} value${c === 1 ? "" : "s"} or one`);
+    if (v.length !== c) throw userError`${where}: ${opt("imagePreprocess")} ${what} has ${v.length} values but input '${spec.name}' has ${c} channel${c === 1 ? "" : "s"}; give ${c} value${c === 1 ? "" : "s"} or one`;
     return v;
   };
   const mean = perCh(p.mean, "mean");

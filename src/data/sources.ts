@@ -20,13 +20,13 @@ import { allocate, decodeNpy } from "../io/npy.js";
 import { readTensorPb } from "../onnx/tensor.js";
 import { decodeNpz } from "../io/npz.js";
 import { decodePolygraphyIteration, parsePolygraphyInputs } from "../io/polygraphy-json.js";
-import { decodeImage, imageToTensor, isImageFile, parseImagePreprocess, preprocessFor, type ImagePreprocessSpecs } from "./image.js";
+import { decodeImage, imageToTensor, isImageFile, preprocessFor, resolveImagePreprocess, type ImagePreprocessOptions, type ImagePreprocessSpecs } from "./image.js";
 
 export interface SourceOptions {
   /** The option the paths came from, named in errors: `loadInputs` or `calibData`. */
   option: string;
-  /** --image-preprocess values. */
-  imagePreprocess?: readonly string[];
+  /** How images become tensors (docs/inputs.md, "Images"). */
+  imagePreprocess?: ImagePreprocessOptions;
 }
 
 export interface InputSets {
@@ -394,7 +394,7 @@ function withOption(option: string, sets: InputSets): InputSets {
 
 function openSets(paths: readonly string[], specs: InputSpec[], o: SourceOptions): InputSets {
   if (paths.length === 0) throw new UserError(`${o.option}: no path given; pass a file or folder of input data`);
-  const pre = parseImagePreprocess(o.imagePreprocess);
+  const pre = resolveImagePreprocess(o.imagePreprocess);
   for (const n of pre.perInput.keys()) {
     if (!specs.some((s) => s.name === n)) throw optionError("imagePreprocess", `the model has no input '${n}'; model inputs: ${listNames(specs)}`);
   }

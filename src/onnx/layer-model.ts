@@ -39,10 +39,10 @@ export type { BatchNormFold, FusionMode, LayerModelSummary };
 import { tensorValueInfo, type TypeMap } from "./infer.js";
 import { createSession, fetchable, fromOrt, runSession } from "./ort-session.js";
 
-export function parseFusionMode(v: unknown, flag = "--fusion"): FusionMode {
+export function parseFusionMode(v: unknown, option = "fusion"): FusionMode {
   const s = String(v ?? "trt").trim().toLowerCase();
   if (s === "trt" || s === "none") return s;
-  throw new UserError(`${flag} ${JSON.stringify(String(v))}: use trt (group layers as TensorRT fuses them, the default) or none (one layer per ONNX node)`);
+  throw new UserError(`${option} ${JSON.stringify(String(v))}: use trt (group layers as TensorRT fuses them, the default) or none (one layer per ONNX node)`, option);
 }
 
 /** An epilogue stage a fusion pattern accepts after its primary node, in this order. */

@@ -14,7 +14,7 @@
  */
 import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
-import { opt, optionError, OptionRef, UserError, userError } from "../core/errors.js";
+import { opt, optionError, UserError, userError, type MessagePart } from "../core/errors.js";
 import { degenerateReference } from "../compare/degenerate.js";
 import { floatValues } from "../numeric/index.js";
 import { isFloatDType, type Precision } from "../core/host-tensor.js";
@@ -551,14 +551,14 @@ export function parseByteSize(text: string, flag: string): number {
 }
 
 /**
- * What a criterion comes from (for one-line refusals): the check command's option, else the
- * criterion spelled as the command line gives it.
+ * What a criterion comes from (for one-line refusals), as options: the check command, the
+ * metric and its threshold, Polygraphy's tolerances, or the relative L2 bound.
  */
-function criterionRef(c: Criterion): OptionRef | string {
-  if (c.kind === "check") return opt("criterion.command");
-  if (c.kind === "metric") return `--${c.metric} ${c.threshold}`;
-  if (c.compare.polygraphy) return "--atol/--rtol";
-  return c.compare.maxRelL2 !== undefined ? `--max-rel-l2 ${c.compare.maxRelL2}` : "criterion";
+function criterionRef(c: Criterion): MessagePart[] {
+  if (c.kind === "check") return [opt("criterion.command")];
+  if (c.kind === "metric") return [opt(`criterion.${c.metric}`, `${c.metric} >=`), ` ${c.threshold}`];
+  if (c.compare.polygraphy) return [opt("compare.polygraphy", "compare atol/rtol")];
+  return c.compare.maxRelL2 !== undefined ? [opt("compare.maxRelL2"), ` ${c.compare.maxRelL2}`] : ["criterion"];
 }
 
 function requireCheckpoint(a: BisectArgs): string {

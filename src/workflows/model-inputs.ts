@@ -44,8 +44,8 @@ export function inputSetsOf(p: PreparedModel, a: InputArgs = {}): InputSets | nu
     if (load.length) throw userError`${opt("dataLoaderScript")} and ${opt("loadInputs")}: give the input data once`;
     return openLoaderScript(a.dataLoaderScript, p.inputs);
   }
-  if (a.imagePreprocess?.length && !load.length) throw userError`${opt("imagePreprocess")}: give images with ${opt("loadInputs")} (a .png/.jpg file or a folder of them)`;
-  if (load.length && (mayHaveSeveralSets(load) || a.imagePreprocess?.length)) return openInputSets(load, p.inputs, { option: "loadInputs", imagePreprocess: a.imagePreprocess });
+  if (a.imagePreprocess !== undefined && !load.length) throw userError`${opt("imagePreprocess")}: give images with ${opt("loadInputs")} (a .png/.jpg file or a folder of them)`;
+  if (load.length && (mayHaveSeveralSets(load) || a.imagePreprocess !== undefined)) return openInputSets(load, p.inputs, { option: "loadInputs", imagePreprocess: a.imagePreprocess });
   return null;
 }
 
