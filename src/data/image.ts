@@ -2,14 +2,16 @@
  * Images (PNG, JPEG) as model inputs, with the preprocessing spec of docs/inputs.md
  * ("Images"). Decoding: pngjs for PNG (lossless: any bit depth / colour type / interlace,
  * 16-bit scaled to 8-bit), sharp (libvips + mozjpeg/libjpeg-turbo) for JPEG, which gives the
- * same pixels as PIL and OpenCV. Resizing, layout, channel order and normalization are done
- * here, in float64, by the exact recipe in the docs.
+ * same pixels as PIL and OpenCV. Geometry (size, resize offsets, layout) is decided here; the
+ * element loop (resampling, channel order, normalization, in float64, by the exact recipe in the
+ * docs) is numeric/image-pixels.ts.
  */
 import { PNG } from "pngjs";
 import { opt, UserError, userError } from "../core/errors.js";
-import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
+import type { HostTensor } from "../core/host-tensor.js";
 import type { ImagePreprocessOptions, ImagePreprocessSettings, Interp, Layout, ResizeMode } from "./input-args.js";
-import { f64ToMiniFloatBits, formatDims, roundHalfEven, type InputSpec } from "./inputs.js";
+import { formatDims, type InputSpec } from "./inputs.js";
+import { isPixelDType, pixelsToTensor, type Rgba } from "../numeric/index.js";
 
 export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];
 
@@ -99,12 +101,7 @@ export function preprocessFor(s: ImagePreprocessSpecs, name: string): ImagePrepr
   return s.perInput.get(name) ?? s.global;
 }
 
-/** Decoded image: 8-bit RGBA, row-major. */
-export interface Rgba {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
+export type { Rgba };
 
 export function isImageFile(file: string): boolean {
   const f = file.toLowerCase();
@@ -181,58 +178,6 @@ function geometry(spec: InputSpec, p: ImagePreprocess, img: Rgba, where: string)
   return { layout, dims: off === 1 ? [1, ...spatial] : spatial, c, h, w };
 }
 
-/** Sample channel values of `img` resized to nw×nh: a function (x, y, ch) → float. */
-function resampler(img: Rgba, nw: number, nh: number, interp: Interp): (x: number, y: number, ch: number) => number {
-  const { width: sw, height: sh, data } = img;
-  const at = (x: number, y: number, ch: number) => data[(y * sw + x) * 4 + ch]!;
-  if (interp === "nearest") {
-    const xs = Array.from({ length: nw }, (_, x) => Math.min(Math.floor((x * sw) / nw), sw - 1));
-    const ys = Array.from({ length: nh }, (_, y) => Math.min(Math.floor((y * sh) / nh), sh - 1));
-    return (x, y, ch) => at(xs[x]!, ys[y]!, ch);
-  }
-  const coord = (o: number, n: number, s: number): [number, number, number] => {
-    const src = Math.min(Math.max(((o + 0.5) * s) / n - 0.5, 0), s - 1);
-    const i0 = Math.floor(src);
-    return [i0, Math.min(i0 + 1, s - 1), src - i0];
-  };
-  const cx = Array.from({ length: nw }, (_, x) => coord(x, nw, sw));
-  const cy = Array.from({ length: nh }, (_, y) => coord(y, nh, sh));
-  return (x, y, ch) => {
-    const [x0, x1, fx] = cx[x]!;
-    const [y0, y1, fy] = cy[y]!;
-    const top = at(x0, y0, ch) * (1 - fx) + at(x1, y0, ch) * fx;
-    const bot = at(x0, y1, ch) * (1 - fx) + at(x1, y1, ch) * fx;
-    return top * (1 - fy) + bot * fy;
-  };
-}
-
-const INT_LIMITS: Partial<Record<DType, [number, number]>> = { uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767], int32: [-2147483648, 2147483647] };
-
-function storage(dtype: DType, n: number, where: string, name: string): { data: TensorData; put: (i: number, v: number) => void } {
-  switch (dtype) {
-    case "float32": {
-      const a = new Float32Array(n);
-      return { data: a, put: (i, v) => (a[i] = v) };
-    }
-    case "float64": {
-      const a = new Float64Array(n);
-      return { data: a, put: (i, v) => (a[i] = v) };
-    }
-    case "float16":
-    case "bfloat16": {
-      const a = new Uint16Array(n);
-      const [e, m] = dtype === "float16" ? [5, 10] : [8, 7];
-      return { data: a, put: (i, v) => (a[i] = f64ToMiniFloatBits(v, e, m)) };
-    }
-    default: {
-      const lim = INT_LIMITS[dtype];
-      if (!lim) throw new UserError(`${where}: input '${name}' is ${dtype}; images feed float16/bfloat16/float32/float64 or uint8/int8/uint16/int16/int32 inputs`);
-      const a = dtype === "uint8" ? new Uint8Array(n) : dtype === "int8" ? new Int8Array(n) : dtype === "uint16" ? new Uint16Array(n) : dtype === "int16" ? new Int16Array(n) : new Int32Array(n);
-      return { data: a, put: (i, v) => (a[i] = Math.min(Math.max(roundHalfEven(v), lim[0]), lim[1])) };
-    }
-  }
-}
-
 /** One image as the tensor of input `spec` (docs/inputs.md, "Images", exact recipe). */
 export function imageToTensor(img: Rgba, spec: InputSpec, p: ImagePreprocess, where: string): HostTensor {
   const g = geometry(spec, p, img, where);
@@ -246,7 +191,6 @@ export function imageToTensor(img: Rgba, spec: InputSpec, p: ImagePreprocess, wh
     left = Math.floor((w - nw) / 2);
     top = Math.floor((h - nh) / 2);
   }
-  const sample = resampler(img, nw, nh, p.interp);
   const isFloat = spec.dtype.startsWith("float") || spec.dtype === "bfloat16";
   const scale = p.scale ?? (isFloat ? 1 / 255 : 1);
   const perCh = (v: number[], what: string): number[] => {
@@ -256,24 +200,9 @@ export function imageToTensor(img: Rgba, spec: InputSpec, p: ImagePreprocess, wh
   };
   const mean = perCh(p.mean, "mean");
   const std = perCh(p.std, "std");
-  const n = c * h * w;
-  const out = storage(spec.dtype, n, where, spec.name);
+  if (!isPixelDType(spec.dtype)) throw new UserError(`${where}: input '${spec.name}' is ${spec.dtype}; images feed float16/bfloat16/float32/float64 or uint8/int8/uint16/int16/int32 inputs`);
   // Tensor channel k takes source channel src[k] (RGBA index); gray uses the luma formula.
   const src = c === 1 ? [-1] : p.order === "rgb" ? [0, 1, 2] : [2, 1, 0];
-  for (let y = 0; y < h; y++) {
-    const ry = y - top;
-    for (let x = 0; x < w; x++) {
-      const rx = x - left;
-      const inside = rx >= 0 && rx < nw && ry >= 0 && ry < nh;
-      for (let k = 0; k < c; k++) {
-        let v: number;
-        if (!inside) v = p.pad;
-        else if (src[k] === -1) v = (299 * sample(rx, ry, 0) + 587 * sample(rx, ry, 1) + 114 * sample(rx, ry, 2)) / 1000;
-        else v = sample(rx, ry, src[k]!);
-        const i = g.layout === "nchw" ? (k * h + y) * w + x : (y * w + x) * c + k;
-        out.put(i, (v * scale - mean[k]!) / std[k]!);
-      }
-    }
-  }
-  return { name: spec.name, dtype: spec.dtype, dims: g.dims, data: out.data };
+  const data = pixelsToTensor(img, spec.dtype, { w, h, c, layout: g.layout, nw, nh, left, top, interp: p.interp, src, scale, mean, std, pad: p.pad });
+  return { name: spec.name, dtype: spec.dtype, dims: g.dims, data };
 }

@@ -28,7 +28,7 @@ import { UserError } from "../core/errors.js";
 import { readFileChecked } from "../io/safe-read.js";
 import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
-import { normalizeBools, packNibbles, swapBytes, unpackNibbles } from "../numeric/index.js";
+import { normalizeBools, packNibbles, storeNumbers, swapBytes, unpackNibbles } from "../numeric/index.js";
 import { allocateHost, DTYPES, dtypeToOnnx, hostElementSize, onnxToDType } from "../core/dtype.js";
 
 export { hostElementSize };
@@ -405,7 +405,6 @@ export function constantTensor(name: string, dtype: DType, dims: readonly number
     throw new Error(`constantTensor "${name}": ${dtype} constants are not made from numbers`);
   }
   const data = allocateHost(dtype, values.length);
-  const big = data instanceof BigInt64Array || data instanceof BigUint64Array;
-  for (let i = 0; i < values.length; i++) (data as { [i: number]: number | bigint })[i] = big ? BigInt(values[i]!) : Number(values[i]!);
+  storeNumbers(data as Exclude<TensorData, string[]>, values);
   return hostToTensorProto({ name, dtype, dims: [...dims], data });
 }
