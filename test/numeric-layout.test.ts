@@ -150,3 +150,19 @@ describe("pixelsToTensor", () => {
     expect(() => pixelsToTensor(img, "int64", p1)).toThrow(/not an image element type/);
   });
 });
+
+describe("the dtype table's per-dtype facts (core/dtype.ts)", () => {
+  it("minifloat formats, value widening, TensorProto fields and host views agree with the types", async () => {
+    const { ALL_DTYPES, DTYPES, hostView } = await import("../src/core/dtype.js");
+    expect(f64ToMiniFloatBits(1, ...DTYPES.float16.minifloat!)).toBe(0x3c00);
+    expect(f64ToMiniFloatBits(1, ...DTYPES.bfloat16.minifloat!)).toBe(0x3f80);
+    expect(ALL_DTYPES.filter((d) => DTYPES[d].minifloat)).toEqual(["float16", "bfloat16"]);
+    expect(ALL_DTYPES.filter((d) => DTYPES[d].widened === "float64")).toEqual(["float64", "complex128"]);
+    expect(ALL_DTYPES.filter((d) => DTYPES[d].protoField === null)).toEqual(["string", "complex64", "complex128"]);
+    expect(ALL_DTYPES.filter((d) => DTYPES[d].protoField === "uint64Data")).toEqual(["uint32", "uint64"]);
+    const buf = new Uint8Array([1, 0, 0, 0, 255, 255, 255, 255]).buffer;
+    expect(Array.from(hostView("int32", buf) as Int32Array)).toEqual([1, -1]);
+    expect(Array.from(hostView("float16", buf) as Uint16Array)).toEqual([1, 0, 65535, 65535]);
+    expect(() => hostView("string", buf)).toThrow(/no host typed array/);
+  });
+});

@@ -17,6 +17,7 @@
 import { unzipSync } from "fflate";
 import { UserError } from "../core/errors.js";
 import { bf16ToF32, gatherStrided, normalizeBools } from "../numeric/index.js";
+import { hostView } from "../core/dtype.js";
 import type { DType } from "../core/host-tensor.js";
 import type { NpyArray } from "./npy.js";
 
@@ -192,27 +193,16 @@ export function decodeTorchTensor(bytes: Uint8Array, where: string): NpyArray {
     throw new UserError(`${where}: the tensor's size/stride in data.pkl are malformed; ${FIX}`);
   }
   const dims = size.map(Number);
-  const n = dims.reduce((a, b) => a * b, 1);
   const es = st.size;
   // Gathered element by element in row-major order (any strides, any offset).
   const out = gatherStrided(raw, es, dims, stride as number[], offset, big);
   if (!out) throw new UserError(`${where}: the tensor reaches past its storage (${raw.length} bytes); ${FIX}`);
   const buf = out.buffer;
   let data: NpyArray["data"];
-  if (st.bf16) {
-    data = bf16ToF32(new Uint16Array(buf));
-  } else {
-    switch (st.dtype) {
-      case "float16": data = new Uint16Array(buf); break;
-      case "float32": data = new Float32Array(buf); break;
-      case "float64": data = new Float64Array(buf); break;
-      case "int8": data = new Int8Array(buf); break;
-      case "int16": data = new Int16Array(buf); break;
-      case "int32": data = new Int32Array(buf); break;
-      case "int64": data = new BigInt64Array(buf); break;
-      case "bool": normalizeBools(out); data = out; break;
-      default: data = out;
-    }
+  if (st.bf16) data = bf16ToF32(new Uint16Array(buf));
+  else {
+    data = hostView(st.dtype, buf);
+    if (st.dtype === "bool") normalizeBools(data as Uint8Array);
   }
   return { dtype: st.dtype, dims, data, descr: `torch.${type}`, fortranOrder: false };
 }

@@ -19,7 +19,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
-import { bf16ToF32 } from "../numeric/index.js";
+import { bf16ToF32, normalizeBools } from "../numeric/index.js";
+import { hostView } from "../core/dtype.js";
 import type { DType, TensorData } from "../core/host-tensor.js";
 import { decodeNpy } from "./npy.js";
 
@@ -100,15 +101,9 @@ function decodeRaw(bytes: Uint8Array, r: { size: number; dtype: DType; bf16?: bo
   if (bytes.length !== n * r.size) throw new UserError(`${where}: the raw file holds ${bytes.length} bytes, the summary's shape and type need ${n * r.size}; ${FIX}`);
   const buf = bytes.slice().buffer;
   if (r.bf16) return bf16ToF32(new Uint16Array(buf));
-  switch (r.dtype) {
-    case "float32": return new Float32Array(buf);
-    case "float16": return new Uint16Array(buf);
-    case "int8": return new Int8Array(buf);
-    case "int32": return new Int32Array(buf);
-    case "int64": return new BigInt64Array(buf);
-    case "bool": return new Uint8Array(buf).map((b) => (b ? 1 : 0));
-    default: return new Uint8Array(buf);
-  }
+  const data = hostView(r.dtype, buf);
+  if (r.dtype === "bool") normalizeBools(data as Uint8Array);
+  return data;
 }
 
 /**
