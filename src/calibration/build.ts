@@ -76,7 +76,7 @@ export async function calibBuild(a: CalibBuildArgs, hooks: Hooks = {}): Promise<
   const version = a.trtVersion === undefined ? DEFAULT_TRT_VERSION : parseTrtVersion(a.trtVersion);
   if (a.percentile !== undefined && a.algo !== "percentile") throw userError`${opt("percentile")}: only for ${opt("algo")} percentile (got ${opt("algo")} ${a.algo})`;
   const percentile = a.algo === "percentile" ? (a.percentile === undefined ? DEFAULT_PERCENTILE : parsePercentile(a.percentile)) : null;
-  if (!a.output) throw new UserError("calib build: give the cache to write with -o FILE.cache");
+  if (!a.output) throw userError`calib build: give the cache to write with ${opt("calibBuild.output", "output")} FILE.cache`;
   const p = await prepareModelFile(a.model, a);
   const source = openCalibData(p.inputs, a, (m) => hooks.warn?.(m));
   const stats = await collectStatistics(p, source, {

@@ -279,6 +279,8 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   candidateOutputs: "--candidate-outputs",
   saveOnnx: "--save-onnx",
   allowDifferentInputs: "--allow-different-inputs",
+  allowExternalDataOutside: "--allow-external-data-outside",
+  "calibBuild.output": "-o",
   // bisect's criteria, in its refusals (workflows/bisect.ts criterionRef)
   "criterion.cosine": "--cosine",
   "criterion.sqnr": "--sqnr",

@@ -14,7 +14,7 @@
  */
 import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
-import { opt, optionError, UserError, userError, type MessagePart } from "../core/errors.js";
+import { opt, optionError, precisionRef, UserError, userError, type MessagePart } from "../core/errors.js";
 import { degenerateReference } from "../compare/degenerate.js";
 import { floatValues } from "../numeric/index.js";
 import { isFloatDType, type Precision } from "../core/host-tensor.js";
@@ -240,9 +240,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (requested.includes("int8")) {
     const ctx = await loadInt8(p.model, p.types, a.int8);
     if (ctx.policy.data.mode === "explicit") {
-      throw new UserError(
-        `bisect --int8: ${a.model} is explicitly quantized (QuantizeLinear/DequantizeLinear nodes): its Q/DQ nodes decide what runs in int8 and pinning layers cannot change them; remove the Q/DQ pairs around a layer to keep it out of int8, or bisect the model without Q/DQ with a calibration cache`,
-      );
+      throw userError`bisect ${precisionRef("int8")}: ${a.model} is explicitly quantized (QuantizeLinear/DequantizeLinear nodes): its Q/DQ nodes decide what runs in int8 and pinning layers cannot change them; remove the Q/DQ pairs around a layer to keep it out of int8, or bisect the model without Q/DQ with a calibration cache`;
     }
     i8 = resolveInt8Run(ctx, p.model, p.types, requested, (msg) => hooks.warn?.(msg));
     base = i8.resolution.precisions;

@@ -129,7 +129,7 @@ function unreadable(cmd: string, e: UserError): UserError {
 
 /** FP32 reference of every layer vs outputs made outside trt-debug (a file, or an external runner's). */
 export async function compareExternal(a: CompareExternalArgs, hooks: CompareExternalHooks = {}): Promise<CompareSummary> {
-  if (!a.candidateOutputs === !a.runnerCmd) throw new UserError(`compare ${a.model}: give one of --candidate-outputs FILE and --runner-cmd CMD`);
+  if (!a.candidateOutputs === !a.runnerCmd) throw userError`compare ${a.model}: give one of ${opt("candidateOutputs")} FILE and ${opt("runnerCmd")} CMD`;
   const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), "trt-debug-ext-"));
   try {
     const model = path.resolve(a.model);

@@ -240,7 +240,7 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
   }
   for (const t of pendingCand.values()) unmatched.push(t.name);
   for (const t of pendingRef.values()) unmatched.push(t.name);
-  if (matched === 0) throw new UserError(`${candFile}: no tensor names in common with ${refFile}${opts.model ? "" : " (pass --model MODEL.onnx to match TensorRT's sanitized names)"}; compare outputs of the same model`);
+  if (matched === 0) throw userError`${candFile}: no tensor names in common with ${refFile}${opts.model ? "" : [" (pass ", opt("model"), " MODEL.onnx to match TensorRT's sanitized names)"]}; compare outputs of the same model`;
   const notes: string[] = [];
   if (refInfo.runner !== undefined) notes.push(`reference: runner '${refInfo.runner}' of ${refFile}`);
   if (candInfo.runner !== undefined) notes.push(`candidate: runner '${candInfo.runner}' of ${candFile}`);
