@@ -1,7 +1,7 @@
 /** Argument groups shared by the subcommands (Polygraphy-compatible spellings). */
 import type { Argv } from "yargs";
 import type { Criterion } from "../workflows/bisect.js";
-import { UserError } from "../core/errors.js";
+import { UserError, type MessagePart } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { InputArgs } from "../data/input-args.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "./input-flags.js";
@@ -288,12 +288,17 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   "compare.maxRelL2": "--max-rel-l2",
 };
 
+/** Message parts (core/errors.ts `optionText`) joined with each option spelled as its flag. */
+export function flagText(parts: readonly MessagePart[]): string {
+  return parts.map((p) => (typeof p === "string" ? p : (OPTION_FLAGS[p.name] ?? p.name))).join("");
+}
+
 /**
  * The message of a UserError as the CLI prints it: every option it names (core/errors.ts
  * `userError` parts) spelled as its flag, else its leading option's name.
  */
 export function flagMessage(e: UserError): string {
-  if (e.parts) return e.parts.map((p) => (typeof p === "string" ? p : (OPTION_FLAGS[p.name] ?? p.name))).join("");
+  if (e.parts) return flagText(e.parts);
   const flag = e.option === undefined ? undefined : OPTION_FLAGS[e.option];
   const rest = flag ? e.message.slice(e.option!.length) : "";
   return flag && e.message.startsWith(e.option!) && (rest.startsWith(":") || rest.startsWith(" ")) ? flag + rest : e.message;

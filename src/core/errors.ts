@@ -71,6 +71,16 @@ export type MessagePart = string | OptionRef;
  * interpolated as text, except a UserError, whose own parts are kept, and an array of parts.
  */
 export function userError(text: TemplateStringsArray, ...values: unknown[]): UserError {
+  const { message, parts } = optionText(text, ...values);
+  const lead = parts[0] instanceof OptionRef ? parts[0].name : undefined;
+  return new UserError(message, lead, parts);
+}
+
+/**
+ * A text that names options, as `userError` builds it but not thrown: for warnings
+ * (core/hooks.ts `Warn`: `warn(w.message, w.parts)`), which the CLI prints with flags.
+ */
+export function optionText(text: TemplateStringsArray, ...values: unknown[]): { message: string; parts: MessagePart[] } {
   const parts: MessagePart[] = [];
   const push = (p: MessagePart): void => {
     if (typeof p !== "string") parts.push(p);
@@ -86,8 +96,7 @@ export function userError(text: TemplateStringsArray, ...values: unknown[]): Use
     else if (Array.isArray(v)) for (const p of v) push(p instanceof OptionRef ? p : String(p));
     else push(String(v));
   });
-  const lead = parts[0] instanceof OptionRef ? parts[0].name : undefined;
-  return new UserError(parts.join(""), lead, parts);
+  return { message: parts.join(""), parts };
 }
 
 /** The parts of `e`'s message: its own, else its leading option apart from the rest. */

@@ -14,7 +14,7 @@
  */
 import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
-import { opt, optionError, precisionRef, UserError, userError, type MessagePart } from "../core/errors.js";
+import { opt, optionError, optionText, precisionRef, UserError, userError, type MessagePart } from "../core/errors.js";
 import { degenerateReference } from "../compare/degenerate.js";
 import { floatValues } from "../numeric/index.js";
 import { isFloatDType, type Precision } from "../core/host-tensor.js";
@@ -242,7 +242,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     if (ctx.policy.data.mode === "explicit") {
       throw userError`bisect ${precisionRef("int8")}: ${a.model} is explicitly quantized (QuantizeLinear/DequantizeLinear nodes): its Q/DQ nodes decide what runs in int8 and pinning layers cannot change them; remove the Q/DQ pairs around a layer to keep it out of int8, or bisect the model without Q/DQ with a calibration cache`;
     }
-    i8 = resolveInt8Run(ctx, p.model, p.types, requested, (msg) => hooks.warn?.(msg));
+    i8 = resolveInt8Run(ctx, p.model, p.types, requested, (msg, parts) => hooks.warn?.(msg, parts));
     base = i8.resolution.precisions;
     policy = ctx.policy;
     for (const line of int8ReportLines(i8.report, 8)) hooks.onPhase?.(line);
@@ -268,7 +268,10 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   const memo = state.memo;
   const sensStore = state.sensitivity;
   const resumedFrom = memo.size + sensStore.size;
-  if (!a.resume && a.checkpoint && fs.existsSync(a.checkpoint)) hooks.warn?.(`${a.checkpoint}: an earlier checkpoint exists; starting over (use --resume to continue it)`);
+  if (!a.resume && a.checkpoint && fs.existsSync(a.checkpoint)) {
+    const w = optionText`${a.checkpoint}: an earlier checkpoint exists; starting over (use ${opt("resume")} to continue it)`;
+    hooks.warn?.(w.message, w.parts);
+  }
 
   const execOpts = { optimizationLevel: a.optimization, policy };
   const sensExec = new Executor(p.model, p.types, { ...execOpts, segmentLayers: 1 });
