@@ -52,9 +52,11 @@ export type { ModelArgs } from "./workflows/model-inputs.js";
 export type { InputArgs } from "./data/input-args.js";
 export type { ImagePreprocessOptions, ImagePreprocessSettings } from "./data/input-args.js";
 export type { Hooks } from "./core/hooks.js";
+export type { Warn } from "./core/hooks.js";
 
 // Values the options and results use.
 export { UserError } from "./core/errors.js";
+export type { MessagePart, OptionRef } from "./core/errors.js";
 export { PRECISIONS, type DType, type HostTensor, type Precision } from "./core/host-tensor.js";
 export type { FusionMode, LayerModelSummary } from "./onnx/model.js";
 export type { OptimizationLevel } from "./onnx/ort-session.js";

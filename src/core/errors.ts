@@ -1,6 +1,7 @@
 /**
  * Errors a user can cause (bad file, bad flag, unsupported model feature).
- * The CLI prints `message` as one line and exits with code 2; the library never exits.
+ * The CLI prints the message as one line, options spelled as flags (cli/options.ts
+ * flagMessage), and exits with code 2; the library never exits.
  */
 export class UserError extends Error {
   override readonly name = "UserError";
@@ -8,7 +9,7 @@ export class UserError extends Error {
   readonly exitCode = 2;
   /**
    * The library option the error is about (e.g. "segmentLayers"), when it is about one: the
-   * message then starts with `${option}:`. The CLI rewrites that prefix to the flag's spelling
+   * message then starts with it (`${option}:` or `${option} VALUE:`). The CLI rewrites that prefix to the flag's spelling
    * (cli/options.ts OPTION_FLAGS), so a library caller reads option names and a CLI user flags.
    */
   readonly option?: string;
@@ -28,7 +29,6 @@ export class UserError extends Error {
 export function optionError(option: string, detail: string): UserError {
   return new UserError(`${option}: ${detail}`, option);
 }
-
 
 /**
  * A library option named inside a UserError's text (see `userError`): the library spells it by
