@@ -11,6 +11,7 @@ import { flagMessage } from "../src/cli/options.js";
 import { openCalibData } from "../src/calibration/calib-data.js";
 import { openInputSets } from "../src/data/sources.js";
 import { checkOutputPath } from "../src/core/output-file.js";
+import { readCalibrationCache } from "../src/calibration/cache.js";
 import type { InputSpec } from "../src/data/inputs.js";
 import { tmpDir, userErrorAsync } from "./helpers.js";
 
@@ -86,6 +87,14 @@ describe("library errors name options, the CLI flags", () => {
       expect(e.message.startsWith(`${option} ${bad}: `)).toBe(true);
       expect(flagMessage(e).startsWith(`${option === "loadInputs" ? "--load-inputs" : "--calib-data"} ${bad}: `)).toBe(true);
     }
+  });
+
+  it("advice names options too: a missing calibration cache", async () => {
+    const missing = path.join(dir, "none.cache");
+    const e = await userErrorAsync(readCalibrationCache(missing));
+    expect(e.message).toBe(`${missing}: calibration cache not found; check the path given to calibrationCache`);
+    expect(e.option).toBeUndefined();
+    expect(flagMessage(e)).toBe(`${missing}: calibration cache not found; check the path given to --calibration-cache`);
   });
 
   it("an unwritable output path names the option", () => {

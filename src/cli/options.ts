@@ -263,6 +263,7 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   pinPrecision: "--precision",
   int8: "--int8",
   "int8.calibrationCache": "--calibration-cache",
+  calibrationCache: "--calibration-cache",
   "int8.range": "--int8-range",
   fusion: "--fusion",
   algo: "--algo",

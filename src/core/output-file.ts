@@ -65,9 +65,9 @@ export function checkOutputPath(option: string, p: string, kind: OutputKind = "f
   }
 }
 
-function checkPath(flag: string, p: string, kind: OutputKind, opts: { createParents?: boolean }): void {
-  const where = `${flag} ${p}`;
-  if (p.trim() === "") throw new UserError(`${flag}: give a path`);
+function checkPath(name: string, p: string, kind: OutputKind, opts: { createParents?: boolean }): void {
+  const where = `${name} ${p}`;
+  if (p.trim() === "") throw new UserError(`${name}: give a path`);
   const abs = path.resolve(p);
   for (const root of SYSTEM_ROOTS) {
     if (abs === root || abs.startsWith(root + "/")) {

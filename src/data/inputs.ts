@@ -320,7 +320,7 @@ export async function loadInputs(p: string | string[], specs: InputSpec[], optio
 
 async function loadNamed(paths: string[], specs: InputSpec[], option: string): Promise<HostTensor[]> {
   if (paths.length === 0) throw new UserError(`${option}: no path given; pass a directory, .pb files or an Arrow inputs file`);
-  const flag = `${option} ${paths.join(" ")}`;
+  const named = `${option} ${paths.join(" ")}`;
   const next = { position: 0 };
   const loaded: Loaded[] = [];
   for (const one of paths) loaded.push(...(await loadPath(one, next, option)));
@@ -350,7 +350,7 @@ async function loadNamed(paths: string[], specs: InputSpec[], option: string): P
 
   const missing = specs.filter((s) => !assigned.has(s.name)).map((s) => `'${s.name}'`);
   if (missing.length > 0) {
-    throw new UserError(`${flag}: missing input${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; model inputs: ${listNames(specs)}`);
+    throw new UserError(`${named}: missing input${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; model inputs: ${listNames(specs)}`);
   }
 
   return specs.map((s) => {
