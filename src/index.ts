@@ -51,12 +51,15 @@ export { compareGraphs, type CompareGraphsArgs, type CompareGraphsResult } from 
 export { calibCheckQdq } from "./workflows/calib-qdq.js";
 export type { ModelArgs } from "./workflows/model-inputs.js";
 export type { InputArgs } from "./data/input-args.js";
+export type { ImagePreprocessOptions, ImagePreprocessSettings } from "./data/input-args.js";
 export type { Hooks } from "./core/hooks.js";
 export { renderReport, readReportResult, reportKind, REPORT_FORMATS, type ReportKind, type ReportOptions } from "./report/html.js";
 export { LayerSampler, type LayerSample } from "./report/html-samples.js";
+export type { Warn } from "./core/hooks.js";
 
 // Values the options and results use.
 export { UserError } from "./core/errors.js";
+export type { MessagePart, OptionRef } from "./core/errors.js";
 export { PRECISIONS, type DType, type HostTensor, type Precision } from "./core/host-tensor.js";
 export type { FusionMode, LayerModelSummary } from "./onnx/model.js";
 export type { OptimizationLevel } from "./onnx/ort-session.js";

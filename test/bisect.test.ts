@@ -111,7 +111,7 @@ describe("--mode minimal finds exactly the planted minimal set", () => {
     const p = bisectModel(args("underflow", { criterion: { kind: "metric", metric: "cosine", threshold: 1.5, compare: defaultCompareOptions() } }), { onIteration: (it) => seen.push(it) });
     await expect(p).rejects.toThrow(UserError);
     // underflow: 9 ONNX nodes, 6 layers (pre and head are fused MatMul+Add(+Sigmoid) groups)
-    await expect(p).rejects.toThrow(/--cosine 1.5: the criterion fails even with all 6 searchable layers in fp32/);
+    await expect(p).rejects.toThrow(/cosine >= 1.5: the criterion fails even with all 6 searchable layers in fp32/);
     expect(seen.map((i) => i.phase)).toEqual(["baseline", "sanity"]);
   });
 });

@@ -361,7 +361,7 @@ describe("chooseAll / registry", () => {
     expect(calibAlgoFromCacheName("LegacyCalibration")).toBeUndefined();
     expect(parseCalibAlgo("Entropy")).toBe("entropy");
     expect(parseCalibAlgo("MinMaxCalibration")).toBe("minmax");
-    expect(() => parseCalibAlgo("kl")).toThrow(/--calib-algo "kl" is not a calibration algorithm; use one of entropy, minmax, percentile, mse/);
+    expect(() => parseCalibAlgo("kl")).toThrow(/algo "kl" is not a calibration algorithm; use one of entropy, minmax, percentile, mse/);
   });
 });
 

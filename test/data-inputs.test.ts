@@ -366,20 +366,20 @@ describe("generateInputs", () => {
 
   it("errors: string / float8 inputs, ranges without integers, ranges outside the type", () => {
     expect(userError(() => generateInputs([{ name: "s", dtype: "string", dims: [1] }], opts(), noWarn)).message).toMatch(
-      /input 's' is a string tensor.*--load-inputs/,
+      /input 's' is a string tensor.*loadInputs/,
     );
     expect(userError(() => generateInputs([{ name: "q", dtype: "float8e4m3fn", dims: [1] }], opts(), noWarn)).message).toMatch(
-      /input 'q' has type float8e4m3fn.*--load-inputs/,
+      /input 'q' has type float8e4m3fn.*loadInputs/,
     );
     expect(
       userError(() => generateInputs([{ name: "i", dtype: "int32", dims: [1] }], opts({ valRange: ["[0.2,0.8]"] }), noWarn)).message,
-    ).toMatch(/--val-range \[0.2,0.8\] for input 'i' \(int32\) contains no integer/);
+    ).toMatch(/valRange \[0.2,0.8\] for input 'i' \(int32\) contains no integer/);
     expect(
       userError(() => generateInputs([{ name: "u", dtype: "uint8", dims: [1] }], opts({ valRange: ["u:[-9,-1]"] }), noWarn)).message,
-    ).toMatch(/--val-range \[-9,-1\] for input 'u' is outside the uint8 range \[0,255\]/);
+    ).toMatch(/valRange \[-9,-1\] for input 'u' is outside the uint8 range \[0,255\]/);
     expect(
       userError(() => generateInputs([{ name: "d", dtype: "float64", dims: [1] }], opts({ valRange: ["d:[-1e308,1e308]"] }), noWarn)).message,
-    ).toMatch(/--val-range .* for input 'd' is too wide/);
+    ).toMatch(/valRange .* for input 'd' is too wide/);
   });
 });
 
@@ -411,13 +411,13 @@ describe("resolveInputShapes", () => {
 
   it("errors: unknown name, wrong rank, contradicting fixed dim", () => {
     expect(userError(() => resolveInputShapes(specs, opts({ shapes: ["image:[1,3,4,224]"] }), noWarn)).message).toBe(
-      "--input-shapes: the model has no input 'image'; model inputs: img, len",
+      "inputShapes: the model has no input 'image'; model inputs: img, len",
     );
     expect(userError(() => resolveInputShapes(specs, opts({ shapes: ["img:[1,3,224]"] }), noWarn)).message).toMatch(
-      /--input-shapes img:\[1,3,224\]: rank 3 but the model declares rank 4 \(model shape \[N,3,\?,224\]\)/,
+      /inputShapes img:\[1,3,224\]: rank 3 but the model declares rank 4 \(model shape \[N,3,\?,224\]\)/,
     );
     expect(userError(() => resolveInputShapes(specs, opts({ shapes: ["img:[1,4,5,224]"] }), noWarn)).message).toMatch(
-      /--input-shapes img:\[1,4,5,224\]: a fixed dimension differs \(model shape \[N,3,\?,224\]\)/,
+      /inputShapes img:\[1,4,5,224\]: a fixed dimension differs \(model shape \[N,3,\?,224\]\)/,
     );
   });
 });
@@ -501,7 +501,7 @@ describe("loadInputs", () => {
     await w2.write(row(0, { name: "zz", dtype: "float32", dims: [1], data: Float32Array.from([1]) }));
     await w2.close();
     expect((await userErrorAsync(loadInputs(unknown, addSpecs))).message).toBe(
-      `--load-inputs ${unknown}: unknown input 'zz'; model inputs: x, y`,
+      `loadInputs ${unknown}: unknown input 'zz'; model inputs: x, y`,
     );
 
     const dump = path.join(tmp, "dump.arrow");
@@ -513,34 +513,34 @@ describe("loadInputs", () => {
   it.skipIf(SKIP_TESTDATA)("errors: missing path, empty directory, missing inputs, wrong dtype, wrong shape, extra files, duplicates", async () => {
     const dir = `${TESTDATA}/node/test_add/test_data_set_0`;
     expect((await userErrorAsync(loadInputs(path.join(tmp, "nope"), addSpecs))).message).toBe(
-      `--load-inputs ${path.join(tmp, "nope")}: no such file or directory; check the path`,
+      `loadInputs ${path.join(tmp, "nope")}: no such file or directory; check the path`,
     );
     const empty = path.join(tmp, "emptydir");
     fs.mkdirSync(empty);
-    expect((await userErrorAsync(loadInputs(empty, addSpecs))).message).toMatch(/--load-inputs .*emptydir: no input_\*\.pb files/);
-    expect((await userErrorAsync(loadInputs([], addSpecs))).message).toMatch(/--load-inputs: no path given/);
+    expect((await userErrorAsync(loadInputs(empty, addSpecs))).message).toMatch(/loadInputs .*emptydir: no input_\*\.pb files/);
+    expect((await userErrorAsync(loadInputs([], addSpecs))).message).toMatch(/loadInputs: no path given/);
 
     expect((await userErrorAsync(loadInputs(`${dir}/input_0.pb`, addSpecs))).message).toBe(
-      `--load-inputs ${dir}/input_0.pb: missing input 'y'; model inputs: x, y`,
+      `loadInputs ${dir}/input_0.pb: missing input 'y'; model inputs: x, y`,
     );
     expect(
       (await userErrorAsync(loadInputs(dir, [{ name: "x", dtype: "int64", dims: [3, 4, 5] }, addSpecs[1]!]))).message,
-    ).toBe(`--load-inputs ${dir}/input_0.pb: input 'x': got float32, model expects int64; save it as int64`);
+    ).toBe(`loadInputs ${dir}/input_0.pb: input 'x': got float32, model expects int64; save it as int64`);
     const i64 = writePb("x64.pb", { name: "x", dtype: "int64", dims: [1], data: BigInt64Array.from([1n]) });
     expect((await userErrorAsync(loadInputs(i64, [{ name: "x", dtype: "float32", dims: [1] }]))).message).toMatch(
       /input 'x': got int64, model expects float32/,
     );
     expect(
       (await userErrorAsync(loadInputs(dir, [{ name: "x", dtype: "float32", dims: [3, 5, "N"] }, addSpecs[1]!]))).message,
-    ).toBe(`--load-inputs ${dir}/input_0.pb: input 'x': got shape [3,4,5], model expects [3,5,N]`);
+    ).toBe(`loadInputs ${dir}/input_0.pb: input 'x': got shape [3,4,5], model expects [3,5,N]`);
     expect((await userErrorAsync(loadInputs(dir, [{ name: "x", dtype: "float32", dims: [3, 4] }, addSpecs[1]!]))).message).toMatch(
       /input 'x': got shape \[3,4,5\], model expects \[3,4\]/,
     );
     expect((await userErrorAsync(loadInputs(dir, [addSpecs[0]!]))).message).toBe(
-      `--load-inputs ${dir}/input_1.pb: tensor 'y' matches no model input and position 1 is past the model's 1 input(s); model inputs: x`,
+      `loadInputs ${dir}/input_1.pb: tensor 'y' matches no model input and position 1 is past the model's 1 input(s); model inputs: x`,
     );
     expect((await userErrorAsync(loadInputs([`${dir}/input_0.pb`, `${dir}/input_0.pb`], addSpecs))).message).toBe(
-      `--load-inputs: input 'x' is given twice (${dir}/input_0.pb and ${dir}/input_0.pb); pass it once`,
+      `loadInputs: input 'x' is given twice (${dir}/input_0.pb and ${dir}/input_0.pb); pass it once`,
     );
     const junk = path.join(tmp, "junk.pb");
     fs.writeFileSync(junk, "hello world, not protobuf");

@@ -14,7 +14,8 @@ import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
 import { decodeNpy, encodeNpy } from "../src/io/npy.js";
 import { openInputSets, openLoaderScript } from "../src/data/sources.js";
-import { parseImagePreprocess } from "../src/data/image.js";
+import { resolveImagePreprocess } from "../src/data/image.js";
+import { parseImagePreprocess } from "../src/cli/image-preprocess-flag.js";
 import { f64ToMiniFloatBits, type InputSpec } from "../src/data/inputs.js";
 import type { HostTensor } from "../src/core/host-tensor.js";
 import { tmpDir, userError, userErrorAsync } from "./helpers.js";
@@ -156,7 +157,7 @@ describe("file sources", () => {
   it("NAME:file.npy per input; float64 rounds to float32, int64 narrows to int32", async () => {
     const x = write("a/x.npy", npyBytes("<f8", [2, 2], payload("f8", [0.1, 1 / 3, -2, 1e-50], true)));
     const ids = write("a/ids.npy", npyBytes(">i8", [3], payload("i8", [1, -2, 3], false)));
-    const [set, ...rest] = await collect(openInputSets([`x:${x}`, `ids:${ids}`], specs, { flag: "--load-inputs" }));
+    const [set, ...rest] = await collect(openInputSets([`x:${x}`, `ids:${ids}`], specs, { option: "loadInputs" }));
     expect(rest).toHaveLength(0);
     expect(set![0]!.dtype).toBe("float32");
     expect(Array.from(set![0]!.data as Float32Array)).toEqual([0.1, 1 / 3, -2, 1e-50].map(Math.fround));
@@ -166,7 +167,7 @@ describe("file sources", () => {
   it("NAME:tensor.pb combines with an .npy", async () => {
     const pb = write("ids.pb", toBinary(TensorProtoSchema, hostToTensorProto({ name: "whatever", dtype: "int32", dims: [2], data: Int32Array.from([4, 5]) })));
     const x = write("x22.npy", npyBytes("<f4", [2, 2], payload("f4", [1, 2, 3, 4], true)));
-    const sets = await collect(openInputSets([`ids:${pb}`, `x:${x}`], specs, { flag: "--load-inputs" }));
+    const sets = await collect(openInputSets([`ids:${pb}`, `x:${x}`], specs, { option: "loadInputs" }));
     expect(sets.map((s) => s.map(vals))).toEqual([[[1, 2, 3, 4], [4, 5]]]);
   });
 
@@ -175,7 +176,7 @@ describe("file sources", () => {
     const arrow = path.join(dir, "x.arrow");
     await saveInputs(arrow, "m.onnx", [{ name: "x", dtype: "float32", dims: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }]);
     const pb = write("ids2.pb", toBinary(TensorProtoSchema, hostToTensorProto({ name: "ids", dtype: "int32", dims: [1], data: Int32Array.from([9]) })));
-    const sets = await collect(openInputSets([arrow, pb], specs, { flag: "--load-inputs" }));
+    const sets = await collect(openInputSets([arrow, pb], specs, { option: "loadInputs" }));
     expect(sets.map((s) => s.map(vals))).toEqual([[[1, 2, 3, 4], [9]]]);
   });
 
@@ -184,13 +185,13 @@ describe("file sources", () => {
     const ids = npyBytes("<i4", [2], payload("i4", [7, 8], true));
     for (const level of [0, 6] as const) {
       const f = write(`n${level}.npz`, zipSync({ "x.npy": x, "ids.npy": ids }, { level }));
-      const sets = await collect(openInputSets([f], specs, { flag: "--load-inputs" }));
+      const sets = await collect(openInputSets([f], specs, { option: "loadInputs" }));
       expect(sets).toHaveLength(1);
       expect(vals(sets[0]![0]!)).toEqual([1, 2, 3, 4]);
       expect(vals(sets[0]![1]!)).toEqual([7, 8]);
     }
     const wrong = write("wrong.npz", zipSync({ "arr_0.npy": x, "ids.npy": ids }));
-    const e = await userErrorAsync(load([wrong], specs, { flag: "--load-inputs" }));
+    const e = await userErrorAsync(load([wrong], specs, { option: "loadInputs" }));
     expect(e.message).toMatch(/wrong\.npz: array 'arr_0' is not a model input; model inputs: x, ids/);
   });
 
@@ -201,7 +202,7 @@ describe("file sources", () => {
       ids: { array: enc(npyBytes("<i8", [1], payload("i8", [k * 10], true))), __polygraphy_encoded_ndarray: "polygraphy_serialized_json_type" },
     });
     const f = write("poly.json", JSON.stringify([it(0), it(5)], null, 4));
-    const sets = await collect(openInputSets([f], specs, { flag: "--load-inputs" }));
+    const sets = await collect(openInputSets([f], specs, { option: "loadInputs" }));
     expect(sets).toHaveLength(2);
     expect(vals(sets[0]![0]!)).toEqual([0, 1, 2, 3]);
     expect(vals(sets[1]![0]!)).toEqual([5, 6, 7, 8]);
@@ -209,28 +210,28 @@ describe("file sources", () => {
     expect(sets[1]![1]!.dtype).toBe("int32");
 
     const notList = write("obj.json", JSON.stringify(it(0)));
-    expect((await userErrorAsync(load([notList], specs, { flag: "--load-inputs" }))).message).toMatch(/obj\.json: a Polygraphy inputs file is a JSON list/);
+    expect((await userErrorAsync(load([notList], specs, { option: "loadInputs" }))).message).toMatch(/obj\.json: a Polygraphy inputs file is a JSON list/);
     const bad64 = write("b64.json", JSON.stringify([{ x: { array: "@@not base64@@", polygraphy_class: "ndarray" } }]));
-    expect((await userErrorAsync(load([bad64], specs, { flag: "--load-inputs" }))).message).toMatch(/b64\.json: iteration 0, input 'x': .*bad base64/);
+    expect((await userErrorAsync(load([bad64], specs, { option: "loadInputs" }))).message).toMatch(/b64\.json: iteration 0, input 'x': .*bad base64/);
   });
 
   it("names the file, the input, expected vs got for a wrong dtype or shape", async () => {
     const u8 = write("u8.npy", npyBytes("|u1", [2, 2], Uint8Array.from([1, 2, 3, 4])));
     const ids = write("ids1.npy", npyBytes("<i4", [1], payload("i4", [1], true)));
-    const e1 = await userErrorAsync(load([`x:${u8}`, `ids:${ids}`], specs, { flag: "--load-inputs" }));
-    expect(e1.message).toBe(`--load-inputs ${u8}: input 'x': got uint8, model expects float32; save it as float32 (numpy: arr.astype(numpy.float32))`);
+    const e1 = await userErrorAsync(load([`x:${u8}`, `ids:${ids}`], specs, { option: "loadInputs" }));
+    expect(e1.message).toBe(`loadInputs ${u8}: input 'x': got uint8, model expects float32; save it as float32 (numpy: arr.astype(numpy.float32))`);
     const big = write("x3.npy", npyBytes("<f4", [3], payload("f4", [1, 2, 3], true)));
-    const e2 = await userErrorAsync(load([`x:${big}`, `ids:${ids}`], specs, { flag: "--load-inputs" }));
+    const e2 = await userErrorAsync(load([`x:${big}`, `ids:${ids}`], specs, { option: "loadInputs" }));
     expect(e2.message).toMatch(/x3\.npy: input 'x': got shape \[3\], model expects \[2,2\]; save an array of the model's shape/);
   });
 
   it("a folder of .npy files is one set per file (natural name order); counts must agree", async () => {
     for (const k of [10, 2, 1]) write(`dir/s${k}.npy`, npyBytes("<f4", [2, 2], payload("f4", [k, k, k, k], true)));
     const single: InputSpec[] = [specs[0]!];
-    const sets = await collect(openInputSets([path.join(dir, "dir")], single, { flag: "--calib-data" }));
+    const sets = await collect(openInputSets([path.join(dir, "dir")], single, { option: "calibData" }));
     expect(sets.map((s) => vals(s[0]!)[0])).toEqual([1, 2, 10]);
     const ids = write("ids2.npy", npyBytes("<i4", [1], payload("i4", [1], true)));
-    const e = await userErrorAsync(load([`x:${path.join(dir, "dir")}`, `ids:${ids}`], specs, { flag: "--load-inputs" }));
+    const e = await userErrorAsync(load([`x:${path.join(dir, "dir")}`, `ids:${ids}`], specs, { option: "loadInputs" }));
     expect(e.message).toMatch(/gives 1 input set but .*dir gives more; give every input the same number of sets/);
   });
 });
@@ -246,7 +247,7 @@ describe("images", () => {
   it("PNG → NCHW RGB, scale 1/255 (defaults), exact", async () => {
     const px = [[10, 20, 30, 255], [40, 50, 60, 255], [70, 80, 90, 255], [100, 110, 120, 0]];
     const f = png("2x2.png", 2, 2, px);
-    const [[t]] = (await collect(openInputSets([f], [img], { flag: "--load-inputs" }))) as HostTensor[][];
+    const [[t]] = (await collect(openInputSets([f], [img], { option: "loadInputs" }))) as HostTensor[][];
     expect(t!.dims).toEqual([1, 3, 2, 2]);
     const want = [0, 1, 2].flatMap((c) => px.map((p) => Math.fround(p[c]! / 255)));
     expect(Array.from(t!.data as Float32Array)).toEqual(want);
@@ -257,8 +258,8 @@ describe("images", () => {
     const p0 = [0, 100, 200, 255], p1 = [200, 100, 0, 255];
     const f = png("2x1.png", 2, 1, [p0, p1]);
     const spec: InputSpec = { name: "img", dtype: "float32", dims: [1, 1, 4, 3] };
-    const pre = ["layout=nhwc,order=bgr,scale=1,mean=[1,2,3],std=[2,4,8]"];
-    const [[t]] = (await collect(openInputSets([f], [spec], { flag: "--load-inputs", imagePreprocess: pre }))) as HostTensor[][];
+    const pre = { layout: "nhwc", order: "bgr", scale: 1, mean: [1, 2, 3], std: [2, 4, 8] } as const;
+    const [[t]] = (await collect(openInputSets([f], [spec], { option: "loadInputs", imagePreprocess: pre }))) as HostTensor[][];
     const lerp = (w1: number, c: number) => p0[c]! * (1 - w1) + p1[c]! * w1;
     const want: number[] = [];
     for (const w1 of [0, 0.25, 0.75, 1]) {
@@ -271,7 +272,7 @@ describe("images", () => {
   it("keep-aspect pad, grayscale input (luma), float16 input", async () => {
     const f = png("pad.png", 2, 1, [[255, 0, 0, 255], [0, 0, 255, 255]]);
     const spec: InputSpec = { name: "g", dtype: "float16", dims: [1, 1, 2, 2] };
-    const [[t]] = (await collect(openInputSets([f], [spec], { flag: "--load-inputs", imagePreprocess: ["g:resize=pad,pad=51,scale=1/255"] }))) as HostTensor[][];
+    const [[t]] = (await collect(openInputSets([f], [spec], { option: "loadInputs", imagePreprocess: { perInput: { g: { resize: "pad", pad: 51, scale: 1 / 255 } } } }))) as HostTensor[][];
     // r = min(2/2, 2/1) = 1 → 2x1 placed at top = floor((2-1)/2) = 0; row 1 is padding.
     // Luma of pure red / blue: 0.299 / 0.114 (after scale 1/255); padding 51/255 = 0.2; each rounded to float16.
     const exp = [(299 * 255) / 1000 / 255, (114 * 255) / 1000 / 255, 0.2, 0.2];
@@ -285,7 +286,7 @@ describe("images", () => {
     write("imgs/b.jpg", jpeg.encode({ width: w, height: h, data }, 95).data);
     png("imgs/a.png", 2, 2, Array.from({ length: 4 }, () => [0, 0, 0, 255]));
     const spec: InputSpec = { name: "img", dtype: "float32", dims: [1, 3, 4, 4] };
-    const sets = await collect(openInputSets([path.join(dir, "imgs")], [spec], { flag: "--load-inputs" }));
+    const sets = await collect(openInputSets([path.join(dir, "imgs")], [spec], { option: "loadInputs" }));
     expect(sets).toHaveLength(2);
     expect(vals(sets[0]![0]!).every((v) => v === 0)).toBe(true); // a.png, black
     const j = vals(sets[1]![0]!);
@@ -295,14 +296,33 @@ describe("images", () => {
     }
   });
 
-  it("rejects bad preprocess specs and non-images", async () => {
+  it("the CLI's spec strings parse into the typed option; bad ones are refused naming the flag", () => {
     expect(userError(() => parseImagePreprocess(["size=abc"])).message).toMatch(/--image-preprocess 'size=abc': size=abc: expected WIDTHxHEIGHT/);
     expect(userError(() => parseImagePreprocess(["zoom=2"])).message).toMatch(/unknown key 'zoom'/);
-    const s = parseImagePreprocess(["scale=1/255", "in:put:resize=crop"]);
-    expect(s.perInput.get("in:put")!.resize).toBe("crop");
-    expect(s.perInput.get("in:put")!.scale).toBe(1 / 255);
+    expect(parseImagePreprocess([])).toBeUndefined();
+    const o = parseImagePreprocess(["scale=1/255,size=640x480", "in:put:resize=crop", "mean=[1,2,3]", "in:put:std=2"]);
+    expect(o).toEqual({ scale: 1 / 255, size: { width: 640, height: 480 }, mean: [1, 2, 3], perInput: { "in:put": { resize: "crop", std: [2] } } });
+    const s = resolveImagePreprocess(o);
+    expect(s.perInput.get("in:put")).toEqual({ ...s.global, resize: "crop", std: [2] });
+    expect(s.global).toEqual({ size: [640, 480], resize: "stretch", interp: "bilinear", layout: "auto", order: "rgb", scale: 1 / 255, mean: [1, 2, 3], std: [1], pad: 0 });
+  });
+
+  it("the typed option is checked, naming it", async () => {
+    expect(userError(() => resolveImagePreprocess({ std: [1, 0, 1] })).message).toBe("imagePreprocess: std has a zero; give non-zero values");
+    expect(userError(() => resolveImagePreprocess({ size: { width: 0, height: 2 } })).message).toBe("imagePreprocess: size 0x2: expected positive integers {width, height}");
+    const e = userError(() => resolveImagePreprocess({ perInput: { g: { resize: "zoom" as "pad" } } }));
+    expect(e.message).toBe('imagePreprocess.perInput.g: resize "zoom": expected one of stretch, pad, crop');
+    expect(e.option).toBe("imagePreprocess");
+    const f = png("3ch.png", 1, 1, [[1, 2, 3, 255]]);
+    const gray: InputSpec = { name: "g", dtype: "float32", dims: [1, 1, 1, 1] };
+    const m = await userErrorAsync(load([f], [gray], { option: "loadInputs", imagePreprocess: { mean: [1, 2] } }));
+    expect(m.message).toBe(`loadInputs ${f}: imagePreprocess mean has 2 values but input 'g' has 1 channel; give 1 value or one`);
+    expect(m.option).toBe("loadInputs");
+  });
+
+  it("rejects non-images", async () => {
     const fake = write("fake.png", "not an image");
-    expect((await userErrorAsync(load([fake], [img], { flag: "--load-inputs" }))).message).toMatch(/fake\.png: not a PNG or JPEG file/);
+    expect((await userErrorAsync(load([fake], [img], { option: "loadInputs" }))).message).toMatch(/fake\.png: not a PNG or JPEG file/);
   });
 });
 
@@ -327,7 +347,7 @@ describe("--data-loader-script", () => {
   });
   it("names the script and the iteration in errors", async () => {
     const f = write("bad.mjs", `export default [{ x: new Float32Array(2), n: { data: new BigInt64Array(1), dims: [1] } }, { x: new Float32Array(3), n: { data: new BigInt64Array(1), dims: [1] } }];`);
-    expect((await userErrorAsync(collect(openLoaderScript(f, specs)))).message).toMatch(/--data-loader-script .*bad\.mjs: iteration 1: input 'x': got 3 elements, shape \[2\] needs 2/);
+    expect((await userErrorAsync(collect(openLoaderScript(f, specs)))).message).toMatch(/dataLoaderScript .*bad\.mjs: iteration 1: input 'x': got 3 elements, shape \[2\] needs 2/);
     const g = write("bad2.mjs", `export default [{ y: new Float32Array(2) }];`);
     expect((await userErrorAsync(collect(openLoaderScript(g, specs)))).message).toMatch(/iteration 0: unknown input 'y'; model inputs: x, n/);
   });

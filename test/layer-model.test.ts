@@ -10,7 +10,8 @@ import { convBn, epilogueOnce, HUGE_VARIANCE } from "../scripts/models/conv-bn.j
 import { captureFilter, prepareModelFile, runCaptured } from "../src/runtime/capture-runs.js";
 import { Executor } from "../src/runtime/executor.js";
 import { roundTo } from "../src/numeric/index.js";
-import { batchNormScale, FUSION_PATTERNS } from "../src/onnx/layer-model.js";
+import { FUSION_PATTERNS } from "../src/onnx/layer-model.js";
+import { batchNormScale } from "../src/numeric/index.js";
 import { bisectModel, type BisectArgs } from "../src/workflows/bisect.js";
 import { expandFusedEntries, trtexecFlags, polygraphyArgs } from "../src/search/export.js";
 import { resolveEntries } from "../src/precision/plan.js";

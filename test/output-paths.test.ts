@@ -89,7 +89,7 @@ describe("output paths", () => {
     expectUserError(await cli("run", path.join(dir, "missing.onnx"), "--save-outputs", file), "--save-outputs");
     expectUserError(await cli("calib", "build", path.join(dir, "missing.onnx"), "-o", "/sys/x.cache"), "--output /sys/x.cache");
     let progress = 0;
-    await expect(runModel({ model: MODEL, precisions: ["fp32"], capture: { kind: "all" }, saveOutputs: file }, { progress: () => void progress++ })).rejects.toThrow(/--save-outputs .*not a folder/);
+    await expect(runModel({ model: MODEL, precisions: ["fp32"], capture: { kind: "all" }, saveOutputs: file }, { progress: () => void progress++ })).rejects.toThrow(/saveOutputs .*not a folder/);
     expect(progress).toBe(0);
   });
 

@@ -22,6 +22,7 @@ import {
   validateDump,
   validateModel,
 } from "../src/index.js";
+import { PNG } from "pngjs";
 import { saveModel } from "./support/graph-builder.js";
 import { smallInt8Model } from "./int8-fixtures.js";
 import { GOLDEN, ROOT, tmpDir } from "./helpers.js";
@@ -168,6 +169,34 @@ describe("public API (src/index.ts)", () => {
     } finally {
       await rd.close();
     }
+  });
+
+  it("an image through the typed imagePreprocess option: the exact tensor, the same bytes as --image-preprocess", async () => {
+    // exp_overflow's input x is [1,8,32]: a gray CHW image of 32x8. Gray pixels: luma = the value.
+    const png = new PNG({ width: 32, height: 8 });
+    const px = Array.from({ length: 256 }, (_, i) => (i * 37) % 256);
+    px.forEach((v, i) => png.data.set([v, v, v, 255], i * 4));
+    const img = path.join(dir, "x.png");
+    fs.writeFileSync(img, PNG.sync.write(png));
+    const lib = path.join(dir, "img-lib.arrow");
+    await runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "outputs" }, inputs: { loadInputs: [img], imagePreprocess: { scale: 1 / 255, mean: 0.5, std: [0.25] }, saveInputs: lib } });
+    const rd = await openDump(lib);
+    try {
+      const rows = [];
+      for await (const row of rd.rows()) rows.push(row);
+      expect(rows.map((r) => [r.tensor, r.dims])).toEqual([["x", [1, 8, 32]]]);
+      expect(Array.from(rows[0]!.values!)).toEqual(px.map((v) => Math.fround((v * (1 / 255) - 0.5) / 0.25)));
+    } finally {
+      await rd.close();
+    }
+    const viaCli = path.join(dir, "img-cli.arrow");
+    const r = spawnSync(process.execPath, [path.join(ROOT, "bin", "trt-debug.js"), "run", EXP, "--load-inputs", img, "--image-preprocess", "scale=1/255,mean=0.5,std=[0.25]", "--save-inputs", viaCli, "-q"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(Buffer.compare(fs.readFileSync(lib), fs.readFileSync(viaCli))).toBe(0);
+    const bad = runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "outputs" }, inputs: { loadInputs: [img], imagePreprocess: { std: 0 } } });
+    await expect(bad).rejects.toMatchObject({ option: "imagePreprocess", message: "imagePreprocess: std has a zero; give non-zero values" });
+    const missing = runModel({ model: EXP, precisions: ["fp32"], capture: { kind: "outputs" }, inputs: { loadInputs: [path.join(dir, "none.npy")] } });
+    await expect(missing).rejects.toMatchObject({ option: "loadInputs", message: `loadInputs ${path.join(dir, "none.npy")}: no such file or directory; check the path (NAME:PATH is split at the last colon)` });
   });
 
   it("package.json exports only the public entry, and it loads by the package name", () => {

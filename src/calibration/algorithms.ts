@@ -35,13 +35,14 @@ export function calibAlgoFromCacheName(name: string): CalibAlgo | undefined {
 }
 
 /** Parse a user-given algorithm name (flag value); UserError naming the choices otherwise. */
-export function parseCalibAlgo(value: string, flag = "--calib-algo"): CalibAlgo {
+export function parseCalibAlgo(value: string, option = "algo"): CalibAlgo {
   const v = value.trim().toLowerCase();
   for (const a of CALIB_ALGOS) if (a === v) return a;
   const byCache = calibAlgoFromCacheName(value.trim());
   if (byCache) return byCache;
   throw new UserError(
-    `${flag} ${JSON.stringify(value)} is not a calibration algorithm; use one of ${CALIB_ALGOS.join(", ")}`,
+    `${option} ${JSON.stringify(value)} is not a calibration algorithm; use one of ${CALIB_ALGOS.join(", ")}`,
+    option,
   );
 }
 

@@ -2,7 +2,7 @@
  * `calib build`: calibrate every floating activation of a model and write a TensorRT cache
  * plus the JSON sidecar (`<cache>.json`). Library function: no printing.
  */
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import { checkSegmentLayers } from "../runtime/executor.js";
 import type { Hooks } from "../core/hooks.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
@@ -74,9 +74,9 @@ export function parseTrtVersion(v: unknown): string {
 export async function calibBuild(a: CalibBuildArgs, hooks: Hooks = {}): Promise<CalibBuildResult> {
   checkSegmentLayers(a.segmentLayers);
   const version = a.trtVersion === undefined ? DEFAULT_TRT_VERSION : parseTrtVersion(a.trtVersion);
-  if (a.percentile !== undefined && a.algo !== "percentile") throw new UserError(`--percentile: only for --algo percentile (got --algo ${a.algo})`);
+  if (a.percentile !== undefined && a.algo !== "percentile") throw userError`${opt("percentile")}: only for ${opt("algo")} percentile (got ${opt("algo")} ${a.algo})`;
   const percentile = a.algo === "percentile" ? (a.percentile === undefined ? DEFAULT_PERCENTILE : parsePercentile(a.percentile)) : null;
-  if (!a.output) throw new UserError("calib build: give the cache to write with -o FILE.cache");
+  if (!a.output) throw userError`calib build: give the cache to write with ${opt("calibBuild.output", "output")} FILE.cache`;
   const p = await prepareModelFile(a.model, a);
   const source = openCalibData(p.inputs, a, (m) => hooks.warn?.(m));
   const stats = await collectStatistics(p, source, {

@@ -16,7 +16,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../core/output-file.js";
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import type { CalibrationCache } from "../precision/int8.js";
 
 export type { CalibrationCache };
@@ -286,7 +286,7 @@ export async function readCalibrationCache(path: string): Promise<CalibrationCac
   try {
     text = readTextChecked(path, "cache");
   } catch (e) {
-    if ((e as Error).message.includes("no such file")) throw new UserError(`${path}: calibration cache not found; check the path given to --calibration-cache`);
+    if ((e as Error).message.includes("no such file")) throw userError`${path}: calibration cache not found; check the path given to ${opt("calibrationCache")}`;
     throw e;
   }
   return parseCalibrationCache(text, path);

@@ -18,7 +18,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { optionError, UserError } from "../core/errors.js";
+import { opt, optionError, UserError, userError } from "../core/errors.js";
 import type { HostTensor } from "../core/host-tensor.js";
 import { generationOptions, type InputArgs } from "../data/input-args.js";
 import { generateInputs, isArrowFile, loadInputs, resolveInputShapes, type InputSpec } from "../data/inputs.js";
@@ -66,22 +66,12 @@ function hasInputPb(dir: string): boolean {
   }
 }
 
-/** loadInputs, with errors naming --calib-data instead of --load-inputs. */
-async function loadBatch(where: string | string[], specs: InputSpec[]): Promise<HostTensor[]> {
-  try {
-    return await loadInputs(where, specs);
-  } catch (e) {
-    if (e instanceof UserError) throw new UserError(e.message.replace(/^--load-inputs/, "--calib-data"));
-    throw e;
-  }
-}
-
 function dirSource(dir: string, specs: InputSpec[]): CalibSource {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch (e) {
-    throw new UserError(`--calib-data ${dir}: cannot read the directory (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new UserError(`calibData ${dir}: cannot read the directory (${(e as NodeJS.ErrnoException).code ?? String(e)})`, "calibData");
   }
   const subdirs = entries.filter((e) => e.isDirectory()).map((e) => e.name);
   const tds = subdirs.filter((d) => TDS_RE.test(d)).sort((a, b) => Number(TDS_RE.exec(a)![1]) - Number(TDS_RE.exec(b)![1]));
@@ -99,9 +89,7 @@ function dirSource(dir: string, specs: InputSpec[]): CalibSource {
     batchDirs = subdirs.sort(naturalCompare).map((d) => path.join(dir, d)).filter(hasInputPb);
   }
   if (batchDirs.length === 0) {
-    throw new UserError(
-      `--calib-data ${dir}: no input sets found; expected test_data_set_*/input_*.pb, sub-directories holding input_*.pb, input_*.pb files, or an Arrow file written by --save-inputs`,
-    );
+    throw userError`${opt("calibData")} ${dir}: no input sets found; expected test_data_set_*/input_*.pb, sub-directories holding input_*.pb, input_*.pb files, or an Arrow file written by ${opt("saveInputs")}`;
   }
   const description =
     kind === "test-data-sets"
@@ -115,13 +103,13 @@ function dirSource(dir: string, specs: InputSpec[]): CalibSource {
     batches: batchDirs.length,
     random: false,
     async *iterate() {
-      for (const d of batchDirs) yield await loadBatch(d, specs);
+      for (const d of batchDirs) yield await loadInputs(d, specs, "calibData");
     },
   };
 }
 
 function arrowSource(file: string, specs: InputSpec[]): CalibSource {
-  return setsSource("arrow", arrowSets(file, specs, "--calib-data"));
+  return setsSource("arrow", arrowSets(file, specs, "calibData"));
 }
 
 /** Input sets of src/data/sources.ts as calibration batches (read one at a time). */
@@ -135,11 +123,11 @@ function isPbDirectory(dir: string): boolean {
   return entries.some((e) => (e.isFile() && INPUT_PB_RE.test(e.name)) || (e.isDirectory() && (TDS_RE.test(e.name) || hasInputPb(path.join(dir, e.name)))));
 }
 
-/** Parse `--calib-batches`. */
+/** Check `calibBatches` (default DEFAULT_CALIB_BATCHES). */
 export function parseCalibBatches(v: unknown): number {
   if (v === undefined) return DEFAULT_CALIB_BATCHES;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError(`--calib-batches ${String(v)}: expected a positive integer`);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError(`calibBatches ${String(v)}: expected a positive integer`, "calibBatches");
   return n;
 }
 
@@ -150,27 +138,27 @@ export function parseCalibBatches(v: unknown): number {
 export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: (msg: string) => void): CalibSource {
   const inp = a.inputs ?? {};
   if (a.calibData !== undefined) {
-    if (inp.loadInputs && inp.loadInputs.length) throw new UserError("--calib-data and --load-inputs: give the calibration data once");
-    if (a.calibBatches !== undefined) throw new UserError("--calib-batches: only for random calibration data; --calib-data decides the batches itself");
+    if (inp.loadInputs && inp.loadInputs.length) throw userError`${opt("calibData")} and ${opt("loadInputs")}: give the calibration data once`;
+    if (a.calibBatches !== undefined) throw userError`${opt("calibBatches")}: only for random calibration data; ${opt("calibData")} decides the batches itself`;
     let st: fs.Stats;
     try {
       st = fs.statSync(a.calibData);
     } catch {
-      throw new UserError(`--calib-data ${a.calibData}: no such file or directory`);
+      throw new UserError(`calibData ${a.calibData}: no such file or directory`, "calibData");
     }
-    if (inp.dataLoaderScript) throw new UserError("--calib-data and --data-loader-script: give the calibration data once");
-    const files = () => setsSource("files", openInputSets([a.calibData!], specs, { flag: "--calib-data", imagePreprocess: inp.imagePreprocess }));
+    if (inp.dataLoaderScript) throw userError`${opt("calibData")} and ${opt("dataLoaderScript")}: give the calibration data once`;
+    const files = () => setsSource("files", openInputSets([a.calibData!], specs, { option: "calibData", imagePreprocess: inp.imagePreprocess }));
     if (st.isDirectory()) return isPbDirectory(a.calibData) || fs.readdirSync(a.calibData).length === 0 ? dirSource(a.calibData, specs) : files();
     return isArrowFile(a.calibData) ? arrowSource(a.calibData, specs) : files();
   }
   if (inp.dataLoaderScript) {
-    if (inp.loadInputs && inp.loadInputs.length) throw new UserError("--data-loader-script and --load-inputs: give the calibration data once");
-    if (a.calibBatches !== undefined) throw new UserError("--calib-batches: only for random calibration data; the data loader script decides the batches");
+    if (inp.loadInputs && inp.loadInputs.length) throw userError`${opt("dataLoaderScript")} and ${opt("loadInputs")}: give the calibration data once`;
+    if (a.calibBatches !== undefined) throw optionError("calibBatches", "only for random calibration data; the data loader script decides the batches");
     return setsSource("data-loader-script", openLoaderScript(inp.dataLoaderScript, specs));
   }
   if (inp.loadInputs && inp.loadInputs.length) {
     const paths = [...inp.loadInputs];
-    if (mayHaveSeveralSets(paths)) return setsSource("load-inputs", openInputSets(paths, specs, { flag: "--load-inputs", imagePreprocess: inp.imagePreprocess }));
+    if (mayHaveSeveralSets(paths)) return setsSource("load-inputs", openInputSets(paths, specs, { option: "loadInputs", imagePreprocess: inp.imagePreprocess }));
     return {
       kind: "load-inputs",
       description: `--load-inputs ${paths.join(" ")} (1 batch)`,

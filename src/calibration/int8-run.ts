@@ -3,7 +3,8 @@
  * model's int8 policy once, resolve which layers run in int8 for each requested assignment,
  * and a JSON-friendly report of what happened (cache read, fallbacks).
  */
-import { UserError } from "../core/errors.js";
+import { opt, optionText, UserError } from "../core/errors.js";
+import type { Warn } from "../core/hooks.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
@@ -85,7 +86,7 @@ export interface Int8Context {
 export async function loadInt8(m: LoadedModel, types: TypeMap, a: Int8RunArgs = {}): Promise<Int8Context> {
   const fallback = a.fallback ?? "fp32";
   if (fallback !== "fp32" && fallback !== "fp16" && fallback !== "bf16") {
-    throw new UserError(`--int8: the fallback precision must be fp32, fp16 or bf16 (got ${fallback})`);
+    throw new UserError(`int8: the fallback precision must be fp32, fp16 or bf16 (got ${fallback})`, "int8");
   }
   const cache = a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null;
   const policy = makeInt8Policy(m, types, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE });
@@ -97,12 +98,13 @@ export async function loadInt8(m: LoadedModel, types: TypeMap, a: Int8RunArgs = 
  * shared): which layers run in int8, the fallbacks, the report; warnings through `warn`.
  * `requested` holds "int8" for every layer that should run in int8 if it can.
  */
-export function resolveInt8Run(ctx: Int8Context, m: LoadedModel, types: TypeMap, requested: readonly Precision[], warn: (msg: string) => void = () => undefined): PreparedInt8 {
+export function resolveInt8Run(ctx: Int8Context, m: LoadedModel, types: TypeMap, requested: readonly Precision[], warn: Warn = () => undefined): PreparedInt8 {
   const cache = ctx.cache;
   const res = resolveInt8(m, types, requested, { cache, policy: ctx.policy });
   const notes: string[] = [];
   if (res.mode === "explicit" && cache) {
-    warn(`${m.path} has QuantizeLinear/DequantizeLinear nodes (explicit quantization): its own Q/DQ nodes run as written and --calibration-cache ${ctx.cachePath} is not used`);
+    const w = optionText`${m.path} has QuantizeLinear/DequantizeLinear nodes (explicit quantization): its own Q/DQ nodes run as written and ${opt("int8.calibrationCache")} ${ctx.cachePath} is not used`;
+    warn(w.message, w.parts);
     notes.push("explicit quantization: the calibration cache is not used");
   }
   if (res.mode === "implicit") {
@@ -111,7 +113,10 @@ export function resolveInt8Run(ctx: Int8Context, m: LoadedModel, types: TypeMap,
         `${ctx.cachePath}: ${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${m.path} (e.g. '${res.unknownInCache[0]}'): a stale cache or one made for another model? (\`trt-debug calib check\` lists them)`,
       );
     }
-    if (res.int8Layers === 0 && requested.includes("int8")) warn(`--int8: no layer of ${m.path} can run in int8 with ${ctx.cachePath}; see the fallbacks`);
+    if (res.int8Layers === 0 && requested.includes("int8")) {
+      const w = optionText`${opt("int8")}: no layer of ${m.path} can run in int8 with ${ctx.cachePath}; see the fallbacks`;
+      warn(w.message, w.parts);
+    }
   }
   const report: Int8Report = {
     mode: res.mode,
@@ -138,7 +143,7 @@ export async function prepareInt8(
   types: TypeMap,
   requested: readonly Precision[],
   a: Int8RunArgs = {},
-  warn: (msg: string) => void = () => undefined,
+  warn: Warn = () => undefined,
 ): Promise<PreparedInt8> {
   return resolveInt8Run(await loadInt8(m, types, a), m, types, requested, warn);
 }

@@ -10,6 +10,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
 import { UserError } from "../core/errors.js";
+import { dequantizeWeights } from "../numeric/index.js";
 import type { CalibrationCache } from "../precision/int8.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 
@@ -84,12 +85,7 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
       const ax = axis < 0 ? axis + dims.length : axis;
       const inner = dims.slice(ax + 1).reduce((p, d) => p * d, 1);
       const ch = s.length === 1 ? 1 : dims[ax]!;
-      const qv = w.data as ArrayLike<number>;
-      const f = new Float32Array(qv.length);
-      for (let i = 0; i < qv.length; i++) {
-        const c = ch === 1 ? 0 : Math.floor(i / inner) % ch;
-        f[i] = (qv[i]! - (zp[c] ?? zp[0]!)) * s[c]!;
-      }
+      const f = dequantizeWeights(w.data as ArrayLike<number>, s, zp, ch, inner);
       newInits.push(hostToTensorProto({ name: out, dtype: "float32", dims: [...dims], data: f }));
       drop.add(dq);
       weights++;

@@ -1,7 +1,7 @@
 /** Argument groups shared by the subcommands (Polygraphy-compatible spellings). */
 import type { Argv } from "yargs";
 import type { Criterion } from "../workflows/bisect.js";
-import { UserError } from "../core/errors.js";
+import { UserError, type MessagePart } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { InputArgs } from "../data/input-args.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "./input-flags.js";
@@ -18,6 +18,7 @@ import {
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import type { Int8RunArgs } from "../calibration/int8-run.js";
 import { parseInt8Range } from "../precision/int8.js";
+import { parseImagePreprocess } from "./image-preprocess-flag.js";
 import { parseFusionMode } from "../onnx/layer-model.js";
 
 export function inputOptions<T>(y: Argv<T>) {
@@ -136,13 +137,25 @@ function inputGeneration(a: Raw): GenerationArgs {
 }
 
 export function inputArgs(a: Raw): InputArgs {
+  return withImagePreprocess(inputArgsOf(a), list(a["image-preprocess"]));
+}
+
+/** `--image-preprocess`, parsed when the library first reads it (as the generation options). */
+function withImagePreprocess(o: InputArgs, values: string[]): InputArgs {
+  if (values.length) {
+    let v: InputArgs["imagePreprocess"] | null = null;
+    Object.defineProperty(o, "imagePreprocess", { enumerable: true, get: () => (v ??= parseImagePreprocess(values)) });
+  }
+  return o;
+}
+
+function inputArgsOf(a: Raw): InputArgs {
   if (a.format !== undefined && a["save-inputs"] === undefined) throw new UserError(`--format ${String(a.format)}: applies to --save-inputs; add --save-inputs FILE (or DIR for trtexec)`);
   // Object.assign, not a spread: the spread would read (parse) the lazy generation options now.
   return Object.assign(inputGeneration(a), {
     loadInputs: list(a["load-inputs"]),
     saveInputs: a["save-inputs"] as string | undefined,
     ...(a.format !== undefined ? { saveInputsFormat: a.format as "arrow" | "polygraphy" | "trtexec" } : {}),
-    imagePreprocess: list(a["image-preprocess"]),
     dataLoaderScript: a["data-loader-script"] as string | undefined,
   });
 }
@@ -235,10 +248,58 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   checkBatches: "--check-batches",
   percentile: "--percentile",
   trtVersion: "--trt-version",
+  loadInputs: "--load-inputs",
+  saveInputs: "--save-inputs",
+  saveOutputs: "--save-outputs",
+  dataLoaderScript: "--data-loader-script",
+  imagePreprocess: "--image-preprocess",
+  calibData: "--calib-data",
+  calibBatches: "--calib-batches",
+  checkpoint: "--checkpoint",
+  resume: "--resume",
+  "criterion.command": "--check",
+  "criterion.threshold": "--threshold",
+  runnerCmd: "--runner-cmd",
+  pinPrecision: "--precision",
+  int8: "--int8",
+  "int8.calibrationCache": "--calibration-cache",
+  calibrationCache: "--calibration-cache",
+  "int8.range": "--int8-range",
+  fusion: "--fusion",
+  algo: "--algo",
+  runner: "--runner",
+  precisionPlan: "--precision-plan",
+  candidate: "--candidate",
+  "precision.fp16": "--fp16",
+  "precision.bf16": "--bf16",
+  "precision.int8": "--int8",
+  "saveInputsFormat.trtexec": "--format trtexec",
+  model: "--model",
+  layerInfo: "--layer-info",
+  runnerTimeout: "--runner-timeout",
+  candidateOutputs: "--candidate-outputs",
+  saveOnnx: "--save-onnx",
+  allowDifferentInputs: "--allow-different-inputs",
+  allowExternalDataOutside: "--allow-external-data-outside",
+  "calibBuild.output": "-o",
+  // bisect's criteria, in its refusals (workflows/bisect.ts criterionRef)
+  "criterion.cosine": "--cosine",
+  "criterion.sqnr": "--sqnr",
+  "compare.polygraphy": "--atol/--rtol",
+  "compare.maxRelL2": "--max-rel-l2",
 };
 
-/** The message of a UserError as the CLI prints it (the option's name spelled as its flag). */
+/** Message parts (core/errors.ts `optionText`) joined with each option spelled as its flag. */
+export function flagText(parts: readonly MessagePart[]): string {
+  return parts.map((p) => (typeof p === "string" ? p : (OPTION_FLAGS[p.name] ?? p.name))).join("");
+}
+
+/**
+ * The message of a UserError as the CLI prints it: every option it names (core/errors.ts
+ * `userError` parts) spelled as its flag, else its leading option's name.
+ */
 export function flagMessage(e: UserError): string {
+  if (e.parts) return flagText(e.parts);
   const flag = e.option === undefined ? undefined : OPTION_FLAGS[e.option];
   const rest = flag ? e.message.slice(e.option!.length) : "";
   return flag && e.message.startsWith(e.option!) && (rest.startsWith(":") || rest.startsWith(" ")) ? flag + rest : e.message;

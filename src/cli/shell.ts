@@ -13,6 +13,7 @@ import { checkCommandOutputs } from "./output-checks.js";
 import { checkNumericFlags } from "./flag-checks.js";
 import { compareLines } from "./compare-output.js";
 import { Progress } from "./progress.js";
+import { flagText } from "./options.js";
 
 export interface Io {
   out: (s: string) => void;
@@ -70,7 +71,7 @@ export class Cli {
   hooks(a: Record<string, unknown>): Hooks & { done(): void } {
     const p = new Progress(this.io, !a.quiet && this.io.isTTY);
     return {
-      warn: (m) => this.io.err(`trt-debug: warning: ${m}`),
+      warn: (m, parts) => this.io.err(`trt-debug: warning: ${parts ? flagText(parts) : m}`),
       progress: (phase, done, total) => p.update(phase, done, total),
       done: () => p.clear(),
     };

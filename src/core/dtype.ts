@@ -52,32 +52,42 @@ export interface DTypeInfo {
   host: HostArrayConstructor | null;
   /** A floating type that reduced precision rounds. */
   float: boolean;
+  /**
+   * The TensorProto field ONNX specifies for its values when they are not in raw_data
+   * (int32_data holds every type of 16 bits or less, bit patterns for float16/bfloat16/float8,
+   * two int4/uint4 per entry); null: none read here (string, complex).
+   */
+  protoField: "floatData" | "doubleData" | "int32Data" | "int64Data" | "uint64Data" | null;
+  /** How its values are held as plain numbers (dump value columns): float32, float64, integers (BigInt for 64-bit) or strings. */
+  widened: "float32" | "float64" | "int" | "string";
+  /** [exponent bits, mantissa bits] of a narrow IEEE-style float stored as bits in `host` (float16, bfloat16); else absent. */
+  minifloat?: readonly [number, number];
 }
 
 const T = TensorProto_DataType;
 export const DTYPES: Readonly<Record<DType, Readonly<DTypeInfo>>> = {
-  float32: { onnx: T.FLOAT, bits: 32, host: Float32Array, float: true },
-  float16: { onnx: T.FLOAT16, bits: 16, host: Uint16Array, float: true },
-  bfloat16: { onnx: T.BFLOAT16, bits: 16, host: Uint16Array, float: true },
-  float64: { onnx: T.DOUBLE, bits: 64, host: Float64Array, float: true },
-  float8e4m3fn: { onnx: T.FLOAT8E4M3FN, bits: 8, host: Uint8Array, float: true },
-  float8e4m3fnuz: { onnx: T.FLOAT8E4M3FNUZ, bits: 8, host: Uint8Array, float: true },
-  float8e5m2: { onnx: T.FLOAT8E5M2, bits: 8, host: Uint8Array, float: true },
-  float8e5m2fnuz: { onnx: T.FLOAT8E5M2FNUZ, bits: 8, host: Uint8Array, float: true },
-  int4: { onnx: T.INT4, bits: 4, host: Int8Array, float: false },
-  uint4: { onnx: T.UINT4, bits: 4, host: Uint8Array, float: false },
-  int8: { onnx: T.INT8, bits: 8, host: Int8Array, float: false },
-  uint8: { onnx: T.UINT8, bits: 8, host: Uint8Array, float: false },
-  int16: { onnx: T.INT16, bits: 16, host: Int16Array, float: false },
-  uint16: { onnx: T.UINT16, bits: 16, host: Uint16Array, float: false },
-  int32: { onnx: T.INT32, bits: 32, host: Int32Array, float: false },
-  uint32: { onnx: T.UINT32, bits: 32, host: Uint32Array, float: false },
-  int64: { onnx: T.INT64, bits: 64, host: BigInt64Array, float: false },
-  uint64: { onnx: T.UINT64, bits: 64, host: BigUint64Array, float: false },
-  bool: { onnx: T.BOOL, bits: 8, host: Uint8Array, float: false },
-  string: { onnx: T.STRING, bits: Number.NaN, host: null, float: false },
-  complex64: { onnx: T.COMPLEX64, bits: 64, host: null, float: false },
-  complex128: { onnx: T.COMPLEX128, bits: 128, host: null, float: false },
+  float32: { onnx: T.FLOAT, bits: 32, host: Float32Array, float: true, protoField: "floatData", widened: "float32" },
+  float16: { onnx: T.FLOAT16, bits: 16, host: Uint16Array, float: true, protoField: "int32Data", widened: "float32", minifloat: [5, 10] },
+  bfloat16: { onnx: T.BFLOAT16, bits: 16, host: Uint16Array, float: true, protoField: "int32Data", widened: "float32", minifloat: [8, 7] },
+  float64: { onnx: T.DOUBLE, bits: 64, host: Float64Array, float: true, protoField: "doubleData", widened: "float64" },
+  float8e4m3fn: { onnx: T.FLOAT8E4M3FN, bits: 8, host: Uint8Array, float: true, protoField: "int32Data", widened: "float32" },
+  float8e4m3fnuz: { onnx: T.FLOAT8E4M3FNUZ, bits: 8, host: Uint8Array, float: true, protoField: "int32Data", widened: "float32" },
+  float8e5m2: { onnx: T.FLOAT8E5M2, bits: 8, host: Uint8Array, float: true, protoField: "int32Data", widened: "float32" },
+  float8e5m2fnuz: { onnx: T.FLOAT8E5M2FNUZ, bits: 8, host: Uint8Array, float: true, protoField: "int32Data", widened: "float32" },
+  int4: { onnx: T.INT4, bits: 4, host: Int8Array, float: false, protoField: "int32Data", widened: "int" },
+  uint4: { onnx: T.UINT4, bits: 4, host: Uint8Array, float: false, protoField: "int32Data", widened: "int" },
+  int8: { onnx: T.INT8, bits: 8, host: Int8Array, float: false, protoField: "int32Data", widened: "int" },
+  uint8: { onnx: T.UINT8, bits: 8, host: Uint8Array, float: false, protoField: "int32Data", widened: "int" },
+  int16: { onnx: T.INT16, bits: 16, host: Int16Array, float: false, protoField: "int32Data", widened: "int" },
+  uint16: { onnx: T.UINT16, bits: 16, host: Uint16Array, float: false, protoField: "int32Data", widened: "int" },
+  int32: { onnx: T.INT32, bits: 32, host: Int32Array, float: false, protoField: "int32Data", widened: "int" },
+  uint32: { onnx: T.UINT32, bits: 32, host: Uint32Array, float: false, protoField: "uint64Data", widened: "int" },
+  int64: { onnx: T.INT64, bits: 64, host: BigInt64Array, float: false, protoField: "int64Data", widened: "int" },
+  uint64: { onnx: T.UINT64, bits: 64, host: BigUint64Array, float: false, protoField: "uint64Data", widened: "int" },
+  bool: { onnx: T.BOOL, bits: 8, host: Uint8Array, float: false, protoField: "int32Data", widened: "int" },
+  string: { onnx: T.STRING, bits: Number.NaN, host: null, float: false, protoField: null, widened: "string" },
+  complex64: { onnx: T.COMPLEX64, bits: 64, host: null, float: false, protoField: null, widened: "float32" },
+  complex128: { onnx: T.COMPLEX128, bits: 128, host: null, float: false, protoField: null, widened: "float64" },
 };
 
 const TO_ONNX: Readonly<Record<DType, TensorProto_DataType>> = Object.fromEntries(
@@ -133,4 +143,11 @@ export function allocateHost(d: DType, n: number): Float32Array | Float64Array |
   const C = DTYPES[d].host;
   if (C === null) throw new Error(`element type "${d}" has no host typed array`);
   return new C(n);
+}
+
+/** The host typed array of `d` over `buf` (no copy); throws for string/complex. */
+export function hostView(d: DType, buf: ArrayBuffer): ReturnType<typeof allocateHost> {
+  const C = DTYPES[d].host;
+  if (C === null) throw new Error(`element type "${d}" has no host typed array`);
+  return new C(buf);
 }

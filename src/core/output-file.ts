@@ -19,7 +19,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "./errors.js";
+import { aboutOption, UserError } from "./errors.js";
 import { registerTemp, unregisterTemp } from "./temp-files.js";
 
 export type OutputKind = "file" | "dir";
@@ -53,12 +53,21 @@ function lstatOrNull(p: string): fs.Stats | null {
 }
 
 /**
- * Checks that `p` can be written as a `kind` (file or folder) named by `flag`; throws a
- * one-line UserError otherwise. Nothing is created.
+ * Checks that `p` can be written as a `kind` (file or folder) given by the option `option`
+ * (the CLI passes a flag); throws a one-line UserError about that option otherwise. Nothing is
+ * created.
  */
-export function checkOutputPath(flag: string, p: string, kind: OutputKind = "file", opts: { createParents?: boolean } = {}): void {
-  const where = `${flag} ${p}`;
-  if (p.trim() === "") throw new UserError(`${flag}: give a path`);
+export function checkOutputPath(option: string, p: string, kind: OutputKind = "file", opts: { createParents?: boolean } = {}): void {
+  try {
+    checkPath(option, p, kind, opts);
+  } catch (e) {
+    throw aboutOption(e, option);
+  }
+}
+
+function checkPath(name: string, p: string, kind: OutputKind, opts: { createParents?: boolean }): void {
+  const where = `${name} ${p}`;
+  if (p.trim() === "") throw new UserError(`${name}: give a path`);
   const abs = path.resolve(p);
   for (const root of SYSTEM_ROOTS) {
     if (abs === root || abs.startsWith(root + "/")) {

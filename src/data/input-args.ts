@@ -14,10 +14,40 @@ export interface InputArgs {
   saveInputs?: string;
   /** Format of saveInputs: "arrow" (default), "polygraphy" (default for .json), "trtexec" (a folder of raw files; docs/interop.md). */
   saveInputsFormat?: "arrow" | "polygraphy" | "trtexec";
-  /** --image-preprocess: how images given to --load-inputs become tensors (docs/inputs.md). */
-  imagePreprocess?: readonly string[];
+  /** How images given to loadInputs become tensors (docs/inputs.md, "Images"). */
+  imagePreprocess?: ImagePreprocessOptions;
   /** --data-loader-script: a JS module yielding input sets. */
   dataLoaderScript?: string;
+}
+
+export type ResizeMode = "stretch" | "pad" | "crop";
+export type Interp = "bilinear" | "nearest";
+export type Layout = "auto" | "nchw" | "nhwc";
+
+/** One input's image settings as a library caller gives them; every field optional (DEFAULT_PREPROCESS). */
+export interface ImagePreprocessSettings {
+  /** Target size; default the model input's H×W (or the image's own size when dynamic). */
+  size?: { width: number; height: number };
+  resize?: ResizeMode;
+  interp?: Interp;
+  layout?: Layout;
+  /** Channel order of the tensor. */
+  order?: "rgb" | "bgr";
+  /** Multiplier applied to 0..255 pixel values; default 1/255 for float inputs, 1 for integer inputs. */
+  scale?: number;
+  /** Per-channel (tensor channel order) or one value for all channels. */
+  mean?: number | readonly number[];
+  std?: number | readonly number[];
+  /** Pixel value (0..255 units, before scale) of the `pad` border. */
+  pad?: number;
+}
+
+/**
+ * The `imagePreprocess` option (docs/inputs.md, "Images"): settings for every image input, and
+ * per input name settings over them.
+ */
+export interface ImagePreprocessOptions extends ImagePreprocessSettings {
+  perInput?: Readonly<Record<string, ImagePreprocessSettings>>;
 }
 
 /** A closed range of generated values. */

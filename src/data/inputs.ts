@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as os from "node:os";
-import { UserError } from "../core/errors.js";
+import { aboutOption, opt, optionError, UserError, userError } from "../core/errors.js";
 import { hostElementSize, readTensorPb } from "../onnx/tensor.js";
 import { openChecked } from "../io/safe-read.js";
 import type { DType, HostTensor } from "../core/host-tensor.js";
@@ -63,7 +63,7 @@ export function resolveInputShapes(
   const known = new Set(specs.map((s) => s.name));
   for (const name of o.inputShapes.keys()) {
     if (!known.has(name)) {
-      throw new UserError(`--input-shapes: the model has no input '${name}'; model inputs: ${listNames(specs)}`);
+      throw optionError("inputShapes", `the model has no input '${name}'; model inputs: ${listNames(specs)}`);
     }
   }
   const out = new Map<string, number[]>();
@@ -76,7 +76,8 @@ export function resolveInputShapes(
             ? `rank ${given.length} but the model declares rank ${s.dims.length}`
             : `a fixed dimension differs`;
         throw new UserError(
-          `--input-shapes ${s.name}:[${given.join(",")}]: ${why} (model shape ${formatDims(s.dims)}); give a shape matching ${formatDims(s.dims)}`,
+          `inputShapes ${s.name}:[${given.join(",")}]: ${why} (model shape ${formatDims(s.dims)}); give a shape matching ${formatDims(s.dims)}`,
+          "inputShapes",
         );
       }
       out.set(s.name, [...given]);
@@ -142,12 +143,10 @@ export function generateInputs(specs: InputSpec[], o: InputOptions, warn: (msg: 
 
 function checkGeneratable(s: InputSpec): void {
   if (s.dtype === "string") {
-    throw new UserError(`input '${s.name}' is a string tensor: random values cannot be generated; provide data with --load-inputs`);
+    throw userError`input '${s.name}' is a string tensor: random values cannot be generated; provide data with ${opt("loadInputs")}`;
   }
   if (!(s.dtype in INT_RANGES) && !(s.dtype in FLOAT_MAX)) {
-    throw new UserError(
-      `input '${s.name}' has type ${s.dtype}: random values are generated only for float16/bfloat16/float32/float64/integer/bool inputs; provide data with --load-inputs`,
-    );
+    throw userError`input '${s.name}' has type ${s.dtype}: random values are generated only for float16/bfloat16/float32/float64/integer/bool inputs; provide data with ${opt("loadInputs")}`;
   }
 }
 
@@ -159,9 +158,7 @@ export function checkInputSize(s: InputSpec, dims: readonly number[], n: number)
   const bytes = n * Math.max(1, hostElementSize(s.dtype) || 8);
   const limit = Math.min(os.totalmem() / 4, 16 * 1024 ** 3);
   if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || !Number.isSafeInteger(n) || bytes > limit) {
-    throw new UserError(
-      `input '${s.name}': shape [${dims.join(",")}] (${n.toExponential(3)} elements) is too large to generate (limit ${(limit / 1024 ** 3).toFixed(1)} GiB); fix the model's input shape or give a smaller one with --input-shapes`,
-    );
+    throw userError`input '${s.name}': shape [${dims.join(",")}] (${n.toExponential(3)} elements) is too large to generate (limit ${(limit / 1024 ** 3).toFixed(1)} GiB); fix the model's input shape or give a smaller one with ${opt("inputShapes")}`;
   }
 }
 
@@ -190,7 +187,7 @@ export function generateOne(
     ({ lo, hi } = c);
   }
   if (!Number.isFinite(hi - lo)) {
-    throw new UserError(`--val-range ${fmtRange(range)} for input '${s.name}' is too wide (hi - lo overflows float64); narrow it`);
+    throw new UserError(`valRange ${fmtRange(range)} for input '${s.name}' is too wide (hi - lo overflows float64); narrow it`, "valRange");
   }
   return { name: s.name, dtype: s.dtype, dims: [...dims], data: fillUniformFloats(s.dtype, rng, lo, hi, n) };
 }
@@ -205,16 +202,12 @@ function integerRange(
   const lo = BigInt(Math.ceil(range.lo));
   const hi = BigInt(Math.floor(range.hi));
   if (lo > hi) {
-    throw new UserError(
-      `--val-range ${fmtRange(range)} for input '${s.name}' (${s.dtype}) contains no integer; give a range containing integers, e.g. --val-range ${s.name}:[0,1]`,
-    );
+    throw userError`${opt("valRange")} ${fmtRange(range)} for input '${s.name}' (${s.dtype}) contains no integer; give a range containing integers, e.g. ${opt("valRange")} ${s.name}:[0,1]`;
   }
   const clo = lo < tmin ? tmin : lo > tmax ? tmax : lo;
   const chi = hi > tmax ? tmax : hi < tmin ? tmin : hi;
   if (hi < tmin || lo > tmax) {
-    throw new UserError(
-      `--val-range ${fmtRange(range)} for input '${s.name}' is outside the ${s.dtype} range [${tmin},${tmax}]; give a range inside it, e.g. --val-range ${s.name}:[${tmin},${tmax}]`,
-    );
+    throw userError`${opt("valRange")} ${fmtRange(range)} for input '${s.name}' is outside the ${s.dtype} range [${tmin},${tmax}]; give a range inside it, e.g. ${opt("valRange")} ${s.name}:[${tmin},${tmax}]`;
   }
   if (clo !== lo || chi !== hi) {
     warn(`input '${s.name}' (${s.dtype}): --val-range ${fmtRange(range)} clipped to [${clo},${chi}]`);
@@ -238,12 +231,12 @@ interface Loaded {
 const INPUT_PB_RE = /^input_(\d+)\.pb$/;
 
 /** input_*.pb in `dir` by number; a model directory without them falls back to its test_data_set_0. */
-function inputPbFiles(dir: string): string[] {
+function inputPbFiles(dir: string, option: string): string[] {
   let entries: string[];
   try {
     entries = fs.readdirSync(dir);
   } catch (e) {
-    throw new UserError(`--load-inputs ${dir}: cannot read directory (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new UserError(`${option} ${dir}: cannot read directory (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   const pbs = entries
     .map((f) => ({ f, m: INPUT_PB_RE.exec(f) }))
@@ -252,10 +245,8 @@ function inputPbFiles(dir: string): string[] {
     .map((x) => path.join(dir, x.f));
   if (pbs.length > 0) return pbs;
   const ds0 = path.join(dir, "test_data_set_0");
-  if (entries.includes("test_data_set_0") && fs.statSync(ds0).isDirectory()) return inputPbFiles(ds0);
-  throw new UserError(
-    `--load-inputs ${dir}: no input_*.pb files in the directory; pass a directory of ONNX test data (input_0.pb, ...), .pb files, or an Arrow file written by --save-inputs`,
-  );
+  if (entries.includes("test_data_set_0") && fs.statSync(ds0).isDirectory()) return inputPbFiles(ds0, option);
+  throw userError`${opt(option)} ${dir}: no input_*.pb files in the directory; pass a directory of ONNX test data (input_0.pb, ...), .pb files, or an Arrow file written by ${opt("saveInputs")}`;
 }
 
 export function isArrowFile(file: string): boolean {
@@ -275,7 +266,7 @@ export function isArrowFile(file: string): boolean {
   }
 }
 
-async function readArrowInputs(file: string): Promise<Loaded[]> {
+async function readArrowInputs(file: string, option: string): Promise<Loaded[]> {
   // Loaded on demand: apache-arrow is only needed for this format.
   const { openDump, valuesToHostTensor } = await import("../io/dump.js");
   const reader = await openDump(file, "inputs");
@@ -286,7 +277,7 @@ async function readArrowInputs(file: string): Promise<Loaded[]> {
       try {
         tensor = valuesToHostTensor(row);
       } catch (e) {
-        throw new UserError(`--load-inputs ${file}: ${(e as Error).message.split("\n")[0]}; pass a file written by --save-inputs`);
+        throw userError`${opt(option)} ${file}: ${(e as Error).message.split("\n")[0]}; pass a file written by ${opt("saveInputs")}`;
       }
       out.push({ tensor, file });
     }
@@ -296,17 +287,17 @@ async function readArrowInputs(file: string): Promise<Loaded[]> {
   }
 }
 
-async function loadPath(p: string, next: { position: number }): Promise<Loaded[]> {
+async function loadPath(p: string, next: { position: number }, option: string): Promise<Loaded[]> {
   let st: fs.Stats;
   try {
     st = fs.statSync(p);
   } catch {
-    throw new UserError(`--load-inputs ${p}: no such file or directory; check the path`);
+    throw new UserError(`${option} ${p}: no such file or directory; check the path`);
   }
   if (st.isDirectory()) {
-    return inputPbFiles(p).map((f) => ({ tensor: readTensorPb(f), file: f, position: next.position++ }));
+    return inputPbFiles(p, option).map((f) => ({ tensor: readTensorPb(f), file: f, position: next.position++ }));
   }
-  if (isArrowFile(p)) return readArrowInputs(p);
+  if (isArrowFile(p)) return readArrowInputs(p, option);
   return [{ tensor: readTensorPb(p), file: p, position: next.position++ }];
 }
 
@@ -316,15 +307,23 @@ async function loadPath(p: string, next: { position: number }): Promise<Loaded[]
  *
  * A `.pb` tensor whose name matches a model input is that input; otherwise the K-th `.pb`
  * (input_K.pb, or the K-th file given) is the K-th model input. Arrow rows are matched by name.
- * Returns one tensor per spec, in spec order, named as the spec.
+ * Returns one tensor per spec, in spec order, named as the spec. Errors are about `option`
+ * (the option that gave the paths: loadInputs, or calibData for calibration batches).
  */
-export async function loadInputs(p: string | string[], specs: InputSpec[]): Promise<HostTensor[]> {
-  const paths = typeof p === "string" ? [p] : p;
-  if (paths.length === 0) throw new UserError(`--load-inputs: no path given; pass a directory, .pb files or an Arrow inputs file`);
-  const flag = `--load-inputs ${paths.join(" ")}`;
+export async function loadInputs(p: string | string[], specs: InputSpec[], option = "loadInputs"): Promise<HostTensor[]> {
+  try {
+    return await loadNamed(typeof p === "string" ? [p] : p, specs, option);
+  } catch (e) {
+    throw aboutOption(e, option);
+  }
+}
+
+async function loadNamed(paths: string[], specs: InputSpec[], option: string): Promise<HostTensor[]> {
+  if (paths.length === 0) throw new UserError(`${option}: no path given; pass a directory, .pb files or an Arrow inputs file`);
+  const named = `${option} ${paths.join(" ")}`;
   const next = { position: 0 };
   const loaded: Loaded[] = [];
-  for (const one of paths) loaded.push(...(await loadPath(one, next)));
+  for (const one of paths) loaded.push(...(await loadPath(one, next, option)));
 
   const byName = new Map(specs.map((s) => [s.name, s]));
   const assigned = new Map<string, Loaded>();
@@ -332,37 +331,37 @@ export async function loadInputs(p: string | string[], specs: InputSpec[]): Prom
     let spec = byName.get(l.tensor.name);
     if (!spec) {
       if (l.position === undefined) {
-        throw new UserError(`--load-inputs ${l.file}: unknown input '${l.tensor.name}'; model inputs: ${listNames(specs)}`);
+        throw new UserError(`${option} ${l.file}: unknown input '${l.tensor.name}'; model inputs: ${listNames(specs)}`);
       }
       spec = specs[l.position];
       if (!spec) {
         const what = l.tensor.name ? `tensor '${l.tensor.name}' matches no model input` : "unnamed tensor";
         throw new UserError(
-          `--load-inputs ${l.file}: ${what} and position ${l.position} is past the model's ${specs.length} input(s); model inputs: ${listNames(specs)}`,
+          `${option} ${l.file}: ${what} and position ${l.position} is past the model's ${specs.length} input(s); model inputs: ${listNames(specs)}`,
         );
       }
     }
     const prev = assigned.get(spec.name);
     if (prev) {
-      throw new UserError(`--load-inputs: input '${spec.name}' is given twice (${prev.file} and ${l.file}); pass it once`);
+      throw new UserError(`${option}: input '${spec.name}' is given twice (${prev.file} and ${l.file}); pass it once`);
     }
     assigned.set(spec.name, l);
   }
 
   const missing = specs.filter((s) => !assigned.has(s.name)).map((s) => `'${s.name}'`);
   if (missing.length > 0) {
-    throw new UserError(`${flag}: missing input${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; model inputs: ${listNames(specs)}`);
+    throw new UserError(`${named}: missing input${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; model inputs: ${listNames(specs)}`);
   }
 
   return specs.map((s) => {
     const l = assigned.get(s.name)!;
     const t = l.tensor;
     if (t.dtype !== s.dtype) {
-      throw new UserError(`--load-inputs ${l.file}: input '${s.name}': got ${t.dtype}, model expects ${s.dtype}; save it as ${s.dtype}`);
+      throw new UserError(`${option} ${l.file}: input '${s.name}': got ${t.dtype}, model expects ${s.dtype}; save it as ${s.dtype}`);
     }
     if (!shapeMatches(s.dims, t.dims)) {
       throw new UserError(
-        `--load-inputs ${l.file}: input '${s.name}': got shape [${t.dims.join(",")}], model expects ${formatDims(s.dims)}`,
+        `${option} ${l.file}: input '${s.name}': got shape [${t.dims.join(",")}], model expects ${formatDims(s.dims)}`,
       );
     }
     return t.name === s.name ? t : { ...t, name: s.name };

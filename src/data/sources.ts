@@ -1,7 +1,7 @@
 /**
  * Input sets (iterations) from real data: .npy / .npz, Polygraphy `--save-inputs` JSON,
- * images (PNG/JPEG, with the --image-preprocess spec), folders of them, inputs Arrow files
- * holding several sets, and `--data-loader-script` modules (docs/inputs.md).
+ * images (PNG/JPEG, with the imagePreprocess settings), folders of them, inputs Arrow files
+ * holding several sets, and `dataLoaderScript` modules (docs/inputs.md).
  *
  * Every source yields input sets one at a time (async generators), so memory holds one set
  * per source, whatever the number of sets. The sets of several sources given together are
@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import { UserError } from "../core/errors.js";
+import { aboutOption, opt, optionError, UserError, userError } from "../core/errors.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
 import { formatDims, INT_RANGES, isArrowFile, listNames, loadInputs, shapeMatches, type InputSpec } from "./inputs.js";
@@ -20,13 +20,13 @@ import { allocate, decodeNpy } from "../io/npy.js";
 import { readTensorPb } from "../onnx/tensor.js";
 import { decodeNpz } from "../io/npz.js";
 import { decodePolygraphyIteration, parsePolygraphyInputs } from "../io/polygraphy-json.js";
-import { decodeImage, imageToTensor, isImageFile, parseImagePreprocess, preprocessFor, type ImagePreprocessSpecs } from "./image.js";
+import { decodeImage, imageToTensor, isImageFile, preprocessFor, resolveImagePreprocess, type ImagePreprocessOptions, type ImagePreprocessSpecs } from "./image.js";
 
 export interface SourceOptions {
-  /** The flag named in errors: `--load-inputs` or `--calib-data`. */
-  flag: string;
-  /** --image-preprocess values. */
-  imagePreprocess?: readonly string[];
+  /** The option the paths came from, named in errors: `loadInputs` or `calibData`. */
+  option: string;
+  /** How images become tensors (docs/inputs.md, "Images"). */
+  imagePreprocess?: ImagePreprocessOptions;
 }
 
 export interface InputSets {
@@ -41,7 +41,7 @@ export interface InputSets {
 /** A tensor of a partial set, before it is checked against the model input. */
 interface Item {
   tensor: { dtype: DType; dims: number[]; data: TensorData };
-  /** Where it came from, for messages (`--load-inputs x.npz: array 'y'`). */
+  /** Where it came from, for messages (`loadInputs x.npz: array 'y'`). */
   where: string;
 }
 
@@ -53,11 +53,11 @@ interface Source {
 
 const naturalCompare = (a: string, b: string): number => a.localeCompare(b, "en", { numeric: true });
 
-function readBytes(file: string, flag: string): Uint8Array {
+function readBytes(file: string, option: string): Uint8Array {
   try {
     return new Uint8Array(fs.readFileSync(file));
   } catch (e) {
-    throw new UserError(`${flag} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}); check the path`);
+    throw new UserError(`${option} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}); check the path`);
   }
 }
 
@@ -89,9 +89,9 @@ function splitNamed(arg: string): [string | undefined, string] {
 }
 
 /** The single input a nameless array/image goes to. */
-function soleInput(specs: InputSpec[], flag: string, file: string, what: string): string {
+function soleInput(specs: InputSpec[], option: string, file: string, what: string): string {
   if (specs.length === 1) return specs[0]!.name;
-  throw new UserError(`${flag} ${file}: ${what} without an input name, but the model has ${specs.length} inputs (${listNames(specs)}); write NAME:${file}`);
+  throw new UserError(`${option} ${file}: ${what} without an input name, but the model has ${specs.length} inputs (${listNames(specs)}); write NAME:${file}`);
 }
 
 function singleSet(label: string, make: () => Map<string, Item>): Source {
@@ -104,17 +104,17 @@ function singleSet(label: string, make: () => Map<string, Item>): Source {
   };
 }
 
-function npySource(file: string, name: string | undefined, specs: InputSpec[], flag: string): Source {
-  const input = name ?? soleInput(specs, flag, file, "an .npy array");
+function npySource(file: string, name: string | undefined, specs: InputSpec[], option: string): Source {
+  const input = name ?? soleInput(specs, option, file, "an .npy array");
   return singleSet(file, () => {
-    const where = `${flag} ${file}`;
-    return new Map([[input, { tensor: decodeNpy(readBytes(file, flag), where), where }]]);
+    const where = `${option} ${file}`;
+    return new Map([[input, { tensor: decodeNpy(readBytes(file, option), where), where }]]);
   });
 }
 
-function npzSet(file: string, specs: InputSpec[], flag: string): Map<string, Item> {
-  const where = `${flag} ${file}`;
-  const arrays = decodeNpz(readBytes(file, flag), where);
+function npzSet(file: string, specs: InputSpec[], option: string): Map<string, Item> {
+  const where = `${option} ${file}`;
+  const arrays = decodeNpz(readBytes(file, option), where);
   const names = new Set(specs.map((s) => s.name));
   const out = new Map<string, Item>();
   for (const [n, a] of arrays) {
@@ -128,8 +128,8 @@ function npzSet(file: string, specs: InputSpec[], flag: string): Map<string, Ite
   return out;
 }
 
-function polygraphySource(file: string, specs: InputSpec[], flag: string): Source {
-  const where = `${flag} ${file}`;
+function polygraphySource(file: string, specs: InputSpec[], option: string): Source {
+  const where = `${option} ${file}`;
   // The JSON is one value, parsed when opened; each iteration's arrays are decoded only when
   // its set is handed out.
   const iterations = parsePolygraphyInputs(fs.readFileSync(file, "utf8"), where);
@@ -145,17 +145,17 @@ function polygraphySource(file: string, specs: InputSpec[], flag: string): Sourc
   };
 }
 
-function imageSource(files: string[], label: string, name: string | undefined, specs: InputSpec[], flag: string, pre: ImagePreprocessSpecs): Source {
-  const input = name ?? soleInput(specs, flag, label, "images");
+function imageSource(files: string[], label: string, name: string | undefined, specs: InputSpec[], option: string, pre: ImagePreprocessSpecs): Source {
+  const input = name ?? soleInput(specs, option, label, "images");
   const spec = specs.find((s) => s.name === input);
-  if (!spec) throw new UserError(`${flag} ${input}:${label}: the model has no input '${input}'; model inputs: ${listNames(specs)}`);
+  if (!spec) throw new UserError(`${option} ${input}:${label}: the model has no input '${input}'; model inputs: ${listNames(specs)}`);
   return {
     label,
     count: files.length,
     async *sets() {
       for (const f of files) {
-        const where = `${flag} ${f}`;
-        const t = imageToTensor(await decodeImage(readBytes(f, flag), where), spec, preprocessFor(pre, input), where);
+        const where = `${option} ${f}`;
+        const t = imageToTensor(await decodeImage(readBytes(f, option), where), spec, preprocessFor(pre, input), where);
         yield new Map([[input, { tensor: t, where }]]);
       }
     },
@@ -163,14 +163,14 @@ function imageSource(files: string[], label: string, name: string | undefined, s
 }
 
 /** A folder: images (one set each), or .npy/.npz files (one set each), sorted by name. */
-function folderSource(dir: string, name: string | undefined, specs: InputSpec[], flag: string, pre: ImagePreprocessSpecs): Source {
+function folderSource(dir: string, name: string | undefined, specs: InputSpec[], option: string, pre: ImagePreprocessSpecs): Source {
   const files = fs.readdirSync(dir).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort(naturalCompare);
   const images = files.filter(isImageFile).map((f) => path.join(dir, f));
   const arrays = files.filter((f) => hasExt(f, ARRAY_EXT)).map((f) => path.join(dir, f));
   if (images.length && arrays.length) {
-    throw new UserError(`${flag} ${dir}: the folder holds both images and .npy/.npz files; keep one kind per folder`);
+    throw new UserError(`${option} ${dir}: the folder holds both images and .npy/.npz files; keep one kind per folder`);
   }
-  if (images.length) return imageSource(images, dir, name, specs, flag, pre);
+  if (images.length) return imageSource(images, dir, name, specs, option, pre);
   if (arrays.length) {
     return {
       label: dir,
@@ -178,21 +178,21 @@ function folderSource(dir: string, name: string | undefined, specs: InputSpec[],
       async *sets() {
         for (const f of arrays) {
           if (hasExt(f, [".npz"])) {
-            if (name) throw new UserError(`${flag} ${name}:${dir}: ${f} is an .npz (a whole input set); give the folder without a name`);
-            yield npzSet(f, specs, flag);
-          } else yield* npySource(f, name, specs, flag).sets();
+            if (name) throw new UserError(`${option} ${name}:${dir}: ${f} is an .npz (a whole input set); give the folder without a name`);
+            yield npzSet(f, specs, option);
+          } else yield* npySource(f, name, specs, option).sets();
         }
       },
     };
   }
   throw new UserError(
-    `${flag} ${dir}: no input data in the folder; expected images (.png/.jpg), .npy/.npz files, input_*.pb or test_data_set_*/ directories`,
+    `${option} ${dir}: no input data in the folder; expected images (.png/.jpg), .npy/.npz files, input_*.pb or test_data_set_*/ directories`,
   );
 }
 
 /** An inputs Arrow file: the k-th row of an input name belongs to set k. Holds only incomplete sets. */
-export function arrowSets(file: string, specs: InputSpec[], flag: string): InputSets {
-  return {
+export function arrowSets(file: string, specs: InputSpec[], option: string): InputSets {
+  return withOption(option, {
     description: `inputs Arrow file ${file}`,
     count: null,
     async *iterate() {
@@ -206,20 +206,20 @@ export function arrowSets(file: string, specs: InputSpec[], flag: string): Input
       try {
         for await (const row of reader.rows()) {
           const idx = byName.get(row.tensor);
-          if (idx === undefined) throw new UserError(`${flag} ${file}: unknown input '${row.tensor}'; model inputs: ${listNames(specs)}`);
+          if (idx === undefined) throw new UserError(`${option} ${file}: unknown input '${row.tensor}'; model inputs: ${listNames(specs)}`);
           const k = seen.get(row.tensor) ?? 0;
           seen.set(row.tensor, k + 1);
           let t: HostTensor;
           try {
             t = valuesToHostTensor(row);
           } catch (e) {
-            throw new UserError(`${flag} ${file}: ${(e as Error).message.split("\n")[0]}; pass a file written by --save-inputs`);
+            throw userError`${opt(option)} ${file}: ${(e as Error).message.split("\n")[0]}; pass a file written by ${opt("saveInputs")}`;
           }
           const spec = specs[idx]!;
           const set = k === 0 ? "" : ` (set ${k})`;
-          if (t.dtype !== spec.dtype) throw new UserError(`${flag} ${file}: input '${spec.name}'${set}: got ${t.dtype}, model expects ${spec.dtype}; save it as ${spec.dtype}`);
+          if (t.dtype !== spec.dtype) throw new UserError(`${option} ${file}: input '${spec.name}'${set}: got ${t.dtype}, model expects ${spec.dtype}; save it as ${spec.dtype}`);
           if (!shapeMatches(spec.dims, t.dims)) {
-            throw new UserError(`${flag} ${file}: input '${spec.name}'${set}: got shape [${t.dims.join(",")}], model expects ${formatDims(spec.dims)}`);
+            throw new UserError(`${option} ${file}: input '${spec.name}'${set}: got shape [${t.dims.join(",")}], model expects ${formatDims(spec.dims)}`);
           }
           let slot = pending.get(k);
           if (!slot) pending.set(k, (slot = Array.from({ length: specs.length }, () => undefined)));
@@ -235,43 +235,43 @@ export function arrowSets(file: string, specs: InputSpec[], flag: string): Input
       if (pending.size > 0) {
         const first = Math.min(...pending.keys());
         const missing = specs.filter((_, i) => pending.get(first)![i] === undefined).map((s) => `'${s.name}'`);
-        throw new UserError(`${flag} ${file}: ${first === 0 ? "" : `set ${first}: `}missing input${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; model inputs: ${listNames(specs)}`);
+        throw new UserError(`${option} ${file}: ${first === 0 ? "" : `set ${first}: `}missing input${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; model inputs: ${listNames(specs)}`);
       }
-      if (next === 0) throw new UserError(`${flag} ${file}: no input rows; pass an inputs file written by --save-inputs`);
+      if (next === 0) throw userError`${opt(option)} ${file}: no input rows; pass an inputs file written by ${opt("saveInputs")}`;
     },
-  };
+  });
 }
 
-function openSource(arg: string, specs: InputSpec[], flag: string, pre: ImagePreprocessSpecs): Source {
+function openSource(arg: string, specs: InputSpec[], option: string, pre: ImagePreprocessSpecs): Source {
   const [name, p] = splitNamed(arg);
   let st: fs.Stats;
   try {
     st = fs.statSync(p);
   } catch {
-    throw new UserError(`${flag} ${arg}: no such file or directory; check the path (NAME:PATH is split at the last colon)`);
+    throw new UserError(`${option} ${arg}: no such file or directory; check the path (NAME:PATH is split at the last colon)`);
   }
   if (name !== undefined && !specs.some((s) => s.name === name)) {
-    throw new UserError(`${flag} ${arg}: the model has no input '${name}'; model inputs: ${listNames(specs)}`);
+    throw new UserError(`${option} ${arg}: the model has no input '${name}'; model inputs: ${listNames(specs)}`);
   }
-  if (st.isDirectory()) return folderSource(p, name, specs, flag, pre);
+  if (st.isDirectory()) return folderSource(p, name, specs, option, pre);
   const ext = path.extname(p).toLowerCase();
-  if (ext === ".npy") return npySource(p, name, specs, flag);
-  if (isImageFile(p)) return imageSource([p], p, name, specs, flag, pre);
+  if (ext === ".npy") return npySource(p, name, specs, option);
+  if (isImageFile(p)) return imageSource([p], p, name, specs, option, pre);
   const nameless = (what: string) => {
-    if (name !== undefined) throw new UserError(`${flag} ${arg}: ${what} holds whole input sets (arrays by input name); give it without NAME:`);
+    if (name !== undefined) throw new UserError(`${option} ${arg}: ${what} holds whole input sets (arrays by input name); give it without NAME:`);
   };
   if (ext === ".npz") {
     nameless("an .npz");
-    return singleSet(p, () => npzSet(p, specs, flag));
+    return singleSet(p, () => npzSet(p, specs, option));
   }
   if (ext === ".json") {
     nameless("a Polygraphy JSON file");
-    return polygraphySource(p, specs, flag);
+    return polygraphySource(p, specs, option);
   }
   if (ext === ".pb" && name !== undefined) {
-    return singleSet(p, () => new Map([[name, { tensor: readTensorPb(p), where: `${flag} ${p}` }]]));
+    return singleSet(p, () => new Map([[name, { tensor: readTensorPb(p), where: `${option} ${p}` }]]));
   }
-  throw new UserError(`${flag} ${arg}: unknown input file type; pass .npy, .npz, Polygraphy .json, .png/.jpg, a folder of them, .pb/input_*.pb, or an Arrow file from --save-inputs`);
+  throw userError`${opt(option)} ${arg}: unknown input file type; pass .npy, .npz, Polygraphy .json, .png/.jpg, a folder of them, .pb/input_*.pb, or an Arrow file from ${opt("saveInputs")}`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ function conform(spec: InputSpec, item: Item): HostTensor {
 }
 
 /** Join the k-th partial sets of every source into full sets, checked against the model. */
-function joinSources(sources: Source[], specs: InputSpec[], flag: string): InputSets {
+function joinSources(sources: Source[], specs: InputSpec[], option: string): InputSets {
   const counts = sources.map((s) => s.count);
   return {
     description: sources.map((s) => s.label).join(" + "),
@@ -331,19 +331,20 @@ function joinSources(sources: Source[], specs: InputSpec[], flag: string): Input
           for (const it of its) got.push(await it.next());
           const ended = got.map((g, i) => (g.done ? i : -1)).filter((i) => i >= 0);
           if (ended.length === got.length) {
-            if (k === 0) throw new UserError(`${flag}: no input sets; pass some data`);
+            if (k === 0) throw new UserError(`${option}: no input sets; pass some data`);
             return;
           }
           if (ended.length > 0) {
             const short = sources[ended[0]!]!.label;
             const long = sources[got.findIndex((g) => !g.done)]!.label;
-            throw new UserError(`${flag}: ${short} gives ${k} input set${k === 1 ? "" : "s"} but ${long} gives more; give every input the same number of sets`);
+            throw new UserError(`${option}: ${short} gives ${k} input set${k === 1 ? "" : "s"} but ${long} gives more; give every input the same number of sets`);
           }
           const set = new Map<string, Item>();
           for (const g of got) {
             for (const [n, item] of g.value as Map<string, Item>) {
               const prev = set.get(n);
-              if (prev) throw new UserError(`${flag}: input '${n}' is given twice (${prev.where} and ${item.where}); pass it once`);
+              // Every `where` of these sources starts with `option` (the sources put it there).
+              if (prev) throw userError`${opt(option)}: input '${n}' is given twice (${opt(option)}${prev.where.slice(option.length)} and ${opt(option)}${item.where.slice(option.length)}); pass it once`;
               set.set(n, item);
             }
           }
@@ -352,7 +353,7 @@ function joinSources(sources: Source[], specs: InputSpec[], flag: string): Input
           }
           const missing = specs.filter((s) => !set.has(s.name)).map((s) => `'${s.name}'`);
           if (missing.length) {
-            throw new UserError(`${flag}${k > 0 ? ` (set ${k})` : ""}: missing input${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; model inputs: ${listNames(specs)}`);
+            throw new UserError(`${option}${k > 0 ? ` (set ${k})` : ""}: missing input${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; model inputs: ${listNames(specs)}`);
           }
           yield specs.map((s) => conform(s, set.get(s.name)!));
         }
@@ -364,31 +365,53 @@ function joinSources(sources: Source[], specs: InputSpec[], flag: string): Input
 }
 
 /**
- * The input sets of `--load-inputs` (or `--calib-data`) paths. Paths the ONNX `.pb` loader
+ * The input sets of `loadInputs` (or `calibData`) paths. Paths the ONNX `.pb` loader
  * handles (TensorProto files, folders of input_*.pb, Arrow files together with them) give one
  * set, as before; one inputs Arrow file alone gives a set per repetition of the input names;
  * everything else goes through the sources above.
  */
 export function openInputSets(paths: readonly string[], specs: InputSpec[], o: SourceOptions): InputSets {
-  if (paths.length === 0) throw new UserError(`${o.flag}: no path given; pass a file or folder of input data`);
-  const pre = parseImagePreprocess(o.imagePreprocess);
+  try {
+    return withOption(o.option, openSets(paths, specs, o));
+  } catch (e) {
+    throw aboutOption(e, o.option);
+  }
+}
+
+/** `sets`, with the errors of its reading about `option` (core/errors.ts aboutOption). */
+function withOption(option: string, sets: InputSets): InputSets {
+  return {
+    ...sets,
+    async *iterate() {
+      try {
+        yield* sets.iterate();
+      } catch (e) {
+        throw aboutOption(e, option);
+      }
+    },
+  };
+}
+
+function openSets(paths: readonly string[], specs: InputSpec[], o: SourceOptions): InputSets {
+  if (paths.length === 0) throw new UserError(`${o.option}: no path given; pass a file or folder of input data`);
+  const pre = resolveImagePreprocess(o.imagePreprocess);
   for (const n of pre.perInput.keys()) {
-    if (!specs.some((s) => s.name === n)) throw new UserError(`--image-preprocess: the model has no input '${n}'; model inputs: ${listNames(specs)}`);
+    if (!specs.some((s) => s.name === n)) throw optionError("imagePreprocess", `the model has no input '${n}'; model inputs: ${listNames(specs)}`);
   }
   const isArrow = (p: string) => fs.existsSync(p) && fs.statSync(p).isFile() && isArrowFile(p);
-  if (paths.length === 1 && isArrow(paths[0]!)) return arrowSets(paths[0]!, specs, o.flag);
+  if (paths.length === 1 && isArrow(paths[0]!)) return arrowSets(paths[0]!, specs, o.option);
   if (paths.every((p) => isLegacyPath(p) || isArrow(p))) {
     return {
       description: paths.join(" "),
       count: 1,
       async *iterate() {
-        yield await loadInputs([...paths], specs);
+        yield await loadInputs([...paths], specs, o.option);
       },
     };
   }
   const legacy = paths.find((p) => isLegacyPath(p) || isArrow(p));
-  if (legacy) throw new UserError(`${o.flag} ${legacy}: .pb and Arrow inputs cannot be combined with .npy/.npz/JSON/image sources; give one kind`);
-  return joinSources(paths.map((p) => openSource(p, specs, o.flag, pre)), specs, o.flag);
+  if (legacy) throw new UserError(`${o.option} ${legacy}: .pb and Arrow inputs cannot be combined with .npy/.npz/JSON/image sources; give one kind`);
+  return joinSources(paths.map((p) => openSource(p, specs, o.option, pre)), specs, o.option);
 }
 
 /** True when `paths` use a source beyond ONNX .pb files (so several sets are possible). */
@@ -455,9 +478,9 @@ function feedItem(v: unknown, spec: InputSpec, where: string): Item {
  * of one). A feed is `{input_name: TypedArray | {data, dims?, dtype?}}`.
  */
 export function openLoaderScript(file: string, specs: InputSpec[]): InputSets {
-  const flag = `--data-loader-script ${file}`;
-  if (!fs.existsSync(file)) throw new UserError(`${flag}: no such file; check the path`);
-  return {
+  const named = `dataLoaderScript ${file}`;
+  if (!fs.existsSync(file)) throw new UserError(`${named}: no such file; check the path`, "dataLoaderScript");
+  return withOption("dataLoaderScript", {
     description: `data loader script ${file}`,
     count: null,
     async *iterate() {
@@ -465,19 +488,19 @@ export function openLoaderScript(file: string, specs: InputSpec[]): InputSets {
       try {
         mod = (await import(pathToFileURL(path.resolve(file)).href)) as Record<string, unknown>;
       } catch (e) {
-        throw new UserError(`${flag}: cannot load the module (${String((e as Error).message ?? e).split("\n")[0]}); it must be an ES module (.mjs)`);
+        throw new UserError(`${named}: cannot load the module (${String((e as Error).message ?? e).split("\n")[0]}); it must be an ES module (.mjs)`);
       }
       let src: unknown = mod.load ?? mod.default;
-      if (src === undefined) throw new UserError(`${flag}: the module exports neither 'load' nor a default; export an async iterable of feeds (or a function returning one)`);
+      if (src === undefined) throw new UserError(`${named}: the module exports neither 'load' nor a default; export an async iterable of feeds (or a function returning one)`);
       if (typeof src === "function") src = await (src as () => unknown)();
       const iterable = src as { [Symbol.asyncIterator]?: unknown; [Symbol.iterator]?: unknown } | null;
       if (!iterable || (typeof iterable[Symbol.asyncIterator] !== "function" && typeof iterable[Symbol.iterator] !== "function")) {
-        throw new UserError(`${flag}: the loader is not an iterable of feeds; export an async generator function or an array of {input_name: TypedArray}`);
+        throw new UserError(`${named}: the loader is not an iterable of feeds; export an async generator function or an array of {input_name: TypedArray}`);
       }
       const byName = new Map(specs.map((s) => [s.name, s]));
       let k = 0;
       for await (const feed of iterable as AsyncIterable<unknown>) {
-        const where = `${flag}: iteration ${k}`;
+        const where = `${named}: iteration ${k}`;
         if (typeof feed !== "object" || feed === null) throw new UserError(`${where}: a feed must be an object {input_name: TypedArray}`);
         const set = new Map<string, Item>();
         for (const [n, v] of Object.entries(feed)) {
@@ -490,7 +513,7 @@ export function openLoaderScript(file: string, specs: InputSpec[]): InputSets {
         yield specs.map((s) => conform(s, set.get(s.name)!));
         k++;
       }
-      if (k === 0) throw new UserError(`${flag}: the loader gave no feeds; yield at least one`);
+      if (k === 0) throw new UserError(`${named}: the loader gave no feeds; yield at least one`);
     },
-  };
+  });
 }

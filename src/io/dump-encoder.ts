@@ -8,6 +8,7 @@ import type { Schema } from "apache-arrow";
 import { FileBlock, Footer } from "apache-arrow/ipc/metadata/file";
 import { BufferRegion, FieldNode, Message as ArrowMessage, RecordBatch as RecordBatchHeader } from "apache-arrow/ipc/metadata/message";
 import { type DumpRow } from "./dump-schema.js";
+import { packValidity } from "../numeric/index.js";
 
 /** A piece of file bytes (the writer writes them in order). */
 export type Chunk = Uint8Array;
@@ -232,9 +233,7 @@ export class BatchEncoder {
     const len = (n + 7) >> 3;
     this.region(len);
     const at = this.reserve(len);
-    const b = this.buf;
-    b.fill(0, at, at + len);
-    for (let i = 0; i < n; i++) if (valid(i)) b[at + (i >> 3)] |= 1 << (i & 7);
+    packValidity(this.buf, at, n, valid);
     this.pad(len);
   }
 

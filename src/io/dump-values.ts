@@ -11,6 +11,7 @@
  */
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
+import { DTYPES, type DTypeInfo } from "../core/dtype.js";
 import type { DumpRow } from "./dump-schema.js";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToFnuz, f32ToFp8, fnuzToF32, fp8ToF32, boolBytes, lowWords, unpackNibbles, widenToI64 } from "../numeric/index.js";
 
@@ -36,25 +37,11 @@ export function isDType(s: string): s is DType {
   return DTYPE_SET.has(s);
 }
 
+/** The value column of each way values are held (core/dtype.ts `widened`). */
+const VALUE_COLUMN: Readonly<Record<DTypeInfo["widened"], ValueColumn>> = { float32: "values", float64: "valuesF64", int: "intValues", string: "strValues" };
+
 export function valueColumnOf(dtype: DType): ValueColumn {
-  switch (dtype) {
-    case "float32":
-    case "float16":
-    case "bfloat16":
-    case "float8e4m3fn":
-    case "float8e4m3fnuz":
-    case "float8e5m2":
-    case "float8e5m2fnuz":
-    case "complex64":
-      return "values";
-    case "float64":
-    case "complex128":
-      return "valuesF64";
-    case "string":
-      return "strValues";
-    default:
-      return "intValues";
-  }
+  return VALUE_COLUMN[DTYPES[dtype].widened];
 }
 
 /** Number of stored values for a tensor of `dims`: complex types store 2 per element. */

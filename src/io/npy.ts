@@ -15,7 +15,7 @@ import { allocateHost } from "../core/dtype.js";
 import { UserError } from "../core/errors.js";
 import type { DType, TensorData } from "../core/host-tensor.js";
 import { numel } from "../core/host-tensor.js";
-import { normalizeBools, swapBytes } from "../numeric/index.js";
+import { fortranToC, normalizeBools, swapBytes } from "../numeric/index.js";
 
 export interface NpyArray {
   dtype: DType;
@@ -89,33 +89,6 @@ function parseHeader(text: string, where: string): { descr: string; fortran: boo
   return { descr: descr![2]!, fortran: fo![1] === "True", shape };
 }
 
-/** C-order copy of a Fortran-ordered array (Fortran data is the C layout of the reversed dims). */
-function fortranToC<T extends TensorData>(src: T, dims: number[], make: (n: number) => T): T {
-  const rank = dims.length;
-  if (rank < 2) return src;
-  const n = numel(dims);
-  const out = make(n);
-  // Fortran strides: stride[0] = 1, stride[i] = stride[i-1] * dims[i-1].
-  const fstride = new Array<number>(rank);
-  fstride[0] = 1;
-  for (let i = 1; i < rank; i++) fstride[i] = fstride[i - 1]! * dims[i - 1]!;
-  const idx = new Array<number>(rank).fill(0);
-  let f = 0;
-  const o = out as unknown as { [i: number]: unknown };
-  const s = src as unknown as { [i: number]: unknown };
-  for (let c = 0; c < n; c++) {
-    o[c] = s[f];
-    // Increment the C-order multi-index (last axis fastest), keeping the Fortran offset.
-    for (let ax = rank - 1; ax >= 0; ax--) {
-      idx[ax]!++;
-      f += fstride[ax]!;
-      if (idx[ax]! < dims[ax]!) break;
-      f -= fstride[ax]! * dims[ax]!;
-      idx[ax] = 0;
-    }
-  }
-  return out;
-}
 
 /** Decode a whole .npy file. `where` names it in errors (e.g. `--load-inputs x.npy`). */
 export function decodeNpy(bytes: Uint8Array, where: string): NpyArray {

@@ -112,8 +112,8 @@ export async function* readRunResults(file: string, want: (index: number, name: 
   }
 }
 
-/** Resolves `--runner NAME|INDEX` against the runner names of a file (index may be negative). */
-export function pickRunner(file: string, names: readonly string[], spec: string | number, flag = "--runner"): number {
+/** Resolves a runner `NAME|INDEX` (the `runner` option) against the runner names of a file (index may be negative). */
+export function pickRunner(file: string, names: readonly string[], spec: string | number, option = "runner"): number {
   if (names.length === 0) throw new UserError(`${file}: holds no runners; ${FIX}`);
   const s = String(spec);
   const byName = names.indexOf(s);
@@ -122,7 +122,7 @@ export function pickRunner(file: string, names: readonly string[], spec: string 
     const i = Number(s) < 0 ? names.length + Number(s) : Number(s);
     if (i >= 0 && i < names.length) return i;
   }
-  throw new UserError(`${flag} ${s}: ${file} has no such runner; its runners: ${names.map((n, i) => `${i}:${n}`).join(", ")}`);
+  throw new UserError(`${option} ${s}: ${file} has no such runner; its runners: ${names.map((n, i) => `${i}:${n}`).join(", ")}`, option);
 }
 
 /** The runner names of a RunResults file, in order (one streaming pass; tensors are not decoded). */

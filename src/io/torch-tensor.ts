@@ -16,6 +16,8 @@
  */
 import { unzipSync } from "fflate";
 import { UserError } from "../core/errors.js";
+import { bf16ToF32, gatherStrided, normalizeBools } from "../numeric/index.js";
+import { hostView } from "../core/dtype.js";
 import type { DType } from "../core/host-tensor.js";
 import type { NpyArray } from "./npy.js";
 
@@ -191,41 +193,16 @@ export function decodeTorchTensor(bytes: Uint8Array, where: string): NpyArray {
     throw new UserError(`${where}: the tensor's size/stride in data.pkl are malformed; ${FIX}`);
   }
   const dims = size.map(Number);
-  const n = dims.reduce((a, b) => a * b, 1);
   const es = st.size;
-  const out = new Uint8Array(n * es);
-  // Gather element by element in row-major order (any strides, any offset).
-  const idx = new Array<number>(dims.length).fill(0);
-  for (let e = 0; e < n; e++) {
-    let src = offset;
-    for (let d = 0; d < dims.length; d++) src += idx[d]! * stride[d]!;
-    if ((src + 1) * es > raw.length) throw new UserError(`${where}: the tensor reaches past its storage (${raw.length} bytes); ${FIX}`);
-    for (let b = 0; b < es; b++) out[e * es + b] = raw[src * es + (big ? es - 1 - b : b)]!;
-    for (let d = dims.length - 1; d >= 0; d--) {
-      if (++idx[d]! < dims[d]!) break;
-      idx[d] = 0;
-    }
-  }
+  // Gathered element by element in row-major order (any strides, any offset).
+  const out = gatherStrided(raw, es, dims, stride as number[], offset, big);
+  if (!out) throw new UserError(`${where}: the tensor reaches past its storage (${raw.length} bytes); ${FIX}`);
   const buf = out.buffer;
   let data: NpyArray["data"];
-  if (st.bf16) {
-    const bits = new Uint16Array(buf);
-    const f = new Float32Array(n);
-    const u = new Uint32Array(f.buffer);
-    for (let k = 0; k < n; k++) u[k] = bits[k]! << 16;
-    data = f;
-  } else {
-    switch (st.dtype) {
-      case "float16": data = new Uint16Array(buf); break;
-      case "float32": data = new Float32Array(buf); break;
-      case "float64": data = new Float64Array(buf); break;
-      case "int8": data = new Int8Array(buf); break;
-      case "int16": data = new Int16Array(buf); break;
-      case "int32": data = new Int32Array(buf); break;
-      case "int64": data = new BigInt64Array(buf); break;
-      case "bool": for (let k = 0; k < n; k++) out[k] = out[k] ? 1 : 0; data = out; break;
-      default: data = out;
-    }
+  if (st.bf16) data = bf16ToF32(new Uint16Array(buf));
+  else {
+    data = hostView(st.dtype, buf);
+    if (st.dtype === "bool") normalizeBools(data as Uint8Array);
   }
   return { dtype: st.dtype, dims, data, descr: `torch.${type}`, fortranOrder: false };
 }

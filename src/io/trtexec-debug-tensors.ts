@@ -19,6 +19,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
+import { bf16ToF32, normalizeBools } from "../numeric/index.js";
+import { hostView } from "../core/dtype.js";
 import type { DType, TensorData } from "../core/host-tensor.js";
 import { decodeNpy } from "./npy.js";
 
@@ -98,22 +100,10 @@ function readFile(dir: string, name: string, where: string): Uint8Array {
 function decodeRaw(bytes: Uint8Array, r: { size: number; dtype: DType; bf16?: boolean }, n: number, where: string): TensorData {
   if (bytes.length !== n * r.size) throw new UserError(`${where}: the raw file holds ${bytes.length} bytes, the summary's shape and type need ${n * r.size}; ${FIX}`);
   const buf = bytes.slice().buffer;
-  if (r.bf16) {
-    const bits = new Uint16Array(buf);
-    const f = new Float32Array(n);
-    const u = new Uint32Array(f.buffer);
-    for (let k = 0; k < n; k++) u[k] = bits[k]! << 16;
-    return f;
-  }
-  switch (r.dtype) {
-    case "float32": return new Float32Array(buf);
-    case "float16": return new Uint16Array(buf);
-    case "int8": return new Int8Array(buf);
-    case "int32": return new Int32Array(buf);
-    case "int64": return new BigInt64Array(buf);
-    case "bool": return new Uint8Array(buf).map((b) => (b ? 1 : 0));
-    default: return new Uint8Array(buf);
-  }
+  if (r.bf16) return bf16ToF32(new Uint16Array(buf));
+  const data = hostView(r.dtype, buf);
+  if (r.dtype === "bool") normalizeBools(data as Uint8Array);
+  return data;
 }
 
 /**

@@ -11,6 +11,7 @@
 import * as fs from "node:fs";
 import { UserError } from "../core/errors.js";
 import type { HostTensor } from "../core/host-tensor.js";
+import { floatsFromJson } from "../numeric/index.js";
 
 const FIX = "pass the file written by trtexec --exportOutput=FILE";
 const MAX_BYTES = 1024 ** 3;
@@ -38,13 +39,8 @@ export function parseTrtexecOutput(text: string, file: string): HostTensor[] {
     if (!Array.isArray(values)) throw new UserError(`${file}: tensor '${name}': no "values" list; ${FIX}`);
     const n = dims.reduce((a, b) => a * b, 1);
     if (values.length !== n) throw new UserError(`${file}: tensor '${name}': ${values.length} values for dimensions ${dimensions} (${n} elements); ${FIX}`);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const x = values[i];
-      if (x === null) data[i] = NaN;
-      else if (typeof x === "number") data[i] = x;
-      else throw new UserError(`${file}: tensor '${name}': value ${i} is not a number; ${FIX}`);
-    }
+    const data = floatsFromJson(values);
+    if (typeof data === "number") throw new UserError(`${file}: tensor '${name}': value ${data} is not a number; ${FIX}`);
     return { name, dtype: "float32", dims, data };
   });
 }

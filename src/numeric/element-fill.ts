@@ -4,7 +4,7 @@
  * Xoshiro128ss). Exported through ./index.ts.
  */
 import type { DType, HostTensor } from "../core/host-tensor.js";
-import { allocateHost } from "../core/dtype.js";
+import { allocateHost, DTYPES } from "../core/dtype.js";
 import { f64ToMiniFloatBits, miniFloatBitsToF64 } from "./minifloat.js";
 
 /** The draws the fills use (data/rng.ts Xoshiro128ss). */
@@ -47,37 +47,21 @@ const MAX_FLOAT_TRIES = 64;
 export function fillUniformFloats(d: DType, rng: UniformSource, lo: number, hi: number, n: number): HostTensor["data"] {
   const width = hi - lo;
   // Round a double to the target type; returns [stored value, value it represents].
-  let round: (v: number) => [number, number];
-  let out: Float32Array | Float64Array | Uint16Array;
-  switch (d) {
-    case "float64":
-      out = new Float64Array(n);
-      round = (v) => [v, v];
-      break;
-    case "float32":
-      out = new Float32Array(n);
-      round = (v) => {
-        const f = Math.fround(v);
-        return [f, f];
-      };
-      break;
-    case "float16":
-      out = new Uint16Array(n);
-      round = (v) => {
-        const b = f64ToMiniFloatBits(v, 5, 10);
-        return [b, miniFloatBitsToF64(b, 5, 10)];
-      };
-      break;
-    case "bfloat16":
-      out = new Uint16Array(n);
-      round = (v) => {
-        const b = f64ToMiniFloatBits(v, 8, 7);
-        return [b, miniFloatBitsToF64(b, 8, 7)];
-      };
-      break;
-    default:
-      throw new Error(`fillFloats: ${d}`);
-  }
+  const info = DTYPES[d];
+  const mf = info.minifloat;
+  if (!info.float || (mf === undefined && info.host !== Float32Array && info.host !== Float64Array)) throw new Error(`fillFloats: ${d}`);
+  const out = allocateHost(d, n) as Float32Array | Float64Array | Uint16Array;
+  const round: (v: number) => [number, number] = mf
+    ? (v) => {
+        const b = f64ToMiniFloatBits(v, mf[0], mf[1]);
+        return [b, miniFloatBitsToF64(b, mf[0], mf[1])];
+      }
+    : info.host === Float32Array
+      ? (v) => {
+          const f = Math.fround(v);
+          return [f, f];
+        }
+      : (v) => [v, v];
   const atLo = round(lo)[0];
   if (width === 0) {
     out.fill(atLo);

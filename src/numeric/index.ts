@@ -198,3 +198,5 @@ export {
 export { fillUniformFloats, fillUniformInts, type UniformSource } from "./element-fill.js";
 export { f64ToMiniFloatBits, miniFloatBitsToF64, roundHalfEven } from "./minifloat.js";
 export { samplePair, type PairSample } from "./sample.js";
+export { isPixelDType, pixelsToTensor, type PixelPlan, type Rgba } from "./image-pixels.js";
+export { batchNormScale, dequantizeWeights, floatsFromJson, foldBias, fortranToC, gatherStrided, packValidity, scaleByChannel, storeNumbers } from "./element-layout.js";

@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 
 /**
  * Initializers of models loaded with allowOutside: their later reads (tensor decoding during
@@ -54,10 +54,10 @@ export function resolveExternalLocation(
 ): string {
   const file = path.resolve(baseDir, loc);
   if (allowOutside) return file;
-  const fix = "keep the data file inside the model's folder and use a relative location (or pass --allow-external-data-outside if you trust this model)";
+  const fix = ["keep the data file inside the model's folder and use a relative location (or pass ", opt("allowExternalDataOutside"), " if you trust this model)"];
   const bad = escapeReason(loc);
   if (bad) {
-    throw new UserError(`${where.label}: initializer '${where.tensor}' has external data location '${loc.slice(0, 200)}' that ${bad}; ${fix}`);
+    throw userError`${where.label}: initializer '${where.tensor}' has external data location '${loc.slice(0, 200)}' that ${bad}; ${fix}`;
   }
   let real: string;
   try {
@@ -72,9 +72,7 @@ export function resolveExternalLocation(
     realBase = path.resolve(baseDir);
   }
   if (!within(realBase, real)) {
-    throw new UserError(
-      `${where.label}: initializer '${where.tensor}' has external data location '${loc.slice(0, 200)}' that resolves outside the model's folder (via a symlink, to ${real}); ${fix}`,
-    );
+    throw userError`${where.label}: initializer '${where.tensor}' has external data location '${loc.slice(0, 200)}' that resolves outside the model's folder (via a symlink, to ${real}); ${fix}`;
   }
   return file;
 }

@@ -31,6 +31,7 @@ import {
   type TensorProto,
 } from "onnx-buf";
 import { UserError } from "../core/errors.js";
+import { batchNormScale, foldBias, scaleByChannel } from "../numeric/index.js";
 import type { DType, HostTensor } from "../core/host-tensor.js";
 import { hostToTensorProto, tensorProtoToHost } from "./tensor.js";
 import { buildGraphView, layerEdges, layerMemberNames, type BatchNormFold, type FusionMode, type GraphView, type Layer, type LayerModelSummary, type LoadedModel } from "./model.js";
@@ -39,10 +40,10 @@ export type { BatchNormFold, FusionMode, LayerModelSummary };
 import { tensorValueInfo, type TypeMap } from "./infer.js";
 import { createSession, fetchable, fromOrt, runSession } from "./ort-session.js";
 
-export function parseFusionMode(v: unknown, flag = "--fusion"): FusionMode {
+export function parseFusionMode(v: unknown, option = "fusion"): FusionMode {
   const s = String(v ?? "trt").trim().toLowerCase();
   if (s === "trt" || s === "none") return s;
-  throw new UserError(`${flag} ${JSON.stringify(String(v))}: use trt (group layers as TensorRT fuses them, the default) or none (one layer per ONNX node)`);
+  throw new UserError(`${option} ${JSON.stringify(String(v))}: use trt (group layers as TensorRT fuses them, the default) or none (one layer per ONNX node)`, option);
 }
 
 /** An epilogue stage a fusion pattern accepts after its primary node, in this order. */
@@ -239,23 +240,6 @@ function floatInit(name: string, dims: number[], data: Float32Array): TensorProt
 }
 
 /**
- * The parser's fold of BatchNormalization (onnx-tensorrt onnxOpImporters.cpp, BatchNormalization
- * with all parameters weights): scale = gamma / sqrtf(var + eps), bias = beta - mean * scale, in
- * float32 arithmetic.
- */
-export function batchNormScale(gamma: Float32Array, beta: Float32Array, mean: Float32Array, variance: Float32Array, eps: number): { scale: Float32Array; bias: Float32Array } {
-  const f = Math.fround;
-  const e = f(eps);
-  const scale = new Float32Array(gamma.length);
-  const bias = new Float32Array(gamma.length);
-  for (let c = 0; c < gamma.length; c++) {
-    scale[c] = f(gamma[c]! / f(Math.sqrt(f(variance[c]! + e))));
-    bias[c] = f(beta[c]! - f(mean[c]! * scale[c]!));
-  }
-  return { scale, bias };
-}
-
-/**
  * Fold every BatchNormalization whose parameters are float32 initializers. `fuse` allows merging
  * into a preceding Conv/ConvTranspose/Gemm (TensorRT's Convolution+Scale fusion); without it
  * (fusion "none") every BN becomes a standalone scale layer.
@@ -347,7 +331,7 @@ function foldInto(m: LoadedModel, p: NodeProto, inits: Map<string, TensorProto>,
     if (beta !== 1) return null;
     channelOf = transB ? (i) => Math.floor(i / dims[1]!) : (i) => i % dims[1]!;
   } else return null;
-  for (let i = 0; i < w.length; i++) w2[i] = w[i]! * scale[channelOf(i)]!;
+  scaleByChannel(w, scale, channelOf, w2);
   let b0: Float32Array | null = null;
   if (bT) {
     const bd = floatData(m, bT);
@@ -355,8 +339,7 @@ function foldInto(m: LoadedModel, p: NodeProto, inits: Map<string, TensorProto>,
     else if (bd.length === 1) b0 = new Float32Array(C).fill(bd[0]!);
     else return null;
   }
-  const b2 = new Float32Array(C);
-  for (let c = 0; c < C; c++) b2[c] = (b0 ? b0[c]! * scale[c]! : 0) + bias[c]!;
+  const b2 = foldBias(b0, scale, bias);
   const wName = `${p.name}::bn_folded_W`;
   const bNew = `${p.name}::bn_folded_B`;
   p.input[1] = wName;

@@ -28,7 +28,7 @@ import { UserError } from "../core/errors.js";
 import { readFileChecked } from "../io/safe-read.js";
 import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
-import { normalizeBools, packNibbles, swapBytes, unpackNibbles } from "../numeric/index.js";
+import { normalizeBools, packNibbles, storeNumbers, swapBytes, unpackNibbles } from "../numeric/index.js";
 import { allocateHost, DTYPES, dtypeToOnnx, hostElementSize, onnxToDType } from "../core/dtype.js";
 
 export { hostElementSize };
@@ -171,68 +171,20 @@ function fromTypedFields(t: TensorProto, opts: TensorDecodeOptions, d: DType, n:
       `${label(t, opts)}: ${d} data is not in raw_data or the field ONNX specifies for it; the file is invalid`,
     );
   };
-  switch (d) {
-    case "float32":
-      if (t.floatData.length === 0) wrongField();
-      checkCount(t, opts, "float_data", t.floatData.length, n);
-      return Float32Array.from(t.floatData);
-    case "float64":
-      if (t.doubleData.length === 0) wrongField();
-      checkCount(t, opts, "double_data", t.doubleData.length, n);
-      return Float64Array.from(t.doubleData);
-    case "int64":
-      if (t.int64Data.length === 0) wrongField();
-      checkCount(t, opts, "int64_data", t.int64Data.length, n);
-      return BigInt64Array.from(t.int64Data);
-    case "uint64":
-      if (t.uint64Data.length === 0) wrongField();
-      checkCount(t, opts, "uint64_data", t.uint64Data.length, n);
-      return BigUint64Array.from(t.uint64Data, (v) => BigInt.asUintN(64, v));
-    case "uint32":
-      if (t.uint64Data.length === 0) wrongField();
-      checkCount(t, opts, "uint64_data", t.uint64Data.length, n);
-      return Uint32Array.from(t.uint64Data, (v) => Number(BigInt.asUintN(32, v)));
-    case "int4":
-    case "uint4": {
-      if (t.int32Data.length === 0) wrongField();
-      checkCount(t, opts, "int32_data", t.int32Data.length, Math.ceil(n / 2));
-      return unpackNibbles(t.int32Data, n, d === "int4");
-    }
-    case "int32":
-    case "int16":
-    case "int8":
-    case "uint16":
-    case "uint8":
-    case "bool":
-    case "float16":
-    case "bfloat16":
-    case "float8e4m3fn":
-    case "float8e4m3fnuz":
-    case "float8e5m2":
-    case "float8e5m2fnuz": {
-      if (t.int32Data.length === 0) wrongField();
-      checkCount(t, opts, "int32_data", t.int32Data.length, n);
-      const src = t.int32Data;
-      switch (d) {
-        case "int32":
-          return Int32Array.from(src);
-        case "int16":
-          return Int16Array.from(src);
-        case "int8":
-          return Int8Array.from(src);
-        case "uint16":
-        case "float16":
-        case "bfloat16":
-          return Uint16Array.from(src); // modular: keeps the low 16 bits (the bit pattern)
-        case "bool":
-          return Uint8Array.from(src, (v) => (v !== 0 ? 1 : 0));
-        default:
-          return Uint8Array.from(src); // uint8 and float8 bit patterns: low 8 bits
-      }
-    }
-    default:
-      throw new Error(`fromTypedFields: unhandled ${d}`);
-  }
+  // The field is the dtype table's (core/dtype.ts protoField); the cases below are the
+  // conversions that are not a plain typed-array copy of it.
+  const field = DTYPES[d].protoField;
+  if (field === null) throw new Error(`fromTypedFields: unhandled ${d}`);
+  const src: readonly (number | bigint)[] = t[field];
+  if (src.length === 0) wrongField();
+  const packed = DTYPES[d].bits === 4;
+  checkCount(t, opts, field.replace(/Data$/, "_data"), src.length, packed ? Math.ceil(n / 2) : n);
+  if (packed) return unpackNibbles(src as readonly number[], n, d === "int4");
+  if (d === "bool") return Uint8Array.from(src as readonly number[], (v) => (v !== 0 ? 1 : 0));
+  if (d === "uint64") return BigUint64Array.from(src as readonly bigint[], (v) => BigInt.asUintN(64, v));
+  if (d === "uint32") return Uint32Array.from(src as readonly bigint[], (v) => Number(BigInt.asUintN(32, v)));
+  // int32_data into int16/int8/uint16/uint8 arrays is modular: the low bits (the bit pattern of float16/bfloat16/float8).
+  return (DTYPES[d].host as { from(a: ArrayLike<number | bigint>): Exclude<TensorData, string[]> }).from(src);
 }
 
 /** Where the external bytes of `t` lie: the resolved file, offset and length (checked against the file and `want`). */
@@ -475,7 +427,6 @@ export function constantTensor(name: string, dtype: DType, dims: readonly number
     throw new Error(`constantTensor "${name}": ${dtype} constants are not made from numbers`);
   }
   const data = allocateHost(dtype, values.length);
-  const big = data instanceof BigInt64Array || data instanceof BigUint64Array;
-  for (let i = 0; i < values.length; i++) (data as { [i: number]: number | bigint })[i] = big ? BigInt(values[i]!) : Number(values[i]!);
+  storeNumbers(data as Exclude<TensorData, string[]>, values);
   return hostToTensorProto({ name, dtype, dims: [...dims], data });
 }

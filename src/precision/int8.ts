@@ -22,7 +22,7 @@
  * context, so executors and bisection key their caches by it.
  */
 import type { TensorProto_DataType } from "onnx-buf";
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import { isFloatDType, type DType, type Precision } from "../core/host-tensor.js";
 import type { Layer, LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
@@ -60,11 +60,11 @@ export const DEFAULT_INT8_RANGE: Int8Range = 128;
 export const WEIGHT_QMIN = -127;
 export const WEIGHT_QMAX = 127;
 
-export function parseInt8Range(v: unknown, flag = "--int8-range"): Int8Range {
+export function parseInt8Range(v: unknown, option = "int8.range"): Int8Range {
   const s = String(v).trim();
   if (s === "127" || s === "[-127,127]") return 127;
   if (s === "128" || s === "[-128,127]") return 128;
-  throw new UserError(`${flag} ${JSON.stringify(String(v))}: use 128 for [-128,127] (TensorRT's activation range, the default) or 127 for [-127,127]`);
+  throw new UserError(`${option} ${JSON.stringify(String(v))}: use 128 for [-128,127] (TensorRT's activation range, the default) or 127 for [-127,127]`, option);
 }
 
 export function isQdqOp(l: Layer): boolean {
@@ -322,9 +322,7 @@ export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Optio
   const range = o.range ?? DEFAULT_INT8_RANGE;
   if (isExplicitlyQuantized(m)) return new Int8Policy(m, types, { mode: "explicit", fallback, range, scales: new Map() });
   if (!o.cache) {
-    throw new UserError(
-      `--int8: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so int8 needs activation ranges: pass --calibration-cache FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`,
-    );
+    throw userError`${opt("int8")}: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so int8 needs activation ranges: pass ${opt("int8.calibrationCache")} FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`;
   }
   return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales });
 }

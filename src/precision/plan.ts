@@ -6,7 +6,7 @@
  * matches; otherwise the default. A pattern that matches no layer is an error (TensorRT
  * silently ignores unknown names; we don't).
  */
-import { UserError } from "../core/errors.js";
+import { aboutOption, UserError } from "../core/errors.js";
 import { readTextChecked } from "../io/safe-read.js";
 import { PRECISIONS, type Precision } from "../core/host-tensor.js";
 import { layerMemberNames, type Layer } from "../onnx/model.js";
@@ -41,14 +41,18 @@ export function parsePrecision(s: string, where: string): Precision {
   return p;
 }
 
-/** `--layer-precisions PATTERN:PREC ...` (split at the last colon: layer names may contain colons). */
+/** `layerPrecisions` entries `PATTERN:PREC` (split at the last colon: layer names may contain colons). */
 export function parseLayerPrecisions(args: readonly string[]): PlanEntry[] {
   return args.map((a) => {
     const i = a.lastIndexOf(":");
     if (i <= 0 || i === a.length - 1) {
       throw new UserError(`layerPrecisions: '${a}' is not PATTERN:PRECISION (e.g. 'ln1/*:fp32')`, "layerPrecisions");
     }
-    return { pattern: a.slice(0, i), precision: parsePrecision(a.slice(i + 1), `--layer-precisions '${a}'`) };
+    try {
+      return { pattern: a.slice(0, i), precision: parsePrecision(a.slice(i + 1), `layerPrecisions '${a}'`) };
+    } catch (e) {
+      throw aboutOption(e, "layerPrecisions");
+    }
   });
 }
 

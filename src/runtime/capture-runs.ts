@@ -1,7 +1,7 @@
 /**
  * Running a model under a precision assignment and streaming what it produces.
  */
-import { UserError } from "../core/errors.js";
+import { aboutOptionOf, opt, UserError, userError } from "../core/errors.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
 import { layerMemberNames, loadModel, type Layer, type LoadedModel, type LoadOptions } from "../onnx/model.js";
 import { type TypeMap } from "../onnx/infer.js";
@@ -61,7 +61,7 @@ export function captureFilter(m: LoadedModel, spec: CaptureSpec): (layerIndex: n
     }
     if (!hit) {
       const group = m.graph.layers.find((l) => l.nodes.length > 1 && l.nodes.some((n) => n.output.includes(p)));
-      if (group) throw new UserError(`--mark: tensor '${p}' is inside the fused layer '${group.name}' of ${m.path} (TensorRT does not materialize it); mark '${group.name}', or run with --fusion none`);
+      if (group) throw userError`${opt("capture")}: tensor '${p}' is inside the fused layer '${group.name}' of ${m.path} (TensorRT does not materialize it); mark '${group.name}', or run with ${opt("fusion")} none`;
       throw new UserError(`capture: '${p}' names no layer or tensor of ${m.path}; use a layer name, tensor name or glob`, "capture");
     }
   }
@@ -70,12 +70,12 @@ export function captureFilter(m: LoadedModel, spec: CaptureSpec): (layerIndex: n
 
 /**
  * Per-layer precisions for a run: the plan (or the run's default precision everywhere), then
- * the command line's `--layer-precisions` overrides on top.
+ * the `layerPrecisions` overrides on top.
  */
 export function assignPrecisions(m: LoadedModel, defaultPrecision: Precision, overrides: readonly PlanEntry[], plan?: PrecisionPlan): Precision[] {
   // A strongly typed model runs as typed (precision/typed.ts) unless a plan says otherwise.
-  const base = plan ? resolvePlan(plan, m.graph.layers, "--precision-plan") : (m.typed?.precisions?.slice() ?? m.graph.layers.map(() => defaultPrecision));
-  const over = resolveEntries(overrides, m.graph.layers, "--layer-precisions");
+  const base = plan ? aboutOptionOf("precisionPlan", () => resolvePlan(plan, m.graph.layers, "precisionPlan")) : (m.typed?.precisions?.slice() ?? m.graph.layers.map(() => defaultPrecision));
+  const over = aboutOptionOf("layerPrecisions", () => resolveEntries(overrides, m.graph.layers, "layerPrecisions"));
   return base.map((p, i) => over[i] ?? p);
 }
 

@@ -16,7 +16,7 @@
  */
 import { OperatorSetIdProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
 import { create } from "@bufbuild/protobuf";
-import { UserError } from "../core/errors.js";
+import { opt, OptionRef, UserError, userError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
@@ -40,18 +40,23 @@ export function rememberFeeds(m: LoadedModel, live: ReadonlyMap<string, OrtTenso
   feedsOf.set(m, new Map([...live].filter(([k]) => names.has(k))));
 }
 
-/** The command-line flag whose emulation needs the upgrade (for messages): bf16 Casts need 13, Q/DQ and Clip with inputs less. */
-function flagFor(nodes: readonly NodeProto[]): string {
-  return requiredOpset(nodes.filter((n) => n.opType === "Cast" || n.attribute.some((a) => a.g || a.graphs.length))) >= 13 ? "--bf16" : "--int8";
+/** The precision whose emulation needs the upgrade (for messages): bf16 Casts need 13, Q/DQ and Clip with inputs less. */
+function precisionFor(nodes: readonly NodeProto[]): OptionRef {
+  return requiredOpset(nodes.filter((n) => n.opType === "Cast" || n.attribute.some((a) => a.g || a.graphs.length))) >= 13 ? BF16 : INT8;
 }
 
-function noPathMessage(m: LoadedModel, types: TypeMap, flag: string, need: number): string | null {
+// The precisions as options (the CLI spells them --bf16, --int8, --fp16).
+const BF16 = opt("precision.bf16", 'precision "bf16"');
+const INT8 = opt("precision.int8", 'precision "int8"');
+const FP16 = opt("precision.fp16", 'precision "fp16"');
+
+function noPathError(m: LoadedModel, types: TypeMap, what: OptionRef | string, need: number): UserError | null {
   if (!canUpgrade(m.opset, need)) {
-    return `${m.path}: ${flag} needs opset ${need} but the model has opset ${m.opset}, and trt-debug upgrades opset ${UPGRADE_MIN}-${UPGRADE_TARGET - 1} models to ${UPGRADE_TARGET} only; re-export at opset >= ${Math.max(need, UPGRADE_TARGET)} or use --fp16`;
+    return userError`${m.path}: ${what} needs opset ${need} but the model has opset ${m.opset}, and trt-debug upgrades opset ${UPGRADE_MIN}-${UPGRADE_TARGET - 1} models to ${UPGRADE_TARGET} only; re-export at opset >= ${Math.max(need, UPGRADE_TARGET)} or use ${FP16}`;
   }
   const b = upgradeBlocker(m, types);
   if (!b) return null;
-  return `${m.path}: ${flag} needs opset ${need} but node '${b.node}' (${b.opType}, opset ${m.opset}) has no upgrade path in trt-debug (${b.reason}); re-export at opset >= ${UPGRADE_TARGET} or use --fp16`;
+  return userError`${m.path}: ${what} needs opset ${need} but node '${b.node}' (${b.opType}, opset ${m.opset}) has no upgrade path in trt-debug (${b.reason}); re-export at opset >= ${UPGRADE_TARGET} or use ${FP16}`;
 }
 
 /**
@@ -60,14 +65,14 @@ function noPathMessage(m: LoadedModel, types: TypeMap, flag: string, need: numbe
  */
 export function assertOpsetSupports(m: LoadedModel, types: TypeMap, precisions: readonly Precision[], int8Range: number = 128): void {
   if (m.opset < 0) return;
-  const needs: [string, number][] = [];
-  if (precisions.includes("bf16")) needs.push(["--bf16", 13]);
-  if (precisions.includes("int8")) needs.push(["--int8", int8Range === 127 ? 11 : 10]);
+  const needs: [OptionRef | string, number][] = [];
+  if (precisions.includes("bf16")) needs.push([BF16, 13]);
+  if (precisions.includes("int8")) needs.push([INT8, int8Range === 127 ? 11 : 10]);
   if (precisions.includes("fp8")) needs.push(["fp8 (e4m3fn Casts)", 19]);
-  for (const [flag, need] of needs) {
+  for (const [what, need] of needs) {
     if (need <= m.opset) continue;
-    const msg = noPathMessage(m, types, flag, need);
-    if (msg) throw new UserError(msg);
+    const e = noPathError(m, types, what, need);
+    if (e) throw e;
   }
 }
 
@@ -103,9 +108,10 @@ export async function upgradeSegment(exec: UpgradeHost, rw: RewrittenSegment): P
   const need = requiredOpset(rw.nodes);
   if (m.opset < 0 || (!exec.forceUpgrade && need <= m.opset)) return null;
   if (!exec.forceUpgrade) {
-    const msg = noPathMessage(m, exec.types, flagFor(rw.nodes), need);
-    if (msg) throw new UserError(msg);
-    await exec.upgradeSelfCheck(flagFor(rw.nodes));
+    const e = noPathError(m, exec.types, precisionFor(rw.nodes), need);
+    if (e) throw e;
+    // The executor's self-check message still takes the flag's spelling (runtime/executor.ts).
+    await exec.upgradeSelfCheck(precisionFor(rw.nodes) === BF16 ? "--bf16" : "--int8");
   }
   const extra: TensorProto[] = [];
   const r = upgradeNodes(rw.nodes, modelScope(m, exec.types, (t) => extra.push(t)));

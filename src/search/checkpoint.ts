@@ -8,7 +8,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import { writeFileAtomicSync } from "../core/output-file.js";
 import { readFileChecked, readTextChecked } from "../io/safe-read.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
@@ -78,37 +78,35 @@ export function readCheckpointState(file: string, expectFingerprint: string): { 
   try {
     text = readTextChecked(file, "checkpoint");
   } catch (e) {
-    if ((e as Error).message.includes("no such file")) throw new UserError(`--resume: no checkpoint at ${file}; run without --resume first (or give --checkpoint FILE)`);
+    if ((e as Error).message.includes("no such file")) throw userError`${opt("resume")}: no checkpoint at ${file}; run without ${opt("resume")} first (or give ${opt("checkpoint")} FILE)`;
     throw e;
   }
   let j: CheckpointFile;
   try {
     j = JSON.parse(text) as CheckpointFile;
   } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message}); delete it and run without --resume`);
+    throw userError`${file}: not valid JSON (${(e as Error).message}); delete it and run without ${opt("resume")}`;
   }
   if (!j || typeof j !== "object" || j.format !== CHECKPOINT_FORMAT || !j.evaluations || typeof j.evaluations !== "object" || Array.isArray(j.evaluations)) {
     throw new UserError(`${file}: not a bisect checkpoint (expected "format": "${CHECKPOINT_FORMAT}")`);
   }
   if (j.fingerprint !== expectFingerprint) {
-    throw new UserError(
-      `${file}: the checkpoint belongs to a different search (model file, inputs or options changed); run without --resume to start over, or give the same model and options`,
-    );
+    throw userError`${file}: the checkpoint belongs to a different search (model file, inputs or options changed); run without ${opt("resume")} to start over, or give the same model and options`;
   }
   const m = new Map<string, MemoEntry>();
   for (const [k, raw] of Object.entries(j.evaluations)) {
     const v = raw as Record<string, unknown>;
     if (!v || typeof v !== "object" || typeof v.passed !== "boolean") {
-      throw new UserError(`${file}: evaluation '${k.slice(0, 40)}' is malformed; delete the checkpoint and run without --resume`);
+      throw userError`${file}: evaluation '${k.slice(0, 40)}' is malformed; delete the checkpoint and run without ${opt("resume")}`;
     }
     m.set(k, { passed: Boolean(v.passed), metric: v.metric === null || v.metric === undefined ? null : Number(v.metric), detail: String(v.detail ?? ""), pinned_count: Number(v.pinned_count ?? 0) });
   }
   const sens: SensitivityStore = new Map();
   const raw = (j as { sensitivity?: unknown }).sensitivity;
-  if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw))) throw new UserError(`${file}: "sensitivity" must be an object; delete the file and run without --resume`);
+  if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw))) throw userError`${file}: "sensitivity" must be an object; delete the file and run without ${opt("resume")}`;
   for (const [k, x] of Object.entries((raw ?? {}) as Record<string, Record<string, unknown>>)) {
     const index = Number(k);
-    if (!Number.isInteger(index) || typeof x?.name !== "string" || !Array.isArray(x.evidence)) throw new UserError(`${file}: malformed sensitivity entry '${k}'; delete the file and run without --resume`);
+    if (!Number.isInteger(index) || typeof x?.name !== "string" || !Array.isArray(x.evidence)) throw userError`${file}: malformed sensitivity entry '${k}'; delete the file and run without ${opt("resume")}`;
     sens.set(index, { index, name: x.name, opType: String(x.opType), score: Number(x.score), kind: x.kind as SensitivityKind, relL2: Number(x.relL2), evidence: x.evidence.map(String) });
   }
   return { memo: m, sensitivity: sens };

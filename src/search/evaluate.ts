@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
-import { UserError } from "../core/errors.js";
+import { optionError, UserError } from "../core/errors.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { Executor } from "../runtime/executor.js";
 import { fromOrt, type OrtTensor } from "../onnx/ort-session.js";
@@ -111,7 +111,7 @@ export function judgeOutputs(
  * argument contains `{plan}`) and is also in $TRT_DEBUG_PLAN. No shell is involved.
  */
 export async function runExternalCheck(command: readonly string[], plan: PrecisionPlan, extraEnv: Record<string, string>): Promise<Judgement> {
-  if (!command.length) throw new UserError("--check: give the command to run (exit 0 = pass)");
+  if (!command.length) throw optionError("criterion.command", "give the command to run (exit 0 = pass)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trt-debug-check-"));
   const file = path.join(dir, "candidate-plan.json");
   try {
@@ -122,7 +122,7 @@ export async function runExternalCheck(command: readonly string[], plan: Precisi
     if (!has) args.push(file);
     const r = await execa(cmd, args, { reject: false, stdin: "ignore", env: { ...extraEnv, TRT_DEBUG_PLAN: file }, all: true, stripFinalNewline: true });
     if (r.exitCode === undefined && !r.signal) {
-      throw new UserError(`--check: cannot run '${cmd}': ${(r as { code?: string }).code ?? String(r.shortMessage ?? r.message).split("\n")[0]}`);
+      throw optionError("criterion.command", `cannot run '${cmd}': ${(r as { code?: string }).code ?? String(r.shortMessage ?? r.message).split("\n")[0]}`);
     }
     const last = String(r.all ?? "").trim().split("\n").pop()?.trim() ?? "";
     const tail = last ? `: ${last.slice(0, 160)}` : "";

@@ -14,7 +14,7 @@
  */
 import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
-import { UserError } from "../core/errors.js";
+import { opt, optionError, optionText, precisionRef, UserError, userError, type MessagePart } from "../core/errors.js";
 import { degenerateReference } from "../compare/degenerate.js";
 import { floatValues } from "../numeric/index.js";
 import { isFloatDType, type Precision } from "../core/host-tensor.js";
@@ -210,8 +210,8 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   const mode = a.mode ?? "minimal";
   const dir = a.direction ?? "forward";
   const pin = a.pinPrecision ?? "fp32";
-  if (pin === a.precision) throw new UserError(`--precision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`);
-  if (pin === "int8") throw new UserError(`--precision int8: pinned layers run in a floating precision (fp32 or fp16)`);
+  if (pin === a.precision) throw new UserError(`pinPrecision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`, "pinPrecision");
+  if (pin === "int8") throw new UserError(`pinPrecision int8: pinned layers run in a floating precision (fp32 or fp16)`, "pinPrecision");
   checkSegmentLayers(a.segmentLayers);
   if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
     throw new UserError(`boundaryCache: must be a non-negative integer (got ${a.boundaryCache})`, "boundaryCache");
@@ -220,9 +220,9 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (!(budget > 0) || !Number.isFinite(budget)) throw new UserError(`memoryBudget: must be a positive size such as 2G or 512M (got ${a.memoryBudget})`, "memoryBudget");
   const maxFrac = a.maxPinnedFraction ?? DEFAULT_MAX_PINNED_FRACTION;
   if (!(maxFrac > 0 && maxFrac <= 1)) throw new UserError(`maxPinnedFraction: must be a fraction in (0, 1] (got ${a.maxPinnedFraction})`, "maxPinnedFraction");
-  if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw new UserError(`--threshold: must be a number`);
-  if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw new UserError(`--check: give the command to run (exit 0 = pass)`);
-  if (a.runnerCmd !== undefined && a.criterion.kind === "check") throw new UserError(`--runner-cmd: not with --check (the runner's outputs are judged by the compare criterion; --check judges by exit status)`);
+  if (a.criterion.kind === "metric" && !Number.isFinite(a.criterion.threshold)) throw optionError("criterion.threshold", "must be a number");
+  if (a.criterion.kind === "check" && a.criterion.command.length === 0) throw optionError("criterion.command", "give the command to run (exit 0 = pass)");
+  if (a.runnerCmd !== undefined && a.criterion.kind === "check") throw userError`${opt("runnerCmd")}: not with ${opt("criterion.command")} (the runner's outputs are judged by the compare criterion; ${opt("criterion.command")} judges by exit status)`;
 
   const p = await prepareModelFile(a.model, a);
   checkJudgeableOutputs(p.model.path, p.model.graph);
@@ -240,11 +240,9 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (requested.includes("int8")) {
     const ctx = await loadInt8(p.model, p.types, a.int8);
     if (ctx.policy.data.mode === "explicit") {
-      throw new UserError(
-        `bisect --int8: ${a.model} is explicitly quantized (QuantizeLinear/DequantizeLinear nodes): its Q/DQ nodes decide what runs in int8 and pinning layers cannot change them; remove the Q/DQ pairs around a layer to keep it out of int8, or bisect the model without Q/DQ with a calibration cache`,
-      );
+      throw userError`bisect ${precisionRef("int8")}: ${a.model} is explicitly quantized (QuantizeLinear/DequantizeLinear nodes): its Q/DQ nodes decide what runs in int8 and pinning layers cannot change them; remove the Q/DQ pairs around a layer to keep it out of int8, or bisect the model without Q/DQ with a calibration cache`;
     }
-    i8 = resolveInt8Run(ctx, p.model, p.types, requested, (msg) => hooks.warn?.(msg));
+    i8 = resolveInt8Run(ctx, p.model, p.types, requested, (msg, parts) => hooks.warn?.(msg, parts));
     base = i8.resolution.precisions;
     policy = ctx.policy;
     for (const line of int8ReportLines(i8.report, 8)) hooks.onPhase?.(line);
@@ -270,7 +268,10 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   const memo = state.memo;
   const sensStore = state.sensitivity;
   const resumedFrom = memo.size + sensStore.size;
-  if (!a.resume && a.checkpoint && fs.existsSync(a.checkpoint)) hooks.warn?.(`${a.checkpoint}: an earlier checkpoint exists; starting over (use --resume to continue it)`);
+  if (!a.resume && a.checkpoint && fs.existsSync(a.checkpoint)) {
+    const w = optionText`${a.checkpoint}: an earlier checkpoint exists; starting over (use ${opt("resume")} to continue it)`;
+    hooks.warn?.(w.message, w.parts);
+  }
 
   const execOpts = { optimizationLevel: a.optimization, policy };
   const sensExec = new Executor(p.model, p.types, { ...execOpts, segmentLayers: 1 });
@@ -425,9 +426,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
         const all = await oracle(cands.map((_, q) => q), { phase: "sanity", k: m });
         if (!all.passed) {
           const last = iterations[iterations.length - 1]!;
-          throw new UserError(
-            `${criterionFlag(a.criterion)}: the criterion fails even with all ${m} searchable layers in ${pin} (${last.detail}); bisect cannot find a plan: loosen the criterion, or check the inputs (--load-inputs / --val-range) and the reference`,
-          );
+          throw userError`${criterionRef(a.criterion)}: the criterion fails even with all ${m} searchable layers in ${pin} (${last.detail}); bisect cannot find a plan: loosen the criterion, or check the inputs (${opt("loadInputs")} / ${opt("valRange")}) and the reference`;
         }
       }
       return oracle(pos, info);
@@ -552,16 +551,19 @@ export function parseByteSize(text: string, flag: string): number {
   return Math.floor(x);
 }
 
-/** The flag a criterion comes from (for one-line refusals). */
-function criterionFlag(c: Criterion): string {
-  if (c.kind === "check") return "--check";
-  if (c.kind === "metric") return `--${c.metric} ${c.threshold}`;
-  if (c.compare.polygraphy) return "--atol/--rtol";
-  return c.compare.maxRelL2 !== undefined ? `--max-rel-l2 ${c.compare.maxRelL2}` : "criterion";
+/**
+ * What a criterion comes from (for one-line refusals), as options: the check command, the
+ * metric and its threshold, Polygraphy's tolerances, or the relative L2 bound.
+ */
+function criterionRef(c: Criterion): MessagePart[] {
+  if (c.kind === "check") return [opt("criterion.command")];
+  if (c.kind === "metric") return [opt(`criterion.${c.metric}`, `${c.metric} >=`), ` ${c.threshold}`];
+  if (c.compare.polygraphy) return [opt("compare.polygraphy", "compare atol/rtol")];
+  return c.compare.maxRelL2 !== undefined ? [opt("compare.maxRelL2"), ` ${c.compare.maxRelL2}`] : ["criterion"];
 }
 
 function requireCheckpoint(a: BisectArgs): string {
-  if (!a.checkpoint) throw new UserError("--resume: needs a checkpoint file (--checkpoint FILE, or the default next to -o)");
+  if (!a.checkpoint) throw userError`${opt("resume")}: needs a checkpoint file (${opt("checkpoint")} FILE, or the default next to -o)`;
   return a.checkpoint;
 }
 

@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
-import { UserError } from "../core/errors.js";
+import { opt, optionError, UserError, userError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { CompareSummary } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
@@ -59,8 +59,8 @@ function shellQuote(s: string): string {
 export function expandRunnerCmd(cmd: string, values: Record<"model" | "inputs" | "outputs" | "plan", string> & { trtexec_inputs?: string }): string {
   const known = new Set(["model", "inputs", "outputs", "plan", "trtexec_inputs"]);
   const unknown = [...cmd.matchAll(/\{([A-Za-z_]+)\}/g)].map((m) => m[1]!).filter((k) => !known.has(k));
-  if (unknown.length) throw new UserError(`--runner-cmd: unknown placeholder {${unknown[0]}}; the placeholders are {model} {inputs} {outputs} {plan} {trtexec_inputs}`);
-  if (!cmd.includes("{outputs}")) throw new UserError(`--runner-cmd: the command must write its outputs to {outputs} (a RunResults .json, a folder of .npy files or an Arrow dump); add {outputs} to it`);
+  if (unknown.length) throw optionError("runnerCmd", `unknown placeholder {${unknown[0]}}; the placeholders are {model} {inputs} {outputs} {plan} {trtexec_inputs}`);
+  if (!cmd.includes("{outputs}")) throw optionError("runnerCmd", "the command must write its outputs to {outputs} (a RunResults .json, a folder of .npy files or an Arrow dump); add {outputs} to it");
   return cmd.replace(/\{(model|inputs|outputs|plan|trtexec_inputs)\}/g, (_, k: keyof typeof values) => shellQuote(values[k] ?? ""));
 }
 
@@ -71,7 +71,7 @@ export function expandRunnerCmd(cmd: string, values: Record<"model" | "inputs" |
 async function trtexecInputs(cmd: string, inputsJson: string, dir: string): Promise<string | undefined> {
   if (!cmd.includes("{trtexec_inputs}")) return undefined;
   const sets = decodePolygraphyInputs(await fs.promises.readFile(inputsJson, "utf8"), inputsJson);
-  if (sets.length !== 1) throw new UserError(`--runner-cmd: {trtexec_inputs} takes one input set (trtexec runs one), and ${sets.length} were given; pass one set`);
+  if (sets.length !== 1) throw optionError("runnerCmd", `{trtexec_inputs} takes one input set (trtexec runs one), and ${sets.length} were given; pass one set`);
   const sink = await openInputsSink(dir, "trtexec", { model: "", extra: {} });
   await sink.write([...sets[0]!].map(([name, a]) => ({ name, dtype: a.dtype, dims: a.dims, data: a.data })));
   await sink.close();
@@ -115,13 +115,21 @@ export async function runRunner(cmd: string, shown: string, timeoutS: number, ho
   };
   const [r] = await Promise.all([sub, pump(sub.stdout, "stdout"), pump(sub.stderr, "stderr")]).finally(() => clearTimeout(timer));
   const last = tail.length ? `; last stderr: ${tail.join(" | ")}` : "; no stderr";
-  if (timedOut) throw new UserError(`--runner-cmd "${shown}": timed out after ${timeoutS} s and was killed${last}; raise --runner-timeout or check the command`);
-  if (r.exitCode !== 0) throw new UserError(`--runner-cmd "${shown}": exited with ${r.exitCode === undefined ? `signal ${r.signal ?? "?"}` : `code ${r.exitCode}`}${last}`);
+  if (timedOut) throw userError`${opt("runnerCmd")} "${shown}": timed out after ${timeoutS} s and was killed${last}; raise ${opt("runnerTimeout")} or check the command`;
+  if (r.exitCode !== 0) throw new UserError(`runnerCmd "${shown}": exited with ${r.exitCode === undefined ? `signal ${r.signal ?? "?"}` : `code ${r.exitCode}`}${last}`, "runnerCmd");
+}
+
+function nothingWritten(cmd: string): UserError {
+  return new UserError(`runnerCmd "${cmd}": exited 0 but wrote nothing to {outputs}; write a RunResults .json, a folder of .npy files or an Arrow dump there`, "runnerCmd");
+}
+
+function unreadable(cmd: string, e: UserError): UserError {
+  return userError`${opt("runnerCmd")} "${cmd}": its outputs cannot be read: ${e}`;
 }
 
 /** FP32 reference of every layer vs outputs made outside trt-debug (a file, or an external runner's). */
 export async function compareExternal(a: CompareExternalArgs, hooks: CompareExternalHooks = {}): Promise<CompareSummary> {
-  if (!a.candidateOutputs === !a.runnerCmd) throw new UserError(`compare ${a.model}: give one of --candidate-outputs FILE and --runner-cmd CMD`);
+  if (!a.candidateOutputs === !a.runnerCmd) throw userError`compare ${a.model}: give one of ${opt("candidateOutputs")} FILE and ${opt("runnerCmd")} CMD`;
   const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), "trt-debug-ext-"));
   try {
     const model = path.resolve(a.model);
@@ -129,10 +137,10 @@ export async function compareExternal(a: CompareExternalArgs, hooks: CompareExte
     const ref = path.join(tmp, "reference.json");
     const inputs = { ...(a.inputs ?? {}) };
     if (a.runnerCmd) {
-      if (inputs.saveInputs) throw new UserError(`--save-inputs: not with --runner-cmd (the runner's inputs are written to its temp folder as {inputs})`);
+      if (inputs.saveInputs) throw userError`${opt("saveInputs")}: not with ${opt("runnerCmd")} (the runner's inputs are written to its temp folder as {inputs})`;
       Object.assign(inputs, { saveInputs: inputsFile, saveInputsFormat: "polygraphy" as const });
     } else if (!inputs.loadInputs?.length) {
-      throw new UserError(`--candidate-outputs ${a.candidateOutputs}: give the inputs the file was made with (--load-inputs FILE); generated inputs cannot match another tool's run`);
+      throw userError`${opt("candidateOutputs")} ${a.candidateOutputs}: give the inputs the file was made with (${opt("loadInputs")} FILE); generated inputs cannot match another tool's run`;
     }
     await runToRunResults({ ...a, model, inputs, precisions: ["fp32"], capture: { kind: "all" } }, ref, hooks);
     let cand = a.candidateOutputs ? path.resolve(a.candidateOutputs) : "";
@@ -144,7 +152,7 @@ export async function compareExternal(a: CompareExternalArgs, hooks: CompareExte
       const trt = await trtexecInputs(a.runnerCmd, inputsFile, path.join(tmp, "trtexec-inputs"));
       const cmd = expandRunnerCmd(a.runnerCmd, { model, inputs: inputsFile, outputs: cand, plan: planFile, ...(trt ? { trtexec_inputs: trt } : {}) });
       await runRunner(cmd, a.runnerCmd, a.runnerTimeout ?? 600, hooks);
-      if (!fs.existsSync(cand)) throw new UserError(`--runner-cmd "${a.runnerCmd}": exited 0 but wrote nothing to {outputs}; write a RunResults .json, a folder of .npy files or an Arrow dump there`);
+      if (!fs.existsSync(cand)) throw nothingWritten(a.runnerCmd);
     }
     try {
       const s = await compareTensorFiles(ref, cand, a.compare, { model, runner: a.runner, refRunner: "0", layerInfo: a.layerInfo, allowExternalDataOutside: a.allowExternalDataOutside }, hooks, a.keepRows ?? true);
@@ -153,7 +161,7 @@ export async function compareExternal(a: CompareExternalArgs, hooks: CompareExte
       s.notes = s.notes.filter((n) => !n.startsWith("reference: runner"));
       return s;
     } catch (e) {
-      if (a.runnerCmd && e instanceof UserError) throw new UserError(`--runner-cmd "${a.runnerCmd}": its outputs cannot be read: ${e.message}`);
+      if (a.runnerCmd && e instanceof UserError) throw unreadable(a.runnerCmd, e);
       throw e;
     }
   } finally {
@@ -173,16 +181,16 @@ export async function runnerGraphOutputs(o: { runnerCmd: string; runnerTimeout?:
     await fs.promises.writeFile(planFile, planToJson(o.plan));
     const trt = await trtexecInputs(o.runnerCmd, inputsFile, path.join(tmp, "trtexec-inputs"));
     await runRunner(expandRunnerCmd(o.runnerCmd, { model: path.resolve(o.model), inputs: inputsFile, outputs: out, plan: planFile, ...(trt ? { trtexec_inputs: trt } : {}) }), o.runnerCmd, o.runnerTimeout ?? 600, hooks);
-    if (!fs.existsSync(out)) throw new UserError(`--runner-cmd "${o.runnerCmd}": exited 0 but wrote nothing to {outputs}; write a RunResults .json, a folder of .npy files or an Arrow dump there`);
+    if (!fs.existsSync(out)) throw nothingWritten(o.runnerCmd);
     let got: Map<string, HostTensor>;
     try {
       got = await readFileTensors(out, new Set(o.outputs));
     } catch (e) {
-      if (e instanceof UserError) throw new UserError(`--runner-cmd "${o.runnerCmd}": its outputs cannot be read: ${e.message}`);
+      if (e instanceof UserError) throw unreadable(o.runnerCmd, e);
       throw e;
     }
     const missing = o.outputs.filter((n) => !got.has(n));
-    if (missing.length) throw new UserError(`--runner-cmd "${o.runnerCmd}": its outputs lack the graph output${missing.length > 1 ? "s" : ""} ${missing.map((m) => `'${m}'`).join(", ")}; the runner must write every graph output under its ONNX name`);
+    if (missing.length) throw new UserError(`runnerCmd "${o.runnerCmd}": its outputs lack the graph output${missing.length > 1 ? "s" : ""} ${missing.map((m) => `'${m}'`).join(", ")}; the runner must write every graph output under its ONNX name`, "runnerCmd");
     return got;
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });

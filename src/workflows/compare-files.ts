@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import { isFloatDType, type HostTensor, type Precision } from "../core/host-tensor.js";
 import { openDump, rowTensor } from "../io/dump.js";
 import { decodeNpy } from "../io/npy.js";
@@ -155,7 +155,7 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
     modelOutputs = new Set(p.model.graph.outputs.map((v) => v.name));
     if (opts.layerInfo) unmappedTrtLayers = mapTrtNames(readLayerInfo(opts.layerInfo), p.model.graph.layers, layerOf, trtNames);
   } else if (opts.layerInfo) {
-    throw new UserError(`--layer-info ${opts.layerInfo}: needs --model MODEL.onnx (the ONNX nodes the layer information names are looked up in the model)`);
+    throw userError`${opt("layerInfo")} ${opts.layerInfo}: needs ${opt("model")} MODEL.onnx (the ONNX nodes the layer information names are looked up in the model)`;
   }
   const refInfo: { runner?: string; precision?: string; outputs?: Set<string> | null } = {};
   const candInfo: typeof refInfo = {};
@@ -241,7 +241,7 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
   }
   for (const t of pendingCand.values()) unmatched.push(t.name);
   for (const t of pendingRef.values()) unmatched.push(t.name);
-  if (matched === 0) throw new UserError(`${candFile}: no tensor names in common with ${refFile}${opts.model ? "" : " (pass --model MODEL.onnx to match TensorRT's sanitized names)"}; compare outputs of the same model`);
+  if (matched === 0) throw userError`${candFile}: no tensor names in common with ${refFile}${opts.model ? "" : [" (pass ", opt("model"), " MODEL.onnx to match TensorRT's sanitized names)"]}; compare outputs of the same model`;
   const notes: string[] = [];
   if (refInfo.runner !== undefined) notes.push(`reference: runner '${refInfo.runner}' of ${refFile}`);
   if (candInfo.runner !== undefined) notes.push(`candidate: runner '${candInfo.runner}' of ${candFile}`);

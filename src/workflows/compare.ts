@@ -48,7 +48,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);
   // int8: the model's policy quantizes int8 layers and handles every other precision like the float policy.
-  const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m) => hooks.warn?.(m)) : null;
+  const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m, parts) => hooks.warn?.(m, parts)) : null;
   const requestedP = candP;
   if (i8 && i8.report.mode === "implicit" && i8.resolution.int8Layers === 0) {
     // Nothing would differ from the fallback run: a PASS here would verify nothing about int8.

@@ -59,7 +59,7 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
   const requested = precisionsFor(p, "int8", a);
   const bad = requested.findIndex((x) => x !== "int8" && x !== "fp32");
   if (bad >= 0) throw new UserError(`convert --int8: layer ${m.graph.layers[bad]!.name} is planned in ${requested[bad]}; with --int8 a plan may name fp32 layers only (fp16/bf16 layers in a Q/DQ model are not supported yet)`);
-  const i8 = await prepareInt8(m, p.types, requested, { ...a.int8, calibrationCache: cacheFile, fallback: "fp32" }, (msg) => hooks.warn?.(msg));
+  const i8 = await prepareInt8(m, p.types, requested, { ...a.int8, calibrationCache: cacheFile, fallback: "fp32" }, (msg, parts) => hooks.warn?.(msg, parts));
   if (i8.resolution.mode === "explicit") throw new UserError(`${a.model}: already has QuantizeLinear/DequantizeLinear nodes; convert --int8 needs an FP32 model`);
   const precisions = i8.resolution.precisions;
   const r = exportQdq(m, p.types, precisions, i8.resolution.policy);

@@ -4,7 +4,7 @@
  *   keep statistics only, with every value column null, are not checked);
  * - two dumps compared must come from the same inputs (schema metadata `inputs_fingerprint`).
  */
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import type { HostTensor } from "../core/host-tensor.js";
 import { inputsHash } from "../search/checkpoint.js";
 import { fmt } from "../compare/tolerance.js";
@@ -57,7 +57,5 @@ export function checkSameInputs(refFile: string, ref: Record<string, string>, ca
   }
   if (r === c || allow) return;
   const seeds = ref.seed !== undefined || cand.seed !== undefined ? `, seed ${cand.seed ?? "none (loaded inputs)"} vs ${ref.seed ?? "none (loaded inputs)"}` : "";
-  throw new UserError(
-    `${candFile}: made from different inputs than ${refFile} (inputs fingerprint ${c.slice(0, 12)}… vs ${r.slice(0, 12)}…${seeds}); make both with the same --seed/--load-inputs, or pass --allow-different-inputs`,
-  );
+  throw userError`${candFile}: made from different inputs than ${refFile} (inputs fingerprint ${c.slice(0, 12)}… vs ${r.slice(0, 12)}…${seeds}); make both with the same ${opt("seed")}/${opt("loadInputs")}, or pass ${opt("allowDifferentInputs")}`;
 }

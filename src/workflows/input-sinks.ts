@@ -9,7 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import type { HostTensor } from "../core/host-tensor.js";
 import { DumpWriter } from "../io/dump.js";
 import { toDumpRow } from "../io/rows.js";
@@ -72,10 +72,10 @@ export async function openInputsSink(file: string, format: InputsFormat, meta: {
   let sets = 0;
   return {
     write: async (set) => {
-      if (++sets > 1) throw new UserError(`--save-inputs ${file} --format trtexec: trtexec runs one input set, and ${sets} were given; pass one set (one --load-inputs file or none)`);
+      if (++sets > 1) throw userError`${opt("saveInputs")} ${file} ${opt("saveInputsFormat.trtexec", 'saveInputsFormat "trtexec"')}: trtexec runs one input set, and ${sets} were given; pass one set (one ${opt("loadInputs")} file or none)`;
       const files: { name: string; file: string }[] = [];
       for (const t of set) {
-        if (Array.isArray(t.data)) throw new UserError(`--save-inputs ${file} --format trtexec: input '${t.name}' is a string tensor; trtexec loads numeric inputs only`);
+        if (Array.isArray(t.data)) throw userError`${opt("saveInputs")} ${file} ${opt("saveInputsFormat.trtexec", 'saveInputsFormat "trtexec"')}: input '${t.name}' is a string tensor; trtexec loads numeric inputs only`;
         const f = path.join(file, `${t.name.replace(/[^A-Za-z0-9_.-]/g, "_")}.bin`);
         const d = t.data as ArrayBufferView;
         await fs.promises.writeFile(f, new Uint8Array(d.buffer, d.byteOffset, d.byteLength));

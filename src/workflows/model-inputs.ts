@@ -5,7 +5,7 @@
  */
 import { fusionExtra, type FusionMode } from "../onnx/layer-model.js";
 import * as path from "node:path";
-import { optionError, UserError } from "../core/errors.js";
+import { opt, optionError, UserError, userError } from "../core/errors.js";
 import { type HostTensor, type Precision } from "../core/host-tensor.js";
 import { generateInputs, loadInputs, resolveInputShapes } from "../data/inputs.js";
 import { mayHaveSeveralSets, openInputSets, openLoaderScript, type InputSets } from "../data/sources.js";
@@ -41,11 +41,11 @@ export interface ModelArgs {
 export function inputSetsOf(p: PreparedModel, a: InputArgs = {}): InputSets | null {
   const load = a.loadInputs ?? [];
   if (a.dataLoaderScript) {
-    if (load.length) throw new UserError("--data-loader-script and --load-inputs: give the input data once");
+    if (load.length) throw userError`${opt("dataLoaderScript")} and ${opt("loadInputs")}: give the input data once`;
     return openLoaderScript(a.dataLoaderScript, p.inputs);
   }
-  if (a.imagePreprocess?.length && !load.length) throw new UserError("--image-preprocess: give images with --load-inputs (a .png/.jpg file or a folder of them)");
-  if (load.length && (mayHaveSeveralSets(load) || a.imagePreprocess?.length)) return openInputSets(load, p.inputs, { flag: "--load-inputs", imagePreprocess: a.imagePreprocess });
+  if (a.imagePreprocess !== undefined && !load.length) throw userError`${opt("imagePreprocess")}: give images with ${opt("loadInputs")} (a .png/.jpg file or a folder of them)`;
+  if (load.length && (mayHaveSeveralSets(load) || a.imagePreprocess !== undefined)) return openInputSets(load, p.inputs, { option: "loadInputs", imagePreprocess: a.imagePreprocess });
   return null;
 }
 
@@ -165,8 +165,8 @@ export async function saveInputs(file: string, model: string, inputs: HostTensor
 
 /** Output paths are checked before any work (src/core/output-file.ts). */
 export function checkModelOutputs(a: ModelArgs & { saveOutputs?: string }): void {
-  if (a.saveOutputs) checkOutputPath("--save-outputs", a.saveOutputs, "dir", { createParents: true });
-  if (a.inputs?.saveInputs) checkOutputPath("--save-inputs", a.inputs.saveInputs, a.inputs.saveInputsFormat === "trtexec" ? "dir" : "file", { createParents: true });
+  if (a.saveOutputs) checkOutputPath("saveOutputs", a.saveOutputs, "dir", { createParents: true });
+  if (a.inputs?.saveInputs) checkOutputPath("saveInputs", a.inputs.saveInputs, a.inputs.saveInputsFormat === "trtexec" ? "dir" : "file", { createParents: true });
 }
 
 export function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {

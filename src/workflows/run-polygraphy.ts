@@ -15,7 +15,7 @@ import { runModel, type RunArgs, type RunResult } from "./run.js";
 
 /** Runs `a` and writes its captured tensors to `file` as Polygraphy RunResults. */
 export async function runToRunResults(a: Omit<RunArgs, "saveOutputs">, file: string, hooks: Hooks = {}): Promise<RunResult> {
-  checkOutputPath("--save-outputs", file, "file", { createParents: true });
+  checkOutputPath("saveOutputs", file, "file", { createParents: true });
   const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), "trt-debug-run-"));
   try {
     const res = await runModel({ ...a, saveOutputs: tmp }, hooks);

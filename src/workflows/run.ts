@@ -85,7 +85,7 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
           runs.push(subgraphs ? { ...r, subgraphs } : r);
           continue;
         }
-        const r8 = (int8Runs[k] ??= resolveInt8Run(i8, p.model, p.types, precisions, (m) => hooks.warn?.(m)));
+        const r8 = (int8Runs[k] ??= resolveInt8Run(i8, p.model, p.types, precisions, (m, parts) => hooks.warn?.(m, parts)));
         const subgraphs = reportBodies(p.model, r8.resolution.precisions, precisions, (m) => hooks.warn?.(m));
         const r = await oneRun(p, exec, def, r8.resolution.precisions, inputs, capture, a.saveOutputs, hooks, iteration, a.inputs);
         runs.push({ ...r, int8: r8.report, ...(subgraphs ? { subgraphs } : {}) });

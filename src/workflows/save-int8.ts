@@ -7,7 +7,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { opt, precisionRef, UserError, userError } from "../core/errors.js";
+import { SAVE_ONNX } from "./save-typed.js";
 import { checkOutputPath } from "../core/output-file.js";
 import { registerTemp, unregisterTemp } from "../core/temp-files.js";
 import { loadModel } from "../onnx/model.js";
@@ -38,8 +39,8 @@ export interface SaveInt8Result {
 
 /** Refusals before the search: the Q/DQ model keeps every non-int8 layer in fp32. */
 export function checkSaveInt8(pin: string, fallback: string | undefined): void {
-  if (pin !== "fp32") throw new UserError(`--save-onnx: pinned layers are written in fp32; drop --precision ${pin}`);
-  if (fallback !== undefined && fallback !== "fp32") throw new UserError(`--save-onnx with --int8: the Q/DQ model keeps layers that cannot run in int8 in fp32; drop --${fallback}`);
+  if (pin !== "fp32") throw userError`${SAVE_ONNX}: pinned layers are written in fp32; drop ${opt("pinPrecision")} ${pin}`;
+  if (fallback !== undefined && fallback !== "fp32") throw userError`${SAVE_ONNX} with ${opt("int8")}: the Q/DQ model keeps layers that cannot run in int8 in fp32; drop ${precisionRef(fallback)}`;
 }
 
 /** Layers (by name) with a float input read from a DequantizeLinear output outside the layer. */
@@ -57,7 +58,7 @@ function layersWithQdq(file: string, layers: readonly { name: string; nodes: rea
 }
 
 export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
-  checkOutputPath("--save-onnx", a.output, "file", { createParents: true });
+  checkOutputPath("saveOnnx", a.output, "file", { createParents: true });
   fs.mkdirSync(path.dirname(path.resolve(a.output)), { recursive: true });
   const dir = fs.mkdtempSync(path.join(path.dirname(path.resolve(a.output)), ".trt-debug-save-"));
   const planFile = path.join(dir, "plan.json");
@@ -73,10 +74,10 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
     const written = new Map(r.precisions.map((p) => [p.layer, p.precision]));
     for (const l of src.model.graph.layers) {
       const w = written.get(l.name);
-      if ((w === "int8") !== withQdq.has(l.name)) throw new Error(`--save-onnx: layer '${l.name}' was written in ${w ?? "no precision"} but the Q/DQ model ${withQdq.has(l.name) ? "quantizes" : "does not quantize"} it`);
+      if ((w === "int8") !== withQdq.has(l.name)) throw new Error(`saveInt8Plan: layer '${l.name}' was written in ${w ?? "no precision"} but the Q/DQ model ${withQdq.has(l.name) ? "quantizes" : "does not quantize"} it`);
     }
     for (const e of a.plan.layers) {
-      for (const l of src.model.graph.layers) if (e.pattern === l.name && written.get(l.name) !== e.precision) throw new Error(`--save-onnx: the plan pins '${l.name}' to ${e.precision} but it was written in ${written.get(l.name)}`);
+      for (const l of src.model.graph.layers) if (e.pattern === l.name && written.get(l.name) !== e.precision) throw new Error(`saveInt8Plan: the plan pins '${l.name}' to ${e.precision} but it was written in ${written.get(l.name)}`);
     }
     let compare: SaveInt8Result["compare"] = null;
     if (a.criterion.kind === "compare") {
@@ -87,7 +88,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
       );
       const detail = `${c.verdict}, ${outs.join("; ")}`;
       compare = { passed: c.outputs_passed, detail };
-      if (!c.outputs_passed) throw new Error(`--save-onnx: the Q/DQ model of the verified plan fails compare ${a.model} ${a.output} (${detail})`);
+      if (!c.outputs_passed) throw new Error(`saveInt8Plan: the Q/DQ model of the verified plan fails compare ${a.model} ${a.output} (${detail})`);
     }
     fs.renameSync(tmp, a.output);
     return {

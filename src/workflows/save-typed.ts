@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { opt, precisionRef, UserError, userError } from "../core/errors.js";
 import { checkOutputPath } from "../core/output-file.js";
 import { registerTemp, unregisterTemp } from "../core/temp-files.js";
 import type { Precision } from "../core/host-tensor.js";
@@ -33,17 +33,20 @@ export interface SaveTypedResult {
   layers: number;
 }
 
-/** The precisions --save-onnx can write (a refusal names the flag). */
+/** The precisions saveTypedPlan can write (bisect --save-onnx; a refusal names the option). */
 export function checkSaveTyped(precision: Precision, pin: Precision): "fp16" | "bf16" {
-  if (precision !== "fp16" && precision !== "bf16") throw new UserError(`--save-onnx: strongly typed models are written for --fp16/--bf16 searches only (an --int8 search writes a Q/DQ model); drop --save-onnx or search with --fp16`);
-  if (pin !== "fp32") throw new UserError(`--save-onnx: pinned layers are written in fp32; drop --precision ${pin}`);
+  if (precision !== "fp16" && precision !== "bf16") throw userError`${SAVE_ONNX}: strongly typed models are written for ${precisionRef("fp16")}/${precisionRef("bf16")} searches only (an ${precisionRef("int8")} search writes a Q/DQ model); drop ${SAVE_ONNX} or search with ${precisionRef("fp16")}`;
+  if (pin !== "fp32") throw userError`${SAVE_ONNX}: pinned layers are written in fp32; drop ${opt("pinPrecision")} ${pin}`;
   return precision;
 }
+
+/** bisect's save-onnx option (its CLI flag --save-onnx), for messages. */
+export const SAVE_ONNX = opt("saveOnnx");
 
 /** Write the plan as a typed model, load it back, check each layer's declared precision, then move it to `output`. */
 export async function saveTypedPlan(a: SaveTypedArgs): Promise<SaveTypedResult> {
   const reduced = checkSaveTyped(a.precision, "fp32");
-  checkOutputPath("--save-onnx", a.output, "file", { createParents: true });
+  checkOutputPath("saveOnnx", a.output, "file", { createParents: true });
   fs.mkdirSync(path.dirname(path.resolve(a.output)), { recursive: true });
   const dir = fs.mkdtempSync(path.join(path.dirname(path.resolve(a.output)), ".trt-debug-save-"));
   const planFile = path.join(dir, "plan.json");
@@ -57,7 +60,7 @@ export async function saveTypedPlan(a: SaveTypedArgs): Promise<SaveTypedResult> 
     // re-verify as typed: the file's declared types give back the plan, layer for layer
     const src = await prepareModelFile(a.model, a);
     const back = await prepareModelFile(tmp, { fusion: a.fusion });
-    if (!back.model.typed) throw new Error(`--save-onnx: ${a.output}: the converted model is not strongly typed`);
+    if (!back.model.typed) throw new Error(`saveTypedPlan: ${a.output}: the converted model is not strongly typed`);
     const declared = new Map(back.model.graph.layers.map((l, i) => [l.name, back.model.typed?.precisions?.[i]]));
     const fp32: string[] = [];
     const nodes: string[] = [];
@@ -66,7 +69,7 @@ export async function saveTypedPlan(a: SaveTypedArgs): Promise<SaveTypedResult> 
       const hasFloat = l.outputs.some((t) => t !== "" && ["float32", "float16", "bfloat16"].includes(src.types.get(t)?.dtype ?? ""));
       if (!hasFloat || w === undefined) return;
       const d = declared.get(l.name);
-      if (d !== w) throw new Error(`--save-onnx: layer '${l.name}' was written in ${w} but the typed model declares ${d ?? "no such layer"}`);
+      if (d !== w) throw new Error(`saveTypedPlan: layer '${l.name}' was written in ${w} but the typed model declares ${d ?? "no such layer"}`);
       if (w === "fp32") {
         fp32.push(l.name);
         nodes.push(...l.nodes.map((n) => n.name).filter((n) => n !== ""));
