@@ -144,6 +144,7 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
 
 async function handler(cli: Cli, a: Raw): Promise<void> {
   const model = String(a.model);
+  if (a.fp8) throw new UserError("--fp8: bisect does not search scaled fp8 yet; write an fp8 Q/DQ model with `trt-debug convert --fp8` and search it with `bisect REF --candidate QDQ.onnx`, or search with --int8");
   // With --int8, --fp16/--bf16 name the fallback of layers that cannot run in int8 (as in compare).
   const ps = selectedPrecisions(a).filter((p) => p !== "fp32" && !(a.int8 && (p === "fp16" || p === "bf16")));
   let start: CandidateStart | undefined;

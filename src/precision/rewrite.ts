@@ -27,7 +27,7 @@ import type { Layer, LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { dtypeToOnnx } from "../core/dtype.js";
-import { fakeQuantInt8, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
+import { fakeQuantFp8, fakeQuantInt8, FP8E4M3FN_MAX, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
 import { rewriteBodies } from "./subgraph.js";
 import { EXACT_OPS, FORMAT_ONNX, isExactNode, NEVER_ROUNDED_INPUTS, PRECISION_FORMAT, transformKey, type Transform } from "./transforms.js";
 
@@ -83,9 +83,11 @@ export class WeightCache {
     const data = host.data as Float32Array;
     let out: Float32Array;
     if (t.kind === "round") out = roundTo(data, t.format, new Float32Array(data.length));
-    else if (t.kind === "qdq") out = fakeQuantInt8(data, { scale: t.scale, qmin: t.qmin, qmax: t.qmax });
+    else if (t.kind === "qdq") out = t.type ? fakeQuantFp8(data, { scale: t.scale }) : fakeQuantInt8(data, { scale: t.scale, qmin: t.qmin, qmax: t.qmax });
     else if (t.kind === "qdq-weight") {
-      out = quantizeWeightPerChannel(data, host.dims, t.axis, t.qmin, t.qmax);
+      out = t.type
+        ? fakeQuantFp8(data, { scale: weightChannelScales(data, host.dims, t.axis, FP8E4M3FN_MAX), axis: t.axis, dims: host.dims })
+        : quantizeWeightPerChannel(data, host.dims, t.axis, t.qmin, t.qmax);
     } else return null;
     const proto = hostToTensorProto({ name: key, dtype: "float32", dims: host.dims, data: out } satisfies HostTensor);
     this.map.set(key, proto);
@@ -179,14 +181,15 @@ export function rewriteLayers(
       create(NodeProtoSchema, { name: `${base}::from_${f}`, opType: "Cast", input: [mid], output: [dst], attribute: [attrInt("to", dtypeToOnnx(dtype))] }),
     ];
   };
-  const qdqPair = (src: string, scale: number, qmin: number, qmax: number, dst: string, base: string): NodeProto[] => {
+  const qdqPair = (src: string, scale: number, qmin: number, qmax: number, dst: string, base: string, fp8: boolean): NodeProto[] => {
     const sName = `${base}::scale`;
     const zName = `${base}::zp`;
     inits.set(sName, hostToTensorProto({ name: sName, dtype: "float32", dims: [], data: new Float32Array([scale]) }));
-    inits.set(zName, hostToTensorProto({ name: zName, dtype: "int8", dims: [], data: new Int8Array([0]) }));
+    // scaled fp8: QuantizeLinear-19 with a float8e4m3fn zero point (saturate=1, the default) saturates at ±448 itself
+    inits.set(zName, fp8 ? hostToTensorProto({ name: zName, dtype: "float8e4m3fn", dims: [], data: new Uint8Array([0]) }) : hostToTensorProto({ name: zName, dtype: "int8", dims: [], data: new Int8Array([0]) }));
     const out: NodeProto[] = [];
     let x = src;
-    if (qmin > -128 || qmax < 127) {
+    if (!fp8 && (qmin > -128 || qmax < 127)) {
       // QuantizeLinear saturates to [-128,127]; a narrower range is a Clip on the real line first.
       const lo = `${base}::clip_lo`, hi = `${base}::clip_hi`;
       inits.set(lo, hostToTensorProto({ name: lo, dtype: "float32", dims: [], data: new Float32Array([qmin * scale]) }));
@@ -203,8 +206,8 @@ export function rewriteLayers(
   const emitTransform = (src: string, dtype: DType, t: Transform, dst: string, base: string): NodeProto[] => {
     if (t.kind === "round") return castPair(src, dtype, t.format, dst, base);
     if (t.kind === "qdq") {
-      if (dtype !== "float32") throw new UserError(`tensor '${src}': int8 emulation supports float32 tensors only (got ${dtype})`);
-      return qdqPair(src, t.scale, t.qmin, t.qmax, dst, base);
+      if (dtype !== "float32") throw new UserError(`tensor '${src}': ${t.type ? "fp8" : "int8"} emulation supports float32 tensors only (got ${dtype})`);
+      return qdqPair(src, t.scale, t.qmin, t.qmax, dst, base, t.type === "fp8e4m3fn");
     }
     throw new Error(`transform ${t.kind} cannot apply to activation '${src}'`);
   };
