@@ -9,7 +9,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { create } from "@bufbuild/protobuf";
 import { TensorProto_DataType } from "onnx-buf";
 import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
@@ -138,6 +137,42 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
       for (const k of ["max_abs", "mean_abs", "cand_abs_max"]) expect([l.tensor, k, Math.abs(o.metrics[k]! - l.metrics[k]!) <= 1e-5 * scale]).toEqual([l.tensor, k, true]);
     }
     expect(em.find((l) => l.tensor === "y")!.metrics.max_abs).toBeGreaterThan(1e-4);
+  });
+
+  it("calib check OUT.onnx reads the fp8 scales back (amax = 448 x scale) and runs the per-layer errors in fp8", async () => {
+    const r = await cli("calib", "check", f("net.fp8.onnx"), "--calib-batches", "2", "--fusion", "none", "--json", f("cc.json"), "-q");
+    expect(r.code).toBeLessThan(2);
+    const j = JSON.parse(fs.readFileSync(f("cc.json"), "utf8"));
+    expect(j.qdq.type).toBe("fp8");
+    expect(j.int8.type).toBe("fp8");
+    const g = loadModel(f("net.fp8.onnx")).proto.graph!;
+    const scaleOf = (t: string) => tensorProtoToHost(g.initializer.find((i) => i.name === g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === t)!.input[1])!).data[0] as number;
+    const rows: { tensor: string; cache_amax: number | null; flags: { code: string }[] }[] = j.tensors;
+    for (const t of ["x", "conv1_output_0", "conv2_output_0", "relu2_output_0", "flat_output_0"]) expect([t, rows.find((r) => r.tensor === t)!.cache_amax]).toEqual([t, Math.fround(scaleOf(t) * 448)]);
+    expect(j.layers.filter((l: { precision: string }) => l.precision === "fp8").map((l: { layer: string }) => l.layer)).toEqual(["conv1", "relu2", "flat"]); // as for int8: a layer needs a range on every activation it reads and writes
+    expect(rows.find((r) => r.tensor === "conv2_output_0")!.flags.map((x) => x.code)).not.toContain("clipping");
+  });
+
+  it("calib check flags a planted bad fp8 scale: too small clips, far too large wastes e4m3fn's range", async () => {
+    const m = loadModel(f("net.fp8.onnx"));
+    const g = m.proto.graph!;
+    const plant = (t: string, k: number) => {
+      const name = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === t)!.input[1]!;
+      const i = g.initializer.findIndex((x) => x.name === name);
+      const s = tensorProtoToHost(g.initializer[i]!).data[0] as number;
+      g.initializer[i] = hostToTensorProto({ name, dtype: "float32", dims: [], data: Float32Array.of(s * k) });
+    };
+    plant("conv2_output_0", 1 / 64);
+    plant("relu2_output_0", 1e6);
+    saveProto(m.proto, f("bad.fp8.onnx"));
+    const r = await cli("calib", "check", f("bad.fp8.onnx"), "--calib-batches", "2", "--fusion", "none", "--json", f("bad.json"), "-q");
+    expect(r.code).toBe(1);
+    const rows: { tensor: string; flags: { code: string; severity: string; message: string }[] }[] = JSON.parse(fs.readFileSync(f("bad.json"), "utf8")).tensors;
+    const flags = (t: string) => rows.find((x) => x.tensor === t)!.flags.filter((x) => x.severity === "harmful").map((x) => x.code);
+    expect(flags("conv2_output_0")).toEqual(["clipping"]);
+    expect(flags("relu2_output_0")).toEqual(["wasted-range"]);
+    expect(rows.find((x) => x.tensor === "relu2_output_0")!.flags.find((x) => x.code === "wasted-range")!.message).toContain("e4m3fn's subnormals");
+    for (const t of ["x", "conv1_output_0", "flat_output_0"]) expect([t, flags(t)]).toEqual([t, []]);
   });
 
   it("refuses a model below opset 19, --int8 with --fp8, --int8-range with --fp8 and a missing cache with one line", async () => {
