@@ -20,6 +20,10 @@ export interface Int8RunArgs {
   range?: Int8Range;
   /** The quantized type: int8 (default) or scaled fp8 e4m3fn (`convert --fp8`; docs/int8.md "FP8"). */
   qtype?: QuantType;
+  /** Ranges given in memory (a Q/DQ model's scales, `bisect --candidate QDQ.onnx`); `calibrationCache` then names where they came from. */
+  cache?: CalibrationCache;
+  /** "inputs": explicit quantization's placement (precision/int8.ts Int8Options.placement). */
+  placement?: "inputs";
 }
 
 export interface CacheInfo {
@@ -92,8 +96,8 @@ export async function loadInt8(m: LoadedModel, types: TypeMap, a: Int8RunArgs = 
   if (fallback !== "fp32" && fallback !== "fp16" && fallback !== "bf16") {
     throw new UserError(`--int8: the fallback precision must be fp32, fp16 or bf16 (got ${fallback})`);
   }
-  const cache = a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null;
-  const policy = makeInt8Policy(m, types, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE, qtype: a.qtype });
+  const cache = a.cache ?? (a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null);
+  const policy = makeInt8Policy(m, types, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE, qtype: a.qtype, placement: a.placement });
   return { cache, policy, cachePath: a.calibrationCache ?? null };
 }
 

@@ -159,6 +159,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   const lp = a["layer-precisions"];
   const mayAskInt8 = (Array.isArray(lp) ? lp.length > 0 : lp !== undefined) || a["precision-plan"] !== undefined;
   if (candidate !== "int8" && a["calibration-cache"] !== undefined && !mayAskInt8) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 searches)");
+  if (start?.qdq && a["calibration-cache"] !== undefined) throw new UserError(`--calibration-cache and a Q/DQ --candidate: the candidate's QuantizeLinear scales are the ranges; drop --calibration-cache`);
   const pin = parsePrecision(String(a.precision ?? "fp32"), "--precision");
   const saveOnnx = a["save-onnx"] === undefined ? undefined : String(a["save-onnx"]);
   if (saveOnnx !== undefined) {
@@ -168,6 +169,8 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   }
   const margs = modelArgs(model, a);
   if (start) margs.layerPrecisions = start.layerPrecisions;
+  // a Q/DQ candidate: its scales, explicit placement (Q/DQ on the int8 layers' inputs only), pins in fp32
+  if (start?.qdq) margs.int8 = { ...margs.int8, calibrationCache: String(a.candidate), cache: start.qdq.cache, placement: "inputs", fallback: "fp32" };
   if (pin !== "fp32" && pin !== "fp16") throw new UserError(`--precision: pinned layers run in fp32 or fp16 (got ${String(a.precision)})`);
   const criterion = criterionOf(a);
   const output = a.output as string | undefined;

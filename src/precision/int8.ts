@@ -145,6 +145,13 @@ export interface Int8Options {
    */
   qtype?: QuantType;
   /**
+   * "inputs": explicit quantization's placement on an fp32 model (`bisect REF --candidate
+   * QDQ.onnx`, the scales read from the candidate's Q nodes): a quantized layer needs a range
+   * on its activation inputs only and never quantizes its output (its consumers' input Q/DQ do,
+   * as in a Q/DQ model). Default: implicit quantization's rules (ranges on inputs and outputs).
+   */
+  placement?: "inputs";
+  /**
    * The model's policy, built once (makeInt8Policy with the same cache, fallback and range);
    * resolveInt8 builds one when absent.
    */
@@ -286,7 +293,7 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
       const p = rangeProblem(t, `input ${k}`);
       if (p) problem = { ...p, tensor: t };
     }
-    for (let k = 0; k < l.outputs.length && !problem; k++) {
+    for (let k = 0; k < l.outputs.length && !problem && !policy.data.inputsOnly; k++) {
       const t = l.outputs[k]!;
       if (t === "" || !isFloat(t)) continue;
       const p = rangeProblem(t, `output ${k}`);
@@ -318,6 +325,8 @@ export interface Int8PolicyData {
   scales: ReadonlyMap<string, number>;
   /** The quantized type of the layers assigned it: "int8", or "fp8" (scaled e4m3fn). */
   qtype: QuantType;
+  /** Explicit placement (Int8Options.placement "inputs"): Q/DQ on activation inputs only, no output ranges needed. */
+  inputsOnly?: boolean;
 }
 
 /** What a quantized layer's Q/DQ quantize to: int8, or fp8 e4m3fn with a scale (TensorRT's explicit FP8). */
@@ -339,7 +348,7 @@ export function fp8Scale(int8Scale: number): number {
  * when the model has QuantizeLinear/DequantizeLinear nodes. Build it once per model and cache;
  * it serves every precision assignment. Throws a UserError when implicit quantization has no cache.
  */
-export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Options, "cache" | "fallback" | "range" | "qtype"> = {}): Int8Policy {
+export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Options, "cache" | "fallback" | "range" | "qtype" | "placement"> = {}): Int8Policy {
   const fallback = o.fallback ?? "fp32";
   const qtype = o.qtype ?? "int8";
   if (fallback === "int8" || fallback === "fp8") throw new Error(`${fallback} fallback precision cannot be quantized`);
@@ -353,7 +362,7 @@ export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Optio
       `--${qtype}: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so ${qtype} needs activation ranges: pass --calibration-cache FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`,
     );
   }
-  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype });
+  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}) });
 }
 
 /**
@@ -398,7 +407,7 @@ export class Int8Policy implements TransformPolicy {
    * Otherwise it is emitted in the fallback precision and each int8 consumer quantizes it itself.
    */
   quantizesOutput(t: string, precisions: readonly Precision[]): boolean {
-    if (this.data.mode === "explicit" || this.graphOut.has(t)) return false;
+    if (this.data.mode === "explicit" || this.data.inputsOnly || this.graphOut.has(t)) return false;
     const s = this.data.scales.get(t);
     if (s === undefined || !(s > 0)) return false;
     const cons = this.model.graph.consumers.get(t) ?? [];

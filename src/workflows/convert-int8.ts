@@ -16,7 +16,7 @@ import { precisionsFor, type ModelArgs } from "./model-inputs.js";
 
 export interface ConvertInt8Args extends Pick<ModelArgs, "model" | "layerPrecisions" | "precisionPlan" | "fusion" | "allowExternalDataOutside"> {
   /** `--calibration-cache FILE` and `--int8-range`; the fallback is fp32. `qtype: "fp8"`: `convert --fp8`, scaled e4m3fn Q/DQ. */
-  int8: Pick<Int8RunArgs, "calibrationCache" | "range" | "qtype">;
+  int8: Pick<Int8RunArgs, "calibrationCache" | "range" | "qtype" | "cache" | "placement">;
   /** The Q/DQ model to write. */
   output: string;
   /**

@@ -66,7 +66,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
   temps.forEach(registerTemp);
   try {
     fs.writeFileSync(planFile, planToJson(a.plan));
-    const r = await convertInt8Model({ model: a.model, output: tmp, precisionPlan: planFile, int8: { calibrationCache: a.int8.calibrationCache, range: a.int8.range }, fusion: a.fusion, allowExternalDataOutside: a.allowExternalDataOutside });
+    const r = await convertInt8Model({ model: a.model, output: tmp, precisionPlan: planFile, int8: { calibrationCache: a.int8.calibrationCache, range: a.int8.range, cache: a.int8.cache, placement: a.int8.placement, qtype: a.int8.qtype }, fusion: a.fusion, allowExternalDataOutside: a.allowExternalDataOutside });
     // re-verify: the layers with Q/DQ in the file are exactly the ones the conversion put in int8
     const src = await prepareModelFile(a.model, a);
     const withQdq = layersWithQdq(tmp, src.model.graph.layers);
