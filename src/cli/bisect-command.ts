@@ -32,7 +32,7 @@ function bisectOptions<T>(y: Argv<T>) {
     .option("output", { alias: "o", type: "string", describe: "Write the precision plan (trt-debug/precision-plan@1; reload with --precision-plan)", group: "Output:" })
     .option("trtexec-flags", { type: "string", describe: "Write the trtexec flags (one line) to this file", group: "Output:" })
     .option("polygraphy-args", { type: "string", describe: "Write the Polygraphy arguments (one line) to this file", group: "Output:" })
-    .option("candidate", { type: "string", describe: "A strongly typed candidate model (e.g. AutoCast's or convert's output): start from its own per-layer types instead of --fp16/--bf16", group: "Search:" })
+    .option("candidate", { type: "string", describe: "A strongly typed candidate model (e.g. AutoCast's or convert's output), or an int8 Q/DQ model: start from its own per-layer types / quantization instead of --fp16/--bf16/--int8", group: "Search:" })
     .option("save-onnx", { type: "string", describe: "Write the final plan as a strongly typed ONNX model (TensorRT 11; --fp16/--bf16 searches) or, with --int8, a Q/DQ model; re-verified before it is written", group: "Output:" })
     .option("checkpoint", { type: "string", describe: "Checkpoint file (default <model>.bisect-checkpoint.json next to -o, else in the current directory; --no-checkpoint: none)", group: "Search:" })
     .option("resume", { type: "boolean", describe: "Continue from the checkpoint: evaluations it holds are not re-run", group: "Search:" })
@@ -144,7 +144,7 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
 
 async function handler(cli: Cli, a: Raw): Promise<void> {
   const model = String(a.model);
-  if (a.fp8) throw new UserError("--fp8: bisect does not search scaled fp8 yet; write an fp8 Q/DQ model with `trt-debug convert --fp8` and search it with `bisect REF --candidate QDQ.onnx`, or search with --int8");
+  if (a.fp8) throw new UserError("--fp8: bisect does not search scaled fp8 yet; search with --int8 (or --candidate an int8 Q/DQ model) and check an fp8 Q/DQ model with `trt-debug compare REF QDQ.onnx`");
   // With --int8, --fp16/--bf16 name the fallback of layers that cannot run in int8 (as in compare).
   const ps = selectedPrecisions(a).filter((p) => p !== "fp32" && !(a.int8 && (p === "fp16" || p === "bf16")));
   let start: CandidateStart | undefined;
