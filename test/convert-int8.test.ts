@@ -141,9 +141,8 @@ describe("convert --int8", () => {
     expect(Math.abs(y(f("gt.json")).max_abs - y(f("et.json")).max_abs)).toBeLessThanOrEqual(1e-5 * y(f("et.json")).ref_abs_max);
   });
 
-  it("refuses fp8, fp16 fallback, a cache and calibration together, --algo without calibration, and a missing cache with one line", async () => {
+  it("refuses --int8 with --fp8, a cache and calibration together, --algo without calibration, and a missing cache with one line", async () => {
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--fp8", "-o", f("x.onnx")), "--fp8");
-    expectUserError(await cli("convert", f("net.onnx"), "--int8", "--fp16", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--fp16");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--calib-batches", "2", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "not both");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--algo", "minmax", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--algo");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "-o", f("x.onnx")), "--calibration-cache");

@@ -48,7 +48,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
 
 async function int8Handler(cli: Cli, a: Raw): Promise<void> {
   const q = a.fp8 ? "fp8" : "int8";
-  if (a.fp16 || a.bf16) throw new UserError(`--${q} with --${a.fp16 ? "fp16" : "bf16"}: convert --${q} keeps the non-${q} layers in fp32; fp16/bf16 layers in a Q/DQ model are not supported yet`);
+  if (a.fp16 && a.bf16) throw new UserError(`--fp16 and --bf16: give one precision for the layers not in ${q}`);
   const calibrate = a["calib-data"] !== undefined || a["calib-batches"] !== undefined;
   if (!calibrate && (a.algo !== undefined || a.percentile !== undefined)) throw new UserError(`--${a.algo !== undefined ? "algo" : "percentile"}: only when convert --${q} calibrates (--calib-data or --calib-batches)`);
   if (a["precision-plan"] !== undefined && a["layer-precisions"] !== undefined) throw new UserError("--precision-plan and --layer-precisions: give one of them");
@@ -57,7 +57,7 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
   const r = await convertInt8Model({
     model: String(a.model),
     output: String(a.output),
-    int8: { calibrationCache: a["calibration-cache"] as string | undefined, range: a["int8-range"] === undefined ? undefined : parseInt8Range(a["int8-range"]), qtype: q },
+    int8: { calibrationCache: a["calibration-cache"] as string | undefined, range: a["int8-range"] === undefined ? undefined : parseInt8Range(a["int8-range"]), qtype: q, fallback: a.fp16 ? "fp16" : a.bf16 ? "bf16" : "fp32" },
     calibrate: calibrate
       ? {
           calibData: a["calib-data"] as string | undefined,
@@ -74,7 +74,8 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
   if (!a.quiet) {
     if (r.calibration) cli.io.out(`calibrated ${r.calibration.tensors.length} tensors with ${r.calibration.algo} on ${r.calibration.batches} batch${r.calibration.batches === 1 ? "" : "es"} (data: ${r.calibration.data}); wrote ${r.calibration.cache} and ${r.calibration.sidecar}`);
     for (const line of int8ReportLines(r.int8, 10)) cli.io.out(line);
-    cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to ${q === "fp8" ? "fp8 e4m3fn" : "int8"} (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} ${q} per-channel weights; wrote ${r.output}`);
+    const typed = r.fallback === "fp32" ? "" : `, ${r.precisions.filter((x) => x.precision === r.fallback).length} layers in ${r.fallback} (strongly typed, ${r.casts} Casts)`;
+    cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to ${q === "fp8" ? "fp8 e4m3fn" : "int8"} (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} ${q} per-channel weights${typed}; wrote ${r.output}`);
   }
   writeJson(a.json as string | undefined, r);
 }
