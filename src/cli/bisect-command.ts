@@ -126,7 +126,8 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
     if (!r.saved_onnx && !r.saved_qdq) o(`TensorRT 11.x (strongly typed only): write the plan as a ${r.precision === "int8" ? "Q/DQ" : "typed"} model with --save-onnx OUT.onnx`);
     if (r.saved_qdq) {
       const q = r.saved_qdq;
-      o(`wrote ${q.output}: Q/DQ, ${q.int8_layers.length} layer(s) in int8, ${q.fp32_layers.length} in fp32 (no Q/DQ), re-verified${q.compare ? ` (compare REF OUT: ${q.compare.detail})` : ""}`);
+      const red = q.reduced_layers?.length ? `, ${q.reduced_layers.length} in ${r.int8?.fallback_precision ?? "fp16"} (strongly typed, no Q/DQ)` : "";
+      o(`wrote ${q.output}: Q/DQ, ${q.int8_layers.length} layer(s) in int8, ${q.fp32_layers.length} in fp32 (no Q/DQ)${red}, re-verified${q.compare ? ` (compare REF OUT: ${q.compare.detail})` : ""}`);
       o(`trtexec (TensorRT 11.x): ${q.trtexec}`);
     }
     if (r.saved_onnx) {

@@ -173,7 +173,7 @@ export interface BisectResult {
   /** `--save-onnx`: the strongly typed model of the plan (set by the caller through saveTypedPlan, workflows/save-typed.ts). */
   saved_onnx?: { output: string; data: string | null; fp32_layers: string[]; fp32_nodes: string[]; trtexec: string; autocast: string };
   /** `--int8 --save-onnx`: the Q/DQ model of the plan (set by the caller through saveInt8Plan, workflows/save-int8.ts). */
-  saved_qdq?: { output: string; int8_layers: string[]; fp32_layers: string[]; compare: { passed: boolean; detail: string } | null; trtexec: string };
+  saved_qdq?: { output: string; int8_layers: string[]; fp32_layers: string[]; reduced_layers?: string[]; compare: { passed: boolean; detail: string } | null; trtexec: string };
   notes: string[];
   /** int8 searches (present only then): cache read, layers in int8, every fallback with its reason. */
   int8?: Int8Report;

@@ -32,14 +32,23 @@ export interface SaveInt8Result {
   /** Layers with Q/DQ (int8) and without (the plan's fp32 pins and the int8 fallbacks). */
   int8_layers: string[];
   fp32_layers: string[];
+  /** `--int8 --fp16|--bf16`: layers written strongly typed in that type (fallbacks, fp16 pins). */
+  reduced_layers: string[];
   /** `compare MODEL OUT` under the bisect's compare options; null with --threshold/--check criteria. */
   compare: { passed: boolean; detail: string } | null;
 }
 
-/** Refusals before the search: the Q/DQ model keeps every non-int8 layer in fp32. */
+/**
+ * Refusals before the search: the Q/DQ model keeps every non-int8 layer in fp32, or with
+ * `--fp16`/`--bf16` (the fallback) writes them strongly typed in that type (convert --int8 --fp16).
+ */
 export function checkSaveInt8(pin: string, fallback: string | undefined): void {
-  if (pin !== "fp32") throw new UserError(`--save-onnx: pinned layers are written in fp32; drop --precision ${pin}`);
-  if (fallback !== undefined && fallback !== "fp32") throw new UserError(`--save-onnx with --int8: the Q/DQ model keeps layers that cannot run in int8 in fp32; drop --${fallback}`);
+  const fb = fallback ?? "fp32";
+  if (pin !== "fp32" && pin !== fb) throw new UserError(`--save-onnx: pinned layers are written in fp32${fb === "fp32" ? "" : ` or ${fb}`}; drop --precision ${pin}${fb === "fp32" ? ` (or add --${pin}: the layers not in int8 are then written in ${pin})` : ""}`);
+}
+
+function fallbackOf(p: string | undefined): "fp32" | "fp16" | "bf16" {
+  return p === "fp16" || p === "bf16" ? p : "fp32";
 }
 
 /** Layers (by name) with a float input read from a DequantizeLinear output outside the layer. */
@@ -66,7 +75,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
   temps.forEach(registerTemp);
   try {
     fs.writeFileSync(planFile, planToJson(a.plan));
-    const r = await convertInt8Model({ model: a.model, output: tmp, precisionPlan: planFile, int8: { calibrationCache: a.int8.calibrationCache, range: a.int8.range, cache: a.int8.cache, placement: a.int8.placement, qtype: a.int8.qtype }, fusion: a.fusion, allowExternalDataOutside: a.allowExternalDataOutside });
+    const r = await convertInt8Model({ model: a.model, output: tmp, precisionPlan: planFile, int8: { calibrationCache: a.int8.calibrationCache, range: a.int8.range, cache: a.int8.cache, placement: a.int8.placement, qtype: a.int8.qtype, fallback: fallbackOf(a.int8.fallback) }, fusion: a.fusion, allowExternalDataOutside: a.allowExternalDataOutside });
     // re-verify: the layers with Q/DQ in the file are exactly the ones the conversion put in int8
     const src = await prepareModelFile(a.model, a);
     const withQdq = layersWithQdq(tmp, src.model.graph.layers);
@@ -94,6 +103,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
       output: a.output,
       int8_layers: r.precisions.filter((p) => p.precision === "int8").map((p) => p.layer),
       fp32_layers: r.precisions.filter((p) => p.precision === "fp32").map((p) => p.layer),
+      reduced_layers: r.precisions.filter((p) => p.precision === "fp16" || p.precision === "bf16").map((p) => p.layer),
       compare,
     };
   } finally {
