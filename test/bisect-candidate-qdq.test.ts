@@ -97,6 +97,24 @@ describe("bisect REF --candidate QDQ.onnx", () => {
     expect(c.code, c.stderr + c.stdout).toBe(0);
   });
 
+  it("a strongly typed Q/DQ candidate (convert --int8 --fp16): its fp16 layers start in fp16 and stay so in the saved model", async () => {
+    expect((await cli("convert", f("net.onnx"), "--int8", "--fp16", "--calibration-cache", f("net.cache"), "--layer-precisions", "relu2:fp16", "--fusion", "none", "-o", f("t.qdq.onnx"), "-q")).code).toBe(0);
+    const m = loadModel(f("t.qdq.onnx"));
+    const g = m.proto.graph!;
+    const sName = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "relu1_output_0")!.input[1]!;
+    const i = g.initializer.findIndex((t) => t.name === sName);
+    g.initializer[i] = hostToTensorProto({ name: sName, dtype: "float32", dims: [], data: Float32Array.of((tensorProtoToHost(g.initializer[i]!).data[0] as number) / 64) });
+    saveProto(m.proto, f("tbad.qdq.onnx"));
+    const b = await cli("bisect", f("net.onnx"), "--candidate", f("tbad.qdq.onnx"), "--fusion", "none", "--save-onnx", f("tout.qdq.onnx"), "--json", f("tb.json"), "--no-checkpoint");
+    expect(b.code, b.stderr + b.stdout).toBe(0);
+    expect(b.stdout).toContain(`candidate ${f("tbad.qdq.onnx")} (int8, 1 layer(s) not in int8 to start with)`);
+    const res = JSON.parse(fs.readFileSync(f("tb.json"), "utf8")) as BisectResult;
+    expect(res.pinned_layers).toEqual(["conv2"]);
+    expect(res.saved_qdq!.reduced_layers).toEqual(["relu2"]);
+    expect(res.saved_qdq!.fp32_layers).toEqual(["conv2"]);
+    expect((await cli("compare", f("net.onnx"), f("tout.qdq.onnx"), "--fusion", "none", "-q")).code).toBe(0);
+  });
+
   it("refuses a cache with a Q/DQ candidate and a Q/DQ reference with one line", async () => {
     expectUserError(await cli("bisect", f("net.onnx"), "--candidate", f("bad.qdq.onnx"), "--calibration-cache", f("net.cache"), "--no-checkpoint"), "--calibration-cache");
     expectUserError(await cli("bisect", f("bad.qdq.onnx"), "--candidate", f("good.qdq.onnx"), "--no-checkpoint"), "QuantizeLinear/DequantizeLinear");

@@ -82,10 +82,13 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
         // fp8: amax = 448·s, kept exactly, and as a cache scale amax/127
         const amax = ty === "fp8" ? Math.fround(s[0]! * FP8E4M3FN_MAX) : undefined;
         const cs = amax === undefined ? s[0]! : Math.fround(amax / 127);
-        const prev = scales.get(x);
-        if (prev !== undefined && prev !== cs) throw new UserError(`${file}: activation '${x}' is quantized with two scales (${prev} and ${cs}); give it one`);
-        scales.set(x, cs);
-        if (amax !== undefined) amaxes.set(x, amax);
+        // a strongly typed model (convert --int8 --fp16) quantizes an fp16 tensor `t` through convert's Cast `t__to_fp32`: the scale is t's
+        const c = producer.get(x);
+        const t = c?.opType === "Cast" && x === `${c.input[0]}__to_fp32` ? c.input[0]! : x;
+        const prev = scales.get(t);
+        if (prev !== undefined && prev !== cs) throw new UserError(`${file}: activation '${t}' is quantized with two scales (${prev} and ${cs}); give it one`);
+        scales.set(t, cs);
+        if (amax !== undefined) amaxes.set(t, amax);
         rename.set(out, x);
       }
       drop.add(q).add(dq);

@@ -164,14 +164,14 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   const pin = parsePrecision(String(a.precision ?? "fp32"), "--precision");
   const saveOnnx = a["save-onnx"] === undefined ? undefined : String(a["save-onnx"]);
   if (saveOnnx !== undefined) {
-    if (candidate === "int8") checkSaveInt8(pin, selectedPrecisions(a).find((p) => p === "fp16" || p === "bf16"));
+    if (candidate === "int8") checkSaveInt8(pin, start?.qdq ? start.qdq.fallback : selectedPrecisions(a).find((p) => p === "fp16" || p === "bf16"));
     else checkSaveTyped(candidate, pin);
     checkOutputPath("--save-onnx", saveOnnx, "file", { createParents: true });
   }
   const margs = modelArgs(model, a);
   if (start) margs.layerPrecisions = start.layerPrecisions;
   // a Q/DQ candidate: its scales, explicit placement (Q/DQ on the int8 layers' inputs only), pins in fp32
-  if (start?.qdq) margs.int8 = { ...margs.int8, calibrationCache: String(a.candidate), cache: start.qdq.cache, placement: "inputs", fallback: "fp32" };
+  if (start?.qdq) margs.int8 = { ...margs.int8, calibrationCache: String(a.candidate), cache: start.qdq.cache, placement: "inputs", fallback: start.qdq.fallback };
   if (pin !== "fp32" && pin !== "fp16") throw new UserError(`--precision: pinned layers run in fp32 or fp16 (got ${String(a.precision)})`);
   const criterion = criterionOf(a);
   const output = a.output as string | undefined;

@@ -28,7 +28,7 @@ export interface CandidateStart {
   /** The candidate's reduced type (bf16 when it declares any bf16 tensor, else fp16), or int8 for a Q/DQ candidate. */
   precision: "fp16" | "bf16" | "int8";
   /** A Q/DQ candidate: its activation scales (a cache read from its Q nodes); null for a typed candidate. */
-  qdq: { cache: CalibrationCache; int8Layers: string[] } | null;
+  qdq: { cache: CalibrationCache; int8Layers: string[]; fallback: "fp32" | "fp16" | "bf16" } | null;
   /** Starting overrides `LAYER:PRECISION` for the reference (exact names). */
   layerPrecisions: PlanEntry[];
   /** Reference layers with float outputs that the candidate does not have (run in `precision`). */
@@ -75,6 +75,9 @@ async function qdqCandidateStart(reference: string, candidate: string, ref: Awai
   const missing: string[] = [];
   const known = new Set(cand.model.graph.layers.map((l) => l.name));
   const int8Layers: string[] = [];
+  // a strongly typed Q/DQ candidate (convert --int8 --fp16): its other layers start in their declared type
+  const declared = new Map(cand.model.graph.layers.map((l, i) => [l.name, cand.model.typed?.precisions?.[i] ?? "fp32"]));
+  const fallback = typedReducedPrecisions(cand.model)[0] === "bf16" ? "bf16" : typedReducedPrecisions(cand.model)[0] === "fp16" ? "fp16" : "fp32";
   for (const l of ref.model.graph.layers) {
     if (!l.outputs.some((t) => t !== "" && isFloatDType(ref.types.get(t)?.dtype ?? "int64"))) continue;
     if (!known.has(l.name)) {
@@ -86,9 +89,10 @@ async function qdqCandidateStart(reference: string, candidate: string, ref: Awai
       continue;
     }
     if (isGlob(l.name)) throw new UserError(`--candidate: layer '${l.name}' has glob characters in its name and cannot be a starting-plan entry; rename it`);
-    layerPrecisions.push({ pattern: l.name, precision: "fp32" });
+    const d = declared.get(l.name)!;
+    layerPrecisions.push({ pattern: l.name, precision: d === "fp16" || d === "bf16" ? d : "fp32" });
   }
   if (missing.length === ref.model.graph.layers.length) throw new UserError(`--candidate ${candidate}: no layer name in common with ${reference}; the candidate must keep the reference's node names`);
   if (int8Layers.length === 0) throw new UserError(`--candidate ${candidate}: no layer of ${reference} is quantized in the candidate (no layer whose activation inputs all come from a DequantizeLinear); there is nothing to search`);
-  return { precision: "int8", qdq: { cache: scales.cache, int8Layers }, layerPrecisions, missing };
+  return { precision: "int8", qdq: { cache: scales.cache, int8Layers, fallback }, layerPrecisions, missing };
 }
