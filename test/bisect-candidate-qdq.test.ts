@@ -8,46 +8,25 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GraphBuilder, saveModel } from "./support/graph-builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
-import { saveModel as saveProto } from "../src/onnx/model-file.js";
-import { hostToTensorProto, tensorProtoToHost } from "../src/onnx/tensor.js";
-import { Rng } from "../scripts/models/common.js";
+import { tensorProtoToHost } from "../src/onnx/tensor.js";
+import { plantQdqScale, qdqConvNet } from "./int8-fixtures.js";
 import type { BisectResult } from "../src/workflows/bisect.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
 let dir: string;
 const f = (n: string) => path.join(dir, n);
 
-/** x[1,3,8,8] -> conv1 (+bias) -> relu1 -> conv2 -> relu2 -> flat -> fc (MatMul) -> y[1,10] */
-function net() {
-  const rng = new Rng("bisect-candidate-qdq/net");
-  const r = (n: number, a = 0.5) => Float32Array.from({ length: n }, () => rng.uniform(-a, a));
-  const b = new GraphBuilder("cnet");
-  const x = b.input("x", "float32", [1, 3, 8, 8]);
-  let h = b.node("Conv", [x, b.initializer("w1", "float32", [4, 3, 3, 3], r(108)), b.initializer("b1", "float32", [4], r(4, 0.1))], { name: "conv1", attrs: { pads: [1, 1, 1, 1] } });
-  h = b.node("Relu", [h], { name: "relu1" });
-  h = b.node("Conv", [h, b.initializer("w2", "float32", [4, 4, 3, 3], r(144))], { name: "conv2", attrs: { pads: [1, 1, 1, 1] } });
-  h = b.node("Relu", [h], { name: "relu2" });
-  h = b.node("Reshape", [h, b.initializer("shape", "int64", [2], BigInt64Array.of(1n, 256n))], { name: "flat" });
-  b.output(b.node("MatMul", [h, b.initializer("wfc", "float32", [256, 10], r(2560, 0.1))], { name: "fc", outputs: ["y"] }), "float32", [1, 10]);
-  return b.model({ opset: 13 });
-}
 
 let r: { code: number; stdout: string; stderr: string };
 beforeAll(async () => {
   dir = tmpDir("trtdbg-bisect-cand-qdq-");
-  saveModel(net(), f("net.onnx"));
+  saveModel(qdqConvNet("bisect-candidate-qdq/net"), f("net.onnx"));
   expect((await cli("calib", "build", f("net.onnx"), "-o", f("net.cache"), "--calib-batches", "4", "--algo", "minmax", "-q", "--fusion", "none")).code).toBe(0);
   expect((await cli("convert", f("net.onnx"), "--int8", "--calibration-cache", f("net.cache"), "--fusion", "none", "-o", f("good.qdq.onnx"), "-q")).code).toBe(0);
   // plant: relu1's output quantized with 1/64 of its range (the Q and its DQ share the scale initializer)
-  const m = loadModel(f("good.qdq.onnx"));
-  const g = m.proto.graph!;
-  const sName = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "relu1_output_0")!.input[1]!;
-  const i = g.initializer.findIndex((t) => t.name === sName);
-  const s = tensorProtoToHost(g.initializer[i]!).data[0] as number;
-  g.initializer[i] = hostToTensorProto({ name: sName, dtype: "float32", dims: [], data: Float32Array.of(s / 64) });
-  saveProto(m.proto, f("bad.qdq.onnx"));
+  plantQdqScale(f("good.qdq.onnx"), "relu1_output_0", 1 / 64, f("bad.qdq.onnx"));
   r = await cli("bisect", f("net.onnx"), "--candidate", f("bad.qdq.onnx"), "--fusion", "none", "--save-onnx", f("out.qdq.onnx"), "-o", f("plan.json"), "--json", f("b.json"), "--no-checkpoint");
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -99,12 +78,7 @@ describe("bisect REF --candidate QDQ.onnx", () => {
 
   it("a strongly typed Q/DQ candidate (convert --int8 --fp16): its fp16 layers start in fp16 and stay so in the saved model", async () => {
     expect((await cli("convert", f("net.onnx"), "--int8", "--fp16", "--calibration-cache", f("net.cache"), "--layer-precisions", "relu2:fp16", "--fusion", "none", "-o", f("t.qdq.onnx"), "-q")).code).toBe(0);
-    const m = loadModel(f("t.qdq.onnx"));
-    const g = m.proto.graph!;
-    const sName = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "relu1_output_0")!.input[1]!;
-    const i = g.initializer.findIndex((t) => t.name === sName);
-    g.initializer[i] = hostToTensorProto({ name: sName, dtype: "float32", dims: [], data: Float32Array.of((tensorProtoToHost(g.initializer[i]!).data[0] as number) / 64) });
-    saveProto(m.proto, f("tbad.qdq.onnx"));
+    plantQdqScale(f("t.qdq.onnx"), "relu1_output_0", 1 / 64, f("tbad.qdq.onnx"));
     const b = await cli("bisect", f("net.onnx"), "--candidate", f("tbad.qdq.onnx"), "--fusion", "none", "--save-onnx", f("tout.qdq.onnx"), "--json", f("tb.json"), "--no-checkpoint");
     expect(b.code, b.stderr + b.stdout).toBe(0);
     expect(b.stdout).toContain(`candidate ${f("tbad.qdq.onnx")} (int8, 1 layer(s) not in int8 to start with)`);

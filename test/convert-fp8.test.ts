@@ -10,12 +10,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TensorProto_DataType } from "onnx-buf";
-import { GraphBuilder, saveModel } from "./support/graph-builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
-import { saveModel as saveProto } from "../src/onnx/model-file.js";
-import { Rng } from "../scripts/models/common.js";
+import { plantQdqScale, qdqConvNet, qdqPointwiseNet } from "./int8-fixtures.js";
 import { readCalibrationCache } from "../src/calibration/cache.js";
-import { hostToTensorProto, tensorProtoToHost } from "../src/onnx/tensor.js";
+import { tensorProtoToHost } from "../src/onnx/tensor.js";
 import { fakeQuantFp8, fp8ToF32, perChannelAbsMax } from "../src/numeric/index.js";
 import { fp8Scale } from "../src/precision/int8.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
@@ -23,31 +22,6 @@ import { cli, expectUserError, tmpDir } from "./helpers.js";
 let dir: string;
 const f = (n: string) => path.join(dir, n);
 
-/** x[1,3,8,8] -> conv1 (+bias) -> relu1 -> conv2 -> relu2 -> flat -> fc (MatMul) -> y[1,10], opset 19 */
-function net(opset = 19) {
-  const rng = new Rng("convert-fp8/net");
-  const r = (n: number, a = 0.5) => Float32Array.from({ length: n }, () => rng.uniform(-a, a));
-  const b = new GraphBuilder("cnet");
-  const x = b.input("x", "float32", [1, 3, 8, 8]);
-  let h = b.node("Conv", [x, b.initializer("w1", "float32", [4, 3, 3, 3], r(108)), b.initializer("b1", "float32", [4], r(4, 0.1))], { name: "conv1", attrs: { pads: [1, 1, 1, 1] } });
-  h = b.node("Relu", [h], { name: "relu1" });
-  h = b.node("Conv", [h, b.initializer("w2", "float32", [4, 4, 3, 3], r(144))], { name: "conv2", attrs: { pads: [1, 1, 1, 1] } });
-  h = b.node("Relu", [h], { name: "relu2" });
-  h = b.node("Reshape", [h, b.initializer("shape", "int64", [2], BigInt64Array.of(1n, 256n))], { name: "flat" });
-  b.output(b.node("MatMul", [h, b.initializer("wfc", "float32", [256, 10], r(2560, 0.1))], { name: "fc", outputs: ["y"] }), "float32", [1, 10]);
-  return b.model({ opset });
-}
-
-/** a, b [1,64] -> add -> sig (Sigmoid) -> mul (by a) -> z: quantized layers without weights */
-function pointwise() {
-  const b = new GraphBuilder("pw");
-  const a = b.input("a", "float32", [1, 64]);
-  const c = b.input("b", "float32", [1, 64]);
-  let h = b.node("Add", [a, c], { name: "add" });
-  h = b.node("Sigmoid", [h], { name: "sig" });
-  b.output(b.node("Mul", [h, a], { name: "mul", outputs: ["z"] }), "float32", [1, 64]);
-  return b.model({ opset: 19 });
-}
 
 type Row = { tensor: string; precision: string; is_graph_output: boolean; metrics: Record<string, number | null> };
 const rows = (file: string): Row[] => JSON.parse(fs.readFileSync(file, "utf8")).layers;
@@ -55,8 +29,8 @@ const rows = (file: string): Row[] => JSON.parse(fs.readFileSync(file, "utf8")).
 let conv: { code: number; stdout: string; stderr: string };
 beforeAll(async () => {
   dir = tmpDir("trtdbg-convert-fp8-");
-  saveModel(net(), f("net.onnx"));
-  saveModel(pointwise(), f("pw.onnx"));
+  saveModel(qdqConvNet("convert-fp8/net", { opset: 19 }), f("net.onnx"));
+  saveModel(qdqPointwiseNet("Sigmoid", 19), f("pw.onnx"));
   const cb = await cli("calib", "build", f("net.onnx"), "-o", f("net.cache"), "--calib-batches", "4", "--algo", "minmax", "-q", "--fusion", "none");
   expect(cb.stderr).not.toContain("error");
   expect(cb.code).toBe(0);
@@ -154,17 +128,8 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
   });
 
   it("calib check flags a planted bad fp8 scale: too small clips, far too large wastes e4m3fn's range", async () => {
-    const m = loadModel(f("net.fp8.onnx"));
-    const g = m.proto.graph!;
-    const plant = (t: string, k: number) => {
-      const name = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === t)!.input[1]!;
-      const i = g.initializer.findIndex((x) => x.name === name);
-      const s = tensorProtoToHost(g.initializer[i]!).data[0] as number;
-      g.initializer[i] = hostToTensorProto({ name, dtype: "float32", dims: [], data: Float32Array.of(s * k) });
-    };
-    plant("conv2_output_0", 1 / 64);
-    plant("relu2_output_0", 1e6);
-    saveProto(m.proto, f("bad.fp8.onnx"));
+    plantQdqScale(f("net.fp8.onnx"), "conv2_output_0", 1 / 64, f("bad1.fp8.onnx"));
+    plantQdqScale(f("bad1.fp8.onnx"), "relu2_output_0", 1e6, f("bad.fp8.onnx"));
     const r = await cli("calib", "check", f("bad.fp8.onnx"), "--calib-batches", "2", "--fusion", "none", "--json", f("bad.json"), "-q");
     expect(r.code).toBe(1);
     const rows: { tensor: string; flags: { code: string; severity: string; message: string }[] }[] = JSON.parse(fs.readFileSync(f("bad.json"), "utf8")).tensors;
@@ -176,7 +141,7 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
   });
 
   it("refuses a model below opset 19, --int8 with --fp8, --int8-range with --fp8 and a missing cache with one line", async () => {
-    saveModel(net(17), f("net17.onnx"));
+    saveModel(qdqConvNet("convert-fp8/net", { opset: 17 }), f("net17.onnx"));
     expectUserError(await cli("convert", f("net17.onnx"), "--fp8", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "opset 17", ">= 19");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--fp8", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--int8 and --fp8");
     expectUserError(await cli("convert", f("net.onnx"), "--fp8", "--int8-range", "127", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--int8-range");

@@ -9,40 +9,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TensorProto_DataType } from "onnx-buf";
-import { GraphBuilder, saveModel } from "./support/graph-builder.js";
+import { saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
-import { Rng } from "../scripts/models/common.js";
+import { qdqConvNet, qdqPointwiseNet } from "./int8-fixtures.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
 let dir: string;
 const f = (n: string) => path.join(dir, n);
 
-/** x[1,3,8,8] -> conv1 (+bias) -> relu1 -> conv2 -> relu2 -> flat -> fc (MatMul) -> soft (Softmax: not int8) -> y */
-function net() {
-  const rng = new Rng("convert-int8-fp16/net");
-  const r = (n: number, a = 0.5) => Float32Array.from({ length: n }, () => rng.uniform(-a, a));
-  const b = new GraphBuilder("cnet");
-  const x = b.input("x", "float32", [1, 3, 8, 8]);
-  let h = b.node("Conv", [x, b.initializer("w1", "float32", [4, 3, 3, 3], r(108)), b.initializer("b1", "float32", [4], r(4, 0.1))], { name: "conv1", attrs: { pads: [1, 1, 1, 1] } });
-  h = b.node("Relu", [h], { name: "relu1" });
-  h = b.node("Conv", [h, b.initializer("w2", "float32", [4, 4, 3, 3], r(144))], { name: "conv2", attrs: { pads: [1, 1, 1, 1] } });
-  h = b.node("Relu", [h], { name: "relu2" });
-  h = b.node("Reshape", [h, b.initializer("shape", "int64", [2], BigInt64Array.of(1n, 256n))], { name: "flat" });
-  h = b.node("MatMul", [h, b.initializer("wfc", "float32", [256, 10], r(2560, 0.1))], { name: "fc" });
-  b.output(b.node("Softmax", [h], { name: "soft", outputs: ["y"], attrs: { axis: -1 } }), "float32", [1, 10]);
-  return b.model({ opset: 13 });
-}
-
-/** a, b [1,64] -> add (int8) -> soft (Softmax: fp16 fallback) -> mul (int8, by a) -> z */
-function pointwise() {
-  const b = new GraphBuilder("pw");
-  const a = b.input("a", "float32", [1, 64]);
-  const c = b.input("b", "float32", [1, 64]);
-  let h = b.node("Add", [a, c], { name: "add" });
-  h = b.node("Softmax", [h], { name: "soft", attrs: { axis: -1 } });
-  b.output(b.node("Mul", [h, a], { name: "mul", outputs: ["z"] }), "float32", [1, 64]);
-  return b.model({ opset: 13 });
-}
 
 type Row = { tensor: string; precision: string; metrics: Record<string, number | null> };
 const rows = (file: string): Row[] => JSON.parse(fs.readFileSync(file, "utf8")).layers;
@@ -50,8 +24,8 @@ const rows = (file: string): Row[] => JSON.parse(fs.readFileSync(file, "utf8")).
 let conv: { code: number; stdout: string; stderr: string };
 beforeAll(async () => {
   dir = tmpDir("trtdbg-convert-int8-fp16-");
-  saveModel(net(), f("net.onnx"));
-  saveModel(pointwise(), f("pw.onnx"));
+  saveModel(qdqConvNet("convert-int8-fp16/net", { softmax: true }), f("net.onnx"));
+  saveModel(qdqPointwiseNet("Softmax", 13), f("pw.onnx"));
   expect((await cli("calib", "build", f("net.onnx"), "-o", f("net.cache"), "--calib-batches", "4", "--algo", "minmax", "-q", "--fusion", "none")).code).toBe(0);
   expect((await cli("calib", "build", f("pw.onnx"), "-o", f("pw.cache"), "--calib-batches", "3", "--algo", "minmax", "-q")).code).toBe(0);
   conv = await cli("convert", f("net.onnx"), "--int8", "--fp16", "--calibration-cache", f("net.cache"), "--layer-precisions", "conv2:fp16", "--fusion", "none", "-o", f("net.q16.onnx"), "--json", f("conv.json"));
