@@ -39,7 +39,7 @@ describe("convert --int8 --fp16", () => {
     const j = JSON.parse(fs.readFileSync(f("conv.json"), "utf8"));
     expect(j.fallback).toBe("fp16");
     expect(j.precisions.map((p: { layer: string; precision: string }) => `${p.layer}:${p.precision}`)).toEqual(["conv1:int8", "relu1:int8", "conv2:fp16", "relu2:int8", "flat:int8", "fc:int8", "soft:fp16"]);
-    expect(conv.stdout.split("\n").at(-1)).toBe(`converted 5/7 layers to int8 (Q/DQ): 5 activation Q/DQ pairs, 2 int8 per-channel weights, 2 layers in fp16 (strongly typed, ${j.casts} Casts); wrote ${f("net.q16.onnx")}`);
+    expect(conv.stdout.split("\n").at(-1)).toBe(`converted 5/7 layers to int8 (Q/DQ): 5 activation Q/DQ pairs, 2 int8 per-channel weights, 2 layer(s) in fp16 (strongly typed, ${j.casts} Casts); wrote ${f("net.q16.onnx")}`);
     const g = loadModel(f("net.q16.onnx")).proto.graph!;
     const init = (n: string) => g.initializer.find((t) => t.name === n);
     expect(init("w2")!.dataType).toBe(TensorProto_DataType.FLOAT16);
