@@ -206,7 +206,7 @@ function fp8Divided(src: Float32Array, p: QuantParams): { q: Float32Array; scale
   let inner = src.length, channels = 1;
   if (scales.length > 1) {
     const dims = p.dims ?? [];
-    const axis = (p.axis ?? 0) < 0 ? (p.axis ?? 0) + dims.length : (p.axis ?? 0);
+    const axis = (p.axis ?? 1) < 0 ? (p.axis ?? 1) + dims.length : (p.axis ?? 1);
     channels = dims[axis] ?? 0;
     if (channels !== scales.length) throw new Error(`fp8 quantization: ${scales.length} scales for ${channels} channels on axis ${axis}`);
     inner = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
