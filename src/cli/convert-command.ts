@@ -89,7 +89,7 @@ export function registerConvert(y: Argv, cli: Cli): void {
         .positional("model", { type: "string", describe: "FP32 ONNX model" })
         .option("fp16", { type: "boolean", describe: "Layers the plan does not name run in fp16" })
         .option("bf16", { type: "boolean", describe: "Layers the plan does not name run in bf16" })
-        .option("int8", { type: "boolean", describe: "Write an explicitly quantized (Q/DQ) model: int8 layers from --calibration-cache, the layers the plan names in fp32 without Q/DQ (docs/int8.md)" })
+        .option("int8", { type: "boolean", describe: "Write an explicitly quantized (Q/DQ) model: int8 layers from --calibration-cache, the layers the plan names in fp32 without Q/DQ; with --fp16/--bf16 the layers not in int8 are written strongly typed in it (docs/int8.md)" })
         .option("calibration-cache", { type: "string", describe: "With --int8/--fp8: the activation ranges (TensorRT cache or trt-debug JSON sidecar; calib build -o)" })
         .option("int8-range", { type: "string", describe: "With --int8: activation clamp 128 = [-128,127] (default) or 127 = [-127,127]" })
         .option("calib-data", { type: "string", describe: "With --int8/--fp8: calibrate on these data first, as calib build --calib-data (writes OUT.onnx.cache and OUT.onnx.cache.json)" })
