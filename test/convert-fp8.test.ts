@@ -140,6 +140,28 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     for (const t of ["x", "conv1_output_0", "flat_output_0"]) expect([t, flags(t)]).toEqual([t, []]);
   });
 
+  it("bisect REF --candidate FP8QDQ.onnx: a planted over-clipping fp8 scale is found by name; --save-onnx writes an fp8 Q/DQ model that passes compare REF OUT", async () => {
+    expect((await cli("convert", f("net.onnx"), "--fp8", "--calibration-cache", f("net.cache"), "--fusion", "none", "-o", f("all.fp8.onnx"), "-q")).code).toBe(0);
+    plantQdqScale(f("all.fp8.onnx"), "relu1_output_0", 1 / 64, f("clip.fp8.onnx"));
+    expect((await cli("compare", f("net.onnx"), f("clip.fp8.onnx"), "--fusion", "none", "-q")).code).toBe(1);
+    const b = await cli("bisect", f("net.onnx"), "--candidate", f("clip.fp8.onnx"), "--fusion", "none", "--save-onnx", f("fixed.fp8.onnx"), "--json", f("bf.json"), "--no-checkpoint");
+    expect(b.code, b.stderr + b.stdout).toBe(0);
+    expect(b.stdout).toContain(`candidate ${f("clip.fp8.onnx")} (fp8, 0 layer(s) not in fp8 to start with)`);
+    const res = JSON.parse(fs.readFileSync(f("bf.json"), "utf8"));
+    expect(res.pinned_layers).toEqual(["conv2"]);
+    expect(res.int8.type).toBe("fp8");
+    expect(res.saved_qdq.fp32_layers).toEqual(["conv2"]);
+    const g = loadModel(f("fixed.fp8.onnx")).proto.graph!;
+    const zps = g.node.filter((n) => n.opType === "QuantizeLinear").map((n) => g.initializer.find((t) => t.name === n.input[2])!.dataType);
+    expect(zps.length).toBeGreaterThan(0);
+    expect(zps.every((d) => d === TensorProto_DataType.FLOAT8E4M3FN)).toBe(true);
+    expect((await cli("compare", f("net.onnx"), f("fixed.fp8.onnx"), "--fusion", "none", "-q")).code).toBe(0);
+    // and the search over the fp32 model with the cache: bisect --fp8
+    const s = await cli("bisect", f("net.onnx"), "--fp8", "--calibration-cache", f("net.cache"), "--fusion", "none", "--json", f("bs.json"), "--no-checkpoint", "-q");
+    expect(s.code, s.stderr + s.stdout).toBe(0);
+    expect(JSON.parse(fs.readFileSync(f("bs.json"), "utf8")).int8.type).toBe("fp8");
+  });
+
   it("refuses a model below opset 19, --int8 with --fp8, --int8-range with --fp8 and a missing cache with one line", async () => {
     saveModel(qdqConvNet("convert-fp8/net", { opset: 17 }), f("net17.onnx"));
     expectUserError(await cli("convert", f("net17.onnx"), "--fp8", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "opset 17", ">= 19");

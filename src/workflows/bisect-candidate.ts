@@ -26,7 +26,7 @@ import type { ModelArgs } from "./model-inputs.js";
 
 export interface CandidateStart {
   /** The candidate's reduced type (bf16 when it declares any bf16 tensor, else fp16), or int8 for a Q/DQ candidate. */
-  precision: "fp16" | "bf16" | "int8";
+  precision: "fp16" | "bf16" | "int8" | "fp8";
   /** A Q/DQ candidate: its activation scales (a cache read from its Q nodes); null for a typed candidate. */
   qdq: { cache: CalibrationCache; int8Layers: string[]; fallback: "fp32" | "fp16" | "bf16" } | null;
   /** Starting overrides `LAYER:PRECISION` for the reference (exact names). */
@@ -64,7 +64,6 @@ export async function candidateStart(reference: string, candidate: string, a: Pi
 async function qdqCandidateStart(reference: string, candidate: string, ref: Awaited<ReturnType<typeof prepareModelFile>>, a: Pick<ModelArgs, "fusion" | "allowExternalDataOutside">): Promise<CandidateStart> {
   if (hasQdq(ref.model.proto)) throw new UserError(`${reference}: the reference has QuantizeLinear/DequantizeLinear nodes; give the fp32 model first and the Q/DQ one as --candidate`);
   const scales = qdqScales(loadModel(candidate, { allowExternalDataOutside: a.allowExternalDataOutside }).proto, candidate);
-  if (scales.qtype === "fp8") throw new UserError(`--candidate ${candidate}: an fp8 Q/DQ candidate cannot be searched yet (bisect has no scaled fp8 search); compare it with \`trt-debug compare ${reference} ${candidate}\``);
   // which of the candidate's layers its Q/DQ quantize: explicit quantization's rule
   const cand = await prepareModelFile(candidate, a);
   const ctx = await loadInt8(cand.model, cand.types, {});
@@ -94,5 +93,5 @@ async function qdqCandidateStart(reference: string, candidate: string, ref: Awai
   }
   if (missing.length === ref.model.graph.layers.length) throw new UserError(`--candidate ${candidate}: no layer name in common with ${reference}; the candidate must keep the reference's node names`);
   if (int8Layers.length === 0) throw new UserError(`--candidate ${candidate}: no layer of ${reference} is quantized in the candidate (no layer whose activation inputs all come from a DequantizeLinear); there is nothing to search`);
-  return { precision: "int8", qdq: { cache: scales.cache, int8Layers, fallback }, layerPrecisions, missing };
+  return { precision: scales.qtype, qdq: { cache: scales.cache, int8Layers, fallback }, layerPrecisions, missing };
 }

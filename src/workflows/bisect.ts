@@ -211,7 +211,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   const dir = a.direction ?? "forward";
   const pin = a.pinPrecision ?? "fp32";
   if (pin === a.precision) throw new UserError(`--precision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`);
-  if (pin === "int8") throw new UserError(`--precision int8: pinned layers run in a floating precision (fp32 or fp16)`);
+  if (pin === "int8" || (pin === "fp8" && a.int8?.qtype === "fp8")) throw new UserError(`--precision ${pin}: pinned layers run in a floating precision (fp32 or fp16)`);
   checkSegmentLayers(a.segmentLayers);
   if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
     throw new UserError(`boundaryCache: must be a non-negative integer (got ${a.boundaryCache})`, "boundaryCache");
@@ -237,7 +237,8 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   let base = requested;
   let i8: PreparedInt8 | null = null;
   let policy = a.policy;
-  if (requested.includes("int8")) {
+  // int8, or scaled fp8 (`--fp8`, a fp8 Q/DQ --candidate): the quantized layers' precision
+  if (requested.includes(a.int8?.qtype ?? "int8")) {
     const ctx = await loadInt8(p.model, p.types, a.int8);
     if (ctx.policy.data.mode === "explicit") {
       throw new UserError(

@@ -29,7 +29,7 @@ export interface SaveInt8Args extends Pick<ModelArgs, "model" | "inputs" | "fusi
 
 export interface SaveInt8Result {
   output: string;
-  /** Layers with Q/DQ (int8) and without (the plan's fp32 pins and the int8 fallbacks). */
+  /** Layers with Q/DQ (int8, or fp8 with --fp8) and without (the plan's fp32 pins and the int8 fallbacks). */
   int8_layers: string[];
   fp32_layers: string[];
   /** `--int8 --fp16|--bf16`: layers written strongly typed in that type (fallbacks, fp16 pins). */
@@ -67,6 +67,7 @@ function layersWithQdq(file: string, layers: readonly { name: string; nodes: rea
 
 export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
   checkOutputPath("--save-onnx", a.output, "file", { createParents: true });
+  const q = a.int8.qtype ?? "int8";
   fs.mkdirSync(path.dirname(path.resolve(a.output)), { recursive: true });
   const dir = fs.mkdtempSync(path.join(path.dirname(path.resolve(a.output)), ".trt-debug-save-"));
   const planFile = path.join(dir, "plan.json");
@@ -82,7 +83,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
     const written = new Map(r.precisions.map((p) => [p.layer, p.precision]));
     for (const l of src.model.graph.layers) {
       const w = written.get(l.name);
-      if ((w === "int8") !== withQdq.has(l.name)) throw new Error(`--save-onnx: layer '${l.name}' was written in ${w ?? "no precision"} but the Q/DQ model ${withQdq.has(l.name) ? "quantizes" : "does not quantize"} it`);
+      if ((w === q) !== withQdq.has(l.name)) throw new Error(`--save-onnx: layer '${l.name}' was written in ${w ?? "no precision"} but the Q/DQ model ${withQdq.has(l.name) ? "quantizes" : "does not quantize"} it`);
     }
     for (const e of a.plan.layers) {
       for (const l of src.model.graph.layers) if (e.pattern === l.name && written.get(l.name) !== e.precision) throw new Error(`--save-onnx: the plan pins '${l.name}' to ${e.precision} but it was written in ${written.get(l.name)}`);
@@ -101,7 +102,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
     fs.renameSync(tmp, a.output);
     return {
       output: a.output,
-      int8_layers: r.precisions.filter((p) => p.precision === "int8").map((p) => p.layer),
+      int8_layers: r.precisions.filter((p) => p.precision === q).map((p) => p.layer),
       fp32_layers: r.precisions.filter((p) => p.precision === "fp32").map((p) => p.layer),
       reduced_layers: r.precisions.filter((p) => p.precision === "fp16" || p.precision === "bf16").map((p) => p.layer),
       compare,
