@@ -33,8 +33,6 @@ import type { TransformPolicy } from "../precision/rewrite.js";
 export interface TypedQdqExport extends QdqExport {
   /** Cast nodes of the typed model. */
   casts: number;
-  /** Layers of the original model written in the reduced type. */
-  reduced: number;
 }
 
 /**
@@ -90,7 +88,7 @@ export async function exportTypedQdq(
       return p === "fp16" || p === "bf16" ? p : "fp32";
     });
     const t = convertToTyped(p1.model, p1.types, ps, { io: "fp32" });
-    return { ...r, proto: t.proto as ModelProto, casts: t.casts, reduced: precisions.filter((p) => p === fb || (p !== q && p !== "fp32")).length };
+    return { ...r, proto: t.proto as ModelProto, casts: t.casts };
   } finally {
     fs.rmSync(tmp, { force: true });
     unregisterTemp(tmp);
