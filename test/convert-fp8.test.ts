@@ -9,8 +9,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TensorProto_DataType } from "onnx-buf";
-import { saveModel } from "./support/graph-builder.js";
+import { ModelProtoSchema, TensorProto_DataType } from "onnx-buf";
+import { toBinary } from "@bufbuild/protobuf";
+import ort from "onnxruntime-node";
+import { createSession } from "../src/onnx/ort-session.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
 import { plantQdqScale, qdqConvNet, qdqPointwiseNet } from "./int8-fixtures.js";
 import { readCalibrationCache } from "../src/calibration/cache.js";
@@ -37,6 +40,26 @@ beforeAll(async () => {
   conv = await cli("convert", f("net.onnx"), "--fp8", "--calibration-cache", f("net.cache"), "--layer-precisions", "conv2:fp32", "--fusion", "none", "-o", f("net.fp8.onnx"), "--json", f("conv.json"));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("onnxruntime's float8e4m3fn QuantizeLinear/DequantizeLinear", () => {
+  it("compute fakeQuantFp8 bit for bit: float32 quotient, nearest even, saturation at ±448", async () => {
+    const b = new GraphBuilder("p");
+    const x = b.input("x", "float32", [64]);
+    const s = b.initializer("s", "float32", [], Float32Array.of(0.0625));
+    const z = b.initializer("z", "float8e4m3fn", [], Uint8Array.of(0));
+    b.output(b.node("DequantizeLinear", [b.node("QuantizeLinear", [x, s, z], { name: "q" }), s, z], { name: "dq", outputs: ["y"] }), "float32", [64]);
+    const sess = await createSession(toBinary(ModelProtoSchema, b.model({ opset: 19 })), "fp8 probe");
+    // x/s exact (s = 2^-4): ties 8.5 -> 8, 9.5 -> 10, 17 -> 16, 19 -> 20 (e4m3fn steps 1 in [8,16), 2 in [16,32)),
+    // subnormal tie 1.5·2^-9 -> 2^-8, beyond ±448 saturates; then a ramp of ordinary values
+    const q = [8.5, 9.5, 17, 19, -9.5, 1.5 * 2 ** -9, 1e6, -1e6];
+    const want = [8, 10, 16, 20, -10, 2 ** -8, 448, -448];
+    const xv = Float32Array.from({ length: 64 }, (_, i) => (i < q.length ? q[i]! / 16 : (i - 32) * 0.731 + (i % 3) * 1e-3 * i));
+    const y = (await sess.run({ x: new ort.Tensor("float32", xv, [64]) }, ["y"])).y!.data as Float32Array;
+    expect(Array.from(y.slice(0, q.length))).toEqual(want.map((v) => v / 16));
+    expect(Array.from(y)).toEqual(Array.from(fakeQuantFp8(xv, { scale: 0.0625 })));
+    await sess.release();
+  });
+});
 
 describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
   it("writes a Q/DQ model with float8e4m3fn zero points that onnxruntime loads and runs", () => {
