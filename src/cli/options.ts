@@ -230,6 +230,7 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   segmentLayers: "--segment-layers",
   capture: "--mark",
   layerPrecisions: "--layer-precisions",
+  qtype: "--fp8",
   boundaryCache: "--boundary-cache",
   memoryBudget: "--memory-budget",
   maxPinnedFraction: "--max-pinned",

@@ -22,7 +22,7 @@
  * context, so executors and bisection key their caches by it.
  */
 import type { TensorProto_DataType } from "onnx-buf";
-import { UserError } from "../core/errors.js";
+import { optionError, UserError } from "../core/errors.js";
 import { isFloatDType, type DType, type Precision } from "../core/host-tensor.js";
 import type { Layer, LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
@@ -355,7 +355,7 @@ export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Optio
   const range = o.range ?? DEFAULT_INT8_RANGE;
   if (isExplicitlyQuantized(m)) return new Int8Policy(m, types, { mode: "explicit", fallback, range, scales: new Map(), qtype });
   if (qtype === "fp8" && m.opset >= 0 && m.opset < OPSET_FP8_QDQ) {
-    throw new UserError(`fp8: ${m.path} has opset ${m.opset}; scaled fp8 Q/DQ needs QuantizeLinear-19 with a float8e4m3fn zero point (opset >= ${OPSET_FP8_QDQ}), and trt-debug upgrades models to opset 13 only: re-export the model at opset >= ${OPSET_FP8_QDQ}`, "fp8");
+    throw optionError("qtype", `${m.path} has opset ${m.opset}; scaled fp8 Q/DQ needs QuantizeLinear-19 with a float8e4m3fn zero point (opset >= ${OPSET_FP8_QDQ}), and trt-debug upgrades models to opset 13 only: re-export the model at opset >= ${OPSET_FP8_QDQ}`);
   }
   if (!o.cache) {
     throw new UserError(
