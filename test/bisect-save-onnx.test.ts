@@ -52,9 +52,9 @@ describe("bisect --save-onnx", () => {
     expect(r.stdout).toContain("TensorRT 11.x (strongly typed only): write the plan as a typed model with --save-onnx OUT.onnx");
   });
 
-  it("refuses fp16 pins, and int8 searches with an fp16 fallback, before searching", async () => {
+  it("refuses fp16 pins, and int8 searches whose pins are neither fp32 nor the fallback type, before searching", async () => {
     expectUserError(await cli("bisect", mm, "--fp16", "--precision", "fp16", "--no-checkpoint", "--save-onnx", path.join(dir, "x.onnx")), "--save-onnx");
-    expectUserError(await cli("bisect", mm, "--int8", "--fp16", "--no-checkpoint", "--save-onnx", path.join(dir, "y.onnx")), "--save-onnx with --int8", "drop --fp16");
+    expectUserError(await cli("bisect", mm, "--int8", "--bf16", "--precision", "fp16", "--no-checkpoint", "--save-onnx", path.join(dir, "y.onnx")), "--save-onnx", "fp32 or bf16", "drop --precision fp16");
     expectUserError(await cli("bisect", mm, "--int8", "--precision", "fp16", "--no-checkpoint", "--save-onnx", path.join(dir, "y.onnx")), "--save-onnx", "drop --precision fp16");
     expect(fs.existsSync(path.join(dir, "x.onnx"))).toBe(false);
   });

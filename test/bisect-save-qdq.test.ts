@@ -63,6 +63,22 @@ describe("bisect --int8 --save-onnx", () => {
     expect(fs.readdirSync(path.dirname(out))).toEqual(["tail.qdq.onnx"]);
   });
 
+  it("--int8 --fp16: the fallback is written strongly typed in fp16 around the Q/DQ (convert --int8 --fp16), re-verified", async () => {
+    const o = path.join(dir, "tail.q16.onnx"), js = path.join(dir, "b16.json");
+    const c = await cli("bisect", model, "--int8", "--fp16", "--calibration-cache", cache, "--save-onnx", o, "--json", js, "--no-checkpoint");
+    expect(c.code, c.stderr + c.stdout).toBe(0);
+    const res = JSON.parse(fs.readFileSync(js, "utf8")) as BisectResult;
+    expect(res.int8!.fallbacks.map((f) => [f.layer, f.precision])).toEqual([["scale", "fp16"]]);
+    const q = res.saved_qdq!;
+    expect(q.reduced_layers).toEqual(["scale"]);
+    expect(q.fp32_layers).toEqual(res.pinned_layers);
+    expect(q.compare!.passed).toBe(true);
+    expect(c.stdout).toContain(`wrote ${o}: Q/DQ, ${q.int8_layers.length} layer(s) in int8, ${q.fp32_layers.length} in fp32 (no Q/DQ), 1 in fp16 (strongly typed, no Q/DQ), re-verified`);
+    const g = loadModel(o).proto.graph!;
+    expect(g.node.some((n) => n.opType === "Cast" && n.attribute.some((a) => a.name === "to" && Number(a.i) === 10))).toBe(true); // Cast to float16
+    expect((await cli("compare", model, o, "-q")).code).toBe(0);
+  });
+
   it("compare REF OUT passes at the int8 threshold, as the bisect's final verification did", async () => {
     const c = await cli("compare", model, out, "--json", path.join(dir, "c.json"));
     expect(c.code, c.stderr + c.stdout).toBe(0);

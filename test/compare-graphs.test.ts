@@ -128,7 +128,7 @@ describe("calib check QDQ.onnx (scales from the Q nodes)", () => {
   it("flags a planted bad activation scale (clipping) and not the good ones", async () => {
     const good = await cli("calib", "check", f("mlp.qdq.onnx"), "--calib-batches", "4", "--json", f("cg.json"), "-q");
     const jg = JSON.parse(fs.readFileSync(f("cg.json"), "utf8"));
-    expect(jg.qdq).toEqual({ activations: 2, weights: 0 });
+    expect(jg.qdq).toEqual({ activations: 2, weights: 0, type: "int8" });
     const bad = await cli("calib", "check", f("mlp.badscale.onnx"), "--calib-batches", "4", "--json", f("cb.json"), "-q");
     expect(bad.code).toBe(1);
     const jb = JSON.parse(fs.readFileSync(f("cb.json"), "utf8"));

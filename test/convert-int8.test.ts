@@ -8,9 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import ort from "onnxruntime-node";
-import { GraphBuilder, saveModel } from "./support/graph-builder.js";
+import { saveModel } from "./support/graph-builder.js";
+import { qdqConvNet } from "./int8-fixtures.js";
 import { loadModel } from "../src/onnx/model.js";
-import { Rng } from "../scripts/models/common.js";
 import { readCalibrationCache } from "../src/calibration/cache.js";
 import { tensorProtoToHost } from "../src/onnx/tensor.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
@@ -18,25 +18,11 @@ import { cli, expectUserError, tmpDir } from "./helpers.js";
 let dir: string;
 const f = (n: string) => path.join(dir, n);
 
-/** x[1,3,8,8] -> conv1 (+bias) -> relu1 -> conv2 -> relu2 -> flat -> fc (MatMul) -> y[1,10] */
-function net() {
-  const rng = new Rng("convert-int8/net");
-  const r = (n: number, a = 0.5) => Float32Array.from({ length: n }, () => rng.uniform(-a, a));
-  const b = new GraphBuilder("cnet");
-  const x = b.input("x", "float32", [1, 3, 8, 8]);
-  let h = b.node("Conv", [x, b.initializer("w1", "float32", [4, 3, 3, 3], r(108)), b.initializer("b1", "float32", [4], r(4, 0.1))], { name: "conv1", attrs: { pads: [1, 1, 1, 1] } });
-  h = b.node("Relu", [h], { name: "relu1" });
-  h = b.node("Conv", [h, b.initializer("w2", "float32", [4, 4, 3, 3], r(144))], { name: "conv2", attrs: { pads: [1, 1, 1, 1] } });
-  h = b.node("Relu", [h], { name: "relu2" });
-  h = b.node("Reshape", [h, b.initializer("shape", "int64", [2], BigInt64Array.of(1n, 256n))], { name: "flat" });
-  b.output(b.node("MatMul", [h, b.initializer("wfc", "float32", [256, 10], r(2560, 0.1))], { name: "fc", outputs: ["y"] }), "float32", [1, 10]);
-  return b.model({ opset: 13 });
-}
 
 let conv: { code: number; stdout: string; stderr: string };
 beforeAll(async () => {
   dir = tmpDir("trtdbg-convert-int8-");
-  saveModel(net(), f("net.onnx"));
+  saveModel(qdqConvNet("convert-int8/net"), f("net.onnx"));
   const cb = await cli("calib", "build", f("net.onnx"), "-o", f("net.cache"), "--calib-batches", "4", "--algo", "minmax", "-q", "--fusion", "none");
   expect(cb.stderr).not.toContain("error");
   expect(cb.code).toBe(0);
@@ -141,9 +127,8 @@ describe("convert --int8", () => {
     expect(Math.abs(y(f("gt.json")).max_abs - y(f("et.json")).max_abs)).toBeLessThanOrEqual(1e-5 * y(f("et.json")).ref_abs_max);
   });
 
-  it("refuses fp8, fp16 fallback, a cache and calibration together, --algo without calibration, and a missing cache with one line", async () => {
+  it("refuses --int8 with --fp8, a cache and calibration together, --algo without calibration, and a missing cache with one line", async () => {
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--fp8", "-o", f("x.onnx")), "--fp8");
-    expectUserError(await cli("convert", f("net.onnx"), "--int8", "--fp16", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--fp16");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--calib-batches", "2", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "not both");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--algo", "minmax", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--algo");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "-o", f("x.onnx")), "--calibration-cache");

@@ -8,6 +8,9 @@ import * as path from "node:path";
 import type { ModelProto } from "onnx-buf";
 import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { Rng } from "../scripts/models/common.js";
+import { loadModel } from "../src/onnx/model.js";
+import { saveModel as saveOnnx } from "../src/onnx/model-file.js";
+import { hostToTensorProto, tensorProtoToHost } from "../src/onnx/tensor.js";
 
 /**
  * clipped_outlier: a conv net where one activation has a heavy outlier tail that the network
@@ -135,6 +138,57 @@ export function outlierTailModel(seed = 1): ModelProto {
   const y = b.node("Div", [h, four], { name: "scale" });
   b.output(y, "float32", [1, 10]);
   return b.model({ opset: 17, irVersion: 8 });
+}
+
+/**
+ * The small conv net of the Q/DQ conversion tests (convert --int8, --fp8, --int8 --fp16; bisect
+ * --candidate QDQ), its weights uniform from the Rng named `seed`:
+ *
+ *   x[1,3,8,8] -> conv1 (+bias) -> relu1 -> conv2 -> relu2 -> flat -> fc (MatMul) -> y[1,10]
+ *
+ * With `softmax`, fc writes `fc_output_0` and a Softmax `soft` (not int8-capable) writes y.
+ */
+export function qdqConvNet(seed: string, o: { opset?: number; softmax?: boolean } = {}): ModelProto {
+  const rng = new Rng(seed);
+  const r = (n: number, a = 0.5) => Float32Array.from({ length: n }, () => rng.uniform(-a, a));
+  const b = new GraphBuilder("cnet");
+  const x = b.input("x", "float32", [1, 3, 8, 8]);
+  let h = b.node("Conv", [x, b.initializer("w1", "float32", [4, 3, 3, 3], r(108)), b.initializer("b1", "float32", [4], r(4, 0.1))], { name: "conv1", attrs: { pads: [1, 1, 1, 1] } });
+  h = b.node("Relu", [h], { name: "relu1" });
+  h = b.node("Conv", [h, b.initializer("w2", "float32", [4, 4, 3, 3], r(144))], { name: "conv2", attrs: { pads: [1, 1, 1, 1] } });
+  h = b.node("Relu", [h], { name: "relu2" });
+  h = b.node("Reshape", [h, b.initializer("shape", "int64", [2], BigInt64Array.of(1n, 256n))], { name: "flat" });
+  const w = b.initializer("wfc", "float32", [256, 10], r(2560, 0.1));
+  if (o.softmax) {
+    h = b.node("MatMul", [h, w], { name: "fc" });
+    b.output(b.node("Softmax", [h], { name: "soft", outputs: ["y"], attrs: { axis: -1 } }), "float32", [1, 10]);
+  } else b.output(b.node("MatMul", [h, w], { name: "fc", outputs: ["y"] }), "float32", [1, 10]);
+  return b.model({ opset: o.opset ?? 13 });
+}
+
+/**
+ * Quantized layers without weights: a, b [1,64] -> add -> `middle` (Sigmoid `sig`, int8-capable;
+ * or Softmax `soft`, not int8-capable) -> mul (by a) -> z.
+ */
+export function qdqPointwiseNet(middle: "Sigmoid" | "Softmax", opset: number): ModelProto {
+  const b = new GraphBuilder("pw");
+  const a = b.input("a", "float32", [1, 64]);
+  const c = b.input("b", "float32", [1, 64]);
+  let h = b.node("Add", [a, c], { name: "add" });
+  h = middle === "Sigmoid" ? b.node("Sigmoid", [h], { name: "sig" }) : b.node("Softmax", [h], { name: "soft", attrs: { axis: -1 } });
+  b.output(b.node("Mul", [h, a], { name: "mul", outputs: ["z"] }), "float32", [1, 64]);
+  return b.model({ opset });
+}
+
+/** Plant a bad scale: `out` is the Q/DQ model `file` with the scale of the QuantizeLinear reading `tensor` (shared by its DequantizeLinear) multiplied by `k`. */
+export function plantQdqScale(file: string, tensor: string, k: number, out: string): void {
+  const m = loadModel(file);
+  const g = m.proto.graph!;
+  const name = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === tensor)!.input[1]!;
+  const i = g.initializer.findIndex((t) => t.name === name);
+  const s = tensorProtoToHost(g.initializer[i]!).data[0] as number;
+  g.initializer[i] = hostToTensorProto({ name, dtype: "float32", dims: [], data: Float32Array.of(s * k) });
+  saveOnnx(m.proto, out);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {

@@ -36,7 +36,7 @@ import {
 } from "./algorithms.js";
 import type { AbsHistogram } from "./histogram.js";
 import { readCalibrationCache, scaleToAmax } from "./cache.js";
-import { resolveInt8, type CalibrationCache, type Int8Range, type Int8Resolution } from "../precision/int8.js";
+import { resolveInt8, type CalibrationCache, type Int8Range, type Int8Resolution, type QuantType } from "../precision/int8.js";
 import { cacheInfo, type CacheInfo } from "./int8-run.js";
 import { openCalibData, type CalibDataArgs, type CalibSource } from "./calib-data.js";
 import { collectStatistics } from "./collect.js";
@@ -73,6 +73,8 @@ export interface CalibCheckArgs extends CalibDataArgs {
   thresholds?: Partial<CheckThresholds>;
   /** Batches used for the per-layer error measurements (default 1: the first batch). */
   checkBatches?: number;
+  /** The quantized type of the checked layers: int8 (default) or fp8 (an fp8 Q/DQ model's scales). */
+  qtype?: QuantType;
   /** Fallback precision and activation range of the int8 runs (as run --int8 [--fp16]). */
   fallback?: Precision;
   range?: Int8Range;
@@ -184,7 +186,8 @@ export interface CalibCheckResult {
   batches: number;
   check_batches: number;
   thresholds: CheckThresholds;
-  int8: { mode: "implicit"; int8_layers: number; layers: number; fallback_precision: Precision; activation_range: string };
+  /** `type` "fp8": the scales are an fp8 Q/DQ model's (e4m3fn, amax = 448·scale), layers quantized to fp8. */
+  int8: { mode: "implicit"; int8_layers: number; layers: number; fallback_precision: Precision; activation_range: string; type?: "fp8" };
   tensors: TensorCheck[];
   layers: LayerCheck[];
   /** Graph outputs of the full int8 run against FP32. */
@@ -253,11 +256,25 @@ export function rangeQuality(h: AbsHistogram, amax: number): RangeQuality {
   };
 }
 
-function harmfulFlags(qa: RangeQuality, rangeRatio: number | null, t: CheckThresholds): TensorFlag[] {
+/**
+ * fp8 (e4m3fn, scale amax/448): the range is wasted when the 99.9th percentile of |x| lies below
+ * amax·2^-6/448, where e4m3fn turns subnormal and loses its 3 mantissa bits: amax / p99.9 > 448·2^6.
+ */
+export const FP8_WASTED_RANGE_RATIO = 448 * 64;
+
+function harmfulFlags(qa: RangeQuality, rangeRatio: number | null, t: CheckThresholds, qtype: QuantType = "int8"): TensorFlag[] {
   const out: TensorFlag[] = [];
   const pct = (x: number) => `${(100 * x).toPrecision(3)}%`;
   if (qa.clipped_fraction > t.maxClipFraction) {
     out.push({ code: "clipping", severity: "harmful", message: `${pct(qa.clipped_fraction)} of the values lie beyond amax ${fmtNum(qa.amax)} and are clipped (threshold ${pct(t.maxClipFraction)})` });
+  }
+  if (qtype === "fp8") {
+    // e4m3fn keeps 3 mantissa bits over 2^6·448 of range: only a far too large amax wastes it; the
+    // SQNR figures are int8's (uniform grid) and say nothing of fp8, so no low-sqnr flag
+    if (rangeRatio !== null && rangeRatio > FP8_WASTED_RANGE_RATIO) {
+      out.push({ code: "wasted-range", severity: "harmful", message: `amax ${fmtNum(qa.amax)} is ${fmtNum(rangeRatio)}x the 99.9th percentile of |x|: 99.9% of the values fall into e4m3fn's subnormals (below amax·2^-6/448) and lose precision (threshold ${FP8_WASTED_RANGE_RATIO}x for fp8)` });
+    }
+    return out;
   }
   if (rangeRatio !== null && rangeRatio > t.maxRangeRatio) {
     out.push({
@@ -416,8 +433,9 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     warn(`${a.calibrationCache} was made by ${cache.algorithm}, not ${CACHE_ALGORITHM_NAMES[expected!]} (--algo ${expected}); rebuild it with \`trt-debug calib build --algo ${expected}\` or drop --algo`);
   }
 
-  const requested: Precision[] = p.model.graph.layers.map(() => "int8");
-  const res = resolveInt8(p.model, p.types, requested, { cache, fallback: a.fallback ?? "fp32", range: a.range });
+  const qt = a.qtype ?? "int8";
+  const requested: Precision[] = p.model.graph.layers.map(() => qt);
+  const res = resolveInt8(p.model, p.types, requested, { cache, fallback: a.fallback ?? "fp32", range: a.range, qtype: qt });
   assertOpsetSupports(p.model, p.types, [...requested, res.fallback], res.range);
   if (res.mode !== "implicit") {
     throw new UserError(`${a.model} has QuantizeLinear/DequantizeLinear nodes (explicit quantization): TensorRT does not use a calibration cache for it, so there is nothing to check; compare it with \`trt-debug compare ${a.model} --int8\``);
@@ -471,7 +489,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     const producer = pi === undefined ? null : layerByIndex(pi);
     const consumers = (p.model.graph.consumers.get(t) ?? []).map(layerByIndex);
     const around = [...(producer ? [producer] : []), ...consumers];
-    const quantized = around.some((l) => res.precisions[l.index] === "int8");
+    const quantized = around.some((l) => res.precisions[l.index] === qt);
     const scale = cache.scales.get(t);
     const cacheAmax = scale === undefined ? null : (cache.amax?.get(t) ?? scaleToAmax(scale));
     const flags: TensorFlag[] = [];
@@ -492,7 +510,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
       let bestScore = -Infinity;
       for (const al of CALIB_ALGOS) {
         const q = calibrators[al];
-        if (harmfulFlags(q, ratioOf(q.amax), th).length > 0) continue;
+        if (harmfulFlags(q, ratioOf(q.amax), th, a.qtype).length > 0) continue;
         const score = (q.bulk_sqnr_db ?? 0) - 1e-9 * q.clipped_fraction;
         if (score > bestScore) (bestScore = score), (best = al);
       }
@@ -503,7 +521,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
         if (!(cacheAmax > 0)) {
           if (h.max > 0) flags.push({ code: "zero-range", severity: "warning", message: `the cache's range is 0 but the data reaches ${fmtNum(h.max)}; int8 layers around it fall back` });
         } else {
-          for (const f of harmfulFlags(q, ratio, th)) {
+          for (const f of harmfulFlags(q, ratio, th, a.qtype)) {
             flags.push(quantized ? f : { ...f, severity: "warning", message: `${f.message} (not quantized in this plan: no int8 layer reads or writes it)` });
           }
         }
@@ -537,7 +555,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     for (const name of [tc.producer, ...tc.consumers]) {
       if (name === null) continue;
       const l = layerChecks.find((x) => x.layer === name);
-      if (!l || l.precision !== "int8") continue;
+      if (!l || l.precision !== qt) continue;
       const v = localOf.get(name);
       if (v !== null && v !== undefined && (m === null || v > m)) m = v;
     }
@@ -554,7 +572,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     flags: t.flags.map((f) => f.code),
     harmful: isHarmful(t),
     summary: t.flags.map((f) => `${f.code}: ${f.message}`).join("; "),
-    suggestion: suggest(t, { cacheAlgo, randomOrFew, model: a.model, fallback: res.fallback, int8Layers: new Set(layers.filter((l) => res.precisions[l.index] === "int8").map((l) => l.name)) }),
+    suggestion: suggest(t, { cacheAlgo, randomOrFew, model: a.model, fallback: res.fallback, int8Layers: new Set(layers.filter((l) => res.precisions[l.index] === qt).map((l) => l.name)) }),
   }));
   if (res.unknownInCache.length) {
     warn(`${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${a.model} (stale cache, or one made for another model/export): ${res.unknownInCache.slice(0, 5).map((x) => `'${x}'`).join(", ")}${res.unknownInCache.length > 5 ? ", ..." : ""}`);
@@ -576,7 +594,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     batches: stats.batches,
     check_batches: batches.length,
     thresholds: th,
-    int8: { mode: "implicit", int8_layers: res.int8Layers, layers: layers.length, fallback_precision: res.fallback, activation_range: res.range === 128 ? "[-128,127]" : "[-127,127]" },
+    int8: { mode: "implicit", int8_layers: res.int8Layers, layers: layers.length, fallback_precision: res.fallback, activation_range: qt === "fp8" ? "[-448,448]" : res.range === 128 ? "[-128,127]" : "[-127,127]", ...(qt === "fp8" ? { type: "fp8" as const } : {}) },
     tensors: tensorChecks,
     layers: layerChecks,
     outputs,

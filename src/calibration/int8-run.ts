@@ -9,7 +9,7 @@ import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { readCalibrationCache, type CalibrationCache } from "./cache.js";
-import { makeInt8Policy, resolveInt8, DEFAULT_INT8_RANGE, type Int8Fallback, type Int8Policy, type Int8Range, type Int8Resolution } from "../precision/int8.js";
+import { makeInt8Policy, resolveInt8, DEFAULT_INT8_RANGE, type Int8Fallback, type Int8Policy, type Int8Range, type Int8Resolution, type QuantType } from "../precision/int8.js";
 
 /** The command line's int8 settings. */
 export interface Int8RunArgs {
@@ -19,6 +19,12 @@ export interface Int8RunArgs {
   fallback?: Precision;
   /** `--int8-range 128|127`: activation clamp [-128,127] (default) or [-127,127]. */
   range?: Int8Range;
+  /** The quantized type: int8 (default) or scaled fp8 e4m3fn (`convert --fp8`; docs/int8.md "FP8"). */
+  qtype?: QuantType;
+  /** Ranges given in memory (a Q/DQ model's scales, `bisect --candidate QDQ.onnx`); `calibrationCache` then names where they came from. */
+  cache?: CalibrationCache;
+  /** "inputs": explicit quantization's placement (precision/int8.ts Int8Options.placement). */
+  placement?: "inputs";
 }
 
 export interface CacheInfo {
@@ -33,10 +39,13 @@ export interface CacheInfo {
 /** The int8 part of a run's result. */
 export interface Int8Report {
   mode: "implicit" | "explicit";
+  /** What the quantized layers quantize to: int8, or fp8 (scaled e4m3fn, scale = amax/448). */
+  type: QuantType;
   cache: CacheInfo | null;
   /** Activation clamp range, e.g. "[-128,127]". */
   activation_range: string;
-  weight_range: "[-127,127]";
+  /** "[-127,127]" (int8), or "[-448,448]" (fp8 e4m3fn with per-channel scale amax/448). */
+  weight_range: "[-127,127]" | "[-448,448]";
   fallback_precision: Precision;
   int8_layers: number;
   layers: number;
@@ -88,8 +97,8 @@ export async function loadInt8(m: LoadedModel, types: TypeMap, a: Int8RunArgs = 
   if (fallback !== "fp32" && fallback !== "fp16" && fallback !== "bf16") {
     throw new UserError(`int8: the fallback precision must be fp32, fp16 or bf16 (got ${fallback})`, "int8");
   }
-  const cache = a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null;
-  const policy = makeInt8Policy(m, types, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE });
+  const cache = a.cache ?? (a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null);
+  const policy = makeInt8Policy(m, types, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE, qtype: a.qtype, placement: a.placement });
   return { cache, policy, cachePath: a.calibrationCache ?? null };
 }
 
@@ -113,16 +122,18 @@ export function resolveInt8Run(ctx: Int8Context, m: LoadedModel, types: TypeMap,
         `${ctx.cachePath}: ${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${m.path} (e.g. '${res.unknownInCache[0]}'): a stale cache or one made for another model? (\`trt-debug calib check\` lists them)`,
       );
     }
-    if (res.int8Layers === 0 && requested.includes("int8")) {
-      const w = optionText`${opt("int8")}: no layer of ${m.path} can run in int8 with ${ctx.cachePath}; see the fallbacks`;
+    const q = ctx.policy.data.qtype;
+    if (res.int8Layers === 0 && requested.includes(q)) {
+      const w = optionText`${opt(q === "fp8" ? "qtype" : "int8")}: no layer of ${m.path} can run in ${q} with ${ctx.cachePath}; see the fallbacks`;
       warn(w.message, w.parts);
     }
   }
   const report: Int8Report = {
     mode: res.mode,
+    type: ctx.policy.data.qtype,
     cache: cache ? cacheInfo(ctx.cachePath!, cache) : null,
-    activation_range: res.range === 128 ? "[-128,127]" : "[-127,127]",
-    weight_range: "[-127,127]",
+    activation_range: ctx.policy.data.qtype === "fp8" ? "[-448,448]" : res.range === 128 ? "[-128,127]" : "[-127,127]",
+    weight_range: ctx.policy.data.qtype === "fp8" ? "[-448,448]" : "[-127,127]",
     fallback_precision: res.fallback,
     int8_layers: res.int8Layers,
     layers: m.graph.layers.length,
@@ -151,10 +162,11 @@ export async function prepareInt8(
 /** One-line summary and one line per fallback, as the CLI prints them. */
 export function int8ReportLines(r: Int8Report, maxFallbacks = Infinity): string[] {
   const out: string[] = [];
-  if (r.cache) out.push(`int8: read ${describeCache(r.cache)}`);
+  if (r.cache) out.push(`${r.type ?? "int8"}: read ${describeCache(r.cache)}`);
   if (r.mode === "explicit") out.push(`int8: explicit quantization (the model's QuantizeLinear/DequantizeLinear nodes run as written; no calibration used)`);
+  const q = r.type ?? "int8";
   out.push(
-    `int8: ${r.int8_layers} of ${r.layers} layers in int8 (activations ${r.activation_range}, weights per channel ${r.weight_range}), ${r.fallbacks.length} fallback${r.fallbacks.length === 1 ? "" : "s"} to ${r.fallback_precision}`,
+    `${q}: ${r.int8_layers} of ${r.layers} layers in ${q === "fp8" ? "fp8 (e4m3fn, scale amax/448)" : "int8"} (activations ${r.activation_range}, weights per channel ${r.weight_range}), ${r.fallbacks.length} fallback${r.fallbacks.length === 1 ? "" : "s"} to ${r.fallback_precision}`,
   );
   for (const f of r.fallbacks.slice(0, maxFallbacks)) out.push(`  fallback ${f.layer} (${f.op_type}) -> ${f.precision}: ${f.reason}`);
   if (r.fallbacks.length > maxFallbacks) out.push(`  ... and ${r.fallbacks.length - maxFallbacks} more fallbacks (all of them are in --json)`);

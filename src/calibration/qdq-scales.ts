@@ -8,11 +8,12 @@
  * dequantized int8 values, or the float weight itself). docs/int8.md "calib check".
  */
 import { clone, create } from "@bufbuild/protobuf";
-import { ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { ModelProtoSchema, NodeProtoSchema, TensorProto_DataType, TensorProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
 import { UserError } from "../core/errors.js";
 import { dequantizeWeights } from "../numeric/index.js";
 import type { CalibrationCache } from "../precision/int8.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
+import { FP8E4M3FN_MAX, fp8ToF32 } from "../numeric/index.js";
 
 export interface QdqScales {
   /** The model without Q/DQ. */
@@ -21,10 +22,16 @@ export interface QdqScales {
   cache: CalibrationCache;
   /** Weights whose Q/DQ was folded. */
   weights: number;
+  /**
+   * "fp8" when the zero points are float8e4m3fn (scaled fp8 Q/DQ, `convert --fp8`): the cache then
+   * holds amax = 448·scale (exact, in `amax`) as an int8-style scale amax/127, else "int8".
+   */
+  qtype: "int8" | "fp8";
 }
 
 function values(t: TensorProto): number[] {
   const h = tensorProtoToHost(t);
+  if (h.dtype === "float8e4m3fn") return Array.from(fp8ToF32(h.data as Uint8Array, "fp8e4m3fn"));
   if (h.dtype === "int64" || h.dtype === "uint64") return Array.from(h.data as BigInt64Array, Number);
   return Array.from(h.data as ArrayLike<number>);
 }
@@ -48,6 +55,9 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
   const rename = new Map<string, string>();
   const drop = new Set<NodeProto>();
   const scales = new Map<string, number>();
+  const amaxes = new Map<string, number>();
+  const types = new Set<"int8" | "fp8">();
+  const typeOf = (zp: string | undefined): "int8" | "fp8" => (zp && inits.get(zp)?.dataType === TensorProto_DataType.FLOAT8E4M3FN ? "fp8" : "int8");
   const newInits: TensorProto[] = [];
   let weights = 0;
   for (const dq of g.node) {
@@ -68,9 +78,18 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
       } else {
         const s = scalar(q.input[1], q, "scale");
         if (s.length !== 1) throw new UserError(`${file}: node '${q.name}': activation '${x}' has ${s.length} scales; only per-tensor activation scales can be checked`);
-        const prev = scales.get(x);
-        if (prev !== undefined && prev !== s[0]) throw new UserError(`${file}: activation '${x}' is quantized with two scales (${prev} and ${s[0]}); give it one`);
-        scales.set(x, s[0]!);
+        const ty = typeOf(q.input[2]);
+        types.add(ty);
+        // fp8: amax = 448·s, kept exactly, and as a cache scale amax/127
+        const amax = ty === "fp8" ? Math.fround(s[0]! * FP8E4M3FN_MAX) : undefined;
+        const cs = amax === undefined ? s[0]! : Math.fround(amax / 127);
+        // a strongly typed model (convert --int8 --fp16) quantizes an fp16 tensor `t` through convert's Cast `t__to_fp32`: the scale is t's
+        const c = producer.get(x);
+        const t = c?.opType === "Cast" && x === `${c.input[0]}__to_fp32` ? c.input[0]! : x;
+        const prev = scales.get(t);
+        if (prev !== undefined && prev !== cs) throw new UserError(`${file}: activation '${t}' is quantized with two scales (${prev} and ${cs}); give it one`);
+        scales.set(t, cs);
+        if (amax !== undefined) amaxes.set(t, amax);
         rename.set(out, x);
       }
       drop.add(q).add(dq);
@@ -85,7 +104,8 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
       const ax = axis < 0 ? axis + dims.length : axis;
       const inner = dims.slice(ax + 1).reduce((p, d) => p * d, 1);
       const ch = s.length === 1 ? 1 : dims[ax]!;
-      const f = dequantizeWeights(w.data as ArrayLike<number>, s, zp, ch, inner);
+      const qv = w.dtype === "float8e4m3fn" ? fp8ToF32(w.data as Uint8Array, "fp8e4m3fn") : (w.data as ArrayLike<number>);
+      const f = dequantizeWeights(qv, s, zp, ch, inner);
       newInits.push(hostToTensorProto({ name: out, dtype: "float32", dims: [...dims], data: f }));
       drop.add(dq);
       weights++;
@@ -104,5 +124,7 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
     .map((o) => create(NodeProtoSchema, { opType: "Identity", name: `${o.name}__identity`, input: [rename.get(o.name)!], output: [o.name] }));
   g.node = [...kept, ...extra];
   g.initializer = [...g.initializer, ...newInits];
-  return { proto, cache: { version: "QDQ", algorithm: "QDQ", scales, source: "json" }, weights };
+  if (types.size > 1) throw new UserError(`${file}: the model mixes int8 and float8e4m3fn QuantizeLinear nodes; calib check reads one quantized type`);
+  const qtype = types.has("fp8") ? "fp8" : "int8";
+  return { proto, cache: { version: "QDQ", algorithm: "QDQ", scales, source: "json", ...(qtype === "fp8" ? { amax: amaxes } : {}) }, weights, qtype };
 }

@@ -33,7 +33,7 @@ function bisectOptions<T>(y: Argv<T>) {
     .option("output", { alias: "o", type: "string", describe: "Write the precision plan (trt-debug/precision-plan@1; reload with --precision-plan)", group: "Output:" })
     .option("trtexec-flags", { type: "string", describe: "Write the trtexec flags (one line) to this file", group: "Output:" })
     .option("polygraphy-args", { type: "string", describe: "Write the Polygraphy arguments (one line) to this file", group: "Output:" })
-    .option("candidate", { type: "string", describe: "A strongly typed candidate model (e.g. AutoCast's or convert's output): start from its own per-layer types instead of --fp16/--bf16", group: "Search:" })
+    .option("candidate", { type: "string", describe: "A strongly typed candidate model (e.g. AutoCast's or convert's output), or an int8 Q/DQ model: start from its own per-layer types / quantization instead of --fp16/--bf16/--int8", group: "Search:" })
     .option("save-onnx", { type: "string", describe: "Write the final plan as a strongly typed ONNX model (TensorRT 11; --fp16/--bf16 searches) or, with --int8, a Q/DQ model; re-verified before it is written", group: "Output:" })
     .option("checkpoint", { type: "string", describe: "Checkpoint file (default <model>.bisect-checkpoint.json next to -o, else in the current directory; --no-checkpoint: none)", group: "Search:" })
     .option("resume", { type: "boolean", describe: "Continue from the checkpoint: evaluations it holds are not re-run", group: "Search:" })
@@ -125,10 +125,11 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
       o(`trtexec (TensorRT <= 10.x): ${r.trtexec_flags}`);
       o(`polygraphy (TensorRT <= 10.x): ${r.polygraphy_args}`);
     } else o(`trtexec / polygraphy (TensorRT <= 10.x): ${r.plan_entries.length} layers; write them with --trtexec-flags FILE / --polygraphy-args FILE`);
-    if (!r.saved_onnx && !r.saved_qdq) o(`TensorRT 11.x (strongly typed only): write the plan as a ${r.precision === "int8" ? "Q/DQ" : "typed"} model with --save-onnx OUT.onnx`);
+    if (!r.saved_onnx && !r.saved_qdq) o(`TensorRT 11.x (strongly typed only): write the plan as a ${r.precision === "int8" || r.precision === "fp8" ? "Q/DQ" : "typed"} model with --save-onnx OUT.onnx`);
     if (r.saved_qdq) {
       const q = r.saved_qdq;
-      o(`wrote ${q.output}: Q/DQ, ${q.int8_layers.length} layer(s) in int8, ${q.fp32_layers.length} in fp32 (no Q/DQ), re-verified${q.compare ? ` (compare REF OUT: ${q.compare.detail})` : ""}`);
+      const red = q.reduced_layers?.length ? `, ${q.reduced_layers.length} in ${r.int8?.fallback_precision ?? "fp16"} (strongly typed, no Q/DQ)` : "";
+      o(`wrote ${q.output}: Q/DQ, ${q.int8_layers.length} layer(s) in ${r.precision === "fp8" ? "fp8" : "int8"}, ${q.fp32_layers.length} in fp32 (no Q/DQ)${red}, re-verified${q.compare ? ` (compare REF OUT: ${q.compare.detail})` : ""}`);
       o(`trtexec (TensorRT 11.x): ${q.trtexec}`);
     }
     if (r.saved_onnx) {
@@ -146,8 +147,8 @@ export function printBisect(cli: Cli, r: BisectResult, quiet: boolean): void {
 
 async function handler(cli: Cli, a: Raw): Promise<void> {
   const model = String(a.model);
-  // With --int8, --fp16/--bf16 name the fallback of layers that cannot run in int8 (as in compare).
-  const ps = selectedPrecisions(a).filter((p) => p !== "fp32" && !(a.int8 && (p === "fp16" || p === "bf16")));
+  // With --int8 (--fp8), --fp16/--bf16 name the fallback of layers that cannot run in int8 (as in compare).
+  const ps = selectedPrecisions(a).filter((p) => p !== "fp32" && !((a.int8 || a.fp8) && (p === "fp16" || p === "bf16")));
   let start: CandidateStart | undefined;
   if (a.candidate !== undefined) {
     if (ps.length) throw new UserError(`--candidate and --${ps[0]}: the candidate model gives the precisions; drop --${ps[0]}`);
@@ -157,18 +158,23 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   }
   if (ps.length !== 1) throw new UserError(`bisect ${model}: give the candidate precision, one of --fp16, --bf16 or --int8 (with --calibration-cache)`);
   const candidate = ps[0] as Precision;
+  // quantized searches: --int8, --fp8 (scaled e4m3fn), or a Q/DQ --candidate
+  const quant = candidate === "int8" || candidate === "fp8";
   const lp = a["layer-precisions"];
   const mayAskInt8 = (Array.isArray(lp) ? lp.length > 0 : lp !== undefined) || a["precision-plan"] !== undefined;
-  if (candidate !== "int8" && a["calibration-cache"] !== undefined && !mayAskInt8) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 searches)");
+  if (!quant && a["calibration-cache"] !== undefined && !mayAskInt8) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 searches)");
+  if (start?.qdq && a["calibration-cache"] !== undefined) throw new UserError(`--calibration-cache and a Q/DQ --candidate: the candidate's QuantizeLinear scales are the ranges; drop --calibration-cache`);
   const pin = parsePrecision(String(a.precision ?? "fp32"), "--precision");
   const saveOnnx = a["save-onnx"] === undefined ? undefined : String(a["save-onnx"]);
   if (saveOnnx !== undefined) {
-    if (candidate === "int8") checkSaveInt8(pin, selectedPrecisions(a).find((p) => p === "fp16" || p === "bf16"));
+    if (quant) checkSaveInt8(pin, start?.qdq ? start.qdq.fallback : selectedPrecisions(a).find((p) => p === "fp16" || p === "bf16"));
     else checkSaveTyped(candidate, pin);
     checkOutputPath("--save-onnx", saveOnnx, "file", { createParents: true });
   }
   const margs = modelArgs(model, a);
   if (start) margs.layerPrecisions = start.layerPrecisions;
+  // a Q/DQ candidate: its scales, explicit placement (Q/DQ on the int8 layers' inputs only), pins in fp32
+  if (start?.qdq) margs.int8 = { ...margs.int8, calibrationCache: String(a.candidate), cache: start.qdq.cache, placement: "inputs", fallback: start.qdq.fallback, ...(start.precision === "fp8" ? { qtype: "fp8" as const } : {}) };
   if (pin !== "fp32" && pin !== "fp16") throw new UserError(`--precision: pinned layers run in fp32 or fp16 (got ${String(a.precision)})`);
   const criterion = criterionOf(a);
   const output = a.output as string | undefined;
@@ -182,7 +188,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
   const metricName = criterionMetricName(criterion);
   if (!quiet) {
     const dirText = mode === "minimal" ? "" : `, ${a.dir as string}`;
-    const fb = candidate === "int8" ? ` (fallback ${margs.int8?.fallback ?? "fp32"})` : "";
+    const fb = quant ? ` (fallback ${margs.int8?.fallback ?? "fp32"})` : "";
     cli.io.out(`bisect ${model}: candidate ${start ? `${String(a.candidate)} (${candidate}, ${start.layerPrecisions.length} layer(s) not in ${candidate} to start with)` : candidate}${fb}, pinned layers in ${pin}, mode ${mode}${dirText}`);
     if (start?.missing.length) cli.io.err(`warning: --candidate: ${start.missing.length} layer(s) of ${model} are not in the candidate and start in ${candidate}: ${start.missing.slice(0, 8).join(", ")}${start.missing.length > 8 ? ", ..." : ""}`);
   }
@@ -218,7 +224,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
       },
     },
   ).finally(() => h.done());
-  if (r.found && r.plan && saveOnnx !== undefined && candidate === "int8") {
+  if (r.found && r.plan && saveOnnx !== undefined && quant) {
     const q = await saveInt8Plan({ ...margs, int8: margs.int8 ?? {}, plan: r.plan, criterion, output: saveOnnx });
     r.saved_qdq = { ...q, trtexec: trtexecTypedCommand(q.output) };
   } else if (r.found && r.plan && saveOnnx !== undefined) {

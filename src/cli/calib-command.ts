@@ -67,7 +67,8 @@ export function printCheck(cli: Cli, r: CalibCheckResult, quiet: boolean, top: n
   o(`calib check ${r.model}`);
   o(`  cache: ${describeCache(r.cache)}${r.expected_algo ? ` (expected ${CACHE_ALGORITHM_NAMES[r.expected_algo]}${r.algorithm_mismatch ? ": MISMATCH" : ""})` : ""}`);
   o(`  data: ${r.data}; statistics over ${r.batches} batch${r.batches === 1 ? "" : "es"}, layer errors over ${r.check_batches}`);
-  o(`  int8: ${r.int8.int8_layers} of ${r.int8.layers} layers in int8 (activations ${r.int8.activation_range}), the rest in ${r.int8.fallback_precision}`);
+  const qt = r.int8.type ?? "int8";
+  o(`  ${qt}: ${r.int8.int8_layers} of ${r.int8.layers} layers in ${qt} (activations ${r.int8.activation_range}), the rest in ${r.int8.fallback_precision}`);
   if (!quiet) {
     o("");
     o(

@@ -23,8 +23,9 @@ function list(v: unknown): string[] | undefined {
 }
 
 async function handler(cli: Cli, a: Raw): Promise<void> {
-  if (a.fp8) throw new UserError("--fp8: not supported: trt-debug emulates an fp8 layer as an unscaled e4m3fn rounding, so an e4m3fn Q/DQ model (scale = amax/448) would not compute its numbers; convert with --int8 or --fp16/--bf16 (docs/int8.md)");
-  if (a.int8) return int8Handler(cli, a);
+  if (a.fp8 && a.int8) throw new UserError("--int8 and --fp8: give one quantized type");
+  if (a.fp8 && a["int8-range"] !== undefined) throw new UserError("--int8-range: only with --int8 (fp8 Q/DQ saturates at ±448)");
+  if (a.int8 || a.fp8) return int8Handler(cli, a);
   if (a.fp16 && a.bf16) throw new UserError("--fp16 and --bf16: give one reduced precision");
   if (!a.fp16 && !a.bf16) throw new UserError("convert: give --fp16 or --bf16 (the precision of every layer the plan does not name)");
   if (a["precision-plan"] !== undefined && a["layer-precisions"] !== undefined) throw new UserError("--precision-plan and --layer-precisions: give one of them");
@@ -46,16 +47,17 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
 }
 
 async function int8Handler(cli: Cli, a: Raw): Promise<void> {
-  if (a.fp16 || a.bf16) throw new UserError(`--int8 with --${a.fp16 ? "fp16" : "bf16"}: convert --int8 keeps the non-int8 layers in fp32; fp16/bf16 layers in a Q/DQ model are not supported yet`);
+  const q = a.fp8 ? "fp8" : "int8";
+  if (a.fp16 && a.bf16) throw new UserError(`--fp16 and --bf16: give one precision for the layers not in ${q}`);
   const calibrate = a["calib-data"] !== undefined || a["calib-batches"] !== undefined;
-  if (!calibrate && (a.algo !== undefined || a.percentile !== undefined)) throw new UserError(`--${a.algo !== undefined ? "algo" : "percentile"}: only when convert --int8 calibrates (--calib-data or --calib-batches)`);
+  if (!calibrate && (a.algo !== undefined || a.percentile !== undefined)) throw new UserError(`--${a.algo !== undefined ? "algo" : "percentile"}: only when convert --${q} calibrates (--calib-data or --calib-batches)`);
   if (a["precision-plan"] !== undefined && a["layer-precisions"] !== undefined) throw new UserError("--precision-plan and --layer-precisions: give one of them");
   if (a["io-types"] !== undefined && a["io-types"] !== "fp32") throw new UserError(`--io-types ${String(a["io-types"])}: a Q/DQ model keeps fp32 inputs and outputs`);
   const h = cli.hooks(a);
   const r = await convertInt8Model({
     model: String(a.model),
     output: String(a.output),
-    int8: { calibrationCache: a["calibration-cache"] as string | undefined, range: a["int8-range"] === undefined ? undefined : parseInt8Range(a["int8-range"]) },
+    int8: { calibrationCache: a["calibration-cache"] as string | undefined, range: a["int8-range"] === undefined ? undefined : parseInt8Range(a["int8-range"]), qtype: q, fallback: a.fp16 ? "fp16" : a.bf16 ? "bf16" : "fp32" },
     calibrate: calibrate
       ? {
           calibData: a["calib-data"] as string | undefined,
@@ -72,7 +74,8 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
   if (!a.quiet) {
     if (r.calibration) cli.io.out(`calibrated ${r.calibration.tensors.length} tensors with ${r.calibration.algo} on ${r.calibration.batches} batch${r.calibration.batches === 1 ? "" : "es"} (data: ${r.calibration.data}); wrote ${r.calibration.cache} and ${r.calibration.sidecar}`);
     for (const line of int8ReportLines(r.int8, 10)) cli.io.out(line);
-    cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to int8 (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} int8 per-channel weights; wrote ${r.output}`);
+    const typed = r.fallback === "fp32" ? "" : `, ${r.precisions.filter((x) => x.precision === r.fallback).length} layer(s) in ${r.fallback} (strongly typed, ${r.casts} Casts)`;
+    cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to ${q === "fp8" ? "fp8 e4m3fn" : "int8"} (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} ${q} per-channel weights${typed}; wrote ${r.output}`);
   }
   writeJson(a.json as string | undefined, r);
 }
@@ -86,14 +89,14 @@ export function registerConvert(y: Argv, cli: Cli): void {
         .positional("model", { type: "string", describe: "FP32 ONNX model" })
         .option("fp16", { type: "boolean", describe: "Layers the plan does not name run in fp16" })
         .option("bf16", { type: "boolean", describe: "Layers the plan does not name run in bf16" })
-        .option("int8", { type: "boolean", describe: "Write an explicitly quantized (Q/DQ) model: int8 layers from --calibration-cache, the layers the plan names in fp32 without Q/DQ (docs/int8.md)" })
-        .option("calibration-cache", { type: "string", describe: "With --int8: the activation ranges (TensorRT cache or trt-debug JSON sidecar; calib build -o)" })
+        .option("int8", { type: "boolean", describe: "Write an explicitly quantized (Q/DQ) model: int8 layers from --calibration-cache, the layers the plan names in fp32 without Q/DQ; with --fp16/--bf16 the layers not in int8 are written strongly typed in it (docs/int8.md)" })
+        .option("calibration-cache", { type: "string", describe: "With --int8/--fp8: the activation ranges (TensorRT cache or trt-debug JSON sidecar; calib build -o)" })
         .option("int8-range", { type: "string", describe: "With --int8: activation clamp 128 = [-128,127] (default) or 127 = [-127,127]" })
-        .option("calib-data", { type: "string", describe: "With --int8: calibrate on these data first, as calib build --calib-data (writes OUT.onnx.cache and OUT.onnx.cache.json)" })
-        .option("calib-batches", { type: "number", describe: "With --int8 and no --calib-data: calibrate on this many seeded random batches (as calib build)" })
+        .option("calib-data", { type: "string", describe: "With --int8/--fp8: calibrate on these data first, as calib build --calib-data (writes OUT.onnx.cache and OUT.onnx.cache.json)" })
+        .option("calib-batches", { type: "number", describe: "With --int8/--fp8 and no --calib-data: calibrate on this many seeded random batches (as calib build)" })
         .option("algo", { type: "string", describe: `With --calib-data/--calib-batches: ${CALIB_ALGOS.join("|")} (default entropy)` })
         .option("percentile", { type: "number", describe: "For --algo percentile (default 99.99)" })
-        .option("fp8", { type: "boolean", hidden: true })
+        .option("fp8", { type: "boolean", describe: "Write a scaled FP8 (float8e4m3fn) Q/DQ model as --int8 does (scale = amax/448, per output channel for weights; opset >= 19): TensorRT's explicit FP8 (docs/int8.md \"FP8\")" })
         .option("precision-plan", { type: "string", describe: "Precision plan JSON (bisect -o) naming layers kept in fp32" })
         .option("layer-precisions", { type: "string", array: true, describe: "Per-layer overrides PATTERN:fp32|fp16|bf16 (exact names or globs)" })
         .option("io-types", { type: "string", describe: "Graph inputs/outputs: fp32 (default) or reduced (the --fp16/--bf16 type)" })

@@ -63,17 +63,21 @@ export function int8Options<T>(y: Argv<T>) {
   return y
     .option("int8", { type: "boolean", describe: "Emulate TensorRT INT8 (implicit: needs --calibration-cache; explicit Q/DQ models: none); with --fp16/--bf16, layers that cannot run in int8 fall back to it, else to fp32", group: "Precision:" })
     .option("calibration-cache", { type: "string", describe: "Calibration cache for --int8: TensorRT text cache (any version) or trt-debug JSON sidecar", group: "Precision:" })
-    .option("int8-range", { type: "string", describe: "INT8 activation clamp: 128 = [-128,127] (TensorRT, default) or 127 = [-127,127]; weights are always [-127,127]", group: "Precision:" });
+    .option("int8-range", { type: "string", describe: "INT8 activation clamp: 128 = [-128,127] (TensorRT, default) or 127 = [-127,127]; weights are always [-127,127]", group: "Precision:" })
+    .option("fp8", { type: "boolean", describe: "Emulate TensorRT's explicit FP8: as --int8 with scaled e4m3fn Q/DQ (scale = amax/448 from --calibration-cache, weights per output channel; opset >= 19)", group: "Precision:" });
 }
 
 /** The int8 settings of the command line (undefined without --int8 and --calibration-cache). */
 export function int8Args(a: Raw): Int8RunArgs | undefined {
-  if (!a.int8 && a["calibration-cache"] === undefined && a["int8-range"] === undefined) return undefined;
-  if (a.fp16 && a.bf16 && a.int8) throw new UserError("--int8 with both --fp16 and --bf16: give one fallback precision");
+  if (!a.int8 && !a.fp8 && a["calibration-cache"] === undefined && a["int8-range"] === undefined) return undefined;
+  if (a.int8 && a.fp8) throw new UserError("--int8 and --fp8: give one quantized type");
+  if (a.fp8 && a["int8-range"] !== undefined) throw new UserError("--int8-range: only with --int8 (fp8 Q/DQ saturates at ±448)");
+  if (a.fp16 && a.bf16 && (a.int8 || a.fp8)) throw new UserError(`--${a.fp8 ? "fp8" : "int8"} with both --fp16 and --bf16: give one fallback precision`);
   return {
     calibrationCache: a["calibration-cache"] as string | undefined,
     fallback: a.fp16 ? "fp16" : a.bf16 ? "bf16" : "fp32",
     range: a["int8-range"] === undefined ? undefined : parseInt8Range(a["int8-range"]),
+    ...(a.fp8 ? { qtype: "fp8" as const } : {}),
   };
 }
 
@@ -83,7 +87,7 @@ export function int8Args(a: Raw): Int8RunArgs | undefined {
  */
 export function runPrecisions(a: Raw): Precision[] {
   const ps = selectedPrecisions(a);
-  if (!ps.includes("int8")) {
+  if (!ps.includes("int8") && !ps.includes("fp8")) {
     // A plan or --layer-precisions may ask for int8 on some layers; otherwise the cache is unused.
     const mayAskInt8 = list(a["layer-precisions"]).length > 0 || a["precision-plan"] !== undefined;
     if (a["calibration-cache"] !== undefined && !mayAskInt8) throw new UserError("--calibration-cache: give --int8 too (the cache is for int8 runs)");
@@ -177,7 +181,7 @@ export function modelArgs(model: string, a: Raw): ModelArgs {
 /** The precisions named by --fp32/--fp16/--bf16 (and --int8 where supported), in that order. */
 export function selectedPrecisions(a: Raw): Precision[] {
   const out: Precision[] = [];
-  for (const p of ["fp32", "fp16", "bf16", "int8"] as const) if (a[p]) out.push(p);
+  for (const p of ["fp32", "fp16", "bf16", "int8", "fp8"] as const) if (a[p]) out.push(p);
   return out;
 }
 
@@ -239,6 +243,7 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   segmentLayers: "--segment-layers",
   capture: "--mark",
   layerPrecisions: "--layer-precisions",
+  qtype: "--fp8",
   boundaryCache: "--boundary-cache",
   memoryBudget: "--memory-budget",
   maxPinnedFraction: "--max-pinned",

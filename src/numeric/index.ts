@@ -200,3 +200,40 @@ export { f64ToMiniFloatBits, miniFloatBitsToF64, roundHalfEven } from "./miniflo
 export { samplePair, type PairSample } from "./sample.js";
 export { isPixelDType, pixelsToTensor, type PixelPlan, type Rgba } from "./image-pixels.js";
 export { batchNormScale, dequantizeWeights, floatsFromJson, foldBias, fortranToC, gatherStrided, packValidity, scaleByChannel, storeNumbers } from "./element-layout.js";
+
+/** The largest finite float8e4m3fn value: scaled fp8 quantization maps ±amax to ±448. */
+export const FP8E4M3FN_MAX = 448;
+
+function fp8Divided(src: Float32Array, p: QuantParams): { q: Float32Array; scaleOf: (i: number) => number } {
+  const scales = typeof p.scale === "number" ? Float32Array.of(p.scale) : p.scale;
+  let inner = src.length, channels = 1;
+  if (scales.length > 1) {
+    const dims = p.dims ?? [];
+    const axis = (p.axis ?? 1) < 0 ? (p.axis ?? 1) + dims.length : (p.axis ?? 1);
+    channels = dims[axis] ?? 0;
+    if (channels !== scales.length) throw new Error(`fp8 quantization: ${scales.length} scales for ${channels} channels on axis ${axis}`);
+    inner = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
+  }
+  const scaleOf = (i: number) => scales[channels === 1 ? 0 : Math.floor(i / inner) % channels]!;
+  const q = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) q[i] = src[i]! / scaleOf(i);
+  return { q, scaleOf };
+}
+
+/**
+ * Scaled fp8 quantization as ONNX QuantizeLinear-19 with a float8e4m3fn zero point 0 and
+ * saturate=1 computes it: e4m3fn(x / s), the quotient in float32, rounded to nearest even and
+ * saturated to ±448. Per tensor (`scale` a number) or per channel (`scale` per index of
+ * `dims[axis]`). Returns the e4m3fn bit patterns.
+ */
+export function quantizeFp8(src: Float32Array, p: QuantParams): Uint8Array {
+  return f32ToFp8(fp8Divided(src, p).q, "fp8e4m3fn", true);
+}
+
+/** quantizeFp8 then DequantizeLinear: e4m3fn(x / s) · s in float32 (what the Q/DQ pair gives). */
+export function fakeQuantFp8(src: Float32Array, p: QuantParams): Float32Array {
+  const { q, scaleOf } = fp8Divided(src, p);
+  const back = fp8ToF32(f32ToFp8(q, "fp8e4m3fn", true), "fp8e4m3fn");
+  for (let i = 0; i < back.length; i++) back[i] = back[i]! * scaleOf(i);
+  return back;
+}

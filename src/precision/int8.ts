@@ -22,13 +22,13 @@
  * context, so executors and bisection key their caches by it.
  */
 import type { TensorProto_DataType } from "onnx-buf";
-import { opt, UserError, userError } from "../core/errors.js";
+import { opt, optionError, UserError, userError } from "../core/errors.js";
 import { isFloatDType, type DType, type Precision } from "../core/host-tensor.js";
 import type { Layer, LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { tensorProtoToHost } from "../onnx/tensor.js";
 import { onnxToDType } from "../core/dtype.js";
-import { absMax } from "../numeric/index.js";
+import { absMax, FP8E4M3FN_MAX } from "../numeric/index.js";
 import { floatPolicy, type Transform, type TransformPolicy } from "./rewrite.js";
 
 /** Ops with weights quantized per output channel (input 1), bias (input 2) kept in fp32. */
@@ -139,6 +139,19 @@ export interface Int8Options {
   /** Activation clamp range (default 128: [-128,127]). */
   range?: Int8Range;
   /**
+   * The quantized type (implicit mode): int8 (default) or scaled fp8 e4m3fn (`convert --fp8`):
+   * the layers assigned "fp8" get Q/DQ with scale amax/448 (amax = 127 · the cache's scale),
+   * per output channel for weights; see fp8Scale.
+   */
+  qtype?: QuantType;
+  /**
+   * "inputs": explicit quantization's placement on an fp32 model (`bisect REF --candidate
+   * QDQ.onnx`, the scales read from the candidate's Q nodes): a quantized layer needs a range
+   * on its activation inputs only and never quantizes its output (its consumers' input Q/DQ do,
+   * as in a Q/DQ model). Default: implicit quantization's rules (ranges on inputs and outputs).
+   */
+  placement?: "inputs";
+  /**
    * The model's policy, built once (makeInt8Policy with the same cache, fallback and range);
    * resolveInt8 builds one when absent.
    */
@@ -198,6 +211,7 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
   const { fallback, range } = policy.data;
   const layers = m.graph.layers;
   const explicit = policy.data.mode === "explicit";
+  const q = policy.data.qtype;
   const precisions: Precision[] = [...requested];
   const fallbacks: Int8Fallback[] = [];
   const fall = (l: Layer, code: FallbackCode, tensor: string | null, reason: string) => {
@@ -218,7 +232,7 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
       return p !== undefined && layers[p]!.opType === "DequantizeLinear";
     };
     for (const l of layers) {
-      if (requested[l.index] !== "int8") continue;
+      if (requested[l.index] !== q) continue;
       if (isQdqOp(l)) continue; // runs as written
       if (!INT8_OPS.has(l.opType) || (l.domain !== "" && l.domain !== "ai.onnx")) {
         fall(l, "not-quantized-explicitly", null, `op ${l.opType} runs in ${fallback}: explicitly quantized model, and ${l.opType} is not int8-capable`);
@@ -235,7 +249,7 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
       precisions,
       policy,
       fallbacks,
-      int8Layers: precisions.filter((p) => p === "int8").length,
+      int8Layers: precisions.filter((p) => p === q).length,
       fallback,
       range,
       missingFromCache: [],
@@ -251,7 +265,7 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
 
   const rangeProblem = (t: string, role: string): { code: FallbackCode; reason: string } | null => {
     const d = dtypeOf(m, types, t);
-    if (d !== "float32") return { code: "dtype", reason: `${role} '${t}' is ${d ?? "of unknown type"}; int8 emulation handles float32 tensors only` };
+    if (d !== "float32") return { code: "dtype", reason: `${role} '${t}' is ${d ?? "of unknown type"}; ${q} emulation handles float32 tensors only` };
     const s = scales.get(t);
     if (s === undefined) return { code: "no-range", reason: `${role} '${t}' has no range in the calibration cache` };
     if (!(s > 0)) return { code: "zero-range", reason: `${role} '${t}' has range 0 in the calibration cache (it was all zeros during calibration)` };
@@ -259,9 +273,9 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
   };
 
   for (const l of layers) {
-    if (requested[l.index] !== "int8") continue;
+    if (requested[l.index] !== q) continue;
     if (!INT8_OPS.has(l.opType) || (l.domain !== "" && l.domain !== "ai.onnx")) {
-      fall(l, "op-not-int8", null, `op ${l.opType}${l.domain ? ` (${l.domain})` : ""} is not int8-capable`);
+      fall(l, "op-not-int8", null, `op ${l.opType}${l.domain ? ` (${l.domain})` : ""} is not ${q}-capable`);
       continue;
     }
     let problem: { code: FallbackCode; reason: string; tensor: string } | null = null;
@@ -272,14 +286,14 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
         const q = constantQuantization(l, k, m.graph.initializers.get(t)!.dims.length);
         if (!q) continue;
         const d = dtypeOf(m, types, t);
-        if (d !== "float32") problem = { code: "dtype", tensor: t, reason: `constant input '${t}' is ${d}; int8 emulation handles float32 tensors only` };
+        if (d !== "float32") problem = { code: "dtype", tensor: t, reason: `constant input '${t}' is ${d}; ${q} emulation handles float32 tensors only` };
         continue;
       }
       if (INT8_UNQUANTIZED_INPUTS[l.opType]?.includes(k)) continue;
       const p = rangeProblem(t, `input ${k}`);
       if (p) problem = { ...p, tensor: t };
     }
-    for (let k = 0; k < l.outputs.length && !problem; k++) {
+    for (let k = 0; k < l.outputs.length && !problem && !policy.data.inputsOnly; k++) {
       const t = l.outputs[k]!;
       if (t === "" || !isFloat(t)) continue;
       const p = rangeProblem(t, `output ${k}`);
@@ -292,7 +306,7 @@ export function resolveInt8(m: LoadedModel, types: TypeMap, requested: readonly 
     precisions,
     policy,
     fallbacks,
-    int8Layers: precisions.filter((p) => p === "int8").length,
+    int8Layers: precisions.filter((p) => p === q).length,
     fallback,
     range,
     missingFromCache,
@@ -309,6 +323,24 @@ export interface Int8PolicyData {
   range: Int8Range;
   /** Activation scales (tensor -> s, amax = 127·s); empty in explicit mode. */
   scales: ReadonlyMap<string, number>;
+  /** The quantized type of the layers assigned it: "int8", or "fp8" (scaled e4m3fn). */
+  qtype: QuantType;
+  /** Explicit placement (Int8Options.placement "inputs"): Q/DQ on activation inputs only, no output ranges needed. */
+  inputsOnly?: boolean;
+}
+
+/** What a quantized layer's Q/DQ quantize to: int8, or fp8 e4m3fn with a scale (TensorRT's explicit FP8). */
+export type QuantType = "int8" | "fp8";
+
+/** Scaled fp8 (e4m3fn) needs QuantizeLinear-19 (a float8e4m3fn zero point). */
+export const OPSET_FP8_QDQ = 19;
+
+/**
+ * The fp8 scale of a tensor whose int8 scale (cache entry) is `s`: amax / 448 with amax = 127·s,
+ * each step rounded to float32 (TensorRT's FP8 Q/DQ maps ±amax to e4m3fn's ±448).
+ */
+export function fp8Scale(int8Scale: number): number {
+  return Math.fround(Math.fround(int8Scale * WEIGHT_QMAX) / FP8E4M3FN_MAX);
 }
 
 /**
@@ -316,15 +348,19 @@ export interface Int8PolicyData {
  * when the model has QuantizeLinear/DequantizeLinear nodes. Build it once per model and cache;
  * it serves every precision assignment. Throws a UserError when implicit quantization has no cache.
  */
-export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Options, "cache" | "fallback" | "range"> = {}): Int8Policy {
+export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Options, "cache" | "fallback" | "range" | "qtype" | "placement"> = {}): Int8Policy {
   const fallback = o.fallback ?? "fp32";
-  if (fallback === "int8") throw new Error("int8 fallback precision cannot be int8");
+  const qtype = o.qtype ?? "int8";
+  if (fallback === "int8" || fallback === "fp8") throw new Error(`${fallback} fallback precision cannot be quantized`);
   const range = o.range ?? DEFAULT_INT8_RANGE;
-  if (isExplicitlyQuantized(m)) return new Int8Policy(m, types, { mode: "explicit", fallback, range, scales: new Map() });
-  if (!o.cache) {
-    throw userError`${opt("int8")}: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so int8 needs activation ranges: pass ${opt("int8.calibrationCache")} FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`;
+  if (isExplicitlyQuantized(m)) return new Int8Policy(m, types, { mode: "explicit", fallback, range, scales: new Map(), qtype });
+  if (qtype === "fp8" && m.opset >= 0 && m.opset < OPSET_FP8_QDQ) {
+    throw optionError("qtype", `${m.path} has opset ${m.opset}; scaled fp8 Q/DQ needs QuantizeLinear-19 with a float8e4m3fn zero point (opset >= ${OPSET_FP8_QDQ}), and trt-debug upgrades models to opset 13 only: re-export the model at opset >= ${OPSET_FP8_QDQ}`);
   }
-  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales });
+  if (!o.cache) {
+    throw userError`${opt(qtype === "fp8" ? "qtype" : "int8")}: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so ${qtype} needs activation ranges: pass ${opt("int8.calibrationCache")} FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`;
+  }
+  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}) });
 }
 
 /**
@@ -346,6 +382,11 @@ export class Int8Policy implements TransformPolicy {
     this.graphOut = new Set(model.graph.outputs.map((x) => x.name));
   }
 
+  /** The precision of the quantized layers ("int8" or "fp8"). */
+  get q(): Precision {
+    return this.data.qtype;
+  }
+
   get activationQmin(): number {
     return this.data.range === 128 ? -128 : -127;
   }
@@ -354,6 +395,7 @@ export class Int8Policy implements TransformPolicy {
   activationTransform(t: string): Transform {
     const s = this.data.scales.get(t);
     if (s === undefined || !(s > 0)) return { kind: "none" };
+    if (this.data.qtype === "fp8") return { kind: "qdq", scale: fp8Scale(s), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
     return { kind: "qdq", scale: s, qmin: this.activationQmin, qmax: 127 };
   }
 
@@ -363,12 +405,12 @@ export class Int8Policy implements TransformPolicy {
    * Otherwise it is emitted in the fallback precision and each int8 consumer quantizes it itself.
    */
   quantizesOutput(t: string, precisions: readonly Precision[]): boolean {
-    if (this.data.mode === "explicit" || this.graphOut.has(t)) return false;
+    if (this.data.mode === "explicit" || this.data.inputsOnly || this.graphOut.has(t)) return false;
     const s = this.data.scales.get(t);
     if (s === undefined || !(s > 0)) return false;
     const cons = this.model.graph.consumers.get(t) ?? [];
     const layers = this.model.graph.layers;
-    return cons.length > 0 && cons.every((c) => precisions[c] === "int8" && !layers[c]!.implicitInputs.includes(t));
+    return cons.length > 0 && cons.every((c) => precisions[c] === this.q && !layers[c]!.implicitInputs.includes(t));
   }
 
   /** Per-tensor scale of a constant input: the cache's range when it has one (TensorRT calibrates constant layers' outputs like any tensor), else max|w| / 127. */
@@ -387,12 +429,16 @@ export class Int8Policy implements TransformPolicy {
   }
 
   input(layer: Layer, k: number, t: string, p: Precision, precisions: readonly Precision[]): Transform {
-    if (p !== "int8") return floatPolicy.input(layer, k, t, p, precisions);
+    if (p !== this.q) return floatPolicy.input(layer, k, t, p, precisions);
     if (this.data.mode === "explicit") return { kind: "none" };
     const init = this.model.graph.initializers.get(t);
     if (init) {
       const q = constantQuantization(layer, k, init.dims.length);
       if (!q) return { kind: "none" };
+      if (this.data.qtype === "fp8") {
+        if (q.kind === "per-channel") return { kind: "qdq-weight", axis: q.axis, qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
+        return { kind: "qdq", scale: fp8Scale(this.constantScale(t)), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
+      }
       if (q.kind === "per-channel") return { kind: "qdq-weight", axis: q.axis, qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
       return { kind: "qdq", scale: this.constantScale(t), qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
     }
@@ -401,7 +447,7 @@ export class Int8Policy implements TransformPolicy {
   }
 
   output(layer: Layer, k: number, t: string, p: Precision, precisions: readonly Precision[]): Transform {
-    if (p !== "int8") return floatPolicy.output(layer, k, t, p, precisions);
+    if (p !== this.q) return floatPolicy.output(layer, k, t, p, precisions);
     if (this.data.mode === "explicit") return { kind: "none" };
     if (this.quantizesOutput(t, precisions)) return this.activationTransform(t);
     return floatPolicy.output(layer, k, t, this.data.fallback, precisions);
@@ -409,7 +455,7 @@ export class Int8Policy implements TransformPolicy {
 
   /** Which outputs of an int8 layer are quantized ("q") or emitted in the fallback precision ("-"); "" for other layers. */
   context(layer: Layer, precisions: readonly Precision[]): string {
-    if (this.data.mode === "explicit" || precisions[layer.index] !== "int8") return "";
+    if (this.data.mode === "explicit" || precisions[layer.index] !== this.q) return "";
     let out = "";
     for (const t of layer.outputs) out += t !== "" && this.quantizesOutput(t, precisions) ? "q" : "-";
     return out;

@@ -20,7 +20,7 @@ import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
-import { quantizeInt8 } from "../numeric/index.js";
+import { FP8E4M3FN_MAX, quantizeFp8, quantizeInt8 } from "../numeric/index.js";
 import { modelWithGraph } from "./convert.js";
 import { rewriteLayers, transformKey, weightChannelScales, WeightCache, type TransformPolicy } from "./rewrite.js";
 
@@ -35,27 +35,32 @@ export interface QdqExport {
   int8Weights: { tensor: string; axis: number; channels: number }[];
 }
 
+/** Scaled fp8 Q/DQ (float8e4m3fn zero points) needs QuantizeLinear/DequantizeLinear-19. */
+export const FP8_QDQ_EXPORT_OPSET = 19;
+
 /**
- * The model under `precisions` (resolved: "int8" only where the layer really runs in int8; the
- * others fp32) with `policy` (the model's Int8Policy), as a Q/DQ model.
+ * The model under `precisions` (resolved: `quantized` ("int8", or "fp8" for scaled e4m3fn) only
+ * where the layer really runs quantized; the others fp32) with `policy` (the model's Int8Policy,
+ * of the same quantized type), as a Q/DQ model.
  */
-export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly Precision[], policy: TransformPolicy): QdqExport {
-  if (m.opset >= 0 && m.opset < QDQ_EXPORT_OPSET) {
-    throw new UserError(`${m.path}: convert --int8 writes per-channel DequantizeLinear (opset >= ${QDQ_EXPORT_OPSET}); the model has opset ${m.opset}: convert it with onnx.version_converter first`);
+export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly Precision[], policy: TransformPolicy, quantized: "int8" | "fp8" = "int8"): QdqExport {
+  const need = quantized === "fp8" ? FP8_QDQ_EXPORT_OPSET : QDQ_EXPORT_OPSET;
+  if (m.opset >= 0 && m.opset < need) {
+    throw new UserError(`${m.path}: convert --${quantized} writes ${quantized === "fp8" ? "float8e4m3fn QuantizeLinear/DequantizeLinear" : "per-channel DequantizeLinear"} (opset >= ${need}); the model has opset ${m.opset}: convert it with onnx.version_converter first`);
   }
-  const other = precisions.find((p) => p !== "int8" && p !== "fp32");
-  if (other) throw new Error(`exportQdq: layers must run in int8 or fp32 (got ${other})`);
+  const other = precisions.find((p) => p !== quantized && p !== "fp32");
+  if (other) throw new Error(`exportQdq: layers must run in ${quantized} or fp32 (got ${other})`);
   const layers = m.graph.layers;
   const idx = layers.map((l) => l.index);
   const rw = rewriteLayers(m, types, precisions, idx, policy, new WeightCache(m));
 
   // Per-channel weights: the fake-quantized float copy `<w>::<key>` becomes int8 + scales + DequantizeLinear.
-  const weightDq = new Map<string, { src: string; axis: number }>();
+  const weightDq = new Map<string, { src: string; axis: number; fp8: boolean }>();
   for (const l of layers) {
     l.inputs.forEach((t, k) => {
       if (m.graph.initializers.get(t)?.dataType !== TensorProto_DataType.FLOAT) return; // as rewriteLayers: float constants only
       const tr = policy.input(l, k, t, precisions[l.index]!, precisions);
-      if (tr.kind === "qdq-weight") weightDq.set(`${t}::${transformKey(tr)}`, { src: t, axis: tr.axis });
+      if (tr.kind === "qdq-weight") weightDq.set(`${t}::${transformKey(tr)}`, { src: t, axis: tr.axis, fp8: tr.type === "fp8e4m3fn" });
     });
   }
   const inits: TensorProto[] = [];
@@ -69,13 +74,17 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
     }
     const host = tensorProtoToHost(m.graph.initializers.get(w.src)!, { baseDir: m.baseDir, fileName: m.path });
     const data = host.data as Float32Array;
-    const scale = weightChannelScales(data, host.dims, w.axis, 127);
-    const q = quantizeInt8(data, { scale, axis: w.axis, dims: host.dims, qmin: -127, qmax: 127 });
-    const qName = `${w.src}::int8`, sName = `${w.src}::scale`, zName = `${w.src}::zp`;
+    const scale = weightChannelScales(data, host.dims, w.axis, w.fp8 ? FP8E4M3FN_MAX : 127);
+    const qName = `${w.src}::${w.fp8 ? "fp8" : "int8"}`, sName = `${w.src}::scale`, zName = `${w.src}::zp`;
+    // fp8: e4m3fn(w / s_c) bit patterns; DequantizeLinear gives e4m3fn·s_c in float32, the emulation's values
     inits.push(
-      hostToTensorProto({ name: qName, dtype: "int8", dims: host.dims, data: q }),
+      w.fp8
+        ? hostToTensorProto({ name: qName, dtype: "float8e4m3fn", dims: host.dims, data: quantizeFp8(data, { scale, axis: w.axis, dims: host.dims }) })
+        : hostToTensorProto({ name: qName, dtype: "int8", dims: host.dims, data: quantizeInt8(data, { scale, axis: w.axis, dims: host.dims, qmin: -127, qmax: 127 }) }),
       hostToTensorProto({ name: sName, dtype: "float32", dims: [scale.length], data: scale }),
-      hostToTensorProto({ name: zName, dtype: "int8", dims: [scale.length], data: new Int8Array(scale.length) }),
+      w.fp8
+        ? hostToTensorProto({ name: zName, dtype: "float8e4m3fn", dims: [scale.length], data: new Uint8Array(scale.length) })
+        : hostToTensorProto({ name: zName, dtype: "int8", dims: [scale.length], data: new Int8Array(scale.length) }),
     );
     dqNodes.push(
       create(NodeProtoSchema, {

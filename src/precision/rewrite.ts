@@ -28,7 +28,7 @@ import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, readExternalFloat32Chunks, tensorProtoToHost } from "../onnx/tensor.js";
 import { ExternalWeightStore, usesExternalSegmentWeights, type PlacedInitializers } from "../onnx/external-weights.js";
 import { dtypeToOnnx } from "../core/dtype.js";
-import { fakeQuantInt8, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
+import { fakeQuantFp8, fakeQuantInt8, FP8E4M3FN_MAX, perChannelAbsMax, roundTo, type FloatFormat } from "../numeric/index.js";
 import { rewriteBodies } from "./subgraph.js";
 import { EXACT_OPS, FORMAT_ONNX, isExactNode, NEVER_ROUNDED_INPUTS, PRECISION_FORMAT, transformKey, type Transform } from "./transforms.js";
 
@@ -154,8 +154,12 @@ const EXTERNAL_MIN_BYTES = 4096;
 /** A weight transform applied to float32 values (element-wise for round and qdq; per channel for qdq-weight). */
 function transformWeight(data: Float32Array, dims: number[], t: Transform): Float32Array {
   if (t.kind === "round") return roundTo(data, t.format, new Float32Array(data.length));
-  if (t.kind === "qdq") return fakeQuantInt8(data, { scale: t.scale, qmin: t.qmin, qmax: t.qmax });
-  if (t.kind === "qdq-weight") return quantizeWeightPerChannel(data, dims, t.axis, t.qmin, t.qmax);
+  if (t.kind === "qdq") return t.type ? fakeQuantFp8(data, { scale: t.scale }) : fakeQuantInt8(data, { scale: t.scale, qmin: t.qmin, qmax: t.qmax });
+  if (t.kind === "qdq-weight") {
+    return t.type
+      ? fakeQuantFp8(data, { scale: weightChannelScales(data, dims, t.axis, FP8E4M3FN_MAX), axis: t.axis, dims })
+      : quantizeWeightPerChannel(data, dims, t.axis, t.qmin, t.qmax);
+  }
   throw new Error(`transform ${t.kind} does not apply to a weight`);
 }
 
@@ -231,14 +235,15 @@ export function rewriteLayers(
       create(NodeProtoSchema, { name: `${base}::from_${f}`, opType: "Cast", input: [mid], output: [dst], attribute: [attrInt("to", dtypeToOnnx(dtype))] }),
     ];
   };
-  const qdqPair = (src: string, scale: number, qmin: number, qmax: number, dst: string, base: string): NodeProto[] => {
+  const qdqPair = (src: string, scale: number, qmin: number, qmax: number, dst: string, base: string, fp8: boolean): NodeProto[] => {
     const sName = `${base}::scale`;
     const zName = `${base}::zp`;
     inits.set(sName, hostToTensorProto({ name: sName, dtype: "float32", dims: [], data: new Float32Array([scale]) }));
-    inits.set(zName, hostToTensorProto({ name: zName, dtype: "int8", dims: [], data: new Int8Array([0]) }));
+    // scaled fp8: QuantizeLinear-19 with a float8e4m3fn zero point (saturate=1, the default) saturates at ±448 itself
+    inits.set(zName, fp8 ? hostToTensorProto({ name: zName, dtype: "float8e4m3fn", dims: [], data: new Uint8Array([0]) }) : hostToTensorProto({ name: zName, dtype: "int8", dims: [], data: new Int8Array([0]) }));
     const out: NodeProto[] = [];
     let x = src;
-    if (qmin > -128 || qmax < 127) {
+    if (!fp8 && (qmin > -128 || qmax < 127)) {
       // QuantizeLinear saturates to [-128,127]; a narrower range is a Clip on the real line first.
       const lo = `${base}::clip_lo`, hi = `${base}::clip_hi`;
       inits.set(lo, hostToTensorProto({ name: lo, dtype: "float32", dims: [], data: new Float32Array([qmin * scale]) }));
@@ -255,8 +260,8 @@ export function rewriteLayers(
   const emitTransform = (src: string, dtype: DType, t: Transform, dst: string, base: string): NodeProto[] => {
     if (t.kind === "round") return castPair(src, dtype, t.format, dst, base);
     if (t.kind === "qdq") {
-      if (dtype !== "float32") throw new UserError(`tensor '${src}': int8 emulation supports float32 tensors only (got ${dtype})`);
-      return qdqPair(src, t.scale, t.qmin, t.qmax, dst, base);
+      if (dtype !== "float32") throw new UserError(`tensor '${src}': ${t.type ? "fp8" : "int8"} emulation supports float32 tensors only (got ${dtype})`);
+      return qdqPair(src, t.scale, t.qmin, t.qmax, dst, base, t.type === "fp8e4m3fn");
     }
     throw new Error(`transform ${t.kind} cannot apply to activation '${src}'`);
   };

@@ -16,6 +16,8 @@ export type Transform =
       scale: number;
       qmin: number;
       qmax: number;
+      /** Quantized type: int8 (default) or scaled fp8 (e4m3fn(x/scale)·scale, saturating at ±448; qmin/qmax unused). */
+      type?: "fp8e4m3fn";
     }
   | {
       /** per-output-channel symmetric weight quantization, applied to an initializer */
@@ -23,6 +25,8 @@ export type Transform =
       axis: number;
       qmin: number;
       qmax: number;
+      /** Quantized type: int8 (default) or scaled fp8 (per-channel scale amax/448). */
+      type?: "fp8e4m3fn";
     };
 
 export function transformKey(t: Transform): string {
@@ -32,9 +36,9 @@ export function transformKey(t: Transform): string {
     case "round":
       return t.format;
     case "qdq":
-      return `q${t.scale}[${t.qmin},${t.qmax}]`;
+      return t.type ? `q8${t.scale}` : `q${t.scale}[${t.qmin},${t.qmax}]`;
     case "qdq-weight":
-      return `qw${t.axis}[${t.qmin},${t.qmax}]`;
+      return t.type ? `qw8${t.axis}` : `qw${t.axis}[${t.qmin},${t.qmax}]`;
   }
 }
 

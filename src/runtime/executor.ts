@@ -10,7 +10,7 @@
  * at a later segment from cached boundary tensors (bisection reuses unchanged prefixes).
  */
 import { create, toBinary } from "@bufbuild/protobuf";
-import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema, type NodeProto, type OperatorSetIdProto, type TensorProto } from "onnx-buf";
+import { GraphProtoSchema, ModelProtoSchema, TensorProto_DataType, ValueInfoProtoSchema, type NodeProto, type OperatorSetIdProto, type TensorProto } from "onnx-buf";
 import { optionError, UserError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
@@ -158,7 +158,7 @@ export function segmentModelBytes(
     node: nodes,
     initializer: initializers,
     input: inputs,
-    output: fetches.map((f) => create(ValueInfoProtoSchema, { name: f })),
+    output: [...fetches, ...reluBeforeFp8Quantize(nodes, initializers, fetches)].map((f) => create(ValueInfoProtoSchema, { name: f })),
   });
   const m = create(ModelProtoSchema, {
     irVersion: model.proto.irVersion,
@@ -167,6 +167,23 @@ export function segmentModelBytes(
     graph: g,
   });
   return toBinary(ModelProtoSchema, m);
+}
+
+/**
+ * Outputs of Relu nodes read by a QuantizeLinear with a float8 zero point. onnxruntime's
+ * ReluQuantFusion (basic optimization level and up) drops a Relu before a QuantizeLinear whose
+ * zero point is the minimum of its type, and it checks that only for int8/uint8 zero points:
+ * before a float8 QuantizeLinear it drops the Relu, so negative values reach the fp8 Q. The rule
+ * leaves a node whose output is a graph output alone, so these tensors are made segment outputs
+ * too (never fetched; docs/int8.md "FP8").
+ */
+export function reluBeforeFp8Quantize(nodes: readonly NodeProto[], initializers: readonly TensorProto[], fetches: readonly string[]): string[] {
+  const fp8 = new Set([TensorProto_DataType.FLOAT8E4M3FN, TensorProto_DataType.FLOAT8E4M3FNUZ, TensorProto_DataType.FLOAT8E5M2, TensorProto_DataType.FLOAT8E5M2FNUZ] as number[]);
+  const fp8Inits = new Set(initializers.filter((t) => fp8.has(t.dataType)).map((t) => t.name));
+  if (fp8Inits.size === 0) return [];
+  const quantized = new Set(nodes.filter((n) => n.opType === "QuantizeLinear" && fp8Inits.has(n.input[2] ?? "")).map((n) => n.input[0]!));
+  const have = new Set(fetches);
+  return nodes.filter((n) => n.opType === "Relu" && (!n.domain || n.domain === "ai.onnx") && quantized.has(n.output[0] ?? "") && !have.has(n.output[0]!)).map((n) => n.output[0]!);
 }
 
 /** The one check of the segment size option (run, compare, bisect, calib build/check). */

@@ -4,17 +4,31 @@
  * layer name and become the starting plan on the reference (its fp32 layers, and layers of the
  * other reduced type, as overrides; every other layer in the candidate's reduced type), so the
  * search decides which of the candidate's reduced layers return to fp32.
+ *
+ * A Q/DQ candidate (int8, explicitly quantized): its quantization becomes the start instead. The
+ * layers whose floating activation inputs all come from a DequantizeLinear (explicit
+ * quantization's rule, precision/int8.ts resolveInt8) start in int8, the others pinned to fp32;
+ * the activation scales are read from its QuantizeLinear nodes (calibration/qdq-scales.ts) and
+ * the reference runs with them in explicit placement (Q/DQ on a quantized layer's inputs only;
+ * weights per output channel max|w_c|/127, as `convert --int8` writes them). Pinning a layer
+ * removes its Q/DQ: it reads the unquantized fp32 tensors.
  */
 import { opt, optionError, UserError, userError } from "../core/errors.js";
 import { isFloatDType } from "../core/host-tensor.js";
 import { isGlob, type PlanEntry } from "../precision/plan.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
 import { typedReducedPrecisions } from "../precision/typed.js";
+import { loadModel } from "../onnx/model.js";
+import type { CalibrationCache } from "../precision/int8.js";
+import { hasQdq, qdqScales } from "../calibration/qdq-scales.js";
+import { loadInt8, resolveInt8Run } from "../calibration/int8-run.js";
 import type { ModelArgs } from "./model-inputs.js";
 
 export interface CandidateStart {
-  /** The candidate's reduced type (bf16 when it declares any bf16 tensor, else fp16). */
-  precision: "fp16" | "bf16";
+  /** The candidate's reduced type (bf16 when it declares any bf16 tensor, else fp16), or int8 for a Q/DQ candidate. */
+  precision: "fp16" | "bf16" | "int8" | "fp8";
+  /** A Q/DQ candidate: its activation scales (a cache read from its Q nodes); null for a typed candidate. */
+  qdq: { cache: CalibrationCache; int8Layers: string[]; fallback: "fp32" | "fp16" | "bf16" } | null;
   /** Starting overrides `LAYER:PRECISION` for the reference (exact names). */
   layerPrecisions: PlanEntry[];
   /** Reference layers with float outputs that the candidate does not have (run in `precision`). */
@@ -23,8 +37,9 @@ export interface CandidateStart {
 
 export async function candidateStart(reference: string, candidate: string, a: Pick<ModelArgs, "fusion" | "allowExternalDataOutside">): Promise<CandidateStart> {
   const ref = await prepareModelFile(reference, a);
-  const cand = await prepareModelFile(candidate, a);
   if (ref.model.typed) throw userError`${reference}: the reference is strongly typed; give the fp32 model first and the typed one as ${opt("candidate")}`;
+  if (hasQdq(loadModel(candidate, { allowExternalDataOutside: a.allowExternalDataOutside }).proto)) return qdqCandidateStart(reference, candidate, ref, a);
+  const cand = await prepareModelFile(candidate, a);
   if (!cand.model.typed || !cand.model.typed.precisions) throw userError`${opt("candidate")} ${candidate}: not a strongly typed model (no float16/bfloat16 tensors); convert one with trt-debug convert, or search with ${opt("precision.fp16", 'precision "fp16"')}/${opt("precision.bf16", '"bf16"')}`;
   const reduced = typedReducedPrecisions(cand.model);
   const precision = reduced[0] === "bf16" ? "bf16" : "fp16";
@@ -43,5 +58,40 @@ export async function candidateStart(reference: string, candidate: string, a: Pi
     layerPrecisions.push({ pattern: l.name, precision: d });
   }
   if (missing.length === ref.model.graph.layers.length) throw new UserError(`candidate ${candidate}: no layer name in common with ${reference}; the candidate must keep the reference's node names`, "candidate");
-  return { precision, layerPrecisions, missing };
+  return { precision, qdq: null, layerPrecisions, missing };
+}
+
+async function qdqCandidateStart(reference: string, candidate: string, ref: Awaited<ReturnType<typeof prepareModelFile>>, a: Pick<ModelArgs, "fusion" | "allowExternalDataOutside">): Promise<CandidateStart> {
+  if (hasQdq(ref.model.proto)) throw userError`${reference}: the reference has QuantizeLinear/DequantizeLinear nodes; give the fp32 model first and the Q/DQ one as ${opt("candidate")}`;
+  const scales = qdqScales(loadModel(candidate, { allowExternalDataOutside: a.allowExternalDataOutside }).proto, candidate);
+  // which of the candidate's layers its Q/DQ quantize: explicit quantization's rule
+  const cand = await prepareModelFile(candidate, a);
+  const ctx = await loadInt8(cand.model, cand.types, {});
+  const asked = cand.model.graph.layers.map(() => "int8" as const);
+  const res = resolveInt8Run(ctx, cand.model, cand.types, asked).resolution;
+  const quantized = new Set(cand.model.graph.layers.filter((l, i) => res.precisions[i] === "int8" && l.opType !== "QuantizeLinear" && l.opType !== "DequantizeLinear").map((l) => l.name));
+  const layerPrecisions: PlanEntry[] = [];
+  const missing: string[] = [];
+  const known = new Set(cand.model.graph.layers.map((l) => l.name));
+  const int8Layers: string[] = [];
+  // a strongly typed Q/DQ candidate (convert --int8 --fp16): its other layers start in their declared type
+  const declared = new Map(cand.model.graph.layers.map((l, i) => [l.name, cand.model.typed?.precisions?.[i] ?? "fp32"]));
+  const fallback = typedReducedPrecisions(cand.model)[0] === "bf16" ? "bf16" : typedReducedPrecisions(cand.model)[0] === "fp16" ? "fp16" : "fp32";
+  for (const l of ref.model.graph.layers) {
+    if (!l.outputs.some((t) => t !== "" && isFloatDType(ref.types.get(t)?.dtype ?? "int64"))) continue;
+    if (!known.has(l.name)) {
+      missing.push(l.name);
+      continue;
+    }
+    if (quantized.has(l.name)) {
+      int8Layers.push(l.name);
+      continue;
+    }
+    if (isGlob(l.name)) throw optionError("candidate", `layer '${l.name}' has glob characters in its name and cannot be a starting-plan entry; rename it`);
+    const d = declared.get(l.name)!;
+    layerPrecisions.push({ pattern: l.name, precision: d === "fp16" || d === "bf16" ? d : "fp32" });
+  }
+  if (missing.length === ref.model.graph.layers.length) throw new UserError(`candidate ${candidate}: no layer name in common with ${reference}; the candidate must keep the reference's node names`, "candidate");
+  if (int8Layers.length === 0) throw new UserError(`candidate ${candidate}: no layer of ${reference} is quantized in the candidate (no layer whose activation inputs all come from a DequantizeLinear); there is nothing to search`, "candidate");
+  return { precision: scales.qtype, qdq: { cache: scales.cache, int8Layers, fallback }, layerPrecisions, missing };
 }

@@ -173,7 +173,7 @@ export interface BisectResult {
   /** `--save-onnx`: the strongly typed model of the plan (set by the caller through saveTypedPlan, workflows/save-typed.ts). */
   saved_onnx?: { output: string; data: string | null; fp32_layers: string[]; fp32_nodes: string[]; trtexec: string; autocast: string };
   /** `--int8 --save-onnx`: the Q/DQ model of the plan (set by the caller through saveInt8Plan, workflows/save-int8.ts). */
-  saved_qdq?: { output: string; int8_layers: string[]; fp32_layers: string[]; compare: { passed: boolean; detail: string } | null; trtexec: string };
+  saved_qdq?: { output: string; int8_layers: string[]; fp32_layers: string[]; reduced_layers?: string[]; compare: { passed: boolean; detail: string } | null; trtexec: string };
   notes: string[];
   /** int8 searches (present only then): cache read, layers in int8, every fallback with its reason. */
   int8?: Int8Report;
@@ -211,7 +211,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   const dir = a.direction ?? "forward";
   const pin = a.pinPrecision ?? "fp32";
   if (pin === a.precision) throw new UserError(`pinPrecision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`, "pinPrecision");
-  if (pin === "int8") throw new UserError(`pinPrecision int8: pinned layers run in a floating precision (fp32 or fp16)`, "pinPrecision");
+  if (pin === "int8" || (pin === "fp8" && a.int8?.qtype === "fp8")) throw new UserError(`pinPrecision ${pin}: pinned layers run in a floating precision (fp32 or fp16)`, "pinPrecision");
   checkSegmentLayers(a.segmentLayers);
   if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
     throw new UserError(`boundaryCache: must be a non-negative integer (got ${a.boundaryCache})`, "boundaryCache");
@@ -237,7 +237,8 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   let base = requested;
   let i8: PreparedInt8 | null = null;
   let policy = a.policy;
-  if (requested.includes("int8")) {
+  // int8, or scaled fp8 (`--fp8`, a fp8 Q/DQ --candidate): the quantized layers' precision
+  if (requested.includes(a.int8?.qtype ?? "int8")) {
     const ctx = await loadInt8(p.model, p.types, a.int8);
     if (ctx.policy.data.mode === "explicit") {
       throw userError`bisect ${precisionRef("int8")}: ${a.model} is explicitly quantized (QuantizeLinear/DequantizeLinear nodes): its Q/DQ nodes decide what runs in int8 and pinning layers cannot change them; remove the Q/DQ pairs around a layer to keep it out of int8, or bisect the model without Q/DQ with a calibration cache`;

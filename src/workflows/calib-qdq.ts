@@ -18,7 +18,7 @@ export function isQdqModel(file: string, allowExternalDataOutside = false): bool
   return hasQdq(loadModel(file, { allowExternalDataOutside }).proto);
 }
 
-export async function calibCheckQdq(a: Omit<CalibCheckArgs, "calibrationCache" | "cache">, hooks: Hooks = {}): Promise<CalibCheckResult & { qdq: { activations: number; weights: number } }> {
+export async function calibCheckQdq(a: Omit<CalibCheckArgs, "calibrationCache" | "cache">, hooks: Hooks = {}): Promise<CalibCheckResult & { qdq: { activations: number; weights: number; type: "int8" | "fp8" } }> {
   const m = loadModel(a.model);
   const q = qdqScales(m.proto, a.model);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trt-debug-qdq-"));
@@ -26,8 +26,8 @@ export async function calibCheckQdq(a: Omit<CalibCheckArgs, "calibrationCache" |
   registerTemp(tmp);
   try {
     saveModel(q.proto, tmp);
-    const r = await calibCheck({ ...a, model: tmp, calibrationCache: a.model, cache: q.cache }, hooks);
-    return { ...r, model: a.model, qdq: { activations: q.cache.scales.size, weights: q.weights } };
+    const r = await calibCheck({ ...a, model: tmp, calibrationCache: a.model, cache: q.cache, qtype: q.qtype }, hooks);
+    return { ...r, model: a.model, qdq: { activations: q.cache.scales.size, weights: q.weights, type: q.qtype } };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     unregisterTemp(tmp);

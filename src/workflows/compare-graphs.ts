@@ -164,7 +164,8 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
         opType: cap.layer.opType,
         nodes: layerNodeNames(cap.layer),
         precision: cap.precision,
-        verdictPrecision: kind === "qdq" ? "int8" : typedVerdictPrecision(cand.model, cap.tensor.name, fallback),
+        // a typed candidate with Q/DQ (convert --int8 --fp16) carries the int8 error too: int8 threshold
+        verdictPrecision: hasQdq ? "int8" : typedVerdictPrecision(cand.model, cap.tensor.name, fallback),
         isGraphOutput: refOutputs.has(refName),
       },
       r.tensor,
@@ -178,7 +179,7 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   }
   const list = (xs: string[]) => (xs.length <= 8 ? xs.join(", ") : `${xs.slice(0, 8).join(", ")}, ... (${xs.length - 8} more; all in the JSON)`);
   const notes: string[] = [];
-  notes.push(`two graphs: ${rows.length} tensors matched by name (${renamed.length} through Cast/Q/DQ), reference in fp32, candidate ${kind === "typed" ? "as typed" : kind === "qdq" ? "with its Q/DQ (judged at the int8 threshold)" : "in fp32"}; rows name the candidate's layers`);
+  notes.push(`two graphs: ${rows.length} tensors matched by name (${renamed.length} through Cast/Q/DQ), reference in fp32, candidate ${kind === "typed" ? `as typed${hasQdq ? " with its Q/DQ (judged at the int8 threshold)" : ""}` : kind === "qdq" ? "with its Q/DQ (judged at the int8 threshold)" : "in fp32"}; rows name the candidate's layers`);
   if (inputCasts.length) notes.push(`not compared (casts or Q/DQ of graph inputs): ${list(inputCasts)}`);
   if (refOnly.length) notes.push(`unmatched, reference only (${refOnly.length}): ${list(refOnly)}`);
   if (candOnly.length) notes.push(`unmatched, candidate only (${candOnly.length}): ${list(candOnly)}`);

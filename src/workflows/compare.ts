@@ -48,19 +48,20 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const refP: Precision[] = p.model.graph.layers.map(() => "fp32");
   let candP = precisionsFor(p, a.candidate, a);
   // int8: the model's policy quantizes int8 layers and handles every other precision like the float policy.
-  const i8 = candP.includes("int8") ? await prepareInt8(p.model, p.types, candP, a.int8, (m, parts) => hooks.warn?.(m, parts)) : null;
+  const q = a.int8?.qtype ?? "int8";
+  const i8 = candP.includes(q) ? await prepareInt8(p.model, p.types, candP, a.int8, (m, parts) => hooks.warn?.(m, parts)) : null;
   const requestedP = candP;
   if (i8 && i8.report.mode === "implicit" && i8.resolution.int8Layers === 0) {
     // Nothing would differ from the fallback run: a PASS here would verify nothing about int8.
     throw new UserError(
-      `${a.model}: no layer can run in int8 with ${a.int8?.calibrationCache ?? "the calibration cache"} (see the fallbacks above), so the int8 comparison would verify nothing; check that the cache was built for this model (\`trt-debug calib check\`)`,
+      `${a.model}: no layer can run in ${q} with ${a.int8?.calibrationCache ?? "the calibration cache"} (see the fallbacks above), so the ${q} comparison would verify nothing; check that the cache was built for this model (\`trt-debug calib check\`)`,
     );
   }
   if (i8) candP = i8.resolution.precisions;
   const subgraphs = reportBodies(p.model, candP, requestedP, (m) => hooks.warn?.(m));
   const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) });
   // A run with int8 layers is judged at the int8 threshold (its tensors carry their error).
-  const verdictPrecision: Precision = i8 && i8.resolution.int8Layers > 0 ? "int8" : a.candidate;
+  const verdictPrecision: Precision = i8 && i8.resolution.int8Layers > 0 ? q : a.candidate;
   const acc = new CompareAccumulator(a.keepRows ?? true);
   const perIteration: { iteration: number; acc: CompareAccumulator }[] = [];
   const total = p.model.graph.layers.length;

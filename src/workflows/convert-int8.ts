@@ -11,12 +11,18 @@ import { saveModel } from "../onnx/model-file.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
 import { prepareInt8, type Int8Report, type Int8RunArgs } from "../calibration/int8-run.js";
 import { calibBuild, type CalibBuildArgs, type CalibBuildResult } from "../calibration/build.js";
-import { exportQdq } from "../precision/qdq-export.js";
+import * as fs from "node:fs";
+import { exportQdq, type QdqExport } from "../precision/qdq-export.js";
+import { makeInt8Policy } from "../precision/int8.js";
+import { exportTypedQdq } from "./qdq-typed.js";
 import { precisionsFor, type ModelArgs } from "./model-inputs.js";
 
 export interface ConvertInt8Args extends Pick<ModelArgs, "model" | "layerPrecisions" | "precisionPlan" | "fusion" | "allowExternalDataOutside"> {
-  /** `--calibration-cache FILE` and `--int8-range`; the fallback is fp32. */
-  int8: Pick<Int8RunArgs, "calibrationCache" | "range">;
+  /** `--calibration-cache FILE` and `--int8-range`; the fallback is fp32. `qtype: "fp8"`: `convert --fp8`, scaled e4m3fn Q/DQ. */
+  int8: Pick<Int8RunArgs, "calibrationCache" | "range" | "qtype" | "cache" | "placement"> & {
+    /** `--int8 --fp16|--bf16`: layers not quantized are written strongly typed in fp16/bf16 (workflows/qdq-typed.ts); default fp32. */
+    fallback?: "fp32" | "fp16" | "bf16";
+  };
   /** The Q/DQ model to write. */
   output: string;
   /**
@@ -30,24 +36,31 @@ export interface ConvertInt8Result {
   format: "trt-debug/convert-int8@1";
   model: string;
   output: string;
-  /** Layers in int8 (with Q/DQ) and in fp32 (none: pinned or fallbacks). */
+  /** What the Q/DQ quantize to: int8, or fp8 (float8e4m3fn, scale = amax/448). */
+  type: "int8" | "fp8";
+  /** Layers quantized (with Q/DQ: int8, or fp8 with type fp8) and in fp32 (none: pinned or fallbacks). */
   int8_layers: number;
   layers: number;
   /** The cache written by the calibration (`calibrate`), or null. */
   calibration: CalibBuildResult | null;
   /** Activation QuantizeLinear/DequantizeLinear pairs. */
   activation_qdq: number;
-  /** Weights stored as int8 with per-channel scales (DequantizeLinear axis). */
+  /** Weights stored as int8 (float8e4m3fn with type fp8) with per-channel scales (DequantizeLinear axis). */
   int8_weights: { tensor: string; axis: number; channels: number }[];
-  precisions: { layer: string; precision: "int8" | "fp32" }[];
+  precisions: { layer: string; precision: "int8" | "fp8" | "fp32" | "fp16" | "bf16" }[];
+  /** What the layers not quantized are written in: fp32, or fp16/bf16 (a strongly typed Q/DQ model). */
+  fallback: "fp32" | "fp16" | "bf16";
+  /** Cast nodes of the strongly typed model (0 with fallback fp32). */
+  casts: number;
   int8: Int8Report;
 }
 
 export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): Promise<ConvertInt8Result> {
   checkOutputPath("output", a.output, "file", { createParents: true });
   if (path.resolve(a.output) === path.resolve(a.model)) throw new UserError(`output ${a.output}: the same file as the model; write the converted model elsewhere`);
-  if (a.calibrate && a.int8.calibrationCache) throw new UserError("convert --int8: give --calibration-cache or --calib-data/--calib-batches, not both");
-  if (!a.int8.calibrationCache && !a.calibrate) throw new UserError(`convert --int8: give --calibration-cache FILE (make one with \`trt-debug calib build ${a.model} -o model.cache\`) or --calib-data DATA`);
+  const q = a.int8.qtype ?? "int8";
+  if (a.calibrate && a.int8.calibrationCache) throw new UserError(`convert --${q}: give --calibration-cache or --calib-data/--calib-batches, not both`);
+  if (!a.int8.calibrationCache && !a.calibrate) throw new UserError(`convert --${q}: give --calibration-cache FILE (make one with \`trt-debug calib build ${a.model} -o model.cache\`) or --calib-data DATA`);
   const p = await prepareModelFile(a.model, a);
   let calibration: CalibBuildResult | null = null;
   let cacheFile = a.int8.calibrationCache;
@@ -56,16 +69,28 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
     cacheFile = calibration.cache;
   }
   const m = p.model;
-  const requested = precisionsFor(p, "int8", a);
-  const bad = requested.findIndex((x) => x !== "int8" && x !== "fp32");
-  if (bad >= 0) throw new UserError(`convert --int8: layer ${m.graph.layers[bad]!.name} is planned in ${requested[bad]}; with --int8 a plan may name fp32 layers only (fp16/bf16 layers in a Q/DQ model are not supported yet)`);
-  const i8 = await prepareInt8(m, p.types, requested, { ...a.int8, calibrationCache: cacheFile, fallback: "fp32" }, (msg, parts) => hooks.warn?.(msg, parts));
-  if (i8.resolution.mode === "explicit") throw new UserError(`${a.model}: already has QuantizeLinear/DequantizeLinear nodes; convert --int8 needs an FP32 model`);
+  const fb = a.int8.fallback ?? "fp32";
+  const requested = precisionsFor(p, q, a);
+  const bad = requested.findIndex((x) => x !== q && x !== "fp32" && x !== fb);
+  if (bad >= 0) throw new UserError(`convert --${q}: layer ${m.graph.layers[bad]!.name} is planned in ${requested[bad]}; with --${q}${fb === "fp32" ? "" : ` --${fb}`} a plan may name ${fb === "fp32" ? "fp32 layers only (fp16/bf16 layers: add --fp16 or --bf16)" : `fp32 and ${fb} layers only`}`);
+  const i8 = await prepareInt8(m, p.types, requested, { ...a.int8, calibrationCache: cacheFile, fallback: fb }, (msg, parts) => hooks.warn?.(msg, parts));
+  if (i8.resolution.mode === "explicit") throw new UserError(`${a.model}: already has QuantizeLinear/DequantizeLinear nodes; convert --${q} needs an FP32 model`);
   const precisions = i8.resolution.precisions;
-  const r = exportQdq(m, p.types, precisions, i8.resolution.policy);
+  let r: QdqExport & { casts?: number };
+  if (fb === "fp32") r = exportQdq(m, p.types, precisions, i8.resolution.policy, q);
+  else {
+    const exportPolicy = makeInt8Policy(m, p.types, { cache: i8.cache, fallback: "fp32", range: i8.resolution.range, qtype: q, placement: a.int8.placement });
+    const dir = fs.mkdtempSync(path.join(path.dirname(path.resolve(a.output)), ".trt-debug-convert-"));
+    try {
+      r = await exportTypedQdq(m, p.types, precisions, q, fb, i8.resolution.policy, exportPolicy, { fusion: a.fusion, allowExternalDataOutside: a.allowExternalDataOutside, tmpDir: dir });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
   saveModel(r.proto, a.output);
   return {
     format: "trt-debug/convert-int8@1",
+    type: q,
     model: a.model,
     output: a.output,
     calibration,
@@ -73,7 +98,9 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
     layers: m.graph.layers.length,
     activation_qdq: r.activationQdq,
     int8_weights: r.int8Weights,
-    precisions: m.graph.layers.map((l, i) => ({ layer: l.name, precision: precisions[i] === "int8" ? "int8" : "fp32" })),
+    precisions: m.graph.layers.map((l, i) => ({ layer: l.name, precision: precisions[i] === q ? q : precisions[i] === "fp16" || precisions[i] === "bf16" ? precisions[i] : "fp32" })),
+    fallback: fb,
+    casts: r.casts ?? 0,
     int8: i8.report,
   };
 }

@@ -200,7 +200,7 @@ export function precisionsFor(p: PreparedModel, def: Precision, a: ModelArgs): P
 
 /** The precisions a run may use: int8 runs also use their fallback precision. */
 export function withFallback(ps: readonly Precision[], a: ModelArgs): Precision[] {
-  return ps.includes("int8") && a.int8?.fallback ? [...ps, a.int8.fallback] : [...ps];
+  return (ps.includes("int8") || (ps.includes("fp8") && a.int8?.qtype === "fp8")) && a.int8?.fallback ? [...ps, a.int8.fallback] : [...ps];
 }
 
 export function fusionNote(p: Precision, fusion: FusionMode = "trt"): string {

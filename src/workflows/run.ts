@@ -67,7 +67,8 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
   const requested = a.precisions.map((def) => precisionsFor(p, def, a));
   // One int8 policy for the model and cache serves every run (it treats fp32/fp16/bf16 layers
   // as the float policy does), so all runs share one executor.
-  const i8 = requested.some((ps) => ps.includes("int8")) ? await loadInt8(p.model, p.types, a.int8) : null;
+  const q = a.int8?.qtype ?? "int8";
+  const i8 = requested.some((ps) => ps.includes(q)) ? await loadInt8(p.model, p.types, a.int8) : null;
   const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.policy } : {}) });
   const capture = captureFilter(p.model, a.capture);
   const runs: PrecisionRunResult[] = [];
@@ -79,7 +80,7 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
       sets++;
       for (const [k, def] of a.precisions.entries()) {
         const precisions = requested[k]!;
-        if (!i8 || !precisions.includes("int8")) {
+        if (!i8 || !precisions.includes(q)) {
           const subgraphs = reportBodies(p.model, precisions, precisions, (m) => hooks.warn?.(m));
           const r = await oneRun(p, exec, def, precisions, inputs, capture, a.saveOutputs, hooks, iteration, a.inputs);
           runs.push(subgraphs ? { ...r, subgraphs } : r);

@@ -30,17 +30,29 @@ export interface SaveInt8Args extends Pick<ModelArgs, "model" | "inputs" | "fusi
 
 export interface SaveInt8Result {
   output: string;
-  /** Layers with Q/DQ (int8) and without (the plan's fp32 pins and the int8 fallbacks). */
+  /** Layers with Q/DQ (int8, or fp8 with --fp8) and without (the plan's fp32 pins and the int8 fallbacks). */
   int8_layers: string[];
   fp32_layers: string[];
+  /** `--int8 --fp16|--bf16`: layers written strongly typed in that type (fallbacks, fp16 pins). */
+  reduced_layers: string[];
   /** `compare MODEL OUT` under the bisect's compare options; null with --threshold/--check criteria. */
   compare: { passed: boolean; detail: string } | null;
 }
 
-/** Refusals before the search: the Q/DQ model keeps every non-int8 layer in fp32. */
+/**
+ * Refusals before the search: the Q/DQ model keeps every non-int8 layer in fp32, or with
+ * `--fp16`/`--bf16` (the fallback) writes them strongly typed in that type (convert --int8 --fp16).
+ */
 export function checkSaveInt8(pin: string, fallback: string | undefined): void {
-  if (pin !== "fp32") throw userError`${SAVE_ONNX}: pinned layers are written in fp32; drop ${opt("pinPrecision")} ${pin}`;
-  if (fallback !== undefined && fallback !== "fp32") throw userError`${SAVE_ONNX} with ${opt("int8")}: the Q/DQ model keeps layers that cannot run in int8 in fp32; drop ${precisionRef(fallback)}`;
+  const fb = fallback ?? "fp32";
+  if (pin !== "fp32" && pin !== fb) {
+    if (fb !== "fp32") throw userError`${SAVE_ONNX}: pinned layers are written in fp32 or ${fb}; drop ${opt("pinPrecision")} ${pin}`;
+    throw userError`${SAVE_ONNX}: pinned layers are written in fp32; drop ${opt("pinPrecision")} ${pin} (or add ${precisionRef(pin)}: the layers not in int8 are then written in ${pin})`;
+  }
+}
+
+function fallbackOf(p: string | undefined): "fp32" | "fp16" | "bf16" {
+  return p === "fp16" || p === "bf16" ? p : "fp32";
 }
 
 /** Layers (by name) with a float input read from a DequantizeLinear output outside the layer. */
@@ -59,6 +71,7 @@ function layersWithQdq(file: string, layers: readonly { name: string; nodes: rea
 
 export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
   checkOutputPath("saveOnnx", a.output, "file", { createParents: true });
+  const q = a.int8.qtype ?? "int8";
   fs.mkdirSync(path.dirname(path.resolve(a.output)), { recursive: true });
   const dir = fs.mkdtempSync(path.join(path.dirname(path.resolve(a.output)), ".trt-debug-save-"));
   const planFile = path.join(dir, "plan.json");
@@ -67,14 +80,14 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
   temps.forEach(registerTemp);
   try {
     fs.writeFileSync(planFile, planToJson(a.plan));
-    const r = await convertInt8Model({ model: a.model, output: tmp, precisionPlan: planFile, int8: { calibrationCache: a.int8.calibrationCache, range: a.int8.range }, fusion: a.fusion, allowExternalDataOutside: a.allowExternalDataOutside });
+    const r = await convertInt8Model({ model: a.model, output: tmp, precisionPlan: planFile, int8: { calibrationCache: a.int8.calibrationCache, range: a.int8.range, cache: a.int8.cache, placement: a.int8.placement, qtype: a.int8.qtype, fallback: fallbackOf(a.int8.fallback) }, fusion: a.fusion, allowExternalDataOutside: a.allowExternalDataOutside });
     // re-verify: the layers with Q/DQ in the file are exactly the ones the conversion put in int8
     const src = await prepareModelFile(a.model, a);
     const withQdq = layersWithQdq(tmp, src.model.graph.layers);
     const written = new Map(r.precisions.map((p) => [p.layer, p.precision]));
     for (const l of src.model.graph.layers) {
       const w = written.get(l.name);
-      if ((w === "int8") !== withQdq.has(l.name)) throw new Error(`saveInt8Plan: layer '${l.name}' was written in ${w ?? "no precision"} but the Q/DQ model ${withQdq.has(l.name) ? "quantizes" : "does not quantize"} it`);
+      if ((w === q) !== withQdq.has(l.name)) throw new Error(`saveInt8Plan: layer '${l.name}' was written in ${w ?? "no precision"} but the Q/DQ model ${withQdq.has(l.name) ? "quantizes" : "does not quantize"} it`);
     }
     for (const e of a.plan.layers) {
       for (const l of src.model.graph.layers) if (e.pattern === l.name && written.get(l.name) !== e.precision) throw new Error(`saveInt8Plan: the plan pins '${l.name}' to ${e.precision} but it was written in ${written.get(l.name)}`);
@@ -93,8 +106,9 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
     fs.renameSync(tmp, a.output);
     return {
       output: a.output,
-      int8_layers: r.precisions.filter((p) => p.precision === "int8").map((p) => p.layer),
+      int8_layers: r.precisions.filter((p) => p.precision === q).map((p) => p.layer),
       fp32_layers: r.precisions.filter((p) => p.precision === "fp32").map((p) => p.layer),
+      reduced_layers: r.precisions.filter((p) => p.precision === "fp16" || p.precision === "bf16").map((p) => p.layer),
       compare,
     };
   } finally {
