@@ -5,7 +5,6 @@
  * same pixels as PIL and OpenCV. Resizing, layout, channel order and normalization are done
  * here, in float64, by the exact recipe in the docs.
  */
-import { PNG } from "pngjs";
 import { UserError } from "../core/errors.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
 import { f64ToMiniFloatBits, formatDims, roundHalfEven, type InputSpec } from "./inputs.js";
@@ -176,6 +175,8 @@ export async function decodeImage(bytes: Uint8Array, where: string): Promise<Rgb
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     if (buf.length >= 8 && buf.readUInt32BE(0) === 0x89504e47) {
+      // Loaded on demand like sharp: pngjs costs ~50 ms of start-up to every command otherwise (docs/performance.md).
+      const { PNG } = await import("pngjs");
       const png = PNG.sync.read(buf);
       return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     }
