@@ -6,17 +6,21 @@
  * runs where only node and the production dependencies are (docs/performance.md).
  *
  *   node scripts/bench/overhead.mjs MODEL [--label NAME] [--reps N] [--polygraphy "CMD ..."]
- *                                         [--sweep] [--no-profile]
+ *                                         [--sweep] [--no-profile] [--baseline BIN] [--activations BYTES]
  *
  * --polygraphy: the polygraphy launcher (e.g. "python3 poly/bin/polygraphy"); adds
  *   `polygraphy run MODEL --onnxrt --onnx-outputs mark all --save-outputs X.json` and the
  *   speedup / RSS-fraction lines against `trt-debug run --fp32 --mark-all --save-outputs`.
- * --sweep: also times `run --fp32 --mark-all --save-outputs` under several segment settings.
+ * --sweep: also times `run --fp32 --mark-all --save-outputs` under several segment settings,
+ *   and profiles the capture with --segment-layers 8 (the cut before --segment-memory).
+ * --baseline: another build's bin/trt-debug.js (e.g. the commit before the optimisations): its
+ *   run and compare are timed in the same alternation, and its dump is checked byte-identical.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as crypto from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -49,6 +53,12 @@ function dirBytes(p) {
   return n;
 }
 
+function hashFiles(p) {
+  const h = crypto.createHash("sha256");
+  for (const f of fs.readdirSync(p).sort()) h.update(f).update(fs.readFileSync(path.join(p, f)));
+  return h.digest("hex");
+}
+
 /** Bytes of every node output of the model (what `--mark-all --fusion none` captures), from the inferred shapes. */
 async function activationBytes(model) {
   const { prepareModelFile } = await import("../../dist/runtime/capture-runs.js");
@@ -71,7 +81,7 @@ const line = (name, value, unit, note) => ({ name, value, unit, ...(note ? { not
 
 /**
  * Measure one model. Returns BenchLines ({ name, value, unit, note? }).
- * @param {{ model: string, label?: string, reps?: number, polygraphy?: string[] | null, sweep?: boolean, profile?: boolean, activations?: number | null }} o
+ * @param {{ model: string, label?: string, reps?: number, polygraphy?: string[] | null, sweep?: boolean, profile?: boolean, activations?: number | null, baseline?: string | null }} o
  */
 export async function measureOverhead(o) {
   const label = o.label ?? path.basename(o.model);
@@ -86,7 +96,13 @@ export async function measureOverhead(o) {
     nosave: { cmd: node, args: [BIN, "run", o.model, "--fp32", "--mark-all"] },
     compare: { cmd: node, args: [BIN, "compare", o.model, "--fp16"], okCodes: [0, 1] },
   };
+  if (o.baseline) {
+    jobs["baseline save"] = { cmd: node, args: [o.baseline, "run", o.model, "--fp32", "--mark-all", "--save-outputs", out("bsave")], outPath: out("bsave") };
+    jobs["baseline nosave"] = { cmd: node, args: [o.baseline, "run", o.model, "--fp32", "--mark-all"] };
+    jobs["baseline compare"] = { cmd: node, args: [o.baseline, "compare", o.model, "--fp16"], okCodes: [0, 1] };
+  }
   if (o.polygraphy) {
+    jobs["polygraphy nomark"] = { cmd: o.polygraphy[0], args: [...o.polygraphy.slice(1), "run", o.model, "--onnxrt"] };
     jobs.polygraphy = { cmd: o.polygraphy[0], args: [...o.polygraphy.slice(1), "run", o.model, "--onnxrt", "--onnx-outputs", "mark", "all", "--save-outputs", out("poly.json")], outPath: out("poly.json") };
   }
   if (o.sweep) {
@@ -96,23 +112,31 @@ export async function measureOverhead(o) {
   }
   const best = {};
   const written = {};
+  const hashes = {};
   try {
     for (let r = 0; r < reps; r++) {
       for (const [k, j] of Object.entries(jobs)) {
         if (j.outPath) fs.rmSync(j.outPath, { recursive: true, force: true });
         const res = job(j.cmd, j.args, j);
         if (j.outPath) written[k] = dirBytes(j.outPath);
+        if (k === "save" || k === "baseline save") hashes[k] = hashFiles(j.outPath);
         if (!best[k] || res.ms < best[k].ms) best[k] = res;
       }
     }
-    let profile = null;
-    if (o.profile !== false) {
+    const profileOf = (extra) => {
+      let best = null;
       for (let r = 0; r < reps; r++) {
         fs.rmSync(out("prof"), { recursive: true, force: true });
-        const res = job(node, [path.join(HERE, "profile-child.mjs"), o.model, out("prof")]);
+        const res = job(node, [path.join(HERE, "profile-child.mjs"), o.model, out("prof"), ...extra]);
         const p = JSON.parse(res.stdout.trim().split("\n").pop());
-        if (!profile || p.ms < profile.ms) profile = p;
+        if (!best || p.ms < best.ms) best = p;
       }
+      return best;
+    };
+    const profiles = [];
+    if (o.profile !== false) {
+      profiles.push(["profile", profileOf([])]);
+      if (o.sweep) profiles.push(["profile with --segment-layers 8", profileOf(["8"])]);
     }
     const act = o.activations != null ? { bytes: o.activations, unknown: 0 } : await activationBytes(o.model);
     const b = best.bare, s = best.save;
@@ -134,21 +158,29 @@ export async function measureOverhead(o) {
       if (!k.startsWith("sweep ")) continue;
       lines.push(line(`${label}: run --fp32 --mark-all --save-outputs ${k.slice(6)}`, r.ms, "ms", `${(r.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(r.rssMB)}`));
     }
+    if (best["baseline save"]) {
+      const bs = best["baseline save"];
+      lines.push(line(`${label}: baseline run --fp32 --mark-all --save-outputs`, bs.ms, "ms", `${(bs.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(bs.rssMB)}`));
+      lines.push(line(`${label}: baseline run --fp32 --mark-all without --save-outputs`, best["baseline nosave"].ms, "ms", `${(best["baseline nosave"].ms / b.ms).toFixed(2)}x bare`));
+      lines.push(line(`${label}: baseline compare --fp16`, best["baseline compare"].ms, "ms", `${(best["baseline compare"].ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(best["baseline compare"].rssMB)}`));
+      lines.push(line(`${label}: dump byte-identical to the baseline's (1 = yes)`, hashes.save === hashes["baseline save"] ? 1 : 0, ""));
+    }
     if (best.polygraphy) {
       const p = best.polygraphy;
       lines.push(line(`${label}: polygraphy run --onnxrt --onnx-outputs mark all --save-outputs`, p.ms, "ms", `peak RSS ${mb(p.rssMB)}, ${(written.polygraphy / 1e6).toFixed(1)} MB of JSON`));
+      lines.push(line(`${label}: polygraphy run --onnxrt (no marking: its start-up + 1 run)`, best["polygraphy nomark"].ms, "ms", `peak RSS ${mb(best["polygraphy nomark"].rssMB)}`));
       lines.push(line(`${label}: vs polygraphy: speedup (target >= 10)`, p.ms / s.ms, "x"));
       if (p.rssMB !== null && s.rssMB !== null) lines.push(line(`${label}: vs polygraphy: RSS fraction (target <= 0.125)`, s.rssMB / p.rssMB, "x"));
     }
-    if (profile) {
+    for (const [name, profile] of profiles) {
       let sum = 0;
       for (const ph of profile.phases) {
         // phases nested in another (type inference inside the layer model) are not added twice
         if (!ph.phase.startsWith("  ")) sum += ph.ms;
-        lines.push(line(`${label}: profile ${ph.phase}`, ph.ms, "ms", `${ph.count}x`));
+        lines.push(line(`${label}: ${name} ${ph.phase}`, ph.ms, "ms", `${ph.count}x`));
       }
-      lines.push(line(`${label}: profile other (input generation, plan, stats glue, GC)`, Math.max(0, profile.ms - sum), "ms"));
-      lines.push(line(`${label}: profile total in-process (runModel)`, profile.ms, "ms", "the process adds node start-up and module loading"));
+      lines.push(line(`${label}: ${name} other (input generation, plan, stats glue, GC)`, Math.max(0, profile.ms - sum), "ms"));
+      lines.push(line(`${label}: ${name} total in-process (runModel)`, profile.ms, "ms", "the process adds node start-up and module loading"));
     }
     return lines;
   } finally {
@@ -170,6 +202,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     else if (a === "--polygraphy") o.polygraphy = argv[++i].split(" ").filter(Boolean);
     else if (a === "--sweep") o.sweep = true;
     else if (a === "--no-profile") o.profile = false;
+    else if (a === "--baseline") o.baseline = argv[++i];
+    else if (a === "--activations") o.activations = Number(argv[++i]);
     else o.model = a;
   }
   if (!o.model) {
