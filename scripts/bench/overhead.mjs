@@ -106,8 +106,11 @@ export async function measureOverhead(o) {
     jobs.polygraphy = { cmd: o.polygraphy[0], args: [...o.polygraphy.slice(1), "run", o.model, "--onnxrt", "--onnx-outputs", "mark", "all", "--save-outputs", out("poly.json")], outPath: out("poly.json") };
   }
   if (o.sweep) {
-    for (const s of [["--segment-layers", "8"], ["--segment-memory", "16M"], ["--segment-memory", "64M"], ["--segment-memory", "256M"], ["--segment-memory", "4G"]]) {
+    for (const s of [["--segment-layers", "8"], ["--segment-memory", "16M"], ["--segment-memory", "32M"], ["--segment-memory", "64M"], ["--segment-memory", "256M"], ["--segment-memory", "4G"]]) {
       jobs[`sweep ${s.join(" ")}`] = { cmd: node, args: [BIN, "run", o.model, "--fp32", "--mark-all", "--save-outputs", out("sweep"), ...s], outPath: out("sweep") };
+    }
+    for (const s of [["--segment-layers", "8"], ["--segment-memory", "16M"], ["--segment-memory", "4G"]]) {
+      jobs[`sweep-compare ${s.join(" ")}`] = { cmd: node, args: [BIN, "compare", o.model, "--fp16", ...s], okCodes: [0, 1] };
     }
   }
   const best = {};
@@ -155,8 +158,8 @@ export async function measureOverhead(o) {
       lines.push(line(`${label}: peak RSS / sum of activations (target < 1)`, s.rssMB / (act.bytes / 1e6), "x"));
     }
     for (const [k, r] of Object.entries(best)) {
-      if (!k.startsWith("sweep ")) continue;
-      lines.push(line(`${label}: run --fp32 --mark-all --save-outputs ${k.slice(6)}`, r.ms, "ms", `${(r.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(r.rssMB)}`));
+      if (k.startsWith("sweep ")) lines.push(line(`${label}: run --fp32 --mark-all --save-outputs ${k.slice(6)}`, r.ms, "ms", `${(r.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(r.rssMB)}`));
+      if (k.startsWith("sweep-compare ")) lines.push(line(`${label}: compare --fp16 ${k.slice(14)}`, r.ms, "ms", `${(r.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(r.rssMB)}`));
     }
     if (best["baseline save"]) {
       const bs = best["baseline save"];
