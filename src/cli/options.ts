@@ -46,7 +46,7 @@ export function precisionOptions<T>(y: Argv<T>) {
 export function executionOptions<T>(y: Argv<T>) {
   return y
     .option("segment-layers", { type: "number", describe: "Layers per execution segment (memory vs. session overhead; default: cut by --segment-memory)", group: "Execution:" })
-    .option("segment-memory", { type: "string", describe: "Bytes of activations per execution segment, e.g. 64M, 1G (default 64M: a model that fits runs as one onnxruntime session)", group: "Execution:" })
+    .option("segment-memory", { type: "string", describe: "Bytes of activations per execution segment, e.g. 16M, 1G (default 16M: a model whose activations fit runs as one onnxruntime session)", group: "Execution:" })
     .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all; emulation casts survive every level)", group: "Execution:" })
     .option("fusion", FUSION_OPTION);
 }

@@ -28,7 +28,7 @@ export interface ModelArgs {
   layerPrecisions?: readonly PlanEntry[];
   precisionPlan?: string;
   segmentLayers?: number;
-  /** Bytes of activations per execution segment (default runtime/executor.ts DEFAULT_SEGMENT_MEMORY, 64 MiB); docs/performance.md. */
+  /** Bytes of activations per execution segment (default runtime/executor.ts DEFAULT_SEGMENT_MEMORY, 16 MiB); docs/performance.md. */
   segmentMemory?: number;
   optimization?: OptimizationLevel;
   /** int8 runs: calibration cache, fallback precision, clamp range (docs/int8.md). */
