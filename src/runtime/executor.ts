@@ -241,7 +241,7 @@ export function segmentLimits(o: { segmentLayers?: number; segmentMemory?: numbe
 
 /** The one check of the segment memory option. */
 export function checkSegmentMemory(n: number | undefined): void {
-  if (n !== undefined && !(Number.isFinite(n) && n > 0)) throw optionError("segmentMemory", `must be a positive size such as 64M or 1G (got ${n})`);
+  if (n !== undefined && !(Number.isFinite(n) && n > 0)) throw optionError("segmentMemory", `must be a positive size such as 16M or 1G (got ${n})`);
 }
 
 /** The one check of the segment size option (run, compare, bisect, calib build/check). */
