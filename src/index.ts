@@ -80,3 +80,6 @@ export { readRunResults, RunResultsWriter, type RunResultsTensor } from "./io/po
 export { readLayerInfo, parseLayerInfo, type TrtEngineInfo, type TrtLayerInfo } from "./io/trt-layer-info.js";
 export { readTrtexecOutput } from "./io/trtexec-output.js";
 export { FILE_LIMITS } from "./io/safe-read.js";
+
+// Where a run's time goes (the bench's profile breakdown, docs/performance.md).
+export { startPhaseProfile, takePhaseProfile, type PhaseTime } from "./core/phase-profile.js";

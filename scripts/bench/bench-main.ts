@@ -3,11 +3,12 @@
  * ratios measured in one run (never timed assertions in tests).
  *
  *   npm run bench [-- --size-mb 64] [-- --only numeric] [-- --kernels f32ToF16,diffMetrics]
+ *   npm run bench -- --only overhead   (trt-debug vs a bare onnxruntime-node process, profile)
  *
  * To add a section: append { name, run, format? } to SECTIONS.
  */
 import { benchNumeric, formatNumeric } from "./numeric.js";
-import { benchRun } from "./run-overhead.js";
+import { benchOverhead, benchRun } from "./run-overhead.js";
 import { benchDumpWrite } from "./dump-write.js";
 import { benchBisect } from "./bisect-search.js";
 import { benchCalib } from "./calibration.js";
@@ -40,6 +41,7 @@ const SECTIONS: Section[] = [
   { name: "calib", run: () => benchCalib() },
   { name: "interop", run: () => benchInterop() },
   { name: "bigmodel", run: (a) => benchBigModel({ k: a.bigK, n: a.bigN, matmuls: a.bigMatmuls }) },
+  { name: "overhead", run: () => benchOverhead() },
 ];
 
 function defaultFormat(lines: readonly BenchLine[]): string[] {

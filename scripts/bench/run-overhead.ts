@@ -68,3 +68,39 @@ export async function benchRun(): Promise<BenchLine[]> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The `overhead` section (issue 13, docs/performance.md): `run --fp32 --mark-all
+ * --save-outputs`, the same without saving, and `compare --fp16`, each a fresh trt-debug
+ * process, against a bare onnxruntime-node process (load + session + 1 run), on the bundled
+ * example, the 20M-parameter conv net and a detector-like conv net with BatchNorm
+ * (1x3x640x640); plus the profile breakdown of the capture. The measuring is
+ * scripts/bench/overhead.mjs (plain JavaScript, so scripts/bench/device.sh runs it too).
+ */
+export async function benchOverhead(): Promise<BenchLine[]> {
+  if (!fs.existsSync(path.join(ROOT, "dist/index.js"))) throw new Error("bench: run `npm run build` first (the overhead section times the compiled CLI)");
+  const { measureOverhead } = (await import(new URL("./overhead.mjs", import.meta.url).href)) as {
+    measureOverhead(o: { model: string; label?: string; reps?: number; activations?: number | null }): Promise<BenchLine[]>;
+  };
+  const gen = (await import(new URL("../models/bench.ts", import.meta.url).href)) as {
+    benchModel(): { model: unknown; facts: { params: number; activationBytes: number } };
+  };
+  const { dbDetector } = await import("../models/db-detector.js");
+  const { saveModel } = await import("../../test/support/graph-builder.js");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trtdbg-bench-overhead-"));
+  try {
+    const det = path.join(dir, "db_detector_640.onnx");
+    saveModel(dbDetector({ size: 640, plant: false }).model, det);
+    const lines = [
+      ...(await measureOverhead({ model: path.join(ROOT, "golden/layernorm_overflow.onnx"), label: "golden/layernorm_overflow" })),
+      ...(await measureOverhead({ model: det, label: "detector-like conv net + BN 1x3x640x640" })),
+    ];
+    const g = gen.benchModel();
+    const big = path.join(dir, "bench.onnx");
+    saveModel(g.model as Parameters<typeof saveModel>[0], big);
+    lines.push(...(await measureOverhead({ model: big, label: `conv net ${(g.facts.params / 1e6).toFixed(1)}M params`, activations: g.facts.activationBytes })));
+    return lines;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

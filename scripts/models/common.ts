@@ -129,6 +129,21 @@ export class Rng {
     return out;
   }
 
+  /**
+   * `count` conv filters of `fanIn` weights each: normals, every filter rescaled to squared norm 2
+   * (He init without the fan-in lottery: activations keep their scale through Conv + ReLU).
+   */
+  heFilters(count: number, fanIn: number): Float32Array {
+    const w = this.normals(count * fanIn, 1);
+    for (let c = 0; c < count; c++) {
+      let ss = 0;
+      for (let j = 0; j < fanIn; j++) ss += w[c * fanIn + j]! ** 2;
+      const f = Math.SQRT2 / Math.sqrt(ss);
+      for (let j = 0; j < fanIn; j++) w[c * fanIn + j]! *= f;
+    }
+    return w;
+  }
+
   /** n uniforms in [lo, hi). */
   uniforms(n: number, lo: number, hi: number): Float32Array {
     const out = new Float32Array(n);

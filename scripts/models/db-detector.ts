@@ -72,13 +72,7 @@ export function dbDetector(o: DbDetectorOptions = {}): GeneratedModel<DbDetector
   const convBn = (h: string, p: string, cin: number, cout: number, k: number, stride: number, opts: { group?: number; relu?: boolean; bnGain?: number } = {}): string => {
     const group = opts.group ?? 1;
     const fanIn = (cin / group) * k * k;
-    const w = rng.normals(cout * fanIn, 1);
-    for (let c = 0; c < cout; c++) {
-      let ss = 0;
-      for (let j = 0; j < fanIn; j++) ss += w[c * fanIn + j]! ** 2;
-      const f = Math.SQRT2 / Math.sqrt(ss);
-      for (let j = 0; j < fanIn; j++) w[c * fanIn + j]! *= f;
-    }
+    const w = rng.heFilters(cout, fanIn);
     const wn = b.initializer(`${p}/conv/weight`, "float32", [cout, cin / group, k, k], w);
     const pad = (k - 1) >> 1;
     const y = b.node("Conv", [h, wn], { name: `${p}/conv`, attrs: { kernel_shape: [k, k], pads: [pad, pad, pad, pad], strides: [stride, stride], group } });

@@ -30,6 +30,7 @@ function dataOptions<T>(y: Argv<T>) {
 
 function dataArgs(a: Raw): CalibDataArgs & { segmentLayers?: number; optimization?: OptimizationLevel } {
   if (a["save-inputs"] !== undefined) throw new UserError("--save-inputs: not available for calib (the calibration data are already files or seeded)");
+  if (a["segment-memory"] !== undefined) throw new UserError("--segment-memory: not available for calib (its segments are cut by --segment-layers, or at 16M of activations by default)");
   const seg = a["segment-layers"] as number | undefined;
   return {
     calibData: a["calib-data"] as string | undefined,

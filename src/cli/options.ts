@@ -1,6 +1,6 @@
 /** Argument groups shared by the subcommands (Polygraphy-compatible spellings). */
 import type { Argv } from "yargs";
-import type { Criterion } from "../workflows/bisect.js";
+import { parseByteSize, type Criterion } from "../workflows/bisect.js";
 import { UserError, type MessagePart } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { InputArgs } from "../data/input-args.js";
@@ -46,7 +46,8 @@ export function precisionOptions<T>(y: Argv<T>) {
 /** How a model executes: segment size, onnxruntime optimization level, layer fusion (every command that runs a model). */
 export function executionOptions<T>(y: Argv<T>) {
   return y
-    .option("segment-layers", { type: "number", describe: "Layers per execution segment (memory vs. session overhead; default 8)", group: "Execution:" })
+    .option("segment-layers", { type: "number", describe: "Layers per execution segment (memory vs. session overhead; default: cut by --segment-memory)", group: "Execution:" })
+    .option("segment-memory", { type: "string", describe: "Bytes of activations per execution segment, e.g. 16M, 1G (default 16M: a model whose activations fit runs as one onnxruntime session)", group: "Execution:" })
     .option("ort-optimization", { type: "string", choices: ["disabled", "basic", "extended", "all"], describe: "onnxruntime graph optimization level (default all; emulation casts survive every level)", group: "Execution:" })
     .option("fusion", FUSION_OPTION);
 }
@@ -171,6 +172,7 @@ export function modelArgs(model: string, a: Raw): ModelArgs {
     layerPrecisions: parseLayerPrecisions(list(a["layer-precisions"])),
     precisionPlan: a["precision-plan"] as string | undefined,
     segmentLayers: a["segment-layers"] as number | undefined,
+    segmentMemory: a["segment-memory"] === undefined ? undefined : parseByteSize(String(a["segment-memory"]), "--segment-memory"),
     optimization: a["ort-optimization"] as OptimizationLevel | undefined,
     int8: int8Args(a),
     fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
@@ -241,6 +243,7 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   inputValRanges: "--val-range",
   inputShapes: "--input-shapes",
   segmentLayers: "--segment-layers",
+  segmentMemory: "--segment-memory",
   capture: "--mark",
   layerPrecisions: "--layer-precisions",
   qtype: "--fp8",

@@ -6,7 +6,6 @@
  * element loop (resampling, channel order, normalization, in float64, by the exact recipe in the
  * docs) is numeric/image-pixels.ts.
  */
-import { PNG } from "pngjs";
 import { opt, UserError, userError } from "../core/errors.js";
 import type { HostTensor } from "../core/host-tensor.js";
 import type { ImagePreprocessOptions, ImagePreprocessSettings, Interp, Layout, ResizeMode } from "./input-args.js";
@@ -113,6 +112,8 @@ export async function decodeImage(bytes: Uint8Array, where: string): Promise<Rgb
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     if (buf.length >= 8 && buf.readUInt32BE(0) === 0x89504e47) {
+      // Loaded on demand like sharp: pngjs costs ~50 ms of start-up to every command otherwise (docs/performance.md).
+      const { PNG } = await import("pngjs");
       const png = PNG.sync.read(buf);
       return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     }

@@ -12,6 +12,7 @@ import { assertReplaceable, tempPathFor } from "../core/output-file.js";
 import { validateRow } from "./dump-values.js";
 import { dumpSchema, FORMAT_OF, RESERVED_META_KEYS, type DumpMeta, type DumpRow } from "./dump-schema.js";
 import { BatchEncoder, fileHeader, fileTrailer, type Chunk } from "./dump-encoder.js";
+import { phaseEnd, phaseStart } from "../core/phase-profile.js";
 
 // ---------------------------------------------------------------------------------------
 // Writer
@@ -316,7 +317,9 @@ export class DumpWriter {
         const offset = this.bytesWritten + enc.bytes;
         let m: { metaLength: number; bodyLength: number };
         try {
+          const t0 = phaseStart();
           m = enc.encode(it.rows);
+          phaseEnd("arrow encode", t0);
         } catch (e) {
           it.reject(e);
           continue;

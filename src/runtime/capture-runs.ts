@@ -12,6 +12,7 @@ import { fromOrt, toOrt, type OrtTensor } from "../onnx/ort-session.js";
 import type { InputSpec } from "../data/inputs.js";
 import { liftTypedModel, typedPrecisions } from "../precision/typed.js";
 import { globToRegExp, isGlob, resolveEntries, resolvePlan, type PlanEntry, type PrecisionPlan } from "../precision/plan.js";
+import { timed, timedAsync } from "../core/phase-profile.js";
 
 export interface PreparedModel {
   model: LoadedModel;
@@ -21,9 +22,9 @@ export interface PreparedModel {
 
 /** Load, validate and type a model, as TensorRT's layer model sees it (onnx/layer-model.ts). */
 export async function prepareModelFile(path: string, opts: LoadOptions & { fusion?: FusionMode } = {}): Promise<PreparedModel> {
-  const loaded = loadModel(path, { allowExternalDataOutside: opts.allowExternalDataOutside });
+  const loaded = timed("load model", () => loadModel(path, { allowExternalDataOutside: opts.allowExternalDataOutside }));
   liftTypedModel(loaded);
-  const { model, types } = await applyLayerModel(loaded, opts.fusion ?? "trt", inferTypes);
+  const { model, types } = await timedAsync("layer model (incl. type inference)", () => applyLayerModel(loaded, opts.fusion ?? "trt", (m) => timedAsync("  of which type inference session", () => inferTypes(m))));
   if (model.typed) model.typed = { ...model.typed, precisions: typedPrecisions(model, types)! };
   const inputs: InputSpec[] = model.graph.inputs.map((vi) => {
     const ty = types.get(vi.name);

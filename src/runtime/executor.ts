@@ -20,6 +20,7 @@ import { floatPolicy, rewriteLayers, WeightCache, type TransformPolicy } from ".
 import { createSession, fetchable, runSession, type OptimizationLevel, type OrtTensor, type Session } from "../onnx/ort-session.js";
 import { markUpgradeVerified, rememberedFeeds, rememberFeeds, upgradeSegment, upgradeVerified, type UpgradedSegment } from "./upgrade.js";
 import { UPGRADE_TARGET } from "../onnx/opset-upgrade.js";
+import { phaseEnd, phaseStart } from "../core/phase-profile.js";
 
 export interface Segment {
   id: number;
@@ -39,8 +40,27 @@ export interface Segment {
  */
 export const DEFAULT_SEGMENT_LAYERS = 8;
 
+/**
+ * Bytes of activations one segment may hold when neither `segmentLayers` nor `segmentMemory`
+ * is given: its layers' outputs (onnxruntime returns every captured one at once) plus the
+ * tensors it reads from earlier segments. A model whose activations fit runs as one session;
+ * larger ones are cut where the running sum would pass this. 16 MiB: on the 16-core host the
+ * detector-like net ran `run --mark-all --save-outputs` in 0.84 s at 219 MB peak RSS with 16M,
+ * 0.87 s / 296 MB with 64M, 0.91 s / 402 MB as one session: time flat, memory not
+ * (docs/performance.md).
+ */
+export const DEFAULT_SEGMENT_MEMORY = 16 * 2 ** 20;
+
+/** How a model is cut into segments: at most `layers` layers and at most `bytes` of activations each. */
+export interface SegmentLimits {
+  layers?: number;
+  bytes?: number;
+}
+
 export interface ExecutorOptions {
   segmentLayers?: number;
+  /** Bytes of activations per segment (see DEFAULT_SEGMENT_MEMORY); with neither limit set, that default. */
+  segmentMemory?: number;
   optimizationLevel?: OptimizationLevel;
   intraOpThreads?: number;
   policy?: TransformPolicy;
@@ -69,14 +89,23 @@ export interface ExecutionStats {
 }
 
 /**
- * Cut the layers into segments of about `segmentLayers` layers. A cut is only placed where
- * every tensor crossing it can be handed through JavaScript (a tensor of a type onnxruntime
- * cannot return, such as a sequence or bfloat16, keeps its producer and consumers together).
+ * Cut the layers into segments of about `segmentLayers` layers (a number), or under
+ * {@link SegmentLimits}: at most `layers` layers and `bytes` of activations each (the bytes of
+ * the segment's layer outputs plus its inputs from earlier segments, from the inferred shapes;
+ * a tensor of unknown size counts as the model's largest known activation, or as
+ * `bytes / DEFAULT_SEGMENT_LAYERS` when no size is known). A segment always has at least one layer. A cut is only
+ * placed where every tensor crossing it can be handed through JavaScript (a tensor of a type
+ * onnxruntime cannot return, such as a sequence or bfloat16, keeps its producer and consumers
+ * together).
  */
-export function planSegments(model: LoadedModel, types: TypeMap, segmentLayers: number): Segment[] {
+export function planSegments(model: LoadedModel, types: TypeMap, limits: number | SegmentLimits): Segment[] {
   const { layers, initializers, outputs } = model.graph;
   const n = layers.length;
-  const size = Math.max(1, Math.floor(segmentLayers));
+  const lim = typeof limits === "number" ? { layers: limits } : limits;
+  const size = lim.layers === undefined ? n : Math.max(1, Math.floor(lim.layers));
+  const budget = lim.bytes;
+  let unknownBytes: number | undefined;
+
   const graphOut = new Set(outputs.map((o) => o.name));
   const lastUse = lastUses(model);
   // blocked[c] > 0: no cut between layer c-1 and layer c
@@ -93,6 +122,7 @@ export function planSegments(model: LoadedModel, types: TypeMap, segmentLayers: 
   let start = 0;
   do {
     let end = Math.min(n, start + size);
+    if (budget !== undefined) end = budgetEnd(model, types, start, end, budget, unknownBytes ??= unknownTensorBytes(model, types, budget));
     while (end < n && blocked[end]! > 0) end++;
     const produced = new Set<string>();
     const inputs: string[] = [];
@@ -114,6 +144,42 @@ export function planSegments(model: LoadedModel, types: TypeMap, segmentLayers: 
     start = end;
   } while (start < n);
   return segs;
+}
+
+/**
+ * The end of a segment starting at `start`: as many layers (at least one, at most up to `end`)
+ * as keep the segment's activations within `budget`: its layers' outputs plus the tensors it
+ * reads from earlier layers (graph inputs included). A tensor of unknown size counts as
+ * `unknown` bytes.
+ */
+function budgetEnd(model: LoadedModel, types: TypeMap, start: number, end: number, budget: number, unknown: number): number {
+  const { layers, initializers } = model.graph;
+  const size = (t: string) => estimateTensorBytes(types, t) || unknown;
+  const seen = new Set<string>();
+  let sum = 0;
+  let e = start;
+  while (e < end) {
+    const l = layers[e]!;
+    let add = 0;
+    const fresh: string[] = [];
+    for (const t of [...l.inputs, ...l.implicitInputs, ...l.outputs]) {
+      if (t === "" || seen.has(t) || initializers.has(t)) continue;
+      fresh.push(t);
+      add += size(t);
+    }
+    if (e > start && sum + add > budget) break;
+    for (const t of fresh) seen.add(t);
+    sum += add;
+    e++;
+  }
+  return e;
+}
+
+/** What a layer output of unknown size is assumed to take: the largest known one, else budget / DEFAULT_SEGMENT_LAYERS. */
+function unknownTensorBytes(model: LoadedModel, types: TypeMap, budget: number): number {
+  let max = 0;
+  for (const l of model.graph.layers) for (const o of l.outputs) if (o !== "") max = Math.max(max, estimateTensorBytes(types, o));
+  return max > 0 ? max : budget / DEFAULT_SEGMENT_LAYERS;
 }
 
 const DTYPE_BYTES: Record<string, number> = { float64: 8, int64: 8, uint64: 8, float32: 4, int32: 4, uint32: 4, float16: 2, bfloat16: 2, int16: 2, uint16: 2 };
@@ -186,6 +252,17 @@ export function reluBeforeFp8Quantize(nodes: readonly NodeProto[], initializers:
   return nodes.filter((n) => n.opType === "Relu" && (!n.domain || n.domain === "ai.onnx") && quantized.has(n.output[0] ?? "") && !have.has(n.output[0]!)).map((n) => n.output[0]!);
 }
 
+/** The segment limits an executor's options ask for: explicit ones, else DEFAULT_SEGMENT_MEMORY. */
+export function segmentLimits(o: { segmentLayers?: number; segmentMemory?: number }): SegmentLimits {
+  if (o.segmentLayers === undefined && o.segmentMemory === undefined) return { bytes: DEFAULT_SEGMENT_MEMORY };
+  return { layers: o.segmentLayers, bytes: o.segmentMemory };
+}
+
+/** The one check of the segment memory option. */
+export function checkSegmentMemory(n: number | undefined): void {
+  if (n !== undefined && !(Number.isFinite(n) && n > 0)) throw optionError("segmentMemory", `must be a positive size such as 16M or 1G (got ${n})`);
+}
+
 /** The one check of the segment size option (run, compare, bisect, calib build/check). */
 export function checkSegmentLayers(n: number | undefined): void {
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw optionError("segmentLayers", `must be a positive integer (got ${n})`);
@@ -222,7 +299,7 @@ export class Executor {
     readonly types: TypeMap,
     readonly options: ExecutorOptions = {},
   ) {
-    this.segments = planSegments(model, types, options.segmentLayers ?? DEFAULT_SEGMENT_LAYERS);
+    this.segments = planSegments(model, types, segmentLimits(options));
     this.weights = new WeightCache(model, "auto");
     this.policy = options.policy ?? floatPolicy;
     this.lastUse = lastUses(model);
@@ -276,20 +353,26 @@ export class Executor {
     }
     const idx: number[] = [];
     for (let i = seg.start; i < seg.end; i++) idx.push(i);
+    let t0 = phaseStart();
     const rw = rewriteLayers(this.model, this.types, precisions, idx, this.policy, this.weights);
+    phaseEnd("segment graph rewrite", t0);
     // Old-opset models: segments whose emulation needs newer ops run upgraded to opset 13.
     const up: UpgradedSegment | null = await upgradeSegment(this, rw);
     // Models with external data: initializers by external-data reference (onnx/external-weights.ts), not embedded.
     const placed = this.weights.place(up?.initializers ?? rw.initializers);
+    t0 = phaseStart();
     const bytes = segmentModelBytes(this.model, this.types, `segment${seg.id}`, up?.nodes ?? rw.nodes, placed.initializers, seg.inputs, fetches, up?.opsetImport);
+    phaseEnd("segment serialize", t0);
     this.stats.largestSegmentModel = Math.max(this.stats.largestSegmentModel ?? 0, bytes.length);
     let cost = bytes.length + placed.externalBytes;
     for (const i of idx) for (const t of this.model.graph.layers[i]!.outputs) if (t) cost += estimateTensorBytes(this.types, t);
+    t0 = phaseStart();
     const s = await createSession(bytes, `${this.model.path} (layers ${seg.start}-${seg.end - 1})`, {
       optimizationLevel: this.options.optimizationLevel ?? "all",
       intraOpThreads: this.options.intraOpThreads,
       externalDataFolder: placed.folder,
     });
+    phaseEnd("session create", t0);
     this.stats.sessionsBuilt++;
     if (this.options.keepSessions === false) this.weights.clear();
     this.sessions.set(key, s);
@@ -342,8 +425,12 @@ export class Executor {
       }
       const label = `${this.model.path} (layers ${seg.start}-${seg.end - 1})`;
       const sess = await this.session(seg, precisions, fetches);
+      let t0 = phaseStart();
       const out = fetches.length ? await runSession(sess, feeds, fetches, label) : {};
+      phaseEnd("session run (outputs copied to JS)", t0);
+      t0 = phaseStart();
       if (this.options.keepSessions === false) await this.dropSession(sess);
+      phaseEnd("session release", t0);
       this.stats.layersExecuted += seg.end - seg.start;
       this.stats.segmentsExecuted++;
       // drop tensors no later segment reads

@@ -7,7 +7,6 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execa } from "execa";
 import { optionError, UserError } from "../core/errors.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { Executor } from "../runtime/executor.js";
@@ -120,6 +119,8 @@ export async function runExternalCheck(command: readonly string[], plan: Precisi
     const args = command.slice(1).map((a) => a.split("{plan}").join(file));
     const cmd = command[0]!.split("{plan}").join(file);
     if (!has) args.push(file);
+    // Loaded on demand: execa and its dependencies are ~140 modules every command would load otherwise (docs/performance.md).
+    const { execa } = await import("execa");
     const r = await execa(cmd, args, { reject: false, stdin: "ignore", env: { ...extraEnv, TRT_DEBUG_PLAN: file }, all: true, stripFinalNewline: true });
     if (r.exitCode === undefined && !r.signal) {
       throw optionError("criterion.command", `cannot run '${cmd}': ${(r as { code?: string }).code ?? String(r.shortMessage ?? r.message).split("\n")[0]}`);

@@ -213,6 +213,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (pin === a.precision) throw new UserError(`pinPrecision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`, "pinPrecision");
   if (pin === "int8" || (pin === "fp8" && a.int8?.qtype === "fp8")) throw new UserError(`pinPrecision ${pin}: pinned layers run in a floating precision (fp32 or fp16)`, "pinPrecision");
   checkSegmentLayers(a.segmentLayers);
+  if (a.segmentMemory !== undefined) throw new UserError(`segmentMemory: bisect cuts its segments by layer count (--segment-layers, default ${DEFAULT_SEGMENT_LAYERS}) and caches them under --memory-budget; leave --segment-memory out`, "segmentMemory");
   if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
     throw new UserError(`boundaryCache: must be a non-negative integer (got ${a.boundaryCache})`, "boundaryCache");
   }

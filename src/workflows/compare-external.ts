@@ -13,7 +13,6 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execa } from "execa";
 import { opt, optionError, UserError, userError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { CompareSummary } from "../compare/layer-compare.js";
@@ -85,6 +84,7 @@ export async function runRunner(cmd: string, shown: string, timeoutS: number, ho
   const tail: string[] = [];
   // Its own process group (detached), so a timeout kills the shell and everything it started
   // (a child left holding the pipes would keep them open).
+  const { execa } = await import("execa"); // on demand: ~140 modules (docs/performance.md)
   const sub = execa(cmd, { shell: true, reject: false, detached: true, stdin: "ignore", all: false, buffer: false, stdout: "pipe", stderr: "pipe" });
   let timedOut = false;
   const timer = setTimeout(() => {

@@ -12,7 +12,7 @@ import { mayHaveSeveralSets, openInputSets, openLoaderScript, type InputSets } f
 import { checkOutputPath } from "../core/output-file.js";
 import { inputsMetadata } from "./dump-checks.js";
 import { readPlan, type PrecisionPlan, type PlanEntry } from "../precision/plan.js";
-import { checkSegmentLayers, type ExecutorOptions } from "../runtime/executor.js";
+import { checkSegmentLayers, checkSegmentMemory, type ExecutorOptions } from "../runtime/executor.js";
 import { assignPrecisions, type PreparedModel } from "../runtime/capture-runs.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import { type Int8RunArgs } from "../calibration/int8-run.js";
@@ -28,6 +28,8 @@ export interface ModelArgs {
   layerPrecisions?: readonly PlanEntry[];
   precisionPlan?: string;
   segmentLayers?: number;
+  /** Bytes of activations per execution segment (default runtime/executor.ts DEFAULT_SEGMENT_MEMORY, 16 MiB); docs/performance.md. */
+  segmentMemory?: number;
   optimization?: OptimizationLevel;
   /** int8 runs: calibration cache, fallback precision, clamp range (docs/int8.md). */
   int8?: Int8RunArgs;
@@ -171,7 +173,8 @@ export function checkModelOutputs(a: ModelArgs & { saveOutputs?: string }): void
 
 export function executorOptions(a: ModelArgs, keepSessions = false): ExecutorOptions {
   checkSegmentLayers(a.segmentLayers);
-  return { segmentLayers: a.segmentLayers, optimizationLevel: a.optimization, keepSessions };
+  checkSegmentMemory(a.segmentMemory);
+  return { segmentLayers: a.segmentLayers, segmentMemory: a.segmentMemory, optimizationLevel: a.optimization, keepSessions };
 }
 
 /** Schema metadata of dumps: which tensors are graph outputs (JSON list). */

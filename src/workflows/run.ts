@@ -10,6 +10,7 @@ import { loadInt8, resolveInt8Run, type Int8Report } from "../calibration/int8-r
 import { reportBodies, type SubgraphNote } from "../precision/subgraph.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";
 import type { Hooks } from "../core/hooks.js";
+import { phaseEnd, phaseStart } from "../core/phase-profile.js";
 import type { InputArgs } from "../data/input-args.js";
 import { type ModelArgs, inputIterations, checkModelOutputs, executorOptions, dumpExtra, precisionsFor, withFallback, dumpFile } from "./model-inputs.js";
 
@@ -117,7 +118,9 @@ export async function oneRun(
   const writes = new BoundedWrites();
   try {
     for await (const c of runCaptured(exec, precisions, inputs, capture)) {
+      let t0 = phaseStart();
       const row = toDumpRow(c.layer.index, c.layer.name, c.layer.opType, c.tensor, c.precision);
+      phaseEnd("dump row (values + stats)", t0);
       res.tensors++;
       const bad = row.stats.nanCount + row.stats.posInfCount + row.stats.negInfCount;
       if (bad > 0) {
@@ -127,11 +130,15 @@ export async function oneRun(
       if (c.isGraphOutput) {
         res.outputs.push({ tensor: row.tensor, dtype: row.dtype, shape: row.dims, min: row.stats.min, max: row.stats.max, mean: row.stats.mean, nan_count: row.stats.nanCount, inf_count: row.stats.posInfCount + row.stats.negInfCount });
       }
+      t0 = phaseStart();
       if (writer) await writes.add(writer.write(row), rowBytes(row));
+      phaseEnd("write queue wait", t0);
       hooks.progress?.(`run ${label}`, c.layer.index + 1, total);
     }
+    const t0 = phaseStart();
     await writes.drain();
     await writer?.close();
+    phaseEnd("final write drain + close", t0);
   } catch (e) {
     await writer?.abort();
     throw e;
