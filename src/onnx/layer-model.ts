@@ -31,6 +31,7 @@ import {
   type TensorProto,
 } from "onnx-buf";
 import { UserError } from "../core/errors.js";
+import { collectGarbage } from "../core/gc.js";
 import type { DType, HostTensor } from "../core/host-tensor.js";
 import { hostToTensorProto, tensorProtoToHost } from "./tensor.js";
 import { buildGraphView, layerEdges, layerMemberNames, type BatchNormFold, type FusionMode, type GraphView, type Layer, type LayerModelSummary, type LoadedModel } from "./model.js";
@@ -158,7 +159,10 @@ export async function foldConstants(m: LoadedModel): Promise<{ constantNodes: nu
   let ortOk = true;
   if (viaOrt.length) {
     try {
-      if (usesExternalSegmentWeights(m)) await foldExternal(m, folded, viaOrt, evaluated);
+      if (usesExternalSegmentWeights(m)) {
+        await foldExternal(m, folded, viaOrt, evaluated);
+        collectGarbage(); // the folded tensors onnxruntime returned are on disk now: free them before the segments load their weights
+      }
       else {
         const inits = new Map<string, TensorProto>();
         for (const l of folded) for (const t of l.inputs) if (t !== "" && view.initializers.has(t)) inits.set(t, embeddedInitializer(m, view.initializers.get(t)!));
