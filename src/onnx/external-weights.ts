@@ -108,7 +108,10 @@ export function usesExternalSegmentWeights(model: LoadedModel): boolean {
   return (ext > 0 && ext > threshold) || embeddedBytes(model) > Math.max(threshold, EMBEDDED_WEIGHTS_ABOVE);
 }
 
-function decodeOptions(model: LoadedModel): TensorDecodeOptions {
+/** What a store needs of its model: where its external data is relative to, and its name for messages. */
+type ModelPlace = Pick<LoadedModel, "path" | "baseDir">;
+
+function decodeOptions(model: ModelPlace): TensorDecodeOptions {
   return { baseDir: model.baseDir, fileName: model.path };
 }
 
@@ -162,7 +165,7 @@ export class ExternalWeightStore {
   /** Resolved model data file -> its hard link's name in the folder (null: linking failed, copy). */
   private readonly links = new Map<string, string | null>();
 
-  constructor(private readonly model: LoadedModel) {}
+  constructor(private readonly model: ModelPlace) {}
 
   private name(suffix: string): string {
     if (!this.stem) this.stem = `trt-debug-${process.pid}-${Date.now().toString(36)}-${fileCounter++}`;
@@ -357,6 +360,8 @@ export class ExternalWeightStore {
 
 /** The load-time store of each model (keyed by its ModelProto: LoadedModel objects are copied by spreading). */
 const loadStores = new WeakMap<object, ExternalWeightStore>();
+/** A model nobody releases (a library caller's prepared model) loses its file when it is collected, not only at exit. */
+const unreleased = new FinalizationRegistry<ExternalWeightStore>((s) => s.release());
 
 /**
  * The temporary data file of weights trt-debug makes while loading `model` (fp16/bf16
@@ -366,15 +371,19 @@ const loadStores = new WeakMap<object, ExternalWeightStore>();
 export function modelWeightStore(model: LoadedModel): ExternalWeightStore {
   let s = loadStores.get(model.proto);
   if (!s) {
-    s = new ExternalWeightStore(model);
+    s = new ExternalWeightStore({ path: model.path, baseDir: model.baseDir }); // not the model: the registry must not keep it alive
     loadStores.set(model.proto, s);
+    unreleased.register(model.proto, s, s);
   }
   return s;
 }
 
 /** Remove the temporary data file of weights made at load (lifted or folded); the model's weights that live there cannot be read afterwards. */
 export function releaseModelWeights(model: LoadedModel): void {
-  loadStores.get(model.proto)?.release();
+  const s = loadStores.get(model.proto);
+  if (!s) return;
+  s.release();
+  unreleased.unregister(s);
   loadStores.delete(model.proto);
 }
 
