@@ -15,6 +15,8 @@ import { writeBigExternalModel, type BigExternalFacts } from "../scripts/models/
 import { compareGraphs, compareModel, defaultCompareOptions, runModel } from "../src/index.js";
 import { EXTERNAL_WEIGHTS_ENV, releaseModelWeights } from "../src/onnx/external-weights.js";
 import { loadModel } from "../src/onnx/model.js";
+import { foldConstants } from "../src/onnx/layer-model.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { tensorProtoToHost } from "../src/onnx/tensor.js";
 import { Executor } from "../src/runtime/executor.js";
 import { makeFeeds, prepareModelFile, type PreparedModel } from "../src/runtime/capture-runs.js";
@@ -187,5 +189,57 @@ describe("constant folding at load writes the weights it folds to the temporary 
     expect(a.graphs).toEqual(b.graphs);
     expect(a.graphs).toContain("mm0");
     expect([a.run, a.passed]).toEqual([b.run, b.passed]);
+  });
+});
+
+describe("folding sessions of a model with external weights", () => {
+  it("one session per output (batch budget lowered) or one for all: the same folded tensors, bit for bit, as the embedded path", async () => {
+    // Two folded chains over external weights: s = Transpose(W) * c (depth 2, an embedded
+    // scalar), u = Relu(Transpose(W2)); MatMuls read them, and W directly.
+    const b = new GraphBuilder("fold2");
+    const x = b.input("x", "float32", [1, 32]);
+    const rnd = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + k));
+    const w = b.initializer("W", "float32", [64, 32], rnd(2048, 1));
+    const w2 = b.initializer("W2", "float32", [64, 64], rnd(4096, 2));
+    const c = b.initializer("c", "float32", [1], new Float32Array([2.5]));
+    const sT = b.node("Mul", [b.node("Transpose", [w], { name: "tW" }), c], { name: "scale", outputs: ["s"] });
+    const u = b.node("Relu", [b.node("Transpose", [w2], { name: "tW2" })], { name: "relu_w2", outputs: ["u"] });
+    const y1 = b.node("MatMul", [x, sT], { name: "mm_s" });
+    const y2 = b.node("MatMul", [y1, u], { name: "mm_u" });
+    b.output(b.node("MatMul", [y2, w], { name: "mm_w" }), "float32");
+    const file = path.join(root, "m", "fold2.onnx");
+    saveModel(b.model({ opset: 17 }), file, { externalData: { location: "fold2.onnx.data" } });
+    const folded = async (thr: string | undefined, batch?: number) =>
+      withThreshold(thr, async () => {
+        const m = loadModel(file);
+        const r = await foldConstants(m, batch === undefined ? {} : { foldBatchBytes: batch });
+        const g = m.proto.graph!;
+        const out = new Map(["s", "u"].map((n) => {
+          const t = g.initializer.find((i) => i.name === n)!;
+          const h = tensorProtoToHost(t, { baseDir: m.baseDir });
+          return [n, { loc: location(t), bytes: Buffer.from((h.data as Float32Array).slice().buffer) }] as const;
+        }));
+        releaseModelWeights(m);
+        return { r, out, nodes: g.node.map((n) => n.name) };
+      });
+    const one = await folded(undefined, 1);
+    const all = await folded(undefined);
+    const emb = await folded(EMBED);
+    for (const v of [one, all, emb]) {
+      expect(v.r.foldedNodes).toBe(4);
+      expect(v.nodes).toEqual(["mm_s", "mm_u", "mm_w"]);
+    }
+    for (const n of ["s", "u"]) {
+      expect(one.out.get(n)!.loc).toMatch(/^trt-debug-\d+-.*\.weights$/);
+      expect(all.out.get(n)!.loc).toMatch(/^trt-debug-\d+-.*\.weights$/);
+      expect(emb.out.get(n)!.loc).toBeUndefined();
+      expect(one.out.get(n)!.bytes.equals(emb.out.get(n)!.bytes), n).toBe(true);
+      expect(all.out.get(n)!.bytes.equals(emb.out.get(n)!.bytes), n).toBe(true);
+    }
+    // s = W^T * 2.5 exactly (one fp32 multiply per element)
+    const sv = new Float32Array(emb.out.get("s")!.bytes.buffer, emb.out.get("s")!.bytes.byteOffset, 2048);
+    const wv = rnd(2048, 1);
+    for (let r = 0; r < 32; r++) for (let k = 0; k < 64; k++) if (sv[r * 64 + k] !== Math.fround(wv[k * 32 + r]! * 2.5)) throw new Error(`s[${r},${k}]`);
+    expect(ours()).toEqual([]);
   });
 });

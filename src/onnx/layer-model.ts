@@ -114,7 +114,7 @@ function embeddedInitializer(m: LoadedModel, t: TensorProto): TensorProto {
  * producing graph outputs stay (so constant graph outputs keep working). When onnxruntime
  * cannot evaluate the subgraph, those nodes stay as they are.
  */
-export async function foldConstants(m: LoadedModel): Promise<{ constantNodes: number; foldedNodes: number; foldedTensors: number }> {
+export async function foldConstants(m: LoadedModel, o: { foldBatchBytes?: number } = {}): Promise<{ constantNodes: number; foldedNodes: number; foldedTensors: number }> {
   const graph = m.proto.graph!;
   const view = m.graph;
   const graphOut = new Set(graph.output.map((o) => o.name));
@@ -160,7 +160,7 @@ export async function foldConstants(m: LoadedModel): Promise<{ constantNodes: nu
   if (viaOrt.length) {
     try {
       if (usesExternalSegmentWeights(m)) {
-        await foldExternal(m, folded, viaOrt, evaluated);
+        await foldExternal(m, folded, viaOrt, evaluated, o.foldBatchBytes ?? FOLD_BATCH_BYTES);
         collectGarbage(); // the folded tensors onnxruntime returned are on disk now: free them before the segments load their weights
       }
       else {
@@ -226,10 +226,10 @@ const FOLD_EXTERNAL_MIN_BYTES = 4096;
  * Constant folding of a model whose segments reference external weights
  * (onnx/external-weights.ts): the folding sessions reference the weights they read (no
  * weight passes through JavaScript on the way in), outputs are evaluated in batches reading at
- * most FOLD_BATCH_BYTES of external weights, and each folded tensor of 4 KiB or more is written
+ * most `batchBytes` (FOLD_BATCH_BYTES; tests lower it) of external weights, and each folded tensor of 4 KiB or more is written
  * to the model's load-time temporary data file and referenced there, not embedded.
  */
-async function foldExternal(m: LoadedModel, folded: Layer[], viaOrt: string[], evaluated: Map<string, TensorProto>): Promise<void> {
+async function foldExternal(m: LoadedModel, folded: Layer[], viaOrt: string[], evaluated: Map<string, TensorProto>, batchBytes: number): Promise<void> {
   const inits = m.graph.initializers;
   const producer = new Map<string, Layer>();
   for (const l of folded) for (const o of l.outputs) if (o !== "") producer.set(o, l);
@@ -269,7 +269,7 @@ async function foldExternal(m: LoadedModel, folded: Layer[], viaOrt: string[], e
     const n = need(name);
     let b = 0;
     for (const w of n.weights) if (!weights.has(w)) b += initializerBytes(inits.get(w)!);
-    if (batch.length && bytes + b > FOLD_BATCH_BYTES) {
+    if (batch.length && bytes + b > batchBytes) {
       await run(batch, layers, weights);
       (batch = []), (layers = new Set()), (weights = new Set()), (bytes = 0);
       b = 0;
