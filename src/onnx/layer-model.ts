@@ -112,7 +112,8 @@ function embeddedInitializer(m: LoadedModel, t: TensorProto): TensorProto {
  * A Constant with a `value` tensor is converted directly; everything else foldable is
  * evaluated once by onnxruntime (CPU, fp32, as TensorRT's builder folds constants). Nodes
  * producing graph outputs stay (so constant graph outputs keep working). When onnxruntime
- * cannot evaluate the subgraph, those nodes stay as they are.
+ * cannot evaluate the subgraph, those nodes stay as they are. For a model with external
+ * weights, see foldExternal (`o.foldBatchBytes`: its per-session budget).
  */
 export async function foldConstants(m: LoadedModel, o: { foldBatchBytes?: number } = {}): Promise<{ constantNodes: number; foldedNodes: number; foldedTensors: number }> {
   const graph = m.proto.graph!;
@@ -162,8 +163,7 @@ export async function foldConstants(m: LoadedModel, o: { foldBatchBytes?: number
       if (usesExternalSegmentWeights(m)) {
         await foldExternal(m, folded, viaOrt, evaluated, o.foldBatchBytes ?? FOLD_BATCH_BYTES);
         collectGarbage(); // the folded tensors onnxruntime returned are on disk now: free them before the segments load their weights
-      }
-      else {
+      } else {
         const inits = new Map<string, TensorProto>();
         for (const l of folded) for (const t of l.inputs) if (t !== "" && view.initializers.has(t)) inits.set(t, embeddedInitializer(m, view.initializers.get(t)!));
         const out = await evaluateFolded(m, folded.map((l) => l.node), [...inits.values()], viaOrt);
@@ -226,8 +226,9 @@ const FOLD_EXTERNAL_MIN_BYTES = 4096;
  * Constant folding of a model whose segments reference external weights
  * (onnx/external-weights.ts): the folding sessions reference the weights they read (no
  * weight passes through JavaScript on the way in), outputs are evaluated in batches reading at
- * most `batchBytes` (FOLD_BATCH_BYTES; tests lower it) of external weights, and each folded tensor of 4 KiB or more is written
- * to the model's load-time temporary data file and referenced there, not embedded.
+ * most `batchBytes` of external weights (FOLD_BATCH_BYTES; tests lower it), and each folded
+ * tensor of 4 KiB or more is written to the model's load-time temporary data file and
+ * referenced there, not embedded.
  */
 async function foldExternal(m: LoadedModel, folded: Layer[], viaOrt: string[], evaluated: Map<string, TensorProto>, batchBytes: number): Promise<void> {
   const inits = m.graph.initializers;
