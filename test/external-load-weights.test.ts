@@ -10,7 +10,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TensorProto_DataLocation, TensorProto_DataType, type TensorProto } from "onnx-buf";
+import { clearField, fromBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType, TensorProtoSchema, type TensorProto } from "onnx-buf";
+import { modelBytes } from "../src/onnx/model-file.js";
 import { writeBigExternalModel, type BigExternalFacts } from "../scripts/models/big-external.js";
 import { compareGraphs, compareModel, defaultCompareOptions, runModel } from "../src/index.js";
 import { EXTERNAL_WEIGHTS_ENV, releaseModelWeights } from "../src/onnx/external-weights.js";
@@ -135,6 +137,36 @@ describe("strongly typed external-data models are lifted to fp32 into a temporar
       expect(ours()).toEqual([]);
     });
   }
+});
+
+describe("embedded fp16 weights of a model with external data", () => {
+  it("raw_data of 4 KiB or more is lifted into the file too (the protobuf drops it); runs bit-identical to the embedded path", async () => {
+    // The fp16 model with w1 (64x96, 12 KiB) moved into raw_data; the others stay external.
+    const proto = fromBinary(ModelProtoSchema, fs.readFileSync(half.model));
+    const raw = fs.readFileSync(half.data);
+    const w1 = proto.graph!.initializer.find((t) => t.name === "w1")!;
+    const off = Number(w1.externalData.find((e) => e.key === "offset")!.value);
+    const len = Number(w1.externalData.find((e) => e.key === "length")!.value);
+    const bits = new Uint16Array(raw.buffer.slice(raw.byteOffset + off, raw.byteOffset + off + len));
+    w1.rawData = new Uint8Array(bits.buffer);
+    w1.externalData = [];
+    clearField(w1, TensorProtoSchema.field.dataLocation);
+    const file = path.join(path.dirname(half.model), "half_mixed.onnx");
+    fs.writeFileSync(file, modelBytes(proto));
+    const ext = await withThreshold(undefined, () =>
+      capture(file, "fp32", (p) => {
+        const t = p.model.proto.graph!.initializer.find((u) => u.name === "w1")!;
+        expect([t.dataType, t.dataLocation, t.rawData.byteLength]).toEqual([TensorProto_DataType.FLOAT, TensorProto_DataLocation.EXTERNAL, 0]);
+        expect(location(t)).toMatch(/^trt-debug-\d+-.*\.weights$/);
+        const got = tensorProtoToHost(t).data as Float32Array;
+        expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(f16ToF32(bits).buffer))).toBe(true);
+      }),
+    );
+    const emb = await withThreshold(EMBED, () => capture(file, "fp32"));
+    expectSame(ext.out, emb.out);
+    expect(ext.stats.largestSegmentModel!).toBeLessThan(4096);
+    expect(ours()).toEqual([]);
+  });
 });
 
 describe("constant folding at load writes the weights it folds to the temporary data file", () => {

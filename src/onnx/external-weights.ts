@@ -23,7 +23,7 @@
  * temporary file once instead. Every temporary file is registered in core/temp-files.ts
  * (removed on exit and on SIGINT/SIGTERM) and removed by `release()`.
  */
-import { create } from "@bufbuild/protobuf";
+import { clearField, create } from "@bufbuild/protobuf";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -32,7 +32,7 @@ import { UserError } from "../core/errors.js";
 import { registerTemp, unregisterTemp } from "../core/temp-files.js";
 import { resolveExternalLocation, setTempFolder, tempFolder } from "./external-data.js";
 import type { LoadedModel } from "./model.js";
-import { externalSpan, readExternalChunks, type TensorDecodeOptions } from "./tensor.js";
+import { externalSpan, readExternalChunks, tensorProtoToHost, type TensorDecodeOptions } from "./tensor.js";
 import { bf16ToF32, f16ToF32 } from "../numeric/index.js";
 import type { HostTensor } from "../core/host-tensor.js";
 import { dtypeToOnnx } from "../core/dtype.js";
@@ -390,29 +390,38 @@ export function releaseModelWeights(model: LoadedModel): void {
 /** Elements widened at a time when a weight is lifted to float32 (16 MiB of float32 output). */
 const LIFT_CHUNK_ELEMENTS = 4 * 2 ** 20;
 
+/** Embedded fp16/bf16 initializers at least this large are lifted into the file too (smaller ones stay in the protobuf). */
+const LIFT_EMBEDDED_MIN_BYTES = 4096;
+
 /**
- * Lift the fp16/bf16 external-data tensor `t` of `model` to float32 in place, streaming: its
- * data is widened one piece at a time (exactly: every fp16/bf16 value is a float32) into the
- * model's load-time temporary file, and `t` then references it there. Returns false (nothing
- * done) for a tensor that is not external fp16/bf16.
+ * Lift the fp16/bf16 initializer `t` of `model` to float32 in place, streaming: its data
+ * (external data, or raw_data of 4 KiB or more) is widened one piece at a time (exactly: every
+ * fp16/bf16 value is a float32) into the model's load-time temporary file, and `t` then
+ * references it there (its raw_data dropped). Returns false (nothing done) for a tensor that is
+ * not fp16/bf16, or is embedded and small, or holds its values in int32_data.
  */
-export function liftExternalToFloat32(model: LoadedModel, t: TensorProto): boolean {
+export function liftToFloat32File(model: LoadedModel, t: TensorProto): boolean {
   const half = t.dataType === TensorProto_DataType.FLOAT16;
-  if ((!half && t.dataType !== TensorProto_DataType.BFLOAT16) || t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return false;
+  if (!half && t.dataType !== TensorProto_DataType.BFLOAT16) return false;
+  const external = t.dataLocation === TensorProto_DataLocation.EXTERNAL;
+  if (!external && t.rawData.byteLength < LIFT_EMBEDDED_MIN_BYTES) return false;
   const dims = t.dims.map(Number);
   const n = dims.reduce((a, b) => a * b, 1);
   const out = new Float32Array(Math.min(LIFT_CHUNK_ELEMENTS, Math.max(1, n)));
+  const widen = (bits: Uint16Array) => (half ? f16ToF32(bits, out.subarray(0, bits.length)) : bf16ToF32(bits, out.subarray(0, bits.length)));
   const store = modelWeightStore(model);
-  const proto = store.writeFloat32(`${t.name}::lifted`, dims, n, (emit) =>
-    readExternalChunks(t, decodeOptions(model), LIFT_CHUNK_ELEMENTS, (piece) => {
-      const bits = piece as Uint16Array;
-      const dst = out.subarray(0, bits.length);
-      emit(half ? f16ToF32(bits, dst) : bf16ToF32(bits, dst));
-    }),
-  );
+  const proto = store.writeFloat32(`${t.name}::lifted`, dims, n, (emit) => {
+    if (external) {
+      readExternalChunks(t, decodeOptions(model), LIFT_CHUNK_ELEMENTS, (piece) => emit(widen(piece as Uint16Array)));
+      return;
+    }
+    const bits = tensorProtoToHost(t, decodeOptions(model)).data as Uint16Array; // checks raw_data against dims
+    for (let at = 0; at < bits.length; at += LIFT_CHUNK_ELEMENTS) emit(widen(bits.subarray(at, at + LIFT_CHUNK_ELEMENTS)));
+  });
   t.dataType = TensorProto_DataType.FLOAT;
   t.externalData = proto.externalData;
   t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+  clearField(t, TensorProtoSchema.field.rawData);
   setTempFolder(t, tempFolder(proto)!);
   return true;
 }

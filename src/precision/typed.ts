@@ -18,7 +18,7 @@ import { buildGraphView, loadModel, type LoadedModel, type LoadOptions } from ".
 import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { floatValues } from "../numeric/index.js";
-import { liftExternalToFloat32, usesExternalSegmentWeights } from "../onnx/external-weights.js";
+import { liftToFloat32File, usesExternalSegmentWeights } from "../onnx/external-weights.js";
 
 const F32 = TensorProto_DataType.FLOAT;
 const F16 = TensorProto_DataType.FLOAT16;
@@ -105,11 +105,12 @@ function declaredTypes(m: LoadedModel): Map<string, number> {
 /**
  * Widen an fp16/bf16 TensorProto to float32, in place. External data is read and inlined, or,
  * when `stream` (the model's segments reference external weights, onnx/external-weights.ts),
- * widened piece by piece into the model's load-time temporary data file and referenced there.
+ * it and raw_data of 4 KiB or more are widened piece by piece into the model's load-time
+ * temporary data file and referenced there.
  */
 function widenTensor(t: TensorProto, m: LoadedModel, stream: boolean): void {
   if (!isReduced(t.dataType)) return;
-  if (stream && liftExternalToFloat32(m, t)) return;
+  if (stream && liftToFloat32File(m, t)) return;
   const host = tensorProtoToHost(t, { baseDir: m.baseDir, fileName: m.path });
   const f = floatValues(host)!;
   const w = hostToTensorProto({ name: t.name, dtype: "float32", dims: host.dims, data: Float32Array.from(f) });
