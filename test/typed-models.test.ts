@@ -9,6 +9,7 @@
  * everywhere, Casts at the I/O, as onnxconverter-common keep_io_types does) compared as typed
  * names the planted layer.
  */
+import { releaseModelWeights } from "../src/onnx/external-weights.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -89,6 +90,7 @@ async function captureAll(file: string, inputs: HostTensor[], def: Precision, ov
     for await (const c of runCaptured(exec, ps, inputs, captureFilter(p.model, { kind: "all" }))) out.set(c.tensor.name, c.tensor);
   } finally {
     await exec.release();
+    releaseModelWeights(p.model); // the lifted weights of an external-data model (a temporary file)
   }
   return out;
 }

@@ -27,6 +27,23 @@ export function isApprovedOutside(t: object): boolean {
   return approvedOutside.has(t);
 }
 
+/**
+ * Tensors whose data trt-debug itself wrote to a temporary data file (onnx/external-weights.ts:
+ * weights lifted or folded at load, rewritten copies): their location is relative to that
+ * file's folder, not to the model's, and needs no confinement check (trt-debug chose it).
+ */
+const tempFolders = new WeakMap<object, string>();
+
+/** Record that `t`'s external-data location is relative to `folder` (a temporary file trt-debug wrote). */
+export function setTempFolder(t: object, folder: string): void {
+  tempFolders.set(t, folder);
+}
+
+/** The folder of a tensor trt-debug wrote to a temporary data file, else undefined. */
+export function tempFolder(t: object): string | undefined {
+  return tempFolders.get(t);
+}
+
 function escapeReason(loc: string): string | null {
   if (loc === "") return "is empty";
   if (loc.includes("\0")) return "contains a NUL byte";

@@ -23,16 +23,19 @@
  * temporary file once instead. Every temporary file is registered in core/temp-files.ts
  * (removed on exit and on SIGINT/SIGTERM) and removed by `release()`.
  */
-import { create } from "@bufbuild/protobuf";
+import { clearField, create } from "@bufbuild/protobuf";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { StringStringEntryProtoSchema, TensorProto_DataLocation, TensorProto_DataType, TensorProtoSchema, type GraphProto, type TensorProto } from "onnx-buf";
 import { UserError } from "../core/errors.js";
 import { registerTemp, unregisterTemp } from "../core/temp-files.js";
-import { resolveExternalLocation } from "./external-data.js";
+import { resolveExternalLocation, setTempFolder, tempFolder } from "./external-data.js";
 import type { LoadedModel } from "./model.js";
-import { externalSpan, type TensorDecodeOptions } from "./tensor.js";
+import { externalSpan, readExternalChunks, tensorProtoToHost, type TensorDecodeOptions } from "./tensor.js";
+import { bf16ToF32, f16ToF32 } from "../numeric/index.js";
+import type { HostTensor } from "../core/host-tensor.js";
+import { dtypeToOnnx } from "../core/dtype.js";
 
 /** Environment variable: external-data bytes above which segments reference their weights (tests lower it). */
 export const EXTERNAL_WEIGHTS_ENV = "TRT_DEBUG_EXTERNAL_WEIGHTS_ABOVE";
@@ -47,6 +50,7 @@ export const DEFAULT_EXTERNAL_WEIGHTS_ABOVE = 0;
 const EMBEDDED_WEIGHTS_ABOVE = 2 ** 30;
 /** Offsets of tensors in the temporary file are multiples of this (onnxruntime can map them). */
 const ALIGN = 4096;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Bytes copied at a time (copies of the model's tensors into the temporary file). */
 const COPY_CHUNK = 16 * 2 ** 20;
 
@@ -104,7 +108,10 @@ export function usesExternalSegmentWeights(model: LoadedModel): boolean {
   return (ext > 0 && ext > threshold) || embeddedBytes(model) > Math.max(threshold, EMBEDDED_WEIGHTS_ABOVE);
 }
 
-function decodeOptions(model: LoadedModel): TensorDecodeOptions {
+/** What a store needs of its model: where its external data is relative to, and its name for messages. */
+type ModelPlace = Pick<LoadedModel, "path" | "baseDir">;
+
+function decodeOptions(model: ModelPlace): TensorDecodeOptions {
   return { baseDir: model.baseDir, fileName: model.path };
 }
 
@@ -153,14 +160,12 @@ export class ExternalWeightStore {
   private readonly files: string[] = [];
   /** Rewritten or copied tensors, by key. */
   private readonly written = new Map<string, TensorProto>();
-  /** Protos that point into this store's folder. */
-  private readonly own = new WeakSet<TensorProto>();
   /** Whether a model tensor's external data lies inside the model's folder (onnxruntime's rule). */
   private readonly inside = new WeakMap<TensorProto, boolean>();
   /** Resolved model data file -> its hard link's name in the folder (null: linking failed, copy). */
   private readonly links = new Map<string, string | null>();
 
-  constructor(private readonly model: LoadedModel) {}
+  constructor(private readonly model: ModelPlace) {}
 
   private name(suffix: string): string {
     if (!this.stem) this.stem = `trt-debug-${process.pid}-${Date.now().toString(36)}-${fileCounter++}`;
@@ -204,19 +209,46 @@ export class ExternalWeightStore {
    * Returns its proto, which references the temporary file.
    */
   writeFloat32(key: string, dims: readonly number[], elements: number, fill: (emit: (piece: Float32Array) => void) => void): TensorProto {
+    return this.writeTensor(key, dims, TensorProto_DataType.FLOAT, elements * 4, (emit) => fill((piece) => emit(new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength))));
+  }
+
+  /**
+   * Write a tensor named `key` of ONNX type `dataType` whose `byteLength` little-endian bytes
+   * `fill` produces in order, one piece at a time. Returns its proto (referencing the file).
+   */
+  writeTensor(key: string, dims: readonly number[], dataType: number, byteLength: number, fill: (emit: (bytes: Uint8Array) => void) => void): TensorProto {
     const fd = this.dataFd();
     const start = Math.ceil(this.size / ALIGN) * ALIGN;
     let at = start;
-    fill((piece) => {
-      this.writeAll(fd, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength), at);
-      at += piece.byteLength;
+    fill((bytes) => {
+      this.writeAll(fd, bytes, at);
+      at += bytes.byteLength;
     });
-    if (at - start !== elements * 4) throw new Error(`external weights: '${key}' wrote ${at - start} bytes, expected ${elements * 4}`);
+    if (at - start !== byteLength) throw new Error(`external weights: '${key}' wrote ${at - start} bytes, expected ${byteLength}`);
     this.size = at;
-    const proto = externalProto(key, { dims, dataType: TensorProto_DataType.FLOAT }, this.dataName, start, at - start);
+    const proto = externalProto(key, { dims, dataType }, this.dataName, start, at - start);
     this.written.set(key, proto);
-    this.own.add(proto);
+    setTempFolder(proto, this.dir);
     return proto;
+  }
+
+  /**
+   * Write host tensor `h` (a numeric type of whole bytes per element) under `key`; its proto
+   * is named `h.name`. Null for a type whose host layout is not its ONNX raw bytes (strings,
+   * 4-bit types, a big-endian host): the caller embeds those.
+   */
+  writeHost(key: string, h: HostTensor): TensorProto | null {
+    const data = h.data;
+    if (!LITTLE_ENDIAN || h.dtype === "string" || h.dtype === "int4" || h.dtype === "uint4" || !ArrayBuffer.isView(data)) return null;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const p = this.writeTensor(key, h.dims, dtypeToOnnx(h.dtype), bytes.byteLength, (emit) => emit(bytes));
+    p.name = h.name;
+    return p;
+  }
+
+  /** Whether `t` references a file in this store's folder (written or linked by trt-debug). */
+  private own(t: TensorProto): boolean {
+    return tempFolder(t) === this.dir;
   }
 
   /**
@@ -226,6 +258,7 @@ export class ExternalWeightStore {
    */
   private confined(t: TensorProto): boolean {
     let ok = this.inside.get(t);
+    if (ok === undefined && tempFolder(t) !== undefined) ok = false; // a temporary file of another folder: copied
     if (ok === undefined) {
       try {
         resolveExternalLocation(entry(t, "location") ?? "", this.model.baseDir, { label: this.model.path, tensor: t.name });
@@ -262,7 +295,7 @@ export class ExternalWeightStore {
     }
     if (link) {
       const p = externalProto(t.name, t, link, span.offset, span.length);
-      this.own.add(p);
+      setTempFolder(p, this.dir);
       return p;
     }
     // No hard link possible: copy the bytes once.
@@ -283,7 +316,7 @@ export class ExternalWeightStore {
     this.size = start + span.length;
     const p = externalProto(t.name, t, this.dataName, start, span.length);
     this.written.set(copyKey, p);
-    this.own.add(p);
+    setTempFolder(p, this.dir);
     return p;
   }
 
@@ -298,10 +331,10 @@ export class ExternalWeightStore {
     let externalBytes = 0;
     for (const t of external) externalBytes += bytes(t);
     if (external.length === 0) return { initializers: [...initializers], externalBytes: 0 };
-    if (external.every((t) => !this.own.has(t) && this.confined(t))) {
+    if (external.every((t) => !this.own(t) && this.confined(t))) {
       return { initializers: [...initializers], folder: this.model.baseDir, externalBytes };
     }
-    const out = initializers.map((t) => (t.dataLocation !== TensorProto_DataLocation.EXTERNAL || this.own.has(t) ? t : this.fromFolder(t)));
+    const out = initializers.map((t) => (t.dataLocation !== TensorProto_DataLocation.EXTERNAL || this.own(t) ? t : this.fromFolder(t)));
     return { initializers: out, folder: this.dir, externalBytes };
   }
 
@@ -320,4 +353,75 @@ export class ExternalWeightStore {
     this.dataName = "";
     this.size = 0;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Weights made at load: strongly typed weights lifted to fp32, constants folded.
+
+/** The load-time store of each model (keyed by its ModelProto: LoadedModel objects are copied by spreading). */
+const loadStores = new WeakMap<object, ExternalWeightStore>();
+/** A model nobody releases (a library caller's prepared model) loses its file when it is collected, not only at exit. */
+const unreleased = new FinalizationRegistry<ExternalWeightStore>((s) => s.release());
+
+/**
+ * The temporary data file of weights trt-debug makes while loading `model` (fp16/bf16
+ * weights lifted to fp32, folded constants), created on first use. It lives as long as the
+ * model: removed by releaseModelWeights, else (like every temporary file) on exit.
+ */
+export function modelWeightStore(model: LoadedModel): ExternalWeightStore {
+  let s = loadStores.get(model.proto);
+  if (!s) {
+    s = new ExternalWeightStore({ path: model.path, baseDir: model.baseDir }); // not the model: the registry must not keep it alive
+    loadStores.set(model.proto, s);
+    unreleased.register(model.proto, s, s);
+  }
+  return s;
+}
+
+/** Remove the temporary data file of weights made at load (lifted or folded); the model's weights that live there cannot be read afterwards. */
+export function releaseModelWeights(model: LoadedModel): void {
+  const s = loadStores.get(model.proto);
+  if (!s) return;
+  s.release();
+  unreleased.unregister(s);
+  loadStores.delete(model.proto);
+}
+
+/** Elements widened at a time when a weight is lifted to float32 (16 MiB of float32 output). */
+const LIFT_CHUNK_ELEMENTS = 4 * 2 ** 20;
+
+/** Embedded fp16/bf16 initializers at least this large are lifted into the file too (smaller ones stay in the protobuf). */
+const LIFT_EMBEDDED_MIN_BYTES = 4096;
+
+/**
+ * Lift the fp16/bf16 initializer `t` of `model` to float32 in place, streaming: its data
+ * (external data, or raw_data of 4 KiB or more) is widened one piece at a time (exactly: every
+ * fp16/bf16 value is a float32) into the model's load-time temporary file, and `t` then
+ * references it there (its raw_data dropped). Returns false (nothing done) for a tensor that is
+ * not fp16/bf16, or is embedded and small, or holds its values in int32_data.
+ */
+export function liftToFloat32File(model: LoadedModel, t: TensorProto): boolean {
+  const half = t.dataType === TensorProto_DataType.FLOAT16;
+  if (!half && t.dataType !== TensorProto_DataType.BFLOAT16) return false;
+  const external = t.dataLocation === TensorProto_DataLocation.EXTERNAL;
+  if (!external && t.rawData.byteLength < LIFT_EMBEDDED_MIN_BYTES) return false;
+  const dims = t.dims.map(Number);
+  const n = dims.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(Math.min(LIFT_CHUNK_ELEMENTS, Math.max(1, n)));
+  const widen = (bits: Uint16Array) => (half ? f16ToF32(bits, out.subarray(0, bits.length)) : bf16ToF32(bits, out.subarray(0, bits.length)));
+  const store = modelWeightStore(model);
+  const proto = store.writeFloat32(`${t.name}::lifted`, dims, n, (emit) => {
+    if (external) {
+      readExternalChunks(t, decodeOptions(model), LIFT_CHUNK_ELEMENTS, (piece) => emit(widen(piece as Uint16Array)));
+      return;
+    }
+    const bits = tensorProtoToHost(t, decodeOptions(model)).data as Uint16Array; // checks raw_data against dims
+    for (let at = 0; at < bits.length; at += LIFT_CHUNK_ELEMENTS) emit(widen(bits.subarray(at, at + LIFT_CHUNK_ELEMENTS)));
+  });
+  t.dataType = TensorProto_DataType.FLOAT;
+  t.externalData = proto.externalData;
+  t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+  clearField(t, TensorProtoSchema.field.rawData);
+  setTempFolder(t, tempFolder(proto)!);
+  return true;
 }

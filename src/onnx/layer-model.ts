@@ -32,6 +32,7 @@ import {
 } from "onnx-buf";
 import { UserError } from "../core/errors.js";
 import { batchNormScale, foldBias, scaleByChannel } from "../numeric/index.js";
+import { collectGarbage } from "../core/gc.js";
 import type { DType, HostTensor } from "../core/host-tensor.js";
 import { hostToTensorProto, tensorProtoToHost } from "./tensor.js";
 import { buildGraphView, layerEdges, layerMemberNames, type BatchNormFold, type FusionMode, type GraphView, type Layer, type LayerModelSummary, type LoadedModel } from "./model.js";
@@ -39,6 +40,7 @@ import { buildGraphView, layerEdges, layerMemberNames, type BatchNormFold, type 
 export type { BatchNormFold, FusionMode, LayerModelSummary };
 import { tensorValueInfo, type TypeMap } from "./infer.js";
 import { createSession, fetchable, fromOrt, runSession } from "./ort-session.js";
+import { initializerBytes, modelWeightStore, usesExternalSegmentWeights } from "./external-weights.js";
 
 export function parseFusionMode(v: unknown, option = "fusion"): FusionMode {
   const s = String(v ?? "trt").trim().toLowerCase();
@@ -111,9 +113,10 @@ function embeddedInitializer(m: LoadedModel, t: TensorProto): TensorProto {
  * A Constant with a `value` tensor is converted directly; everything else foldable is
  * evaluated once by onnxruntime (CPU, fp32, as TensorRT's builder folds constants). Nodes
  * producing graph outputs stay (so constant graph outputs keep working). When onnxruntime
- * cannot evaluate the subgraph, those nodes stay as they are.
+ * cannot evaluate the subgraph, those nodes stay as they are. For a model with external
+ * weights, see foldExternal (`o.foldBatchBytes`: its per-session budget).
  */
-export async function foldConstants(m: LoadedModel): Promise<{ constantNodes: number; foldedNodes: number; foldedTensors: number }> {
+export async function foldConstants(m: LoadedModel, o: { foldBatchBytes?: number } = {}): Promise<{ constantNodes: number; foldedNodes: number; foldedTensors: number }> {
   const graph = m.proto.graph!;
   const view = m.graph;
   const graphOut = new Set(graph.output.map((o) => o.name));
@@ -157,32 +160,15 @@ export async function foldConstants(m: LoadedModel): Promise<{ constantNodes: nu
   const evaluated = new Map<string, TensorProto>();
   let ortOk = true;
   if (viaOrt.length) {
-    const nodes = folded.map((l) => l.node);
-    const inits = new Map<string, TensorProto>();
-    for (const l of folded) for (const t of l.inputs) if (t !== "" && view.initializers.has(t)) inits.set(t, embeddedInitializer(m, view.initializers.get(t)!));
-    const model = create(ModelProtoSchema, {
-      irVersion: m.proto.irVersion,
-      opsetImport: m.proto.opsetImport,
-      graph: create(GraphProtoSchema, {
-        name: "trt-debug::constant-folding",
-        node: nodes,
-        initializer: [...inits.values()],
-        // IR < 4 wants every initializer declared as a graph input
-        input: m.irVersion < 4 ? [...inits.values()].map((t) => tensorValueInfo(t.name, t.dataType, t.dims)) : [],
-        output: viaOrt.map((name) => create(ValueInfoProtoSchema, { name })),
-      }),
-    });
     try {
-      const s = await createSession(toBinary(ModelProtoSchema, model), `${m.path} (constant folding)`, { optimizationLevel: "disabled" });
-      try {
-        const out = await runSession(s, {}, viaOrt, `${m.path} (constant folding)`);
-        for (const name of viaOrt) {
-          const t = out[name];
-          if (!t || !fetchable(t.type as DType)) throw new Error(`cannot fetch ${name}`);
-          evaluated.set(name, hostToTensorProto(fromOrt(name, t) as HostTensor));
-        }
-      } finally {
-        await s.release();
+      if (usesExternalSegmentWeights(m)) {
+        await foldExternal(m, folded, viaOrt, evaluated, o.foldBatchBytes ?? FOLD_BATCH_BYTES);
+        collectGarbage(); // the folded tensors onnxruntime returned are on disk now: free them before the segments load their weights
+      } else {
+        const inits = new Map<string, TensorProto>();
+        for (const l of folded) for (const t of l.inputs) if (t !== "" && view.initializers.has(t)) inits.set(t, embeddedInitializer(m, view.initializers.get(t)!));
+        const out = await evaluateFolded(m, folded.map((l) => l.node), [...inits.values()], viaOrt);
+        for (const name of viaOrt) evaluated.set(name, hostToTensorProto(out.get(name)!));
       }
     } catch {
       ortOk = false;
@@ -197,6 +183,106 @@ export async function foldConstants(m: LoadedModel): Promise<{ constantNodes: nu
   for (const n of removed) if (n.opType === "Constant") constantNodes++;
   const kept = new Set(graph.initializer.map((t) => t.name));
   return { constantNodes, foldedNodes: removed.size - constantNodes, foldedTensors: newInits.filter((t) => kept.has(t.name)).length };
+}
+
+/**
+ * Evaluate the constant nodes `nodes` (reading `initializers`, external ones relative to
+ * `folder`) with onnxruntime; returns `outputs` as host tensors. Throws when onnxruntime
+ * cannot (the caller keeps the nodes).
+ */
+async function evaluateFolded(m: LoadedModel, nodes: NodeProto[], initializers: TensorProto[], outputs: string[], folder?: string): Promise<Map<string, HostTensor>> {
+  const model = create(ModelProtoSchema, {
+    irVersion: m.proto.irVersion,
+    opsetImport: m.proto.opsetImport,
+    graph: create(GraphProtoSchema, {
+      name: "trt-debug::constant-folding",
+      node: nodes,
+      initializer: initializers,
+      // IR < 4 wants every initializer declared as a graph input
+      input: m.irVersion < 4 ? initializers.map((t) => tensorValueInfo(t.name, t.dataType, t.dims)) : [],
+      output: outputs.map((name) => create(ValueInfoProtoSchema, { name })),
+    }),
+  });
+  const s = await createSession(toBinary(ModelProtoSchema, model), `${m.path} (constant folding)`, { optimizationLevel: "disabled", externalDataFolder: folder });
+  const res = new Map<string, HostTensor>();
+  try {
+    const out = await runSession(s, {}, outputs, `${m.path} (constant folding)`);
+    for (const name of outputs) {
+      const t = out[name];
+      if (!t || !fetchable(t.type as DType)) throw new Error(`cannot fetch ${name}`);
+      res.set(name, fromOrt(name, t) as HostTensor);
+    }
+  } finally {
+    await s.release();
+  }
+  return res;
+}
+
+/** External weights a folding batch reads at most (one batch always takes at least one output). */
+const FOLD_BATCH_BYTES = 256 * 2 ** 20;
+/** Folded tensors at least this large go to the temporary data file of a model with external weights. */
+const FOLD_EXTERNAL_MIN_BYTES = 4096;
+
+/**
+ * Constant folding of a model whose segments reference external weights
+ * (onnx/external-weights.ts): the folding sessions reference the weights they read (no
+ * weight passes through JavaScript on the way in), outputs are evaluated in batches reading at
+ * most `batchBytes` of external weights (FOLD_BATCH_BYTES; tests lower it), and each folded
+ * tensor of 4 KiB or more is written to the model's load-time temporary data file and
+ * referenced there, not embedded.
+ */
+async function foldExternal(m: LoadedModel, folded: Layer[], viaOrt: string[], evaluated: Map<string, TensorProto>, batchBytes: number): Promise<void> {
+  const inits = m.graph.initializers;
+  const producer = new Map<string, Layer>();
+  for (const l of folded) for (const o of l.outputs) if (o !== "") producer.set(o, l);
+  const order = new Map(folded.map((l, i) => [l, i]));
+  const need = (name: string): { layers: Set<Layer>; weights: Set<string> } => {
+    const layers = new Set<Layer>();
+    const weights = new Set<string>();
+    const stack = [name];
+    while (stack.length) {
+      const t = stack.pop()!;
+      const l = producer.get(t);
+      if (l) {
+        if (layers.has(l)) continue;
+        layers.add(l);
+        for (const i of l.inputs) if (i !== "") stack.push(i);
+      } else if (inits.has(t)) weights.add(t);
+    }
+    return { layers, weights };
+  };
+  const store = modelWeightStore(m);
+  const run = async (outputs: string[], layers: Set<Layer>, weights: Set<string>) => {
+    const nodes = [...layers].sort((a, b) => order.get(a)! - order.get(b)!).map((l) => l.node);
+    const placed = store.place([...weights].map((w) => inits.get(w)!));
+    const out = await evaluateFolded(m, nodes, placed.initializers, outputs, placed.folder);
+    for (const name of outputs) {
+      const h = out.get(name)!;
+      out.delete(name);
+      const bytes = ArrayBuffer.isView(h.data) ? h.data.byteLength : 0;
+      evaluated.set(name, (bytes >= FOLD_EXTERNAL_MIN_BYTES ? store.writeHost(`${name}::folded`, h) : null) ?? hostToTensorProto(h));
+    }
+  };
+  let batch: string[] = [];
+  let layers = new Set<Layer>();
+  let weights = new Set<string>();
+  let bytes = 0;
+  for (const name of viaOrt) {
+    const n = need(name);
+    let b = 0;
+    for (const w of n.weights) if (!weights.has(w)) b += initializerBytes(inits.get(w)!);
+    if (batch.length && bytes + b > batchBytes) {
+      await run(batch, layers, weights);
+      (batch = []), (layers = new Set()), (weights = new Set()), (bytes = 0);
+      b = 0;
+      for (const w of n.weights) b += initializerBytes(inits.get(w)!);
+    }
+    batch.push(name);
+    for (const l of n.layers) layers.add(l);
+    for (const w of n.weights) weights.add(w);
+    bytes += b;
+  }
+  if (batch.length) await run(batch, layers, weights);
 }
 
 /** Remove initializers no node (or subgraph, or graph output) reads, with their graph-input declarations. */

@@ -26,7 +26,7 @@ import {
 } from "onnx-buf";
 import { UserError } from "../core/errors.js";
 import { readFileChecked } from "../io/safe-read.js";
-import { isApprovedOutside, resolveExternalLocation } from "./external-data.js";
+import { isApprovedOutside, resolveExternalLocation, tempFolder } from "./external-data.js";
 import type { DType, HostTensor, TensorData } from "../core/host-tensor.js";
 import { normalizeBools, packNibbles, storeNumbers, swapBytes, unpackNibbles } from "../numeric/index.js";
 import { allocateHost, DTYPES, dtypeToOnnx, hostElementSize, onnxToDType } from "../core/dtype.js";
@@ -203,8 +203,9 @@ function openExternal(t: TensorProto, opts: TensorDecodeOptions, want: number): 
   const where = opts.fileName ?? "the model";
   const loc = kv.get("location");
   if (!loc) throw new UserError(`${label(t, opts)} has external data without a 'location' entry; the file is invalid`);
-  const baseDir = opts.baseDir ?? (opts.fileName ? path.dirname(path.resolve(opts.fileName)) : process.cwd());
-  const file = resolveExternalLocation(loc, baseDir, { label: where, tensor: t.name }, isApprovedOutside(t));
+  const temp = tempFolder(t);
+  const baseDir = temp ?? opts.baseDir ?? (opts.fileName ? path.dirname(path.resolve(opts.fileName)) : process.cwd());
+  const file = resolveExternalLocation(loc, baseDir, { label: where, tensor: t.name }, temp !== undefined || isApprovedOutside(t));
   const parseNum = (key: string): number | undefined => {
     const v = kv.get(key);
     if (v === undefined) return undefined;
@@ -303,16 +304,29 @@ export function externalSpan(t: TensorProto, opts: TensorDecodeOptions = {}): Ex
  * a transform of a tensor larger than memory allows needs one piece at a time.
  */
 export function readExternalFloat32Chunks(t: TensorProto, opts: TensorDecodeOptions, chunkElements: number, visit: (piece: Float32Array) => void): void {
+  readExternalChunks(t, opts, chunkElements, (piece, dtype) => {
+    if (dtype !== "float32") throw new Error(`readExternalFloat32Chunks: tensor '${t.name}' is ${dtype}`);
+    visit(piece as Float32Array);
+  });
+}
+
+/**
+ * Visit the external data of tensor `t` (a numeric type of at least 8 bits per element) in
+ * pieces of at most `chunkElements` elements, in order, each decoded to its host layout
+ * (float16/bfloat16: Uint16Array bit patterns) and valid during the call only.
+ */
+export function readExternalChunks(t: TensorProto, opts: TensorDecodeOptions, chunkElements: number, visit: (piece: Exclude<TensorData, string[]>, dtype: DType) => void): void {
   const sz = tensorSize(t, opts);
-  if (sz.dtype !== "float32") throw new Error(`readExternalFloat32Chunks: tensor '${t.name}' is ${sz.dtype}`);
+  const size = sz.n > 0 ? sz.bytes / sz.n : 1;
+  if (!Number.isInteger(size)) throw new Error(`readExternalChunks: tensor '${t.name}' is ${sz.dtype} (sub-byte elements)`);
   const { fd, file, offset, length } = openExternal(t, opts, sz.bytes);
   try {
-    const step = Math.max(1, Math.floor(chunkElements)) * 4;
+    const step = Math.max(1, Math.floor(chunkElements)) * size;
     const buf = new Uint8Array(Math.min(step, length));
     for (let at = 0; at < length; at += step) {
       const len = Math.min(step, length - at);
       readSpan(fd, buf, 0, len, offset + at, { tensor: t.name, file, where: opts.fileName ?? "the model" });
-      visit(fromLittleEndianBytes("float32", buf.subarray(0, len), len / 4) as Float32Array);
+      visit(fromLittleEndianBytes(sz.dtype, buf.subarray(0, len), len / size), sz.dtype);
     }
   } finally {
     fs.closeSync(fd);

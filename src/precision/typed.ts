@@ -18,6 +18,7 @@ import { buildGraphView, loadModel, type LoadedModel, type LoadOptions } from ".
 import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { floatValues } from "../numeric/index.js";
+import { liftToFloat32File, usesExternalSegmentWeights } from "../onnx/external-weights.js";
 
 const F32 = TensorProto_DataType.FLOAT;
 const F16 = TensorProto_DataType.FLOAT16;
@@ -101,9 +102,15 @@ function declaredTypes(m: LoadedModel): Map<string, number> {
   return d;
 }
 
-/** Widen an fp16/bf16 TensorProto to float32, in place (external data is read and inlined). */
-function widenTensor(t: TensorProto, m: LoadedModel): void {
+/**
+ * Widen an fp16/bf16 TensorProto to float32, in place. External data is read and inlined, or,
+ * when `stream` (the model's segments reference external weights, onnx/external-weights.ts),
+ * it and raw_data of 4 KiB or more are widened piece by piece into the model's load-time
+ * temporary data file and referenced there.
+ */
+function widenTensor(t: TensorProto, m: LoadedModel, stream: boolean): void {
   if (!isReduced(t.dataType)) return;
+  if (stream && liftToFloat32File(m, t)) return;
   const host = tensorProtoToHost(t, { baseDir: m.baseDir, fileName: m.path });
   const f = floatValues(host)!;
   const w = hostToTensorProto({ name: t.name, dtype: "float32", dims: host.dims, data: Float32Array.from(f) });
@@ -115,18 +122,18 @@ function widenTensor(t: TensorProto, m: LoadedModel): void {
   t.dataLocation = TensorProto_DataLocation.DEFAULT;
 }
 
-function liftGraph(g: GraphProto, m: LoadedModel): void {
-  for (const t of g.initializer) widenTensor(t, m);
+function liftGraph(g: GraphProto, m: LoadedModel, stream: boolean): void {
+  for (const t of g.initializer) widenTensor(t, m, stream);
   for (const v of [...g.input, ...g.output, ...g.valueInfo]) {
     if (v.type?.value.case === "tensorType" && isReduced(v.type.value.value.elemType)) v.type.value.value.elemType = F32;
   }
   for (const n of g.node) {
     for (const a of n.attribute) {
       if ((a.name === "to" || a.name === "dtype") && isReduced(Number(a.i))) a.i = BigInt(F32);
-      if (a.t) widenTensor(a.t, m);
-      for (const t of a.tensors) widenTensor(t, m);
-      if (a.g) liftGraph(a.g, m);
-      for (const sg of a.graphs) liftGraph(sg, m);
+      if (a.t) widenTensor(a.t, m, false);
+      for (const t of a.tensors) widenTensor(t, m, false);
+      if (a.g) liftGraph(a.g, m, false); // bodies: inlined (segments place top-level initializers only)
+      for (const sg of a.graphs) liftGraph(sg, m, false);
     }
   }
 }
@@ -164,7 +171,7 @@ export function liftTypedModel(m: LoadedModel): boolean {
   for (const n of g.node) for (const o of n.output) if (o !== "") producers.set(o, n);
   const reducedOut = g.output.filter((v) => producers.has(v.name) && isReduced(elemTypeOf(v.type)));
   const keep = [...reducedIn, ...reducedOut].map((v) => [v, elemTypeOf(v.type)!] as const);
-  liftGraph(g, m);
+  liftGraph(g, m, usesExternalSegmentWeights(m));
   for (const [v, e] of keep) if (v.type?.value.case === "tensorType") v.type.value.value.elemType = e;
   const head: NodeProto[] = [];
   for (const v of reducedIn) {

@@ -12,6 +12,7 @@
  * cost only the tail of the model; repeated candidates are served from the memo; the final
  * plan is re-run from scratch (1 execution).
  */
+import { releaseModelWeights } from "../onnx/external-weights.js";
 import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
 import { opt, optionError, optionText, precisionRef, UserError, userError, type MessagePart } from "../core/errors.js";
@@ -541,6 +542,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     runner.clear();
     await sensExec.release();
     if (evalExec !== sensExec) await evalExec.release();
+    releaseModelWeights(p.model);
   }
 }
 

@@ -11,6 +11,7 @@
  * reference tensor the row compared is the one a computing layer produced (not a Cast or Q/DQ),
  * else the first alias. Everything else is listed as unmatched, never dropped silently.
  */
+import { releaseModelWeights } from "../onnx/external-weights.js";
 import { UserError } from "../core/errors.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
 import { isFloatDType } from "../core/host-tensor.js";
@@ -72,6 +73,7 @@ async function captureAll(p: PreparedModel, a: CompareGraphsArgs, inputs: HostTe
     for await (const c of runCaptured(exec, precisions, inputs, () => true)) out.push(c);
   } finally {
     await exec.release();
+    releaseModelWeights(p.model); // each model is captured once
   }
   return out;
 }

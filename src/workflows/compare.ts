@@ -1,4 +1,5 @@
 /** `compare`: FP32 reference vs a candidate precision in lockstep, or two dumps, layer by layer. */
+import { releaseModelWeights } from "../onnx/external-weights.js";
 import { fusedLayersOf, layerNodeNames } from "../onnx/layer-model.js";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
@@ -115,6 +116,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   }
   } finally {
     await exec.release();
+    releaseModelWeights(p.model);
   }
   const notes: string[] = [];
   if (skipped) notes.push(`${skipped} non-floating tensors (shapes, indices, masks) are not compared`);

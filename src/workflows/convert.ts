@@ -2,6 +2,7 @@
  * `convert`: an FP32 model and a precision assignment (--fp16/--bf16, a plan, overrides) written
  * as a strongly typed ONNX model (precision/convert.ts; docs/cli.md "convert").
  */
+import { releaseModelWeights } from "../onnx/external-weights.js";
 import * as path from "node:path";
 import { TensorProto_DataLocation } from "onnx-buf";
 import { UserError } from "../core/errors.js";
@@ -49,6 +50,7 @@ export async function convertModel(a: ConvertArgs, _hooks: Hooks = {}): Promise<
   const bytes = r.proto.graph!.initializer.reduce((s, t) => s + t.rawData.byteLength, 0);
   const location = `${path.basename(a.output)}.data`;
   const saved = saveModel(r.proto, a.output, external || bytes > EXTERNAL_ABOVE ? { externalData: { location } } : {});
+  releaseModelWeights(m); // weights lifted or folded at load: saved, no longer needed
   return {
     format: "trt-debug/convert@1",
     model: a.model,

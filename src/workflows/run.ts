@@ -1,4 +1,5 @@
 /** `run`: the model in one or more precisions, every captured tensor streamed to an Arrow dump. */
+import { releaseModelWeights } from "../onnx/external-weights.js";
 import * as path from "node:path";
 import { type HostTensor, type Precision } from "../core/host-tensor.js";
 import { DumpWriter } from "../io/dump.js";
@@ -95,6 +96,7 @@ export async function runModel(a: RunArgs, hooks: Hooks = {}): Promise<RunResult
     }
   } finally {
     await exec.release();
+    releaseModelWeights(p.model);
   }
   return { format: "trt-debug/run@1", model: a.model, runs, ...(sets > 1 ? { iterations: sets } : {}), passed: runs.every((r) => r.nonfinite.length === 0) };
 }
