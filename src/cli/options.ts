@@ -305,6 +305,7 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   allowDegenerate: "--allow-degenerate",
   mode: "--mode",
   "fusion.none": "--fusion none",
+  "compare.polygraphyTolerances": "--atol/--rtol/--check-error-stat",
 };
 
 /** Message parts (core/errors.ts `optionText`) joined with each option spelled as its flag. */

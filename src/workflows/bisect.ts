@@ -445,7 +445,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     if (outcome.stopped || (outcome.found && outcome.pinned.length > maxPinned)) {
       const k = outcome.pinned.length;
       const why = prefixDefault ? ["all of them; ", opt("mode"), ` ${mode} stops only then unless `, opt("maxPinnedFraction"), " is given"] : ["more than ", opt("maxPinnedFraction"), ` ${maxFrac}`];
-      stopped = spelled(hooks, optionText`this is FP32, not a plan: ${outcome.stopped ? "more than " : ""}${k} of ${m} searchable layers (${((100 * k) / m).toFixed(0)}%) would be pinned in ${pin} (${why}); your criterion or inputs are too strict: ${describeCriterion(a.criterion, a.precision)}; use realistic inputs (${opt("loadInputs")}) or a looser criterion`);
+      stopped = spelled(hooks, optionText`this is FP32, not a plan: ${outcome.stopped ? "more than " : ""}${k} of ${m} searchable layers (${((100 * k) / m).toFixed(0)}%) would be pinned in ${pin} (${why}); your criterion or inputs are too strict: ${describeCriterion(a.criterion, a.precision).parts}; use realistic inputs (${opt("loadInputs")}) or a looser criterion`);
       outcome.found = false;
       hooks.onPhase?.(`stopped: ${stopped}`);
     }
@@ -506,7 +506,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
       direction: mode === "minimal" ? null : dir,
       precision: a.precision,
       pin_precision: pin,
-      criterion: describeCriterion(a.criterion, a.precision),
+      criterion: spelled(hooks, describeCriterion(a.criterion, a.precision)),
       metric_name: metricName(a.criterion),
       total_layers: n,
       searchable_layers: m,
