@@ -10,7 +10,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
 import { aboutOption, opt, OptionRef, UserError, userError } from "../src/core/errors.js";
 import { flagMessage, flagText } from "../src/cli/options.js";
-import { bisectModel, calibBuild, calibCheck, compareModel, defaultCompareOptions, type CalibBuildResult, type CalibCheckResult, type CompareSummary, type MessagePart } from "../src/index.js";
+import { bisectModel, calibBuild, calibCheck, compareModel, convertModel, defaultCompareOptions, type CalibBuildResult, type CalibCheckResult, type CompareSummary, type MessagePart } from "../src/index.js";
 import { convertInt8Model } from "../src/workflows/convert-int8.js";
 import { hostToTensorProto } from "../src/onnx/tensor.js";
 import { GraphBuilder, saveModel } from "./support/graph-builder.js";
@@ -136,6 +136,16 @@ describe("public API names options, the CLI flags (errors, warnings, result text
       const h = g.node("MatMul", [x, g.initializer("w", "float32", [4, 4], [1, 0.5, -0.25, 2, 0, 1, 0.5, -1, 0.25, 0.75, 1, 0, -0.5, 0.25, 0, 1])], { name: "mm", outputs: ["h"] });
       g.output(g.node("Relu", [h], { name: "act", outputs: ["y"] }), "float32", [1, 4]);
     });
+    // an If whose branches read the graph input x
+    save("ifx", (g) => {
+      const x = g.input("x", "float32", [2]);
+      const cond = g.input("cond", "bool", []);
+      const tb = g.subgraph("then");
+      tb.output(tb.node("Relu", [x], { name: "then_relu", outputs: ["tr"] }), "float32");
+      const eb = g.subgraph("else");
+      eb.output(eb.node("Neg", [x], { name: "else_neg", outputs: ["en"] }), "float32");
+      g.output(g.node("If", [cond], { name: "branch", outputs: ["y"], attrs: { then_branch: tb.graph(), else_branch: eb.graph() } }), "float32");
+    });
     const pb = path.join(dir, "input_0.pb");
     fs.writeFileSync(pb, toBinary(TensorProtoSchema, hostToTensorProto({ name: "x", dtype: "float32", dims: [1, 4], data: new Float32Array([0.5, 1, 1.5, 2]) })));
     M.pb = pb;
@@ -184,6 +194,14 @@ describe("public API names options, the CLI flags (errors, warnings, result text
     const w = (JSON.parse(fs.readFileSync(cj, "utf8")) as CalibCheckResult).warnings;
     expect(w).toContain(`${cache} was made by MinMaxCalibration, not EntropyCalibration2 (--algo entropy); rebuild it with \`trt-debug calib build --algo entropy\` or drop --algo`);
     expect(w.find((x) => x.startsWith("CALIBRATING"))).toMatch(/Pass --calib-data with .* from --save-inputs\)\.$/);
+  });
+
+  it("convertModel: reduced graph I/O read inside a body names ioTypes; convert names --io-types", async () => {
+    const out = path.join(dir, "t.onnx");
+    const e = await userErrorAsync(convertModel({ model: M.ifx!, output: out, precision: "fp16", ioTypes: "reduced" }));
+    const tail = "graph input/output 'x' is read inside an If/Loop/Scan body, which stays fp32; keep";
+    expect(e.message).toBe(`${M.ifx}: ioTypes "reduced": ${tail} ioTypes "fp32"`);
+    expectUserError(await cli("convert", M.ifx!, "--fp16", "--io-types", "reduced", "-o", out), `trt-debug: error: ${M.ifx}: --io-types reduced: ${tail} --io-types fp32`);
   });
 
   it("convert --int8 / --fp8 refusals name convertInt8Model's options; convert names flags", async () => {
