@@ -12,6 +12,7 @@ import { aboutOption, opt, OptionRef, UserError, userError } from "../src/core/e
 import { flagMessage, flagText } from "../src/cli/options.js";
 import { bisectModel, calibBuild, calibCheck, compareModel, convertModel, defaultCompareOptions, type CalibBuildResult, type CalibCheckResult, type CompareSummary, type MessagePart } from "../src/index.js";
 import { convertInt8Model } from "../src/workflows/convert-int8.js";
+import { int8ReportLines, type Int8Report } from "../src/calibration/int8-run.js";
 import { hostToTensorProto } from "../src/onnx/tensor.js";
 import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { openCalibData } from "../src/calibration/calib-data.js";
@@ -194,6 +195,14 @@ describe("public API names options, the CLI flags (errors, warnings, result text
     const w = (JSON.parse(fs.readFileSync(cj, "utf8")) as CalibCheckResult).warnings;
     expect(w).toContain(`${cache} was made by MinMaxCalibration, not EntropyCalibration2 (--algo entropy); rebuild it with \`trt-debug calib build --algo entropy\` or drop --algo`);
     expect(w.find((x) => x.startsWith("CALIBRATING"))).toMatch(/Pass --calib-data with .* from --save-inputs\)\.$/);
+  });
+
+  it("int8 report lines (bisect's phases, convert's summary) point at the result, in the CLI at --json", () => {
+    const fallbacks = ["a", "b", "c"].map((layer) => ({ layer, op_type: "Sigmoid", precision: "fp32", reason: "no int8 kernel" }));
+    const r = { mode: "implicit", type: "int8", cache: null, int8_layers: 2, layers: 5, activation_range: "[-128,127]", weight_range: "[-127,127]", fallbacks, fallback_precision: "fp32" } as unknown as Int8Report;
+    expect(int8ReportLines(r, 1).at(-1)).toBe("  ... and 2 more fallbacks (all of them are in the result's int8.fallbacks)");
+    expect(int8ReportLines(r, 1, { spell: flagText }).at(-1)).toBe("  ... and 2 more fallbacks (all of them are in --json)");
+    expect(int8ReportLines(r).some((l) => l.includes("more fallbacks"))).toBe(false);
   });
 
   it("convertModel: reduced graph I/O read inside a body names ioTypes; convert names --io-types", async () => {

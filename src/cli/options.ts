@@ -306,6 +306,8 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   mode: "--mode",
   "fusion.none": "--fusion none",
   "compare.polygraphyTolerances": "--atol/--rtol/--check-error-stat",
+  // not an option: where the CLI writes the whole result (calibration/int8-run.ts int8ReportLines)
+  json: "--json",
 };
 
 /** Message parts (core/errors.ts `optionText`) joined with each option spelled as its flag. */

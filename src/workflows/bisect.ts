@@ -246,7 +246,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     i8 = resolveInt8Run(ctx, p.model, p.types, requested, (msg, parts) => hooks.warn?.(msg, parts));
     base = i8.resolution.precisions;
     policy = ctx.policy;
-    for (const line of int8ReportLines(i8.report, 8)) hooks.onPhase?.(line);
+    for (const line of int8ReportLines(i8.report, 8, hooks)) hooks.onPhase?.(line);
   }
   const cands: number[] = [];
   for (let i = 0; i < n; i++) if (base[i] !== pin && hasFloat(p, i)) cands.push(i);
