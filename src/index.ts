@@ -55,7 +55,7 @@ export type { ImagePreprocessOptions, ImagePreprocessSettings } from "./data/inp
 export type { Hooks } from "./core/hooks.js";
 export { renderReport, readReportResult, reportKind, REPORT_FORMATS, type ReportKind, type ReportOptions } from "./report/html.js";
 export { LayerSampler, type LayerSample } from "./report/html-samples.js";
-export type { Warn } from "./core/hooks.js";
+export type { Spell, Warn } from "./core/hooks.js";
 
 // Values the options and results use.
 export { UserError } from "./core/errors.js";

@@ -15,6 +15,7 @@ import {
   type InputSpec,
 } from "../src/data/inputs.js";
 import { parseInputShapes, parseSeed, parseValRanges } from "../src/cli/input-flags.js";
+import { flagText } from "../src/cli/options.js";
 import { valRangeFor } from "../src/data/input-args.js";
 import { murmur3_32, rngFor, Xoshiro128ss } from "../src/data/rng.js";
 import { hostToTensorProto } from "../src/onnx/tensor.js";
@@ -355,13 +356,16 @@ describe("generateInputs", () => {
         { name: "h", dtype: "float16", dims: [100] },
       ],
       opts({ valRange: ["u:[-5,300]", "h:[-1e6,1e6]"] }),
-      (m) => warnings.push(m),
+      (m, parts) => warnings.push(m, flagText(parts!)),
     ) as [HostTensor, HostTensor];
     expect(new Set(nums(u)).size).toBe(256);
     expect(nums(h).every((x) => Number.isFinite(x) && Math.abs(x) <= 65504)).toBe(true);
-    expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toMatch(/input 'u' \(uint8\): --val-range \[-5,300\] clipped to \[0,255\]/);
-    expect(warnings[1]).toMatch(/input 'h' \(float16\): --val-range .* clipped/);
+    expect(warnings).toHaveLength(4);
+    // the library's text names the option, its parts spelled by the CLI the flag
+    expect(warnings[0]).toBe("input 'u' (uint8): valRange [-5,300] clipped to [0,255]");
+    expect(warnings[1]).toBe("input 'u' (uint8): --val-range [-5,300] clipped to [0,255]");
+    expect(warnings[2]).toMatch(/^input 'h' \(float16\): valRange .* clipped/);
+    expect(warnings[3]).toMatch(/^input 'h' \(float16\): --val-range .* clipped/);
   });
 
   it("errors: string / float8 inputs, ranges without integers, ranges outside the type", () => {
@@ -393,10 +397,13 @@ describe("resolveInputShapes", () => {
 
   it("dynamic dims default to 1 with a warning naming the input, the dims and the flag", () => {
     const warnings: string[] = [];
-    const m = resolveInputShapes(specs, opts(), (w) => warnings.push(w));
+    const flags: string[] = [];
+    const m = resolveInputShapes(specs, opts(), (w, parts) => (warnings.push(w), flags.push(flagText(parts!))));
     expect(m.get("img")).toEqual([1, 3, 1, 224]);
     expect(m.get("len")).toEqual([1]);
-    expect(warnings).toEqual([
+    // the library names the option, the CLI (its flag spelling of the parts) the flag
+    expect(warnings).toEqual(["input 'img' [N,3,?,224]: dynamic dimensions 'N' (axis 0), axis 2 set to 1; set them with inputShapes img:[1,3,1,224]"]);
+    expect(flags).toEqual([
       "input 'img' [N,3,?,224]: dynamic dimensions 'N' (axis 0), axis 2 set to 1; set them with --input-shapes img:[1,3,1,224]",
     ]);
   });

@@ -78,7 +78,7 @@ export async function calibBuild(a: CalibBuildArgs, hooks: Hooks = {}): Promise<
   const percentile = a.algo === "percentile" ? (a.percentile === undefined ? DEFAULT_PERCENTILE : parsePercentile(a.percentile)) : null;
   if (!a.output) throw userError`calib build: give the cache to write with ${opt("calibBuild.output", "output")} FILE.cache`;
   const p = await prepareModelFile(a.model, a);
-  const source = openCalibData(p.inputs, a, (m) => hooks.warn?.(m));
+  const source = openCalibData(p.inputs, a, (m, parts) => hooks.warn?.(m, parts), hooks);
   const stats = await collectStatistics(p, source, {
     segmentLayers: a.segmentLayers,
     optimization: a.optimization,

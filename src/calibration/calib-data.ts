@@ -18,7 +18,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { opt, optionError, UserError, userError } from "../core/errors.js";
+import { opt, optionError, optionText, UserError, userError } from "../core/errors.js";
+import { spelled, type Hooks, type Warn } from "../core/hooks.js";
 import type { HostTensor } from "../core/host-tensor.js";
 import { generationOptions, type InputArgs } from "../data/input-args.js";
 import { generateInputs, isArrowFile, loadInputs, resolveInputShapes, type InputSpec } from "../data/inputs.js";
@@ -133,9 +134,9 @@ export function parseCalibBatches(v: unknown): number {
 
 /**
  * The calibration batches for a model with inputs `specs`. `warn` receives the random-data
- * warning and shape warnings.
+ * warning and shape warnings; the source's description spells options as `hooks.spell` does.
  */
-export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: (msg: string) => void): CalibSource {
+export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: Warn, hooks: Pick<Hooks, "spell"> = {}): CalibSource {
   const inp = a.inputs ?? {};
   if (a.calibData !== undefined) {
     if (inp.loadInputs && inp.loadInputs.length) throw userError`${opt("calibData")} and ${opt("loadInputs")}: give the calibration data once`;
@@ -161,7 +162,7 @@ export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: (msg: 
     if (mayHaveSeveralSets(paths)) return setsSource("load-inputs", openInputSets(paths, specs, { option: "loadInputs", imagePreprocess: inp.imagePreprocess }));
     return {
       kind: "load-inputs",
-      description: `--load-inputs ${paths.join(" ")} (1 batch)`,
+      description: spelled(hooks, optionText`${opt("loadInputs")} ${paths.join(" ")} (1 batch)`),
       batches: 1,
       random: false,
       async *iterate() {
@@ -180,11 +181,8 @@ export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: (msg: 
     const r = valRanges.perInput.get(s.name) ?? valRanges.global;
     return r ? `${s.name}:[${r.lo},${r.hi}]` : `${s.name}:[0,1]`;
   });
-  warn(
-    `CALIBRATING ON RANDOM DATA: ${n} batch${n === 1 ? "" : "es"} of seeded uniform noise (seeds ${seed}..${(seed + n - 1) >>> 0}, ${ranges.join(" ")}). ` +
-      `Random inputs do not look like your real data, so the ranges, and the INT8 accuracy they give, can be badly wrong. ` +
-      `Pass --calib-data with a few hundred real input samples (a folder of images or .npy files, Polygraphy inputs JSON, test_data_set_*/input_*.pb or an Arrow file from --save-inputs).`,
-  );
+  const w = optionText`CALIBRATING ON RANDOM DATA: ${n} batch${n === 1 ? "" : "es"} of seeded uniform noise (seeds ${seed}..${(seed + n - 1) >>> 0}, ${ranges.join(" ")}). Random inputs do not look like your real data, so the ranges, and the INT8 accuracy they give, can be badly wrong. Pass ${opt("calibData")} with a few hundred real input samples (a folder of images or .npy files, Polygraphy inputs JSON, test_data_set_*/input_*.pb or an Arrow file from ${opt("saveInputs")}).`;
+  warn(w.message, w.parts);
   return {
     kind: "random",
     description: `random, seed${n === 1 ? ` ${seed}` : `s ${seed}..${(seed + n - 1) >>> 0}`}`,

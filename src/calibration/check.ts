@@ -13,9 +13,9 @@
  */
 import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { numText } from "../core/number-text.js";
-import { UserError } from "../core/errors.js";
+import { opt, optionText, UserError } from "../core/errors.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
-import type { Hooks } from "../core/hooks.js";
+import { spelled, type Hooks, type Warn } from "../core/hooks.js";
 import { prepareModelFile, makeFeeds, runPaired, type PreparedModel } from "../runtime/capture-runs.js";
 import { Executor, checkSegmentLayers } from "../runtime/executor.js";
 import type { OptimizationLevel, OrtTensor } from "../onnx/ort-session.js";
@@ -415,9 +415,10 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
   if (!Number.isInteger(checkBatches) || checkBatches < 0) throw new UserError(`checkBatches ${checkBatches}: expected a non-negative integer`, "checkBatches");
   const percentile = a.percentile ?? DEFAULT_PERCENTILE;
   const warnings: string[] = [];
-  const warn = (m: string) => {
-    warnings.push(m);
-    hooks.warn?.(m);
+  // kept in the result as the caller spells options (hooks.spell: the CLI's JSON names flags)
+  const warn: Warn = (m, parts) => {
+    warnings.push(parts ? spelled(hooks, { message: m, parts }) : m);
+    hooks.warn?.(m, parts);
   };
 
   const p = await prepareModelFile(a.model, a);
@@ -430,7 +431,8 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
   const expected = a.algo ?? null;
   const mismatch = expected !== null && cache.algorithm !== CACHE_ALGORITHM_NAMES[expected];
   if (mismatch) {
-    warn(`${a.calibrationCache} was made by ${cache.algorithm}, not ${CACHE_ALGORITHM_NAMES[expected!]} (--algo ${expected}); rebuild it with \`trt-debug calib build --algo ${expected}\` or drop --algo`);
+    const w = optionText`${a.calibrationCache} was made by ${cache.algorithm}, not ${CACHE_ALGORITHM_NAMES[expected!]} (${opt("algo")} ${expected}); rebuild it with \`trt-debug calib build --algo ${expected}\` or drop ${opt("algo")}`;
+    warn(w.message, w.parts);
   }
 
   const qt = a.qtype ?? "int8";
@@ -442,7 +444,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
   }
 
   // 1. statistics, one streaming pass over all calibration batches
-  const source = openCalibData(p.inputs, a, warn);
+  const source = openCalibData(p.inputs, a, warn, hooks);
   const stats = await collectStatistics(p, source, {
     segmentLayers: a.segmentLayers,
     optimization: a.optimization,
@@ -572,7 +574,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     flags: t.flags.map((f) => f.code),
     harmful: isHarmful(t),
     summary: t.flags.map((f) => `${f.code}: ${f.message}`).join("; "),
-    suggestion: suggest(t, { cacheAlgo, randomOrFew, model: a.model, fallback: res.fallback, int8Layers: new Set(layers.filter((l) => res.precisions[l.index] === qt).map((l) => l.name)) }),
+    suggestion: suggest(t, { cacheAlgo, randomOrFew, model: a.model, fallback: res.fallback, int8Layers: new Set(layers.filter((l) => res.precisions[l.index] === qt).map((l) => l.name)), hooks }),
   }));
   if (res.unknownInCache.length) {
     warn(`${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${a.model} (stale cache, or one made for another model/export): ${res.unknownInCache.slice(0, 5).map((x) => `'${x}'`).join(", ")}${res.unknownInCache.length > 5 ? ", ..." : ""}`);
@@ -608,12 +610,14 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
   };
 }
 
-function suggest(t: TensorCheck, ctx: { cacheAlgo: CalibAlgo | null; randomOrFew: boolean; model: string; fallback: Precision; int8Layers: Set<string> }): string {
+function suggest(t: TensorCheck, ctx: { cacheAlgo: CalibAlgo | null; randomOrFew: boolean; model: string; fallback: Precision; int8Layers: Set<string>; hooks: Pick<Hooks, "spell"> }): string {
   const parts: string[] = [];
   const codes = new Set(t.flags.map((f) => f.code));
-  const more = ctx.randomOrFew ? "calibrate on more real data (--calib-data with a few hundred samples)" : "";
+  // the advice is kept in the result: options spelled as the caller does (hooks.spell)
+  const sp = (x: ReturnType<typeof optionText>) => spelled(ctx.hooks, x);
+  const more = ctx.randomOrFew ? sp(optionText`calibrate on more real data (${opt("calibData")} with a few hundred samples)`) : "";
   const around = [t.producer, ...t.consumers].filter((x): x is string => x !== null && ctx.int8Layers.has(x));
-  const pin = around.length ? `keep ${around.join(", ")} out of int8: --layer-precisions ${around.map((l) => `'${l}:fp16'`).join(" ")}` : "";
+  const pin = around.length ? sp(optionText`keep ${around.join(", ")} out of int8: ${opt("layerPrecisions")} ${around.map((l) => `'${l}:fp16'`).join(" ")}`) : "";
   if (codes.has("clipping") || codes.has("wasted-range") || codes.has("low-sqnr")) {
     const cur = t.quality;
     const best = t.best_algo && t.calibrators ? t.calibrators[t.best_algo] : null;
@@ -621,14 +625,14 @@ function suggest(t: TensorCheck, ctx: { cacheAlgo: CalibAlgo | null; randomOrFew
     if (best && cur && !same) {
       const gain = (best.bulk_sqnr_db ?? 0) - (cur.bulk_sqnr_db ?? 0);
       parts.push(
-        `recalibrate with --algo ${t.best_algo} (amax ${fmtNum(best.amax)}: bulk SQNR ${fmtDb(cur.bulk_sqnr_db)} -> ${fmtDb(best.bulk_sqnr_db)} dB${Number.isFinite(gain) ? `, ${gain >= 0 ? "+" : ""}${gain.toFixed(1)} dB` : ""}, clipped ${(100 * best.clipped_fraction).toPrecision(2)}%)`,
+        sp(optionText`recalibrate with ${opt("algo")} ${t.best_algo} (amax ${fmtNum(best.amax)}: bulk SQNR ${fmtDb(cur.bulk_sqnr_db)} -> ${fmtDb(best.bulk_sqnr_db)} dB${Number.isFinite(gain) ? `, ${gain >= 0 ? "+" : ""}${gain.toFixed(1)} dB` : ""}, clipped ${(100 * best.clipped_fraction).toPrecision(2)}%)`),
       );
     } else if (pin) parts.push(`no calibrator fixes it: ${pin}`);
     else parts.push("no calibrator fixes it");
     if (more) parts.push(more);
   }
   if (codes.has("missing")) parts.push(`rebuild the cache for this model (\`trt-debug calib build ${ctx.model} -o FILE.cache\`)`);
-  if (codes.has("zero-range")) parts.push(`it was all zeros during calibration: calibrate with data that exercises it${ctx.randomOrFew ? " (real inputs via --calib-data)" : ""}`);
+  if (codes.has("zero-range")) parts.push(sp(optionText`it was all zeros during calibration: calibrate with data that exercises it${ctx.randomOrFew ? [" (real inputs via ", opt("calibData"), ")"] : ""}`));
   if (codes.has("non-finite")) parts.push(`fix the FP32 overflow first (trt-debug validate ${ctx.model})`);
   if (codes.has("unobservable")) parts.push("none (cannot be observed)");
   return parts.join("; ") || "none";

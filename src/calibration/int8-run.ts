@@ -4,7 +4,7 @@
  * and a JSON-friendly report of what happened (cache read, fallbacks).
  */
 import { opt, optionText, UserError } from "../core/errors.js";
-import type { Warn } from "../core/hooks.js";
+import { spelled, type Hooks, type Warn } from "../core/hooks.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
@@ -159,8 +159,8 @@ export async function prepareInt8(
   return resolveInt8Run(await loadInt8(m, types, a), m, types, requested, warn);
 }
 
-/** One-line summary and one line per fallback, as the CLI prints them. */
-export function int8ReportLines(r: Int8Report, maxFallbacks = Infinity): string[] {
+/** One-line summary and one line per fallback, as the CLI prints them (options spelled as `hooks.spell` does). */
+export function int8ReportLines(r: Int8Report, maxFallbacks = Infinity, hooks: Pick<Hooks, "spell"> = {}): string[] {
   const out: string[] = [];
   if (r.cache) out.push(`${r.type ?? "int8"}: read ${describeCache(r.cache)}`);
   if (r.mode === "explicit") out.push(`int8: explicit quantization (the model's QuantizeLinear/DequantizeLinear nodes run as written; no calibration used)`);
@@ -169,6 +169,6 @@ export function int8ReportLines(r: Int8Report, maxFallbacks = Infinity): string[
     `${q}: ${r.int8_layers} of ${r.layers} layers in ${q === "fp8" ? "fp8 (e4m3fn, scale amax/448)" : "int8"} (activations ${r.activation_range}, weights per channel ${r.weight_range}), ${r.fallbacks.length} fallback${r.fallbacks.length === 1 ? "" : "s"} to ${r.fallback_precision}`,
   );
   for (const f of r.fallbacks.slice(0, maxFallbacks)) out.push(`  fallback ${f.layer} (${f.op_type}) -> ${f.precision}: ${f.reason}`);
-  if (r.fallbacks.length > maxFallbacks) out.push(`  ... and ${r.fallbacks.length - maxFallbacks} more fallbacks (all of them are in --json)`);
+  if (r.fallbacks.length > maxFallbacks) out.push(spelled(hooks, optionText`  ... and ${r.fallbacks.length - maxFallbacks} more fallbacks (all of them are in ${opt("json", "the result's int8.fallbacks")})`));
   return out;
 }

@@ -73,7 +73,7 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
   }, h).finally(() => h.done());
   if (!a.quiet) {
     if (r.calibration) cli.io.out(`calibrated ${r.calibration.tensors.length} tensors with ${r.calibration.algo} on ${r.calibration.batches} batch${r.calibration.batches === 1 ? "" : "es"} (data: ${r.calibration.data}); wrote ${r.calibration.cache} and ${r.calibration.sidecar}`);
-    for (const line of int8ReportLines(r.int8, 10)) cli.io.out(line);
+    for (const line of int8ReportLines(r.int8, 10, h)) cli.io.out(line);
     const typed = r.fallback === "fp32" ? "" : `, ${r.precisions.filter((x) => x.precision === r.fallback).length} layer(s) in ${r.fallback} (strongly typed, ${r.casts} Casts)`;
     cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to ${q === "fp8" ? "fp8 e4m3fn" : "int8"} (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} ${q} per-channel weights${typed}; wrote ${r.output}`);
   }

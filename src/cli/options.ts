@@ -295,6 +295,22 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   "criterion.sqnr": "--sqnr",
   "compare.polygraphy": "--atol/--rtol",
   "compare.maxRelL2": "--max-rel-l2",
+  // convertInt8Model's messages (precision/qdq-export.ts convertRef, workflows/convert-int8.ts)
+  "convert.int8": "convert --int8",
+  "convert.fp8": "convert --fp8",
+  "qtype.int8": "--int8",
+  "qtype.fp8": "--fp8",
+  "int8.fallback.fp16": "--fp16",
+  "int8.fallback.bf16": "--bf16",
+  "ioTypes.reduced": "--io-types reduced",
+  "ioTypes.fp32": "--io-types fp32",
+  // result texts (core/hooks.ts spell): advice, notes, bisect's stop
+  allowDegenerate: "--allow-degenerate",
+  mode: "--mode",
+  "fusion.none": "--fusion none",
+  "compare.polygraphyTolerances": "--atol/--rtol/--check-error-stat",
+  // not an option: where the CLI writes the whole result (calibration/int8-run.ts int8ReportLines)
+  json: "--json",
 };
 
 /** Message parts (core/errors.ts `optionText`) joined with each option spelled as its flag. */

@@ -73,6 +73,7 @@ export class Cli {
     return {
       warn: (m, parts) => this.io.err(`trt-debug: warning: ${parts ? flagText(parts) : m}`),
       progress: (phase, done, total) => p.update(phase, done, total),
+      spell: flagText,
       done: () => p.clear(),
     };
   }

@@ -2,6 +2,7 @@
  * Layer-by-layer comparison of a candidate against a reference.
  */
 import type { DType, HostTensor, Precision } from "../core/host-tensor.js";
+import type { Hooks } from "../core/hooks.js";
 import { absMax, countMismatches, diffMetrics, floatValues, type DiffMetrics } from "../numeric/index.js";
 import { degenerateReference, type DegenerateReference } from "./degenerate.js";
 import { judge, perTensorGet, POLYGRAPHY_DEFAULT_TOL, type CompareOptions, type Verdict } from "./tolerance.js";
@@ -85,7 +86,8 @@ export interface TensorPairInfo {
 }
 
 /** Compare one tensor pair. Returns null for non-floating tensors (nothing to measure). */
-export function compareTensor(info: TensorPairInfo, ref: HostTensor, cand: HostTensor, o: CompareOptions): LayerComparison | null {
+/** `hooks.spell`: how a degenerate reference's advice spells options (compare/degenerate.ts). */
+export function compareTensor(info: TensorPairInfo, ref: HostTensor, cand: HostTensor, o: CompareOptions, hooks: Pick<Hooks, "spell"> = {}): LayerComparison | null {
   const r = floatValues(ref);
   const c = floatValues(cand);
   if (!r || !c) return null;
@@ -102,7 +104,7 @@ export function compareTensor(info: TensorPairInfo, ref: HostTensor, cand: HostT
   }
   const { verdictPrecision, ...rest } = info;
   let verdict = judge(metrics, ref.name, verdictPrecision ?? info.precision, o, mismatches);
-  let degenerate = info.isGraphOutput ? degenerateReference(ref.name, r, info.precision) : null;
+  let degenerate = info.isGraphOutput ? degenerateReference(ref.name, r, info.precision, hooks) : null;
   if (degenerate?.kind === "nonfinite") verdict = { ...verdict, passed: false, reason: "reference has no finite value" };
   else if (degenerate && o.allowDegenerate) degenerate = null;
   return {

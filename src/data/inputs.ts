@@ -9,7 +9,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as os from "node:os";
-import { aboutOption, opt, optionError, UserError, userError } from "../core/errors.js";
+import { aboutOption, opt, optionError, optionText, UserError, userError } from "../core/errors.js";
+import type { Warn } from "../core/hooks.js";
 import { hostElementSize, readTensorPb } from "../onnx/tensor.js";
 import { openChecked } from "../io/safe-read.js";
 import type { DType, HostTensor } from "../core/host-tensor.js";
@@ -58,7 +59,7 @@ export function shapeMatches(model: readonly (number | string | null)[], dims: r
 export function resolveInputShapes(
   specs: InputSpec[],
   o: InputOptions,
-  warn: (msg: string) => void,
+  warn: Warn,
 ): Map<string, number[]> {
   const known = new Set(specs.map((s) => s.name));
   for (const name of o.inputShapes.keys()) {
@@ -90,9 +91,8 @@ export function resolveInputShapes(
       return 1;
     });
     if (dyn.length > 0) {
-      warn(
-        `input '${s.name}' ${formatDims(s.dims)}: dynamic dimension${dyn.length > 1 ? "s" : ""} ${dyn.join(", ")} set to 1; set ${dyn.length > 1 ? "them" : "it"} with --input-shapes ${s.name}:[${dims.join(",")}]`,
-      );
+      const w = optionText`input '${s.name}' ${formatDims(s.dims)}: dynamic dimension${dyn.length > 1 ? "s" : ""} ${dyn.join(", ")} set to 1; set ${dyn.length > 1 ? "them" : "it"} with ${opt("inputShapes")} ${s.name}:[${dims.join(",")}]`;
+      warn(w.message, w.parts);
     }
     out.set(s.name, dims);
   }
@@ -132,7 +132,7 @@ const fmtRange = (r: { lo: number | bigint; hi: number | bigint }): string => `[
  * Seeded random data for every input (shapes from {@link resolveInputShapes}). Inputs are
  * independent: input `x` gets the same values whatever the other inputs are.
  */
-export function generateInputs(specs: InputSpec[], o: InputOptions, warn: (msg: string) => void): HostTensor[] {
+export function generateInputs(specs: InputSpec[], o: InputOptions, warn: Warn): HostTensor[] {
   for (const s of specs) checkGeneratable(s);
   const shapes = resolveInputShapes(specs, o, warn);
   return specs.map((s) => {
@@ -168,7 +168,7 @@ export function generateOne(
   dims: number[],
   range: ValRange,
   seed: number,
-  warn: (msg: string) => void,
+  warn: Warn,
 ): HostTensor {
   checkGeneratable(s);
   const n = numel(dims);
@@ -183,7 +183,8 @@ export function generateOne(
   let { lo, hi } = range;
   if (lo < -max || hi > max) {
     const c = { lo: Math.min(Math.max(lo, -max), max), hi: Math.max(Math.min(hi, max), -max) };
-    warn(`input '${s.name}' (${s.dtype}): --val-range ${fmtRange(range)} clipped to the finite ${s.dtype} range ${fmtRange(c)}`);
+    const w = optionText`input '${s.name}' (${s.dtype}): ${opt("valRange")} ${fmtRange(range)} clipped to the finite ${s.dtype} range ${fmtRange(c)}`;
+    warn(w.message, w.parts);
     ({ lo, hi } = c);
   }
   if (!Number.isFinite(hi - lo)) {
@@ -197,7 +198,7 @@ function integerRange(
   s: InputSpec,
   range: ValRange,
   [tmin, tmax]: readonly [bigint, bigint],
-  warn: (msg: string) => void,
+  warn: Warn,
 ): [bigint, bigint] {
   const lo = BigInt(Math.ceil(range.lo));
   const hi = BigInt(Math.floor(range.hi));
@@ -210,7 +211,8 @@ function integerRange(
     throw userError`${opt("valRange")} ${fmtRange(range)} for input '${s.name}' is outside the ${s.dtype} range [${tmin},${tmax}]; give a range inside it, e.g. ${opt("valRange")} ${s.name}:[${tmin},${tmax}]`;
   }
   if (clo !== lo || chi !== hi) {
-    warn(`input '${s.name}' (${s.dtype}): --val-range ${fmtRange(range)} clipped to [${clo},${chi}]`);
+    const w = optionText`input '${s.name}' (${s.dtype}): ${opt("valRange")} ${fmtRange(range)} clipped to [${clo},${chi}]`;
+    warn(w.message, w.parts);
   }
   return [clo, chi];
 }

@@ -19,7 +19,7 @@
  */
 import { clone, create } from "@bufbuild/protobuf";
 import { AttributeProto_AttributeType, AttributeProtoSchema, GraphProtoSchema, type GraphProto, ModelProtoSchema, NodeProtoSchema, ValueInfoProtoSchema, type NodeProto, TensorProto_DataLocation, TensorProto_DataType, type ModelProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
-import { UserError } from "../core/errors.js";
+import { opt, UserError, userError } from "../core/errors.js";
 import { dtypeToOnnx } from "../core/dtype.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
@@ -146,7 +146,7 @@ export function convertToTyped(m: LoadedModel, types: TypeMap, requested: readon
   const graphOut = new Set(g.output.map((o) => o.name));
   for (const t of bodyReads) {
     if (ioP !== "fp32" && (graphOut.has(t) || g.input.some((i) => i.name === t))) {
-      throw new UserError(`${m.path}: --io-types reduced: graph input/output '${t}' is read inside an If/Loop/Scan body, which stays fp32; keep --io-types fp32`);
+      throw userError`${m.path}: ${opt("ioTypes.reduced", 'ioTypes "reduced"')}: graph input/output '${t}' is read inside an If/Loop/Scan body, which stays fp32; keep ${opt("ioTypes.fp32", 'ioTypes "fp32"')}`;
     }
   }
 

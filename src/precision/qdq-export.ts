@@ -15,7 +15,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { AttributeProto_AttributeType, AttributeProtoSchema, NodeProtoSchema, TensorProto_DataType, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
-import { UserError } from "../core/errors.js";
+import { opt, optionText, UserError, type OptionRef } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
@@ -35,6 +35,20 @@ export interface QdqExport {
   int8Weights: { tensor: string; axis: number; channels: number }[];
 }
 
+/**
+ * The Q/DQ export as its messages name it: the library's `convertInt8Model` (with `int8.qtype
+ * "fp8"`), the CLI's `convert --int8` / `convert --fp8` (cli/options.ts OPTION_FLAGS).
+ */
+export function convertRef(quantized: "int8" | "fp8"): OptionRef {
+  return opt(`convert.${quantized}`, quantized === "fp8" ? 'convertInt8Model with int8.qtype "fp8"' : "convertInt8Model");
+}
+
+/** A UserError of the Q/DQ export naming options (core/errors.ts optionText); `convertRef` is a workflow, not the option it is about. */
+export function convertError(text: TemplateStringsArray, ...values: unknown[]): UserError {
+  const { message, parts } = optionText(text, ...values);
+  return new UserError(message, undefined, parts);
+}
+
 /** Scaled fp8 Q/DQ (float8e4m3fn zero points) needs QuantizeLinear/DequantizeLinear-19. */
 export const FP8_QDQ_EXPORT_OPSET = 19;
 
@@ -46,7 +60,7 @@ export const FP8_QDQ_EXPORT_OPSET = 19;
 export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly Precision[], policy: TransformPolicy, quantized: "int8" | "fp8" = "int8"): QdqExport {
   const need = quantized === "fp8" ? FP8_QDQ_EXPORT_OPSET : QDQ_EXPORT_OPSET;
   if (m.opset >= 0 && m.opset < need) {
-    throw new UserError(`${m.path}: convert --${quantized} writes ${quantized === "fp8" ? "float8e4m3fn QuantizeLinear/DequantizeLinear" : "per-channel DequantizeLinear"} (opset >= ${need}); the model has opset ${m.opset}: convert it with onnx.version_converter first`);
+    throw convertError`${m.path}: ${convertRef(quantized)} writes ${quantized === "fp8" ? "float8e4m3fn QuantizeLinear/DequantizeLinear" : "per-channel DequantizeLinear"} (opset >= ${need}); the model has opset ${m.opset}: convert it with onnx.version_converter first`;
   }
   const other = precisions.find((p) => p !== quantized && p !== "fp32");
   if (other) throw new Error(`exportQdq: layers must run in ${quantized} or fp32 (got ${other})`);

@@ -11,7 +11,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { GraphProtoSchema, ModelProtoSchema, TensorProto_DataType, ValueInfoProtoSchema, type NodeProto, type OperatorSetIdProto, type TensorProto } from "onnx-buf";
-import { optionError, UserError } from "../core/errors.js";
+import { optionError, precisionRef, UserError, userError, type OptionRef } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
@@ -283,8 +283,8 @@ export class Executor {
   forceUpgrade = false;
 
   /** The opset-upgrade self-check (runtime/upgrade.ts UpgradeHost). */
-  upgradeSelfCheck(flag: string): Promise<void> {
-    return upgradeSelfCheck(this, flag);
+  upgradeSelfCheck(precision: OptionRef): Promise<void> {
+    return upgradeSelfCheck(this, precision);
   }
   /**
    * Max estimated bytes of the sessions kept (their serialized model, weights included, plus the
@@ -472,7 +472,7 @@ function sameBits(a: OrtTensor, b: OrtTensor): boolean {
 }
 
 /** fp32 as is vs fp32 upgraded, every layer, on the first run's inputs: bit-identical or a UserError. */
-async function upgradeSelfCheck(exec: Executor, flag: string): Promise<void> {
+async function upgradeSelfCheck(exec: Executor, precision: OptionRef): Promise<void> {
   const m = exec.model;
   if (upgradeVerified(m)) return;
   const feeds = rememberedFeeds(m);
@@ -493,9 +493,7 @@ async function upgradeSelfCheck(exec: Executor, flag: string): Promise<void> {
         const w = y.value.captured.get(t);
         if (w && sameBits(v, w)) continue;
         const l = m.graph.layers[m.graph.producer.get(t)!]!;
-        throw new UserError(
-          `${m.path}: ${flag} needs opset ${UPGRADE_TARGET}, but after trt-debug's upgrade from opset ${m.opset} layer '${l.name}' (${l.opType}) no longer gives the fp32 result bit for bit (tensor '${t}'); re-export at opset >= ${UPGRADE_TARGET} or use --fp16`,
-        );
+        throw userError`${m.path}: ${precision} needs opset ${UPGRADE_TARGET}, but after trt-debug's upgrade from opset ${m.opset} layer '${l.name}' (${l.opType}) no longer gives the fp32 result bit for bit (tensor '${t}'); re-export at opset >= ${UPGRADE_TARGET} or use ${precisionRef("fp16")}`;
       }
     }
   } finally {

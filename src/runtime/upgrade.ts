@@ -86,7 +86,7 @@ export interface UpgradeHost {
   readonly types: TypeMap;
   forceUpgrade: boolean;
   /** fp32 as is vs fp32 upgraded, bit for bit, once per model (a UserError otherwise). */
-  upgradeSelfCheck(flag: string): Promise<void>;
+  upgradeSelfCheck(precision: OptionRef): Promise<void>;
 }
 
 /** The feeds of the model's first whole run (for the self-check), or undefined before it. */
@@ -110,8 +110,7 @@ export async function upgradeSegment(exec: UpgradeHost, rw: RewrittenSegment): P
   if (!exec.forceUpgrade) {
     const e = noPathError(m, exec.types, precisionFor(rw.nodes), need);
     if (e) throw e;
-    // The executor's self-check message still takes the flag's spelling (runtime/executor.ts).
-    await exec.upgradeSelfCheck(precisionFor(rw.nodes) === BF16 ? "--bf16" : "--int8");
+    await exec.upgradeSelfCheck(precisionFor(rw.nodes));
   }
   const extra: TensorProto[] = [];
   const r = upgradeNodes(rw.nodes, modelScope(m, exec.types, (t) => extra.push(t)));

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { optionError, UserError } from "../core/errors.js";
+import { opt, optionError, optionText, UserError, type MessagePart } from "../core/errors.js";
 import type { HostTensor, Precision } from "../core/host-tensor.js";
 import type { Executor } from "../runtime/executor.js";
 import { fromOrt, type OrtTensor } from "../onnx/ort-session.js";
@@ -43,12 +43,12 @@ export function metricName(c: Criterion): string | null {
   return "max abs error";
 }
 
-/** One line describing the criterion (for the summary and the JSON). */
-export function describeCriterion(c: Criterion, precision: Precision): string {
-  if (c.kind === "check") return `external check: ${c.command.join(" ")} (exit 0 = pass)`;
-  if (c.kind === "metric") return `${c.metric === "cosine" ? "cosine similarity" : "SQNR (dB)"} >= ${c.threshold} on every graph output, no new NaN/Inf`;
-  if (c.compare.polygraphy) return "Polygraphy tolerances (--atol/--rtol/--check-error-stat) on every graph output";
-  return `compare's default verdict on every graph output (no new NaN/Inf, rel L2 <= ${fmt(c.compare.maxRelL2 ?? DEFAULT_MAX_REL_L2[precision])} for ${precision} outputs)`;
+/** One line describing the criterion (for the summary and the JSON), in parts: it may name options (core/errors.ts optionText). */
+export function describeCriterion(c: Criterion, precision: Precision): { message: string; parts: MessagePart[] } {
+  if (c.kind === "check") return optionText`external check: ${c.command.join(" ")} (exit 0 = pass)`;
+  if (c.kind === "metric") return optionText`${c.metric === "cosine" ? "cosine similarity" : "SQNR (dB)"} >= ${c.threshold} on every graph output, no new NaN/Inf`;
+  if (c.compare.polygraphy) return optionText`Polygraphy tolerances (${opt("compare.polygraphyTolerances", "compare.atol/rtol/checkErrorStat")}) on every graph output`;
+  return optionText`compare's default verdict on every graph output (no new NaN/Inf, rel L2 <= ${fmt(c.compare.maxRelL2 ?? DEFAULT_MAX_REL_L2[precision])} for ${precision} outputs)`;
 }
 
 /** Judge the candidate's graph outputs against the reference's. */

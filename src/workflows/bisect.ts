@@ -16,13 +16,13 @@ import { releaseModelWeights } from "../onnx/external-weights.js";
 import { performance } from "node:perf_hooks";
 import * as fs from "node:fs";
 import { opt, optionError, optionText, precisionRef, UserError, userError, type MessagePart } from "../core/errors.js";
-import { degenerateReference } from "../compare/degenerate.js";
+import { degenerateText } from "../compare/degenerate.js";
 import { floatValues } from "../numeric/index.js";
 import { isFloatDType, type Precision } from "../core/host-tensor.js";
 import { runnerGraphOutputs } from "./compare-external.js";
 import { toOrt } from "../onnx/ort-session.js";
 import { fusionNote, precisionsFor, resolveInputs, withFallback, type ModelArgs } from "./model-inputs.js";
-import type { Hooks } from "../core/hooks.js";
+import { spelled, type Hooks } from "../core/hooks.js";
 import { assertOpsetSupports } from "../runtime/upgrade.js";
 import { DEFAULT_SEGMENT_LAYERS, Executor, checkSegmentLayers } from "../runtime/executor.js";
 import { prepareModelFile, type PreparedModel } from "../runtime/capture-runs.js";
@@ -248,7 +248,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     i8 = resolveInt8Run(ctx, p.model, p.types, requested, (msg, parts) => hooks.warn?.(msg, parts));
     base = i8.resolution.precisions;
     policy = ctx.policy;
-    for (const line of int8ReportLines(i8.report, 8)) hooks.onPhase?.(line);
+    for (const line of int8ReportLines(i8.report, 8, hooks)) hooks.onPhase?.(line);
   }
   const cands: number[] = [];
   for (let i = 0; i < n; i++) if (base[i] !== pin && hasFloat(p, i)) cands.push(i);
@@ -319,8 +319,8 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     if (a.criterion.kind !== "check" && !a.criterion.compare.allowDegenerate) {
       for (const [name, t] of ref.outputs) {
         const v = floatValues(t);
-        const d = v ? degenerateReference(name, v, a.precision) : null;
-        if (d && d.kind !== "nonfinite") throw new UserError(`${d.message}; bisect would search on noise, so it stops before searching`);
+        const d = v ? degenerateText(name, v, a.precision) : null;
+        if (d && d.kind !== "nonfinite") throw userError`${d.parts}; bisect would search on noise, so it stops before searching`;
       }
     }
     const refExec = executed();
@@ -446,7 +446,8 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     let stopped: string | null = null;
     if (outcome.stopped || (outcome.found && outcome.pinned.length > maxPinned)) {
       const k = outcome.pinned.length;
-      stopped = `this is FP32, not a plan: ${outcome.stopped ? "more than " : ""}${k} of ${m} searchable layers (${((100 * k) / m).toFixed(0)}%) would be pinned in ${pin} (${prefixDefault ? `all of them; --mode ${mode} stops only then unless --max-pinned is given` : `more than --max-pinned ${maxFrac}`}); your criterion or inputs are too strict: ${describeCriterion(a.criterion, a.precision)}; use realistic inputs (--load-inputs) or a looser criterion`;
+      const why = prefixDefault ? ["all of them; ", opt("mode"), ` ${mode} stops only then unless `, opt("maxPinnedFraction"), " is given"] : ["more than ", opt("maxPinnedFraction"), ` ${maxFrac}`];
+      stopped = spelled(hooks, optionText`this is FP32, not a plan: ${outcome.stopped ? "more than " : ""}${k} of ${m} searchable layers (${((100 * k) / m).toFixed(0)}%) would be pinned in ${pin} (${why}); your criterion or inputs are too strict: ${describeCriterion(a.criterion, a.precision).parts}; use realistic inputs (${opt("loadInputs")}) or a looser criterion`);
       outcome.found = false;
       hooks.onPhase?.(`stopped: ${stopped}`);
     }
@@ -486,14 +487,14 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     if (mode !== "minimal") notes.push(`k counts the ${m} searchable layers in execution order (layers with floating tensors not already in ${pin}); trt-debug names them, Polygraphy only counts`);
     const unsafe = trtexecUnsafeNames(expandFusedEntries(layers, entries));
     if (unsafe.length) notes.push(`trtexec splits --layerPrecisions at commas; these names cannot be given to it: ${unsafe.join(", ")}`);
-    notes.push(fusionNote(a.precision, a.fusion));
+    notes.push(fusionNote(a.precision, a.fusion, hooks));
     if (i8) {
       notes.push(...i8.report.notes);
       if (i8.resolution.fallbacks.length) {
         const k = i8.resolution.fallbacks.length;
         const one = k === 1;
         notes.push(
-          `int8: ${k} layer${one ? "" : "s"} that cannot run in int8 run${one ? "s" : ""} in ${i8.resolution.fallback}${pin === i8.resolution.fallback ? " (the pin precision: not searchable)" : ""}; ${one ? "it is not a plan entry" : "they are not plan entries"}: reloading the plan with --int8 --calibration-cache falls ${one ? "it" : "them"} back again`,
+          spelled(hooks, optionText`int8: ${k} layer${one ? "" : "s"} that cannot run in int8 run${one ? "s" : ""} in ${i8.resolution.fallback}${pin === i8.resolution.fallback ? " (the pin precision: not searchable)" : ""}; ${one ? "it is not a plan entry" : "they are not plan entries"}: reloading the plan with ${precisionRef("int8")} ${opt("int8.calibrationCache")} falls ${one ? "it" : "them"} back again`),
         );
       }
     }
@@ -507,7 +508,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
       direction: mode === "minimal" ? null : dir,
       precision: a.precision,
       pin_precision: pin,
-      criterion: describeCriterion(a.criterion, a.precision),
+      criterion: spelled(hooks, describeCriterion(a.criterion, a.precision)),
       metric_name: metricName(a.criterion),
       total_layers: n,
       searchable_layers: m,

@@ -13,7 +13,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { opt, optionError, UserError, userError } from "../core/errors.js";
+import { opt, optionError, optionText, UserError, userError } from "../core/errors.js";
+import { spelled } from "../core/hooks.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { CompareSummary } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
@@ -157,7 +158,7 @@ export async function compareExternal(a: CompareExternalArgs, hooks: CompareExte
     try {
       const s = await compareTensorFiles(ref, cand, a.compare, { model, runner: a.runner, refRunner: "0", layerInfo: a.layerInfo, allowExternalDataOutside: a.allowExternalDataOutside }, hooks, a.keepRows ?? true);
       s.reference = `${a.model} fp32`;
-      s.candidate = a.runnerCmd ? `--runner-cmd "${a.runnerCmd}"` : a.candidateOutputs!;
+      s.candidate = a.runnerCmd ? spelled(hooks, optionText`${opt("runnerCmd")} "${a.runnerCmd}"`) : a.candidateOutputs!;
       s.notes = s.notes.filter((n) => !n.startsWith("reference: runner"));
       return s;
     } catch (e) {

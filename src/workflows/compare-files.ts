@@ -6,7 +6,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { opt, UserError, userError } from "../core/errors.js";
+import { opt, optionText, UserError, userError } from "../core/errors.js";
+import { spelled } from "../core/hooks.js";
 import { isFloatDType, type HostTensor, type Precision } from "../core/host-tensor.js";
 import { openDump, rowTensor } from "../io/dump.js";
 import { decodeNpy } from "../io/npy.js";
@@ -195,6 +196,7 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
       { ...rt, name },
       { ...ct, name },
       o,
+      hooks,
     );
     if (!l) return void skipped++;
     if (!(refSingle && candSingle)) l.iteration = refSingle ? c.iteration : r.iteration;
@@ -261,7 +263,7 @@ export async function compareTensorFiles(refFile: string, candFile: string, o: C
   }
   const outputs = modelOutputs ?? candInfo.outputs ?? refInfo.outputs ?? null;
   if (!outputs || acc.outputsSeen === 0) {
-    notes.push("no graph output was compared (pass --model MODEL.onnx to name them): the verdict covers every compared tensor");
+    notes.push(spelled(hooks, optionText`no graph output was compared (pass ${opt("model")} MODEL.onnx to name them): the verdict covers every compared tensor`));
     s.passed = s.outputs_passed = s.first_failing_layer === null && s.degenerate_outputs.length === 0;
     s.verdict = s.first_failing_layer !== null ? "failed" : s.passed ? "passed" : "degenerate";
   }

@@ -173,6 +173,7 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
       r.tensor,
       cap.tensor,
       a.compare,
+      hooks,
     );
     if (!l) continue;
     hooks.onTensors?.(l, r.tensor, cap.tensor);

@@ -91,6 +91,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
         pair.ref.tensor,
         pair.cand.tensor,
         a.compare,
+        hooks,
       );
       if (!l) {
         if (!iteration) skipped++;
@@ -120,7 +121,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   }
   const notes: string[] = [];
   if (skipped) notes.push(`${skipped} non-floating tensors (shapes, indices, masks) are not compared`);
-  notes.push(fusionNote(a.candidate, a.fusion));
+  notes.push(fusionNote(a.candidate, a.fusion, hooks));
   if (i8) notes.push(...i8.report.notes);
   if (p.model.typed) notes.push(TYPED_COMPARE_NOTE);
   if (verdictPrecision === "int8") notes.push("int8: every tensor is judged at the int8 threshold (its error is dominated by the int8 layers upstream); the precision column shows what its layer ran in");
@@ -165,7 +166,7 @@ export async function compareDumps(refFile: string, candFile: string, o: Compare
       if (r.dims.join(",") !== c.dims.join(",")) {
         throw new UserError(`${candFile}: tensor '${c.tensor}' has shape [${c.dims}] but [${r.dims}] in ${refFile}; dumps of different models or inputs?`);
       }
-      const l = compareTensor({ order: c.order, layer: c.layer, opType: c.opType, nodes: fused.get(c.layer) ?? [c.layer], precision: (c.precision || cand.meta.precision) as Precision, verdictPrecision: (cand.meta.precision || c.precision) as Precision, isGraphOutput: outputs?.has(c.tensor) ?? false }, rt, ct, o);
+      const l = compareTensor({ order: c.order, layer: c.layer, opType: c.opType, nodes: fused.get(c.layer) ?? [c.layer], precision: (c.precision || cand.meta.precision) as Precision, verdictPrecision: (cand.meta.precision || c.precision) as Precision, isGraphOutput: outputs?.has(c.tensor) ?? false }, rt, ct, o, hooks);
       if (!l) return void skipped++;
       hooks.onTensors?.(l, rt, ct);
       acc.add(l);

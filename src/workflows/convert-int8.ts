@@ -4,7 +4,7 @@
  * (precision/qdq-export.ts; docs/int8.md "convert --int8").
  */
 import * as path from "node:path";
-import { UserError } from "../core/errors.js";
+import { opt, UserError } from "../core/errors.js";
 import { checkOutputPath } from "../core/output-file.js";
 import type { Hooks } from "../core/hooks.js";
 import { saveModel } from "../onnx/model-file.js";
@@ -12,7 +12,7 @@ import { prepareModelFile } from "../runtime/capture-runs.js";
 import { prepareInt8, type Int8Report, type Int8RunArgs } from "../calibration/int8-run.js";
 import { calibBuild, type CalibBuildArgs, type CalibBuildResult } from "../calibration/build.js";
 import * as fs from "node:fs";
-import { exportQdq, type QdqExport } from "../precision/qdq-export.js";
+import { convertError, convertRef, exportQdq, type QdqExport } from "../precision/qdq-export.js";
 import { makeInt8Policy } from "../precision/int8.js";
 import { exportTypedQdq } from "./qdq-typed.js";
 import { precisionsFor, type ModelArgs } from "./model-inputs.js";
@@ -59,8 +59,9 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
   checkOutputPath("output", a.output, "file", { createParents: true });
   if (path.resolve(a.output) === path.resolve(a.model)) throw new UserError(`output ${a.output}: the same file as the model; write the converted model elsewhere`);
   const q = a.int8.qtype ?? "int8";
-  if (a.calibrate && a.int8.calibrationCache) throw new UserError(`convert --${q}: give --calibration-cache or --calib-data/--calib-batches, not both`);
-  if (!a.int8.calibrationCache && !a.calibrate) throw new UserError(`convert --${q}: give --calibration-cache FILE (make one with \`trt-debug calib build ${a.model} -o model.cache\`) or --calib-data DATA`);
+  const cmd = convertRef(q), cache = opt("int8.calibrationCache"), data = opt("calibData", "calibrate.calibData");
+  if (a.calibrate && a.int8.calibrationCache) throw convertError`${cmd}: give ${cache} or ${data}/${opt("calibBatches", "calibrate.calibBatches")}, not both`;
+  if (!a.int8.calibrationCache && !a.calibrate) throw convertError`${cmd}: give ${cache} FILE (make one with \`trt-debug calib build ${a.model} -o model.cache\`) or ${data} DATA`;
   const p = await prepareModelFile(a.model, a);
   let calibration: CalibBuildResult | null = null;
   let cacheFile = a.int8.calibrationCache;
@@ -72,9 +73,12 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
   const fb = a.int8.fallback ?? "fp32";
   const requested = precisionsFor(p, q, a);
   const bad = requested.findIndex((x) => x !== q && x !== "fp32" && x !== fb);
-  if (bad >= 0) throw new UserError(`convert --${q}: layer ${m.graph.layers[bad]!.name} is planned in ${requested[bad]}; with --${q}${fb === "fp32" ? "" : ` --${fb}`} a plan may name ${fb === "fp32" ? "fp32 layers only (fp16/bf16 layers: add --fp16 or --bf16)" : `fp32 and ${fb} layers only`}`);
+  const fallback = (p: "fp16" | "bf16", text = `int8.fallback "${p}"`) => opt(`int8.fallback.${p}`, text);
+  const withTypes = fb === "fp32" ? [opt(`qtype.${q}`, `int8.qtype "${q}"`)] : [opt(`qtype.${q}`, `int8.qtype "${q}"`), " ", fallback(fb)];
+  const may = fb === "fp32" ? ["fp32 layers only (fp16/bf16 layers: add ", fallback("fp16"), " or ", fallback("bf16", '"bf16"'), ")"] : [`fp32 and ${fb} layers only`];
+  if (bad >= 0) throw convertError`${cmd}: layer ${m.graph.layers[bad]!.name} is planned in ${requested[bad]}; with ${withTypes} a plan may name ${may}`;
   const i8 = await prepareInt8(m, p.types, requested, { ...a.int8, calibrationCache: cacheFile, fallback: fb }, (msg, parts) => hooks.warn?.(msg, parts));
-  if (i8.resolution.mode === "explicit") throw new UserError(`${a.model}: already has QuantizeLinear/DequantizeLinear nodes; convert --${q} needs an FP32 model`);
+  if (i8.resolution.mode === "explicit") throw convertError`${a.model}: already has QuantizeLinear/DequantizeLinear nodes; ${cmd} needs an FP32 model`;
   const precisions = i8.resolution.precisions;
   let r: QdqExport & { casts?: number };
   if (fb === "fp32") r = exportQdq(m, p.types, precisions, i8.resolution.policy, q);

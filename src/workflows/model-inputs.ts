@@ -5,7 +5,7 @@
  */
 import { fusionExtra, type FusionMode } from "../onnx/layer-model.js";
 import * as path from "node:path";
-import { opt, optionError, UserError, userError } from "../core/errors.js";
+import { opt, optionError, optionText, UserError, userError } from "../core/errors.js";
 import { type HostTensor, type Precision } from "../core/host-tensor.js";
 import { generateInputs, loadInputs, resolveInputShapes } from "../data/inputs.js";
 import { mayHaveSeveralSets, openInputSets, openLoaderScript, type InputSets } from "../data/sources.js";
@@ -18,7 +18,7 @@ import type { OptimizationLevel } from "../onnx/ort-session.js";
 import { type Int8RunArgs } from "../calibration/int8-run.js";
 import type { Layer } from "../onnx/model.js";
 import { inputsFormatOf, openInputsSink, type InputsFormat, type InputsSink } from "./input-sinks.js";
-import type { Hooks } from "../core/hooks.js";
+import { spelled, type Hooks, type Warn } from "../core/hooks.js";
 import { generationOptions, type InputArgs } from "../data/input-args.js";
 
 export interface ModelArgs {
@@ -126,7 +126,7 @@ export async function inputIterations(p: PreparedModel, a: InputArgs = {}, hooks
 }
 
 export async function resolveInputs(p: PreparedModel, a: InputArgs = {}, hooks: Hooks = {}): Promise<HostTensor[]> {
-  const warn = (m: string) => hooks.warn?.(m);
+  const warn: Warn = (m, parts) => hooks.warn?.(m, parts);
   if (inputSetsOf(p, a)) {
     // Commands that take one input set (bisect) use the first; every set is still saved.
     let first: HostTensor[] | undefined;
@@ -206,9 +206,10 @@ export function withFallback(ps: readonly Precision[], a: ModelArgs): Precision[
   return (ps.includes("int8") || (ps.includes("fp8") && a.int8?.qtype === "fp8")) && a.int8?.fallback ? [...ps, a.int8.fallback] : [...ps];
 }
 
-export function fusionNote(p: Precision, fusion: FusionMode = "trt"): string {
+/** The note on fusion of compare's and bisect's results; `hooks.spell` spells its option. */
+export function fusionNote(p: Precision, fusion: FusionMode = "trt", hooks: Pick<Hooks, "spell"> = {}): string {
   if (fusion === "none") {
-    return `--fusion none: emulation rounds at every ONNX node boundary; TensorRT fuses layers (Conv+bias+BN+ReLU, MatMul+bias) and does not round inside a fusion, so results here are slightly pessimistic on fused chains and do not model ${p} accumulation inside kernels`;
+    return spelled(hooks, optionText`${opt("fusion.none", 'fusion "none"')}: emulation rounds at every ONNX node boundary; TensorRT fuses layers (Conv+bias+BN+ReLU, MatMul+bias) and does not round inside a fusion, so results here are slightly pessimistic on fused chains and do not model ${p} accumulation inside kernels`);
   }
   return `layers are TensorRT's fused groups (Conv/ConvTranspose/Gemm/MatMul + bias + folded BatchNormalization + activation, Conv + residual sum), rounded once at the group's output; chains whose fused numerics TensorRT does not document (decomposed LayerNorm, Softmax, other pointwise chains) round at every node, so results are slightly pessimistic there and do not model ${p} accumulation inside kernels`;
 }
