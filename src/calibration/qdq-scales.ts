@@ -13,7 +13,7 @@ import { UserError } from "../core/errors.js";
 import { dequantizeWeights } from "../numeric/index.js";
 import type { CalibrationCache } from "../precision/int8.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
-import { FP8E4M3FN_MAX, fp8ToF32 } from "../numeric/index.js";
+import { bf16ToF32, f16ToF32, FP8E4M3FN_MAX, fp8ToF32 } from "../numeric/index.js";
 
 export interface QdqScales {
   /** The model without Q/DQ. */
@@ -32,9 +32,13 @@ export interface QdqScales {
 function values(t: TensorProto): number[] {
   const h = tensorProtoToHost(t);
   if (h.dtype === "float8e4m3fn") return Array.from(fp8ToF32(h.data as Uint8Array, "fp8e4m3fn"));
+  if (h.dtype === "float16") return Array.from(f16ToF32(h.data as Uint16Array));
+  if (h.dtype === "bfloat16") return Array.from(bf16ToF32(h.data as Uint16Array));
   if (h.dtype === "int64" || h.dtype === "uint64") return Array.from(h.data as BigInt64Array, Number);
   return Array.from(h.data as ArrayLike<number>);
 }
+
+const FLOAT_TYPES = new Set<number>([TensorProto_DataType.FLOAT, TensorProto_DataType.FLOAT16, TensorProto_DataType.BFLOAT16, TensorProto_DataType.DOUBLE]);
 
 export function hasQdq(proto: ModelProto): boolean {
   return proto.graph?.node.some((n) => n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") ?? false;
@@ -127,4 +131,53 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
   if (types.size > 1) throw new UserError(`${file}: the model mixes int8 and float8e4m3fn QuantizeLinear nodes; calib check reads one quantized type`);
   const qtype = types.has("fp8") ? "fp8" : "int8";
   return { proto, cache: { version: "QDQ", algorithm: "QDQ", scales, source: "json", ...(qtype === "fp8" ? { amax: amaxes } : {}) }, weights, qtype };
+}
+
+/** A weight input of a Q/DQ model's node: the scales (and axis) of the DequantizeLinear that feeds it. */
+export interface QdqWeightInput {
+  /** The node reading the dequantized weight, and which input. */
+  node: string;
+  input: number;
+  /** Per-channel scales (length > 1, along `axis`), or one per-tensor scale (`axis` null). */
+  scale: Float32Array;
+  axis: number | null;
+  /** The DequantizeLinear node. */
+  dequantize: string;
+}
+
+/**
+ * The weight scales of an explicitly quantized model (top-level graph): for every node input
+ * that is a DequantizeLinear of a constant (an int8/fp8 initializer, or QuantizeLinear of a
+ * float initializer), through float Casts, its scales and axis. Zero points must be 0
+ * (TensorRT's quantization is symmetric).
+ */
+export function qdqWeightScales(model: ModelProto, file: string): QdqWeightInput[] {
+  const g = model.graph!;
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const producer = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output) if (o) producer.set(o, n);
+  const isFloatCast = (n: NodeProto | undefined) => n?.opType === "Cast" && FLOAT_TYPES.has(Number(n.attribute.find((a) => a.name === "to")?.i ?? 0n));
+  const out: QdqWeightInput[] = [];
+  for (const n of g.node) {
+    if (n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") continue;
+    n.input.forEach((t, k) => {
+      let p = producer.get(t);
+      while (isFloatCast(p)) p = producer.get(p!.input[0] ?? "");
+      if (p?.opType !== "DequantizeLinear") return;
+      const src = p.input[0] ?? "";
+      const q = producer.get(src);
+      // the node that holds the scales: the DequantizeLinear of a constant, or the QuantizeLinear of a float constant
+      const holder = inits.has(src) ? p : q?.opType === "QuantizeLinear" && inits.has(q.input[0] ?? "") ? q : null;
+      if (!holder) return;
+      const sInit = inits.get(holder.input[1] ?? "");
+      if (!sInit) throw new UserError(`${file}: node '${holder.name}' (${holder.opType}): its scale '${holder.input[1] ?? ""}' is not an initializer; only constant scales can be read`);
+      const zp = holder.input[2] && inits.has(holder.input[2]) ? values(inits.get(holder.input[2])!) : [0];
+      if (zp.some((z) => z !== 0)) throw new UserError(`${file}: node '${holder.name}': weight zero point ${zp.find((z) => z !== 0)} is not 0; TensorRT's explicit quantization is symmetric`);
+      const scale = Float32Array.from(values(sInit));
+      const perTensor = sInit.dims.length === 0 || (scale.length === 1 && sInit.dims.length <= 1);
+      const axisAttr = holder.attribute.find((a) => a.name === "axis");
+      out.push({ node: n.name, input: k, scale, axis: perTensor ? null : Number(axisAttr?.i ?? 1n), dequantize: p.name });
+    });
+  }
+  return out;
 }

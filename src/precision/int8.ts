@@ -327,6 +327,8 @@ export interface Int8PolicyData {
   qtype: QuantType;
   /** Explicit placement (Int8Options.placement "inputs"): Q/DQ on activation inputs only, no output ranges needed. */
   inputsOnly?: boolean;
+  /** Explicit weight scales (CalibrationCache.weights), by initializer name. */
+  weights?: ReadonlyMap<string, WeightScales>;
 }
 
 /** What a quantized layer's Q/DQ quantize to: int8, or fp8 e4m3fn with a scale (TensorRT's explicit FP8). */
@@ -360,7 +362,7 @@ export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Optio
   if (!o.cache) {
     throw userError`${opt(qtype === "fp8" ? "qtype" : "int8")}: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so ${qtype} needs activation ranges: pass ${opt("int8.calibrationCache")} FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`;
   }
-  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}) });
+  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}), ...(o.cache.weights?.size ? { weights: o.cache.weights } : {}) });
 }
 
 /**
@@ -428,6 +430,15 @@ export class Int8Policy implements TransformPolicy {
     return s;
   }
 
+  /** The transform of a weight with explicit scales (a Q/DQ candidate's): per channel, or per tensor. */
+  private givenWeightTransform(w: WeightScales): Transform {
+    const fp8 = this.data.qtype === "fp8";
+    const [qmin, qmax] = fp8 ? [-FP8E4M3FN_MAX, FP8E4M3FN_MAX] : [WEIGHT_QMIN, WEIGHT_QMAX];
+    const type = fp8 ? { type: "fp8e4m3fn" as const } : {};
+    if (w.axis === null) return { kind: "qdq", scale: w.scale[0]!, qmin, qmax, ...type };
+    return { kind: "qdq-weight", axis: w.axis, qmin, qmax, ...type, scales: w.scale, scalesKey: w.key };
+  }
+
   input(layer: Layer, k: number, t: string, p: Precision, precisions: readonly Precision[]): Transform {
     if (p !== this.q) return floatPolicy.input(layer, k, t, p, precisions);
     if (this.data.mode === "explicit") return { kind: "none" };
@@ -435,6 +446,8 @@ export class Int8Policy implements TransformPolicy {
     if (init) {
       const q = constantQuantization(layer, k, init.dims.length);
       if (!q) return { kind: "none" };
+      const given = this.data.weights?.get(t);
+      if (given) return this.givenWeightTransform(given);
       if (this.data.qtype === "fp8") {
         if (q.kind === "per-channel") return { kind: "qdq-weight", axis: q.axis, qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
         return { kind: "qdq", scale: fp8Scale(this.constantScale(t)), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
@@ -487,4 +500,16 @@ export interface CalibrationCache {
   source: "tensorrt" | "json";
   /** JSON sidecar only: the amax recorded per tensor (exact calibrated value, not rounded). */
   amax?: Map<string, number>;
+  /**
+   * A Q/DQ model's weight scales (`bisect REF --candidate QDQ.onnx`): initializer name of the
+   * model run → the scales of the candidate's weight DequantizeLinear, used instead of max|w|/127.
+   */
+  weights?: Map<string, WeightScales>;
+}
+
+/** Explicit weight scales: per channel along `axis`, or per tensor (`axis` null, one scale). `key` names them in transform keys. */
+export interface WeightScales {
+  scale: Float32Array;
+  axis: number | null;
+  key: string;
 }

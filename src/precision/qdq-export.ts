@@ -55,12 +55,12 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
   const rw = rewriteLayers(m, types, precisions, idx, policy, new WeightCache(m));
 
   // Per-channel weights: the fake-quantized float copy `<w>::<key>` becomes int8 + scales + DequantizeLinear.
-  const weightDq = new Map<string, { src: string; axis: number; fp8: boolean }>();
+  const weightDq = new Map<string, { src: string; axis: number; fp8: boolean; scales?: Float32Array }>();
   for (const l of layers) {
     l.inputs.forEach((t, k) => {
       if (m.graph.initializers.get(t)?.dataType !== TensorProto_DataType.FLOAT) return; // as rewriteLayers: float constants only
       const tr = policy.input(l, k, t, precisions[l.index]!, precisions);
-      if (tr.kind === "qdq-weight") weightDq.set(`${t}::${transformKey(tr)}`, { src: t, axis: tr.axis, fp8: tr.type === "fp8e4m3fn" });
+      if (tr.kind === "qdq-weight") weightDq.set(`${t}::${transformKey(tr)}`, { src: t, axis: tr.axis, fp8: tr.type === "fp8e4m3fn", scales: tr.scales });
     });
   }
   const inits: TensorProto[] = [];
@@ -74,7 +74,7 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
     }
     const host = tensorProtoToHost(m.graph.initializers.get(w.src)!, { baseDir: m.baseDir, fileName: m.path });
     const data = host.data as Float32Array;
-    const scale = weightChannelScales(data, host.dims, w.axis, w.fp8 ? FP8E4M3FN_MAX : 127);
+    const scale = w.scales ?? weightChannelScales(data, host.dims, w.axis, w.fp8 ? FP8E4M3FN_MAX : 127);
     const qName = `${w.src}::${w.fp8 ? "fp8" : "int8"}`, sName = `${w.src}::scale`, zName = `${w.src}::zp`;
     // fp8: e4m3fn(w / s_c) bit patterns; DequantizeLinear gives e4m3fn·s_c in float32, the emulation's values
     inits.push(
