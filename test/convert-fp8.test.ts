@@ -16,7 +16,7 @@ import { createSession } from "../src/onnx/ort-session.js";
 import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
 import { plantQdqScale, qdqConvNet, qdqPointwiseNet } from "./int8-fixtures.js";
-import { readCalibrationCache } from "../src/calibration/cache.js";
+import { cacheFromAmax, calibrationJson, formatCalibrationCache, readCalibrationCache } from "../src/calibration/cache.js";
 import { tensorProtoToHost } from "../src/onnx/tensor.js";
 import { fakeQuantFp8, fp8ToF32, perChannelAbsMax } from "../src/numeric/index.js";
 import { fp8Scale } from "../src/precision/int8.js";
@@ -79,13 +79,13 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     for (const q of qs) expect(g.initializer.find((t) => t.name === q.input[2])!.dataType).toBe(TensorProto_DataType.FLOAT8E4M3FN);
   });
 
-  it("activation scales are amax/448 (amax = 127 x the cache's scale); weights are float8e4m3fn with per-output-channel scales max|w_c|/448, DequantizeLinear gives the emulation's fake-quantized values", async () => {
+  it("activation scales are amax/448 (amax from the cache's JSON sidecar net.cache.json); weights are float8e4m3fn with per-output-channel scales max|w_c|/448, DequantizeLinear gives the emulation's fake-quantized values", async () => {
     const g = loadModel(f("net.fp8.onnx")).proto.graph!;
     const init = (n: string) => g.initializer.find((t) => t.name === n);
-    const cache = await readCalibrationCache(f("net.cache"));
+    const side = await readCalibrationCache(f("net.cache.json"));
     const x = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "x")!;
-    expect(tensorProtoToHost(init(x.input[1]!)!).data[0]).toBe(fp8Scale(cache.scales.get("x")!));
-    expect(fp8Scale(cache.scales.get("x")!)).toBe(Math.fround(Math.fround(cache.scales.get("x")! * 127) / 448));
+    expect(tensorProtoToHost(init(x.input[1]!)!).data[0]).toBe(Math.fround(side.amax!.get("x")! / 448));
+    expect(JSON.parse(fs.readFileSync(f("conv.json"), "utf8")).int8.notes).toContain(`fp8 scales amax/448 from the exact amax of ${f("net.cache.json")}`);
     const w = tensorProtoToHost(loadModel(f("net.onnx")).proto.graph!.initializer.find((t) => t.name === "w1")!).data as Float32Array;
     const q = tensorProtoToHost(init("w1::fp8")!);
     expect(q.dtype).toBe("float8e4m3fn");
@@ -99,6 +99,29 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     // conv2 is pinned to fp32: fp32 weight, no Q/DQ
     expect(init("w2")).toBeDefined();
     expect(init("w2::fp8")).toBeUndefined();
+  });
+
+  it("the exact amax of a JSON cache, or of a text cache's sidecar, gives amax/448; a text cache alone 127·scale/448", async () => {
+    // an amax whose fp8 scale differs between the two routes: fround(a/448) vs fround(fround(fround(a/127)·127)/448)
+    const cache = await readCalibrationCache(f("net.cache"));
+    let a = 0.8125;
+    while (Math.fround(a / 448) === fp8Scale(Math.fround(a / 127))) a = a * (1 + 2 ** -20) + 2 ** -30;
+    const amax = new Map([...cache.scales].map(([t, sc]) => [t, t === "x" ? a : 127 * sc]));
+    const content = cacheFromAmax(amax, "MinMaxCalibration");
+    fs.writeFileSync(f("hand.json"), calibrationJson(content));
+    fs.writeFileSync(f("hand.cache"), formatCalibrationCache(content));
+    fs.writeFileSync(f("hand.cache.json"), calibrationJson(content));
+    fs.writeFileSync(f("alone.cache"), formatCalibrationCache(content));
+    const xScale = async (c: string, out: string) => {
+      expect((await cli("convert", f("net.onnx"), "--fp8", "--calibration-cache", f(c), "--fusion", "none", "-o", f(out), "-q")).code).toBe(0);
+      const g = loadModel(f(out)).proto.graph!;
+      const q = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "x")!;
+      return tensorProtoToHost(g.initializer.find((t) => t.name === q.input[1])!).data[0] as number;
+    };
+    expect(await xScale("hand.json", "h1.onnx")).toBe(Math.fround(a / 448));
+    expect(await xScale("hand.cache", "h2.onnx")).toBe(Math.fround(a / 448));
+    expect(await xScale("alone.cache", "h3.onnx")).toBe(fp8Scale(Math.fround(a / 127)));
+    expect(fp8Scale(Math.fround(a / 127))).not.toBe(Math.fround(a / 448));
   });
 
   it("without weights the Q/DQ model's numbers are the emulation's bit for bit (compare REF OUT = compare REF --fp8)", async () => {
@@ -145,7 +168,7 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     const g = loadModel(f("net.fp8.onnx")).proto.graph!;
     const scaleOf = (t: string) => tensorProtoToHost(g.initializer.find((i) => i.name === g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === t)!.input[1])!).data[0] as number;
     const rows: { tensor: string; cache_amax: number | null; flags: { code: string }[] }[] = j.tensors;
-    for (const t of ["x", "conv1_output_0", "conv2_output_0", "relu2_output_0", "flat_output_0"]) expect([t, rows.find((r) => r.tensor === t)!.cache_amax]).toEqual([t, Math.fround(scaleOf(t) * 448)]);
+    for (const t of ["x", "conv1_output_0", "conv2_output_0", "relu2_output_0", "flat_output_0"]) expect([t, rows.find((r) => r.tensor === t)!.cache_amax]).toEqual([t, scaleOf(t) * 448]);
     expect(j.layers.filter((l: { precision: string }) => l.precision === "fp8").map((l: { layer: string }) => l.layer)).toEqual(["conv1", "relu2", "flat"]); // as for int8: a layer needs a range on every activation it reads and writes
     expect(rows.find((r) => r.tensor === "conv2_output_0")!.flags.map((x) => x.code)).not.toContain("clipping");
   });
@@ -179,6 +202,14 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     expect(zps.length).toBeGreaterThan(0);
     expect(zps.every((d) => d === TensorProto_DataType.FLOAT8E4M3FN)).toBe(true);
     expect((await cli("compare", f("net.onnx"), f("fixed.fp8.onnx"), "--fusion", "none", "-q")).code).toBe(0);
+    // the saved model keeps the candidate's fp8 scales exactly (amax = 448·s read back gives s)
+    const sc = (file: string) => {
+      const gg = loadModel(f(file)).proto.graph!;
+      return new Map(gg.node.filter((n) => n.opType === "QuantizeLinear").map((n) => [n.input[0], tensorProtoToHost(gg.initializer.find((t) => t.name === n.input[1])!).data[0]]));
+    };
+    const fixed = sc("fixed.fp8.onnx"), cand = sc("clip.fp8.onnx");
+    expect(fixed.size).toBeGreaterThan(3);
+    for (const [t, v] of fixed) expect([t, v]).toEqual([t, cand.get(t)]);
     // and the search over the fp32 model with the cache: bisect --fp8
     const s = await cli("bisect", f("net.onnx"), "--fp8", "--calibration-cache", f("net.cache"), "--fusion", "none", "--json", f("bs.json"), "--no-checkpoint", "-q");
     expect(s.code, s.stderr + s.stdout).toBe(0);

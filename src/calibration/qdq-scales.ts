@@ -24,7 +24,8 @@ export interface QdqScales {
   weights: number;
   /**
    * "fp8" when the zero points are float8e4m3fn (scaled fp8 Q/DQ, `convert --fp8`): the cache then
-   * holds amax = 448·scale (exact, in `amax`) as an int8-style scale amax/127, else "int8".
+   * holds amax = 448·scale (exact, in `amax`, so the fp8 emulation's amax/448 is the scale itself)
+   * as an int8-style scale amax/127, else "int8".
    */
   qtype: "int8" | "fp8";
 }
@@ -84,8 +85,8 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
         if (s.length !== 1) throw new UserError(`${file}: node '${q.name}': activation '${x}' has ${s.length} scales; only per-tensor activation scales can be checked`);
         const ty = typeOf(q.input[2]);
         types.add(ty);
-        // fp8: amax = 448·s, kept exactly, and as a cache scale amax/127
-        const amax = ty === "fp8" ? Math.fround(s[0]! * FP8E4M3FN_MAX) : undefined;
+        // fp8: amax = 448·s, exact in a double (s is a float32), so amax/448 gives s back; and as a cache scale amax/127
+        const amax = ty === "fp8" ? s[0]! * FP8E4M3FN_MAX : undefined;
         const cs = amax === undefined ? s[0]! : Math.fround(amax / 127);
         // a strongly typed model (convert --int8 --fp16) quantizes an fp16 tensor `t` through convert's Cast `t__to_fp32`: the scale is t's
         const c = producer.get(x);

@@ -140,8 +140,8 @@ export interface Int8Options {
   range?: Int8Range;
   /**
    * The quantized type (implicit mode): int8 (default) or scaled fp8 e4m3fn (`convert --fp8`):
-   * the layers assigned "fp8" get Q/DQ with scale amax/448 (amax = 127 · the cache's scale),
-   * per output channel for weights; see fp8Scale.
+   * the layers assigned "fp8" get Q/DQ with scale amax/448 (amax: the cache's exact amax when
+   * it has one (JSON sidecar), else 127 · its scale), per output channel for weights; see fp8Scale.
    */
   qtype?: QuantType;
   /**
@@ -327,6 +327,8 @@ export interface Int8PolicyData {
   qtype: QuantType;
   /** Explicit placement (Int8Options.placement "inputs"): Q/DQ on activation inputs only, no output ranges needed. */
   inputsOnly?: boolean;
+  /** Exact amax per tensor (CalibrationCache.amax: a JSON sidecar): fp8 scales are amax/448 from it instead of 127·scale. */
+  amax?: ReadonlyMap<string, number>;
   /** Explicit weight scales (CalibrationCache.weights), by initializer name. */
   weights?: ReadonlyMap<string, WeightScales>;
 }
@@ -343,6 +345,11 @@ export const OPSET_FP8_QDQ = 19;
  */
 export function fp8Scale(int8Scale: number): number {
   return Math.fround(Math.fround(int8Scale * WEIGHT_QMAX) / FP8E4M3FN_MAX);
+}
+
+/** The fp8 scale of a tensor whose exact amax is known (a JSON sidecar, a fp8 Q/DQ model's 448·s): amax / 448 rounded to float32 once. */
+export function fp8ScaleOfAmax(amax: number): number {
+  return Math.fround(amax / FP8E4M3FN_MAX);
 }
 
 /**
@@ -362,7 +369,7 @@ export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Optio
   if (!o.cache) {
     throw userError`${opt(qtype === "fp8" ? "qtype" : "int8")}: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so ${qtype} needs activation ranges: pass ${opt("int8.calibrationCache")} FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`;
   }
-  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}), ...(o.cache.weights?.size ? { weights: o.cache.weights } : {}) });
+  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}), ...(o.cache.weights?.size ? { weights: o.cache.weights } : {}), ...(o.cache.amax?.size ? { amax: o.cache.amax } : {}) });
 }
 
 /**
@@ -393,11 +400,17 @@ export class Int8Policy implements TransformPolicy {
     return this.data.range === 128 ? -128 : -127;
   }
 
+  /** The fp8 scale of `t` with int8-style scale `s`: from the exact amax when the cache has one (and it stands for `s`), else fp8Scale(s). */
+  fp8ScaleOf(t: string, s: number): number {
+    const a = this.data.amax?.get(t);
+    return a !== undefined && this.data.scales.get(t) === s ? fp8ScaleOfAmax(a) : fp8Scale(s);
+  }
+
   /** The Q/DQ transform of an activation tensor with a cache range. */
   activationTransform(t: string): Transform {
     const s = this.data.scales.get(t);
     if (s === undefined || !(s > 0)) return { kind: "none" };
-    if (this.data.qtype === "fp8") return { kind: "qdq", scale: fp8Scale(s), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
+    if (this.data.qtype === "fp8") return { kind: "qdq", scale: this.fp8ScaleOf(t, s), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
     return { kind: "qdq", scale: s, qmin: this.activationQmin, qmax: 127 };
   }
 
@@ -450,7 +463,7 @@ export class Int8Policy implements TransformPolicy {
       if (given) return this.givenWeightTransform(given);
       if (this.data.qtype === "fp8") {
         if (q.kind === "per-channel") return { kind: "qdq-weight", axis: q.axis, qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
-        return { kind: "qdq", scale: fp8Scale(this.constantScale(t)), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
+        return { kind: "qdq", scale: this.fp8ScaleOf(t, this.constantScale(t)), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
       }
       if (q.kind === "per-channel") return { kind: "qdq-weight", axis: q.axis, qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
       return { kind: "qdq", scale: this.constantScale(t), qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
