@@ -41,6 +41,17 @@ function values(t: TensorProto): number[] {
 
 const FLOAT_TYPES = new Set<number>([TensorProto_DataType.FLOAT, TensorProto_DataType.FLOAT16, TensorProto_DataType.BFLOAT16, TensorProto_DataType.DOUBLE]);
 
+function isFloatCast(n: NodeProto | undefined): n is NodeProto {
+  return n?.opType === "Cast" && FLOAT_TYPES.has(Number(n.attribute.find((a) => a.name === "to")?.i ?? 0n));
+}
+
+/** The tensor `x` is a float Cast (chain) of: follows Casts to a float type back to their first float-cast input. */
+function castSource(x: string, producer: ReadonlyMap<string, NodeProto>): string {
+  let t = x;
+  for (let p = producer.get(t); isFloatCast(p) && p.input[0]; p = producer.get(t)) t = p.input[0];
+  return t;
+}
+
 export function hasQdq(proto: ModelProto): boolean {
   return proto.graph?.node.some((n) => n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") ?? false;
 }
@@ -88,9 +99,8 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
         // fp8: amax = 448·s, exact in a double (s is a float32), so amax/448 gives s back; and as a cache scale amax/127
         const amax = ty === "fp8" ? s[0]! * FP8E4M3FN_MAX : undefined;
         const cs = amax === undefined ? s[0]! : Math.fround(amax / 127);
-        // a strongly typed model (convert --int8 --fp16) quantizes an fp16 tensor `t` through convert's Cast `t__to_fp32`: the scale is t's
-        const c = producer.get(x);
-        const t = c?.opType === "Cast" && x === `${c.input[0]}__to_fp32` ? c.input[0]! : x;
+        // a strongly typed model (convert --int8 --fp16, AutoCast, by hand) quantizes an fp16 tensor `t` through a Cast to float32: the scale is t's
+        const t = castSource(x, producer);
         const prev = scales.get(t);
         if (prev !== undefined && prev !== cs) throw new UserError(`${file}: activation '${t}' is quantized with two scales (${prev} and ${cs}); give it one`);
         scales.set(t, cs);
@@ -157,13 +167,11 @@ export function qdqWeightScales(model: ModelProto, file: string): QdqWeightInput
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
   const producer = new Map<string, NodeProto>();
   for (const n of g.node) for (const o of n.output) if (o) producer.set(o, n);
-  const isFloatCast = (n: NodeProto | undefined) => n?.opType === "Cast" && FLOAT_TYPES.has(Number(n.attribute.find((a) => a.name === "to")?.i ?? 0n));
   const out: QdqWeightInput[] = [];
   for (const n of g.node) {
     if (n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") continue;
     n.input.forEach((t, k) => {
-      let p = producer.get(t);
-      while (isFloatCast(p)) p = producer.get(p!.input[0] ?? "");
+      const p = producer.get(castSource(t, producer));
       if (p?.opType !== "DequantizeLinear") return;
       const src = p.input[0] ?? "";
       const q = producer.get(src);
