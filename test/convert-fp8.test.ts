@@ -173,6 +173,16 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     expect(rows.find((r) => r.tensor === "conv2_output_0")!.flags.map((x) => x.code)).not.toContain("clipping");
   });
 
+  it("calib check of a strongly typed fp8 Q/DQ model (convert --fp8 --fp16): none of convert's inserted tensors (`::fp8_out`, Casts) is reported", async () => {
+    expect((await cli("convert", f("net.onnx"), "--fp8", "--fp16", "--calibration-cache", f("net.cache"), "--layer-precisions", "conv2:fp16", "--fusion", "none", "-o", f("t16.fp8.onnx"), "-q")).code).toBe(0);
+    expect(loadModel(f("t16.fp8.onnx")).proto.graph!.node.some((n) => n.output.some((o) => o.endsWith("::fp8_out")))).toBe(true);
+    const r = await cli("calib", "check", f("t16.fp8.onnx"), "--calib-batches", "2", "--fusion", "none", "--json", f("t16.json"), "-q");
+    expect(r.code, r.stderr + r.stdout).toBeLessThan(2);
+    const j = JSON.parse(fs.readFileSync(f("t16.json"), "utf8"));
+    expect(j.missing_from_cache).toEqual(["relu1_output_0", "y"]);
+    expect(j.tensors.map((t: { tensor: string }) => t.tensor).sort()).toEqual(["conv1_output_0", "conv2_output_0", "flat_output_0", "relu1_output_0", "relu2_output_0", "x", "y"]);
+  });
+
   it("calib check flags a planted bad fp8 scale: too small clips, far too large wastes e4m3fn's range", async () => {
     plantQdqScale(f("net.fp8.onnx"), "conv2_output_0", 1 / 64, f("bad1.fp8.onnx"));
     plantQdqScale(f("bad1.fp8.onnx"), "relu2_output_0", 1e6, f("bad.fp8.onnx"));

@@ -13,6 +13,8 @@ import { UserError } from "../core/errors.js";
 import { dequantizeWeights } from "../numeric/index.js";
 import type { CalibrationCache } from "../precision/int8.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
+import { prepareModel } from "../onnx/model.js";
+import { isTypedGraph, liftTypedModel } from "../precision/typed.js";
 import { bf16ToF32, f16ToF32, FP8E4M3FN_MAX, fp8ToF32 } from "../numeric/index.js";
 
 export interface QdqScales {
@@ -141,6 +143,7 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
   g.initializer = [...g.initializer, ...newInits];
   if (types.size > 1) throw new UserError(`${file}: the model mixes int8 and float8e4m3fn QuantizeLinear nodes; calib check reads one quantized type`);
   const qtype = types.has("fp8") ? "fp8" : "int8";
+  untype(proto, file, scales);
   return { proto, cache: { version: "QDQ", algorithm: "QDQ", scales, source: "json", ...(qtype === "fp8" ? { amax: amaxes } : {}) }, weights, qtype };
 }
 
@@ -189,4 +192,53 @@ export function qdqWeightScales(model: ModelProto, file: string): QdqWeightInput
     });
   }
   return out;
+}
+
+/**
+ * A strongly typed model without its Q/DQ made the fp32 model its scales are for, in place:
+ * lifted to fp32 (precision/typed.ts: fp16/bf16 initializers widened, Casts to fp16/bf16 made
+ * Casts to float), graph inputs/outputs float, and every Cast between float types removed, as
+ * is an Identity reading such a Cast (convert's `<layer>::<fb>_output<k>` rounding point). A
+ * removed node's output name is kept when it is a graph output or has a scale and its input has
+ * none (a Cast), or always for such an Identity (its output is the original tensor name); else
+ * its input name is kept. So `calib check` sees the original tensors, not the Casts' (item 3 of
+ * brief h11b; docs/int8.md "calib check of a Q/DQ model").
+ */
+function untype(proto: ModelProto, file: string, scales: ReadonlyMap<string, number>): void {
+  const g = proto.graph!;
+  if (!isTypedGraph(g)) return;
+  const m = prepareModel(proto, file);
+  liftTypedModel(m);
+  const declared = m.typed!.declared;
+  for (const v of [...g.input, ...g.output]) if (v.type?.value.case === "tensorType" && FLOAT_TYPES.has(v.type.value.value.elemType)) v.type.value.value.elemType = TensorProto_DataType.FLOAT;
+  const ins = new Set(g.input.map((v) => v.name)), outs = new Set(g.output.map((v) => v.name)), inits = new Set(g.initializer.map((t) => t.name));
+  const alias = new Map<string, string>();
+  const resolve = (t: string): string => {
+    let r = t;
+    while (alias.has(r)) r = alias.get(r)!;
+    return r;
+  };
+  const castOutputs = new Set<string>();
+  const drop = new Set<NodeProto>();
+  for (const n of g.node) {
+    const isCast = isFloatCast(n) && FLOAT_TYPES.has(declared.get(n.input[0] ?? "") ?? 0);
+    const isRounder = n.opType === "Identity" && castOutputs.has(n.input[0] ?? "");
+    if (!isCast && !isRounder) continue;
+    const a = resolve(n.input[0]!), b = n.output[0]!;
+    const fixedA = ins.has(a) || inits.has(a) || outs.has(a);
+    const keepB = !fixedA && (isCast ? outs.has(b) && !scales.has(a) : !scales.has(a) || scales.has(b));
+    if (!keepB && outs.has(b)) continue; // a graph output keeps its name: the node stays
+    if (keepB) alias.set(a, b);
+    else alias.set(b, a);
+    if (isCast) castOutputs.add(b);
+    drop.add(n);
+  }
+  if (drop.size === 0) return;
+  g.node = g.node.filter((n) => !drop.has(n));
+  for (const n of g.node) {
+    n.input = n.input.map((t) => (t === "" ? t : resolve(t)));
+    n.output = n.output.map((t) => (t === "" ? t : resolve(t)));
+  }
+  const live = new Set(g.node.flatMap((n) => n.output));
+  g.valueInfo = g.valueInfo.filter((v) => live.has(v.name));
 }
