@@ -169,7 +169,10 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     const scaleOf = (t: string) => tensorProtoToHost(g.initializer.find((i) => i.name === g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === t)!.input[1])!).data[0] as number;
     const rows: { tensor: string; cache_amax: number | null; flags: { code: string }[] }[] = j.tensors;
     for (const t of ["x", "conv1_output_0", "conv2_output_0", "relu2_output_0", "flat_output_0"]) expect([t, rows.find((r) => r.tensor === t)!.cache_amax]).toEqual([t, scaleOf(t) * 448]);
-    expect(j.layers.filter((l: { precision: string }) => l.precision === "fp8").map((l: { layer: string }) => l.layer)).toEqual(["conv1", "relu2", "flat"]); // as for int8: a layer needs a range on every activation it reads and writes
+    // the layers the Q/DQ model quantizes (explicit placement): convert's fp8 layers, conv2 pinned
+    const conv = JSON.parse(fs.readFileSync(f("conv.json"), "utf8")).precisions.filter((p: { precision: string }) => p.precision === "fp8").map((p: { layer: string }) => p.layer);
+    expect(conv).toEqual(["conv1", "relu1", "relu2", "flat", "fc"]);
+    expect(j.layers.filter((l: { precision: string }) => l.precision === "fp8").map((l: { layer: string }) => l.layer)).toEqual(conv);
     expect(rows.find((r) => r.tensor === "conv2_output_0")!.flags.map((x) => x.code)).not.toContain("clipping");
   });
 

@@ -75,6 +75,12 @@ export interface CalibCheckArgs extends CalibDataArgs {
   checkBatches?: number;
   /** The quantized type of the checked layers: int8 (default) or fp8 (an fp8 Q/DQ model's scales). */
   qtype?: QuantType;
+  /**
+   * A Q/DQ model's check (workflows/calib-qdq.ts): only these layers (names) are asked to run
+   * quantized, the others in the fallback, with explicit placement (Q/DQ on a quantized layer's
+   * activation inputs only, precision/int8.ts Int8Options.placement), as the Q/DQ model runs.
+   */
+  quantizedLayers?: ReadonlySet<string>;
   /** Fallback precision and activation range of the int8 runs (as run --int8 [--fp16]). */
   fallback?: Precision;
   range?: Int8Range;
@@ -434,8 +440,9 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
   }
 
   const qt = a.qtype ?? "int8";
-  const requested: Precision[] = p.model.graph.layers.map(() => qt);
-  const res = resolveInt8(p.model, p.types, requested, { cache, fallback: a.fallback ?? "fp32", range: a.range, qtype: qt });
+  const fbp = a.fallback ?? "fp32";
+  const requested: Precision[] = p.model.graph.layers.map((l) => (!a.quantizedLayers || a.quantizedLayers.has(l.name) ? qt : fbp));
+  const res = resolveInt8(p.model, p.types, requested, { cache, fallback: fbp, range: a.range, qtype: qt, ...(a.quantizedLayers ? { placement: "inputs" as const } : {}) });
   assertOpsetSupports(p.model, p.types, [...requested, res.fallback], res.range);
   if (res.mode !== "implicit") {
     throw new UserError(`${a.model} has QuantizeLinear/DequantizeLinear nodes (explicit quantization): TensorRT does not use a calibration cache for it, so there is nothing to check; compare it with \`trt-debug compare ${a.model} --int8\``);
@@ -489,7 +496,8 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     const producer = pi === undefined ? null : layerByIndex(pi);
     const consumers = (p.model.graph.consumers.get(t) ?? []).map(layerByIndex);
     const around = [...(producer ? [producer] : []), ...consumers];
-    const quantized = around.some((l) => res.precisions[l.index] === qt);
+    // explicit placement: only a quantized consumer quantizes the tensor
+    const quantized = (a.quantizedLayers ? consumers : around).some((l) => res.precisions[l.index] === qt);
     const scale = cache.scales.get(t);
     const cacheAmax = scale === undefined ? null : (cache.amax?.get(t) ?? scaleToAmax(scale));
     const flags: TensorFlag[] = [];

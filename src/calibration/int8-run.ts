@@ -178,3 +178,14 @@ export function int8ReportLines(r: Int8Report, maxFallbacks = Infinity): string[
   if (r.fallbacks.length > maxFallbacks) out.push(`  ... and ${r.fallbacks.length - maxFallbacks} more fallbacks (all of them are in --json)`);
   return out;
 }
+
+/**
+ * The layers an explicitly quantized (Q/DQ) model quantizes, by name: explicit quantization's
+ * rule (precision/int8.ts resolveInt8: every floating activation input comes from a
+ * DequantizeLinear), the Q/DQ nodes themselves excluded.
+ */
+export async function explicitlyQuantizedLayers(m: LoadedModel, types: TypeMap): Promise<Set<string>> {
+  const ctx = await loadInt8(m, types, {});
+  const res = resolveInt8Run(ctx, m, types, m.graph.layers.map(() => "int8" as const)).resolution;
+  return new Set(m.graph.layers.filter((l, i) => res.precisions[i] === "int8" && l.opType !== "QuantizeLinear" && l.opType !== "DequantizeLinear").map((l) => l.name));
+}

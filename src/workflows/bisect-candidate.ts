@@ -24,7 +24,7 @@ import { loadModel, type LoadedModel } from "../onnx/model.js";
 import type { ModelProto } from "onnx-buf";
 import type { CalibrationCache, WeightScales } from "../precision/int8.js";
 import { hasQdq, qdqScales, qdqWeightScales } from "../calibration/qdq-scales.js";
-import { loadInt8, resolveInt8Run } from "../calibration/int8-run.js";
+import { explicitlyQuantizedLayers } from "../calibration/int8-run.js";
 import type { ModelArgs } from "./model-inputs.js";
 
 export interface CandidateStart {
@@ -71,10 +71,7 @@ async function qdqCandidateStart(reference: string, candidate: string, ref: Awai
   const weights = candidateWeightScales(ref.model, candProto, candidate);
   // which of the candidate's layers its Q/DQ quantize: explicit quantization's rule
   const cand = await prepareModelFile(candidate, a);
-  const ctx = await loadInt8(cand.model, cand.types, {});
-  const asked = cand.model.graph.layers.map(() => "int8" as const);
-  const res = resolveInt8Run(ctx, cand.model, cand.types, asked).resolution;
-  const quantized = new Set(cand.model.graph.layers.filter((l, i) => res.precisions[i] === "int8" && l.opType !== "QuantizeLinear" && l.opType !== "DequantizeLinear").map((l) => l.name));
+  const quantized = await explicitlyQuantizedLayers(cand.model, cand.types);
   const layerPrecisions: PlanEntry[] = [];
   const missing: string[] = [];
   const known = new Set(cand.model.graph.layers.map((l) => l.name));
