@@ -106,5 +106,8 @@ describe("a hand-written strongly typed Q/DQ model (Casts not named by convert)"
     // the layers the model quantizes (explicit placement: their activation inputs come from a DequantizeLinear)
     expect(j.layers.map((l: { layer: string; precision: string }) => `${l.layer}:${l.precision}`)).toEqual(["mm1:int8", "relu:fp32", "fc:int8"]);
     expect(j.harmful_tensors).toEqual(["r"]);
+    // suggestions name the Q/DQ model itself, not a temporary copy
+    const y = j.worst.find((w: { tensor: string }) => w.tensor === "y");
+    expect(y.suggestion).toBe(`not quantized in ${f("bad.onnx")}: add a QuantizeLinear/DequantizeLinear of it if a layer reading it should run quantized`);
   });
 });

@@ -81,6 +81,8 @@ export interface CalibCheckArgs extends CalibDataArgs {
    * activation inputs only, precision/int8.ts Int8Options.placement), as the Q/DQ model runs.
    */
   quantizedLayers?: ReadonlySet<string>;
+  /** The model as named in messages and suggestions (a Q/DQ model's check runs a temporary copy). */
+  label?: string;
   /** Fallback precision and activation range of the int8 runs (as run --int8 [--fp16]). */
   fallback?: Precision;
   range?: Int8Range;
@@ -580,10 +582,10 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     flags: t.flags.map((f) => f.code),
     harmful: isHarmful(t),
     summary: t.flags.map((f) => `${f.code}: ${f.message}`).join("; "),
-    suggestion: suggest(t, { cacheAlgo, randomOrFew, model: a.model, fallback: res.fallback, int8Layers: new Set(layers.filter((l) => res.precisions[l.index] === qt).map((l) => l.name)) }),
+    suggestion: suggest(t, { cacheAlgo, randomOrFew, model: a.label ?? a.model, qdq: a.quantizedLayers !== undefined, fallback: res.fallback, int8Layers: new Set(layers.filter((l) => res.precisions[l.index] === qt).map((l) => l.name)) }),
   }));
   if (res.unknownInCache.length) {
-    warn(`${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${a.model} (stale cache, or one made for another model/export): ${res.unknownInCache.slice(0, 5).map((x) => `'${x}'`).join(", ")}${res.unknownInCache.length > 5 ? ", ..." : ""}`);
+    warn(`${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${a.label ?? a.model} (stale cache, or one made for another model/export): ${res.unknownInCache.slice(0, 5).map((x) => `'${x}'`).join(", ")}${res.unknownInCache.length > 5 ? ", ..." : ""}`);
   }
   const failingOut = outputs.filter((o) => !o.passed);
   if (failingOut.length) {
@@ -616,7 +618,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
   };
 }
 
-function suggest(t: TensorCheck, ctx: { cacheAlgo: CalibAlgo | null; randomOrFew: boolean; model: string; fallback: Precision; int8Layers: Set<string> }): string {
+function suggest(t: TensorCheck, ctx: { cacheAlgo: CalibAlgo | null; randomOrFew: boolean; model: string; qdq?: boolean; fallback: Precision; int8Layers: Set<string> }): string {
   const parts: string[] = [];
   const codes = new Set(t.flags.map((f) => f.code));
   const more = ctx.randomOrFew ? "calibrate on more real data (--calib-data with a few hundred samples)" : "";
@@ -635,7 +637,7 @@ function suggest(t: TensorCheck, ctx: { cacheAlgo: CalibAlgo | null; randomOrFew
     else parts.push("no calibrator fixes it");
     if (more) parts.push(more);
   }
-  if (codes.has("missing")) parts.push(`rebuild the cache for this model (\`trt-debug calib build ${ctx.model} -o FILE.cache\`)`);
+  if (codes.has("missing")) parts.push(ctx.qdq ? `not quantized in ${ctx.model}: add a QuantizeLinear/DequantizeLinear of it if a layer reading it should run quantized` : `rebuild the cache for this model (\`trt-debug calib build ${ctx.model} -o FILE.cache\`)`);
   if (codes.has("zero-range")) parts.push(`it was all zeros during calibration: calibrate with data that exercises it${ctx.randomOrFew ? " (real inputs via --calib-data)" : ""}`);
   if (codes.has("non-finite")) parts.push(`fix the FP32 overflow first (trt-debug validate ${ctx.model})`);
   if (codes.has("unobservable")) parts.push("none (cannot be observed)");

@@ -31,7 +31,7 @@ export async function calibCheckQdq(a: Omit<CalibCheckArgs, "calibrationCache" |
   registerTemp(tmp);
   try {
     saveModel(q.proto, tmp);
-    const r = await calibCheck({ ...a, model: tmp, calibrationCache: a.model, cache: q.cache, qtype: q.qtype, quantizedLayers }, hooks);
+    const r = await calibCheck({ ...a, model: tmp, calibrationCache: a.model, cache: q.cache, qtype: q.qtype, quantizedLayers, label: a.model }, hooks);
     return { ...r, model: a.model, qdq: { activations: q.cache.scales.size, weights: q.weights, type: q.qtype } };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
