@@ -30,6 +30,7 @@ import { tensorProtoToHost } from "../onnx/tensor.js";
 import { onnxToDType } from "../core/dtype.js";
 import { absMax, FP8E4M3FN_MAX } from "../numeric/index.js";
 import { floatPolicy, type Transform, type TransformPolicy } from "./rewrite.js";
+import { canUpgrade, UPGRADE_MIN } from "../onnx/opset-upgrade.js";
 
 /** Ops with weights quantized per output channel (input 1), bias (input 2) kept in fp32. */
 export const INT8_WEIGHTED_OPS: readonly string[] = ["Conv", "ConvTranspose", "MatMul", "Gemm"];
@@ -363,8 +364,9 @@ export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Optio
   if (fallback === "int8" || fallback === "fp8") throw new Error(`${fallback} fallback precision cannot be quantized`);
   const range = o.range ?? DEFAULT_INT8_RANGE;
   if (isExplicitlyQuantized(m)) return new Int8Policy(m, types, { mode: "explicit", fallback, range, scales: new Map(), qtype });
-  if (qtype === "fp8" && m.opset >= 0 && m.opset < OPSET_FP8_QDQ) {
-    throw optionError("qtype", `${m.path} has opset ${m.opset}; scaled fp8 Q/DQ needs QuantizeLinear-19 with a float8e4m3fn zero point (opset >= ${OPSET_FP8_QDQ}), and trt-debug upgrades models to opset 13 only: re-export the model at opset >= ${OPSET_FP8_QDQ}`);
+  // below opset 19 the executor upgrades the segments to 19 (onnx/opset-upgrade.ts; nodes without an upgrade path are refused by runtime/upgrade.ts assertOpsetSupports)
+  if (qtype === "fp8" && m.opset >= 0 && m.opset < OPSET_FP8_QDQ && !canUpgrade(m.opset, OPSET_FP8_QDQ)) {
+    throw optionError("qtype", `${m.path} has opset ${m.opset}; scaled fp8 Q/DQ needs QuantizeLinear-19 with a float8e4m3fn zero point (opset >= ${OPSET_FP8_QDQ}), and trt-debug upgrades models from opset ${UPGRADE_MIN} only: re-export the model at opset >= ${OPSET_FP8_QDQ}`);
   }
   if (!o.cache) {
     throw userError`${opt(qtype === "fp8" ? "qtype" : "int8")}: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so ${qtype} needs activation ranges: pass ${opt("int8.calibrationCache")} FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`;

@@ -18,8 +18,7 @@ import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
 import { dtypeToOnnx } from "../core/dtype.js";
 import { floatPolicy, rewriteLayers, WeightCache, type TransformPolicy } from "../precision/rewrite.js";
 import { createSession, fetchable, runSession, type OptimizationLevel, type OrtTensor, type Session } from "../onnx/ort-session.js";
-import { markUpgradeVerified, rememberedFeeds, rememberFeeds, upgradeSegment, upgradeVerified, type UpgradedSegment } from "./upgrade.js";
-import { UPGRADE_TARGET } from "../onnx/opset-upgrade.js";
+import { markUpgradeVerified, rememberedFeeds, rememberFeeds, upgradeSegment, upgradeTargetOf, upgradeVerified, type UpgradedSegment } from "./upgrade.js";
 
 export interface Segment {
   id: number;
@@ -407,7 +406,7 @@ async function upgradeSelfCheck(exec: Executor, flag: string): Promise<void> {
         if (w && sameBits(v, w)) continue;
         const l = m.graph.layers[m.graph.producer.get(t)!]!;
         throw new UserError(
-          `${m.path}: ${flag} needs opset ${UPGRADE_TARGET}, but after trt-debug's upgrade from opset ${m.opset} layer '${l.name}' (${l.opType}) no longer gives the fp32 result bit for bit (tensor '${t}'); re-export at opset >= ${UPGRADE_TARGET} or use --fp16`,
+          `${m.path}: ${flag} needs opset ${upgradeTargetOf(m)}, but after trt-debug's upgrade from opset ${m.opset} layer '${l.name}' (${l.opType}) no longer gives the fp32 result bit for bit (tensor '${t}'); re-export at opset >= ${upgradeTargetOf(m)} or use --fp16`,
         );
       }
     }
