@@ -14,7 +14,7 @@ import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { readCalibrationCache } from "../src/calibration/cache.js";
 import type { BisectResult } from "../src/workflows/bisect.js";
 import { Rng } from "../scripts/models/common.js";
-import { cli, tmpDir } from "./helpers.js";
+import { cli, expectUserError, tmpDir } from "./helpers.js";
 
 let dir: string;
 const f = (n: string) => path.join(dir, n);
@@ -32,16 +32,22 @@ function reference() {
   return b.model({ opset: 13 });
 }
 
-/** Per-column (axis 1) symmetric int8 weights: s_c = max|w_c|/127, q = round(w/s_c). */
+/** ONNX QuantizeLinear's rounding: the float32 quotient, to nearest even. */
+const rne = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v));
+
+/** Per-column (axis 1) symmetric int8 weights: s_c = max|w_c|/127, q = rne(float32(w/s_c)), as QuantizeLinear computes them. */
 function quantizeColumns(w: Float32Array, cols: number): { q: Int8Array; s: Float32Array } {
   const s = new Float32Array(cols);
   for (let i = 0; i < w.length; i++) s[i % cols] = Math.max(s[i % cols]!, Math.abs(w[i]!));
   for (let c = 0; c < cols; c++) s[c] = Math.fround(s[c]! / 127);
-  return { q: Int8Array.from(w, (v, i) => Math.round(v / s[i % cols]!)), s };
+  return { q: Int8Array.from(w, (v, i) => rne(Math.fround(v / s[i % cols]!))), s };
 }
 
-/** The typed Q/DQ model: x and r quantized with scales sx, sr; Relu in fp16 between Casts. */
-function candidate(sx: number, sr: number) {
+/**
+ * The typed Q/DQ model: x and r quantized with scales sx, sr; Relu in fp16 between Casts.
+ * `w2`: fc's weight as QuantizeLinear(float w2) with one per-tensor scale (and zero point) instead of int8 per column.
+ */
+function candidate(sx: number, sr: number, w2?: { scale: number; zp?: number }) {
   const b = new GraphBuilder("mlp");
   const zp = (n: string, len?: number) => (len === undefined ? b.initializer(n, "int8", [], Int8Array.of(0)) : b.initializer(n, "int8", [len], new Int8Array(len)));
   const qdq = (t: string, s: number, n: string) => {
@@ -59,7 +65,14 @@ function candidate(sx: number, sr: number) {
   const ch = b.node("Cast", [c], { name: "c_half", outputs: ["c16"], attrs: { to: 10 } });
   const r = b.node("Relu", [ch], { name: "relu", outputs: ["r"] });
   const rf = b.node("Cast", [r], { name: "r_float", outputs: ["r32"], attrs: { to: 1 } });
-  b.output(b.node("MatMul", [qdq(rf, sr, "rq"), wdq("w2", W2, 16, 8)], { name: "fc", outputs: ["y"] }), "float32", [1, 8]);
+  const w2dq = w2
+    ? (() => {
+        const sc = b.initializer("w2_s", "float32", [], Float32Array.of(w2.scale));
+        const z = b.initializer("w2_z", "int8", [], Int8Array.of(w2.zp ?? 0));
+        return b.node("DequantizeLinear", [b.node("QuantizeLinear", [b.initializer("w2", "float32", [16, 8], W2), sc, z], { name: "w2_q" }), sc, z], { name: "w2_dq", outputs: ["w2_w"] });
+      })()
+    : wdq("w2", W2, 16, 8);
+  b.output(b.node("MatMul", [qdq(rf, sr, "rq"), w2dq], { name: "fc", outputs: ["y"] }), "float32", [1, 8]);
   return b.model({ opset: 13 });
 }
 
@@ -88,6 +101,31 @@ describe("a hand-written strongly typed Q/DQ model (Casts not named by convert)"
     expect(res.pinned_layers).toEqual(["fc"]);
     expect(res.int8!.int8_layers).toBe(2);
     expect(res.int8!.fallbacks).toEqual([]);
+    // the starting point computes the candidate: fc's output y stays fp32 as declared (not the fp16 fallback); metric = compare REF CAND's
+    await cli("compare", f("ref.onnx"), f("bad.onnx"), "--fusion", "none", "--json", f("cb.json"), "-q");
+    const cb = JSON.parse(fs.readFileSync(f("cb.json"), "utf8")) as { layers: { is_graph_output: boolean; metrics: { rel_l2: number } }[] };
+    expect(res.iterations.find((i) => i.phase === "baseline")!.metric!).toBeCloseTo(cb.layers.find((l) => l.is_graph_output)!.metrics.rel_l2, 5);
+  });
+
+  it("bisect REF --candidate with a per-tensor weight Q/DQ (QuantizeLinear of the float weight): its planted too-small scale is read and fc is found", async () => {
+    const c = await readCalibrationCache(f("ref.cache"));
+    const amax = W2.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    saveModel(candidate(c.scales.get("x")!, c.scales.get("r")!, { scale: Math.fround(amax / 127 / 16) }), f("badw.onnx"));
+    saveModel(candidate(c.scales.get("x")!, c.scales.get("r")!, { scale: Math.fround(amax / 127) }), f("goodw.onnx"));
+    expect((await cli("compare", f("ref.onnx"), f("goodw.onnx"), "--fusion", "none", "-q")).code).toBe(0);
+    expect((await cli("compare", f("ref.onnx"), f("badw.onnx"), "--fusion", "none", "--json", f("cw.json"), "-q")).code).toBe(1);
+    const b = await cli("bisect", f("ref.onnx"), "--candidate", f("badw.onnx"), "--fusion", "none", "--json", f("bw.json"), "--no-checkpoint", "-q");
+    expect(b.code, b.stderr + b.stdout).toBe(0);
+    const res = JSON.parse(fs.readFileSync(f("bw.json"), "utf8")) as BisectResult;
+    expect(res.pinned_layers).toEqual(["fc"]);
+    const cw = JSON.parse(fs.readFileSync(f("cw.json"), "utf8")) as { layers: { is_graph_output: boolean; metrics: { rel_l2: number } }[] };
+    expect(res.iterations.find((i) => i.phase === "baseline")!.metric!).toBeCloseTo(cw.layers.find((l) => l.is_graph_output)!.metrics.rel_l2, 5);
+  });
+
+  it("bisect REF --candidate refuses a weight zero point other than 0 with one line", async () => {
+    const c = await readCalibrationCache(f("ref.cache"));
+    saveModel(candidate(c.scales.get("x")!, c.scales.get("r")!, { scale: 0.01, zp: 3 }), f("zp.onnx"));
+    expectUserError(await cli("bisect", f("ref.onnx"), "--candidate", f("zp.onnx"), "--no-checkpoint"), "w2_q", "zero point 3 is not 0");
   });
 
   it("calib check CAND: checks the fp32 model the scales are for (Casts removed) and flags r's planted scale", async () => {

@@ -157,6 +157,11 @@ export interface QdqWeightInput {
   axis: number | null;
   /** The DequantizeLinear node. */
   dequantize: string;
+  /**
+   * int8 weights: -128 when the weight can reach it (a QuantizeLinear of a float weight, ONNX's
+   * range [-128,127]; or stored int8 values that hold -128), else -127 (symmetric).
+   */
+  qmin: -128 | -127;
 }
 
 /**
@@ -188,7 +193,9 @@ export function qdqWeightScales(model: ModelProto, file: string): QdqWeightInput
       const scale = Float32Array.from(values(sInit));
       const perTensor = sInit.dims.length === 0 || (scale.length === 1 && sInit.dims.length <= 1);
       const axisAttr = holder.attribute.find((a) => a.name === "axis");
-      out.push({ node: n.name, input: k, scale, axis: perTensor ? null : Number(axisAttr?.i ?? 1n), dequantize: p.name });
+      const stored = holder === p ? tensorProtoToHost(inits.get(src)!) : null;
+      const reaches128 = holder !== p || (stored?.dtype === "int8" && (stored.data as Int8Array).includes(-128));
+      out.push({ node: n.name, input: k, scale, axis: perTensor ? null : Number(axisAttr?.i ?? 1n), dequantize: p.name, qmin: reaches128 ? -128 : -127 });
     });
   }
   return out;

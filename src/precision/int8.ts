@@ -330,6 +330,8 @@ export interface Int8PolicyData {
   inputsOnly?: boolean;
   /** Exact amax per tensor (CalibrationCache.amax: a JSON sidecar): fp8 scales are amax/448 from it instead of 127·scale. */
   amax?: ReadonlyMap<string, number>;
+  /** Declared output types (CalibrationCache.outputTypes) of a typed Q/DQ candidate. */
+  outputTypes?: ReadonlyMap<string, Precision>;
   /** Explicit weight scales (CalibrationCache.weights), by initializer name. */
   weights?: ReadonlyMap<string, WeightScales>;
 }
@@ -371,7 +373,7 @@ export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Optio
   if (!o.cache) {
     throw userError`${opt(qtype === "fp8" ? "qtype" : "int8")}: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so ${qtype} needs activation ranges: pass ${opt("int8.calibrationCache")} FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`;
   }
-  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}), ...(o.cache.weights?.size ? { weights: o.cache.weights } : {}), ...(o.cache.amax?.size ? { amax: o.cache.amax } : {}) });
+  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}), ...(o.cache.weights?.size ? { weights: o.cache.weights } : {}), ...(o.cache.amax?.size ? { amax: o.cache.amax } : {}), ...(o.cache.outputTypes?.size ? { outputTypes: o.cache.outputTypes } : {}) });
 }
 
 /**
@@ -448,7 +450,7 @@ export class Int8Policy implements TransformPolicy {
   /** The transform of a weight with explicit scales (a Q/DQ candidate's): per channel, or per tensor. */
   private givenWeightTransform(w: WeightScales): Transform {
     const fp8 = this.data.qtype === "fp8";
-    const [qmin, qmax] = fp8 ? [-FP8E4M3FN_MAX, FP8E4M3FN_MAX] : [WEIGHT_QMIN, WEIGHT_QMAX];
+    const [qmin, qmax] = fp8 ? [-FP8E4M3FN_MAX, FP8E4M3FN_MAX] : [w.qmin ?? WEIGHT_QMIN, WEIGHT_QMAX];
     const type = fp8 ? { type: "fp8e4m3fn" as const } : {};
     if (w.axis === null) return { kind: "qdq", scale: w.scale[0]!, qmin, qmax, ...type };
     return { kind: "qdq-weight", axis: w.axis, qmin, qmax, ...type, scales: w.scale, scalesKey: w.key };
@@ -478,7 +480,7 @@ export class Int8Policy implements TransformPolicy {
     if (p !== this.q) return floatPolicy.output(layer, k, t, p, precisions);
     if (this.data.mode === "explicit") return { kind: "none" };
     if (this.quantizesOutput(t, precisions)) return this.activationTransform(t);
-    return floatPolicy.output(layer, k, t, this.data.fallback, precisions);
+    return floatPolicy.output(layer, k, t, this.data.outputTypes?.get(t) ?? this.data.fallback, precisions);
   }
 
   /** Which outputs of an int8 layer are quantized ("q") or emitted in the fallback precision ("-"); "" for other layers. */
@@ -520,6 +522,12 @@ export interface CalibrationCache {
    * model run → the scales of the candidate's weight DequantizeLinear, used instead of max|w|/127.
    */
   weights?: Map<string, WeightScales>;
+  /**
+   * A strongly typed Q/DQ candidate: the declared type of each tensor it has (by name). A
+   * quantized layer's output that is not quantized is rounded to it instead of the fallback
+   * (a candidate's int8 layer may write fp32 while its other layers are fp16).
+   */
+  outputTypes?: Map<string, "fp32" | "fp16" | "bf16">;
 }
 
 /** Explicit weight scales: per channel along `axis`, or per tensor (`axis` null, one scale). `key` names them in transform keys. */
@@ -527,4 +535,6 @@ export interface WeightScales {
   scale: Float32Array;
   axis: number | null;
   key: string;
+  /** int8 clamp: -128 when the candidate's weight reaches it (ONNX QuantizeLinear's [-128,127]), else -127 (default). */
+  qmin?: -128 | -127;
 }

@@ -58,12 +58,12 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
   const rw = rewriteLayers(m, types, precisions, idx, policy, new WeightCache(m));
 
   // Per-channel weights: the fake-quantized float copy `<w>::<key>` becomes int8 + scales + DequantizeLinear.
-  const weightDq = new Map<string, { src: string; axis: number; fp8: boolean; scales?: Float32Array }>();
+  const weightDq = new Map<string, { src: string; axis: number; fp8: boolean; scales?: Float32Array; qmin: number }>();
   for (const l of layers) {
     l.inputs.forEach((t, k) => {
       if (m.graph.initializers.get(t)?.dataType !== TensorProto_DataType.FLOAT) return; // as rewriteLayers: float constants only
       const tr = policy.input(l, k, t, precisions[l.index]!, precisions);
-      if (tr.kind === "qdq-weight") weightDq.set(`${t}::${transformKey(tr)}`, { src: t, axis: tr.axis, fp8: tr.type === "fp8e4m3fn", scales: tr.scales });
+      if (tr.kind === "qdq-weight") weightDq.set(`${t}::${transformKey(tr)}`, { src: t, axis: tr.axis, fp8: tr.type === "fp8e4m3fn", scales: tr.scales, qmin: tr.qmin });
     });
   }
   const inits: TensorProto[] = [];
@@ -83,7 +83,7 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
     inits.push(
       w.fp8
         ? hostToTensorProto({ name: qName, dtype: "float8e4m3fn", dims: host.dims, data: quantizeFp8(data, { scale, axis: w.axis, dims: host.dims }) })
-        : hostToTensorProto({ name: qName, dtype: "int8", dims: host.dims, data: quantizeInt8(data, { scale, axis: w.axis, dims: host.dims, qmin: -127, qmax: 127 }) }),
+        : hostToTensorProto({ name: qName, dtype: "int8", dims: host.dims, data: quantizeInt8(data, { scale, axis: w.axis, dims: host.dims, qmin: w.qmin, qmax: 127 }) }),
       hostToTensorProto({ name: sName, dtype: "float32", dims: [scale.length], data: scale }),
       w.fp8
         ? hostToTensorProto({ name: zName, dtype: "float8e4m3fn", dims: [scale.length], data: new Uint8Array(scale.length) })

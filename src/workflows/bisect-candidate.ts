@@ -19,7 +19,7 @@ import { opt, optionError, UserError, userError } from "../core/errors.js";
 import { isFloatDType } from "../core/host-tensor.js";
 import { isGlob, type PlanEntry } from "../precision/plan.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
-import { typedReducedPrecisions } from "../precision/typed.js";
+import { declaredPrecision, typedReducedPrecisions } from "../precision/typed.js";
 import { loadModel, type LoadedModel } from "../onnx/model.js";
 import type { ModelProto } from "onnx-buf";
 import type { CalibrationCache, WeightScales } from "../precision/int8.js";
@@ -95,7 +95,10 @@ async function qdqCandidateStart(reference: string, candidate: string, ref: Awai
   }
   if (missing.length === ref.model.graph.layers.length) throw new UserError(`candidate ${candidate}: no layer name in common with ${reference}; the candidate must keep the reference's node names`, "candidate");
   if (int8Layers.length === 0) throw new UserError(`candidate ${candidate}: no layer of ${reference} is quantized in the candidate (no layer whose activation inputs all come from a DequantizeLinear); there is nothing to search`, "candidate");
-  return { precision: scales.qtype, qdq: { cache: { ...scales.cache, weights }, int8Layers, fallback }, layerPrecisions, missing };
+  // a typed candidate: its quantized layers' outputs keep their declared types (an int8 layer may write fp32 among fp16 layers)
+  const outputTypes = new Map<string, "fp32" | "fp16" | "bf16">();
+  for (const [t, e] of cand.model.typed?.declared ?? []) outputTypes.set(t, declaredPrecision(e) as "fp32" | "fp16" | "bf16");
+  return { precision: scales.qtype, qdq: { cache: { ...scales.cache, weights, ...(outputTypes.size ? { outputTypes } : {}) }, int8Layers, fallback }, layerPrecisions, missing };
 }
 
 /**
@@ -119,7 +122,7 @@ function candidateWeightScales(ref: LoadedModel, cand: ModelProto, candidate: st
     if (prev && (prev.axis !== axis || prev.scale.length !== w.scale.length || prev.scale.some((v, i) => v !== w.scale[i]))) {
       throw optionError("candidate", `${candidate}: weight '${t}' is dequantized with two different sets of scales (nodes '${prev.key}' and '${w.dequantize}'); give a shared weight one`);
     }
-    out.set(t, { scale: w.scale, axis, key: w.dequantize });
+    out.set(t, { scale: w.scale, axis, key: w.dequantize, qmin: w.qmin });
   }
   return out;
 }
