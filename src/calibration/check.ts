@@ -498,8 +498,8 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     const producer = pi === undefined ? null : layerByIndex(pi);
     const consumers = (p.model.graph.consumers.get(t) ?? []).map(layerByIndex);
     const around = [...(producer ? [producer] : []), ...consumers];
-    // explicit placement: only a quantized consumer quantizes the tensor
-    const quantized = (a.quantizedLayers ? consumers : around).some((l) => res.precisions[l.index] === qt);
+    // a Q/DQ model quantizes exactly the tensors its QuantizeLinear nodes read (those with a scale), whatever layers TensorRT runs in int8
+    const quantized = a.quantizedLayers ? cache.scales.has(t) : around.some((l) => res.precisions[l.index] === qt);
     const scale = cache.scales.get(t);
     const cacheAmax = scale === undefined ? null : (cache.amax?.get(t) ?? scaleToAmax(scale));
     const flags: TensorFlag[] = [];
