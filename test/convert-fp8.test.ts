@@ -121,6 +121,10 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     expect(await xScale("hand.json", "h1.onnx")).toBe(Math.fround(a / 448));
     expect(await xScale("hand.cache", "h2.onnx")).toBe(Math.fround(a / 448));
     expect(await xScale("alone.cache", "h3.onnx")).toBe(fp8Scale(Math.fround(a / 127)));
+    // a sidecar whose scales are not the cache's (another calibration) is not used
+    fs.writeFileSync(f("other.cache"), formatCalibrationCache(content));
+    fs.writeFileSync(f("other.cache.json"), calibrationJson(cacheFromAmax(new Map([...amax].map(([t, v]) => [t, t === "x" ? 2 * v : v])), "MinMaxCalibration")));
+    expect(await xScale("other.cache", "h4.onnx")).toBe(fp8Scale(Math.fround(a / 127)));
     expect(fp8Scale(Math.fround(a / 127))).not.toBe(Math.fround(a / 448));
   });
 

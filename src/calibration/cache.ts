@@ -15,7 +15,7 @@
  * without decoding hex. See docs/calibration.md.
  */
 import { readFile } from "node:fs/promises";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { writeFileAtomic } from "../core/output-file.js";
 import { opt, UserError, userError } from "../core/errors.js";
 import type { CalibrationCache } from "../precision/int8.js";
@@ -303,7 +303,7 @@ export function withSidecarAmax(cache: CalibrationCache, path: string): { cache:
   if (cache.source !== "tensorrt" || !existsSync(file)) return { cache, sidecar: null };
   let side: CalibrationCache;
   try {
-    side = parseCalibrationCache(readFileSync(file, "utf8"), file);
+    side = parseCalibrationCache(readTextChecked(file, "cache"), file);
   } catch {
     return { cache, sidecar: null };
   }
