@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
 import { hostToTensorProto, tensorProtoToHost } from "../src/onnx/tensor.js";
-import { plantQdqScale, qdqConvNet } from "./int8-fixtures.js";
+import { compareAndBisectCandidate, plantQdqScale, qdqConvNet } from "./int8-fixtures.js";
 import type { BisectResult } from "../src/workflows/bisect.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
@@ -103,16 +103,13 @@ describe("bisect REF --candidate QDQ.onnx", () => {
     const qi = g.initializer.findIndex((t) => t.name === dq.input[0]);
     g.initializer[qi] = hostToTensorProto({ name: dq.input[0]!, dtype: "int8", dims: [4, 4, 3, 3], data: q });
     saveModel(m.proto, f("badw.qdq.onnx"));
-    expect((await cli("compare", f("net.onnx"), f("badw.qdq.onnx"), "--fusion", "none", "--json", f("cw.json"), "-q")).code).toBe(1);
-    const b = await cli("bisect", f("net.onnx"), "--candidate", f("badw.qdq.onnx"), "--fusion", "none", "--json", f("bw.json"), "--no-checkpoint", "-q");
-    expect(b.code, b.stderr + b.stdout).toBe(0);
-    const res = JSON.parse(fs.readFileSync(f("bw.json"), "utf8")) as BisectResult;
-    expect(res.pinned_layers).toEqual(["conv2"]);
+    const r = await compareAndBisectCandidate(f("net.onnx"), f("badw.qdq.onnx"), (n) => f(`w-${n}`));
+    expect(r.compareCode).toBe(1);
+    expect(r.bisectCode, r.bisectOutput).toBe(0);
+    expect(r.pinned).toEqual(["conv2"]);
     // the starting point computes the candidate's clipped weights: its metric is compare REF CAND's
-    const c = JSON.parse(fs.readFileSync(f("cw.json"), "utf8")) as { layers: { is_graph_output: boolean; metrics: { rel_l2: number } }[] };
-    const base = res.iterations.find((i) => i.phase === "baseline")!;
-    expect(base.passed).toBe(false);
-    expect(base.metric!).toBeCloseTo(c.layers.find((l) => l.is_graph_output)!.metrics.rel_l2, 5);
+    expect(r.baseline.passed).toBe(false);
+    expect(r.baseline.metric).toBeCloseTo(r.compareRelL2, 5);
   });
 
   it("refuses a cache with a Q/DQ candidate and a Q/DQ reference with one line", async () => {

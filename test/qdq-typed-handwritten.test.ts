@@ -14,6 +14,7 @@ import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { readCalibrationCache } from "../src/calibration/cache.js";
 import type { BisectResult } from "../src/workflows/bisect.js";
 import { Rng } from "../scripts/models/common.js";
+import { compareAndBisectCandidate } from "./int8-fixtures.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
 let dir: string;
@@ -102,9 +103,9 @@ describe("a hand-written strongly typed Q/DQ model (Casts not named by convert)"
     expect(res.int8!.int8_layers).toBe(2);
     expect(res.int8!.fallbacks).toEqual([]);
     // the starting point computes the candidate: fc's output y stays fp32 as declared (not the fp16 fallback); metric = compare REF CAND's
-    await cli("compare", f("ref.onnx"), f("bad.onnx"), "--fusion", "none", "--json", f("cb.json"), "-q");
-    const cb = JSON.parse(fs.readFileSync(f("cb.json"), "utf8")) as { layers: { is_graph_output: boolean; metrics: { rel_l2: number } }[] };
-    expect(res.iterations.find((i) => i.phase === "baseline")!.metric!).toBeCloseTo(cb.layers.find((l) => l.is_graph_output)!.metrics.rel_l2, 5);
+    const r = await compareAndBisectCandidate(f("ref.onnx"), f("bad.onnx"), (n) => f(`r-${n}`));
+    expect(r.compareCode).toBe(1);
+    expect(r.baseline.metric).toBeCloseTo(r.compareRelL2, 5);
   });
 
   it("bisect REF --candidate with a per-tensor weight Q/DQ (QuantizeLinear of the float weight): its planted too-small scale is read and fc is found", async () => {
@@ -113,13 +114,11 @@ describe("a hand-written strongly typed Q/DQ model (Casts not named by convert)"
     saveModel(candidate(c.scales.get("x")!, c.scales.get("r")!, { scale: Math.fround(amax / 127 / 16) }), f("badw.onnx"));
     saveModel(candidate(c.scales.get("x")!, c.scales.get("r")!, { scale: Math.fround(amax / 127) }), f("goodw.onnx"));
     expect((await cli("compare", f("ref.onnx"), f("goodw.onnx"), "--fusion", "none", "-q")).code).toBe(0);
-    expect((await cli("compare", f("ref.onnx"), f("badw.onnx"), "--fusion", "none", "--json", f("cw.json"), "-q")).code).toBe(1);
-    const b = await cli("bisect", f("ref.onnx"), "--candidate", f("badw.onnx"), "--fusion", "none", "--json", f("bw.json"), "--no-checkpoint", "-q");
-    expect(b.code, b.stderr + b.stdout).toBe(0);
-    const res = JSON.parse(fs.readFileSync(f("bw.json"), "utf8")) as BisectResult;
-    expect(res.pinned_layers).toEqual(["fc"]);
-    const cw = JSON.parse(fs.readFileSync(f("cw.json"), "utf8")) as { layers: { is_graph_output: boolean; metrics: { rel_l2: number } }[] };
-    expect(res.iterations.find((i) => i.phase === "baseline")!.metric!).toBeCloseTo(cw.layers.find((l) => l.is_graph_output)!.metrics.rel_l2, 5);
+    const r = await compareAndBisectCandidate(f("ref.onnx"), f("badw.onnx"), (n) => f(`w-${n}`));
+    expect(r.compareCode).toBe(1);
+    expect(r.bisectCode, r.bisectOutput).toBe(0);
+    expect(r.pinned).toEqual(["fc"]);
+    expect(r.baseline.metric).toBeCloseTo(r.compareRelL2, 5);
   });
 
   it("bisect REF --candidate refuses a weight zero point other than 0 with one line", async () => {
