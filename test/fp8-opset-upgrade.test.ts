@@ -53,6 +53,25 @@ describe("fp8 below opset 19", () => {
     expect(r.nodes!.find((n) => n.name === "sp")!.attribute.find((a) => a.name === "num_outputs")!.i).toBe(2n);
   });
 
+  it("upgradeNodes to 19: RoiAlign below 16 keeps its old coordinate mode; BatchNormalization with training outputs is a blocker; to 13 nothing of the 19 adapters applies", () => {
+    const b = new GraphBuilder("r");
+    const x = b.input("x", "float32", [1, 2, 4, 4]);
+    const rois = b.input("rois", "float32", [1, 4]);
+    const bi = b.input("bi", "int64", [1]);
+    b.node("RoiAlign", [x, rois, bi], { name: "roi" });
+    const scope = { from: 10, types: new Map(), constOf: () => undefined, addInit: () => undefined };
+    const r = upgradeNodes(b.model({ opset: 10 }).graph!.node, scope, 19);
+    const mode = r.nodes![0]!.attribute.find((a) => a.name === "coordinate_transformation_mode")!;
+    expect(new TextDecoder().decode(mode.s)).toBe("output_half_pixel");
+    expect(upgradeNodes(b.model({ opset: 10 }).graph!.node, scope, 13).nodes![0]!.attribute).toEqual([]);
+    const bn = new GraphBuilder("bn");
+    const y = bn.input("y", "float32", [1, 2, 4, 4]);
+    const p = (n: string) => bn.initializer(n, "float32", [2], Float32Array.of(1, 1));
+    bn.nodeN("BatchNormalization", [y, p("s"), p("b"), p("m"), p("v")], 3, { name: "bnorm" });
+    const blocked = upgradeNodes(bn.model({ opset: 13 }).graph!.node, { ...scope, from: 13 }, 19);
+    expect(blocked.blocker).toEqual({ node: "bnorm", opType: "BatchNormalization", reason: "its training-mode outputs (mean, var) changed meaning at opset 14" });
+  });
+
   it("compare --fp8 on opset 13 and 17 models runs (upgraded to 19, self-check passed) and gives the opset-19 model's numbers exactly", async () => {
     const metrics = async (o: number) => {
       const r = await cli("compare", f(`n${o}.onnx`), "--fp8", "--calibration-cache", f("n.cache"), "--fusion", "none", "--json", f(`c${o}.json`), "-q");
