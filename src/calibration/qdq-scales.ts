@@ -47,10 +47,25 @@ function isFloatCast(n: NodeProto | undefined): n is NodeProto {
   return n?.opType === "Cast" && FLOAT_TYPES.has(Number(n.attribute.find((a) => a.name === "to")?.i ?? 0n));
 }
 
-/** The tensor `x` is a float Cast (chain) of: follows Casts to a float type back to their first float-cast input. */
-function castSource(x: string, producer: ReadonlyMap<string, NodeProto>): string {
+/** Ops whose outputs are never float: a Cast from them converts, it does not change a float's precision. */
+const NON_FLOAT_PRODUCERS = new Set(["Shape", "Size", "ArgMax", "ArgMin", "NonZero", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf", "TopK"]);
+
+/**
+ * The tensor `x` is a float Cast (chain) of: follows Casts to a float type back through their
+ * inputs while those may be float (not a non-float initializer, a Cast to a non-float type or
+ * the output of an op that never writes floats).
+ */
+function castSource(x: string, producer: ReadonlyMap<string, NodeProto>, inits?: ReadonlyMap<string, TensorProto>): string {
+  const mayBeFloat = (t: string): boolean => {
+    const i = inits?.get(t);
+    if (i) return FLOAT_TYPES.has(i.dataType);
+    const p = producer.get(t);
+    if (!p) return true;
+    if (p.opType === "Cast") return isFloatCast(p);
+    return !(NON_FLOAT_PRODUCERS.has(p.opType) && p.output[0] === t);
+  };
   let t = x;
-  for (let p = producer.get(t); isFloatCast(p) && p.input[0]; p = producer.get(t)) t = p.input[0];
+  for (let p = producer.get(t); isFloatCast(p) && p.input[0] && mayBeFloat(p.input[0]); p = producer.get(t)) t = p.input[0];
   return t;
 }
 
@@ -102,7 +117,7 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
         const amax = ty === "fp8" ? s[0]! * FP8E4M3FN_MAX : undefined;
         const cs = amax === undefined ? s[0]! : Math.fround(amax / 127);
         // a strongly typed model (convert --int8 --fp16, AutoCast, by hand) quantizes an fp16 tensor `t` through a Cast to float32: the scale is t's
-        const t = castSource(x, producer);
+        const t = castSource(x, producer, inits);
         const prev = scales.get(t);
         if (prev !== undefined && prev !== cs) throw new UserError(`${file}: activation '${t}' is quantized with two scales (${prev} and ${cs}); give it one`);
         scales.set(t, cs);
@@ -179,7 +194,7 @@ export function qdqWeightScales(model: ModelProto, file: string): QdqWeightInput
   for (const n of g.node) {
     if (n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") continue;
     n.input.forEach((t, k) => {
-      const p = producer.get(castSource(t, producer));
+      const p = producer.get(castSource(t, producer, inits));
       if (p?.opType !== "DequantizeLinear") return;
       const src = p.input[0] ?? "";
       const q = producer.get(src);
