@@ -10,8 +10,8 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
-import { tensorProtoToHost } from "../src/onnx/tensor.js";
-import { plantQdqScale, qdqConvNet } from "./int8-fixtures.js";
+import { hostToTensorProto, tensorProtoToHost } from "../src/onnx/tensor.js";
+import { compareAndBisectCandidate, plantQdqScale, qdqConvNet } from "./int8-fixtures.js";
 import type { BisectResult } from "../src/workflows/bisect.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
@@ -87,6 +87,29 @@ describe("bisect REF --candidate QDQ.onnx", () => {
     expect(res.saved_qdq!.reduced_layers).toEqual(["relu2"]);
     expect(res.saved_qdq!.fp32_layers).toEqual(["conv2"]);
     expect((await cli("compare", f("net.onnx"), f("tout.qdq.onnx"), "--fusion", "none", "-q")).code).toBe(0);
+  });
+
+  it("reads the candidate's weight scales: a planted too-small per-channel weight scale of conv2 (weights clipped) is found by name", async () => {
+    // w2 re-quantized with 1/16 of its per-channel scales: q = clamp(round(w/s), -127, 127), stored with the new scales
+    const m = loadModel(f("good.qdq.onnx"));
+    const g = m.proto.graph!;
+    const dq = g.node.find((n) => n.opType === "DequantizeLinear" && n.output[0] === g.node.find((c) => c.name === "conv2")!.input[1])!;
+    const w = tensorProtoToHost(loadModel(f("net.onnx")).proto.graph!.initializer.find((t) => t.name === "w2")!).data as Float32Array;
+    const si = g.initializer.findIndex((t) => t.name === dq.input[1]);
+    const s = Float32Array.from(tensorProtoToHost(g.initializer[si]!).data as Float32Array, (v) => Math.fround(v / 16));
+    const per = w.length / s.length;
+    const q = Int8Array.from(w, (v, i) => Math.max(-127, Math.min(127, Math.round(v / s[Math.floor(i / per)]!))));
+    g.initializer[si] = hostToTensorProto({ name: dq.input[1]!, dtype: "float32", dims: [s.length], data: s });
+    const qi = g.initializer.findIndex((t) => t.name === dq.input[0]);
+    g.initializer[qi] = hostToTensorProto({ name: dq.input[0]!, dtype: "int8", dims: [4, 4, 3, 3], data: q });
+    saveModel(m.proto, f("badw.qdq.onnx"));
+    const r = await compareAndBisectCandidate(f("net.onnx"), f("badw.qdq.onnx"), (n) => f(`w-${n}`));
+    expect(r.compareCode).toBe(1);
+    expect(r.bisectCode, r.bisectOutput).toBe(0);
+    expect(r.pinned).toEqual(["conv2"]);
+    // the starting point computes the candidate's clipped weights: its metric is compare REF CAND's
+    expect(r.baseline.passed).toBe(false);
+    expect(r.baseline.metric).toBeCloseTo(r.compareRelL2, 5);
   });
 
   it("refuses a cache with a Q/DQ candidate and a Q/DQ reference with one line", async () => {

@@ -16,7 +16,7 @@ import { createSession } from "../src/onnx/ort-session.js";
 import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
 import { plantQdqScale, qdqConvNet, qdqPointwiseNet } from "./int8-fixtures.js";
-import { readCalibrationCache } from "../src/calibration/cache.js";
+import { cacheFromAmax, calibrationJson, formatCalibrationCache, readCalibrationCache } from "../src/calibration/cache.js";
 import { tensorProtoToHost } from "../src/onnx/tensor.js";
 import { fakeQuantFp8, fp8ToF32, perChannelAbsMax } from "../src/numeric/index.js";
 import { fp8Scale } from "../src/precision/int8.js";
@@ -79,13 +79,13 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     for (const q of qs) expect(g.initializer.find((t) => t.name === q.input[2])!.dataType).toBe(TensorProto_DataType.FLOAT8E4M3FN);
   });
 
-  it("activation scales are amax/448 (amax = 127 x the cache's scale); weights are float8e4m3fn with per-output-channel scales max|w_c|/448, DequantizeLinear gives the emulation's fake-quantized values", async () => {
+  it("activation scales are amax/448 (amax from the cache's JSON sidecar net.cache.json); weights are float8e4m3fn with per-output-channel scales max|w_c|/448, DequantizeLinear gives the emulation's fake-quantized values", async () => {
     const g = loadModel(f("net.fp8.onnx")).proto.graph!;
     const init = (n: string) => g.initializer.find((t) => t.name === n);
-    const cache = await readCalibrationCache(f("net.cache"));
+    const side = await readCalibrationCache(f("net.cache.json"));
     const x = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "x")!;
-    expect(tensorProtoToHost(init(x.input[1]!)!).data[0]).toBe(fp8Scale(cache.scales.get("x")!));
-    expect(fp8Scale(cache.scales.get("x")!)).toBe(Math.fround(Math.fround(cache.scales.get("x")! * 127) / 448));
+    expect(tensorProtoToHost(init(x.input[1]!)!).data[0]).toBe(Math.fround(side.amax!.get("x")! / 448));
+    expect(JSON.parse(fs.readFileSync(f("conv.json"), "utf8")).int8.notes).toContain(`fp8 scales amax/448 from the exact amax of ${f("net.cache.json")}`);
     const w = tensorProtoToHost(loadModel(f("net.onnx")).proto.graph!.initializer.find((t) => t.name === "w1")!).data as Float32Array;
     const q = tensorProtoToHost(init("w1::fp8")!);
     expect(q.dtype).toBe("float8e4m3fn");
@@ -99,6 +99,33 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     // conv2 is pinned to fp32: fp32 weight, no Q/DQ
     expect(init("w2")).toBeDefined();
     expect(init("w2::fp8")).toBeUndefined();
+  });
+
+  it("the exact amax of a JSON cache, or of a text cache's sidecar, gives amax/448; a text cache alone 127·scale/448", async () => {
+    // an amax whose fp8 scale differs between the two routes: fround(a/448) vs fround(fround(fround(a/127)·127)/448)
+    const cache = await readCalibrationCache(f("net.cache"));
+    let a = 0.8125;
+    while (Math.fround(a / 448) === fp8Scale(Math.fround(a / 127))) a = a * (1 + 2 ** -20) + 2 ** -30;
+    const amax = new Map([...cache.scales].map(([t, sc]) => [t, t === "x" ? a : 127 * sc]));
+    const content = cacheFromAmax(amax, "MinMaxCalibration");
+    fs.writeFileSync(f("hand.json"), calibrationJson(content));
+    fs.writeFileSync(f("hand.cache"), formatCalibrationCache(content));
+    fs.writeFileSync(f("hand.cache.json"), calibrationJson(content));
+    fs.writeFileSync(f("alone.cache"), formatCalibrationCache(content));
+    const xScale = async (c: string, out: string) => {
+      expect((await cli("convert", f("net.onnx"), "--fp8", "--calibration-cache", f(c), "--fusion", "none", "-o", f(out), "-q")).code).toBe(0);
+      const g = loadModel(f(out)).proto.graph!;
+      const q = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "x")!;
+      return tensorProtoToHost(g.initializer.find((t) => t.name === q.input[1])!).data[0] as number;
+    };
+    expect(await xScale("hand.json", "h1.onnx")).toBe(Math.fround(a / 448));
+    expect(await xScale("hand.cache", "h2.onnx")).toBe(Math.fround(a / 448));
+    expect(await xScale("alone.cache", "h3.onnx")).toBe(fp8Scale(Math.fround(a / 127)));
+    // a sidecar whose scales are not the cache's (another calibration) is not used
+    fs.writeFileSync(f("other.cache"), formatCalibrationCache(content));
+    fs.writeFileSync(f("other.cache.json"), calibrationJson(cacheFromAmax(new Map([...amax].map(([t, v]) => [t, t === "x" ? 2 * v : v])), "MinMaxCalibration")));
+    expect(await xScale("other.cache", "h4.onnx")).toBe(fp8Scale(Math.fround(a / 127)));
+    expect(fp8Scale(Math.fround(a / 127))).not.toBe(Math.fround(a / 448));
   });
 
   it("without weights the Q/DQ model's numbers are the emulation's bit for bit (compare REF OUT = compare REF --fp8)", async () => {
@@ -145,9 +172,22 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     const g = loadModel(f("net.fp8.onnx")).proto.graph!;
     const scaleOf = (t: string) => tensorProtoToHost(g.initializer.find((i) => i.name === g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === t)!.input[1])!).data[0] as number;
     const rows: { tensor: string; cache_amax: number | null; flags: { code: string }[] }[] = j.tensors;
-    for (const t of ["x", "conv1_output_0", "conv2_output_0", "relu2_output_0", "flat_output_0"]) expect([t, rows.find((r) => r.tensor === t)!.cache_amax]).toEqual([t, Math.fround(scaleOf(t) * 448)]);
-    expect(j.layers.filter((l: { precision: string }) => l.precision === "fp8").map((l: { layer: string }) => l.layer)).toEqual(["conv1", "relu2", "flat"]); // as for int8: a layer needs a range on every activation it reads and writes
+    for (const t of ["x", "conv1_output_0", "conv2_output_0", "relu2_output_0", "flat_output_0"]) expect([t, rows.find((r) => r.tensor === t)!.cache_amax]).toEqual([t, scaleOf(t) * 448]);
+    // the layers the Q/DQ model quantizes (explicit placement): convert's fp8 layers, conv2 pinned
+    const conv = JSON.parse(fs.readFileSync(f("conv.json"), "utf8")).precisions.filter((p: { precision: string }) => p.precision === "fp8").map((p: { layer: string }) => p.layer);
+    expect(conv).toEqual(["conv1", "relu1", "relu2", "flat", "fc"]);
+    expect(j.layers.filter((l: { precision: string }) => l.precision === "fp8").map((l: { layer: string }) => l.layer)).toEqual(conv);
     expect(rows.find((r) => r.tensor === "conv2_output_0")!.flags.map((x) => x.code)).not.toContain("clipping");
+  });
+
+  it("calib check of a strongly typed fp8 Q/DQ model (convert --fp8 --fp16): none of convert's inserted tensors (`::fp8_out`, Casts) is reported", async () => {
+    expect((await cli("convert", f("net.onnx"), "--fp8", "--fp16", "--calibration-cache", f("net.cache"), "--layer-precisions", "conv2:fp16", "--fusion", "none", "-o", f("t16.fp8.onnx"), "-q")).code).toBe(0);
+    expect(loadModel(f("t16.fp8.onnx")).proto.graph!.node.some((n) => n.output.some((o) => o.endsWith("::fp8_out")))).toBe(true);
+    const r = await cli("calib", "check", f("t16.fp8.onnx"), "--calib-batches", "2", "--fusion", "none", "--json", f("t16.json"), "-q");
+    expect(r.code, r.stderr + r.stdout).toBeLessThan(2);
+    const j = JSON.parse(fs.readFileSync(f("t16.json"), "utf8"));
+    expect(j.missing_from_cache).toEqual(["relu1_output_0", "y"]);
+    expect(j.tensors.map((t: { tensor: string }) => t.tensor).sort()).toEqual(["conv1_output_0", "conv2_output_0", "flat_output_0", "relu1_output_0", "relu2_output_0", "x", "y"]);
   });
 
   it("calib check flags a planted bad fp8 scale: too small clips, far too large wastes e4m3fn's range", async () => {
@@ -179,15 +219,24 @@ describe("convert --fp8 (scaled e4m3fn Q/DQ)", () => {
     expect(zps.length).toBeGreaterThan(0);
     expect(zps.every((d) => d === TensorProto_DataType.FLOAT8E4M3FN)).toBe(true);
     expect((await cli("compare", f("net.onnx"), f("fixed.fp8.onnx"), "--fusion", "none", "-q")).code).toBe(0);
+    // the saved model keeps the candidate's fp8 scales exactly (amax = 448·s read back gives s)
+    const sc = (file: string) => {
+      const gg = loadModel(f(file)).proto.graph!;
+      return new Map(gg.node.filter((n) => n.opType === "QuantizeLinear").map((n) => [n.input[0], tensorProtoToHost(gg.initializer.find((t) => t.name === n.input[1])!).data[0]]));
+    };
+    const fixed = sc("fixed.fp8.onnx"), cand = sc("clip.fp8.onnx");
+    expect(fixed.size).toBeGreaterThan(3);
+    for (const [t, v] of fixed) expect([t, v]).toEqual([t, cand.get(t)]);
     // and the search over the fp32 model with the cache: bisect --fp8
     const s = await cli("bisect", f("net.onnx"), "--fp8", "--calibration-cache", f("net.cache"), "--fusion", "none", "--json", f("bs.json"), "--no-checkpoint", "-q");
     expect(s.code, s.stderr + s.stdout).toBe(0);
     expect(JSON.parse(fs.readFileSync(f("bs.json"), "utf8")).int8.type).toBe("fp8");
   });
 
-  it("refuses a model below opset 19, --int8 with --fp8, --int8-range with --fp8 and a missing cache with one line", async () => {
-    saveModel(qdqConvNet("convert-fp8/net", { opset: 17 }), f("net17.onnx"));
-    expectUserError(await cli("convert", f("net17.onnx"), "--fp8", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "opset 17", ">= 19");
+  it("refuses a model below opset 9, --int8 with --fp8, --int8-range with --fp8 and a missing cache with one line", async () => {
+    // below opset 9 there is no upgrade path to 19 (opset 9..18 models are upgraded: fp8-opset-upgrade.test.ts)
+    saveModel(qdqConvNet("convert-fp8/net", { opset: 8 }), f("net8.onnx"));
+    expectUserError(await cli("convert", f("net8.onnx"), "--fp8", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "opset 8", ">= 19");
     expectUserError(await cli("convert", f("net.onnx"), "--int8", "--fp8", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--int8 and --fp8");
     expectUserError(await cli("convert", f("net.onnx"), "--fp8", "--int8-range", "127", "--calibration-cache", f("net.cache"), "-o", f("x.onnx")), "--int8-range");
     expectUserError(await cli("convert", f("net.onnx"), "--fp8", "-o", f("x.onnx")), "convert --fp8", "--calibration-cache");

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TensorProto_DataType } from "onnx-buf";
 import { saveModel } from "./support/graph-builder.js";
 import { loadModel } from "../src/onnx/model.js";
+import { tensorProtoToHost } from "../src/onnx/tensor.js";
 import { qdqConvNet, qdqPointwiseNet } from "./int8-fixtures.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
@@ -80,6 +81,20 @@ describe("convert --int8 --fp16", () => {
       const tol = 0;
       for (const k of ["max_abs", "mean_abs", "cand_abs_max"]) expect([t, k, Math.abs(o.metrics[k]! - l.metrics[k]!) <= tol]).toEqual([t, k, true]);
     }
+  });
+
+  it("calib check OUT: convert's inserted tensors (Casts, `::int8_out`, the fp16 rounding Identities) are not reported; the original tensors without a scale are", async () => {
+    const r = await cli("calib", "check", f("net.q16.onnx"), "--calib-batches", "2", "--fusion", "none", "--json", f("cc.json"), "-q");
+    expect(r.code, r.stderr + r.stdout).toBeLessThan(2);
+    const j = JSON.parse(fs.readFileSync(f("cc.json"), "utf8"));
+    expect(j.missing_from_cache).toEqual(["relu1_output_0", "fc_output_0", "y"]);
+    expect(j.unknown_in_cache).toEqual([]);
+    expect(j.tensors.map((t: { tensor: string }) => t.tensor).sort()).toEqual(["conv1_output_0", "conv2_output_0", "fc_output_0", "flat_output_0", "relu1_output_0", "relu2_output_0", "x", "y"]);
+    expect(j.layers.map((l: { layer: string }) => l.layer)).toEqual(["conv1", "relu1", "conv2", "relu2", "flat", "fc", "soft"]);
+    // the scales are the Q nodes': conv2_output_0's through the Cast conv2_output_0__to_fp32
+    const g = loadModel(f("net.q16.onnx")).proto.graph!;
+    const q = g.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "conv2_output_0__to_fp32")!;
+    expect(j.tensors.find((t: { tensor: string }) => t.tensor === "conv2_output_0").cache_scale).toBe(tensorProtoToHost(g.initializer.find((t) => t.name === q.input[1])!).data[0]);
   });
 
   it("refuses --fp16 with --bf16 and a plan layer in the other reduced type with one line", async () => {

@@ -11,6 +11,16 @@ import { Rng } from "../scripts/models/common.js";
 import { loadModel } from "../src/onnx/model.js";
 import { saveModel as saveOnnx } from "../src/onnx/model-file.js";
 import { hostToTensorProto, tensorProtoToHost } from "../src/onnx/tensor.js";
+import type { BisectResult } from "../src/workflows/bisect.js";
+import { runCli } from "../src/cli/main.js";
+
+/** The CLI in-process (as helpers.ts `cli`, without importing vitest: this file also runs under tsx). */
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false });
+  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+}
 
 /**
  * clipped_outlier: a conv net where one activation has a heavy outlier tail that the network
@@ -178,6 +188,19 @@ export function qdqPointwiseNet(middle: "Sigmoid" | "Softmax", opset: number): M
   h = middle === "Sigmoid" ? b.node("Sigmoid", [h], { name: "sig" }) : b.node("Softmax", [h], { name: "soft", attrs: { axis: -1 } });
   b.output(b.node("Mul", [h, a], { name: "mul", outputs: ["z"] }), "float32", [1, 64]);
   return b.model({ opset });
+}
+
+/**
+ * `compare REF CAND` and `bisect REF --candidate CAND` (both `--fusion none`, JSON into `json(name)`):
+ * compare's exit code and graph-output rel L2, bisect's exit code, pinned layers and starting-point metric.
+ */
+export async function compareAndBisectCandidate(ref: string, cand: string, json: (name: string) => string): Promise<{ compareCode: number; compareRelL2: number; bisectCode: number; bisectOutput: string; pinned: string[]; baseline: { passed: boolean; metric: number } }> {
+  const c = await cli("compare", ref, cand, "--fusion", "none", "--json", json("compare.json"), "-q");
+  const b = await cli("bisect", ref, "--candidate", cand, "--fusion", "none", "--json", json("bisect.json"), "--no-checkpoint", "-q");
+  const cj = JSON.parse(fs.readFileSync(json("compare.json"), "utf8")) as { layers: { is_graph_output: boolean; metrics: { rel_l2: number } }[] };
+  const bj = fs.existsSync(json("bisect.json")) ? (JSON.parse(fs.readFileSync(json("bisect.json"), "utf8")) as BisectResult) : null;
+  const base = bj?.iterations.find((i) => i.phase === "baseline");
+  return { compareCode: c.code, compareRelL2: cj.layers.find((l) => l.is_graph_output)!.metrics.rel_l2, bisectCode: b.code, bisectOutput: b.stderr + b.stdout, pinned: bj?.pinned_layers ?? [], baseline: { passed: base?.passed ?? false, metric: base?.metric ?? NaN } };
 }
 
 /** Plant a bad scale: `out` is the Q/DQ model `file` with the scale of the QuantizeLinear reading `tensor` (shared by its DequantizeLinear) multiplied by `k`. */

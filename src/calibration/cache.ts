@@ -15,6 +15,7 @@
  * without decoding hex. See docs/calibration.md.
  */
 import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { writeFileAtomic } from "../core/output-file.js";
 import { opt, UserError, userError } from "../core/errors.js";
 import type { CalibrationCache } from "../precision/int8.js";
@@ -290,6 +291,25 @@ export async function readCalibrationCache(path: string): Promise<CalibrationCac
     throw e;
   }
   return parseCalibrationCache(text, path);
+}
+
+/**
+ * A TensorRT text cache with the exact amax of its JSON sidecar `<path>.json` (what `calib build`
+ * writes next to it), when that file exists and holds the same tensors with the same scales;
+ * otherwise the cache as it is (`sidecar` null). The fp8 scales (amax/448) use it.
+ */
+export function withSidecarAmax(cache: CalibrationCache, path: string): { cache: CalibrationCache; sidecar: string | null } {
+  const file = `${path}.json`;
+  if (cache.source !== "tensorrt" || !existsSync(file)) return { cache, sidecar: null };
+  let side: CalibrationCache;
+  try {
+    side = parseCalibrationCache(readTextChecked(file, "cache"), file);
+  } catch {
+    return { cache, sidecar: null };
+  }
+  if (side.source !== "json" || !side.amax || side.scales.size !== cache.scales.size) return { cache, sidecar: null };
+  for (const [t, s] of cache.scales) if (side.scales.get(t) !== s) return { cache, sidecar: null };
+  return { cache: { ...cache, amax: side.amax }, sidecar: file };
 }
 
 /**

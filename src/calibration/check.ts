@@ -75,6 +75,14 @@ export interface CalibCheckArgs extends CalibDataArgs {
   checkBatches?: number;
   /** The quantized type of the checked layers: int8 (default) or fp8 (an fp8 Q/DQ model's scales). */
   qtype?: QuantType;
+  /**
+   * A Q/DQ model's check (workflows/calib-qdq.ts): only these layers (names) are asked to run
+   * quantized, the others in the fallback, with explicit placement (Q/DQ on a quantized layer's
+   * activation inputs only, precision/int8.ts Int8Options.placement), as the Q/DQ model runs.
+   */
+  quantizedLayers?: ReadonlySet<string>;
+  /** The model as named in messages and suggestions (a Q/DQ model's check runs a temporary copy). */
+  label?: string;
   /** Fallback precision and activation range of the int8 runs (as run --int8 [--fp16]). */
   fallback?: Precision;
   range?: Int8Range;
@@ -436,8 +444,9 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
   }
 
   const qt = a.qtype ?? "int8";
-  const requested: Precision[] = p.model.graph.layers.map(() => qt);
-  const res = resolveInt8(p.model, p.types, requested, { cache, fallback: a.fallback ?? "fp32", range: a.range, qtype: qt });
+  const fbp = a.fallback ?? "fp32";
+  const requested: Precision[] = p.model.graph.layers.map((l) => (!a.quantizedLayers || a.quantizedLayers.has(l.name) ? qt : fbp));
+  const res = resolveInt8(p.model, p.types, requested, { cache, fallback: fbp, range: a.range, qtype: qt, ...(a.quantizedLayers ? { placement: "inputs" as const } : {}) });
   assertOpsetSupports(p.model, p.types, [...requested, res.fallback], res.range);
   if (res.mode !== "implicit") {
     throw new UserError(`${a.model} has QuantizeLinear/DequantizeLinear nodes (explicit quantization): TensorRT does not use a calibration cache for it, so there is nothing to check; compare it with \`trt-debug compare ${a.model} --int8\``);
@@ -491,7 +500,8 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     const producer = pi === undefined ? null : layerByIndex(pi);
     const consumers = (p.model.graph.consumers.get(t) ?? []).map(layerByIndex);
     const around = [...(producer ? [producer] : []), ...consumers];
-    const quantized = around.some((l) => res.precisions[l.index] === qt);
+    // a Q/DQ model quantizes exactly the tensors its QuantizeLinear nodes read (those with a scale), whatever layers TensorRT runs in int8
+    const quantized = a.quantizedLayers ? cache.scales.has(t) : around.some((l) => res.precisions[l.index] === qt);
     const scale = cache.scales.get(t);
     const cacheAmax = scale === undefined ? null : (cache.amax?.get(t) ?? scaleToAmax(scale));
     const flags: TensorFlag[] = [];
@@ -574,10 +584,10 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
     flags: t.flags.map((f) => f.code),
     harmful: isHarmful(t),
     summary: t.flags.map((f) => `${f.code}: ${f.message}`).join("; "),
-    suggestion: suggest(t, { cacheAlgo, randomOrFew, model: a.model, fallback: res.fallback, int8Layers: new Set(layers.filter((l) => res.precisions[l.index] === qt).map((l) => l.name)), hooks }),
+    suggestion: suggest(t, { cacheAlgo, randomOrFew, model: a.label ?? a.model, qdq: a.quantizedLayers !== undefined, fallback: res.fallback, int8Layers: new Set(layers.filter((l) => res.precisions[l.index] === qt).map((l) => l.name)), hooks }),
   }));
   if (res.unknownInCache.length) {
-    warn(`${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${a.model} (stale cache, or one made for another model/export): ${res.unknownInCache.slice(0, 5).map((x) => `'${x}'`).join(", ")}${res.unknownInCache.length > 5 ? ", ..." : ""}`);
+    warn(`${res.unknownInCache.length} cache entr${res.unknownInCache.length === 1 ? "y names" : "ies name"} no tensor of ${a.label ?? a.model} (stale cache, or one made for another model/export): ${res.unknownInCache.slice(0, 5).map((x) => `'${x}'`).join(", ")}${res.unknownInCache.length > 5 ? ", ..." : ""}`);
   }
   const failingOut = outputs.filter((o) => !o.passed);
   if (failingOut.length) {
@@ -610,7 +620,7 @@ export async function calibCheck(a: CalibCheckArgs, hooks: Hooks = {}): Promise<
   };
 }
 
-function suggest(t: TensorCheck, ctx: { cacheAlgo: CalibAlgo | null; randomOrFew: boolean; model: string; fallback: Precision; int8Layers: Set<string>; hooks: Pick<Hooks, "spell"> }): string {
+function suggest(t: TensorCheck, ctx: { cacheAlgo: CalibAlgo | null; randomOrFew: boolean; model: string; qdq?: boolean; fallback: Precision; int8Layers: Set<string>; hooks: Pick<Hooks, "spell"> }): string {
   const parts: string[] = [];
   const codes = new Set(t.flags.map((f) => f.code));
   // the advice is kept in the result: options spelled as the caller does (hooks.spell)
@@ -631,7 +641,7 @@ function suggest(t: TensorCheck, ctx: { cacheAlgo: CalibAlgo | null; randomOrFew
     else parts.push("no calibrator fixes it");
     if (more) parts.push(more);
   }
-  if (codes.has("missing")) parts.push(`rebuild the cache for this model (\`trt-debug calib build ${ctx.model} -o FILE.cache\`)`);
+  if (codes.has("missing")) parts.push(ctx.qdq ? `not quantized in ${ctx.model}: add a QuantizeLinear/DequantizeLinear of it if a layer reading it should run quantized` : `rebuild the cache for this model (\`trt-debug calib build ${ctx.model} -o FILE.cache\`)`);
   if (codes.has("zero-range")) parts.push(sp(optionText`it was all zeros during calibration: calibrate with data that exercises it${ctx.randomOrFew ? [" (real inputs via ", opt("calibData"), ")"] : ""}`));
   if (codes.has("non-finite")) parts.push(`fix the FP32 overflow first (trt-debug validate ${ctx.model})`);
   if (codes.has("unobservable")) parts.push("none (cannot be observed)");

@@ -8,7 +8,7 @@ import { spelled, type Hooks, type Warn } from "../core/hooks.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
-import { readCalibrationCache, type CalibrationCache } from "./cache.js";
+import { readCalibrationCache, withSidecarAmax, type CalibrationCache } from "./cache.js";
 import { makeInt8Policy, resolveInt8, DEFAULT_INT8_RANGE, type Int8Fallback, type Int8Policy, type Int8Range, type Int8Resolution, type QuantType } from "../precision/int8.js";
 
 /** The command line's int8 settings. */
@@ -85,6 +85,8 @@ export interface Int8Context {
   policy: Int8Policy;
   /** Where the cache was read from. */
   cachePath: string | null;
+  /** fp8: the JSON sidecar whose exact amax a text cache was read with (calibration/cache.ts withSidecarAmax). */
+  amaxFrom?: string;
 }
 
 /**
@@ -97,9 +99,12 @@ export async function loadInt8(m: LoadedModel, types: TypeMap, a: Int8RunArgs = 
   if (fallback !== "fp32" && fallback !== "fp16" && fallback !== "bf16") {
     throw new UserError(`int8: the fallback precision must be fp32, fp16 or bf16 (got ${fallback})`, "int8");
   }
-  const cache = a.cache ?? (a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null);
+  let cache = a.cache ?? (a.calibrationCache ? await readCalibrationCache(a.calibrationCache) : null);
+  // fp8 (scale amax/448): a text cache's exact amax from its JSON sidecar, when there is one
+  let amaxFrom: string | null = null;
+  if (a.qtype === "fp8" && !a.cache && cache && a.calibrationCache) ({ cache, sidecar: amaxFrom } = withSidecarAmax(cache, a.calibrationCache));
   const policy = makeInt8Policy(m, types, { cache, fallback, range: a.range ?? DEFAULT_INT8_RANGE, qtype: a.qtype, placement: a.placement });
-  return { cache, policy, cachePath: a.calibrationCache ?? null };
+  return { cache, policy, cachePath: a.calibrationCache ?? null, ...(amaxFrom ? { amaxFrom } : {}) };
 }
 
 /**
@@ -116,6 +121,7 @@ export function resolveInt8Run(ctx: Int8Context, m: LoadedModel, types: TypeMap,
     warn(w.message, w.parts);
     notes.push("explicit quantization: the calibration cache is not used");
   }
+  if (res.mode === "implicit" && ctx.amaxFrom) notes.push(`fp8 scales amax/448 from the exact amax of ${ctx.amaxFrom}`);
   if (res.mode === "implicit") {
     if (res.unknownInCache.length) {
       warn(
@@ -171,4 +177,15 @@ export function int8ReportLines(r: Int8Report, maxFallbacks = Infinity, hooks: P
   for (const f of r.fallbacks.slice(0, maxFallbacks)) out.push(`  fallback ${f.layer} (${f.op_type}) -> ${f.precision}: ${f.reason}`);
   if (r.fallbacks.length > maxFallbacks) out.push(spelled(hooks, optionText`  ... and ${r.fallbacks.length - maxFallbacks} more fallbacks (all of them are in ${opt("json", "the result's int8.fallbacks")})`));
   return out;
+}
+
+/**
+ * The layers an explicitly quantized (Q/DQ) model quantizes, by name: explicit quantization's
+ * rule (precision/int8.ts resolveInt8: every floating activation input comes from a
+ * DequantizeLinear), the Q/DQ nodes themselves excluded.
+ */
+export async function explicitlyQuantizedLayers(m: LoadedModel, types: TypeMap): Promise<Set<string>> {
+  const ctx = await loadInt8(m, types, {});
+  const res = resolveInt8Run(ctx, m, types, m.graph.layers.map(() => "int8" as const)).resolution;
+  return new Set(m.graph.layers.filter((l, i) => res.precisions[i] === "int8" && l.opType !== "QuantizeLinear" && l.opType !== "DequantizeLinear").map((l) => l.name));
 }

@@ -96,7 +96,7 @@ export function registerConvert(y: Argv, cli: Cli): void {
         .option("calib-batches", { type: "number", describe: "With --int8/--fp8 and no --calib-data: calibrate on this many seeded random batches (as calib build)" })
         .option("algo", { type: "string", describe: `With --calib-data/--calib-batches: ${CALIB_ALGOS.join("|")} (default entropy)` })
         .option("percentile", { type: "number", describe: "For --algo percentile (default 99.99)" })
-        .option("fp8", { type: "boolean", describe: "Write a scaled FP8 (float8e4m3fn) Q/DQ model as --int8 does (scale = amax/448, per output channel for weights; opset >= 19): TensorRT's explicit FP8 (docs/int8.md \"FP8\")" })
+        .option("fp8", { type: "boolean", describe: "Write a scaled FP8 (float8e4m3fn) Q/DQ model as --int8 does (scale = amax/448, per output channel for weights; opset >= 19, opset 9-18 models upgraded): TensorRT's explicit FP8 (docs/int8.md \"FP8\")" })
         .option("precision-plan", { type: "string", describe: "Precision plan JSON (bisect -o) naming layers kept in fp32" })
         .option("layer-precisions", { type: "string", array: true, describe: "Per-layer overrides PATTERN:fp32|fp16|bf16 (exact names or globs)" })
         .option("io-types", { type: "string", describe: "Graph inputs/outputs: fp32 (default) or reduced (the --fp16/--bf16 type)" })

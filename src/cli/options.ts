@@ -65,7 +65,7 @@ export function int8Options<T>(y: Argv<T>) {
     .option("int8", { type: "boolean", describe: "Emulate TensorRT INT8 (implicit: needs --calibration-cache; explicit Q/DQ models: none); with --fp16/--bf16, layers that cannot run in int8 fall back to it, else to fp32", group: "Precision:" })
     .option("calibration-cache", { type: "string", describe: "Calibration cache for --int8: TensorRT text cache (any version) or trt-debug JSON sidecar", group: "Precision:" })
     .option("int8-range", { type: "string", describe: "INT8 activation clamp: 128 = [-128,127] (TensorRT, default) or 127 = [-127,127]; weights are always [-127,127]", group: "Precision:" })
-    .option("fp8", { type: "boolean", describe: "Emulate TensorRT's explicit FP8: as --int8 with scaled e4m3fn Q/DQ (scale = amax/448 from --calibration-cache, weights per output channel; opset >= 19)", group: "Precision:" });
+    .option("fp8", { type: "boolean", describe: "Emulate TensorRT's explicit FP8: as --int8 with scaled e4m3fn Q/DQ (scale = amax/448 from --calibration-cache, weights per output channel; opset >= 19, opset 9-18 models upgraded)", group: "Precision:" });
 }
 
 /** The int8 settings of the command line (undefined without --int8 and --calibration-cache). */

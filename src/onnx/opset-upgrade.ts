@@ -1,5 +1,6 @@
 /**
- * Opset upgrade of graph nodes from the default-domain opset 9..12 to 13.
+ * Opset upgrade of graph nodes from the default-domain opset 9..12 to 13, and (scaled fp8 needs
+ * QuantizeLinear-19) from 9..18 to 19: the adapters to 13 below, then adaptNodeTo19.
  *
  * Emulating bf16 needs Cast to bfloat16 (Cast-13), int8 needs QuantizeLinear/DequantizeLinear
  * (opset 10) and a Clip with bound inputs (opset 11), and a model has exactly one version of
@@ -48,12 +49,54 @@ import { tensorProtoToHost } from "./tensor.js";
 
 /** The opset segments are upgraded to. */
 export const UPGRADE_TARGET = 13;
+/** The opset segments needing scaled fp8 (QuantizeLinear-19 with a float8e4m3fn zero point, Cast to float8) are upgraded to. */
+export const FP8_UPGRADE_TARGET = 19;
 /** The oldest opset the adapters cover. */
 export const UPGRADE_MIN = 9;
 
+/** The opset a segment needing ops of opset `need` is upgraded to: 13, or 19 for fp8. */
+export function upgradeTargetFor(need: number): number {
+  return need > UPGRADE_TARGET ? FP8_UPGRADE_TARGET : UPGRADE_TARGET;
+}
+
 /** Whether a model of opset `from` can be upgraded to run ops of opset `need`. */
 export function canUpgrade(from: number, need: number): boolean {
-  return from >= UPGRADE_MIN && from < UPGRADE_TARGET && need <= UPGRADE_TARGET;
+  return from >= UPGRADE_MIN && need <= FP8_UPGRADE_TARGET && from < upgradeTargetFor(need);
+}
+
+/** Reduce ops whose `axes` attribute became an input at opset 18 (ReduceSum's did at 13). */
+const REDUCE_18 = new Set(["ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare"]);
+
+/**
+ * A node of opset 13..18 (after the adapters to 13) as opset 19 has it, or why not. Between 13
+ * and 19 (onnx/onnx's Changelog) the ops trt-debug adapts to 13 changed only as follows; every
+ * other change added types, optional inputs or attributes whose defaults keep the old semantics
+ * (Reshape allowzero, Shape start/end, Pad axes, Resize antialias, Scatter reduction, Cast
+ * saturate (float8 only), AveragePool dilations, RNN layout, ...):
+ *  - Reduce{L1,L2,LogSum,LogSumExp,Max,Mean,Min,Prod,SumSquare} (< 18): `axes` attribute -> int64 input;
+ *  - Split (< 18) without a `split` input: `num_outputs` = its number of outputs (required at 18);
+ *  - RoiAlign (< 16): `coordinate_transformation_mode` "output_half_pixel" (the old behaviour; 16's default is half_pixel);
+ *  - BatchNormalization with training outputs (< 14: mean/var outputs changed meaning): a blocker.
+ */
+function adaptNodeTo19(n: NodeProto, scope: UpgradeScope): NodeProto[] | string {
+  if (!isDefaultDomain(n)) return [n];
+  const from = Math.max(scope.from, UPGRADE_TARGET);
+  const op = n.opType;
+  if (REDUCE_18.has(op) && from < 18) {
+    const a = attrOf(n, "axes");
+    if (!a) return [n];
+    return [withNode(n, { input: [n.input[0]!, intsInput(n, scope, "axes", a)], attribute: without(n, "axes") })];
+  }
+  if (op === "Split" && from < 18) {
+    if ((n.input[1] ?? "") !== "" || attrOf(n, "num_outputs")) return [n];
+    return [withNode(n, { attribute: [...n.attribute, iAttr("num_outputs", n.output.length)] })];
+  }
+  if (op === "RoiAlign" && from < 16) {
+    if (attrOf(n, "coordinate_transformation_mode")) return [n];
+    return [withNode(n, { attribute: [...n.attribute, sAttr("coordinate_transformation_mode", "output_half_pixel")] })];
+  }
+  if (op === "BatchNormalization" && from < 14 && n.output.filter((o) => o !== "").length > 1) return "its training-mode outputs (mean, var) changed meaning at opset 14";
+  return [n];
 }
 
 /** Default-domain ops whose opset-13 version computes what their 9..12 versions do. */
@@ -243,8 +286,8 @@ function constantsOf(nodes: readonly NodeProto[]): Map<string, TensorProto> {
   return m;
 }
 
-/** Upgrade a list of nodes (and, recursively, their bodies) to opset 13. */
-export function upgradeNodes(nodes: readonly NodeProto[], scope: UpgradeScope): UpgradeResult {
+/** Upgrade a list of nodes (and, recursively, their bodies) to opset 13, or to `target` 19 (fp8). */
+export function upgradeNodes(nodes: readonly NodeProto[], scope: UpgradeScope, target: number = UPGRADE_TARGET): UpgradeResult {
   const out: NodeProto[] = [];
   for (const n of nodes) {
     let node = n;
@@ -260,7 +303,7 @@ export function upgradeNodes(nodes: readonly NodeProto[], scope: UpgradeScope): 
           types: new Map([...scope.types, ...(typesOfBody(g) ?? [])]),
           constOf: (t) => own.get(t) ?? consts.get(t) ?? scope.constOf(t),
           addInit: (t) => inits.push(t),
-        });
+        }, target);
         if (r.blocker) {
           blocker = r.blocker;
           return g;
@@ -271,9 +314,17 @@ export function upgradeNodes(nodes: readonly NodeProto[], scope: UpgradeScope): 
       if (blocker) return { nodes: null, blocker };
       node = withNode(n, { attribute });
     }
-    const r = adaptNode(node, scope);
+    const r = scope.from < UPGRADE_TARGET ? adaptNode(node, scope) : [node];
     if (typeof r === "string") return { nodes: null, blocker: { node: n.name || n.output[0] || n.opType, opType: n.opType, reason: r } };
-    out.push(...r);
+    if (target <= UPGRADE_TARGET) {
+      out.push(...r);
+      continue;
+    }
+    for (const x of r) {
+      const r19 = adaptNodeTo19(x, scope);
+      if (typeof r19 === "string") return { nodes: null, blocker: { node: n.name || n.output[0] || n.opType, opType: n.opType, reason: r19 } };
+      out.push(...r19);
+    }
   }
   return { nodes: out, blocker: null };
 }
@@ -284,28 +335,39 @@ export function modelScope(m: LoadedModel, types: TypeMap, addInit: (t: TensorPr
   return { from: m.opset, types, constOf: (t) => m.graph.initializers.get(t) ?? consts.get(t), addInit };
 }
 
-const blockers = new WeakMap<LoadedModel, UpgradeBlocker | null>();
+const blockers = new WeakMap<LoadedModel, Map<number, UpgradeBlocker | null>>();
 
-/** The first node of the model (bodies included) with no upgrade path to opset 13, or null. */
-export function upgradeBlocker(m: LoadedModel, types: TypeMap): UpgradeBlocker | null {
-  let b = blockers.get(m);
+/** The first node of the model (bodies included) with no upgrade path to opset 13 (or `target` 19), or null. */
+export function upgradeBlocker(m: LoadedModel, types: TypeMap, target: number = UPGRADE_TARGET): UpgradeBlocker | null {
+  let byTarget = blockers.get(m);
+  if (!byTarget) blockers.set(m, (byTarget = new Map()));
+  let b = byTarget.get(target);
   if (b === undefined) {
-    b = upgradeNodes(m.proto.graph?.node ?? [], modelScope(m, types, () => undefined)).blocker;
-    blockers.set(m, b);
+    b = upgradeNodes(m.proto.graph?.node ?? [], modelScope(m, types, () => undefined), target).blocker;
+    byTarget.set(target, b);
   }
   return b;
 }
 
-/** The opset the given (rewritten) nodes need at least, bodies included: bf16 Casts 13, Q/DQ 10, Clip with bound inputs 11. */
-export function requiredOpset(nodes: readonly NodeProto[]): number {
+/** ONNX float8 element types (FLOAT8E4M3FN .. FLOAT8E5M2FNUZ): Casts to them and Q/DQ with such zero points need opset 19. */
+const isFloat8 = (t: number | undefined): boolean => t !== undefined && t >= 17 && t <= 20;
+
+/**
+ * The opset the given (rewritten) nodes need at least, bodies included: bf16 Casts 13, Q/DQ 10
+ * (per axis 13), Clip with bound inputs 11, Casts to float8 and Q/DQ with a float8 zero point
+ * (an initializer in `inits`) 19.
+ */
+export function requiredOpset(nodes: readonly NodeProto[], inits?: ReadonlyMap<string, TensorProto>): number {
   let need = 0;
   for (const n of nodes) {
     if (isDefaultDomain(n)) {
       if (n.opType === "Cast" && Number(attrOf(n, "to")?.i ?? 0n) === 16) need = Math.max(need, 13);
+      else if (n.opType === "Cast" && isFloat8(Number(attrOf(n, "to")?.i ?? 0n))) need = Math.max(need, 19);
+      else if ((n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") && isFloat8(inits?.get(n.input[2] ?? "")?.dataType)) need = Math.max(need, 19);
       else if (n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") need = Math.max(need, attrOf(n, "axis") ? 13 : 10);
       else if (n.opType === "Clip" && n.input.length > 1) need = Math.max(need, 11);
     }
-    for (const a of n.attribute) for (const g of [a.g, ...a.graphs]) if (g) need = Math.max(need, requiredOpset(g.node));
+    for (const a of n.attribute) for (const g of [a.g, ...a.graphs]) if (g) need = Math.max(need, requiredOpset(g.node, inits));
   }
   return need;
 }

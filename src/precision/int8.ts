@@ -30,6 +30,7 @@ import { tensorProtoToHost } from "../onnx/tensor.js";
 import { onnxToDType } from "../core/dtype.js";
 import { absMax, FP8E4M3FN_MAX } from "../numeric/index.js";
 import { floatPolicy, type Transform, type TransformPolicy } from "./rewrite.js";
+import { canUpgrade, UPGRADE_MIN } from "../onnx/opset-upgrade.js";
 
 /** Ops with weights quantized per output channel (input 1), bias (input 2) kept in fp32. */
 export const INT8_WEIGHTED_OPS: readonly string[] = ["Conv", "ConvTranspose", "MatMul", "Gemm"];
@@ -140,8 +141,8 @@ export interface Int8Options {
   range?: Int8Range;
   /**
    * The quantized type (implicit mode): int8 (default) or scaled fp8 e4m3fn (`convert --fp8`):
-   * the layers assigned "fp8" get Q/DQ with scale amax/448 (amax = 127 · the cache's scale),
-   * per output channel for weights; see fp8Scale.
+   * the layers assigned "fp8" get Q/DQ with scale amax/448 (amax: the cache's exact amax when
+   * it has one (JSON sidecar), else 127 · its scale), per output channel for weights; see fp8Scale.
    */
   qtype?: QuantType;
   /**
@@ -327,6 +328,12 @@ export interface Int8PolicyData {
   qtype: QuantType;
   /** Explicit placement (Int8Options.placement "inputs"): Q/DQ on activation inputs only, no output ranges needed. */
   inputsOnly?: boolean;
+  /** Exact amax per tensor (CalibrationCache.amax: a JSON sidecar): fp8 scales are amax/448 from it instead of 127·scale. */
+  amax?: ReadonlyMap<string, number>;
+  /** Declared output types (CalibrationCache.outputTypes) of a typed Q/DQ candidate. */
+  outputTypes?: ReadonlyMap<string, Precision>;
+  /** Explicit weight scales (CalibrationCache.weights), by initializer name. */
+  weights?: ReadonlyMap<string, WeightScales>;
 }
 
 /** What a quantized layer's Q/DQ quantize to: int8, or fp8 e4m3fn with a scale (TensorRT's explicit FP8). */
@@ -343,6 +350,11 @@ export function fp8Scale(int8Scale: number): number {
   return Math.fround(Math.fround(int8Scale * WEIGHT_QMAX) / FP8E4M3FN_MAX);
 }
 
+/** The fp8 scale of a tensor whose exact amax is known (a JSON sidecar, a fp8 Q/DQ model's 448·s): amax / 448 rounded to float32 once. */
+export function fp8ScaleOfAmax(amax: number): number {
+  return Math.fround(amax / FP8E4M3FN_MAX);
+}
+
 /**
  * The model's INT8 policy: implicit with a calibration cache, explicit (the graph's own Q/DQ)
  * when the model has QuantizeLinear/DequantizeLinear nodes. Build it once per model and cache;
@@ -354,13 +366,14 @@ export function makeInt8Policy(m: LoadedModel, types: TypeMap, o: Pick<Int8Optio
   if (fallback === "int8" || fallback === "fp8") throw new Error(`${fallback} fallback precision cannot be quantized`);
   const range = o.range ?? DEFAULT_INT8_RANGE;
   if (isExplicitlyQuantized(m)) return new Int8Policy(m, types, { mode: "explicit", fallback, range, scales: new Map(), qtype });
-  if (qtype === "fp8" && m.opset >= 0 && m.opset < OPSET_FP8_QDQ) {
-    throw optionError("qtype", `${m.path} has opset ${m.opset}; scaled fp8 Q/DQ needs QuantizeLinear-19 with a float8e4m3fn zero point (opset >= ${OPSET_FP8_QDQ}), and trt-debug upgrades models to opset 13 only: re-export the model at opset >= ${OPSET_FP8_QDQ}`);
+  // below opset 19 the executor upgrades the segments to 19 (onnx/opset-upgrade.ts; nodes without an upgrade path are refused by runtime/upgrade.ts assertOpsetSupports)
+  if (qtype === "fp8" && m.opset >= 0 && m.opset < OPSET_FP8_QDQ && !canUpgrade(m.opset, OPSET_FP8_QDQ)) {
+    throw optionError("qtype", `${m.path} has opset ${m.opset}; scaled fp8 Q/DQ needs QuantizeLinear-19 with a float8e4m3fn zero point (opset >= ${OPSET_FP8_QDQ}), and trt-debug upgrades models from opset ${UPGRADE_MIN} only: re-export the model at opset >= ${OPSET_FP8_QDQ}`);
   }
   if (!o.cache) {
     throw userError`${opt(qtype === "fp8" ? "qtype" : "int8")}: ${m.path} has no QuantizeLinear/DequantizeLinear nodes, so ${qtype} needs activation ranges: pass ${opt("int8.calibrationCache")} FILE (make one with \`trt-debug calib build ${m.path} -o model.cache\`)`;
   }
-  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}) });
+  return new Int8Policy(m, types, { mode: "implicit", fallback, range, scales: o.cache.scales, qtype, ...(o.placement === "inputs" ? { inputsOnly: true } : {}), ...(o.cache.weights?.size ? { weights: o.cache.weights } : {}), ...(o.cache.amax?.size ? { amax: o.cache.amax } : {}), ...(o.cache.outputTypes?.size ? { outputTypes: o.cache.outputTypes } : {}) });
 }
 
 /**
@@ -391,11 +404,17 @@ export class Int8Policy implements TransformPolicy {
     return this.data.range === 128 ? -128 : -127;
   }
 
+  /** The fp8 scale of `t` with int8-style scale `s`: from the exact amax when the cache has one (and it stands for `s`), else fp8Scale(s). */
+  fp8ScaleOf(t: string, s: number): number {
+    const a = this.data.amax?.get(t);
+    return a !== undefined && this.data.scales.get(t) === s ? fp8ScaleOfAmax(a) : fp8Scale(s);
+  }
+
   /** The Q/DQ transform of an activation tensor with a cache range. */
   activationTransform(t: string): Transform {
     const s = this.data.scales.get(t);
     if (s === undefined || !(s > 0)) return { kind: "none" };
-    if (this.data.qtype === "fp8") return { kind: "qdq", scale: fp8Scale(s), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
+    if (this.data.qtype === "fp8") return { kind: "qdq", scale: this.fp8ScaleOf(t, s), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
     return { kind: "qdq", scale: s, qmin: this.activationQmin, qmax: 127 };
   }
 
@@ -428,6 +447,15 @@ export class Int8Policy implements TransformPolicy {
     return s;
   }
 
+  /** The transform of a weight with explicit scales (a Q/DQ candidate's): per channel, or per tensor. */
+  private givenWeightTransform(w: WeightScales): Transform {
+    const fp8 = this.data.qtype === "fp8";
+    const [qmin, qmax] = fp8 ? [-FP8E4M3FN_MAX, FP8E4M3FN_MAX] : [w.qmin ?? WEIGHT_QMIN, WEIGHT_QMAX];
+    const type = fp8 ? { type: "fp8e4m3fn" as const } : {};
+    if (w.axis === null) return { kind: "qdq", scale: w.scale[0]!, qmin, qmax, ...type };
+    return { kind: "qdq-weight", axis: w.axis, qmin, qmax, ...type, scales: w.scale, scalesKey: w.key };
+  }
+
   input(layer: Layer, k: number, t: string, p: Precision, precisions: readonly Precision[]): Transform {
     if (p !== this.q) return floatPolicy.input(layer, k, t, p, precisions);
     if (this.data.mode === "explicit") return { kind: "none" };
@@ -435,9 +463,11 @@ export class Int8Policy implements TransformPolicy {
     if (init) {
       const q = constantQuantization(layer, k, init.dims.length);
       if (!q) return { kind: "none" };
+      const given = this.data.weights?.get(t);
+      if (given) return this.givenWeightTransform(given);
       if (this.data.qtype === "fp8") {
         if (q.kind === "per-channel") return { kind: "qdq-weight", axis: q.axis, qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
-        return { kind: "qdq", scale: fp8Scale(this.constantScale(t)), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
+        return { kind: "qdq", scale: this.fp8ScaleOf(t, this.constantScale(t)), qmin: -FP8E4M3FN_MAX, qmax: FP8E4M3FN_MAX, type: "fp8e4m3fn" };
       }
       if (q.kind === "per-channel") return { kind: "qdq-weight", axis: q.axis, qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
       return { kind: "qdq", scale: this.constantScale(t), qmin: WEIGHT_QMIN, qmax: WEIGHT_QMAX };
@@ -450,7 +480,7 @@ export class Int8Policy implements TransformPolicy {
     if (p !== this.q) return floatPolicy.output(layer, k, t, p, precisions);
     if (this.data.mode === "explicit") return { kind: "none" };
     if (this.quantizesOutput(t, precisions)) return this.activationTransform(t);
-    return floatPolicy.output(layer, k, t, this.data.fallback, precisions);
+    return floatPolicy.output(layer, k, t, this.data.outputTypes?.get(t) ?? this.data.fallback, precisions);
   }
 
   /** Which outputs of an int8 layer are quantized ("q") or emitted in the fallback precision ("-"); "" for other layers. */
@@ -487,4 +517,24 @@ export interface CalibrationCache {
   source: "tensorrt" | "json";
   /** JSON sidecar only: the amax recorded per tensor (exact calibrated value, not rounded). */
   amax?: Map<string, number>;
+  /**
+   * A Q/DQ model's weight scales (`bisect REF --candidate QDQ.onnx`): initializer name of the
+   * model run → the scales of the candidate's weight DequantizeLinear, used instead of max|w|/127.
+   */
+  weights?: Map<string, WeightScales>;
+  /**
+   * A strongly typed Q/DQ candidate: the declared type of each tensor it has (by name). A
+   * quantized layer's output that is not quantized is rounded to it instead of the fallback
+   * (a candidate's int8 layer may write fp32 while its other layers are fp16).
+   */
+  outputTypes?: Map<string, "fp32" | "fp16" | "bf16">;
+}
+
+/** Explicit weight scales: per channel along `axis`, or per tensor (`axis` null, one scale). `key` names them in transform keys. */
+export interface WeightScales {
+  scale: Float32Array;
+  axis: number | null;
+  key: string;
+  /** int8 clamp: -128 when the candidate's weight reaches it (ONNX QuantizeLinear's [-128,127]), else -127 (default). */
+  qmin?: -128 | -127;
 }

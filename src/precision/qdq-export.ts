@@ -14,7 +14,7 @@
  * stores, so the numbers are bit-identical.
  */
 import { create } from "@bufbuild/protobuf";
-import { AttributeProto_AttributeType, AttributeProtoSchema, NodeProtoSchema, TensorProto_DataType, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { AttributeProto_AttributeType, AttributeProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TensorProto_DataType, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
 import { opt, optionText, UserError, type OptionRef } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
@@ -22,6 +22,7 @@ import type { TypeMap } from "../onnx/infer.js";
 import { hostToTensorProto, tensorProtoToHost } from "../onnx/tensor.js";
 import { FP8E4M3FN_MAX, quantizeFp8, quantizeInt8 } from "../numeric/index.js";
 import { modelWithGraph } from "./convert.js";
+import { canUpgrade, modelScope, upgradeNodes } from "../onnx/opset-upgrade.js";
 import { rewriteLayers, transformKey, weightChannelScales, WeightCache, type TransformPolicy } from "./rewrite.js";
 
 /** Per-axis DequantizeLinear (the `axis` attribute) needs opset 13. */
@@ -59,7 +60,9 @@ export const FP8_QDQ_EXPORT_OPSET = 19;
  */
 export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly Precision[], policy: TransformPolicy, quantized: "int8" | "fp8" = "int8"): QdqExport {
   const need = quantized === "fp8" ? FP8_QDQ_EXPORT_OPSET : QDQ_EXPORT_OPSET;
-  if (m.opset >= 0 && m.opset < need) {
+  // fp8 below opset 19: the graph is written upgraded to 19 (onnx/opset-upgrade.ts; the caller checks the upgrade first)
+  const upgradeTo19 = quantized === "fp8" && m.opset >= 0 && m.opset < need && canUpgrade(m.opset, need);
+  if (m.opset >= 0 && m.opset < need && !upgradeTo19) {
     throw convertError`${m.path}: ${convertRef(quantized)} writes ${quantized === "fp8" ? "float8e4m3fn QuantizeLinear/DequantizeLinear" : "per-channel DequantizeLinear"} (opset >= ${need}); the model has opset ${m.opset}: convert it with onnx.version_converter first`;
   }
   const other = precisions.find((p) => p !== quantized && p !== "fp32");
@@ -69,12 +72,12 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
   const rw = rewriteLayers(m, types, precisions, idx, policy, new WeightCache(m));
 
   // Per-channel weights: the fake-quantized float copy `<w>::<key>` becomes int8 + scales + DequantizeLinear.
-  const weightDq = new Map<string, { src: string; axis: number; fp8: boolean }>();
+  const weightDq = new Map<string, { src: string; axis: number; fp8: boolean; scales?: Float32Array; qmin: number }>();
   for (const l of layers) {
     l.inputs.forEach((t, k) => {
       if (m.graph.initializers.get(t)?.dataType !== TensorProto_DataType.FLOAT) return; // as rewriteLayers: float constants only
       const tr = policy.input(l, k, t, precisions[l.index]!, precisions);
-      if (tr.kind === "qdq-weight") weightDq.set(`${t}::${transformKey(tr)}`, { src: t, axis: tr.axis, fp8: tr.type === "fp8e4m3fn" });
+      if (tr.kind === "qdq-weight") weightDq.set(`${t}::${transformKey(tr)}`, { src: t, axis: tr.axis, fp8: tr.type === "fp8e4m3fn", scales: tr.scales, qmin: tr.qmin });
     });
   }
   const inits: TensorProto[] = [];
@@ -88,13 +91,13 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
     }
     const host = tensorProtoToHost(m.graph.initializers.get(w.src)!, { baseDir: m.baseDir, fileName: m.path });
     const data = host.data as Float32Array;
-    const scale = weightChannelScales(data, host.dims, w.axis, w.fp8 ? FP8E4M3FN_MAX : 127);
+    const scale = w.scales ?? weightChannelScales(data, host.dims, w.axis, w.fp8 ? FP8E4M3FN_MAX : 127);
     const qName = `${w.src}::${w.fp8 ? "fp8" : "int8"}`, sName = `${w.src}::scale`, zName = `${w.src}::zp`;
     // fp8: e4m3fn(w / s_c) bit patterns; DequantizeLinear gives e4m3fn·s_c in float32, the emulation's values
     inits.push(
       w.fp8
         ? hostToTensorProto({ name: qName, dtype: "float8e4m3fn", dims: host.dims, data: quantizeFp8(data, { scale, axis: w.axis, dims: host.dims }) })
-        : hostToTensorProto({ name: qName, dtype: "int8", dims: host.dims, data: quantizeInt8(data, { scale, axis: w.axis, dims: host.dims, qmin: -127, qmax: 127 }) }),
+        : hostToTensorProto({ name: qName, dtype: "int8", dims: host.dims, data: quantizeInt8(data, { scale, axis: w.axis, dims: host.dims, qmin: w.qmin, qmax: 127 }) }),
       hostToTensorProto({ name: sName, dtype: "float32", dims: [scale.length], data: scale }),
       w.fp8
         ? hostToTensorProto({ name: zName, dtype: "float8e4m3fn", dims: [scale.length], data: new Uint8Array(scale.length) })
@@ -140,7 +143,14 @@ export function exportQdq(m: LoadedModel, types: TypeMap, precisions: readonly P
   }
   for (const t of inits) t.name = stable(t.name);
   const g = m.proto.graph!;
-  const proto = modelWithGraph(m.proto, { node: [...dqNodes, ...rw.nodes], initializer: inits, input: g.input, output: g.output });
+  let nodes = [...dqNodes, ...rw.nodes];
+  if (upgradeTo19) {
+    const up = upgradeNodes(nodes, modelScope(m, types, (t) => inits.push(t)), FP8_QDQ_EXPORT_OPSET);
+    if (up.blocker) throw new UserError(`${m.path}: convert --fp8 needs opset ${need}, but node '${up.blocker.node}' (${up.blocker.opType}, opset ${m.opset}) has no upgrade path in trt-debug (${up.blocker.reason}); re-export the model at opset >= ${need}`);
+    nodes = up.nodes;
+  }
+  const proto = modelWithGraph(m.proto, { node: nodes, initializer: inits, input: g.input, output: g.output });
+  if (upgradeTo19) proto.opsetImport = proto.opsetImport.map((o) => (o.domain === "" || o.domain === "ai.onnx" ? create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(need) }) : o));
   const activationQdq = rw.nodes.filter((n) => n.opType === "QuantizeLinear").length;
   return { proto, activationQdq, int8Weights };
 }

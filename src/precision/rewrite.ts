@@ -157,8 +157,10 @@ function transformWeight(data: Float32Array, dims: number[], t: Transform): Floa
   if (t.kind === "qdq") return t.type ? fakeQuantFp8(data, { scale: t.scale }) : fakeQuantInt8(data, { scale: t.scale, qmin: t.qmin, qmax: t.qmax });
   if (t.kind === "qdq-weight") {
     return t.type
-      ? fakeQuantFp8(data, { scale: weightChannelScales(data, dims, t.axis, FP8E4M3FN_MAX), axis: t.axis, dims })
-      : quantizeWeightPerChannel(data, dims, t.axis, t.qmin, t.qmax);
+      ? fakeQuantFp8(data, { scale: t.scales ?? weightChannelScales(data, dims, t.axis, FP8E4M3FN_MAX), axis: t.axis, dims })
+      : t.scales
+        ? fakeQuantInt8(data, { scale: t.scales, axis: t.axis, dims, qmin: t.qmin, qmax: t.qmax })
+        : quantizeWeightPerChannel(data, dims, t.axis, t.qmin, t.qmax);
   }
   throw new Error(`transform ${t.kind} does not apply to a weight`);
 }

@@ -27,6 +27,12 @@ export type Transform =
       qmax: number;
       /** Quantized type: int8 (default) or scaled fp8 (per-channel scale amax/448). */
       type?: "fp8e4m3fn";
+      /**
+       * Given per-channel scales (a Q/DQ candidate's weight DequantizeLinear, `bisect REF
+       * --candidate QDQ.onnx`) instead of max|w_c|/qmax; `scalesKey` names them in transform keys.
+       */
+      scales?: Float32Array;
+      scalesKey?: string;
     };
 
 export function transformKey(t: Transform): string {
@@ -38,7 +44,7 @@ export function transformKey(t: Transform): string {
     case "qdq":
       return t.type ? `q8${t.scale}` : `q${t.scale}[${t.qmin},${t.qmax}]`;
     case "qdq-weight":
-      return t.type ? `qw8${t.axis}` : `qw${t.axis}[${t.qmin},${t.qmax}]`;
+      return (t.type ? `qw8${t.axis}` : `qw${t.axis}[${t.qmin},${t.qmax}]`) + (t.scalesKey !== undefined ? `@${t.scalesKey}` : "");
   }
 }
 

@@ -18,8 +18,7 @@ import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
 import { dtypeToOnnx } from "../core/dtype.js";
 import { floatPolicy, rewriteLayers, WeightCache, type TransformPolicy } from "../precision/rewrite.js";
 import { createSession, fetchable, runSession, type OptimizationLevel, type OrtTensor, type Session } from "../onnx/ort-session.js";
-import { markUpgradeVerified, rememberedFeeds, rememberFeeds, upgradeSegment, upgradeVerified, type UpgradedSegment } from "./upgrade.js";
-import { UPGRADE_TARGET } from "../onnx/opset-upgrade.js";
+import { markUpgradeVerified, rememberedFeeds, rememberFeeds, upgradeSegment, upgradeTargetOf, upgradeVerified, type UpgradedSegment } from "./upgrade.js";
 import { phaseEnd, phaseStart } from "../core/phase-profile.js";
 
 export interface Segment {
@@ -283,7 +282,7 @@ export class Executor {
   forceUpgrade = false;
 
   /** The opset-upgrade self-check (runtime/upgrade.ts UpgradeHost). */
-  upgradeSelfCheck(precision: OptionRef): Promise<void> {
+  upgradeSelfCheck(precision: OptionRef | string): Promise<void> {
     return upgradeSelfCheck(this, precision);
   }
   /**
@@ -472,7 +471,7 @@ function sameBits(a: OrtTensor, b: OrtTensor): boolean {
 }
 
 /** fp32 as is vs fp32 upgraded, every layer, on the first run's inputs: bit-identical or a UserError. */
-async function upgradeSelfCheck(exec: Executor, precision: OptionRef): Promise<void> {
+async function upgradeSelfCheck(exec: Executor, precision: OptionRef | string): Promise<void> {
   const m = exec.model;
   if (upgradeVerified(m)) return;
   const feeds = rememberedFeeds(m);
@@ -493,7 +492,7 @@ async function upgradeSelfCheck(exec: Executor, precision: OptionRef): Promise<v
         const w = y.value.captured.get(t);
         if (w && sameBits(v, w)) continue;
         const l = m.graph.layers[m.graph.producer.get(t)!]!;
-        throw userError`${m.path}: ${precision} needs opset ${UPGRADE_TARGET}, but after trt-debug's upgrade from opset ${m.opset} layer '${l.name}' (${l.opType}) no longer gives the fp32 result bit for bit (tensor '${t}'); re-export at opset >= ${UPGRADE_TARGET} or use ${precisionRef("fp16")}`;
+        throw userError`${m.path}: ${precision} needs opset ${upgradeTargetOf(m)}, but after trt-debug's upgrade from opset ${m.opset} layer '${l.name}' (${l.opType}) no longer gives the fp32 result bit for bit (tensor '${t}'); re-export at opset >= ${upgradeTargetOf(m)} or use ${precisionRef("fp16")}`;
       }
     }
   } finally {

@@ -20,7 +20,7 @@ import { opt, OptionRef, UserError, userError } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { LoadedModel } from "../onnx/model.js";
 import type { TypeMap } from "../onnx/infer.js";
-import { canUpgrade, modelScope, requiredOpset, upgradeBlocker, upgradeNodes, UPGRADE_MIN, UPGRADE_TARGET } from "../onnx/opset-upgrade.js";
+import { canUpgrade, modelScope, requiredOpset, upgradeBlocker, upgradeNodes, upgradeTargetFor, UPGRADE_MIN, UPGRADE_TARGET } from "../onnx/opset-upgrade.js";
 import type { RewrittenSegment } from "../precision/rewrite.js";
 import type { OrtTensor } from "../onnx/ort-session.js";
 
@@ -40,8 +40,9 @@ export function rememberFeeds(m: LoadedModel, live: ReadonlyMap<string, OrtTenso
   feedsOf.set(m, new Map([...live].filter(([k]) => names.has(k))));
 }
 
-/** The precision whose emulation needs the upgrade (for messages): bf16 Casts need 13, Q/DQ and Clip with inputs less. */
-function precisionFor(nodes: readonly NodeProto[]): OptionRef {
+/** The precision whose emulation needs the upgrade (for messages): fp8 needs 19, bf16 Casts 13, Q/DQ and Clip with inputs less. */
+function precisionFor(nodes: readonly NodeProto[], need: number): OptionRef | string {
+  if (need > UPGRADE_TARGET) return FP8;
   return requiredOpset(nodes.filter((n) => n.opType === "Cast" || n.attribute.some((a) => a.g || a.graphs.length))) >= 13 ? BF16 : INT8;
 }
 
@@ -49,14 +50,25 @@ function precisionFor(nodes: readonly NodeProto[]): OptionRef {
 const BF16 = opt("precision.bf16", 'precision "bf16"');
 const INT8 = opt("precision.int8", 'precision "int8"');
 const FP16 = opt("precision.fp16", 'precision "fp16"');
+// fp8 comes from --fp8 (qtype) or from fp8 plan entries: named by what it needs
+const FP8 = "fp8 (e4m3fn Q/DQ and Casts)";
+
+/** The opset each model's upgraded segments get: 13, or 19 once a segment needed fp8 (the self-check then runs at 19). */
+const targetOf = new WeakMap<LoadedModel, number>();
+
+/** The opset `m`'s segments are upgraded to (13 unless fp8 needed 19). */
+export function upgradeTargetOf(m: LoadedModel): number {
+  return targetOf.get(m) ?? UPGRADE_TARGET;
+}
 
 function noPathError(m: LoadedModel, types: TypeMap, what: OptionRef | string, need: number): UserError | null {
+  const target = upgradeTargetFor(need);
   if (!canUpgrade(m.opset, need)) {
-    return userError`${m.path}: ${what} needs opset ${need} but the model has opset ${m.opset}, and trt-debug upgrades opset ${UPGRADE_MIN}-${UPGRADE_TARGET - 1} models to ${UPGRADE_TARGET} only; re-export at opset >= ${Math.max(need, UPGRADE_TARGET)} or use ${FP16}`;
+    return userError`${m.path}: ${what} needs opset ${need} but the model has opset ${m.opset}, and trt-debug upgrades opset ${UPGRADE_MIN}-${target - 1} models to ${target} only; re-export at opset >= ${Math.max(need, target)} or use ${FP16}`;
   }
-  const b = upgradeBlocker(m, types);
+  const b = upgradeBlocker(m, types, target);
   if (!b) return null;
-  return userError`${m.path}: ${what} needs opset ${need} but node '${b.node}' (${b.opType}, opset ${m.opset}) has no upgrade path in trt-debug (${b.reason}); re-export at opset >= ${UPGRADE_TARGET} or use ${FP16}`;
+  return userError`${m.path}: ${what} needs opset ${need} but node '${b.node}' (${b.opType}, opset ${m.opset}) has no upgrade path in trt-debug (${b.reason}); re-export at opset >= ${target} or use ${FP16}`;
 }
 
 /**
@@ -68,7 +80,7 @@ export function assertOpsetSupports(m: LoadedModel, types: TypeMap, precisions: 
   const needs: [OptionRef | string, number][] = [];
   if (precisions.includes("bf16")) needs.push([BF16, 13]);
   if (precisions.includes("int8")) needs.push([INT8, int8Range === 127 ? 11 : 10]);
-  if (precisions.includes("fp8")) needs.push(["fp8 (e4m3fn Casts)", 19]);
+  if (precisions.includes("fp8")) needs.push([FP8, 19]);
   for (const [what, need] of needs) {
     if (need <= m.opset) continue;
     const e = noPathError(m, types, what, need);
@@ -86,7 +98,7 @@ export interface UpgradeHost {
   readonly types: TypeMap;
   forceUpgrade: boolean;
   /** fp32 as is vs fp32 upgraded, bit for bit, once per model (a UserError otherwise). */
-  upgradeSelfCheck(precision: OptionRef): Promise<void>;
+  upgradeSelfCheck(precision: OptionRef | string): Promise<void>;
 }
 
 /** The feeds of the model's first whole run (for the self-check), or undefined before it. */
@@ -105,18 +117,27 @@ export function markUpgradeVerified(m: LoadedModel): void {
 
 export async function upgradeSegment(exec: UpgradeHost, rw: RewrittenSegment): Promise<UpgradedSegment | null> {
   const m = exec.model;
-  const need = requiredOpset(rw.nodes);
+  const need = requiredOpset(rw.nodes, new Map(rw.initializers.map((t) => [t.name, t])));
   if (m.opset < 0 || (!exec.forceUpgrade && need <= m.opset)) return null;
   if (!exec.forceUpgrade) {
-    const e = noPathError(m, exec.types, precisionFor(rw.nodes), need);
+    const p = precisionFor(rw.nodes, need);
+    const e = noPathError(m, exec.types, p, need);
     if (e) throw e;
-    await exec.upgradeSelfCheck(precisionFor(rw.nodes));
+    // fp8 raises the model's target to 19 for good (its self-check then runs at 19)
+    const t = Math.max(upgradeTargetOf(m), upgradeTargetFor(need));
+    if (t !== upgradeTargetOf(m)) {
+      targetOf.set(m, t);
+      verified.delete(m);
+    }
+    await exec.upgradeSelfCheck(p);
   }
+  const target = upgradeTargetOf(m);
+  if (m.opset >= target) return null;
   const extra: TensorProto[] = [];
-  const r = upgradeNodes(rw.nodes, modelScope(m, exec.types, (t) => extra.push(t)));
-  if (r.blocker) throw new UserError(`${m.path}: node '${r.blocker.node}' (${r.blocker.opType}) has no upgrade path to opset ${UPGRADE_TARGET} (${r.blocker.reason})`);
+  const r = upgradeNodes(rw.nodes, modelScope(m, exec.types, (t) => extra.push(t)), target);
+  if (r.blocker) throw new UserError(`${m.path}: node '${r.blocker.node}' (${r.blocker.opType}) has no upgrade path to opset ${target} (${r.blocker.reason})`);
   const opsetImport = m.proto.opsetImport.map((o) =>
-    o.domain === "" || o.domain === "ai.onnx" ? create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(UPGRADE_TARGET) }) : o,
+    o.domain === "" || o.domain === "ai.onnx" ? create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(target) }) : o,
   );
   return { nodes: r.nodes, initializers: [...rw.initializers, ...extra], opsetImport };
 }

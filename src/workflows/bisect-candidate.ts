@@ -9,19 +9,22 @@
  * layers whose floating activation inputs all come from a DequantizeLinear (explicit
  * quantization's rule, precision/int8.ts resolveInt8) start in int8, the others pinned to fp32;
  * the activation scales are read from its QuantizeLinear nodes (calibration/qdq-scales.ts) and
- * the reference runs with them in explicit placement (Q/DQ on a quantized layer's inputs only;
- * weights per output channel max|w_c|/127, as `convert --int8` writes them). Pinning a layer
+ * the reference runs with them in explicit placement (Q/DQ on a quantized layer's inputs only).
+ * Weights are quantized with the scales of the candidate's weight DequantizeLinear nodes (per
+ * channel or per tensor; node and input matched by name, calibration/qdq-scales.ts
+ * qdqWeightScales), max|w_c|/127 (/448 for fp8) where the candidate has none. Pinning a layer
  * removes its Q/DQ: it reads the unquantized fp32 tensors.
  */
 import { opt, optionError, UserError, userError } from "../core/errors.js";
 import { isFloatDType } from "../core/host-tensor.js";
 import { isGlob, type PlanEntry } from "../precision/plan.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
-import { typedReducedPrecisions } from "../precision/typed.js";
-import { loadModel } from "../onnx/model.js";
-import type { CalibrationCache } from "../precision/int8.js";
-import { hasQdq, qdqScales } from "../calibration/qdq-scales.js";
-import { loadInt8, resolveInt8Run } from "../calibration/int8-run.js";
+import { declaredPrecision, typedReducedPrecisions } from "../precision/typed.js";
+import { loadModel, type LoadedModel } from "../onnx/model.js";
+import type { ModelProto } from "onnx-buf";
+import type { CalibrationCache, WeightScales } from "../precision/int8.js";
+import { hasQdq, qdqScales, qdqWeightScales } from "../calibration/qdq-scales.js";
+import { explicitlyQuantizedLayers } from "../calibration/int8-run.js";
 import type { ModelArgs } from "./model-inputs.js";
 
 export interface CandidateStart {
@@ -63,13 +66,12 @@ export async function candidateStart(reference: string, candidate: string, a: Pi
 
 async function qdqCandidateStart(reference: string, candidate: string, ref: Awaited<ReturnType<typeof prepareModelFile>>, a: Pick<ModelArgs, "fusion" | "allowExternalDataOutside">): Promise<CandidateStart> {
   if (hasQdq(ref.model.proto)) throw userError`${reference}: the reference has QuantizeLinear/DequantizeLinear nodes; give the fp32 model first and the Q/DQ one as ${opt("candidate")}`;
-  const scales = qdqScales(loadModel(candidate, { allowExternalDataOutside: a.allowExternalDataOutside }).proto, candidate);
+  const candProto = loadModel(candidate, { allowExternalDataOutside: a.allowExternalDataOutside }).proto;
+  const scales = qdqScales(candProto, candidate);
+  const weights = candidateWeightScales(ref.model, candProto, candidate);
   // which of the candidate's layers its Q/DQ quantize: explicit quantization's rule
   const cand = await prepareModelFile(candidate, a);
-  const ctx = await loadInt8(cand.model, cand.types, {});
-  const asked = cand.model.graph.layers.map(() => "int8" as const);
-  const res = resolveInt8Run(ctx, cand.model, cand.types, asked).resolution;
-  const quantized = new Set(cand.model.graph.layers.filter((l, i) => res.precisions[i] === "int8" && l.opType !== "QuantizeLinear" && l.opType !== "DequantizeLinear").map((l) => l.name));
+  const quantized = await explicitlyQuantizedLayers(cand.model, cand.types);
   const layerPrecisions: PlanEntry[] = [];
   const missing: string[] = [];
   const known = new Set(cand.model.graph.layers.map((l) => l.name));
@@ -93,5 +95,34 @@ async function qdqCandidateStart(reference: string, candidate: string, ref: Awai
   }
   if (missing.length === ref.model.graph.layers.length) throw new UserError(`candidate ${candidate}: no layer name in common with ${reference}; the candidate must keep the reference's node names`, "candidate");
   if (int8Layers.length === 0) throw new UserError(`candidate ${candidate}: no layer of ${reference} is quantized in the candidate (no layer whose activation inputs all come from a DequantizeLinear); there is nothing to search`, "candidate");
-  return { precision: scales.qtype, qdq: { cache: scales.cache, int8Layers, fallback }, layerPrecisions, missing };
+  // a typed candidate: its quantized layers' outputs keep their declared types (an int8 layer may write fp32 among fp16 layers)
+  const outputTypes = new Map<string, "fp32" | "fp16" | "bf16">();
+  for (const [t, e] of cand.model.typed?.declared ?? []) outputTypes.set(t, declaredPrecision(e) as "fp32" | "fp16" | "bf16");
+  return { precision: scales.qtype, qdq: { cache: { ...scales.cache, weights, ...(outputTypes.size ? { outputTypes } : {}) }, int8Layers, fallback }, layerPrecisions, missing };
+}
+
+/**
+ * The candidate's weight scales on the reference's initializers: the weight DequantizeLinear
+ * feeding input k of candidate node N gives the scales of the initializer at input k of the
+ * reference's node N (same name).
+ */
+function candidateWeightScales(ref: LoadedModel, cand: ModelProto, candidate: string): Map<string, WeightScales> {
+  const refNodes = new Map(ref.proto.graph!.node.map((n) => [n.name, n]));
+  const out = new Map<string, WeightScales>();
+  for (const w of qdqWeightScales(cand, candidate)) {
+    const t = refNodes.get(w.node)?.input[w.input];
+    const init = t ? ref.graph.initializers.get(t) : undefined;
+    if (!t || !init) continue;
+    const dims = init.dims.map(Number);
+    const axis = w.axis === null ? null : w.axis < 0 ? w.axis + dims.length : w.axis;
+    if (axis !== null && (axis < 0 || axis >= dims.length || dims[axis] !== w.scale.length)) {
+      throw optionError("candidate", `${candidate}: node '${w.dequantize}' has ${w.scale.length} weight scales along axis ${w.axis}, but weight '${t}' of layer '${w.node}' has shape [${dims.join(",")}] in the reference; the candidate must quantize the reference's weights`);
+    }
+    const prev = out.get(t);
+    if (prev && (prev.axis !== axis || prev.scale.length !== w.scale.length || prev.scale.some((v, i) => v !== w.scale[i]))) {
+      throw optionError("candidate", `${candidate}: weight '${t}' is dequantized with two different sets of scales (nodes '${prev.key}' and '${w.dequantize}'); give a shared weight one`);
+    }
+    out.set(t, { scale: w.scale, axis, key: w.dequantize, qmin: w.qmin });
+  }
+  return out;
 }

@@ -12,7 +12,13 @@ import { prepareModelFile } from "../runtime/capture-runs.js";
 import { prepareInt8, type Int8Report, type Int8RunArgs } from "../calibration/int8-run.js";
 import { calibBuild, type CalibBuildArgs, type CalibBuildResult } from "../calibration/build.js";
 import * as fs from "node:fs";
-import { convertError, convertRef, exportQdq, type QdqExport } from "../precision/qdq-export.js";
+import { convertError, convertRef, exportQdq, FP8_QDQ_EXPORT_OPSET, type QdqExport } from "../precision/qdq-export.js";
+import type { Precision } from "../core/host-tensor.js";
+import type { TransformPolicy } from "../precision/rewrite.js";
+import { assertOpsetSupports } from "../runtime/upgrade.js";
+import { Executor } from "../runtime/executor.js";
+import { makeFeeds, type PreparedModel } from "../runtime/capture-runs.js";
+import { resolveInputs } from "./model-inputs.js";
 import { makeInt8Policy } from "../precision/int8.js";
 import { exportTypedQdq } from "./qdq-typed.js";
 import { precisionsFor, type ModelArgs } from "./model-inputs.js";
@@ -80,6 +86,8 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
   const i8 = await prepareInt8(m, p.types, requested, { ...a.int8, calibrationCache: cacheFile, fallback: fb }, (msg, parts) => hooks.warn?.(msg, parts));
   if (i8.resolution.mode === "explicit") throw convertError`${a.model}: already has QuantizeLinear/DequantizeLinear nodes; ${cmd} needs an FP32 model`;
   const precisions = i8.resolution.precisions;
+  // fp8 below opset 19: the model is written upgraded to 19, after the emulation's checks of that upgrade
+  if (q === "fp8" && m.opset >= 0 && m.opset < FP8_QDQ_EXPORT_OPSET) await checkFp8Upgrade(p, precisions, i8.resolution.policy);
   let r: QdqExport & { casts?: number };
   if (fb === "fp32") r = exportQdq(m, p.types, precisions, i8.resolution.policy, q);
   else {
@@ -107,4 +115,21 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
     casts: r.casts ?? 0,
     int8: i8.report,
   };
+}
+
+/**
+ * `convert --fp8` of a model below opset 19: the checks the fp8 emulation makes before running it
+ * upgraded (runtime/upgrade.ts): every node has an upgrade path to 19 (one line otherwise), and
+ * one run of the emulation on seeded random inputs, whose first upgraded segment runs the fp32
+ * self-check (the model as is and upgraded, bit for bit, every layer).
+ */
+async function checkFp8Upgrade(p: PreparedModel, precisions: readonly Precision[], policy: TransformPolicy): Promise<void> {
+  assertOpsetSupports(p.model, p.types, precisions);
+  const inputs = await resolveInputs(p, {});
+  const exec = new Executor(p.model, p.types, { policy, keepSessions: false });
+  try {
+    for await (const _ of exec.run(precisions, makeFeeds(inputs), () => false)) void _;
+  } finally {
+    await exec.release();
+  }
 }
