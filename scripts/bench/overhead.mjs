@@ -29,7 +29,7 @@ const BIN = path.join(ROOT, "bin/trt-debug.js");
 const TIME = "/usr/bin/time";
 
 /** One job in a fresh process: wall ms (spawn to exit) and peak RSS in MB (null without /usr/bin/time). */
-function job(cmd, args, opts = {}) {
+export function job(cmd, args, opts = {}) {
   const haveTime = fs.existsSync(TIME);
   const t0 = performance.now();
   const r = haveTime
