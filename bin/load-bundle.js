@@ -47,15 +47,15 @@ export function loadBundle(file, { writeCache = false } = {}) {
   const source = fs.readFileSync(file, "utf8");
   const cacheFile = `${file}.cache`;
   const cached = readCache(cacheFile, source);
-  // The bundle was ES modules: keep strict mode. import.meta.url is a parameter (esbuild's define).
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __trtImportMetaUrl) {"use strict";${source}\n})`, {
+  // The bundle was ES modules: keep strict mode. import.meta.url and import() are parameters
+  // (scripts/bundle-cli.mjs): a function restored from V8's code cache has no vm import callback.
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __trtImportMetaUrl, __trtImport) {"use strict";${source}\n})`, {
     filename: file,
     cachedData: cached.data,
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const state = cached.data && script.cachedDataRejected ? "rejected" : cached.state;
   const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file), pathToFileURL(file).href);
+  script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file), pathToFileURL(file).href, (specifier) => import(specifier));
   if (writeCache) {
     process.once("exit", () => {
       const tmp = `${cacheFile}.${process.pid}.tmp`;

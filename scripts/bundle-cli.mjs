@@ -7,8 +7,8 @@
  * onnxruntime-node (native), sharp, pngjs and execa stay outside: the first is a native addon,
  * the others are loaded on demand. The library (dist/index.js) is not bundled.
  *
- * The bundle is CommonJS (a function body for vm.Script, strict mode kept; import.meta.url
- * becomes a parameter) so that bin/load-bundle.js can hand V8 its code cache,
+ * The bundle is CommonJS (a function body for vm.Script, strict mode kept; import.meta.url and
+ * import() become parameters) so that bin/load-bundle.js can hand V8 its code cache,
  * dist/cli/main.bundle.cjs.cache. The cache is written here by one warm-up run of the bundled
  * golden model (`run --fp16 --mark-all --save-outputs` into a temporary folder), so it holds the
  * functions a capture compiles too. A failed warm-up leaves no cache (a warning): the bundle then
@@ -35,11 +35,18 @@ export async function bundleCli(root) {
     target: "node20",
     // same folder depth as dist/numeric/native.js and dist/cli/main.js: their import.meta.url paths hold
     define: { "import.meta.url": "__trtImportMetaUrl" },
-    supported: { "dynamic-import": true }, // import("sharp") etc. stay imports (bin/load-bundle.js: the main loader)
+    supported: { "dynamic-import": true }, // import("sharp") etc. stay calls; renamed below
     external: ["onnxruntime-node", "sharp", "pngjs", "execa"],
     logLevel: "warning",
     legalComments: "none",
   });
+  // Dynamic imports (sharp, pngjs, execa, --data-loader scripts) go through __trtImport, a
+  // parameter bin/load-bundle.js binds to its own import(): V8 loses vm.Script's import callback
+  // for functions restored from the code cache ("A dynamic import callback was not specified").
+  const text = fs.readFileSync(out, "utf8");
+  const renamed = text.replace(/(?<![\w$.])import\(/g, "__trtImport(");
+  if (/(?<![\w$.])import\(/.test(renamed) || !renamed.includes("__trtImport(")) throw new Error("bundle-cli: dynamic imports not renamed");
+  fs.writeFileSync(out, renamed);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "trtdbg-codecache-"));
   try {
     const r = spawnSync(process.execPath, [path.join(root, "bin/trt-debug.js"), "run", path.join(root, "golden/layernorm_overflow.onnx"), "--fp16", "--mark-all", "--save-outputs", path.join(tmp, "d")], {
