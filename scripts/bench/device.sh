@@ -17,6 +17,7 @@ if [ -f "$C/baseline.tar.xz" ]; then
   mkdir -p "$W/proj/baseline"
   tar -xJf "$C/baseline.tar.xz" -C "$W/proj/baseline"
   ln -s ../native "$W/proj/baseline/native"   # the same native addon, found relative to dist/
+  ln -s ../node_modules "$W/proj/baseline/node_modules"   # --version reads onnxruntime-node's package.json by path
   BASE=(--baseline "$W/proj/baseline/bin/trt-debug.js")
 fi
 POLY=()
