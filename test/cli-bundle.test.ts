@@ -1,5 +1,6 @@
 // The one-file CLI (scripts/bundle-cli.mjs, `npm run build`): bin/trt-debug.js runs it when it is
 // as new as dist/cli/main.js, else the compiled modules; both give the same dump, byte for byte.
+// bin/load-bundle.js hands V8 the bundle's code cache only when the cache was made for its text.
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -10,7 +11,8 @@ import { GOLDEN, ROOT, tmpDir } from "./helpers.js";
 // A private copy of the package (bin/, dist/, package.json; node_modules and native/ linked), so
 // that swapping its bundle cannot disturb other test files running the real CLI meanwhile.
 const pkg = tmpDir("trtdbg-bundle-pkg-");
-const BUNDLE = path.join(pkg, "dist/cli/main.bundle.mjs");
+const BUNDLE = path.join(pkg, "dist/cli/main.bundle.cjs");
+const CACHE = `${BUNDLE}.cache`;
 const MAIN = path.join(pkg, "dist/cli/main.js");
 const dir = tmpDir("trtdbg-bundle-");
 const model = path.join(GOLDEN, "layernorm_overflow.onnx");
@@ -56,5 +58,46 @@ describe("bin/trt-debug.js and the bundled CLI", () => {
     } finally {
       fs.writeFileSync(BUNDLE, saved2);
     }
+  });
+});
+
+describe("the bundle's V8 code cache (bin/load-bundle.js)", () => {
+  type Loaded = { exports: { main?: unknown }; cache: string };
+  const load = async (file: string): Promise<Loaded> => ((await import(path.join(ROOT, "bin/load-bundle.js"))) as { loadBundle(f: string): Loaded }).loadBundle(file);
+  // beside the built one in the private package (its node_modules resolve from there)
+  const bundle = path.join(pkg, "dist/cli/copy.bundle.cjs");
+
+  it("the build writes a cache that V8 takes; another text, a damaged cache or none still loads, without it", async () => {
+    const src = BUNDLE;
+    fs.copyFileSync(src, bundle);
+    fs.copyFileSync(`${src}.cache`, `${bundle}.cache`);
+    const used = await load(bundle);
+    expect(used.cache).toBe("used");
+    expect(typeof used.exports.main).toBe("function");
+    // one byte of the text changed (same length: V8's own check would accept the cache)
+    const text = fs.readFileSync(src, "utf8");
+    fs.writeFileSync(bundle, text.replace('"use strict";', "'use strict';"));
+    expect(fs.statSync(bundle).size).toBe(fs.statSync(src).size);
+    const stale = await load(bundle);
+    expect(stale.cache).toBe("stale");
+    expect(typeof stale.exports.main).toBe("function");
+    // right header, damaged data: V8 refuses it and compiles
+    fs.copyFileSync(src, bundle);
+    const c = fs.readFileSync(`${src}.cache`);
+    const nl = c.indexOf(10) + 1;
+    c.fill(7, nl + 16, nl + 4096);
+    fs.writeFileSync(`${bundle}.cache`, c);
+    const bad = await load(bundle);
+    expect(bad.cache).toBe("rejected");
+    expect(typeof bad.exports.main).toBe("function");
+    fs.rmSync(`${bundle}.cache`);
+    expect((await load(bundle)).cache).toBe("none");
+  });
+
+  it("a bundle run with a stale cache writes the same dump", async () => {
+    fs.writeFileSync(CACHE, Buffer.concat([Buffer.from("trt-debug-code-cache 0000 v0 x64\n"), Buffer.alloc(64)]));
+    const r = await trt("run", model, "--fp16", "--mark-all", "--save-outputs", path.join(dir, "stale-cache"));
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(sha(path.join(dir, "stale-cache", "fp16.arrow"))).toBe(sha(path.join(dir, "bundle", "fp16.arrow")));
   });
 });

@@ -11,6 +11,8 @@
  * --polygraphy: the polygraphy launcher (e.g. "python3 poly/bin/polygraphy"); adds
  *   `polygraphy run MODEL --onnxrt --onnx-outputs mark all --save-outputs X.json` and the
  *   speedup / RSS-fraction lines against `trt-debug run --fp32 --mark-all --save-outputs`.
+ * The profile lines: one in-process `run --fp32 --mark-all --save-outputs` and one `compare --fp16`
+ *   (scripts/bench/profile-child.mjs), onnxruntime's environment created before either.
  * --sweep: also times `run --fp32 --mark-all --save-outputs` under several segment settings,
  *   and profiles the capture with --segment-layers 8 (the cut before --segment-memory).
  * --baseline: another build's bin/trt-debug.js (e.g. the commit before the optimisations): its
@@ -29,7 +31,7 @@ const BIN = path.join(ROOT, "bin/trt-debug.js");
 const TIME = "/usr/bin/time";
 
 /** One job in a fresh process: wall ms (spawn to exit) and peak RSS in MB (null without /usr/bin/time). */
-function job(cmd, args, opts = {}) {
+export function job(cmd, args, opts = {}) {
   const haveTime = fs.existsSync(TIME);
   const t0 = performance.now();
   const r = haveTime
@@ -139,6 +141,7 @@ export async function measureOverhead(o) {
     const profiles = [];
     if (o.profile !== false) {
       profiles.push(["profile", profileOf([])]);
+      profiles.push(["profile compare --fp16", profileOf(["compare"])]);
       if (o.sweep) profiles.push(["profile with --segment-layers 8", profileOf(["8"])]);
     }
     const act = o.activations != null ? { bytes: o.activations, unknown: 0 } : await activationBytes(o.model);
@@ -183,7 +186,8 @@ export async function measureOverhead(o) {
         lines.push(line(`${label}: ${name} ${ph.phase}`, ph.ms, "ms", `${ph.count}x`));
       }
       lines.push(line(`${label}: ${name} other (input generation, plan, stats glue, GC)`, Math.max(0, profile.ms - sum), "ms"));
-      lines.push(line(`${label}: ${name} total in-process (runModel)`, profile.ms, "ms", "the process adds node start-up and module loading"));
+      if (profile.envMs !== undefined) lines.push(line(`${label}: ${name} onnxruntime environment (first session of the process, before the profile; a bare process pays it too)`, profile.envMs, "ms"));
+      lines.push(line(`${label}: ${name} total in-process (runModel / compareModel)`, profile.ms, "ms", "the process adds node start-up and module loading"));
     }
     return lines;
   } finally {

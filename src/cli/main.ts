@@ -18,6 +18,7 @@ import { registerConvert } from "./convert-command.js";
 import { registerReport } from "./report-command.js";
 import { Cli, defaultIo, markStdoutClosed, writeFileAtomic, writeJson, type Io } from "./shell.js";
 import { translatePolygraphySpellings } from "./polygraphy-spellings.js";
+import { skipHelpCache } from "./startup.js";
 
 export { Cli, writeFileAtomic, writeJson, type Io };
 
@@ -44,6 +45,7 @@ export function buildParser(cli: Cli, argv: string[]): Argv {
     .fail(fail)
     .exitProcess(false)
     .middleware((a) => cli.checkOutputsMiddleware(a));
+  skipHelpCache(y);
 
   y.command(
     "doctor",

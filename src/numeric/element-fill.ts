@@ -67,6 +67,22 @@ export function fillUniformFloats(d: DType, rng: UniformSource, lo: number, hi: 
     out.fill(atLo);
     return out;
   }
+  if (!mf) {
+    // float32 / float64: the stored value is the value (no [stored, value] pair per draw)
+    const f32 = info.host === Float32Array;
+    for (let i = 0; i < n; i++) {
+      let stored = atLo;
+      for (let t = 0; t < MAX_FLOAT_TRIES; t++) {
+        const v = f32 ? Math.fround(lo + width * rng.nextFloat53()) : lo + width * rng.nextFloat53();
+        if (v < hi) {
+          stored = v;
+          break;
+        }
+      }
+      out[i] = stored;
+    }
+    return out;
+  }
   for (let i = 0; i < n; i++) {
     let stored = atLo;
     for (let t = 0; t < MAX_FLOAT_TRIES; t++) {
