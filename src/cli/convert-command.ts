@@ -22,6 +22,10 @@ function list(v: unknown): string[] | undefined {
   return v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String);
 }
 
+function upgradeNote(cli: Cli, r: { model: string; output: string; upgraded_from_opset: number | null }): void {
+  if (r.upgraded_from_opset !== null) cli.io.out(`note: ${r.model} has opset ${r.upgraded_from_opset}; the model is written at opset 13 (its old-opset nodes upgraded as the emulation does: docs/precision.md "Old opsets"); check it with trt-debug compare ${r.model} ${r.output}`);
+}
+
 async function handler(cli: Cli, a: Raw): Promise<void> {
   if (a.fp8 && a.int8) throw new UserError("--int8 and --fp8: give one quantized type");
   if (a.fp8 && a["int8-range"] !== undefined) throw new UserError("--int8-range: only with --int8 (fp8 Q/DQ saturates at ±448)");
@@ -42,6 +46,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
     fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
     allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
   }, h).finally(() => h.done());
+  if (!a.quiet) upgradeNote(cli, r);
   if (!a.quiet) cli.io.out(`converted ${r.converted}/${r.layers} layers to ${a.fp16 ? "fp16" : "bf16"}: ${r.casts} Casts, ${r.duplicated_initializers.length} duplicated weights; wrote ${r.output}${r.data ? ` (+ ${r.data})` : ""}`);
   writeJson(a.json as string | undefined, r);
 }
@@ -74,6 +79,7 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
   if (!a.quiet) {
     if (r.calibration) cli.io.out(`calibrated ${r.calibration.tensors.length} tensors with ${r.calibration.algo} on ${r.calibration.batches} batch${r.calibration.batches === 1 ? "" : "es"} (data: ${r.calibration.data}); wrote ${r.calibration.cache} and ${r.calibration.sidecar}`);
     for (const line of int8ReportLines(r.int8, 10)) cli.io.out(line);
+    upgradeNote(cli, r);
     const typed = r.fallback === "fp32" ? "" : `, ${r.precisions.filter((x) => x.precision === r.fallback).length} layer(s) in ${r.fallback} (strongly typed, ${r.casts} Casts)`;
     cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to ${q === "fp8" ? "fp8 e4m3fn" : "int8"} (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} ${q} per-channel weights${typed}; wrote ${r.output}`);
   }

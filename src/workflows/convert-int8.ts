@@ -16,6 +16,8 @@ import { exportQdq, type QdqExport } from "../precision/qdq-export.js";
 import { makeInt8Policy } from "../precision/int8.js";
 import { exportTypedQdq } from "./qdq-typed.js";
 import { precisionsFor, type ModelArgs } from "./model-inputs.js";
+import { upgradeForExport } from "./export-opset.js";
+import { QDQ_EXPORT_OPSET } from "../precision/qdq-export.js";
 
 export interface ConvertInt8Args extends Pick<ModelArgs, "model" | "layerPrecisions" | "precisionPlan" | "fusion" | "allowExternalDataOutside"> {
   /** `--calibration-cache FILE` and `--int8-range`; the fallback is fp32. `qtype: "fp8"`: `convert --fp8`, scaled e4m3fn Q/DQ. */
@@ -53,6 +55,8 @@ export interface ConvertInt8Result {
   /** Cast nodes of the strongly typed model (0 with fallback fp32). */
   casts: number;
   int8: Int8Report;
+  /** The model's opset when it was upgraded to 13 for per-channel DequantizeLinear (opset 9-12 models), else null. */
+  upgraded_from_opset: number | null;
 }
 
 export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): Promise<ConvertInt8Result> {
@@ -61,7 +65,8 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
   const q = a.int8.qtype ?? "int8";
   if (a.calibrate && a.int8.calibrationCache) throw new UserError(`convert --${q}: give --calibration-cache or --calib-data/--calib-batches, not both`);
   if (!a.int8.calibrationCache && !a.calibrate) throw new UserError(`convert --${q}: give --calibration-cache FILE (make one with \`trt-debug calib build ${a.model} -o model.cache\`) or --calib-data DATA`);
-  const p = await prepareModelFile(a.model, a);
+  const q8 = q === "int8";
+  const { prepared: p, upgradedFrom } = await upgradeForExport(await prepareModelFile(a.model, a), q8 ? QDQ_EXPORT_OPSET : 0, "per-channel DequantizeLinear", a);
   let calibration: CalibBuildResult | null = null;
   let cacheFile = a.int8.calibrationCache;
   if (a.calibrate) {
@@ -102,5 +107,6 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
     fallback: fb,
     casts: r.casts ?? 0,
     int8: i8.report,
+    upgraded_from_opset: upgradedFrom,
   };
 }

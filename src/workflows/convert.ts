@@ -11,6 +11,7 @@ import { saveModel } from "../onnx/model-file.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
 import { checkTypedPrecisions, convertToTyped, type TypedPrecision } from "../precision/convert.js";
 import { precisionsFor, type ModelArgs } from "./model-inputs.js";
+import { upgradeForExport } from "./export-opset.js";
 
 export interface ConvertArgs extends Pick<ModelArgs, "model" | "layerPrecisions" | "precisionPlan" | "fusion" | "allowExternalDataOutside"> {
   /** Precision of every layer the plan and overrides do not name. */
@@ -32,6 +33,8 @@ export interface ConvertResult {
   casts: number;
   duplicated_initializers: string[];
   precisions: { layer: string; precision: TypedPrecision }[];
+  /** The model's opset when it was upgraded to 13 for bf16 Casts (opset 9-12 models), else null. */
+  upgraded_from_opset: number | null;
 }
 
 /** Models above this many bytes of initializers are written with external data (protobuf's 2 GB limit). */
@@ -40,7 +43,9 @@ const EXTERNAL_ABOVE = 1.5 * 2 ** 30;
 export async function convertModel(a: ConvertArgs, _hooks: Hooks = {}): Promise<ConvertResult> {
   checkOutputPath("output", a.output, "file", { createParents: true });
   if (path.resolve(a.output) === path.resolve(a.model)) throw new UserError(`output ${a.output}: the same file as the model; write the converted model elsewhere`);
-  const p = await prepareModelFile(a.model, a);
+  const p0 = await prepareModelFile(a.model, a);
+  const bf16 = a.precision === "bf16" || precisionsFor(p0, a.precision, a).includes("bf16");
+  const { prepared: p, upgradedFrom } = await upgradeForExport(p0, bf16 ? 13 : 6, "bf16 Casts", a);
   const m = p.model;
   const precisions = checkTypedPrecisions(precisionsFor(p, a.precision, a), m.graph.layers.map((l) => l.name));
   const g = m.proto.graph!;
@@ -59,5 +64,6 @@ export async function convertModel(a: ConvertArgs, _hooks: Hooks = {}): Promise<
     casts: r.casts,
     duplicated_initializers: r.duplicated,
     precisions: m.graph.layers.map((l, i) => ({ layer: l.name, precision: r.precisions[i]! })),
+    upgraded_from_opset: upgradedFrom,
   };
 }
