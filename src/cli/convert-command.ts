@@ -81,7 +81,7 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
     for (const line of int8ReportLines(r.int8, 10)) cli.io.out(line);
     upgradeNote(cli, r);
     const typed = r.fallback === "fp32" ? "" : `, ${r.precisions.filter((x) => x.precision === r.fallback).length} layer(s) in ${r.fallback} (strongly typed, ${r.casts} Casts)`;
-    cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to ${q === "fp8" ? "fp8 e4m3fn" : "int8"} (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} ${q} per-channel weights${typed}; wrote ${r.output}`);
+    cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to ${q === "fp8" ? "fp8 e4m3fn" : "int8"} (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} ${q} per-channel weights${typed}; wrote ${r.output}${r.data ? ` (+ ${r.data})` : ""}`);
   }
   writeJson(a.json as string | undefined, r);
 }

@@ -7,7 +7,6 @@ import * as path from "node:path";
 import { UserError } from "../core/errors.js";
 import { checkOutputPath } from "../core/output-file.js";
 import type { Hooks } from "../core/hooks.js";
-import { saveModel } from "../onnx/model-file.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
 import { prepareInt8, type Int8Report, type Int8RunArgs } from "../calibration/int8-run.js";
 import { calibBuild, type CalibBuildArgs, type CalibBuildResult } from "../calibration/build.js";
@@ -17,6 +16,7 @@ import { makeInt8Policy } from "../precision/int8.js";
 import { exportTypedQdq } from "./qdq-typed.js";
 import { precisionsFor, type ModelArgs } from "./model-inputs.js";
 import { upgradeForExport } from "./export-opset.js";
+import { saveConverted } from "./convert.js";
 import { QDQ_EXPORT_OPSET } from "../precision/qdq-export.js";
 
 export interface ConvertInt8Args extends Pick<ModelArgs, "model" | "layerPrecisions" | "precisionPlan" | "fusion" | "allowExternalDataOutside"> {
@@ -38,6 +38,8 @@ export interface ConvertInt8Result {
   format: "trt-debug/convert-int8@1";
   model: string;
   output: string;
+  /** External data file written next to the output (the model had external data, or weights over 1.5 GiB), or null. */
+  data: string | null;
   /** What the Q/DQ quantize to: int8, or fp8 (float8e4m3fn, scale = amax/448). */
   type: "int8" | "fp8";
   /** Layers quantized (with Q/DQ: int8, or fp8 with type fp8) and in fp32 (none: pinned or fallbacks). */
@@ -92,12 +94,13 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
-  saveModel(r.proto, a.output);
+  const saved = saveConverted(r.proto, a.output, m.proto);
   return {
     format: "trt-debug/convert-int8@1",
     type: q,
     model: a.model,
     output: a.output,
+    data: saved.data ?? null,
     calibration,
     int8_layers: i8.resolution.int8Layers,
     layers: m.graph.layers.length,

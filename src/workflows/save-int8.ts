@@ -76,7 +76,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
   const dir = fs.mkdtempSync(path.join(path.dirname(path.resolve(a.output)), ".trt-debug-save-"));
   const planFile = path.join(dir, "plan.json");
   const tmp = path.join(dir, path.basename(a.output));
-  const temps = [planFile, tmp];
+  const temps = [planFile, tmp, `${tmp}.data`]; // a signal removes these
   temps.forEach(registerTemp);
   try {
     fs.writeFileSync(planFile, planToJson(a.plan));
@@ -104,6 +104,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
       if (!c.outputs_passed) throw new Error(`saveInt8Plan: the Q/DQ model of the verified plan fails compare ${a.model} ${a.output} (${detail})`);
     }
     fs.renameSync(tmp, a.output);
+    if (r.data) fs.renameSync(r.data, path.join(path.dirname(a.output), path.basename(r.data)));
     return {
       output: a.output,
       int8_layers: r.precisions.filter((p) => p.precision === q).map((p) => p.layer),
