@@ -31,7 +31,7 @@ export interface ConvertInt8Args extends Pick<ModelArgs, "model" | "layerPrecisi
    * Calibrate first instead of reading a cache (`--calib-data`/`--calib-batches`, `--algo`):
    * `calib build` writes `OUT.onnx.cache` and its sidecar `OUT.onnx.cache.json`, then they are used.
    */
-  calibrate?: Pick<CalibBuildArgs, "calibData" | "calibBatches" | "algo" | "percentile">;
+  calibrate?: Pick<CalibBuildArgs, "calibData" | "calibBatches" | "algo" | "percentile" | "inputs">;
 }
 
 export interface ConvertInt8Result {
