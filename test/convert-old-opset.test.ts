@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { saveModel } from "./support/graph-builder.js";
 import { oldOpsetNet } from "../scripts/models/old-opset.js";
 import { loadModel } from "../src/onnx/model.js";
-import { openDump, valuesToHostTensor } from "../src/io/dump.js";
+import { dumpBits } from "./support/dump-bits.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
 
 const dir = tmpDir("trtdbg-convold-");
@@ -18,20 +18,10 @@ const m = (o: number, tag = "") => path.join(dir, `net${o}${tag}.onnx`);
 const cache = path.join(dir, "net9.cache");
 
 /** Every tensor of the one Arrow dump under `folder`, as hex of its float32 bits. */
-async function dumpBits(folder: string): Promise<Map<string, string>> {
+async function folderBits(folder: string): Promise<Map<string, string>> {
   const files = fs.readdirSync(folder).filter((f) => f.endsWith(".arrow"));
   expect(files).toHaveLength(1);
-  const out = new Map<string, string>();
-  const d = await openDump(path.join(folder, files[0]!), "dump");
-  try {
-    for await (const r of d.rows()) {
-      const t = valuesToHostTensor(r).data as Float32Array;
-      out.set(r.tensor, Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString("hex"));
-    }
-  } finally {
-    await d.close();
-  }
-  return out;
+  return dumpBits(path.join(folder, files[0]!));
 }
 
 /** Run a written model as it is (typed or Q/DQ) and dump every layer. */
@@ -39,7 +29,7 @@ async function runAsIs(file: string, tag: string): Promise<Map<string, string>> 
   const out = path.join(dir, `dump-${tag}`);
   const r = await cli("run", file, "--mark-all", "--save-outputs", out, "-q");
   expect(r.code, r.stderr).toBe(0);
-  return dumpBits(out);
+  return folderBits(out);
 }
 
 describe("convert of an opset 9/11 model", () => {
