@@ -18,7 +18,7 @@ describe("bisect stops on a control-flow layer", () => {
   beforeAll(() => saveModel(ifOverflow().model, file));
 
   it("names the If whose body is pinned whole", async () => {
-    const r = await cli("bisect", file, "--fp16", "--max-pinned", "0.2");
+    const r = await cli("bisect", file, "--fp16", "--max-pinned", "0.2", "--no-checkpoint");
     expect(r.code, r.stderr).toBe(1);
     const line = r.stdout.split("\n").find((l) => l.startsWith("STOPPED:"))!;
     expect(line).toMatch(/^STOPPED: this is FP32, not a plan: more than 1 of 4 searchable layers \(25%\) would be pinned in fp32 \(more than --max-pinned 0\.2\); vad_if \(If\) is a control-flow layer, pinned with its whole body \(compare names the first failing node inside a body\); otherwise your criterion or inputs are too strict: /);

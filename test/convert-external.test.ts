@@ -64,7 +64,7 @@ describe("convert --int8 of an external-data model", () => {
 
   it("bisect --int8 --save-onnx moves the data file next to OUT", async () => {
     const out = path.join(dir, "saved", "plan-q.onnx");
-    const r = await cli("bisect", ext, "--int8", "--calibration-cache", cache, "--save-onnx", out);
+    const r = await cli("bisect", ext, "--int8", "--calibration-cache", cache, "--save-onnx", out, "--no-checkpoint");
     expect(r.code, r.stderr).toBe(0);
     expect(fs.existsSync(`${out}.data`)).toBe(true);
     expect((await cli("run", out, "-q")).code).toBe(0);
