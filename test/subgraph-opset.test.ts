@@ -13,10 +13,10 @@ import { compareModel } from "../src/workflows/compare.js";
 import { describeBodies } from "../src/precision/subgraph.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
 import type { HostTensor, Precision } from "../src/core/host-tensor.js";
-import { openDump, valuesToHostTensor } from "../src/io/dump.js";
 import { ifAroundLoop, ifOverflow, ifSmall, ifSoftmaxClip, loopAccumulate, loopOverSequence, scanCumsum } from "../scripts/models/control-flow.js";
 import { oldOpsetNet } from "../scripts/models/old-opset.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
+import { dumpBits } from "./support/dump-bits.js";
 
 const dir = tmpDir("trtdbg-sg-");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -201,21 +201,6 @@ describe("control-flow bodies", () => {
     expect(r.stdout).toMatch(/first failing layer: vad_if \(If, tensor vad_if_out\): .*inside then_branch: body_scale \(Mul\)/);
   });
 });
-
-/** Every captured tensor of a dump, as bytes (hex). */
-async function dumpBits(file: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const d = await openDump(file, "dump");
-  try {
-    for await (const r of d.rows()) {
-      const t = valuesToHostTensor(r).data as Float32Array;
-      out.set(r.tensor, Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString("hex"));
-    }
-  } finally {
-    await d.close();
-  }
-  return out;
-}
 
 describe("opset 9-12 models under bf16 and int8", () => {
   const m = (o: 9 | 11 | 13) => path.join(dir, `net${o}.onnx`);

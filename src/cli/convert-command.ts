@@ -12,7 +12,7 @@ import { CALIB_ALGOS, parseCalibAlgo } from "../calibration/algorithms.js";
 import { parseCalibBatches } from "../calibration/calib-data.js";
 import { parsePercentile } from "../calibration/build.js";
 import { parseFusionMode } from "../onnx/layer-model.js";
-import { FUSION_OPTION } from "./options.js";
+import { FUSION_OPTION, inputArgs, inputOptions } from "./options.js";
 import { parseLayerPrecisions } from "../precision/plan.js";
 import { writeJson, type Cli } from "./shell.js";
 
@@ -22,7 +22,18 @@ function list(v: unknown): string[] | undefined {
   return v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String);
 }
 
+function upgradeNote(cli: Cli, r: { model: string; output: string; upgraded_from_opset: number | null }): void {
+  if (r.upgraded_from_opset !== null) cli.io.out(`note: ${r.model} has opset ${r.upgraded_from_opset}; the model is written at opset 13 (its old-opset nodes upgraded as the emulation does: docs/precision.md "Old opsets"); check it with trt-debug compare ${r.model} ${r.output}`);
+}
+
+/** The input flags (calib build's): they only feed convert's own calibration (--calib-data/--calib-batches). */
+const INPUT_FLAGS = ["seed", "val-range", "input-shapes", "load-inputs", "image-preprocess", "data-loader-script", "save-inputs", "format"];
+
 async function handler(cli: Cli, a: Raw): Promise<void> {
+  const calibrates = (a.int8 || a.fp8) && (a["calib-data"] !== undefined || a["calib-batches"] !== undefined);
+  const inputFlag = INPUT_FLAGS.find((k) => a[k] !== undefined);
+  if (inputFlag && !calibrates) throw new UserError(`--${inputFlag}: only when convert --int8/--fp8 calibrates (--calib-data or --calib-batches); the conversion itself runs no model`);
+  if (a["save-inputs"] !== undefined) throw new UserError("--save-inputs: not available for convert (the calibration data are already files or seeded)");
   if (a.fp8 && a.int8) throw new UserError("--int8 and --fp8: give one quantized type");
   if (a.fp8 && a["int8-range"] !== undefined) throw new UserError("--int8-range: only with --int8 (fp8 Q/DQ saturates at ±448)");
   if (a.int8 || a.fp8) return int8Handler(cli, a);
@@ -42,6 +53,7 @@ async function handler(cli: Cli, a: Raw): Promise<void> {
     fusion: a.fusion === undefined ? undefined : parseFusionMode(a.fusion),
     allowExternalDataOutside: Boolean(a["allow-external-data-outside"]),
   }, h).finally(() => h.done());
+  if (!a.quiet) upgradeNote(cli, r);
   if (!a.quiet) cli.io.out(`converted ${r.converted}/${r.layers} layers to ${a.fp16 ? "fp16" : "bf16"}: ${r.casts} Casts, ${r.duplicated_initializers.length} duplicated weights; wrote ${r.output}${r.data ? ` (+ ${r.data})` : ""}`);
   writeJson(a.json as string | undefined, r);
 }
@@ -64,6 +76,7 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
           calibBatches: a["calib-batches"] === undefined ? undefined : parseCalibBatches(a["calib-batches"]),
           algo: parseCalibAlgo(String(a.algo ?? "entropy"), "--algo"),
           percentile: a.percentile === undefined ? undefined : parsePercentile(a.percentile),
+          inputs: inputArgs(a),
         }
       : undefined,
     precisionPlan: a["precision-plan"] as string | undefined,
@@ -74,8 +87,9 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
   if (!a.quiet) {
     if (r.calibration) cli.io.out(`calibrated ${r.calibration.tensors.length} tensors with ${r.calibration.algo} on ${r.calibration.batches} batch${r.calibration.batches === 1 ? "" : "es"} (data: ${r.calibration.data}); wrote ${r.calibration.cache} and ${r.calibration.sidecar}`);
     for (const line of int8ReportLines(r.int8, 10, h)) cli.io.out(line);
+    upgradeNote(cli, r);
     const typed = r.fallback === "fp32" ? "" : `, ${r.precisions.filter((x) => x.precision === r.fallback).length} layer(s) in ${r.fallback} (strongly typed, ${r.casts} Casts)`;
-    cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to ${q === "fp8" ? "fp8 e4m3fn" : "int8"} (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} ${q} per-channel weights${typed}; wrote ${r.output}`);
+    cli.io.out(`converted ${r.int8_layers}/${r.layers} layers to ${q === "fp8" ? "fp8 e4m3fn" : "int8"} (Q/DQ): ${r.activation_qdq} activation Q/DQ pairs, ${r.int8_weights.length} ${q} per-channel weights${typed}; wrote ${r.output}${r.data ? ` (+ ${r.data})` : ""}`);
   }
   writeJson(a.json as string | undefined, r);
 }
@@ -85,7 +99,7 @@ export function registerConvert(y: Argv, cli: Cli): void {
     "convert <model>",
     "Write a strongly typed mixed-precision ONNX model (TensorRT 11): fp16/bf16 tensors and weights, Casts at precision boundaries",
     (b) =>
-      b
+      inputOptions(b)
         .positional("model", { type: "string", describe: "FP32 ONNX model" })
         .option("fp16", { type: "boolean", describe: "Layers the plan does not name run in fp16" })
         .option("bf16", { type: "boolean", describe: "Layers the plan does not name run in bf16" })

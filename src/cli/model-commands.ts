@@ -14,6 +14,7 @@ import { compareDumps, compareModel } from "../workflows/compare.js";
 import { compareGraphs } from "../workflows/compare-graphs.js";
 import { isArrowFile } from "../data/inputs.js";
 import { typedFilePrecision } from "../precision/typed.js";
+import { planDefault } from "./plan-default.js";
 import { inspectModel } from "../workflows/inspect.js";
 import { fmt } from "../compare/tolerance.js";
 import { compareTensorFiles, tensorFileKind } from "../workflows/compare-files.js";
@@ -48,7 +49,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const runArgs = {
         ...modelArgs(a.model as string, a),
         // A strongly typed model runs as typed; its label is its reduced type (docs/precision.md).
-        precisions: precisions.length ? precisions : ([typedFilePrecision(a.model as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32"] as Precision[]),
+        precisions: precisions.length ? precisions : ([planDefault(a) ?? typedFilePrecision(a.model as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32"] as Precision[]),
         capture: a["mark-all"] ? ({ kind: "all" } as const) : a.mark?.length ? ({ kind: "marked", patterns: a.mark.map(String) } as const) : ({ kind: "outputs" } as const),
       };
       const toJson = typeof a["save-outputs"] === "string" && /\.json$/i.test(a["save-outputs"]);
@@ -90,7 +91,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
       const ps = runPrecisions(a);
       if (isDump && ps.length) throw new UserError(`--${ps[0]}: a dump was already run in its precision; pass a model to run it in ${ps[0]}`);
       if (ps.length > 1) throw new UserError(`validate: give one of --fp32/--fp16/--bf16/--int8 (got ${ps.map((p) => "--" + p).join(" ")})`);
-      const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? typedFilePrecision(src, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32" }, h)).finally(() => h.done());
+      const res = await (isDump ? validateDump(src, h) : validateModel({ ...modelArgs(src, a), precision: ps[0] ?? planDefault(a) ?? typedFilePrecision(src, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) }) ?? "fp32" }, h)).finally(() => h.done());
       if ("int8" in res && res.int8) for (const l of int8ReportLines(res.int8)) cli.io.out(l);
       if (!a.quiet && res.nonfinite.length) {
         const several = res.nonfinite.some((n) => n.iteration !== undefined);
@@ -169,8 +170,8 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
         if (typeof a["save-outputs"] === "string" && /\.json$/i.test(a["save-outputs"])) throw new UserError(`--save-outputs ${a["save-outputs"]}: compare writes Arrow dumps to a folder; for Polygraphy RunResults use trt-debug run --mark-all --save-outputs FILE.json`);
         // A strongly typed model is its own candidate (docs/precision.md "Strongly typed models").
         if (ps.length === 0) {
-          const typed = typedFilePrecision(a.a as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
-          if (typed) ps.push(typed);
+          const typed = planDefault(a) ?? typedFilePrecision(a.a as string, { allowExternalDataOutside: Boolean(a["allow-external-data-outside"]) });
+          if (typed && typed !== "fp32") ps.push(typed);
         }
         if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);
         s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json || a.report) }, { ...h, onLayer, onTensors }).finally(() => h.done());

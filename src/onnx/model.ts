@@ -315,7 +315,7 @@ export function buildGraphView(graph: GraphProto, label: string): GraphView {
   }
   const layers: Layer[] = order.map((fi, index) => {
     const n = nodes[fi]!;
-    return { index, name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n, nodes: [n], nodeNames: [n.name] };
+    return { index, name: n.name, opType: n.opType, domain: n.domain ?? "", inputs: [...n.input], outputs: [...n.output], implicitInputs: implicit[fi]!, node: n, nodes: [n], nodeNames: [n.name] };
   });
   const { producer, consumers } = layerEdges(layers);
   const inputs = graph.input.filter((i) => !initializers.has(i.name));

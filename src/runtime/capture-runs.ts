@@ -22,7 +22,15 @@ export interface PreparedModel {
 
 /** Load, validate and type a model, as TensorRT's layer model sees it (onnx/layer-model.ts). */
 export async function prepareModelFile(path: string, opts: LoadOptions & { fusion?: FusionMode } = {}): Promise<PreparedModel> {
-  const loaded = timed("load model", () => loadModel(path, { allowExternalDataOutside: opts.allowExternalDataOutside }));
+  return prepareLoadedModel(
+    timed("load model", () => loadModel(path, { allowExternalDataOutside: opts.allowExternalDataOutside })),
+    opts,
+  );
+}
+
+/** prepareModelFile for a model already loaded (e.g. one rebuilt in memory from another: workflows/export-opset.ts). */
+export async function prepareLoadedModel(loaded: LoadedModel, opts: { fusion?: FusionMode } = {}): Promise<PreparedModel> {
+  const path = loaded.path;
   liftTypedModel(loaded);
   const { model, types } = await timedAsync("layer model (incl. type inference)", () => applyLayerModel(loaded, opts.fusion ?? "trt", (m) => timedAsync("  of which type inference session", () => inferTypes(m))));
   if (model.typed) model.typed = { ...model.typed, precisions: typedPrecisions(model, types)! };

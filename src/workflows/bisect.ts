@@ -447,7 +447,10 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
     if (outcome.stopped || (outcome.found && outcome.pinned.length > maxPinned)) {
       const k = outcome.pinned.length;
       const why = prefixDefault ? ["all of them; ", opt("mode"), ` ${mode} stops only then unless `, opt("maxPinnedFraction"), " is given"] : ["more than ", opt("maxPinnedFraction"), ` ${maxFrac}`];
-      stopped = spelled(hooks, optionText`this is FP32, not a plan: ${outcome.stopped ? "more than " : ""}${k} of ${m} searchable layers (${((100 * k) / m).toFixed(0)}%) would be pinned in ${pin} (${why}); your criterion or inputs are too strict: ${describeCriterion(a.criterion, a.precision).parts}; use realistic inputs (${opt("loadInputs")}) or a looser criterion`);
+      // an If/Loop/Scan is one layer: its body cannot be split, which (not the criterion) may be why all of it is pinned
+      const cf = outcome.pinned.map((q) => layers[cands[q]!]!).filter((l) => l.opType === "If" || l.opType === "Loop" || l.opType === "Scan");
+      const cfNote = cf.length ? `; ${cf.map((l) => `${l.name} (${l.opType})`).join(", ")} ${cf.length === 1 ? "is a control-flow layer, pinned" : "are control-flow layers, pinned"} with ${cf.length === 1 ? "its" : "their"} whole body (compare names the first failing node inside a body); otherwise` : "";
+      stopped = spelled(hooks, optionText`this is FP32, not a plan: ${outcome.stopped && k < m ? "more than " : ""}${k} of ${m} searchable layers (${((100 * k) / m).toFixed(0)}%) would be pinned in ${pin} (${why})${cfNote}${cf.length ? " " : "; "}your criterion or inputs are too strict: ${describeCriterion(a.criterion, a.precision).parts}; use realistic inputs (${opt("loadInputs")}) or a looser criterion`);
       outcome.found = false;
       hooks.onPhase?.(`stopped: ${stopped}`);
     }

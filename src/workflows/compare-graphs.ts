@@ -85,10 +85,8 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   checkJudgeableOutputs(ref.model.path, ref.model.graph);
   const refInputs = await resolveInputs(ref, a.inputs, hooks);
   const candIn = candidateInputs(refInputs, cand, a.reference, a.candidate);
-  const refCaps = await captureAll(ref, a, refInputs, ref.model.graph.layers.map(() => "fp32"));
-  const candCaps = await captureAll(cand, a, candIn, precisionsOf(cand));
-
-  const refByName = new Map(refCaps.filter((c) => isFloatDType(c.tensor.dtype)).map((c) => [c.tensor.name, c]));
+  // The reference's float tensors are held; the candidate is streamed (compared as it runs).
+  const refByName = new Map((await captureAll(ref, a, refInputs, ref.model.graph.layers.map(() => "fp32"))).filter((c) => isFloatDType(c.tensor.dtype)).map((c) => [c.tensor.name, c]));
   const refOutputs = new Set(ref.model.graph.outputs.map((o) => o.name));
   // the candidate's graph: producer and consumers of every tensor
   const producer = new Map<string, NodeProto>();
@@ -115,50 +113,16 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
     return refByName.has(o) ? o : forward(o, via);
   };
 
-  // choose one candidate tensor per reference tensor
-  const chosen = new Map<string, { cap: Captured; primary: boolean; via: string }>();
-  const candOnly: string[] = [];
-  const inputCasts: string[] = [];
-  for (const c of candCaps) {
-    if (!isFloatDType(c.tensor.dtype)) continue;
-    const name = c.tensor.name;
-    const computed = !c.layer.nodes.every((n) => PASS_THROUGH.has(n.opType));
-    let target: string | null = refByName.has(name) ? name : null;
-    let via = "";
-    if (target === null) {
-      const vb: string[] = [];
-      const vf: string[] = [];
-      target = back(name, vb);
-      if (target !== null) via = `${vb.join(" <- ")} of ${target}`;
-      else if ((target = forward(name, vf)) !== null) via = `${vf.join(" -> ")} to ${target}`;
-    }
-    if (target === null) {
-      candOnly.push(name);
-      continue;
-    }
-    if (refInputNames.has(target)) {
-      inputCasts.push(name); // a Cast/Q/DQ of a graph input: the input itself is given, not computed
-      continue;
-    }
-    const prev = chosen.get(target);
-    if (!prev || (computed && !prev.primary)) chosen.set(target, { cap: c, primary: computed, via });
-  }
-  const refOnly = [...refByName.keys()].filter((n) => !chosen.has(n));
-  const missingOut = [...refOutputs].filter((o) => refByName.has(o) && !chosen.has(o));
-  if (missingOut.length) throw new UserError(`${a.candidate}: graph output '${missingOut[0]}' of ${a.reference} has no counterpart (no tensor of that name, nor a Cast/Q/DQ of one); the models must share output names`);
-
   const hasQdq = cand.model.graph.layers.some((l) => l.nodes.some((n) => n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear"));
   const kind: CompareGraphsResult["candidate_kind"] = cand.model.typed ? "typed" : hasQdq ? "qdq" : "fp32";
   const fallback: Precision = typedReducedPrecisions(cand.model)[0] ?? (hasQdq ? "int8" : "fp32");
-  const acc = new CompareAccumulator(a.keepRows ?? true);
   const renamed: CompareGraphsResult["renamed"] = [];
-  const rows = [...chosen.entries()].sort((x, y) => x[1].cap.layer.index - y[1].cap.layer.index);
-  for (const [refName, { cap, via }] of rows) {
+  const done = new Map<string, LayerComparison | null>(); // reference tensor -> its row (null: nothing to compare)
+  const compareRow = (refName: string, cap: Captured, via: string): void => {
     const r = refByName.get(refName)!;
     if (r.tensor.dims.join(",") !== cap.tensor.dims.join(",")) {
       throw new UserError(`${a.candidate}: tensor '${cap.tensor.name}' has shape [${cap.tensor.dims}] but '${refName}' is [${r.tensor.dims}] in ${a.reference}`);
     }
-    if (via) renamed.push({ candidate: cap.tensor.name, reference: refName, via });
     const l = compareTensor(
       {
         order: cap.layer.index,
@@ -175,8 +139,63 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
       a.compare,
       hooks,
     );
+    if (l) hooks.onTensors?.(l, r.tensor, cap.tensor);
+    done.set(refName, l);
+  };
+
+  // choose one candidate tensor per reference tensor: a computed one is final and compared at
+  // once (both tensors then dropped); an alias (Cast/Q/DQ output) waits, as a computed tensor may
+  // still come
+  const chosen = new Map<string, { cap: Captured; primary: boolean; via: string }>();
+  const candOnly: string[] = [];
+  const inputCasts: string[] = [];
+  const exec = new Executor(cand.model, cand.types, executorOptions({ ...a, model: a.reference }));
+  try {
+    for await (const c of runCaptured(exec, precisionsOf(cand), candIn, () => true)) {
+      if (!isFloatDType(c.tensor.dtype)) continue;
+      const name = c.tensor.name;
+      const computed = !c.layer.nodes.every((n) => PASS_THROUGH.has(n.opType));
+      let target: string | null = refByName.has(name) ? name : null;
+      let via = "";
+      if (target === null) {
+        const vb: string[] = [];
+        const vf: string[] = [];
+        target = back(name, vb);
+        if (target !== null) via = `${vb.join(" <- ")} of ${target}`;
+        else if ((target = forward(name, vf)) !== null) via = `${vf.join(" -> ")} to ${target}`;
+      }
+      if (target === null) {
+        candOnly.push(name);
+        continue;
+      }
+      if (refInputNames.has(target)) {
+        inputCasts.push(name); // a Cast/Q/DQ of a graph input: the input itself is given, not computed
+        continue;
+      }
+      const prev = chosen.get(target);
+      if (!prev || (computed && !prev.primary)) {
+        chosen.set(target, { cap: c, primary: computed, via });
+        if (computed) {
+          compareRow(target, c, via);
+          chosen.set(target, { cap: { ...c, tensor: { ...c.tensor, data: new Float32Array(0) } }, primary: true, via });
+          refByName.get(target)!.tensor = { ...refByName.get(target)!.tensor, data: new Float32Array(0) };
+        }
+      }
+    }
+  } finally {
+    await exec.release();
+  }
+  const refOnly = [...refByName.keys()].filter((n) => !chosen.has(n));
+  const missingOut = [...refOutputs].filter((o) => refByName.has(o) && !chosen.has(o));
+  if (missingOut.length) throw new UserError(`${a.candidate}: graph output '${missingOut[0]}' of ${a.reference} has no counterpart (no tensor of that name, nor a Cast/Q/DQ of one); the models must share output names`);
+
+  const acc = new CompareAccumulator(a.keepRows ?? true);
+  const rows = [...chosen.entries()].sort((x, y) => x[1].cap.layer.index - y[1].cap.layer.index);
+  for (const [refName, { cap, via }] of rows) if (!done.has(refName)) compareRow(refName, cap, via);
+  for (const [refName, { cap, via }] of rows) {
+    if (via) renamed.push({ candidate: cap.tensor.name, reference: refName, via });
+    const l = done.get(refName);
     if (!l) continue;
-    hooks.onTensors?.(l, r.tensor, cap.tensor);
     acc.add(l);
     hooks.onLayer?.(l);
   }

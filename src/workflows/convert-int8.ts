@@ -7,7 +7,6 @@ import * as path from "node:path";
 import { opt, UserError } from "../core/errors.js";
 import { checkOutputPath } from "../core/output-file.js";
 import type { Hooks } from "../core/hooks.js";
-import { saveModel } from "../onnx/model-file.js";
 import { prepareModelFile } from "../runtime/capture-runs.js";
 import { prepareInt8, type Int8Report, type Int8RunArgs } from "../calibration/int8-run.js";
 import { calibBuild, type CalibBuildArgs, type CalibBuildResult } from "../calibration/build.js";
@@ -22,6 +21,9 @@ import { resolveInputs } from "./model-inputs.js";
 import { makeInt8Policy } from "../precision/int8.js";
 import { exportTypedQdq } from "./qdq-typed.js";
 import { precisionsFor, type ModelArgs } from "./model-inputs.js";
+import { upgradeForExport } from "./export-opset.js";
+import { saveConverted } from "./convert.js";
+import { QDQ_EXPORT_OPSET } from "../precision/qdq-export.js";
 
 export interface ConvertInt8Args extends Pick<ModelArgs, "model" | "layerPrecisions" | "precisionPlan" | "fusion" | "allowExternalDataOutside"> {
   /** `--calibration-cache FILE` and `--int8-range`; the fallback is fp32. `qtype: "fp8"`: `convert --fp8`, scaled e4m3fn Q/DQ. */
@@ -35,13 +37,15 @@ export interface ConvertInt8Args extends Pick<ModelArgs, "model" | "layerPrecisi
    * Calibrate first instead of reading a cache (`--calib-data`/`--calib-batches`, `--algo`):
    * `calib build` writes `OUT.onnx.cache` and its sidecar `OUT.onnx.cache.json`, then they are used.
    */
-  calibrate?: Pick<CalibBuildArgs, "calibData" | "calibBatches" | "algo" | "percentile">;
+  calibrate?: Pick<CalibBuildArgs, "calibData" | "calibBatches" | "algo" | "percentile" | "inputs">;
 }
 
 export interface ConvertInt8Result {
   format: "trt-debug/convert-int8@1";
   model: string;
   output: string;
+  /** External data file written next to the output (the model had external data, or weights over 1.5 GiB), or null. */
+  data: string | null;
   /** What the Q/DQ quantize to: int8, or fp8 (float8e4m3fn, scale = amax/448). */
   type: "int8" | "fp8";
   /** Layers quantized (with Q/DQ: int8, or fp8 with type fp8) and in fp32 (none: pinned or fallbacks). */
@@ -59,6 +63,8 @@ export interface ConvertInt8Result {
   /** Cast nodes of the strongly typed model (0 with fallback fp32). */
   casts: number;
   int8: Int8Report;
+  /** The model's opset when it was upgraded to 13 for per-channel DequantizeLinear (opset 9-12 models), else null. */
+  upgraded_from_opset: number | null;
 }
 
 export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): Promise<ConvertInt8Result> {
@@ -68,7 +74,8 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
   const cmd = convertRef(q), cache = opt("int8.calibrationCache"), data = opt("calibData", "calibrate.calibData");
   if (a.calibrate && a.int8.calibrationCache) throw convertError`${cmd}: give ${cache} or ${data}/${opt("calibBatches", "calibrate.calibBatches")}, not both`;
   if (!a.int8.calibrationCache && !a.calibrate) throw convertError`${cmd}: give ${cache} FILE (make one with \`trt-debug calib build ${a.model} -o model.cache\`) or ${data} DATA`;
-  const p = await prepareModelFile(a.model, a);
+  const q8 = q === "int8";
+  const { prepared: p, upgradedFrom } = await upgradeForExport(await prepareModelFile(a.model, a), q8 ? QDQ_EXPORT_OPSET : 0, "per-channel DequantizeLinear", a);
   let calibration: CalibBuildResult | null = null;
   let cacheFile = a.int8.calibrationCache;
   if (a.calibrate) {
@@ -99,12 +106,13 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
-  saveModel(r.proto, a.output);
+  const saved = saveConverted(r.proto, a.output, m.proto);
   return {
     format: "trt-debug/convert-int8@1",
     type: q,
     model: a.model,
     output: a.output,
+    data: saved.data ?? null,
     calibration,
     int8_layers: i8.resolution.int8Layers,
     layers: m.graph.layers.length,
@@ -114,6 +122,7 @@ export async function convertInt8Model(a: ConvertInt8Args, hooks: Hooks = {}): P
     fallback: fb,
     casts: r.casts ?? 0,
     int8: i8.report,
+    upgraded_from_opset: upgradedFrom,
   };
 }
 

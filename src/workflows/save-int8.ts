@@ -76,7 +76,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
   const dir = fs.mkdtempSync(path.join(path.dirname(path.resolve(a.output)), ".trt-debug-save-"));
   const planFile = path.join(dir, "plan.json");
   const tmp = path.join(dir, path.basename(a.output));
-  const temps = [planFile, tmp];
+  const temps = [planFile, tmp, `${tmp}.data`]; // a signal removes these
   temps.forEach(registerTemp);
   try {
     fs.writeFileSync(planFile, planToJson(a.plan));
@@ -85,8 +85,11 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
     const src = await prepareModelFile(a.model, a);
     const withQdq = layersWithQdq(tmp, src.model.graph.layers);
     const written = new Map(r.precisions.map((p) => [p.layer, p.precision]));
+    const isFloat = (t: string) => t !== "" && ["float32", "float16", "bfloat16"].includes(src.types.get(t)?.dtype ?? "");
     for (const l of src.model.graph.layers) {
       const w = written.get(l.name);
+      // shape arithmetic (a Slice/Concat of int64 shapes) is "int8-capable" but has nothing to quantize
+      if (![...l.inputs, ...l.outputs].some(isFloat)) continue;
       if ((w === q) !== withQdq.has(l.name)) throw new Error(`saveInt8Plan: layer '${l.name}' was written in ${w ?? "no precision"} but the Q/DQ model ${withQdq.has(l.name) ? "quantizes" : "does not quantize"} it`);
     }
     for (const e of a.plan.layers) {
@@ -104,6 +107,7 @@ export async function saveInt8Plan(a: SaveInt8Args): Promise<SaveInt8Result> {
       if (!c.outputs_passed) throw new Error(`saveInt8Plan: the Q/DQ model of the verified plan fails compare ${a.model} ${a.output} (${detail})`);
     }
     fs.renameSync(tmp, a.output);
+    if (r.data) fs.renameSync(r.data, path.join(path.dirname(a.output), path.basename(r.data)));
     return {
       output: a.output,
       int8_layers: r.precisions.filter((p) => p.precision === q).map((p) => p.layer),
