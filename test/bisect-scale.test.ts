@@ -23,7 +23,8 @@ import { matmulConsumer } from "../scripts/models/matmul-consumer.js";
 import { dbDetector } from "../scripts/models/db-detector.js";
 import { withIf, withLoop } from "../scripts/models/fixtures.js";
 import { defaultCompareOptions } from "../src/compare/tolerance.js";
-import { bisectModel, parseByteSize, type BisectResult } from "../src/workflows/bisect.js";
+import { bisectModel, type BisectResult } from "../src/workflows/bisect.js";
+import { parseByteSize } from "../src/cli/value-flags.js";
 import { BIN, cli, expectUserError, ModelFiles, tmpDir } from "./helpers.js";
 
 const files = new ModelFiles();

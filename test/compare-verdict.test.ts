@@ -1,7 +1,8 @@
 /** Tolerance parsing and the verdicts: default relative one and Polygraphy's. */
 import { describe, expect, it } from "vitest";
 import { compareTensor } from "../src/compare/layer-compare.js";
-import { defaultCompareOptions, parseNonNegative, parsePerTensor, type CompareOptions } from "../src/compare/tolerance.js";
+import { defaultCompareOptions, parseNonNegative, type CompareOptions } from "../src/compare/tolerance.js";
+import { parsePerTensor } from "../src/cli/value-flags.js";
 import { roundTo } from "../src/numeric/index.js";
 import { UserError } from "../src/core/errors.js";
 import type { HostTensor } from "../src/core/host-tensor.js";

@@ -97,7 +97,7 @@ async function int8Handler(cli: Cli, a: Raw): Promise<void> {
 export function registerConvert(y: Argv, cli: Cli): void {
   y.command(
     "convert <model>",
-    "Write a strongly typed mixed-precision ONNX model (TensorRT 11): fp16/bf16 tensors and weights, Casts at precision boundaries",
+    "Write a strongly typed ONNX model (TensorRT 11): fp16/bf16 tensors and weights with Casts at precision boundaries, or --int8/--fp8 Q/DQ (explicit quantization)",
     (b) =>
       inputOptions(b)
         .positional("model", { type: "string", describe: "FP32 ONNX model" })

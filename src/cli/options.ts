@@ -1,6 +1,7 @@
 /** Argument groups shared by the subcommands (Polygraphy-compatible spellings). */
 import type { Argv } from "yargs";
-import { parseByteSize, type Criterion } from "../workflows/bisect.js";
+import type { Criterion } from "../workflows/bisect.js";
+import { parseByteSize, parsePerTensor } from "./value-flags.js";
 import { UserError, type MessagePart } from "../core/errors.js";
 import type { Precision } from "../core/host-tensor.js";
 import type { InputArgs } from "../data/input-args.js";
@@ -11,7 +12,6 @@ import {
   defaultCompareOptions,
   ERROR_STATS,
   parseNonNegative,
-  parsePerTensor,
   type CompareOptions,
   type ErrorStat,
 } from "../compare/tolerance.js";

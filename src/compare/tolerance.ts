@@ -39,24 +39,6 @@ export function perTensorGet<T>(p: PerTensor<T>, tensor: string, fallback: T): T
   return p.byTensor.get(tensor) ?? p.global ?? fallback;
 }
 
-export function parsePerTensor<T>(flag: string, values: readonly string[], parse: (s: string) => T | undefined, expect: string): PerTensor<T> {
-  const out: PerTensor<T> = { byTensor: new Map() };
-  for (const raw of values) {
-    const v = String(raw).trim();
-    const direct = parse(v);
-    if (direct !== undefined) {
-      out.global = direct;
-      continue;
-    }
-    const i = v.lastIndexOf(":");
-    const val = i > 0 ? parse(v.slice(i + 1).trim()) : undefined;
-    if (i <= 0 || val === undefined) {
-      throw new UserError(`${flag}: '${v}' is not ${expect} or NAME:${expect}`);
-    }
-    out.byTensor.set(v.slice(0, i), val);
-  }
-  return out;
-}
 
 export function parseNonNegative(s: string): number | undefined {
   if (!/^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return undefined;

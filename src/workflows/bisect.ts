@@ -214,7 +214,7 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
   if (pin === a.precision) throw new UserError(`pinPrecision ${pin}: pinned layers must run in a precision other than the candidate ${a.precision}`, "pinPrecision");
   if (pin === "int8" || (pin === "fp8" && a.int8?.qtype === "fp8")) throw new UserError(`pinPrecision ${pin}: pinned layers run in a floating precision (fp32 or fp16)`, "pinPrecision");
   checkSegmentLayers(a.segmentLayers);
-  if (a.segmentMemory !== undefined) throw new UserError(`segmentMemory: bisect cuts its segments by layer count (--segment-layers, default ${DEFAULT_SEGMENT_LAYERS}) and caches them under --memory-budget; leave --segment-memory out`, "segmentMemory");
+  if (a.segmentMemory !== undefined) throw userError`${opt("segmentMemory")}: bisect cuts its segments by layer count (${opt("segmentLayers")}, default ${DEFAULT_SEGMENT_LAYERS}) and caches them under ${opt("memoryBudget")}; leave ${opt("segmentMemory")} out`;
   if (a.boundaryCache !== undefined && (!Number.isInteger(a.boundaryCache) || a.boundaryCache < 0)) {
     throw new UserError(`boundaryCache: must be a non-negative integer (got ${a.boundaryCache})`, "boundaryCache");
   }
@@ -551,13 +551,6 @@ async function runBisect(a: BisectArgs, hooks: BisectHooks): Promise<BisectResul
 }
 
 /** "2G", "512M", "1.5GiB", "300000000" -> bytes (K/M/G/T are powers of 1024). */
-export function parseByteSize(text: string, flag: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
-  if (!m) throw new UserError(`${flag}: expected a size such as 2G, 512M or a number of bytes (got '${text}')`);
-  const x = Number(m[1]) * 1024 ** "_kmgt".indexOf((m[2] || "_").toLowerCase());
-  if (!(x > 0)) throw new UserError(`${flag}: must be positive (got '${text}')`);
-  return Math.floor(x);
-}
 
 /**
  * What a criterion comes from (for one-line refusals), as options: the check command, the
