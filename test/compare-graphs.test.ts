@@ -119,7 +119,7 @@ describe("bisect REFERENCE.onnx --candidate CANDIDATE.onnx", () => {
   });
 
   it("user errors: an fp32 candidate, --candidate with --fp16", async () => {
-    expectUserError(await cli("bisect", mm, "--candidate", mm, "--no-checkpoint"), "not a strongly typed model");
+    expectUserError(await cli("bisect", mm, "--candidate", mm, "--no-checkpoint"), "neither strongly typed (float16/bfloat16 tensors) nor explicitly quantized (Q/DQ); convert one with trt-debug convert --fp16 or --int8");
     expectUserError(await cli("bisect", mm, "--candidate", f("half.onnx"), "--fp16", "--no-checkpoint"), "--candidate and --fp16");
   });
 });
