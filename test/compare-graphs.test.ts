@@ -129,6 +129,9 @@ describe("calib check QDQ.onnx (scales from the Q nodes)", () => {
     const good = await cli("calib", "check", f("mlp.qdq.onnx"), "--calib-batches", "4", "--json", f("cg.json"), "-q");
     const jg = JSON.parse(fs.readFileSync(f("cg.json"), "utf8"));
     expect(jg.qdq).toEqual({ activations: 2, weights: 0, type: "int8" });
+    expect(jg.cache).toEqual({ path: f("mlp.qdq.onnx"), source: "qdq", trt_version: "QDQ", algorithm: "QDQ", tensors: 2 });
+    expect(good.stdout).toContain(`  cache: ${f("mlp.qdq.onnx")}: scales read from the Q/DQ model's QuantizeLinear nodes, 2 tensors\n`);
+    expect(good.stdout).not.toContain("JSON sidecar");
     const bad = await cli("calib", "check", f("mlp.badscale.onnx"), "--calib-batches", "4", "--json", f("cb.json"), "-q");
     expect(bad.code).toBe(1);
     const jb = JSON.parse(fs.readFileSync(f("cb.json"), "utf8"));
