@@ -9,7 +9,10 @@
  * alias: a converter's Cast or Q/DQ of a reference tensor), or forward through a single such
  * consumer (a renamed output: `y__fp16` computed by the layer, then cast to `y`). For each
  * reference tensor the row compared is the one a computing layer produced (not a Cast or Q/DQ),
- * else the first alias. Everything else is listed as unmatched, never dropped silently.
+ * else the first alias. Tensors computed from initializers only (a weight's DequantizeLinear, a
+ * Cast of a constant) are weights, not layers (TensorRT folds them into the layer reading them):
+ * counted as `weight_tensors`, not compared. Everything else is listed as unmatched, never
+ * dropped silently.
  */
 import { releaseModelWeights } from "../onnx/external-weights.js";
 import { UserError } from "../core/errors.js";
@@ -24,6 +27,7 @@ import { prepareModelFile, runCaptured, type Captured, type PreparedModel } from
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
 import { layerNodeNames } from "../onnx/layer-model.js";
+import type { GraphView } from "../onnx/model.js";
 import { typedReducedPrecisions, typedVerdictPrecision } from "../precision/typed.js";
 import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
 import { executorOptions, resolveInputs, type ModelArgs } from "./model-inputs.js";
@@ -42,9 +46,36 @@ export interface CompareGraphsResult extends CompareSummary {
   unmatched: { reference: string[]; candidate: string[] };
   /** The candidate's kind: strongly typed (fp16/bf16), Q/DQ, or plain fp32. */
   candidate_kind: "typed" | "qdq" | "fp32";
+  /** Unmatched float tensors computed from initializers only (weight Q/DQ, constant Casts): weights, not compared. */
+  weight_tensors: { reference: string[]; candidate: string[] };
 }
 
 const PASS_THROUGH = new Set(["Cast", "CastLike", "QuantizeLinear", "DequantizeLinear"]);
+
+/** Operators whose output is not a function of their inputs: never constant. */
+const NOT_CONSTANT = /^(Random|Multinomial|Bernoulli)/;
+
+/**
+ * The tensors of `g` computed from initializers only (a weight's DequantizeLinear, a Cast of a
+ * constant, a Constant node's output): weights, which TensorRT folds into the layers reading
+ * them. Layers are in execution order, so one pass settles every tensor.
+ */
+export function weightOnlyTensors(g: GraphView): Map<string, string> {
+  const constant = new Set<string>(g.initializers.keys());
+  const out = new Map<string, string>(); // tensor -> the op computing it
+  for (const l of g.layers) {
+    for (const n of l.nodes) {
+      if (NOT_CONSTANT.test(n.opType) || n.attribute.some((x) => x.g || x.graphs.length)) continue;
+      if (!n.input.every((i) => i === "" || constant.has(i))) continue;
+      for (const o of n.output) {
+        if (o === "") continue;
+        constant.add(o);
+        out.set(o, n.opType);
+      }
+    }
+  }
+  return out;
+}
 
 function precisionsOf(p: PreparedModel): Precision[] {
   return p.model.typed?.precisions ? [...p.model.typed.precisions] : p.model.graph.layers.map(() => "fp32");
@@ -148,6 +179,8 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   // still come
   const chosen = new Map<string, { cap: Captured; primary: boolean; via: string }>();
   const candOnly: string[] = [];
+  const candWeights = weightOnlyTensors(cand.model.graph);
+  const weightTensors: CompareGraphsResult["weight_tensors"] = { reference: [], candidate: [] };
   const inputCasts: string[] = [];
   const exec = new Executor(cand.model, cand.types, executorOptions({ ...a, model: a.reference }));
   try {
@@ -165,7 +198,7 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
         else if ((target = forward(name, vf)) !== null) via = `${vf.join(" -> ")} to ${target}`;
       }
       if (target === null) {
-        candOnly.push(name);
+        (candWeights.has(name) ? weightTensors.candidate : candOnly).push(name);
         continue;
       }
       if (refInputNames.has(target)) {
@@ -185,7 +218,9 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   } finally {
     await exec.release();
   }
-  const refOnly = [...refByName.keys()].filter((n) => !chosen.has(n));
+  const refWeights = weightOnlyTensors(ref.model.graph);
+  const refOnly: string[] = [];
+  for (const n of refByName.keys()) if (!chosen.has(n)) (refWeights.has(n) ? weightTensors.reference : refOnly).push(n);
   const missingOut = [...refOutputs].filter((o) => refByName.has(o) && !chosen.has(o));
   if (missingOut.length) throw new UserError(`${a.candidate}: graph output '${missingOut[0]}' of ${a.reference} has no counterpart (no tensor of that name, nor a Cast/Q/DQ of one); the models must share output names`);
 
@@ -203,8 +238,14 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   const notes: string[] = [];
   notes.push(`two graphs: ${rows.length} tensors matched by name (${renamed.length} through Cast/Q/DQ), reference in fp32, candidate ${kind === "typed" ? `as typed${hasQdq ? " with its Q/DQ (judged at the int8 threshold)" : ""}` : kind === "qdq" ? "with its Q/DQ (judged at the int8 threshold)" : "in fp32"}; rows name the candidate's layers`);
   if (inputCasts.length) notes.push(`not compared (casts or Q/DQ of graph inputs): ${list(inputCasts)}`);
+  const nWeights = weightTensors.reference.length + weightTensors.candidate.length;
+  if (nWeights) {
+    const ops = [...weightTensors.reference.map((t) => refWeights.get(t)), ...weightTensors.candidate.map((t) => candWeights.get(t))];
+    const what = ops.every((o) => o === "QuantizeLinear" || o === "DequantizeLinear") ? "weight Q/DQ tensor" : "weight tensor";
+    notes.push(`${nWeights} ${what}${nWeights === 1 ? "" : "s"} not compared: weights (computed from initializers only; TensorRT folds them into the layers reading them; every name in the JSON's weight_tensors)`);
+  }
   if (refOnly.length) notes.push(`unmatched, reference only (${refOnly.length}): ${list(refOnly)}`);
   if (candOnly.length) notes.push(`unmatched, candidate only (${candOnly.length}): ${list(candOnly)}`);
   const s = acc.summary(`${a.reference} fp32`, `${a.candidate}`, notes);
-  return { ...s, renamed, unmatched: { reference: refOnly, candidate: candOnly }, candidate_kind: kind };
+  return { ...s, renamed, unmatched: { reference: refOnly, candidate: candOnly }, candidate_kind: kind, weight_tensors: weightTensors };
 }
