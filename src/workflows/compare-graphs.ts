@@ -12,7 +12,8 @@
  * else the first alias. Tensors computed from initializers only (a weight's DequantizeLinear, a
  * Cast of a constant) are weights, not layers (TensorRT folds them into the layer reading them):
  * counted as `weight_tensors`, not compared. Everything else is listed as unmatched, never
- * dropped silently.
+ * dropped silently. A failing If/Loop/Scan layer of the candidate is probed inside its body
+ * against the reference's layer that computes the compared tensor (compare/body-probe.ts).
  */
 import { releaseModelWeights } from "../onnx/external-weights.js";
 import { UserError } from "../core/errors.js";
@@ -27,9 +28,11 @@ import { prepareModelFile, runCaptured, type Captured, type PreparedModel } from
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
 import { layerNodeNames } from "../onnx/layer-model.js";
-import type { GraphView } from "../onnx/model.js";
+import type { GraphView, Layer } from "../onnx/model.js";
 import { typedReducedPrecisions, typedVerdictPrecision } from "../precision/typed.js";
 import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
+import { probeBodiesTwoModels } from "../compare/body-probe.js";
+import { hasBodies } from "../precision/subgraph.js";
 import { executorOptions, resolveInputs, type ModelArgs } from "./model-inputs.js";
 
 export interface CompareGraphsArgs extends Omit<ModelArgs, "model" | "layerPrecisions" | "precisionPlan" | "int8"> {
@@ -104,7 +107,6 @@ async function captureAll(p: PreparedModel, a: CompareGraphsArgs, inputs: HostTe
     for await (const c of runCaptured(exec, precisions, inputs, () => true)) out.push(c);
   } finally {
     await exec.release();
-    releaseModelWeights(p.model); // each model is captured once
   }
   return out;
 }
@@ -112,6 +114,15 @@ async function captureAll(p: PreparedModel, a: CompareGraphsArgs, inputs: HostTe
 export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLayer?(l: LayerComparison): void; onTensors?(l: LayerComparison, ref: HostTensor, cand: HostTensor): void } = {}): Promise<CompareGraphsResult> {
   const ref = await prepareModelFile(a.reference, a);
   const cand = await prepareModelFile(a.candidate, a);
+  try {
+    return await compareModels(ref, cand, a, hooks);
+  } finally {
+    releaseModelWeights(ref.model); // after the body probes, which may run the models again
+    releaseModelWeights(cand.model);
+  }
+}
+
+async function compareModels(ref: PreparedModel, cand: PreparedModel, a: CompareGraphsArgs, hooks: Hooks & { onLayer?(l: LayerComparison): void; onTensors?(l: LayerComparison, ref: HostTensor, cand: HostTensor): void }): Promise<CompareGraphsResult> {
   if (ref.model.typed) throw new UserError(`${a.reference}: the reference is strongly typed; give the fp32 model as REFERENCE and the typed one as CANDIDATE`);
   checkJudgeableOutputs(ref.model.path, ref.model.graph);
   const refInputs = await resolveInputs(ref, a.inputs, hooks);
@@ -149,11 +160,14 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   const fallback: Precision = typedReducedPrecisions(cand.model)[0] ?? (hasQdq ? "int8" : "fp32");
   const renamed: CompareGraphsResult["renamed"] = [];
   const done = new Map<string, LayerComparison | null>(); // reference tensor -> its row (null: nothing to compare)
+  const probeTargets = new Map<Layer, { l: LayerComparison; refName: string; verdictPrecision: Precision }>(); // failing control-flow layers of the candidate
   const compareRow = (refName: string, cap: Captured, via: string): void => {
     const r = refByName.get(refName)!;
     if (r.tensor.dims.join(",") !== cap.tensor.dims.join(",")) {
       throw new UserError(`${a.candidate}: tensor '${cap.tensor.name}' has shape [${cap.tensor.dims}] but '${refName}' is [${r.tensor.dims}] in ${a.reference}`);
     }
+    // a typed candidate with Q/DQ (convert --int8 --fp16) carries the int8 error too: int8 threshold
+    const verdictPrecision = hasQdq ? "int8" : typedVerdictPrecision(cand.model, cap.tensor.name, fallback);
     const l = compareTensor(
       {
         order: cap.layer.index,
@@ -161,8 +175,7 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
         opType: cap.layer.opType,
         nodes: layerNodeNames(cap.layer),
         precision: cap.precision,
-        // a typed candidate with Q/DQ (convert --int8 --fp16) carries the int8 error too: int8 threshold
-        verdictPrecision: hasQdq ? "int8" : typedVerdictPrecision(cand.model, cap.tensor.name, fallback),
+        verdictPrecision,
         isGraphOutput: refOutputs.has(refName),
       },
       r.tensor,
@@ -171,6 +184,7 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
       hooks,
     );
     if (l) hooks.onTensors?.(l, r.tensor, cap.tensor);
+    if (l && !l.verdict.passed && hasBodies(cap.layer.node) && !probeTargets.has(cap.layer)) probeTargets.set(cap.layer, { l, refName, verdictPrecision });
     done.set(refName, l);
   };
 
@@ -227,6 +241,16 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   const acc = new CompareAccumulator(a.keepRows ?? true);
   const rows = [...chosen.entries()].sort((x, y) => x[1].cap.layer.index - y[1].cap.layer.index);
   for (const [refName, { cap, via }] of rows) if (!done.has(refName)) compareRow(refName, cap, via);
+  // Failing If/Loop/Scan layers of the candidate (the first few): evidence from inside their bodies,
+  // against the reference layer computing the same tensor
+  for (const [layer, t] of [...probeTargets].slice(0, 3)) {
+    const ri = ref.model.graph.producer.get(t.refName);
+    if (ri === undefined) continue;
+    const refLayer = ref.model.graph.layers[ri]!;
+    const refSide = { p: ref, layer: refLayer, precisions: ref.model.graph.layers.map((): Precision => "fp32"), inputs: refInputs };
+    const candSide = { p: cand, layer, precisions: precisionsOf(cand), inputs: candIn };
+    t.l.evidence.push(...(await probeBodiesTwoModels(refSide, candSide, { ...a.compare, verdictPrecision: t.verdictPrecision }, executorOptions({ ...a, model: a.reference }))));
+  }
   for (const [refName, { cap, via }] of rows) {
     if (via) renamed.push({ candidate: cap.tensor.name, reference: refName, via });
     const l = done.get(refName);
