@@ -39,6 +39,26 @@ function mlp(qdq: { sx: number; sa: number } | null, extra = false) {
   return b.model({ opset: 13 });
 }
 
+/**
+ * mlp's weights as a quantizer writes them: w1 an int8 initializer with a per-column
+ * DequantizeLinear (w1_dq), w2 a float64 initializer Cast to float32 (w2_cast).
+ */
+function mlpWeightQdq() {
+  const rng = new Rng("compare-graphs/mlp");
+  const w1 = Float32Array.from({ length: 16 * 16 }, () => rng.uniform(-0.5, 0.5));
+  const w2 = Float32Array.from({ length: 16 * 8 }, () => rng.uniform(-0.5, 0.5));
+  const s1 = Float32Array.from({ length: 16 }, (_, c) => Math.max(...Array.from({ length: 16 }, (_, r) => Math.abs(w1[r * 16 + c]!))) / 127);
+  const q1 = Int8Array.from(w1, (v, i) => Math.round(v / s1[i % 16]!));
+  const b = new GraphBuilder("mlp_wqdq");
+  const x = b.input("x", "float32", [4, 16]);
+  const w1dq = b.node("DequantizeLinear", [b.initializer("w1_q", "int8", [16, 16], q1), b.initializer("w1_scale", "float32", [16], s1), b.initializer("w1_zp", "int8", [16], new Int8Array(16))], { name: "w1_dq", outputs: ["w1_dq_out"], attrs: { axis: 1 } });
+  const h = b.node("MatMul", [x, w1dq], { name: "fc1" });
+  const a = b.node("Relu", [h], { name: "act" });
+  const w2c = b.node("Cast", [b.initializer("w2_f64", "float64", [16, 8], Float64Array.from(w2))], { name: "w2_cast", outputs: ["w2_cast_out"], attrs: { to: 1 } });
+  b.output(b.node("MatMul", [a, w2c], { name: "fc2", outputs: ["y"] }), "float32", [4, 8]);
+  return b.model({ opset: 13 });
+}
+
 beforeAll(() => {
   dir = tmpDir("trtdbg-compare-graphs-");
   mm = f("matmul_consumer.onnx");
@@ -47,6 +67,7 @@ beforeAll(() => {
   saveModel(mlp({ sx: 1 / 127, sa: 0.05 }), f("mlp.qdq.onnx"));
   saveModel(mlp({ sx: 1 / 127, sa: 0.0005 }), f("mlp.badscale.onnx"));
   saveModel(mlp(null, true), f("mlp.extra.onnx"));
+  saveModel(mlpWeightQdq(), f("mlp.wqdq.onnx"));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -84,6 +105,28 @@ describe("compare REFERENCE.onnx CANDIDATE.onnx", () => {
     expect(jb.unmatched.candidate).toEqual([]);
   });
 
+  it("weight Q/DQ and constant Casts are weights: counted in one note, not listed as unmatched", async () => {
+    const r = await cli("compare", f("mlp.onnx"), f("mlp.wqdq.onnx"), "--json", f("w.json"));
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(fs.readFileSync(f("w.json"), "utf8"));
+    expect(j.candidate_kind).toBe("qdq");
+    expect(j.unmatched).toEqual({ reference: [], candidate: [] });
+    // the constant Cast is folded at load (an initializer, no layer); the weight's DequantizeLinear is a layer of its own
+    expect(j.weight_tensors).toEqual({ reference: [], candidate: ["w1_dq_out"] });
+    expect(j.layers.map((l: { layer: string }) => l.layer)).toEqual(["fc1", "fc2"]); // act fused into fc1
+    expect(r.stdout).toContain("note: 1 weight Q/DQ tensor not compared: weights (computed from initializers only; TensorRT folds them into the layers reading them; every name in the JSON's weight_tensors)");
+    expect(r.stdout).not.toContain("unmatched");
+    // convert --int8 writes int8 weights with a DequantizeLinear each: all of them counted as weight Q/DQ
+    expect((await cli("convert", f("mlp.onnx"), "--int8", "--calib-batches", "2", "-o", f("mlp.int8.onnx"), "--json", f("ci.json"), "-q")).code).toBe(0);
+    const nw = JSON.parse(fs.readFileSync(f("ci.json"), "utf8")).int8_weights.length as number;
+    expect(nw).toBe(2);
+    const c = await cli("compare", f("mlp.onnx"), f("mlp.int8.onnx"), "--json", f("ci2.json"));
+    const jc = JSON.parse(fs.readFileSync(f("ci2.json"), "utf8"));
+    expect(jc.unmatched.candidate).toEqual([]);
+    expect(jc.weight_tensors.candidate).toHaveLength(nw);
+    expect(c.stdout).toContain(`note: ${nw} weight Q/DQ tensors not compared: weights`);
+  });
+
   it("tensors without a counterpart are listed", async () => {
     const r = await cli("compare", f("mlp.onnx"), f("mlp.extra.onnx"), "--json", f("e.json"));
     const j = JSON.parse(fs.readFileSync(f("e.json"), "utf8"));
@@ -119,7 +162,7 @@ describe("bisect REFERENCE.onnx --candidate CANDIDATE.onnx", () => {
   });
 
   it("user errors: an fp32 candidate, --candidate with --fp16", async () => {
-    expectUserError(await cli("bisect", mm, "--candidate", mm, "--no-checkpoint"), "not a strongly typed model");
+    expectUserError(await cli("bisect", mm, "--candidate", mm, "--no-checkpoint"), "neither strongly typed (float16/bfloat16 tensors) nor explicitly quantized (Q/DQ); convert one with trt-debug convert --fp16 or --int8");
     expectUserError(await cli("bisect", mm, "--candidate", f("half.onnx"), "--fp16", "--no-checkpoint"), "--candidate and --fp16");
   });
 });
@@ -129,6 +172,9 @@ describe("calib check QDQ.onnx (scales from the Q nodes)", () => {
     const good = await cli("calib", "check", f("mlp.qdq.onnx"), "--calib-batches", "4", "--json", f("cg.json"), "-q");
     const jg = JSON.parse(fs.readFileSync(f("cg.json"), "utf8"));
     expect(jg.qdq).toEqual({ activations: 2, weights: 0, type: "int8" });
+    expect(jg.cache).toEqual({ path: f("mlp.qdq.onnx"), source: "qdq", trt_version: "QDQ", algorithm: "QDQ", tensors: 2 });
+    expect(good.stdout).toContain(`  cache: ${f("mlp.qdq.onnx")}: scales read from the Q/DQ model's QuantizeLinear nodes, 2 tensors\n`);
+    expect(good.stdout).not.toContain("JSON sidecar");
     const bad = await cli("calib", "check", f("mlp.badscale.onnx"), "--calib-batches", "4", "--json", f("cb.json"), "-q");
     expect(bad.code).toBe(1);
     const jb = JSON.parse(fs.readFileSync(f("cb.json"), "utf8"));

@@ -70,3 +70,35 @@ describe("convert --int8 of an external-data model", () => {
     expect((await cli("run", out, "-q")).code).toBe(0);
   });
 });
+
+describe("convert of an external-data model whose tensors are all under 1 KiB", () => {
+  it("writes no OUT.onnx.data (not a 0-byte file) and prints no (+ ...)", async () => {
+    const rng = new Rng("convert_external_small");
+    const b = new GraphBuilder("small_ext");
+    const x = b.input("x", "float32", [1, 8]);
+    const h = b.node("MatMul", [x, b.initializer("w", "float32", [8, 8], rng.uniforms(64, -0.5, 0.5))], { name: "mm", outputs: ["y"] });
+    b.output(h, "float32");
+    const src = path.join(dir, "small", "net.onnx");
+    fs.mkdirSync(path.dirname(src));
+    saveModel(b.model({ opset: 13 }), src, { externalData: { location: "net.onnx.data", threshold: 16 } });
+    expect(externalInits(src)).toEqual(["w"]);
+    const out = path.join(dir, "small", "half.onnx");
+    const r = await cli("convert", src, "--fp16", "-o", out, "--json", path.join(dir, "small", "c.json"));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split("\n").find((l) => l.startsWith("converted "))).toMatch(/; wrote \S+half\.onnx$/);
+    expect(r.stdout).not.toContain("(+ ");
+    expect(fs.existsSync(`${out}.data`)).toBe(false);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, "small", "c.json"), "utf8")).data).toBeNull();
+    expect(externalInits(out)).toEqual([]);
+    expect((await cli("run", out, "-q")).code).toBe(0);
+  });
+
+  it("saveModel with a threshold no tensor reaches writes only the model", () => {
+    const m = twoConvs();
+    const out = path.join(dir, "small", "inline.onnx");
+    const r = saveModel(m, out, { externalData: { location: "inline.onnx.data", threshold: 1 << 20 } });
+    expect(r).toEqual({ model: out });
+    expect(fs.existsSync(`${out}.data`)).toBe(false);
+    expect(externalInits(out)).toEqual([]);
+  });
+});

@@ -180,10 +180,19 @@ describe("public API names options, the CLI flags (errors, warnings, result text
     expect(random.message).toMatch(/Pass calibData with a few hundred real input samples .* an Arrow file from saveInputs\)\.$/);
     expect(flagText(random.parts!)).toMatch(/Pass --calib-data with a few hundred real input samples .* an Arrow file from --save-inputs\)\.$/);
     expect(b.random_data).toBe(true);
-    const one = await calibBuild({ model: M.mm!, algo: "minmax", output: path.join(dir, "pb.cache"), inputs: { loadInputs: [M.pb!] } });
+    expect(warned.some((w) => w.message.startsWith("CALIBRATING ON ONE BATCH"))).toBe(false); // 2 random batches: the random-data warning only
+    const single: { message: string; parts?: readonly MessagePart[] }[] = [];
+    const one = await calibBuild({ model: M.mm!, algo: "minmax", output: path.join(dir, "pb.cache"), inputs: { loadInputs: [M.pb!] } }, { warn: (message, parts) => single.push({ message, parts }) });
     expect(one.data).toBe(`loadInputs ${M.pb} (1 batch)`);
+    expect(single.map((w) => w.message)).toEqual([
+      `CALIBRATING ON ONE BATCH: every range comes from a single batch (loadInputs ${M.pb} (1 batch)). Ranges from one sample are not representative of your real data, so the INT8 accuracy they give can be badly wrong. Pass calibData with a few hundred real input samples (a folder of images or .npy files, Polygraphy inputs JSON, test_data_set_*/input_*.pb or an Arrow file from saveInputs).`,
+    ]);
+    expect(flagText(single[0]!.parts!)).toMatch(/^CALIBRATING ON ONE BATCH: .* Pass --calib-data with a few hundred real input samples .* an Arrow file from --save-inputs\)\.$/);
     const bj = path.join(dir, "build.json");
-    expect((await cli("calib", "build", M.mm!, "--load-inputs", M.pb!, "-o", path.join(dir, "pb2.cache"), "--json", bj, "-q")).code).toBe(0);
+    const oneCli = await cli("calib", "build", M.mm!, "--load-inputs", M.pb!, "-o", path.join(dir, "pb2.cache"), "--json", bj, "-q");
+    expect(oneCli.code).toBe(0);
+    expect(oneCli.stderr).toContain(`warning: CALIBRATING ON ONE BATCH: every range comes from a single batch (--load-inputs ${M.pb} (1 batch)). Ranges from one sample are not representative`);
+    expect(oneCli.stderr).toContain("Pass --calib-data with a few hundred real input samples");
     expect((JSON.parse(fs.readFileSync(bj, "utf8")) as CalibBuildResult).data).toBe(`--load-inputs ${M.pb} (1 batch)`);
 
     const c = await calibCheck({ model: M.mm!, calibrationCache: cache, algo: "entropy", calibBatches: 2 });

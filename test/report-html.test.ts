@@ -307,6 +307,27 @@ describe.skipIf(SKIP_BROWSER)("HTML report in headless Chromium", () => {
     await closeClean(opened);
   });
 
+  it("Q/DQ model: calib check's cache row names the Q nodes; compare REF QDQ's notes count the weight Q/DQ", async () => {
+    const q = out("mm.qdq.onnx");
+    expect((await cli("convert", MATMUL, "--int8", "--calib-batches", "2", "-o", q, "-q")).code).toBe(0);
+    const r = await cli("calib", "check", q, "--calib-batches", "2", "-q", "--report", out("calib-qdq.html"), "--json", out("calib-qdq.json"));
+    expect(r.code).toBe((readJson(out("calib-qdq.json")) as { passed: boolean }).passed ? 0 : 1);
+    const tensors = (readJson(out("calib-qdq.json")) as { cache: { tensors: number } }).cache.tensors;
+    const kvText = (page: Page, key: string) => page.$$eval("dl.kv dt", (dts, k) => dts.find((d) => d.textContent === k)?.nextElementSibling?.textContent ?? null, key);
+    let opened = await open(out("calib-qdq.html"));
+    expect(await kvText(opened.page, "cache")).toBe(`${q} (${tensors} tensors, scales read from the Q/DQ model's QuantizeLinear nodes)`);
+    await closeClean(opened);
+    const c = await cli("compare", MATMUL, q, "-q", "--report", out("compare-qdq.html"), "--json", out("compare-qdq.json"));
+    const cj = readJson(out("compare-qdq.json")) as { passed: boolean; weight_tensors: { candidate: string[] }; unmatched: { candidate: string[] } };
+    expect(c.code).toBe(cj.passed ? 0 : 1);
+    expect(cj.weight_tensors.candidate.length).toBeGreaterThan(0);
+    expect(cj.unmatched.candidate).toEqual([]);
+    opened = await open(out("compare-qdq.html"));
+    const notes = await opened.page.$$eval("#notes p.note", (ps) => ps.map((p) => p.textContent));
+    expect(notes).toContain(`${cj.weight_tensors.candidate.length} weight Q/DQ tensor${cj.weight_tensors.candidate.length === 1 ? "" : "s"} not compared: weights (computed from initializers only; TensorRT folds them into the layers reading them; every name in the JSON's weight_tensors)`);
+    await closeClean(opened);
+  });
+
   it("a 2000-layer compare: a few MB, every layer a point", async () => {
     // The compare JSON of a 2000-layer model, built from the real rows of the underflow run
     // (renamed per layer): what the page embeds and draws, at that size.

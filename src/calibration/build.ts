@@ -9,7 +9,7 @@ import { prepareModelFile } from "../runtime/capture-runs.js";
 import type { OptimizationLevel } from "../onnx/ort-session.js";
 import { CACHE_ALGORITHM_NAMES, calibrate, DEFAULT_PERCENTILE, type CalibAlgo } from "./algorithms.js";
 import { cacheFromAmax, DEFAULT_TRT_VERSION, writeCalibrationCache, amaxToScale } from "./cache.js";
-import { openCalibData, type CalibDataArgs } from "./calib-data.js";
+import { openCalibData, warnSingleBatch, type CalibDataArgs } from "./calib-data.js";
 import { collectStatistics } from "./collect.js";
 
 export const CALIB_BUILD_FORMAT = "trt-debug/calib-build@1";
@@ -85,6 +85,7 @@ export async function calibBuild(a: CalibBuildArgs, hooks: Hooks = {}): Promise<
     onBatch: (done, total) => hooks.progress?.("calibrate", done, total ?? done),
   });
   if (stats.batches === 0) throw new UserError(`calib build: ${source.description} holds no batch`);
+  warnSingleBatch(source, stats.batches, (m, parts) => hooks.warn?.(m, parts));
   const amax = new Map<string, number>();
   const tensors: CalibBuildTensor[] = [];
   const allZero: string[] = [];

@@ -18,7 +18,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { opt, optionError, optionText, UserError, userError } from "../core/errors.js";
+import { opt, optionError, optionText, UserError, userError, type MessagePart } from "../core/errors.js";
 import { spelled, type Hooks, type Warn } from "../core/hooks.js";
 import type { HostTensor } from "../core/host-tensor.js";
 import { generationOptions, type InputArgs } from "../data/input-args.js";
@@ -136,6 +136,21 @@ export function parseCalibBatches(v: unknown): number {
  * The calibration batches for a model with inputs `specs`. `warn` receives the random-data
  * warning and shape warnings; the source's description spells options as `hooks.spell` does.
  */
+/** The advice the calibration-data warnings end with (random data, a single batch). */
+function realDataAdvice(): MessagePart[] {
+  return optionText`Pass ${opt("calibData")} with a few hundred real input samples (a folder of images or .npy files, Polygraphy inputs JSON, test_data_set_*/input_*.pb or an Arrow file from ${opt("saveInputs")}).`.parts;
+}
+
+/**
+ * Warn when real calibration data (not random) gave a single batch: ranges from one sample are
+ * not representative (the random-data warning covers random data).
+ */
+export function warnSingleBatch(source: Pick<CalibSource, "description" | "random">, batches: number, warn: Warn): void {
+  if (batches !== 1 || source.random) return;
+  const w = optionText`CALIBRATING ON ONE BATCH: every range comes from a single batch (${source.description}). Ranges from one sample are not representative of your real data, so the INT8 accuracy they give can be badly wrong. ${realDataAdvice()}`;
+  warn(w.message, w.parts);
+}
+
 export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: Warn, hooks: Pick<Hooks, "spell"> = {}): CalibSource {
   const inp = a.inputs ?? {};
   if (a.calibData !== undefined) {
@@ -181,7 +196,7 @@ export function openCalibData(specs: InputSpec[], a: CalibDataArgs, warn: Warn, 
     const r = valRanges.perInput.get(s.name) ?? valRanges.global;
     return r ? `${s.name}:[${r.lo},${r.hi}]` : `${s.name}:[0,1]`;
   });
-  const w = optionText`CALIBRATING ON RANDOM DATA: ${n} batch${n === 1 ? "" : "es"} of seeded uniform noise (seeds ${seed}..${(seed + n - 1) >>> 0}, ${ranges.join(" ")}). Random inputs do not look like your real data, so the ranges, and the INT8 accuracy they give, can be badly wrong. Pass ${opt("calibData")} with a few hundred real input samples (a folder of images or .npy files, Polygraphy inputs JSON, test_data_set_*/input_*.pb or an Arrow file from ${opt("saveInputs")}).`;
+  const w = optionText`CALIBRATING ON RANDOM DATA: ${n} batch${n === 1 ? "" : "es"} of seeded uniform noise (seeds ${seed}..${(seed + n - 1) >>> 0}, ${ranges.join(" ")}). Random inputs do not look like your real data, so the ranges, and the INT8 accuracy they give, can be badly wrong. ${realDataAdvice()}`;
   warn(w.message, w.parts);
   return {
     kind: "random",

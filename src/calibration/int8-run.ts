@@ -29,8 +29,8 @@ export interface Int8RunArgs {
 
 export interface CacheInfo {
   path: string;
-  /** "tensorrt" (text cache) or "json" (trt-debug sidecar). */
-  source: "tensorrt" | "json";
+  /** "tensorrt" (text cache), "json" (trt-debug sidecar) or "qdq" (a Q/DQ model's QuantizeLinear scales). */
+  source: "tensorrt" | "json" | "qdq";
   trt_version: string;
   algorithm: string;
   tensors: number;
@@ -69,6 +69,7 @@ export function trtVersionName(v: string): string {
 }
 
 export function describeCache(c: CacheInfo): string {
+  if (c.source === "qdq") return `${c.path}: scales read from the Q/DQ model's QuantizeLinear nodes, ${c.tensors} tensors`;
   return `${c.path}: ${c.source === "json" ? "trt-debug JSON sidecar" : "TensorRT calibration cache"}, ${trtVersionName(c.trt_version)} (${c.trt_version}), algorithm ${c.algorithm}, ${c.tensors} tensors`;
 }
 

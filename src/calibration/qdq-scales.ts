@@ -159,7 +159,7 @@ export function qdqScales(model: ModelProto, file: string): QdqScales {
   if (types.size > 1) throw new UserError(`${file}: the model mixes int8 and float8e4m3fn QuantizeLinear nodes; calib check reads one quantized type`);
   const qtype = types.has("fp8") ? "fp8" : "int8";
   untype(proto, file, scales);
-  return { proto, cache: { version: "QDQ", algorithm: "QDQ", scales, source: "json", ...(qtype === "fp8" ? { amax: amaxes } : {}) }, weights, qtype };
+  return { proto, cache: { version: "QDQ", algorithm: "QDQ", scales, source: "qdq", ...(qtype === "fp8" ? { amax: amaxes } : {}) }, weights, qtype };
 }
 
 /** A weight input of a Q/DQ model's node: the scales (and axis) of the DequantizeLinear that feeds it. */

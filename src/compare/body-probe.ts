@@ -12,6 +12,10 @@
  * For Loop and Scan the extra outputs are scan outputs, stacked over the iterations. The probe
  * model is built from the loaded model (initializers shared, not copied); the extra node
  * outputs have no consumers, so layer order, names and precisions are unchanged.
+ *
+ * Two graphs (`compare REFERENCE.onnx CANDIDATE.onnx`, probeBodiesTwoModels): each model's
+ * layer is probed in its own model, and body tensors are paired by body and tensor name (a
+ * converter keeps a body's node and tensor names; those it renames are not compared).
  */
 import { create } from "@bufbuild/protobuf";
 import {
@@ -44,6 +48,8 @@ interface Probe {
   /** Extra output of the layer's node. */
   output: string;
   body: string;
+  /** The body tensor it exposes. */
+  tensor: string;
   node: NodeProto;
 }
 
@@ -91,8 +97,8 @@ function probeNode(layer: Layer): { node: NodeProto; probes: Probe[] } | null {
       });
       return create(GraphProtoSchema, { ...g, node: nodes, output });
     };
-    for (const x of ti) probes.push({ output: outName("then_branch", x.name), body: "then_branch", node: x.node });
-    for (const x of ei) probes.push({ output: outName("else_branch", x.name), body: "else_branch", node: x.node });
+    for (const x of ti) probes.push({ output: outName("then_branch", x.name), body: "then_branch", tensor: x.name, node: x.node });
+    for (const x of ei) probes.push({ output: outName("else_branch", x.name), body: "else_branch", tensor: x.name, node: x.node });
     const attribute = n.attribute.map((a) =>
       a.name === "then_branch" ? create(AttributeProtoSchema, { ...a, g: extend(then, true, "t") }) : a.name === "else_branch" ? create(AttributeProtoSchema, { ...a, g: extend(els, false, "e") }) : a,
     );
@@ -103,7 +109,7 @@ function probeNode(layer: Layer): { node: NodeProto; probes: Probe[] } | null {
     if (!body) return null;
     const xs = intermediates(body);
     if (xs.length === 0) return null;
-    for (const x of xs) probes.push({ output: outName("body", x.name), body: "body", node: x.node });
+    for (const x of xs) probes.push({ output: outName("body", x.name), body: "body", tensor: x.name, node: x.node });
     const g = create(GraphProtoSchema, { ...body, output: [...body.output, ...xs.map((x) => tensorValueInfo(x.name, dtypeToOnnx(x.dtype)))] });
     const attribute = n.attribute.map((a) => {
       if (a.name === "body") return create(AttributeProtoSchema, { ...a, g });
@@ -113,6 +119,37 @@ function probeNode(layer: Layer): { node: NodeProto; probes: Probe[] } | null {
     return { node: create(NodeProtoSchema, { ...n, output: [...n.output, ...probes.map((p) => p.output)], attribute }), probes };
   }
   return null;
+}
+
+/** `p` with `layer`'s body intermediates exposed, its executor, and the segment to run up to; null when the body cannot be probed. */
+async function probeModel(p: PreparedModel, layer: Layer, exec: ExecutorOptions): Promise<{ e: Executor; probes: Probe[]; toSegment: number } | null> {
+  const pn = probeNode(layer);
+  if (!pn) return null;
+  const g = p.model.proto.graph!;
+  const proto = create(ModelProtoSchema, { ...p.model.proto, graph: create(GraphProtoSchema, { ...g, node: g.node.map((n) => (n === layer.node ? pn.node : n)) }) });
+  const model = prepareModel(proto, p.model.path);
+  const types = await inferTypes(model);
+  const e = new Executor(model, types, { ...exec, keepSessions: false });
+  // Runs go up to the segment holding the layer, capturing only the layer.
+  const toSegment = e.segments.findIndex((s) => s.start <= layer.index && layer.index < s.end) + 1;
+  return { e, probes: pn.probes, toSegment };
+}
+
+type Failure = { probe: Probe; reason: string; order: number };
+
+/** The evidence line for the first failing body node (in body order), or none. */
+function firstFailure(failures: Failure[]): string[] {
+  if (failures.length === 0) return [];
+  failures.sort((a, b) => a.order - b.order);
+  const f = failures[0]!;
+  const name = f.probe.node.name || f.probe.node.output[0];
+  return [`inside ${f.probe.body}: ${name} (${f.probe.node.opType}) is the first body node that fails: ${f.reason}`];
+}
+
+/** Compare one probed body tensor; a failure is pushed to `failures`. */
+function compareProbe(layer: Layer, precision: Precision, o: CompareOptions & { verdictPrecision: Precision }, pr: Probe, order: number, ref: HostTensor, cand: HostTensor, failures: Failure[]): void {
+  const l = compareTensor({ order: layer.index, layer: layer.name, opType: layer.opType, precision, verdictPrecision: o.verdictPrecision, isGraphOutput: false }, ref, cand, o);
+  if (l && !l.verdict.passed) failures.push({ probe: pr, reason: [l.verdict.reason, ...l.evidence].join("; "), order });
 }
 
 /**
@@ -129,18 +166,12 @@ export async function probeBodies(
   o: CompareOptions & { verdictPrecision: Precision },
   exec: ExecutorOptions,
 ): Promise<string[]> {
-  const pn = probeNode(layer);
-  if (!pn) return [];
-  const g = p.model.proto.graph!;
-  const proto = create(ModelProtoSchema, { ...p.model.proto, graph: create(GraphProtoSchema, { ...g, node: g.node.map((n) => (n === layer.node ? pn.node : n)) }) });
-  const model = prepareModel(proto, p.model.path);
-  const types = await inferTypes(model);
-  const probed = new Map(pn.probes.map((x) => [x.output, x]));
-  const e = new Executor(model, types, { ...exec, keepSessions: false });
-  const failures: { probe: Probe; reason: string; order: number }[] = [];
-  const order = new Map(pn.probes.map((x, i) => [x.output, i]));
-  // Run both up to the segment holding the layer, capturing only the layer.
-  const toSegment = e.segments.findIndex((s) => s.start <= layer.index && layer.index < s.end) + 1;
+  const pm = await probeModel(p, layer, exec);
+  if (!pm) return [];
+  const { e, toSegment } = pm;
+  const probed = new Map(pm.probes.map((x) => [x.output, x]));
+  const failures: Failure[] = [];
+  const order = new Map(pm.probes.map((x, i) => [x.output, i]));
   const capture = (i: number) => i === layer.index;
   try {
     const a = e.run(ref, makeFeeds(inputs), capture, { toSegment });
@@ -153,16 +184,60 @@ export async function probeBodies(
         const pr = probed.get(t);
         const rv = x.value.captured.get(t);
         if (!pr || !rv || cv.dims.includes(0)) continue;
-        const l = compareTensor({ order: layer.index, layer: layer.name, opType: layer.opType, precision: cand[layer.index]!, verdictPrecision: o.verdictPrecision, isGraphOutput: false }, fromOrt(t, rv), fromOrt(t, cv), o);
-        if (l && !l.verdict.passed) failures.push({ probe: pr, reason: [l.verdict.reason, ...l.evidence].join("; "), order: order.get(t)! });
+        compareProbe(layer, cand[layer.index]!, o, pr, order.get(t)!, fromOrt(t, rv), fromOrt(t, cv), failures);
       }
     }
   } finally {
     await e.release();
   }
-  if (failures.length === 0) return [];
-  failures.sort((a, b) => a.order - b.order);
-  const f = failures[0]!;
-  const name = f.probe.node.name || f.probe.node.output[0];
-  return [`inside ${f.probe.body}: ${name} (${f.probe.node.opType}) is the first body node that fails: ${f.reason}`];
+  return firstFailure(failures);
+}
+
+/** One side of a two-graph probe: the model, its failing layer, its per-layer precisions and its inputs. */
+export interface ProbeSide {
+  p: PreparedModel;
+  layer: Layer;
+  precisions: readonly Precision[];
+  inputs: HostTensor[];
+}
+
+/** The probed body tensors of one side, keyed `body/tensor`. */
+async function probeValues(s: ProbeSide, exec: ExecutorOptions): Promise<{ probes: Probe[]; values: Map<string, HostTensor> } | null> {
+  const pm = await probeModel(s.p, s.layer, exec);
+  if (!pm) return null;
+  const byOutput = new Map(pm.probes.map((x) => [x.output, x]));
+  const values = new Map<string, HostTensor>();
+  try {
+    for await (const seg of pm.e.run(s.precisions, makeFeeds(s.inputs), (i) => i === s.layer.index, { toSegment: pm.toSegment })) {
+      for (const [t, v] of seg.captured) {
+        const pr = byOutput.get(t);
+        if (pr && !v.dims.includes(0)) values.set(`${pr.body}/${pr.tensor}`, fromOrt(t, v));
+      }
+    }
+  } finally {
+    await pm.e.release();
+  }
+  return { probes: pm.probes, values };
+}
+
+/**
+ * probeBodies for two graphs (`compare REFERENCE.onnx CANDIDATE.onnx`): the reference's and the
+ * candidate's control-flow layer each probed in its own model, their body tensors paired by
+ * body and tensor name (tensors of one side only, or of other shapes, are not compared).
+ */
+export async function probeBodiesTwoModels(ref: ProbeSide, cand: ProbeSide, o: CompareOptions & { verdictPrecision: Precision }, exec: ExecutorOptions): Promise<string[]> {
+  if (ref.layer.opType !== cand.layer.opType) return [];
+  const r = await probeValues(ref, exec);
+  if (!r) return [];
+  const c = await probeValues(cand, exec);
+  if (!c) return [];
+  const failures: Failure[] = [];
+  c.probes.forEach((pr, k) => {
+    const key = `${pr.body}/${pr.tensor}`;
+    const rv = r.values.get(key);
+    const cv = c.values.get(key);
+    if (!rv || !cv || rv.dims.join(",") !== cv.dims.join(",")) return;
+    compareProbe(cand.layer, cand.precisions[cand.layer.index]!, o, pr, k, { ...rv, name: key }, { ...cv, name: key }, failures);
+  });
+  return firstFailure(failures);
 }

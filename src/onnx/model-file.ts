@@ -53,8 +53,9 @@ function writeAtomic(file: string, chunks: readonly Uint8Array[]): void {
  * in raw_data of at least `threshold` bytes is moved to the side file `location` (next to
  * the model) with location/offset/length entries and data_location EXTERNAL; the caller's
  * model is not modified. Tensors kept in typed fields (float_data, ...) and Constant-node
- * tensors stay inline. Files
- * are written under temporary names and renamed when complete. Returns the paths written.
+ * tensors stay inline. When no initializer reaches `threshold`, no side file is written (and
+ * `data` is absent from the result). Files are written under temporary names and renamed when
+ * complete. Returns the paths written.
  */
 export function saveModel(model: ModelProto, file: string, options: SaveOptions = {}): { model: string; data?: string } {
   const ext = options.externalData;
@@ -94,6 +95,11 @@ export function saveModel(model: ModelProto, file: string, options: SaveOptions 
       clearField(t, TensorProtoSchema.field.rawData);
       offset += raw.byteLength;
     }
+  }
+  if (chunks.length === 0) {
+    // No tensor reached the threshold: the model references no side file, so none is written.
+    writeAtomic(file, [modelBytes(m)]);
+    return { model: file };
   }
   const dataFile = path.join(path.dirname(file), loc);
   fs.mkdirSync(path.dirname(dataFile), { recursive: true });

@@ -513,8 +513,8 @@ export interface CalibrationCache {
   algorithm: string;
   /** Tensor name → scale s (amax = 127·s), in file order. */
   scales: Map<string, number>;
-  /** Which format the cache was read from. */
-  source: "tensorrt" | "json";
+  /** Which format the cache was read from ("qdq": the scales of a Q/DQ model's QuantizeLinear nodes, calibration/qdq-scales.ts). */
+  source: "tensorrt" | "json" | "qdq";
   /** JSON sidecar only: the amax recorded per tensor (exact calibrated value, not rounded). */
   amax?: Map<string, number>;
   /**

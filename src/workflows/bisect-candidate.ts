@@ -43,7 +43,7 @@ export async function candidateStart(reference: string, candidate: string, a: Pi
   if (ref.model.typed) throw userError`${reference}: the reference is strongly typed; give the fp32 model first and the typed one as ${opt("candidate")}`;
   if (hasQdq(loadModel(candidate, { allowExternalDataOutside: a.allowExternalDataOutside }).proto)) return qdqCandidateStart(reference, candidate, ref, a);
   const cand = await prepareModelFile(candidate, a);
-  if (!cand.model.typed || !cand.model.typed.precisions) throw userError`${opt("candidate")} ${candidate}: not a strongly typed model (no float16/bfloat16 tensors); convert one with trt-debug convert, or search with ${opt("precision.fp16", 'precision "fp16"')}/${opt("precision.bf16", '"bf16"')}`;
+  if (!cand.model.typed || !cand.model.typed.precisions) throw userError`${opt("candidate")} ${candidate}: neither strongly typed (float16/bfloat16 tensors) nor explicitly quantized (Q/DQ); convert one with trt-debug convert --fp16 or --int8, or search with ${opt("precision.fp16", 'precision "fp16"')}/${opt("precision.bf16", '"bf16"')}`;
   const reduced = typedReducedPrecisions(cand.model);
   const precision = reduced[0] === "bf16" ? "bf16" : "fp16";
   const declared = new Map(cand.model.graph.layers.map((l, i) => [l.name, cand.model.typed!.precisions![i]!]));

@@ -9,7 +9,11 @@
  * alias: a converter's Cast or Q/DQ of a reference tensor), or forward through a single such
  * consumer (a renamed output: `y__fp16` computed by the layer, then cast to `y`). For each
  * reference tensor the row compared is the one a computing layer produced (not a Cast or Q/DQ),
- * else the first alias. Everything else is listed as unmatched, never dropped silently.
+ * else the first alias. Tensors computed from initializers only (a weight's DequantizeLinear, a
+ * Cast of a constant) are weights, not layers (TensorRT folds them into the layer reading them):
+ * counted as `weight_tensors`, not compared. Everything else is listed as unmatched, never
+ * dropped silently. A failing If/Loop/Scan layer of the candidate is probed inside its body
+ * against the reference's layer that computes the compared tensor (compare/body-probe.ts).
  */
 import { releaseModelWeights } from "../onnx/external-weights.js";
 import { UserError } from "../core/errors.js";
@@ -24,8 +28,11 @@ import { prepareModelFile, runCaptured, type Captured, type PreparedModel } from
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
 import { layerNodeNames } from "../onnx/layer-model.js";
+import type { GraphView, Layer } from "../onnx/model.js";
 import { typedReducedPrecisions, typedVerdictPrecision } from "../precision/typed.js";
 import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
+import { probeBodiesTwoModels } from "../compare/body-probe.js";
+import { hasBodies } from "../precision/subgraph.js";
 import { executorOptions, resolveInputs, type ModelArgs } from "./model-inputs.js";
 
 export interface CompareGraphsArgs extends Omit<ModelArgs, "model" | "layerPrecisions" | "precisionPlan" | "int8"> {
@@ -42,9 +49,36 @@ export interface CompareGraphsResult extends CompareSummary {
   unmatched: { reference: string[]; candidate: string[] };
   /** The candidate's kind: strongly typed (fp16/bf16), Q/DQ, or plain fp32. */
   candidate_kind: "typed" | "qdq" | "fp32";
+  /** Unmatched float tensors computed from initializers only (weight Q/DQ, constant Casts): weights, not compared. */
+  weight_tensors: { reference: string[]; candidate: string[] };
 }
 
 const PASS_THROUGH = new Set(["Cast", "CastLike", "QuantizeLinear", "DequantizeLinear"]);
+
+/** Operators whose output is not a function of their inputs: never constant. */
+const NOT_CONSTANT = /^(Random|Multinomial|Bernoulli)/;
+
+/**
+ * The tensors of `g` computed from initializers only (a weight's DequantizeLinear, a Cast of a
+ * constant, a Constant node's output): weights, which TensorRT folds into the layers reading
+ * them. Layers are in execution order, so one pass settles every tensor.
+ */
+export function weightOnlyTensors(g: GraphView): Map<string, string> {
+  const constant = new Set<string>(g.initializers.keys());
+  const out = new Map<string, string>(); // tensor -> the op computing it
+  for (const l of g.layers) {
+    for (const n of l.nodes) {
+      if (NOT_CONSTANT.test(n.opType) || n.attribute.some((x) => x.g || x.graphs.length)) continue;
+      if (!n.input.every((i) => i === "" || constant.has(i))) continue;
+      for (const o of n.output) {
+        if (o === "") continue;
+        constant.add(o);
+        out.set(o, n.opType);
+      }
+    }
+  }
+  return out;
+}
 
 function precisionsOf(p: PreparedModel): Precision[] {
   return p.model.typed?.precisions ? [...p.model.typed.precisions] : p.model.graph.layers.map(() => "fp32");
@@ -73,7 +107,6 @@ async function captureAll(p: PreparedModel, a: CompareGraphsArgs, inputs: HostTe
     for await (const c of runCaptured(exec, precisions, inputs, () => true)) out.push(c);
   } finally {
     await exec.release();
-    releaseModelWeights(p.model); // each model is captured once
   }
   return out;
 }
@@ -81,6 +114,15 @@ async function captureAll(p: PreparedModel, a: CompareGraphsArgs, inputs: HostTe
 export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLayer?(l: LayerComparison): void; onTensors?(l: LayerComparison, ref: HostTensor, cand: HostTensor): void } = {}): Promise<CompareGraphsResult> {
   const ref = await prepareModelFile(a.reference, a);
   const cand = await prepareModelFile(a.candidate, a);
+  try {
+    return await compareModels(ref, cand, a, hooks);
+  } finally {
+    releaseModelWeights(ref.model); // after the body probes, which may run the models again
+    releaseModelWeights(cand.model);
+  }
+}
+
+async function compareModels(ref: PreparedModel, cand: PreparedModel, a: CompareGraphsArgs, hooks: Hooks & { onLayer?(l: LayerComparison): void; onTensors?(l: LayerComparison, ref: HostTensor, cand: HostTensor): void }): Promise<CompareGraphsResult> {
   if (ref.model.typed) throw new UserError(`${a.reference}: the reference is strongly typed; give the fp32 model as REFERENCE and the typed one as CANDIDATE`);
   checkJudgeableOutputs(ref.model.path, ref.model.graph);
   const refInputs = await resolveInputs(ref, a.inputs, hooks);
@@ -118,11 +160,14 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   const fallback: Precision = typedReducedPrecisions(cand.model)[0] ?? (hasQdq ? "int8" : "fp32");
   const renamed: CompareGraphsResult["renamed"] = [];
   const done = new Map<string, LayerComparison | null>(); // reference tensor -> its row (null: nothing to compare)
+  const probeTargets = new Map<Layer, { l: LayerComparison; refName: string; verdictPrecision: Precision }>(); // failing control-flow layers of the candidate
   const compareRow = (refName: string, cap: Captured, via: string): void => {
     const r = refByName.get(refName)!;
     if (r.tensor.dims.join(",") !== cap.tensor.dims.join(",")) {
       throw new UserError(`${a.candidate}: tensor '${cap.tensor.name}' has shape [${cap.tensor.dims}] but '${refName}' is [${r.tensor.dims}] in ${a.reference}`);
     }
+    // a typed candidate with Q/DQ (convert --int8 --fp16) carries the int8 error too: int8 threshold
+    const verdictPrecision = hasQdq ? "int8" : typedVerdictPrecision(cand.model, cap.tensor.name, fallback);
     const l = compareTensor(
       {
         order: cap.layer.index,
@@ -130,8 +175,7 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
         opType: cap.layer.opType,
         nodes: layerNodeNames(cap.layer),
         precision: cap.precision,
-        // a typed candidate with Q/DQ (convert --int8 --fp16) carries the int8 error too: int8 threshold
-        verdictPrecision: hasQdq ? "int8" : typedVerdictPrecision(cand.model, cap.tensor.name, fallback),
+        verdictPrecision,
         isGraphOutput: refOutputs.has(refName),
       },
       r.tensor,
@@ -140,6 +184,7 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
       hooks,
     );
     if (l) hooks.onTensors?.(l, r.tensor, cap.tensor);
+    if (l && !l.verdict.passed && hasBodies(cap.layer.node) && !probeTargets.has(cap.layer)) probeTargets.set(cap.layer, { l, refName, verdictPrecision });
     done.set(refName, l);
   };
 
@@ -148,6 +193,8 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   // still come
   const chosen = new Map<string, { cap: Captured; primary: boolean; via: string }>();
   const candOnly: string[] = [];
+  const candWeights = weightOnlyTensors(cand.model.graph);
+  const weightTensors: CompareGraphsResult["weight_tensors"] = { reference: [], candidate: [] };
   const inputCasts: string[] = [];
   const exec = new Executor(cand.model, cand.types, executorOptions({ ...a, model: a.reference }));
   try {
@@ -165,7 +212,7 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
         else if ((target = forward(name, vf)) !== null) via = `${vf.join(" -> ")} to ${target}`;
       }
       if (target === null) {
-        candOnly.push(name);
+        (candWeights.has(name) ? weightTensors.candidate : candOnly).push(name);
         continue;
       }
       if (refInputNames.has(target)) {
@@ -185,13 +232,25 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   } finally {
     await exec.release();
   }
-  const refOnly = [...refByName.keys()].filter((n) => !chosen.has(n));
+  const refWeights = weightOnlyTensors(ref.model.graph);
+  const refOnly: string[] = [];
+  for (const n of refByName.keys()) if (!chosen.has(n)) (refWeights.has(n) ? weightTensors.reference : refOnly).push(n);
   const missingOut = [...refOutputs].filter((o) => refByName.has(o) && !chosen.has(o));
   if (missingOut.length) throw new UserError(`${a.candidate}: graph output '${missingOut[0]}' of ${a.reference} has no counterpart (no tensor of that name, nor a Cast/Q/DQ of one); the models must share output names`);
 
   const acc = new CompareAccumulator(a.keepRows ?? true);
   const rows = [...chosen.entries()].sort((x, y) => x[1].cap.layer.index - y[1].cap.layer.index);
   for (const [refName, { cap, via }] of rows) if (!done.has(refName)) compareRow(refName, cap, via);
+  // Failing If/Loop/Scan layers of the candidate (the first few): evidence from inside their bodies,
+  // against the reference layer computing the same tensor
+  for (const [layer, t] of [...probeTargets].slice(0, 3)) {
+    const ri = ref.model.graph.producer.get(t.refName);
+    if (ri === undefined) continue;
+    const refLayer = ref.model.graph.layers[ri]!;
+    const refSide = { p: ref, layer: refLayer, precisions: ref.model.graph.layers.map((): Precision => "fp32"), inputs: refInputs };
+    const candSide = { p: cand, layer, precisions: precisionsOf(cand), inputs: candIn };
+    t.l.evidence.push(...(await probeBodiesTwoModels(refSide, candSide, { ...a.compare, verdictPrecision: t.verdictPrecision }, executorOptions({ ...a, model: a.reference }))));
+  }
   for (const [refName, { cap, via }] of rows) {
     if (via) renamed.push({ candidate: cap.tensor.name, reference: refName, via });
     const l = done.get(refName);
@@ -203,8 +262,14 @@ export async function compareGraphs(a: CompareGraphsArgs, hooks: Hooks & { onLay
   const notes: string[] = [];
   notes.push(`two graphs: ${rows.length} tensors matched by name (${renamed.length} through Cast/Q/DQ), reference in fp32, candidate ${kind === "typed" ? `as typed${hasQdq ? " with its Q/DQ (judged at the int8 threshold)" : ""}` : kind === "qdq" ? "with its Q/DQ (judged at the int8 threshold)" : "in fp32"}; rows name the candidate's layers`);
   if (inputCasts.length) notes.push(`not compared (casts or Q/DQ of graph inputs): ${list(inputCasts)}`);
+  const nWeights = weightTensors.reference.length + weightTensors.candidate.length;
+  if (nWeights) {
+    const ops = [...weightTensors.reference.map((t) => refWeights.get(t)), ...weightTensors.candidate.map((t) => candWeights.get(t))];
+    const what = ops.every((o) => o === "QuantizeLinear" || o === "DequantizeLinear") ? "weight Q/DQ tensor" : "weight tensor";
+    notes.push(`${nWeights} ${what}${nWeights === 1 ? "" : "s"} not compared: weights (computed from initializers only; TensorRT folds them into the layers reading them; every name in the JSON's weight_tensors)`);
+  }
   if (refOnly.length) notes.push(`unmatched, reference only (${refOnly.length}): ${list(refOnly)}`);
   if (candOnly.length) notes.push(`unmatched, candidate only (${candOnly.length}): ${list(candOnly)}`);
   const s = acc.summary(`${a.reference} fp32`, `${a.candidate}`, notes);
-  return { ...s, renamed, unmatched: { reference: refOnly, candidate: candOnly }, candidate_kind: kind };
+  return { ...s, renamed, unmatched: { reference: refOnly, candidate: candOnly }, candidate_kind: kind, weight_tensors: weightTensors };
 }
