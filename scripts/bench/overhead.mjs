@@ -17,9 +17,9 @@
  *   and profiles the capture with --segment-layers 8 (the cut before --segment-memory).
  * --baseline: another build's bin/trt-debug.js (e.g. the commit before the optimisations): its
  *   run and compare are timed in the same alternation, and its dump is checked byte-identical.
- * --ab-env VAR=VALUE: also times run --save-outputs and compare with that environment variable
- *   set (e.g. TRT_DEBUG_NO_MALLOPT=1: the build without its malloc tuning), same alternation,
- *   dump checked byte-identical.
+ * --ab-env VAR=VALUE[,VAR=VALUE...]: also times run --save-outputs and compare with those
+ *   environment variables set (e.g. TRT_DEBUG_NO_MALLOPT=1: without the addon's malloc tuning),
+ *   same alternation, dump checked byte-identical. Repeatable (one variant each).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -112,11 +112,10 @@ export async function measureOverhead(o) {
     jobs["baseline nosave"] = { cmd: node, args: [o.baseline, "run", o.model, "--fp32", "--mark-all"] };
     jobs["baseline compare"] = { cmd: node, args: [o.baseline, "compare", o.model, "--fp16"], okCodes: [0, 1] };
   }
-  if (o.abEnv) {
-    const [k, ...v] = o.abEnv.split("=");
-    const env = { env: { [k]: v.join("=") } };
-    jobs["ab save"] = { cmd: node, args: [BIN, "run", o.model, "--fp32", "--mark-all", "--save-outputs", out("absave")], outPath: out("absave"), ...env };
-    jobs["ab compare"] = { cmd: node, args: [BIN, "compare", o.model, "--fp16"], okCodes: [0, 1], ...env };
+  for (const ab of o.abEnv ?? []) {
+    const env = { env: Object.fromEntries(ab.split(",").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) };
+    jobs[`ab save ${ab}`] = { cmd: node, args: [BIN, "run", o.model, "--fp32", "--mark-all", "--save-outputs", out("absave")], outPath: out("absave"), ...env };
+    jobs[`ab compare ${ab}`] = { cmd: node, args: [BIN, "compare", o.model, "--fp16"], okCodes: [0, 1], ...env };
   }
   if (o.polygraphy) {
     jobs["polygraphy nomark"] = { cmd: o.polygraphy[0], args: [...o.polygraphy.slice(1), "run", o.model, "--onnxrt"] };
@@ -139,7 +138,7 @@ export async function measureOverhead(o) {
         if (j.outPath) fs.rmSync(j.outPath, { recursive: true, force: true });
         const res = job(j.cmd, j.args, j);
         if (j.outPath) written[k] = dirBytes(j.outPath);
-        if (k === "save" || k === "baseline save" || k === "ab save") hashes[k] = hashFiles(j.outPath);
+        if (k === "save" || k === "baseline save" || k.startsWith("ab save ")) hashes[k] = hashFiles(j.outPath);
         if (!best[k] || res.ms < best[k].ms) best[k] = res;
       }
     }
@@ -186,11 +185,11 @@ export async function measureOverhead(o) {
       lines.push(line(`${label}: baseline compare --fp16`, best["baseline compare"].ms, "ms", `${(best["baseline compare"].ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(best["baseline compare"].rssMB)}`));
       lines.push(line(`${label}: dump byte-identical to the baseline's (1 = yes)`, hashes.save === hashes["baseline save"] ? 1 : 0, ""));
     }
-    if (best["ab save"]) {
-      const as = best["ab save"], ac = best["ab compare"];
-      lines.push(line(`${label}: with ${o.abEnv} run --fp32 --mark-all --save-outputs`, as.ms, "ms", `${(as.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(as.rssMB)}`));
-      lines.push(line(`${label}: with ${o.abEnv} compare --fp16`, ac.ms, "ms", `${(ac.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(ac.rssMB)}`));
-      lines.push(line(`${label}: with ${o.abEnv} dump byte-identical (1 = yes)`, hashes.save === hashes["ab save"] ? 1 : 0, ""));
+    for (const ab of o.abEnv ?? []) {
+      const as = best[`ab save ${ab}`], ac = best[`ab compare ${ab}`];
+      lines.push(line(`${label}: with ${ab} run --fp32 --mark-all --save-outputs`, as.ms, "ms", `${(as.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(as.rssMB)}`));
+      lines.push(line(`${label}: with ${ab} compare --fp16`, ac.ms, "ms", `${(ac.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(ac.rssMB)}`));
+      lines.push(line(`${label}: with ${ab} dump byte-identical (1 = yes)`, hashes.save === hashes[`ab save ${ab}`] ? 1 : 0, ""));
     }
     if (best.polygraphy) {
       const p = best.polygraphy;
@@ -232,7 +231,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     else if (a === "--no-profile") o.profile = false;
     else if (a === "--baseline") o.baseline = argv[++i];
     else if (a === "--activations") o.activations = Number(argv[++i]);
-    else if (a === "--ab-env") o.abEnv = argv[++i];
+    else if (a === "--ab-env") (o.abEnv ??= []).push(argv[++i]);
     else o.model = a;
   }
   if (!o.model) {
