@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "trt_debug_native",
-      "sources": ["src/addon.cc", "src/kernels.cc", "src/pool.cc", "src/signals.cc", "src/malloc_tune.cc"],
+      "sources": ["src/addon.cc", "src/kernels.cc", "src/pool.cc", "src/signals.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions", "-O2", "-O0"],

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "kernels.h"
-#include "malloc_tune.h"
 #include "pool.h"
 #include "signals.h"
 
@@ -25,8 +24,6 @@ namespace {
 using td::KernelTable;
 
 const KernelTable* g_table = nullptr;
-// What tune_malloc did at the first load in this process (workers load the addon again).
-const char* g_malloc = nullptr;
 
 const KernelTable& K() {
   if (g_table == nullptr) g_table = &td::kernels();
@@ -519,7 +516,6 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("threads", td::pool_threads());
   o.Set("cpuSimd", td::cpu_has_avx2_f16c() ? "avx2+f16c" : "scalar");
   o.Set("parallelThreshold", static_cast<double>(td::kParallelThreshold));
-  o.Set("malloc", g_malloc != nullptr ? g_malloc : "off");
   return o;
 }
 
@@ -569,8 +565,6 @@ Napi::Value UnregisterTemp(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  static const char* const tuned = td::tune_malloc();  // once per process, thread-safe
-  g_malloc = tuned;
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setSimd", Napi::Function::New(env, SetSimd));

@@ -24,8 +24,7 @@ export function addonPath(): string {
 /** What the addon exports beyond the kernels (tests and benchmarks use these). */
 export interface NativeAddon extends Kernels {
   abiVersion: number;
-  /** `malloc`: what the addon did to glibc malloc at load ("glibc", "glibc (partly)", "off (reason)"; docs/performance.md). */
-  info(): KernelInfo & { cpuSimd: string; parallelThreshold: number; malloc: string };
+  info(): KernelInfo & { cpuSimd: string; parallelThreshold: number };
   /** Switch kernel builds: "best" (default), "scalar", "avx2+f16c". Returns the one in use. */
   setSimd(level: "best" | "scalar" | "avx2+f16c"): string;
   /** Threads for large inputs; n <= 0 restores the default. Returns the count in use. */
