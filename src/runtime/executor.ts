@@ -48,7 +48,9 @@ export const DEFAULT_SEGMENT_LAYERS = 8;
  * tensors it reads from earlier segments. A model whose activations fit runs as one session;
  * larger ones are cut where the running sum would pass this. 16 MiB: on the 16-core host the
  * detector-like net ran `run --mark-all --save-outputs` in 0.84 s at 219 MB peak RSS with 16M,
- * 0.87 s / 296 MB with 64M, 0.91 s / 402 MB as one session: time flat, memory not
+ * 0.87 s / 296 MB with 64M, 0.91 s / 402 MB as one session: time flat, memory not; with sizes
+ * of unknown shapes estimated (size-estimate.ts: 12 segments instead of 26) 16M ran it in
+ * 777 ms / 221 MB and compare in 936 ms against 845 ms and 1015 ms for 8-layer segments
  * (docs/performance.md).
  */
 export const DEFAULT_SEGMENT_MEMORY = 16 * 2 ** 20;
