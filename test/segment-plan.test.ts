@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { runModel, bisectModel, openDump, UserError, type RunArgs } from "../src/index.js";
 import { prepareModelFile, type PreparedModel } from "../src/runtime/capture-runs.js";
 import { DEFAULT_SEGMENT_MEMORY, Executor, estimateTensorBytes, planSegments, segmentLimits, type Segment } from "../src/runtime/executor.js";
+import { plannedTensorBytes } from "../src/runtime/size-estimate.js";
 import { dbDetector } from "../scripts/models/db-detector.js";
 import { saveModel } from "./support/graph-builder.js";
 import { cli, expectUserError, tmpDir } from "./helpers.js";
@@ -118,4 +119,34 @@ describe("the dump does not depend on the cut", () => {
       await d.close();
     });
   }
+});
+
+describe("sizes onnxruntime's inference leaves open", () => {
+  it("are estimated from the layer's inputs (Resize scales, Conv channels and strides, Concat), exactly here, so the head is not cut layer by layer", async () => {
+    const unknown = p.model.graph.layers.flatMap((l) => l.outputs.filter((o) => o !== "" && estimateTensorBytes(p.types, o) === 0));
+    expect(unknown.length).toBeGreaterThan(5); // the FPN head after the first Resize
+    const planned = plannedTensorBytes(p.model, p.types);
+    const out = path.join(dir, "sizes");
+    await runModel({ model, precisions: ["fp32"], capture: { kind: "all" }, saveOutputs: out });
+    const d = await openDump(path.join(out, "fp32.arrow"));
+    const actual = new Map<string, number>();
+    for await (const r of d.rows()) actual.set(r.tensor, r.stats.numel * 4);
+    await d.close();
+    for (const t of unknown) expect(planned.get(t), t).toBe(actual.get(t));
+    // a budget of four times the largest activation: no segment of the head holds a single layer
+    const largest = Math.max(...actual.values());
+    const segs = planSegments(p.model, p.types, { bytes: 4 * largest });
+    contiguous(segs);
+    const firstUnknown = p.model.graph.layers.findIndex((l) => l.outputs.some((o) => unknown.includes(o)));
+    for (const s of segs) if (s.start >= firstUnknown && s.end < p.model.graph.layers.length) expect(s.end - s.start, `segment ${s.id}`).toBeGreaterThan(1);
+    for (const s of segs) {
+      let real = 0;
+      const seen = new Set<string>();
+      for (let i = s.start; i < s.end; i++) {
+        const l = p.model.graph.layers[i]!;
+        for (const t of [...l.inputs, ...l.outputs]) if (t !== "" && !p.model.graph.initializers.has(t) && !seen.has(t)) { seen.add(t); real += actual.get(t) ?? estimateTensorBytes(p.types, t); }
+      }
+      if (s.end - s.start > 1) expect(real, `segment ${s.id}`).toBeLessThanOrEqual(4 * largest);
+    }
+  });
 });

@@ -5,9 +5,11 @@
 #   project.tar.xz     production install: package.json, node_modules (onnxruntime-node's
 #                      linux/x64 binaries only), dist/, bin/, native/build/Release/*.node,
 #                      golden/layernorm_overflow.onnx, scripts/bench/*.mjs and the model
-#                      generator bundle (scripts/bench/gen-models.ts through esbuild)
+#                      generator and bigmodel bundles (scripts/bench/gen-models.ts,
+#                      bigmodel-device.ts through esbuild)
 #   baseline.tar.xz    (optional) dist/ and bin/ of another build, e.g. the commit before the
-#                      optimisations, timed side by side (BASELINE=folder holding dist/ and bin/)
+#                      optimisations, timed side by side (BASELINE=folder holding dist/ and bin/,
+#                      and its native/build/Release addon when built)
 #   poly/              Polygraphy's source (POLYGRAPHY_GIT=path/to/TensorRT git dir)
 #   device.sh          a copy of scripts/bench/device.sh
 # Usage: scripts/bench/device-carry.sh CARRY_DIR   (after `npm run build`)
@@ -41,10 +43,14 @@ cp "$ROOT/golden/layernorm_overflow.onnx" "$P/golden/"
 cp "$ROOT"/scripts/bench/*.mjs "$P/scripts/bench/"
 (cd "$ROOT" && npx esbuild scripts/bench/gen-models.ts --bundle --platform=node --format=esm \
   --outfile="$P/scripts/bench/gen-models.mjs" --external:onnxruntime-node --external:sharp --log-level=warning)
+(cd "$ROOT" && npx esbuild scripts/bench/bigmodel-device.ts --bundle --platform=node --format=esm \
+  --outfile="$P/scripts/bench/bigmodel-device.mjs" --external:onnxruntime-node --external:sharp --external:execa --log-level=warning)
 tar -C "$P" -cf - . | xz -T2 -6 > "$CARRY/project.tar.xz"
 
 if [ -n "${BASELINE:-}" ]; then
-  tar -C "$BASELINE" -cf - dist bin | xz -T2 -6 > "$CARRY/baseline.tar.xz"
+  # the baseline's own native addon when it has one (else device.sh links this build's)
+  NB=(); [ -d "$BASELINE/native/build/Release" ] && NB=(native/build/Release/trt_debug_native.node)
+  tar -C "$BASELINE" -cf - dist bin "${NB[@]}" | xz -T2 -6 > "$CARRY/baseline.tar.xz"
 fi
 if [ -n "${POLYGRAPHY_GIT:-}" ] && [ ! -d "$CARRY/poly" ]; then
   mkdir -p "$CARRY/poly"

@@ -17,6 +17,9 @@
  *   and profiles the capture with --segment-layers 8 (the cut before --segment-memory).
  * --baseline: another build's bin/trt-debug.js (e.g. the commit before the optimisations): its
  *   run and compare are timed in the same alternation, and its dump is checked byte-identical.
+ * --ab-env VAR=VALUE[,VAR=VALUE...]: also times run --save-outputs and compare with those
+ *   environment variables set (e.g. TRT_DEBUG_NO_MALLOPT=1: without the addon's malloc tuning),
+ *   same alternation, dump checked byte-identical. Repeatable (one variant each).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -65,17 +68,23 @@ function hashFiles(p) {
 async function activationBytes(model) {
   const { prepareModelFile } = await import("../../dist/runtime/capture-runs.js");
   const { estimateTensorBytes } = await import("../../dist/runtime/executor.js");
+  const { plannedTensorBytes } = await import("../../dist/runtime/size-estimate.js");
   const p = await prepareModelFile(model, { fusion: "none" });
-  let bytes = 0, unknown = 0;
+  const planned = plannedTensorBytes(p.model, p.types);
+  let bytes = 0, unknown = 0, estimated = 0;
   for (const l of p.model.graph.layers) {
     for (const o of l.outputs) {
       if (o === "") continue;
-      const b = estimateTensorBytes(p.types, o);
+      let b = estimateTensorBytes(p.types, o);
+      if (b === 0 && (planned.get(o) ?? 0) > 0) {
+        b = planned.get(o);
+        estimated++;
+      }
       if (b === 0) unknown++;
       bytes += b;
     }
   }
-  return { bytes, unknown };
+  return { bytes, unknown, estimated };
 }
 
 const fmt = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(3));
@@ -103,6 +112,11 @@ export async function measureOverhead(o) {
     jobs["baseline nosave"] = { cmd: node, args: [o.baseline, "run", o.model, "--fp32", "--mark-all"] };
     jobs["baseline compare"] = { cmd: node, args: [o.baseline, "compare", o.model, "--fp16"], okCodes: [0, 1] };
   }
+  for (const ab of o.abEnv ?? []) {
+    const env = { env: Object.fromEntries(ab.split(",").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) };
+    jobs[`ab save ${ab}`] = { cmd: node, args: [BIN, "run", o.model, "--fp32", "--mark-all", "--save-outputs", out("absave")], outPath: out("absave"), ...env };
+    jobs[`ab compare ${ab}`] = { cmd: node, args: [BIN, "compare", o.model, "--fp16"], okCodes: [0, 1], ...env };
+  }
   if (o.polygraphy) {
     jobs["polygraphy nomark"] = { cmd: o.polygraphy[0], args: [...o.polygraphy.slice(1), "run", o.model, "--onnxrt"] };
     jobs.polygraphy = { cmd: o.polygraphy[0], args: [...o.polygraphy.slice(1), "run", o.model, "--onnxrt", "--onnx-outputs", "mark", "all", "--save-outputs", out("poly.json")], outPath: out("poly.json") };
@@ -124,7 +138,7 @@ export async function measureOverhead(o) {
         if (j.outPath) fs.rmSync(j.outPath, { recursive: true, force: true });
         const res = job(j.cmd, j.args, j);
         if (j.outPath) written[k] = dirBytes(j.outPath);
-        if (k === "save" || k === "baseline save") hashes[k] = hashFiles(j.outPath);
+        if (k === "save" || k === "baseline save" || k.startsWith("ab save ")) hashes[k] = hashFiles(j.outPath);
         if (!best[k] || res.ms < best[k].ms) best[k] = res;
       }
     }
@@ -154,7 +168,7 @@ export async function measureOverhead(o) {
       line(`${label}: run --fp32 --mark-all without --save-outputs`, best.nosave.ms, "ms", `${(best.nosave.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(best.nosave.rssMB)}`),
       line(`${label}: compare --fp16`, best.compare.ms, "ms", `peak RSS ${mb(best.compare.rssMB)}`),
       line(`${label}: compare --fp16 / bare (target <= 2.2)`, best.compare.ms / b.ms, "x"),
-      line(`${label}: sum of activations`, act.bytes / 1e6, "MB", `every node output${act.unknown ? `; ${act.unknown} of unknown size not counted` : ""}`),
+      line(`${label}: sum of activations`, act.bytes / 1e6, "MB", `every node output${act.estimated ? `; ${act.estimated} of unknown size estimated from their inputs` : ""}${act.unknown ? `; ${act.unknown} of unknown size not counted` : ""}`),
     ];
     if (s.rssMB !== null) {
       lines.push(line(`${label}: peak RSS run --mark-all --save-outputs`, s.rssMB, "MB", `bare ${mb(b.rssMB)}`));
@@ -170,6 +184,12 @@ export async function measureOverhead(o) {
       lines.push(line(`${label}: baseline run --fp32 --mark-all without --save-outputs`, best["baseline nosave"].ms, "ms", `${(best["baseline nosave"].ms / b.ms).toFixed(2)}x bare`));
       lines.push(line(`${label}: baseline compare --fp16`, best["baseline compare"].ms, "ms", `${(best["baseline compare"].ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(best["baseline compare"].rssMB)}`));
       lines.push(line(`${label}: dump byte-identical to the baseline's (1 = yes)`, hashes.save === hashes["baseline save"] ? 1 : 0, ""));
+    }
+    for (const ab of o.abEnv ?? []) {
+      const as = best[`ab save ${ab}`], ac = best[`ab compare ${ab}`];
+      lines.push(line(`${label}: with ${ab} run --fp32 --mark-all --save-outputs`, as.ms, "ms", `${(as.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(as.rssMB)}`));
+      lines.push(line(`${label}: with ${ab} compare --fp16`, ac.ms, "ms", `${(ac.ms / b.ms).toFixed(2)}x bare, peak RSS ${mb(ac.rssMB)}`));
+      lines.push(line(`${label}: with ${ab} dump byte-identical (1 = yes)`, hashes.save === hashes[`ab save ${ab}`] ? 1 : 0, ""));
     }
     if (best.polygraphy) {
       const p = best.polygraphy;
@@ -211,6 +231,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     else if (a === "--no-profile") o.profile = false;
     else if (a === "--baseline") o.baseline = argv[++i];
     else if (a === "--activations") o.activations = Number(argv[++i]);
+    else if (a === "--ab-env") (o.abEnv ??= []).push(argv[++i]);
     else o.model = a;
   }
   if (!o.model) {
