@@ -117,6 +117,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
     (b) =>
       metricOptions(outputOptions(compareOptions(inputOptions(int8Options(precisionOptions(b.positional("a", { type: "string", describe: "ONNX model, or the reference dump" }).positional("b", { type: "string", describe: "candidate dump (when A is a dump) or candidate model (when A is a model)" })))))), "Comparison:")
         .option("save-outputs", { type: "string", describe: "Also write both runs' dumps to this directory" })
+        .option("compare-threads", { type: "number", describe: "MODEL --fp16 etc.: 2 runs the candidate in a worker thread at the same time as the reference (half the cores each), 1 one after the other (default: 2 with 4+ cores and 2 MB+ of activations)", group: "Execution:" })
         .option("allow-different-inputs", { type: "boolean", describe: "Compare two dumps even when their inputs fingerprints differ" })
         .option("model", { type: "string", describe: "With A B files: the ONNX model, for layer names, op types, order and graph outputs (docs/interop.md)" })
         .option("runner", { type: "string", describe: "Polygraphy RunResults candidate: runner name or index (default the last)" })
@@ -174,7 +175,7 @@ export function registerModelCommands(y: Argv, cli: Cli): void {
           if (typed && typed !== "fp32") ps.push(typed);
         }
         if (ps.length !== 1) throw new UserError(`compare ${a.a}: give the candidate precision, one of --fp16, --bf16 or --int8 (the reference is fp32)`);
-        s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json || a.report) }, { ...h, onLayer, onTensors }).finally(() => h.done());
+        s = await compareModel({ ...modelArgs(a.a as string, a), candidate: ps[0] as Precision, compare: o, saveOutputs: a["save-outputs"], keepRows: Boolean(a.json || a.report), compareThreads: a["compare-threads"] }, { ...h, onLayer, onTensors }).finally(() => h.done());
       }
       if ("int8" in s && s.int8) for (const l of int8ReportLines(s.int8 as Parameters<typeof int8ReportLines>[0])) cli.io.out(l);
       cli.printCompare(s, Boolean(a.quiet), show, rows);

@@ -259,6 +259,7 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = {
   loadInputs: "--load-inputs",
   saveInputs: "--save-inputs",
   saveOutputs: "--save-outputs",
+  compareThreads: "--compare-threads",
   dataLoaderScript: "--data-loader-script",
   imagePreprocess: "--image-preprocess",
   calibData: "--calib-data",

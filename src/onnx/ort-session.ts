@@ -32,21 +32,34 @@ export function fetchable(d: DType): boolean {
 
 export async function createSession(bytes: Uint8Array, label: string, o: SessionOptions = {}): Promise<ort.InferenceSession> {
   try {
-    return await blocking(() => ort.InferenceSession.create(bytes, {
-      graphOptimizationLevel: o.optimizationLevel ?? "all",
-      intraOpNumThreads: o.intraOpThreads ?? 0,
-      // No per-session CPU arena: an arena keeps its peak allocation for the session's life, so
-      // bisect's cached sessions held ~2.8 GB on PP-OCRv4 det at 640x640 (1.2 GB without;
-      // values are unchanged: only where buffers come from differs).
-      enableCpuMemArena: false,
-      logSeverityLevel: 4, // fatal only: errors reach the user once, as the one-line UserError below
-      // Q/DQ nodes (int8 emulation, explicit Q/DQ models) run as written: no fusion into
-      // integer kernels (QLinearConv, weight re-quantization), which would change the values.
-      extra: { session: { disable_quant_qdq: "1", ...(o.externalDataFolder ? { model_external_initializers_file_folder_path: o.externalDataFolder } : {}) } },
-    }));
+    return await blocking(() => ort.InferenceSession.create(bytes, ortSessionOptions(o)));
   } catch (e) {
-    throw new UserError(`${label}: onnxruntime cannot load the model: ${oneLine(e)}`);
+    throw new UserError(loadFailure(label, e));
   }
+}
+
+/** onnxruntime's session options for trt-debug's {@link SessionOptions} (plain data: onnx/ort-worker.ts sends it to its thread). */
+export function ortSessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOptions {
+  return {
+    graphOptimizationLevel: o.optimizationLevel ?? "all",
+    intraOpNumThreads: o.intraOpThreads ?? 0,
+    // No per-session CPU arena: an arena keeps its peak allocation for the session's life, so
+    // bisect's cached sessions held ~2.8 GB on PP-OCRv4 det at 640x640 (1.2 GB without;
+    // values are unchanged: only where buffers come from differs).
+    enableCpuMemArena: false,
+    logSeverityLevel: 4, // fatal only: errors reach the user once, as the one-line UserError below
+    // Q/DQ nodes (int8 emulation, explicit Q/DQ models) run as written: no fusion into
+    // integer kernels (QLinearConv, weight re-quantization), which would change the values.
+    extra: { session: { disable_quant_qdq: "1", ...(o.externalDataFolder ? { model_external_initializers_file_folder_path: o.externalDataFolder } : {}) } },
+  };
+}
+
+/** The one-line message of a failed session creation / run (also for sessions in onnx/ort-worker.ts). */
+export function loadFailure(label: string, e: unknown): string {
+  return `${label}: onnxruntime cannot load the model: ${oneLine(e)}`;
+}
+export function runFailure(label: string, e: unknown): string {
+  return `${label}: onnxruntime failed while running the model: ${oneLine(e)}`;
 }
 
 export async function runSession(
@@ -58,7 +71,7 @@ export async function runSession(
   try {
     return await blocking(() => s.run(feeds, fetches));
   } catch (e) {
-    throw new UserError(`${label}: onnxruntime failed while running the model: ${oneLine(e)}`);
+    throw new UserError(runFailure(label, e));
   }
 }
 

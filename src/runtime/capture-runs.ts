@@ -7,7 +7,7 @@ import { layerMemberNames, loadModel, type Layer, type LoadedModel, type LoadOpt
 import { type TypeMap } from "../onnx/infer.js";
 import { inferTypes } from "../onnx/model-types.js";
 import { applyLayerModel, type FusionMode } from "../onnx/layer-model.js";
-import type { Executor } from "./executor.js";
+import type { Executor, SegmentResult } from "./executor.js";
 import { fromOrt, toOrt, type OrtTensor } from "../onnx/ort-session.js";
 import type { InputSpec } from "../data/inputs.js";
 import { liftTypedModel, typedPrecisions } from "../precision/typed.js";
@@ -133,14 +133,27 @@ export async function* runPaired(
   refInputs: HostTensor[],
   candInputs: HostTensor[],
   capture: (layerIndex: number) => boolean,
+  candExec: Executor = exec,
 ): AsyncGenerator<CapturedPair> {
   const m = exec.model;
   const graphOut = new Set(m.graph.outputs.map((o) => o.name));
   const ref = exec.run(refPrecisions, makeFeeds(refInputs), capture);
-  const cand = exec.run(candPrecisions, makeFeeds(candInputs), capture);
+  const cand = candExec.run(candPrecisions, makeFeeds(candInputs), capture);
+  // With the candidate in a worker thread (candExec.options.worker), its segment k is handed to
+  // the worker first, then the reference's segment k runs here meanwhile.
+  const overlap = candExec.options.worker !== undefined;
+  try {
   for (;;) {
-    const a = await ref.next();
-    const b = await cand.next();
+    let a: IteratorResult<SegmentResult>, b: IteratorResult<SegmentResult>;
+    if (overlap) {
+      const bp = cand.next();
+      bp.catch(() => undefined); // awaited below; a reference failure must not leave it unhandled
+      a = await ref.next();
+      b = await bp;
+    } else {
+      a = await ref.next();
+      b = await cand.next();
+    }
     if (a.done || b.done) break;
     const rc = new Map<string, Captured>();
     for (const c of segmentCaptures(m, refPrecisions, a.value.captured, graphOut)) rc.set(c.tensor.name, c);
@@ -148,5 +161,8 @@ export async function* runPaired(
       const r = rc.get(c.tensor.name);
       if (r) yield { layer: c.layer, ref: r, cand: c };
     }
+  }
+  } finally {
+    await Promise.allSettled([ref.return(undefined), cand.return(undefined)]);
   }
 }

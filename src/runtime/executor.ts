@@ -17,6 +17,7 @@ import type { LoadedModel } from "../onnx/model.js";
 import { tensorValueInfo, type TypeMap } from "../onnx/infer.js";
 import { dtypeToOnnx } from "../core/dtype.js";
 import { floatPolicy, rewriteLayers, WeightCache, type TransformPolicy } from "../precision/rewrite.js";
+import type { OrtWorker } from "../onnx/ort-worker.js";
 import { createSession, fetchable, runSession, type OptimizationLevel, type OrtTensor, type Session } from "../onnx/ort-session.js";
 import { markUpgradeVerified, rememberedFeeds, rememberFeeds, upgradeSegment, upgradeTargetOf, upgradeVerified, type UpgradedSegment } from "./upgrade.js";
 import { phaseEnd, phaseStart } from "../core/phase-profile.js";
@@ -74,6 +75,12 @@ export interface ExecutorOptions {
    * released as soon as the segment has run: peak memory is one segment's, not the model's.
    */
   keepSessions?: boolean;
+  /**
+   * Create, run and release every segment's session in this worker thread instead of on the
+   * JavaScript thread (compare's candidate side, concurrent with its reference: workflows/compare.ts).
+   * Sessions are never kept then (as with keepSessions false).
+   */
+  worker?: OrtWorker;
 }
 
 export interface SegmentResult {
@@ -344,6 +351,29 @@ export class Executor {
       this.sessions.set(key, hit);
       return hit;
     }
+    const { bytes, folder, cost } = await this.segmentModel(seg, precisions, fetches);
+    const t0 = phaseStart();
+    const s = await createSession(bytes, `${this.model.path} (layers ${seg.start}-${seg.end - 1})`, {
+      optimizationLevel: this.options.optimizationLevel ?? "all",
+      intraOpThreads: this.options.intraOpThreads,
+      externalDataFolder: folder,
+    });
+    phaseEnd("session create", t0);
+    this.stats.sessionsBuilt++;
+    if (this.options.keepSessions === false) this.weights.clear();
+    this.sessions.set(key, s);
+    this.sessionBytes.set(key, cost);
+    this.cachedBytes += cost;
+    while (this.sessions.size > 1 && (this.sessions.size > this.maxCachedSessions || this.cachedBytes > this.maxCachedSessionBytes)) {
+      const [k, old] = this.sessions.entries().next().value as [string, Session];
+      this.forget(k);
+      await old.release();
+    }
+    return s;
+  }
+
+  /** A segment's model under `precisions`, serialised with `fetches` as its outputs, and the external-weights folder it reads. */
+  private async segmentModel(seg: Segment, precisions: readonly Precision[], fetches: string[]): Promise<{ bytes: Uint8Array; folder: string | undefined; cost: number }> {
     const idx: number[] = [];
     for (let i = seg.start; i < seg.end; i++) idx.push(i);
     let t0 = phaseStart();
@@ -359,24 +389,20 @@ export class Executor {
     this.stats.largestSegmentModel = Math.max(this.stats.largestSegmentModel ?? 0, bytes.length);
     let cost = bytes.length + placed.externalBytes;
     for (const i of idx) for (const t of this.model.graph.layers[i]!.outputs) if (t) cost += estimateTensorBytes(this.types, t);
-    t0 = phaseStart();
-    const s = await createSession(bytes, `${this.model.path} (layers ${seg.start}-${seg.end - 1})`, {
-      optimizationLevel: this.options.optimizationLevel ?? "all",
-      intraOpThreads: this.options.intraOpThreads,
-      externalDataFolder: placed.folder,
-    });
-    phaseEnd("session create", t0);
-    this.stats.sessionsBuilt++;
-    if (this.options.keepSessions === false) this.weights.clear();
-    this.sessions.set(key, s);
-    this.sessionBytes.set(key, cost);
-    this.cachedBytes += cost;
-    while (this.sessions.size > 1 && (this.sessions.size > this.maxCachedSessions || this.cachedBytes > this.maxCachedSessionBytes)) {
-      const [k, old] = this.sessions.entries().next().value as [string, Session];
-      this.forget(k);
-      await old.release();
+    return { bytes, folder: placed.folder, cost };
+  }
+
+  /** One segment in the options' worker thread: its session created, run and released there (onnx/ort-worker.ts). */
+  private async runInWorker(worker: OrtWorker, seg: Segment, precisions: readonly Precision[], feeds: Record<string, OrtTensor>, fetches: string[], label: string): Promise<Record<string, OrtTensor>> {
+    const { bytes, folder } = await this.segmentModel(seg, precisions, fetches);
+    const t0 = phaseStart();
+    try {
+      return fetches.length ? await worker.createAndRun(bytes, { optimizationLevel: this.options.optimizationLevel ?? "all", intraOpThreads: this.options.intraOpThreads, externalDataFolder: folder }, feeds, fetches, label) : {};
+    } finally {
+      phaseEnd("  candidate segments in the worker thread (create + run + release, overlapping the reference)", t0);
+      this.stats.sessionsBuilt++;
+      this.weights.clear();
     }
-    return s;
   }
 
   /**
@@ -417,13 +443,17 @@ export class Executor {
         feeds[t] = v;
       }
       const label = `${this.model.path} (layers ${seg.start}-${seg.end - 1})`;
-      const sess = await this.session(seg, precisions, fetches);
-      let t0 = phaseStart();
-      const out = fetches.length ? await runSession(sess, feeds, fetches, label) : {};
-      phaseEnd("session run (outputs copied to JS)", t0);
-      t0 = phaseStart();
-      if (this.options.keepSessions === false) await this.dropSession(sess);
-      phaseEnd("session release", t0);
+      let out: Record<string, OrtTensor>;
+      if (this.options.worker) out = await this.runInWorker(this.options.worker, seg, precisions, feeds, fetches, label);
+      else {
+        const sess = await this.session(seg, precisions, fetches);
+        let t0 = phaseStart();
+        out = fetches.length ? await runSession(sess, feeds, fetches, label) : {};
+        phaseEnd("session run (outputs copied to JS)", t0);
+        t0 = phaseStart();
+        if (this.options.keepSessions === false) await this.dropSession(sess);
+        phaseEnd("session release", t0);
+      }
       this.stats.layersExecuted += seg.end - seg.start;
       this.stats.segmentsExecuted++;
       // drop tensors no later segment reads

@@ -10,6 +10,8 @@ import { BoundedWrites, rowBytes, toDumpRow } from "../io/rows.js";
 import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
 import { checkSameInputs, verifyRowStats } from "./dump-checks.js";
 import { Executor } from "../runtime/executor.js";
+import { OrtWorker } from "../onnx/ort-worker.js";
+import { checkCompareThreads, mayRunConcurrently, runConcurrently, sideThreads, type CompareThreads } from "../runtime/compare-sides.js";
 import { prepareModelFile, runPaired } from "../runtime/capture-runs.js";
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
@@ -30,6 +32,12 @@ export interface CompareArgs extends ModelArgs {
   saveOutputs?: string;
   /** Keep per-layer rows in the summary (default true). */
   keepRows?: boolean;
+  /**
+   * 2: the candidate's sessions run in a worker thread, concurrently with the reference's;
+   * 1: both on the JavaScript thread, one after the other; default: 2 where cores and the
+   * model's size make it pay (runtime/compare-sides.ts). Results are the same bytes either way.
+   */
+  compareThreads?: number;
 }
 
 export interface CompareHooks extends Hooks {
@@ -42,6 +50,20 @@ export interface CompareHooks extends Hooks {
 /** FP32 reference vs the candidate precision, every layer, in lockstep. */
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
   checkModelOutputs(a);
+  const threadsMode = checkCompareThreads(a.compareThreads);
+  // Started before the model loads, so that its start-up overlaps loading and typing.
+  let worker: OrtWorker | null = mayRunConcurrently(threadsMode) ? new OrtWorker() : null;
+  try {
+    return await compareWith(a, hooks, threadsMode, () => worker, () => {
+      void worker?.close();
+      worker = null;
+    });
+  } finally {
+    await worker?.close();
+  }
+}
+
+async function compareWith(a: CompareArgs, hooks: CompareHooks, threadsMode: CompareThreads, workerOf: () => OrtWorker | null, dropWorker: () => void): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
   const p = await prepareModelFile(a.model, a);
   checkJudgeableOutputs(p.model.path, p.model.graph);
   assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.candidate, a), a), a.int8?.range);
@@ -60,7 +82,14 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   }
   if (i8) candP = i8.resolution.precisions;
   const subgraphs = reportBodies(p.model, candP, requestedP, (m) => hooks.warn?.(m));
-  const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}) });
+  // The candidate in a worker thread, concurrently (runtime/compare-sides.ts), with half the cores
+  // each (the intra-op thread count does not change onnxruntime's results on the measured models:
+  // docs/performance.md); else one executor for both sides, in lockstep on this thread.
+  const worker = workerOf();
+  const concurrent = worker !== null && runConcurrently(threadsMode, p.model, p.types);
+  if (!concurrent) dropWorker();
+  const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}), ...(concurrent ? { intraOpThreads: sideThreads() } : {}) });
+  const candExec = concurrent ? new Executor(p.model, p.types, { ...exec.options, worker }) : exec;
   // A run with int8 layers is judged at the int8 threshold (its tensors carry their error).
   const verdictPrecision: Precision = i8 && i8.resolution.int8Layers > 0 ? q : a.candidate;
   const acc = new CompareAccumulator(a.keepRows ?? true);
@@ -79,7 +108,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   const probeTargets = new Map<Layer, LayerComparison>();
   const writes = new BoundedWrites();
   try {
-    for await (const pair of runPaired(exec, refP, candP, inputs, inputs, () => true)) {
+    for await (const pair of runPaired(exec, refP, candP, inputs, inputs, () => true, candExec)) {
       if (writers) {
         const r = toDumpRow(pair.layer.index, pair.layer.name, pair.layer.opType, pair.ref.tensor, pair.ref.precision);
         const c = toDumpRow(pair.layer.index, pair.layer.name, pair.layer.opType, pair.cand.tensor, pair.cand.precision);
@@ -117,6 +146,7 @@ export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Pr
   }
   } finally {
     await exec.release();
+    if (candExec !== exec) await candExec.release();
     releaseModelWeights(p.model);
   }
   const notes: string[] = [];
