@@ -106,6 +106,10 @@ export async function measureOverhead(o) {
     save: { cmd: node, args: [BIN, "run", o.model, "--fp32", "--mark-all", "--save-outputs", out("save")], outPath: out("save") },
     nosave: { cmd: node, args: [BIN, "run", o.model, "--fp32", "--mark-all"] },
     compare: { cmd: node, args: [BIN, "compare", o.model, "--fp16"], okCodes: [0, 1] },
+    // compare's two sides one after the other vs the candidate in a worker thread (the default
+    // picks one of them by cores and size), both writing their dumps for a byte comparison
+    "compare threads 1": { cmd: node, args: [BIN, "compare", o.model, "--fp16", "--compare-threads", "1", "--save-outputs", out("ct1")], okCodes: [0, 1], outPath: out("ct1") },
+    "compare threads 2": { cmd: node, args: [BIN, "compare", o.model, "--fp16", "--compare-threads", "2", "--save-outputs", out("ct2")], okCodes: [0, 1], outPath: out("ct2") },
   };
   if (o.baseline) {
     jobs["baseline save"] = { cmd: node, args: [o.baseline, "run", o.model, "--fp32", "--mark-all", "--save-outputs", out("bsave")], outPath: out("bsave") };
@@ -138,7 +142,7 @@ export async function measureOverhead(o) {
         if (j.outPath) fs.rmSync(j.outPath, { recursive: true, force: true });
         const res = job(j.cmd, j.args, j);
         if (j.outPath) written[k] = dirBytes(j.outPath);
-        if (k === "save" || k === "baseline save" || k.startsWith("ab save ")) hashes[k] = hashFiles(j.outPath);
+        if (k === "save" || k === "baseline save" || k.startsWith("ab save ") || k.startsWith("compare threads ")) hashes[k] = hashFiles(j.outPath);
         if (!best[k] || res.ms < best[k].ms) best[k] = res;
       }
     }
@@ -170,6 +174,11 @@ export async function measureOverhead(o) {
       line(`${label}: compare --fp16 / bare (target <= 2.2)`, best.compare.ms / b.ms, "x"),
       line(`${label}: sum of activations`, act.bytes / 1e6, "MB", `every node output${act.estimated ? `; ${act.estimated} of unknown size estimated from their inputs` : ""}${act.unknown ? `; ${act.unknown} of unknown size not counted` : ""}`),
     ];
+    const c1 = best["compare threads 1"], c2 = best["compare threads 2"];
+    lines.push(line(`${label}: compare --fp16 --save-outputs --compare-threads 1 (one after the other, all cores each)`, c1.ms, "ms", `peak RSS ${mb(c1.rssMB)}`));
+    lines.push(line(`${label}: compare --fp16 --save-outputs --compare-threads 2 (candidate in a worker thread, half the cores each)`, c2.ms, "ms", `peak RSS ${mb(c2.rssMB)}`));
+    lines.push(line(`${label}: compare --compare-threads 2 / --compare-threads 1`, c2.ms / c1.ms, "x"));
+    lines.push(line(`${label}: compare dumps byte-identical, --compare-threads 1 vs 2 (1 = yes)`, hashes["compare threads 1"] === hashes["compare threads 2"] ? 1 : 0, ""));
     if (s.rssMB !== null) {
       lines.push(line(`${label}: peak RSS run --mark-all --save-outputs`, s.rssMB, "MB", `bare ${mb(b.rssMB)}`));
       lines.push(line(`${label}: peak RSS / sum of activations (target < 1)`, s.rssMB / (act.bytes / 1e6), "x"));

@@ -9,12 +9,13 @@
  */
 import * as os from "node:os";
 import * as fs from "node:fs";
+import * as crypto from "node:crypto";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, ValueInfoProtoSchema } from "onnx-buf";
 import ort from "onnxruntime-node";
 
-async function side(bytes, threads) {
+async function side(bytes, threads, digest = null) {
   const s = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3, intraOpNumThreads: threads });
   const feeds = {};
   for (const md of s.inputMetadata) {
@@ -23,7 +24,10 @@ async function side(bytes, threads) {
   }
   const out = await s.run(feeds);
   let n = 0;
-  for (const v of Object.values(out)) n += v.data.byteLength ?? 0;
+  for (const [k, v] of Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    n += v.data.byteLength ?? 0;
+    if (digest && ArrayBuffer.isView(v.data)) digest.update(k).update(Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength));
+  }
   await s.release();
   return n;
 }
@@ -44,6 +48,16 @@ if (!isMainThread) {
   const inWorker = (threads) => new Promise((res) => { w.once("message", res); w.postMessage({ bytes, threads }); });
   await side(bytes, 1); // onnxruntime's environment, paid once by either way
   await inWorker(1);
+  // Does onnxruntime's intra-op thread count change any value? (compare splits the cores between its sides)
+  const hashAt = async (threads) => {
+    const h = crypto.createHash("sha256");
+    await side(bytes, threads, h);
+    return h.digest("hex");
+  };
+  const counts = [...new Set([cores, Math.floor(cores / 2), Math.ceil(cores / 2), 1].filter((n) => n >= 1))];
+  const digests = [];
+  for (const t of counts) digests.push(await hashAt(t));
+  console.log(`${label}: every node output bit-identical with ${counts.join(", ")} intra-op threads (1 = yes): ${digests.every((d) => d === digests[0]) ? 1 : 0}`);
   let seq = Infinity, par = Infinity, fetched = 0;
   for (let r = 0; r < reps; r++) {
     let t0 = performance.now();
