@@ -27,11 +27,6 @@ export function checkCompareThreads(n: number | undefined): CompareThreads {
   return n;
 }
 
-/** Whether a worker may be wanted at all (decided before the model is loaded, so that its start-up overlaps loading). */
-export function mayRunConcurrently(mode: CompareThreads, cores = os.availableParallelism()): boolean {
-  return mode === 2 || (mode === undefined && cores >= CONCURRENT_MIN_CORES);
-}
-
 /** Bytes of every layer output of the model (the planner's estimates for unknown shapes). */
 export function activationBytes(model: LoadedModel, types: TypeMap): number {
   const planned = plannedTensorBytes(model, types);

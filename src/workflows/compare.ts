@@ -11,7 +11,7 @@ import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
 import { checkSameInputs, verifyRowStats } from "./dump-checks.js";
 import { Executor } from "../runtime/executor.js";
 import { OrtWorker } from "../onnx/ort-worker.js";
-import { checkCompareThreads, mayRunConcurrently, runConcurrently, sideThreads, type CompareThreads } from "../runtime/compare-sides.js";
+import { checkCompareThreads, runConcurrently, sideThreads, type CompareThreads } from "../runtime/compare-sides.js";
 import { prepareModelFile, runPaired } from "../runtime/capture-runs.js";
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
@@ -51,19 +51,21 @@ export interface CompareHooks extends Hooks {
 export async function compareModel(a: CompareArgs, hooks: CompareHooks = {}): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
   checkModelOutputs(a);
   const threadsMode = checkCompareThreads(a.compareThreads);
-  // Started before the model loads, so that its start-up overlaps loading and typing.
-  let worker: OrtWorker | null = mayRunConcurrently(threadsMode) ? new OrtWorker() : null;
+  // Started once the model is typed, only when it will be used (one started before loading and
+  // dropped for a small model slowed its compare on the 16-core host: docs/performance.md); its
+  // start-up overlaps the reference's first segment (the first request waits in its queue).
+  const started: OrtWorker[] = [];
   try {
-    return await compareWith(a, hooks, threadsMode, () => worker, () => {
-      void worker?.close();
-      worker = null;
+    return await compareWith(a, hooks, threadsMode, () => {
+      started.push(new OrtWorker());
+      return started[0]!;
     });
   } finally {
-    await worker?.close();
+    for (const w of started) await w.close();
   }
 }
 
-async function compareWith(a: CompareArgs, hooks: CompareHooks, threadsMode: CompareThreads, workerOf: () => OrtWorker | null, dropWorker: () => void): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
+async function compareWith(a: CompareArgs, hooks: CompareHooks, threadsMode: CompareThreads, startWorker: () => OrtWorker): Promise<CompareSummary & { int8?: Int8Report; subgraphs?: SubgraphNote[] }> {
   const p = await prepareModelFile(a.model, a);
   checkJudgeableOutputs(p.model.path, p.model.graph);
   assertOpsetSupports(p.model, p.types, withFallback(precisionsFor(p, a.candidate, a), a), a.int8?.range);
@@ -85,9 +87,8 @@ async function compareWith(a: CompareArgs, hooks: CompareHooks, threadsMode: Com
   // The candidate in a worker thread, concurrently (runtime/compare-sides.ts), with half the cores
   // each (the intra-op thread count does not change onnxruntime's results on the measured models:
   // docs/performance.md); else one executor for both sides, in lockstep on this thread.
-  const worker = workerOf();
-  const concurrent = worker !== null && runConcurrently(threadsMode, p.model, p.types);
-  if (!concurrent) dropWorker();
+  const concurrent = runConcurrently(threadsMode, p.model, p.types);
+  const worker = concurrent ? startWorker() : undefined;
   const exec = new Executor(p.model, p.types, { ...executorOptions(a), ...(i8 ? { policy: i8.resolution.policy } : {}), ...(concurrent ? { intraOpThreads: sideThreads() } : {}) });
   const candExec = concurrent ? new Executor(p.model, p.types, { ...exec.options, worker }) : exec;
   // A run with int8 layers is judged at the int8 threshold (its tensors carry their error).
