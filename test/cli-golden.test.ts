@@ -3,8 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { GraphBuilder, saveModel } from "./support/graph-builder.js";
-import { BIN, GOLDEN, cli, cliProcess, tmpDir } from "./helpers.js";
+import { BIN, GOLDEN, cli, cliProcess, interruptWhileWriting, saveSlowMatMulChain, tmpDir } from "./helpers.js";
 import { openDump } from "../src/io/dump.js";
 
 interface Expected {
@@ -108,24 +107,11 @@ describe("as a real process", () => {
 
   it("a run killed with SIGINT leaves no file under the final name and no temp file", async () => {
     const dir = tmpDir();
-    const b = new GraphBuilder("big");
-    let t = b.input("x", "float32", [256, 512]);
-    for (let i = 0; i < 120; i++) {
-      const w = b.initializer(`w${i}`, "float32", [512, 512], Float32Array.from({ length: 512 * 512 }, (_, k) => (((k * 2654435761 + i) % 1000) / 1000 - 0.5) / 16));
-      t = b.node("MatMul", [t, w], { name: `mm${i}` });
-      t = b.node("Tanh", [t], { name: `act${i}` });
-    }
-    b.output(t, "float32");
     const model = path.join(dir, "big.onnx");
-    saveModel(b.model(), model);
+    saveSlowMatMulChain(model, 120);
     const out = path.join(dir, "out");
     const p = execa("node", [BIN, "run", model, "--fp16", "--mark-all", "--save-outputs", out, "--segment-layers", "4"], { reject: false });
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && !(fs.existsSync(out) && fs.readdirSync(out).some((f) => f.includes(".tmp")))) await new Promise((r) => setTimeout(r, 20));
-    expect(fs.readdirSync(out).some((f) => f.includes(".tmp"))).toBe(true);
-    await new Promise((r) => setTimeout(r, 200));
-    p.kill("SIGINT");
-    const res = await p;
+    const res = await interruptWhileWriting(p, out);
     expect(res.exitCode).toBe(130);
     expect(fs.readdirSync(out)).toEqual([]);
   });

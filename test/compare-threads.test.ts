@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { BIN, ROOT, cliProcess } from "./helpers.js";
+import { BIN, ROOT, cliProcess, interruptWhileWriting, saveSlowMatMulChain } from "./helpers.js";
 import { dbDetector } from "../scripts/models/db-detector.js";
 import { writeBigExternalModel } from "../scripts/models/big-external.js";
 import { GraphBuilder, saveModel } from "./support/graph-builder.js";
@@ -170,24 +170,11 @@ describe("--compare-threads on the command line", () => {
 
   it("SIGINT during a concurrent compare: exit 130, no dump, no temp file", async () => {
     const dir = fs.mkdtempSync(path.join(root, "sig-"));
-    const b = new GraphBuilder("big");
-    let t = b.input("x", "float32", [256, 512]);
-    for (let i = 0; i < 60; i++) {
-      const w = b.initializer(`w${i}`, "float32", [512, 512], Float32Array.from({ length: 512 * 512 }, (_, k) => (((k * 2654435761 + i) % 1000) / 1000 - 0.5) / 16));
-      t = b.node("MatMul", [t, w], { name: `mm${i}` });
-      t = b.node("Tanh", [t], { name: `act${i}` });
-    }
-    b.output(t, "float32");
     const model = path.join(dir, "big.onnx");
-    saveModel(b.model(), model);
+    saveSlowMatMulChain(model, 60);
     const out = path.join(dir, "out");
     const p = execa("node", [BIN, "compare", model, "--fp16", "--compare-threads", "2", "--save-outputs", out, "--segment-layers", "4"], { reject: false, env: { TMPDIR: tmp } });
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && !(fs.existsSync(out) && fs.readdirSync(out).some((f) => f.includes(".tmp")))) await new Promise((r) => setTimeout(r, 20));
-    expect(fs.readdirSync(out).some((f) => f.includes(".tmp"))).toBe(true);
-    await new Promise((r) => setTimeout(r, 200));
-    p.kill("SIGINT");
-    const res = await p;
+    const res = await interruptWhileWriting(p, out);
     expect(res.exitCode).toBe(130);
     expect(fs.readdirSync(out)).toEqual([]);
     expect(fs.readdirSync(tmp).filter((n) => n.startsWith("trt-debug-"))).toEqual([]);

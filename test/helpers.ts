@@ -6,7 +6,7 @@ import { expect } from "vitest";
 import { UserError } from "../src/core/errors.js";
 import type { ModelProto } from "onnx-buf";
 import { runCli } from "../src/cli/main.js";
-import { saveModel } from "./support/graph-builder.js";
+import { GraphBuilder, saveModel } from "./support/graph-builder.js";
 
 export const ROOT = path.resolve(__dirname, "..");
 export const GOLDEN = path.join(ROOT, "golden");
@@ -93,4 +93,27 @@ export class ModelFiles {
   close(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A chain of `layers` 512x512 MatMul + Tanh on a 256x512 input, saved to `file`: slow enough (seconds) for a signal to land mid-run. */
+export function saveSlowMatMulChain(file: string, layers: number): void {
+  const b = new GraphBuilder("big");
+  let t = b.input("x", "float32", [256, 512]);
+  for (let i = 0; i < layers; i++) {
+    const w = b.initializer(`w${i}`, "float32", [512, 512], Float32Array.from({ length: 512 * 512 }, (_, k) => (((k * 2654435761 + i) % 1000) / 1000 - 0.5) / 16));
+    t = b.node("MatMul", [t, w], { name: `mm${i}` });
+    t = b.node("Tanh", [t], { name: `act${i}` });
+  }
+  b.output(t, "float32");
+  saveModel(b.model(), file);
+}
+
+/** Wait until `out` holds a temporary dump file (the process is writing), then send SIGINT and return how the process ended. */
+export async function interruptWhileWriting(p: ReturnType<typeof execa>, out: string): Promise<{ exitCode?: number }> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && !(fs.existsSync(out) && fs.readdirSync(out).some((f) => f.includes(".tmp")))) await new Promise((r) => setTimeout(r, 20));
+  expect(fs.readdirSync(out).some((f) => f.includes(".tmp"))).toBe(true);
+  await new Promise((r) => setTimeout(r, 200));
+  p.kill("SIGINT");
+  return await p;
 }
