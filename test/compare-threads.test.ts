@@ -95,6 +95,24 @@ describe("compare with the candidate in a worker thread", () => {
     expect(OrtWorker.running).toBe(0);
   });
 
+  it("fp8 on an opset-13 model (segments upgraded to opset 19, the upgrade's self-check run by the worker's executor): byte-identical", async () => {
+    const b = new GraphBuilder("old");
+    const x = b.input("x", "float32", [2, 16]);
+    const h = b.node("MatMul", [x, b.initializer("w", "float32", [16, 16], Float32Array.from({ length: 256 }, (_, i) => Math.sin(i) / 4))], { name: "mm" });
+    b.output(b.node("ReduceMean", [b.node("Relu", [h], { name: "relu" })], { name: "rm", attrs: { axes: [1], keepdims: 1 } }), "float32");
+    const model = path.join(root, "old13.onnx");
+    saveModel(b.model({ opset: 13 }), model);
+    const cache = (await calibBuild({ model, algo: "minmax", output: path.join(root, "old.cache"), calibBatches: 2, fusion: "none" })).cache;
+    const args = { model, candidate: "fp8" as const, int8: { calibrationCache: cache }, fusion: "none" as const, segmentLayers: 1 };
+    const seq = await compareWith(args, 1, "fp8");
+    const con = await compareWith(args, 2, "fp8");
+    expect(con.usedWorker).toBe(true);
+    expect(Object.keys(con.dumps)).toEqual(Object.keys(seq.dumps));
+    for (const f of Object.keys(seq.dumps)) expect(Buffer.compare(con.dumps[f]!, seq.dumps[f]!), f).toBe(0);
+    expect(JSON.stringify(con.s)).toBe(JSON.stringify(seq.s));
+    expect(OrtWorker.running).toBe(0);
+  });
+
   it("an onnxruntime failure reads the same (UserError, one line) with or without the worker, and leaves no worker", async () => {
     // A Gather whose indices (an input) are out of range: the model types, onnxruntime fails running it.
     const b = new GraphBuilder("bad_gather");
