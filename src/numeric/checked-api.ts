@@ -49,7 +49,7 @@ function checkType(x: unknown, ctor: { new (n: number): unknown; name: string },
 
 // ---- quantization parameters ------------------------------------------------------------------
 
-interface ResolvedQuant {
+export interface ResolvedQuant {
   scales: Float32Array;
   outer: number;
   channels: number;
@@ -74,7 +74,8 @@ function normalizeAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 
-function resolveQuant(n: number, p: QuantParams): ResolvedQuant {
+/** A quantization's scale layout (per tensor, or per channel of `dims[axis]`), checked. */
+export function resolveQuant(n: number, p: QuantParams): ResolvedQuant {
   const qmin = p.qmin ?? -128;
   const qmax = p.qmax ?? 127;
   if (!Number.isInteger(qmin) || !Number.isInteger(qmax) || qmin < -128 || qmax > 127 || qmin > qmax) {

@@ -8,7 +8,7 @@
  * sums. TRT_DEBUG_NO_NATIVE=1 forces the TypeScript kernels; the fallback prints a one-line
  * notice on stderr once per process (TRT_DEBUG_QUIET_NUMERIC=1 hides it).
  */
-import { makeImpl } from "./checked-api.js";
+import { makeImpl, resolveQuant } from "./checked-api.js";
 import { loadNative, type NativeAddon } from "./native.js";
 import { tsKernels } from "./ts.js";
 import type {
@@ -205,15 +205,9 @@ export { batchNormScale, dequantizeWeights, floatsFromJson, foldBias, fortranToC
 export const FP8E4M3FN_MAX = 448;
 
 function fp8Divided(src: Float32Array, p: QuantParams): { q: Float32Array; scaleOf: (i: number) => number } {
-  const scales = typeof p.scale === "number" ? Float32Array.of(p.scale) : p.scale;
-  let inner = src.length, channels = 1;
-  if (scales.length > 1) {
-    const dims = p.dims ?? [];
-    const axis = (p.axis ?? 1) < 0 ? (p.axis ?? 1) + dims.length : (p.axis ?? 1);
-    channels = dims[axis] ?? 0;
-    if (channels !== scales.length) throw new Error(`fp8 quantization: ${scales.length} scales for ${channels} channels on axis ${axis}`);
-    inner = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
-  }
+  // one scale in an array is a per-tensor scale, whatever the dims
+  const single = typeof p.scale !== "number" && p.scale.length === 1;
+  const { scales, channels, inner } = resolveQuant(src.length, single ? { scale: (p.scale as Float32Array)[0]! } : p);
   const scaleOf = (i: number) => scales[channels === 1 ? 0 : Math.floor(i / inner) % channels]!;
   const q = new Float32Array(src.length);
   for (let i = 0; i < src.length; i++) q[i] = src[i]! / scaleOf(i);
