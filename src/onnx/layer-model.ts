@@ -84,9 +84,12 @@ export const FUSED_ACTIVATIONS: ReadonlySet<string> = new Set(["Relu", "LeakyRel
  * kernels from them, and trt-debug's explicit int8 mode requires weights to come from a
  * DequantizeLinear).
  */
+/** Operators whose output is not a function of their inputs: never constant. */
+export const RANDOM_OPS: ReadonlySet<string> = new Set(["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"]);
+
 const NOT_FOLDABLE = new Set([
   "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
-  "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
+  ...RANDOM_OPS,
   "If", "Loop", "Scan", "SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceAt", "SequenceErase",
   "SequenceLength", "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement", "OptionalHasElement",
 ]);

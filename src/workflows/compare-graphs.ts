@@ -27,7 +27,7 @@ import { Executor } from "../runtime/executor.js";
 import { prepareModelFile, runCaptured, type Captured, type PreparedModel } from "../runtime/capture-runs.js";
 import { CompareAccumulator, compareTensor, type CompareSummary, type LayerComparison } from "../compare/layer-compare.js";
 import type { CompareOptions } from "../compare/tolerance.js";
-import { layerNodeNames } from "../onnx/layer-model.js";
+import { layerNodeNames, RANDOM_OPS } from "../onnx/layer-model.js";
 import type { GraphView, Layer } from "../onnx/model.js";
 import { typedReducedPrecisions, typedVerdictPrecision } from "../precision/typed.js";
 import { checkJudgeableOutputs } from "../compare/graph-outputs.js";
@@ -55,9 +55,6 @@ export interface CompareGraphsResult extends CompareSummary {
 
 const PASS_THROUGH = new Set(["Cast", "CastLike", "QuantizeLinear", "DequantizeLinear"]);
 
-/** Operators whose output is not a function of their inputs: never constant. */
-const NOT_CONSTANT = /^(Random|Multinomial|Bernoulli)/;
-
 /**
  * The tensors of `g` computed from initializers only (a weight's DequantizeLinear, a Cast of a
  * constant, a Constant node's output): weights, which TensorRT folds into the layers reading
@@ -68,7 +65,7 @@ export function weightOnlyTensors(g: GraphView): Map<string, string> {
   const out = new Map<string, string>(); // tensor -> the op computing it
   for (const l of g.layers) {
     for (const n of l.nodes) {
-      if (NOT_CONSTANT.test(n.opType) || n.attribute.some((x) => x.g || x.graphs.length)) continue;
+      if (RANDOM_OPS.has(n.opType) || n.attribute.some((x) => x.g || x.graphs.length)) continue;
       if (!n.input.every((i) => i === "" || constant.has(i))) continue;
       for (const o of n.output) {
         if (o === "") continue;
